@@ -1,0 +1,235 @@
+/* pipetrack.h - the public API of libpipetrack: track pipeline events into a
+ * tamper-evident hash chain, and read back status, snapshots, reports and
+ * verification results. This is the only public header: what is not declared
+ * here is not API.
+ *
+ * Conventions
+ * - Every function that can fail returns a pt_status and takes an optional
+ *   pt_error * last (NULL to skip the detail). On failure every out-pointer is
+ *   set to NULL and nothing was changed.
+ * - Documents (stored events, status summaries, snapshots, reports) are
+ *   returned as NUL-terminated UTF-8 JSON text owned by the caller: free them
+ *   with pt_free(). Structs returned by pointer have their own *_free();
+ *   every *_free(NULL) is a no-op.
+ * - A pt_tracker is thread-safe: any number of threads may call any function
+ *   on one tracker concurrently. Concurrent track calls are group-committed.
+ */
+#ifndef PIPETRACK_H
+#define PIPETRACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PT_VERSION "0.1.0"
+
+/* The error table: enum name, stable code string (as the HTTP API uses it),
+ * and a description. One list makes the enum, pt_strerror and pt_err_name. */
+#define PT_ERRNO_MAP(X)                                                              \
+  X(OK, "ok", "success")                                                             \
+  X(EINVALID_JSON, "invalid_json", "the text is not valid I-JSON")                   \
+  X(EINVALID, "invalid_request", "a member breaks a rule")                           \
+  X(EUNKNOWN_PIPELINE, "unknown_pipeline", "no pipeline of that type is defined")    \
+  X(EUNKNOWN_STEP, "unknown_step", "the pipeline has no such step")                  \
+  X(ESESSION_CONFLICT, "session_conflict", "the session belongs to another pipeline type") \
+  X(EEVENT_ID_CONFLICT, "event_id_conflict", "that event id is stored with other content") \
+  X(ENOTFOUND, "not_found", "no such session or record")                            \
+  X(ETOOBIG, "payload_too_large", "a size limit was exceeded")                       \
+  X(ESTORAGE, "storage_unavailable", "the store failed or cannot be reached")       \
+  X(ENOMEM, "out_of_memory", "out of memory")                                        \
+  X(EDEFINITIONS, "invalid_definitions", "the pipeline definitions are invalid")     \
+  X(EIO, "io_error", "a file could not be read or written")
+
+typedef enum pt_status {
+#define PT_X_ENUM(name, code, desc) PT_##name,
+  PT_ERRNO_MAP(PT_X_ENUM)
+#undef PT_X_ENUM
+  PT_STATUS_COUNT
+} pt_status;
+
+/* Detail of a failure. field is the member path that broke a rule
+ * ("event.status"), empty where no single member is at fault. Messages are
+ * one line. */
+typedef struct pt_error {
+  pt_status code;
+  char message[256];
+  char field[128];
+} pt_error;
+
+/* A description of the status; never NULL, also for unknown values. */
+const char *pt_strerror(pt_status status);
+/* The stable code string of the status ("session_conflict"). */
+const char *pt_err_name(pt_status status);
+
+/* Frees a document returned by this library. pt_free(NULL) is a no-op. */
+void pt_free(void *doc);
+
+/* ---- opening a tracker ---------------------------------------------------- */
+
+typedef struct pt_tracker pt_tracker;
+
+/* Milliseconds since the Unix epoch. Tests pass their own to make `stalled`
+ * and timestamps deterministic. */
+typedef int64_t (*pt_clock_fn)(void *ctx);
+
+typedef struct pt_options {
+  /* "sqlite:PATH", "memory:" (not durable; for tests and demos). NULL means
+   * "sqlite:./pipetrack.db". */
+  const char *db_url;
+  /* Pipeline definitions (SPEC §1.1): a file path, or the JSON text itself.
+   * Both NULL: the built-in default (checkout_digital and friends). */
+  const char *pipelines_file;
+  const char *pipelines_json;
+  /* Snapshot after every tracked event unless a call says otherwise. */
+  int auto_snapshot;
+  /* Clock; NULL for the system clock. */
+  pt_clock_fn clock;
+  void *clock_ctx;
+  /* Largest canonical input/output in bytes; 0 for the default 64 KiB. */
+  size_t max_payload;
+  /* Deepest JSON nesting accepted in an event; 0 for the default 32. */
+  int max_depth;
+} pt_options;
+
+/* Opens (creating if needed) the store at opts->db_url, loads definitions.
+ * opts may be NULL for all defaults. *out is owned by the caller: pt_close. */
+pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err);
+
+/* Waits for in-flight commits, then closes the store. NULL is a no-op. */
+void pt_close(pt_tracker *t);
+
+/* Replaces the pipeline definitions (JSON text as SPEC §1.1). On error the
+ * definitions in force stay; err names the position and the reason. */
+pt_status pt_definitions_load(pt_tracker *t, const char *json, size_t len, pt_error *err);
+/* The definitions in force, as JSON {"pipelines": [...]}. */
+pt_status pt_definitions_json(pt_tracker *t, char **out, pt_error *err);
+
+/* ---- tracking --------------------------------------------------------------- */
+
+typedef enum pt_event_status { PT_STARTED = 0, PT_SUCCESS = 1, PT_FAILURE = 2 } pt_event_status;
+
+/* An event as a C caller builds it. Strings are borrowed for the call only.
+ * NULL members are absent: id generated, input/output null, no error. */
+typedef struct pt_event_in {
+  const char *id;            /* optional idempotency key */
+  const char *session_id;    /* required */
+  const char *pipeline_type; /* required */
+  const char *step;          /* required */
+  pt_event_status status;
+  int64_t ts;                /* client ms; < 0 means absent (server time) */
+  const char *input_json;    /* optional JSON text */
+  const char *output_json;   /* optional JSON text */
+  const char *error_code;    /* optional; with error_message makes "error" */
+  const char *error_message;
+} pt_event_in;
+
+/* auto_snapshot argument of the track calls. */
+#define PT_SNAPSHOT_DEFAULT (-1)
+
+/* The answer to one tracked event. */
+typedef struct pt_track_result {
+  char *event_json;    /* the stored event, with seq, received_at, link */
+  char *snapshot_json; /* the registry entry made for it, or NULL */
+  int replayed;        /* 1: the id was stored already with the same content */
+  int64_t seq;
+  char link[65];
+  char chain_hash[65]; /* the session's chain hash right after this event */
+} pt_track_result;
+
+void pt_track_result_free(pt_track_result *r);
+
+/* Tracks one event. Returns once the event is durable. auto_snapshot is 0, 1
+ * or PT_SNAPSHOT_DEFAULT (the tracker's option). */
+pt_status pt_track(pt_tracker *t, const pt_event_in *ev, int auto_snapshot,
+                   pt_track_result **out, pt_error *err);
+
+/* Tracks one event given as JSON text (SPEC §1.2, as the HTTP API takes it). */
+pt_status pt_track_json(pt_tracker *t, const char *json, size_t len, int auto_snapshot,
+                        pt_track_result **out, pt_error *err);
+
+/* One result per event of a batch, in order. */
+typedef struct pt_batch_item {
+  pt_status status; /* PT_OK: result is set; else error says why */
+  pt_track_result *result;
+  pt_error error;
+} pt_batch_item;
+
+typedef struct pt_batch_result {
+  size_t count;
+  pt_batch_item *items;
+} pt_batch_result;
+
+void pt_batch_result_free(pt_batch_result *r);
+
+#define PT_BATCH_MAX 1000
+
+/* Tracks up to PT_BATCH_MAX events in one commit. Valid events are stored even
+ * where others fail; the return is PT_OK unless the batch as a whole could not
+ * be handled (too many events, storage failure). */
+pt_status pt_track_batch(pt_tracker *t, const pt_event_in *evs, size_t n, int auto_snapshot,
+                         pt_batch_result **out, pt_error *err);
+/* The same with a JSON array of event objects. */
+pt_status pt_track_batch_json(pt_tracker *t, const char *json, size_t len, int auto_snapshot,
+                              pt_batch_result **out, pt_error *err);
+
+/* ---- traced steps --------------------------------------------------------- */
+
+/* A step in progress, for instrumenting C code: begin tracks `started`; end
+ * tracks the outcome with {"duration_ms": N, "result": output} as its output. */
+typedef struct pt_step pt_step;
+
+pt_status pt_step_begin(pt_tracker *t, const char *session_id, const char *pipeline_type,
+                        const char *step, const char *input_json, pt_step **out, pt_error *err);
+/* Ends and frees the step (also on failure). error_code/message only for
+ * PT_FAILURE. */
+pt_status pt_step_end(pt_step *s, pt_event_status outcome, const char *output_json,
+                      const char *error_code, const char *error_message, pt_error *err);
+
+/* ---- reading ---------------------------------------------------------------- */
+
+/* The checksum of a session now (SPEC §1.4); nothing stored. PT_ENOTFOUND for
+ * an unknown session. */
+pt_status pt_checksum(pt_tracker *t, const char *session_id, char **out, pt_error *err);
+
+/* The status summary a UI polls (SPEC §2). pipeline_type may be NULL; an
+ * unknown session with a pipeline_type is `pending`, without it PT_ENOTFOUND.
+ * Limits <= 0 take the defaults (100 events, 20 snapshots). */
+pt_status pt_status_summary(pt_tracker *t, const char *session_id, const char *pipeline_type,
+                            int events_limit, int history_limit, char **out, pt_error *err);
+
+/* Stores a snapshot (registry entry) of the session now; notes may be NULL.
+ * pipeline_type, where given, must match the session's. */
+pt_status pt_snapshot(pt_tracker *t, const char *session_id, const char *pipeline_type,
+                      const char *notes, char **out, pt_error *err);
+
+/* Registry history, newest first, as {"items": [...], "next_cursor": ...}.
+ * limit <= 0 means 50; cursor is NULL or a next_cursor from an earlier page. */
+pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const char *cursor,
+                     char **out, pt_error *err);
+
+/* The newest registry entry, or PT_ENOTFOUND when there is none. */
+pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, pt_error *err);
+
+typedef enum pt_format { PT_FORMAT_JSON = 0, PT_FORMAT_MARKDOWN = 1 } pt_format;
+
+/* The issue report of a session (SPEC §1.7). */
+pt_status pt_report(pt_tracker *t, const char *session_id, pt_format format, char **out,
+                    pt_error *err);
+
+/* Verification (SPEC §1.8). *ok is 1 when everything matches. The document is
+ * {"ok": bool, "mismatches": [...]} naming every mismatching event and
+ * snapshot. */
+pt_status pt_verify(pt_tracker *t, const char *session_id, int *ok, char **out, pt_error *err);
+
+/* ---- canonical JSON and the chain, for clients that check offline ----------- */
+
+/* RFC 8785 canonical form of a JSON text. */
+pt_status pt_canonicalize(const char *json, size_t len, char **out, pt_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

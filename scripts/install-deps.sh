@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pipetrack builds and tests with.
+# Idempotent: asks apt only for what dpkg says is missing, so it is a no-op
+# (and needs no network) on a machine that already has everything.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config
+  libssl-dev libsqlite3-dev libjansson-dev libcmocka-dev
+  libmicrohttpd-dev libcurl4-openssl-dev libpq-dev
+  sqlite3 curl
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq </dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null

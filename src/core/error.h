@@ -1,0 +1,13 @@
+/* error.h - filling a pt_error (from the public header) in one call. */
+#ifndef PT_ERROR_H
+#define PT_ERROR_H
+
+#include "pipetrack.h"
+
+/* Sets err (when not NULL) and returns code, so `return pt_fail(...)` reads
+ * naturally. field may be NULL. */
+pt_status pt_fail(pt_error *err, pt_status code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void pt_error_clear(pt_error *err);
+
+#endif

@@ -1,0 +1,203 @@
+/* event.c - event ownership, rendering, and the SHA-256 chain (SPEC §1.3). */
+#include "event.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "sha.h"
+
+const char *const pt_status_names[3] = {"started", "success", "failure"};
+
+int pt_status_parse(const char *s) {
+  for (int i = 0; i < 3; i++)
+    if (strcmp(s, pt_status_names[i]) == 0) return i;
+  return -1;
+}
+
+static char *place(char **cur, const char *s, size_t n) {
+  char *d = *cur;
+  memcpy(d, s, n);
+  d[n] = '\0';
+  *cur += n + 1;
+  return d;
+}
+
+pt_event *pt_event_new(const char *id, const char *session_id, const char *pipeline_type,
+                       const char *step, const char *input, size_t input_len,
+                       const char *output, size_t output_len, const char *error,
+                       size_t error_len) {
+  if (!input) input = "null", input_len = 4;
+  if (!output) output = "null", output_len = 4;
+  if (!error) error = "null", error_len = 4;
+  size_t lid = strlen(id), lsid = strlen(session_id), lpt = strlen(pipeline_type),
+         lst = strlen(step);
+  pt_event *e = calloc(1, sizeof *e);
+  if (!e) return NULL;
+  e->blob = malloc(lid + lsid + lpt + lst + input_len + output_len + error_len + 7);
+  if (!e->blob) {
+    free(e);
+    return NULL;
+  }
+  char *cur = e->blob;
+  e->id = place(&cur, id, lid);
+  e->session_id = place(&cur, session_id, lsid);
+  e->pipeline_type = place(&cur, pipeline_type, lpt);
+  e->step = place(&cur, step, lst);
+  e->input = place(&cur, input, input_len);
+  e->output = place(&cur, output, output_len);
+  e->error = place(&cur, error, error_len);
+  e->input_len = input_len;
+  e->output_len = output_len;
+  e->error_len = error_len;
+  e->ts = -1;
+  e->seq = -1;
+  return e;
+}
+
+pt_event *pt_event_clone(const pt_event *s) {
+  pt_event *e = pt_event_new(s->id, s->session_id, s->pipeline_type, s->step, s->input,
+                             s->input_len, s->output, s->output_len, s->error, s->error_len);
+  if (!e) return NULL;
+  char *blob = e->blob;
+  const char *ptrs[7] = {e->id, e->session_id, e->pipeline_type, e->step,
+                         e->input, e->output, e->error};
+  *e = *s;
+  e->blob = blob;
+  e->id = ptrs[0];
+  e->session_id = ptrs[1];
+  e->pipeline_type = ptrs[2];
+  e->step = ptrs[3];
+  e->input = ptrs[4];
+  e->output = ptrs[5];
+  e->error = ptrs[6];
+  return e;
+}
+
+void pt_event_free(pt_event *e) {
+  if (!e) return;
+  free(e->blob);
+  free(e);
+}
+
+/* hex(SHA256("null")): the digest of every absent payload, worth caching. */
+static const char NULL_SHA[65] = "74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b";
+
+static void payload_digest(const char *p, size_t n, char out[65]) {
+  if (n == 4 && memcmp(p, "null", 4) == 0)
+    memcpy(out, NULL_SHA, 65);
+  else
+    pt_sha256_hex(p, n, out);
+}
+
+void pt_event_digest(pt_event *e) {
+  payload_digest(e->input, e->input_len, e->input_sha256);
+  payload_digest(e->output, e->output_len, e->output_sha256);
+}
+
+void pt_event_write_json(pt_buf *b, const pt_event *e) {
+  pt_buf_puts(b, "{\"id\":");
+  pt_buf_json_cstr(b, e->id);
+  pt_buf_puts(b, ",\"session_id\":");
+  pt_buf_json_cstr(b, e->session_id);
+  pt_buf_puts(b, ",\"pipeline_type\":");
+  pt_buf_json_cstr(b, e->pipeline_type);
+  pt_buf_puts(b, ",\"step\":");
+  pt_buf_json_cstr(b, e->step);
+  pt_buf_puts(b, ",\"status\":\"");
+  pt_buf_puts(b, pt_status_names[e->status]);
+  pt_buf_puts(b, "\",\"ts\":");
+  pt_buf_i64(b, e->ts);
+  pt_buf_puts(b, ",\"input\":");
+  pt_buf_put(b, e->input, e->input_len);
+  pt_buf_puts(b, ",\"output\":");
+  pt_buf_put(b, e->output, e->output_len);
+  pt_buf_puts(b, ",\"error\":");
+  pt_buf_put(b, e->error, e->error_len);
+  pt_buf_puts(b, ",\"seq\":");
+  pt_buf_i64(b, e->seq);
+  pt_buf_puts(b, ",\"received_at\":");
+  pt_buf_i64(b, e->received_at);
+  pt_buf_puts(b, ",\"input_sha256\":\"");
+  pt_buf_put(b, e->input_sha256, 64);
+  pt_buf_puts(b, "\",\"output_sha256\":\"");
+  pt_buf_put(b, e->output_sha256, 64);
+  pt_buf_puts(b, "\",\"link\":\"");
+  pt_buf_put(b, e->link, 64);
+  pt_buf_puts(b, e->redacted ? "\",\"redacted\":true}" : "\",\"redacted\":false}");
+}
+
+/* The members of input_n / output_n are already in JCS order
+ * (id < input_sha256 < step < ts; error < output_sha256 < status), so the
+ * canonical text is written directly, without building an object. */
+void pt_chain_input_n(pt_buf *b, const pt_event *e) {
+  pt_buf_puts(b, "{\"id\":");
+  pt_buf_json_cstr(b, e->id);
+  pt_buf_puts(b, ",\"input_sha256\":\"");
+  pt_buf_put(b, e->input_sha256, 64);
+  pt_buf_puts(b, "\",\"step\":");
+  pt_buf_json_cstr(b, e->step);
+  pt_buf_puts(b, ",\"ts\":");
+  if (e->ts < 0)
+    pt_buf_puts(b, "null");
+  else
+    pt_buf_i64(b, e->ts);
+  pt_buf_putc(b, '}');
+}
+
+void pt_chain_output_n(pt_buf *b, const pt_event *e) {
+  pt_buf_puts(b, "{\"error\":");
+  pt_buf_put(b, e->error, e->error_len);
+  pt_buf_puts(b, ",\"output_sha256\":\"");
+  pt_buf_put(b, e->output_sha256, 64);
+  pt_buf_puts(b, "\",\"status\":\"");
+  pt_buf_puts(b, pt_status_names[e->status]);
+  pt_buf_puts(b, "\"}");
+}
+
+void pt_chain_link(const char *prev, const pt_event *e, char out[65]) {
+  /* One stack buffer covers every ordinary event; only a huge error object
+   * spills to the heap. */
+  char stack[1024];
+  pt_buf b;
+  pt_buf_init_on(&b, stack, sizeof stack);
+  pt_buf_puts(&b, prev);
+  pt_buf_putc(&b, ':');
+  pt_chain_input_n(&b, e);
+  pt_buf_putc(&b, ':');
+  pt_chain_output_n(&b, e);
+  pt_sha256_hex(b.data, b.len, out);
+  pt_buf_cleanup(&b);
+}
+
+void pt_chain_hash(const char *session_id, const char *last_link, char out[65]) {
+  pt_sha256 c;
+  pt_sha256_init(&c);
+  pt_sha256_update(&c, session_id, strlen(session_id));
+  pt_sha256_update(&c, ":", 1);
+  pt_sha256_update(&c, last_link, strlen(last_link));
+  pt_sha256_final_hex(&c, out);
+}
+
+static const char CROCKFORD[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+void pt_event_id_make(int64_t now_ms, char out[31]) {
+  /* Randomness from a per-thread generator seeded by the kernel once: ids
+   * must be unique, not secret, and a syscall per event costs too much. */
+  static __thread uint64_t s = 0;
+  while (s == 0)
+    if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s) s = (uint64_t)now_ms ^ (uint64_t)&s;
+  memcpy(out, "evt_", 4);
+  uint64_t t = (uint64_t)now_ms;
+  for (int i = 13; i >= 4; i--) {
+    out[i] = CROCKFORD[t & 31];
+    t >>= 5;
+  }
+  for (int i = 14; i < 30; i++) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    out[i] = CROCKFORD[(s >> 32) & 31];
+  }
+  out[30] = '\0';
+}

@@ -1,0 +1,163 @@
+/* report.c - the issue report (see report.h). */
+#include "report.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const pt_event *first_failure(const pt_report_in *r) {
+  for (size_t i = 0; i < r->nevents; i++)
+    if (r->events[i]->status == PT_FAILURE) return r->events[i];
+  return NULL;
+}
+
+static void step_list(pt_buf *b, const char *name, const int *idx, int n, const pt_pipeline *p) {
+  pt_buf_printf(b, ",\"%s\":[", name);
+  for (int i = 0; i < n; i++) {
+    if (i) pt_buf_putc(b, ',');
+    pt_buf_json_cstr(b, p->steps[idx[i]]);
+  }
+  pt_buf_putc(b, ']');
+}
+
+/* The event ids of the first n events, for a snapshot entry. */
+static const char **ids_upto(const pt_report_in *r, const char **ids) {
+  for (size_t i = 0; i < r->nevents; i++) ids[i] = r->events[i]->id;
+  return ids;
+}
+
+void pt_report_json(pt_buf *b, const pt_report_in *r) {
+  const pt_cksum *c = r->checksum;
+  pt_buf_puts(b, "{\"session_id\":");
+  pt_buf_json_cstr(b, r->session->session_id);
+  pt_buf_puts(b, ",\"pipeline_type\":");
+  pt_buf_json_cstr(b, r->session->pipeline_type);
+  pt_buf_puts(b, ",\"generated_at\":");
+  pt_buf_i64(b, r->generated_at);
+  pt_buf_printf(b, ",\"state\":\"%s\",\"is_valid\":%s", c->state, c->is_valid ? "true" : "false");
+  step_list(b, "failed_steps", c->failed_steps, c->nfailed, r->pipeline);
+  step_list(b, "missing_steps", c->missing_steps, c->nmissing, r->pipeline);
+  step_list(b, "out_of_order_steps", c->out_of_order_steps, c->nooo, r->pipeline);
+  pt_buf_puts(b, ",\"first_failure\":");
+  const pt_event *ff = first_failure(r);
+  if (ff)
+    pt_event_write_json(b, ff);
+  else
+    pt_buf_puts(b, "null");
+  pt_buf_puts(b, ",\"events\":[");
+  for (size_t i = 0; i < r->nevents; i++) {
+    if (i) pt_buf_putc(b, ',');
+    pt_event_write_json(b, r->events[i]);
+  }
+  pt_buf_puts(b, "],\"checksum_history\":[");
+  const char *stack_ids[64];
+  const char **ids = r->nevents <= 64 ? stack_ids : malloc(r->nevents * sizeof *ids);
+  if (!ids) {
+    b->failed = 1;
+    return;
+  }
+  ids_upto(r, ids);
+  for (size_t i = 0; i < r->nsnapshots; i++) {
+    if (i) pt_buf_putc(b, ',');
+    pt_snap_write_json(b, &r->snapshots[i], ids, (int64_t)r->nevents);
+  }
+  if (ids != stack_ids) free(ids);
+  pt_buf_puts(b, "],\"chain_hash\":\"");
+  pt_buf_put(b, c->chain_hash, 64);
+  pt_buf_puts(b, "\",\"verification\":");
+  pt_buf_puts(b, r->verification_json);
+  pt_buf_puts(b, ",\"duration_ms\":");
+  if (c->started_at < 0)
+    pt_buf_puts(b, "null");
+  else
+    pt_buf_i64(b, c->last_event_at - c->started_at);
+  pt_buf_putc(b, '}');
+}
+
+/* Markdown-safe inline text: event values are untrusted, so characters that
+ * Markdown or HTML would interpret are escaped and newlines folded. */
+static void md_text(pt_buf *b, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c == '\n' || c == '\r') {
+      pt_buf_putc(b, ' ');
+    } else if (c == '<') {
+      pt_buf_puts(b, "&lt;");
+    } else if (c == '>') {
+      pt_buf_puts(b, "&gt;");
+    } else if (c == '&') {
+      pt_buf_puts(b, "&amp;");
+    } else if (strchr("\\`*_[]|#", c)) {
+      pt_buf_putc(b, '\\');
+      pt_buf_putc(b, c);
+    } else {
+      pt_buf_putc(b, c);
+    }
+  }
+}
+
+static void md_cs(pt_buf *b, const char *s) { md_text(b, s, strlen(s)); }
+
+static void md_steps(pt_buf *b, const char *title, const int *idx, int n, const pt_pipeline *p) {
+  pt_buf_printf(b, "- **%s:** ", title);
+  if (!n) pt_buf_puts(b, "none");
+  for (int i = 0; i < n; i++) {
+    if (i) pt_buf_puts(b, ", ");
+    md_cs(b, p->steps[idx[i]]);
+  }
+  pt_buf_putc(b, '\n');
+}
+
+void pt_report_markdown(pt_buf *b, const pt_report_in *r) {
+  const pt_cksum *c = r->checksum;
+  pt_buf_puts(b, "# Pipeline report: ");
+  md_cs(b, r->session->session_id);
+  pt_buf_puts(b, "\n\n- **Pipeline:** ");
+  md_cs(b, r->session->pipeline_type);
+  pt_buf_printf(b, "\n- **State:** %s\n- **Valid:** %s\n- **Progress:** %d/%d (%d%%)\n",
+                c->state, c->is_valid ? "yes" : "no", c->completed, c->total, c->percent);
+  pt_buf_puts(b, "- **Duration:** ");
+  if (c->started_at < 0)
+    pt_buf_puts(b, "n/a\n");
+  else
+    pt_buf_printf(b, "%" PRId64 " ms\n", c->last_event_at - c->started_at);
+  pt_buf_printf(b, "- **Generated at:** %" PRId64 "\n", r->generated_at);
+  md_steps(b, "Failed steps", c->failed_steps, c->nfailed, r->pipeline);
+  md_steps(b, "Missing steps", c->missing_steps, c->nmissing, r->pipeline);
+  md_steps(b, "Out-of-order steps", c->out_of_order_steps, c->nooo, r->pipeline);
+  const pt_event *ff = first_failure(r);
+  pt_buf_puts(b, "\n## First failure\n\n");
+  if (ff) {
+    pt_buf_printf(b, "Step `%s` (seq %" PRId64 ", ts %" PRId64 "): error ", ff->step, ff->seq,
+                  ff->ts);
+    md_text(b, ff->error, ff->error_len);
+    pt_buf_puts(b, "\n");
+  } else {
+    pt_buf_puts(b, "None.\n");
+  }
+  pt_buf_printf(b, "\n## Events (%zu)\n\n| seq | ts | step | status | error |\n|---|---|---|---|---|\n",
+                r->nevents);
+  for (size_t i = 0; i < r->nevents; i++) {
+    const pt_event *e = r->events[i];
+    pt_buf_printf(b, "| %" PRId64 " | %" PRId64 " | ", e->seq, e->ts);
+    md_cs(b, e->step);
+    pt_buf_printf(b, " | %s | ", pt_status_names[e->status]);
+    if (strcmp(e->error, "null") != 0) md_text(b, e->error, e->error_len);
+    pt_buf_puts(b, " |\n");
+  }
+  pt_buf_printf(b, "\n## Checksum history (%zu)\n\n", r->nsnapshots);
+  for (size_t i = 0; i < r->nsnapshots; i++) {
+    const pt_snap *s = &r->snapshots[i];
+    pt_buf_printf(b, "- `%s` at %" PRId64 ": %s, %" PRId64 " events, chain `%.16s…`", s->id,
+                  s->created_at, s->state, s->event_count, s->chain_hash);
+    if (s->notes) {
+      pt_buf_puts(b, " — ");
+      md_cs(b, s->notes);
+    }
+    pt_buf_putc(b, '\n');
+  }
+  pt_buf_puts(b, "\n## Chain\n\n- **Chain hash:** `");
+  pt_buf_put(b, c->chain_hash, 64);
+  pt_buf_printf(b, "`\n- **Verification:** %s\n",
+                r->verified_ok ? "ok, every link and snapshot matches" : "FAILED (see JSON report for mismatches)");
+}

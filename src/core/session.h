@@ -1,0 +1,97 @@
+/* session.h - the per-session aggregate a store keeps beside the events, and
+ * what is computed from it: the checksum (SPEC §1.4) and registry entries
+ * (SPEC §1.5). Keeping per-step outcomes in the aggregate makes appending and
+ * computing a checksum O(steps), whatever the session's length. */
+#ifndef PT_SESSION_H
+#define PT_SESSION_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "defs.h"
+#include "event.h"
+
+enum { PT_OUTCOME_NONE = 0, PT_OUTCOME_SUCCESS = 1, PT_OUTCOME_FAILURE = 2 };
+
+typedef struct pt_step_state {
+  char name[PT_NAME_MAX + 1];
+  int outcome;           /* latest success/failure */
+  int64_t first_success; /* seq of its first success, -1 if none */
+  int started;           /* a started event was seen */
+  int64_t started_ts;    /* ts of its latest started event, -1 if none */
+  int64_t outcome_ts;    /* ts of its latest outcome, -1 if none */
+} pt_step_state;
+
+typedef struct pt_session {
+  char session_id[PT_ID_MAX + 1];
+  char pipeline_type[PT_NAME_MAX + 1];
+  int64_t event_count;
+  char last_link[65];                  /* PT_GENESIS when empty */
+  char last_event_id[PT_ID_MAX + 1];
+  int64_t first_ts, last_ts;           /* min/max event ts, -1 when empty */
+  int64_t created_at, updated_at;      /* receive times of first/last event */
+  int64_t snap_ms;                     /* created_at of the newest snapshot, -1 none */
+  int snap_suffix;                     /* its _N suffix */
+  int64_t snapshot_count;
+  int nsteps;
+  pt_step_state *steps;                /* owned */
+} pt_session;
+
+void pt_session_init(pt_session *s, const char *session_id, const char *pipeline_type);
+void pt_session_cleanup(pt_session *s);
+int pt_session_copy(pt_session *dst, const pt_session *src); /* 0 or -1 (no memory) */
+/* Folds one appended event (seq already set) into the aggregate. -1 on OOM. */
+int pt_session_apply(pt_session *s, const pt_event *e);
+const pt_step_state *pt_session_step(const pt_session *s, const char *name);
+
+/* Compact text of the per-step state, for stores that keep it in a column:
+ * "name,outcome,first_success,started,started_ts,outcome_ts;..." */
+void pt_session_steps_encode(pt_buf *b, const pt_session *s);
+int pt_session_steps_decode(pt_session *s, const char *text);
+
+typedef struct pt_cksum {
+  char chain_hash[65];
+  int64_t event_count;
+  const char *last_event_id; /* borrowed from the session; NULL when empty */
+  const char *state;         /* static string */
+  int is_complete, is_valid;
+  int completed, total, percent;
+  int64_t started_at, last_event_at; /* -1 when empty */
+  /* Step lists as indexes into the pipeline's steps, definition order. */
+  int ncompleted, nfailed, nmissing, nooo;
+  int completed_steps[PT_MAX_STEPS], failed_steps[PT_MAX_STEPS];
+  int missing_steps[PT_MAX_STEPS], out_of_order_steps[PT_MAX_STEPS];
+} pt_cksum;
+
+void pt_cksum_compute(const pt_session *s, const pt_pipeline *p, int64_t now_ms,
+                         pt_cksum *out);
+void pt_cksum_write_json(pt_buf *b, const pt_cksum *c, const pt_pipeline *p);
+/* completed or failed: a poller may stop. */
+int pt_cksum_terminal(const pt_cksum *c);
+
+typedef struct pt_snap {
+  char id[PT_ID_MAX + 40];
+  char session_id[PT_ID_MAX + 1];
+  char pipeline_type[PT_NAME_MAX + 1];
+  char chain_hash[65];
+  int64_t event_count;
+  char last_event_id[PT_ID_MAX + 1]; /* empty: none */
+  int completed, total, percent;
+  char state[16];
+  int is_valid;
+  int64_t created_at;
+  char *notes;     /* owned, may be NULL */
+  char *signature; /* owned, may be NULL */
+} pt_snap;
+
+void pt_snap_cleanup(pt_snap *s);
+/* Makes the entry for the session now and advances the session's snapshot
+ * id state (same-millisecond suffixes). notes is copied. -1 on OOM. */
+int pt_snap_make(pt_session *s, const pt_cksum *c, int64_t now_ms, const char *notes,
+                     pt_snap *out);
+/* event_ids: the ids of events 0..event_count-1 (the entry covers exactly
+ * those: events are immutable and ordered, so they are not stored twice). */
+void pt_snap_write_json(pt_buf *b, const pt_snap *s, const char *const *event_ids,
+                            int64_t nids);
+
+#endif

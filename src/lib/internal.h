@@ -1,0 +1,41 @@
+/* internal.h - what the tracker's modules share with each other and with the
+ * programs built in this tree (pipetrackd, tests, benchmarks). Not API. */
+#ifndef PT_INTERNAL_H
+#define PT_INTERNAL_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "../core/defs.h"
+#include "../core/session.h"
+#include "../core/validate.h"
+#include "../store/store.h"
+#include "pipetrack.h"
+
+typedef struct pt_tracker_stats {
+  uint64_t commits;
+  uint64_t commit_failures;
+  uint64_t events_committed;
+} pt_tracker_stats;
+
+int64_t pt__now(pt_tracker *t);
+/* The definitions in force, referenced: release with pt_defs_unref. */
+pt_defs *pt__defs(pt_tracker *t);
+const pt_limits *pt__limits(pt_tracker *t);
+pt_store *pt__store(pt_tracker *t);
+void pt__stats(pt_tracker *t, pt_tracker_stats *out);
+/* Test hook: the store fails its `after`-th write call from now. */
+void pt__inject_store_fault(pt_tracker *t, int after);
+
+/* Tracking parsed JSON values (the server parses the request body once). */
+pt_status pt__track_value(pt_tracker *t, const json_t *event, int auto_snapshot,
+                          pt_track_result **out, pt_error *err);
+/* prefix NULL names items "events[i]". */
+pt_status pt__track_values(pt_tracker *t, const json_t *const *events, size_t n,
+                           int auto_snapshot, const char *prefix, pt_batch_result **out,
+                           pt_error *err);
+
+/* A registry entry rendered with its event ids read from the store. */
+char *pt__snapshot_json(pt_tracker *t, const pt_snap *s, pt_error *err);
+
+#endif

@@ -1,0 +1,420 @@
+/* reads.c - the read side of the public API: checksum, status summary,
+ * registry history, report and verification. Each call reads through one
+ * store reader, so it sees one consistent committed state. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/buf.h"
+#include "../core/error.h"
+#include "../core/jcs.h"
+#include "../core/report.h"
+#include "../core/verify.h"
+#include "internal.h"
+
+#define DEFAULT_EVENTS_LIMIT 100
+#define DEFAULT_HISTORY_LIMIT 20
+#define MAX_LIST_LIMIT 1000
+
+/* A reader with the session loaded and its pipeline resolved. */
+typedef struct view {
+  pt_tracker *t;
+  pt_reader *r;
+  pt_defs *defs;
+  const pt_pipeline *p;
+  pt_session s;
+  int found;
+} view;
+
+static pt_status view_open(pt_tracker *t, const char *sid, const char *ptype, view *v,
+                           pt_error *err) {
+  memset(v, 0, sizeof *v);
+  v->t = t;
+  pt_session_init(&v->s, sid ? sid : "", "");
+  if (!pt_is_id(sid))
+    return pt_fail(err, PT_EINVALID, "session_id",
+                   "session_id: must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+  if (ptype && !pt_is_name(ptype))
+    return pt_fail(err, PT_EINVALID, "pipeline_type",
+                   "pipeline_type: must be a string matching ^[a-z][a-z0-9_]{0,63}$");
+  v->defs = pt__defs(t);
+  pt_store *st = pt__store(t);
+  pt_status rc = st->m->reader_open(st, &v->r, err);
+  if (rc) return rc;
+  pt_session_cleanup(&v->s);
+  rc = st->m->read_session(v->r, sid, &v->s, err);
+  if (rc == PT_OK) {
+    v->found = 1;
+  } else if (rc == PT_ENOTFOUND) {
+    pt_session_cleanup(&v->s);
+    pt_session_init(&v->s, sid, ptype ? ptype : "");
+  } else {
+    return rc;
+  }
+  if (v->found && ptype && strcmp(ptype, v->s.pipeline_type) != 0)
+    return pt_fail(err, PT_ESESSION_CONFLICT, "pipeline_type",
+                   "pipeline_type: session \"%s\" is a \"%s\" session, not \"%s\"", sid,
+                   v->s.pipeline_type, ptype);
+  const char *type = v->found ? v->s.pipeline_type : ptype;
+  if (type) {
+    v->p = pt_defs_find(v->defs, type);
+    if (!v->p)
+      return pt_fail(err, PT_EUNKNOWN_PIPELINE, "pipeline_type",
+                     "pipeline_type: no pipeline \"%s\" is defined", type);
+  }
+  return PT_OK;
+}
+
+static void view_close(view *v) {
+  if (v->r) v->r->store->m->reader_close(v->r);
+  pt_session_cleanup(&v->s);
+  pt_defs_unref(v->defs);
+}
+
+static pt_status need_session(view *v, pt_error *err) {
+  if (v->found) return PT_OK;
+  return pt_fail(err, PT_ENOTFOUND, "session_id", "session_id: no session \"%s\" is stored",
+                 v->s.session_id);
+}
+
+static pt_status take(pt_buf *b, char **out, pt_error *err) {
+  *out = pt_buf_take(b);
+  return *out ? PT_OK : pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+}
+
+pt_status pt_checksum(pt_tracker *t, const char *session_id, char **out, pt_error *err) {
+  *out = NULL;
+  view v;
+  pt_status rc = view_open(t, session_id, NULL, &v, err);
+  if (rc == PT_OK) rc = need_session(&v, err);
+  if (rc == PT_OK) {
+    pt_cksum c;
+    pt_cksum_compute(&v.s, v.p, pt__now(t), &c);
+    pt_buf b;
+    pt_buf_init(&b, 0);
+    pt_cksum_write_json(&b, &c, v.p);
+    rc = take(&b, out, err);
+  }
+  view_close(&v);
+  return rc;
+}
+
+/* ---- snapshots as lists --------------------------------------------------- */
+
+typedef struct snaplist {
+  pt_snap *items;
+  size_t n, cap;
+  int oom;
+} snaplist;
+
+static int collect_snap(void *ctx, const pt_snap *s) {
+  snaplist *l = ctx;
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 8;
+    pt_snap *ni = realloc(l->items, nc * sizeof *ni);
+    if (!ni) return l->oom = 1;
+    l->items = ni;
+    l->cap = nc;
+  }
+  pt_snap *c = &l->items[l->n];
+  *c = *s;
+  c->notes = s->notes ? strdup(s->notes) : NULL;
+  c->signature = s->signature ? strdup(s->signature) : NULL;
+  l->n++;
+  if ((s->notes && !c->notes) || (s->signature && !c->signature)) return l->oom = 1;
+  return 0;
+}
+
+static void snaplist_free(snaplist *l) {
+  for (size_t i = 0; i < l->n; i++) pt_snap_cleanup(&l->items[i]);
+  free(l->items);
+  memset(l, 0, sizeof *l);
+}
+
+static pt_status read_snaps(view *v, int64_t before_ms, const char *before_id, int64_t limit,
+                            snaplist *l, pt_error *err) {
+  memset(l, 0, sizeof *l);
+  if (!v->found) return PT_OK;
+  pt_status rc = v->r->store->m->read_snapshots(v->r, v->s.session_id, before_ms, before_id,
+                                                limit, collect_snap, l, err);
+  if (rc == PT_OK && l->oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  return rc;
+}
+
+/* Stored events, owned, in seq order. */
+typedef struct evlist {
+  pt_event **items;
+  size_t n, cap;
+  int oom;
+} evlist;
+
+static int collect_event(void *ctx, const pt_event *e) {
+  evlist *l = ctx;
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 16;
+    pt_event **ni = realloc(l->items, nc * sizeof *ni);
+    if (!ni) return l->oom = 1;
+    l->items = ni;
+    l->cap = nc;
+  }
+  if (!(l->items[l->n] = pt_event_clone(e))) return l->oom = 1;
+  l->n++;
+  return 0;
+}
+
+static void evlist_free(evlist *l) {
+  for (size_t i = 0; i < l->n; i++) pt_event_free(l->items[i]);
+  free(l->items);
+  memset(l, 0, sizeof *l);
+}
+
+static pt_status read_evs(view *v, int64_t from, int64_t to, evlist *l, pt_error *err) {
+  memset(l, 0, sizeof *l);
+  if (!v->found) return PT_OK;
+  pt_status rc =
+      v->r->store->m->read_events(v->r, v->s.session_id, from, to, collect_event, l, err);
+  if (rc == PT_OK && l->oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  return rc;
+}
+
+/* The ids of events 0..upto-1, for rendering registry entries. */
+static pt_status read_ids(view *v, int64_t upto, evlist *all, const char ***ids, pt_error *err) {
+  *ids = NULL;
+  pt_status rc = read_evs(v, 0, upto, all, err);
+  if (rc) return rc;
+  *ids = malloc((all->n ? all->n : 1) * sizeof **ids);
+  if (!*ids) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  for (size_t i = 0; i < all->n; i++) (*ids)[i] = all->items[i]->id;
+  return PT_OK;
+}
+
+static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, pt_error *err) {
+  int64_t upto = 0;
+  for (size_t i = 0; i < l->n; i++)
+    if (l->items[i].event_count > upto) upto = l->items[i].event_count;
+  evlist all;
+  const char **ids;
+  pt_status rc = read_ids(v, upto, &all, &ids, err);
+  for (size_t i = 0; rc == PT_OK && i < l->n; i++) {
+    if (i) pt_buf_putc(b, ',');
+    pt_snap_write_json(b, &l->items[i], ids, (int64_t)all.n);
+  }
+  free(ids);
+  evlist_free(&all);
+  return rc;
+}
+
+pt_status pt_status_summary(pt_tracker *t, const char *session_id, const char *pipeline_type,
+                            int events_limit, int history_limit, char **out, pt_error *err) {
+  *out = NULL;
+  if (events_limit <= 0) events_limit = DEFAULT_EVENTS_LIMIT;
+  if (history_limit <= 0) history_limit = DEFAULT_HISTORY_LIMIT;
+  if (events_limit > MAX_LIST_LIMIT) events_limit = MAX_LIST_LIMIT;
+  if (history_limit > MAX_LIST_LIMIT) history_limit = MAX_LIST_LIMIT;
+  view v;
+  pt_status rc = view_open(t, session_id, pipeline_type, &v, err);
+  if (rc == PT_OK && !v.found && !pipeline_type) rc = need_session(&v, err);
+  evlist evs = {0};
+  snaplist snaps = {0};
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  if (rc == PT_OK) rc = read_evs(&v, v.s.event_count - events_limit, v.s.event_count, &evs, err);
+  if (rc == PT_OK) rc = read_snaps(&v, 0, NULL, history_limit, &snaps, err);
+  if (rc == PT_OK) {
+    pt_cksum c;
+    pt_cksum_compute(&v.s, v.p, pt__now(t), &c);
+    pt_buf_puts(&b, "{\"session_id\":");
+    pt_buf_json_cstr(&b, v.s.session_id);
+    pt_buf_puts(&b, ",\"pipeline_type\":");
+    pt_buf_json_cstr(&b, v.s.pipeline_type);
+    pt_buf_puts(&b, ",\"events\":[");
+    for (size_t i = 0; i < evs.n; i++) {
+      if (i) pt_buf_putc(&b, ',');
+      pt_event_write_json(&b, evs.items[i]);
+    }
+    pt_buf_puts(&b, "],\"event_count\":");
+    pt_buf_i64(&b, v.s.event_count);
+    pt_buf_puts(&b, ",\"checksum\":");
+    pt_cksum_write_json(&b, &c, v.p);
+    pt_buf_puts(&b, ",\"latest_snapshot\":");
+    if (snaps.n) {
+      snaplist first = {snaps.items, 1, 1, 0};
+      rc = write_snaps(&v, &b, &first, err);
+    } else {
+      pt_buf_puts(&b, "null");
+    }
+    pt_buf_puts(&b, ",\"history\":[");
+    if (rc == PT_OK) rc = write_snaps(&v, &b, &snaps, err);
+    int terminal = pt_cksum_terminal(&c);
+    /* How soon another poll can show something new: never once terminal; a
+     * stalled session changes rarely; otherwise the UI's usual 2 s. */
+    int poll = terminal ? 0 : strcmp(c.state, "stalled") == 0 ? 10000 : 2000;
+    pt_buf_printf(&b, "],\"terminal\":%s,\"poll_after_ms\":%d}", terminal ? "true" : "false",
+                  poll);
+  }
+  if (rc == PT_OK) rc = take(&b, out, err);
+  pt_buf_cleanup(&b);
+  evlist_free(&evs);
+  snaplist_free(&snaps);
+  view_close(&v);
+  return rc;
+}
+
+/* Cursors are "<created_at>.<id>" of the last entry of the previous page. */
+static int parse_cursor(const char *cursor, int64_t *ms, const char **id) {
+  char *end;
+  long long v = strtoll(cursor, &end, 10);
+  if (end == cursor || *end != '.' || v < 0 || !end[1]) return -1;
+  *ms = v;
+  *id = end + 1;
+  return 0;
+}
+
+pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const char *cursor,
+                     char **out, pt_error *err) {
+  *out = NULL;
+  if (limit <= 0) limit = 50;
+  if (limit > MAX_LIST_LIMIT) limit = MAX_LIST_LIMIT;
+  int64_t before_ms = 0;
+  const char *before_id = NULL;
+  if (cursor && parse_cursor(cursor, &before_ms, &before_id))
+    return pt_fail(err, PT_EINVALID, "cursor",
+                   "cursor: must be a next_cursor value from an earlier page");
+  view v;
+  pt_status rc = view_open(t, session_id, NULL, &v, err);
+  if (rc == PT_OK) rc = need_session(&v, err);
+  snaplist snaps = {0};
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  /* One more than asked tells whether a next page exists. */
+  if (rc == PT_OK) rc = read_snaps(&v, before_ms, before_id, limit + 1, &snaps, err);
+  if (rc == PT_OK) {
+    int more = snaps.n > (size_t)limit;
+    if (more) {
+      pt_snap_cleanup(&snaps.items[limit]);
+      snaps.n = (size_t)limit;
+    }
+    pt_buf_puts(&b, "{\"items\":[");
+    rc = write_snaps(&v, &b, &snaps, err);
+    pt_buf_puts(&b, "],\"next_cursor\":");
+    if (more) {
+      const pt_snap *last = &snaps.items[snaps.n - 1];
+      char c[PT_ID_MAX + 64];
+      snprintf(c, sizeof c, "%" PRId64 ".%s", last->created_at, last->id);
+      pt_buf_json_cstr(&b, c);
+    } else {
+      pt_buf_puts(&b, "null");
+    }
+    pt_buf_putc(&b, '}');
+  }
+  if (rc == PT_OK) rc = take(&b, out, err);
+  pt_buf_cleanup(&b);
+  snaplist_free(&snaps);
+  view_close(&v);
+  return rc;
+}
+
+pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, pt_error *err) {
+  *out = NULL;
+  view v;
+  pt_status rc = view_open(t, session_id, NULL, &v, err);
+  if (rc == PT_OK) rc = need_session(&v, err);
+  snaplist snaps = {0};
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  if (rc == PT_OK) rc = read_snaps(&v, 0, NULL, 1, &snaps, err);
+  if (rc == PT_OK && snaps.n == 0)
+    rc = pt_fail(err, PT_ENOTFOUND, "session_id", "session_id: session \"%s\" has no snapshots",
+                 session_id);
+  if (rc == PT_OK) rc = write_snaps(&v, &b, &snaps, err);
+  if (rc == PT_OK) rc = take(&b, out, err);
+  pt_buf_cleanup(&b);
+  snaplist_free(&snaps);
+  view_close(&v);
+  return rc;
+}
+
+/* ---- verification and the report --------------------------------------------- */
+
+static int verify_event(void *ctx, const pt_event *e) {
+  pt_verifier_event(ctx, e);
+  return 0;
+}
+
+/* Runs verification over the view; events are streamed, not held. */
+static pt_status run_verify(view *v, const snaplist *snaps, pt_buf *out, int *ok, pt_error *err) {
+  pt_verifier ver;
+  pt_verifier_init(&ver, v->s.session_id);
+  pt_status rc = PT_OK;
+  for (size_t i = 0; i < snaps->n && rc == PT_OK; i++)
+    if (pt_verifier_add_snapshot(&ver, &snaps->items[i]))
+      rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  pt_verifier_start(&ver);
+  if (rc == PT_OK)
+    rc = v->r->store->m->read_events(v->r, v->s.session_id, 0, INT64_MAX, verify_event, &ver,
+                                     err);
+  if (rc == PT_OK) *ok = pt_verifier_finish(&ver, &v->s, out);
+  pt_verifier_cleanup(&ver);
+  return rc;
+}
+
+pt_status pt_verify(pt_tracker *t, const char *session_id, int *ok, char **out, pt_error *err) {
+  *out = NULL;
+  *ok = 0;
+  view v;
+  pt_status rc = view_open(t, session_id, NULL, &v, err);
+  if (rc == PT_ENOTFOUND || rc == PT_EUNKNOWN_PIPELINE) rc = PT_OK; /* verify needs no defs */
+  if (rc == PT_OK) rc = need_session(&v, err);
+  snaplist snaps = {0};
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  if (rc == PT_OK) rc = read_snaps(&v, 0, NULL, 0, &snaps, err);
+  if (rc == PT_OK) rc = run_verify(&v, &snaps, &b, ok, err);
+  if (rc == PT_OK) rc = take(&b, out, err);
+  pt_buf_cleanup(&b);
+  snaplist_free(&snaps);
+  view_close(&v);
+  return rc;
+}
+
+pt_status pt_report(pt_tracker *t, const char *session_id, pt_format format, char **out,
+                    pt_error *err) {
+  *out = NULL;
+  view v;
+  pt_status rc = view_open(t, session_id, NULL, &v, err);
+  if (rc == PT_OK) rc = need_session(&v, err);
+  snaplist snaps = {0};
+  evlist evs = {0};
+  pt_buf vb, b;
+  pt_buf_init(&vb, 0);
+  pt_buf_init(&b, 0);
+  int ok = 0;
+  if (rc == PT_OK) rc = read_snaps(&v, 0, NULL, 0, &snaps, err);
+  if (rc == PT_OK) rc = run_verify(&v, &snaps, &vb, &ok, err);
+  if (rc == PT_OK) rc = read_evs(&v, 0, INT64_MAX, &evs, err);
+  if (rc == PT_OK) {
+    pt_cksum c;
+    int64_t now = pt__now(t);
+    pt_cksum_compute(&v.s, v.p, now, &c);
+    pt_report_in in = {&v.s, v.p, &c, evs.items, evs.n, snaps.items, snaps.n,
+                       pt_buf_cstr(&vb), ok, now};
+    if (format == PT_FORMAT_MARKDOWN)
+      pt_report_markdown(&b, &in);
+    else
+      pt_report_json(&b, &in);
+    rc = take(&b, out, err);
+  }
+  pt_buf_cleanup(&vb);
+  pt_buf_cleanup(&b);
+  evlist_free(&evs);
+  snaplist_free(&snaps);
+  view_close(&v);
+  return rc;
+}
+
+pt_status pt_canonicalize(const char *json, size_t len, char **out, pt_error *err) {
+  pt_limits lim = {SIZE_MAX / 8, 0};
+  size_t n;
+  return pt_canonical_payload(json, len, &lim, "json", out, &n, err);
+}

@@ -1,0 +1,864 @@
+/* tracker.c - the tracker behind the public API: validation in the caller's
+ * thread, then appends through one committer thread that group-commits
+ * whatever has queued up (one durable commit for many callers), then results
+ * rendered back in the caller's thread.
+ *
+ * Appends for a session are decided inside the store's write transaction
+ * (session aggregate read, idempotency lookup, link computed from the last
+ * link), so order is total and gap-free however many threads track. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/buf.h"
+#include "../core/defs.h"
+#include "../core/error.h"
+#include "../core/jcs.h"
+#include "../core/map.h"
+#include "../core/report.h"
+#include "../core/session.h"
+#include "../core/validate.h"
+#include "../core/verify.h"
+#include "../store/store.h"
+#include "internal.h"
+
+enum { JOB_TRACK, JOB_SNAPSHOT };
+
+typedef struct job {
+  int kind;
+  pt_defs *defs; /* referenced for the job's life */
+  int64_t now;
+  /* JOB_TRACK */
+  size_t n;
+  pt_event **evs;      /* validated, owned; NULL where validation failed */
+  pt_status *st;       /* per event */
+  pt_error *errs;      /* per event */
+  pt_event **replayed; /* the stored event for a replay (owned), else NULL */
+  pt_snap *snaps;
+  int *has_snap;
+  int auto_snapshot;
+  /* JOB_SNAPSHOT */
+  const char *sid, *ptype, *notes;
+  /* whole-job outcome */
+  pt_status result;
+  pt_error err;
+  int done;
+  struct job *next;
+} job;
+
+struct pt_tracker {
+  pt_store *store;
+  pthread_mutex_t defs_lock;
+  pt_defs *defs;
+  pt_limits lim;
+  int auto_snapshot;
+  pt_clock_fn clock;
+  void *clock_ctx;
+  int inline_commit;
+  /* the committer */
+  pthread_t thread;
+  int thread_started;
+  pthread_mutex_t q_lock;
+  pthread_cond_t q_cond;    /* jobs queued, or stopping */
+  pthread_cond_t done_cond; /* some jobs finished */
+  job *head, *tail;
+  int stopping;
+  pt_tracker_stats stats;
+};
+
+void pt_free(void *doc) { free(doc); }
+
+static int64_t system_ms(void *ctx) {
+  (void)ctx;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t pt__now(pt_tracker *t) { return t->clock(t->clock_ctx); }
+
+pt_defs *pt__defs(pt_tracker *t) {
+  pthread_mutex_lock(&t->defs_lock);
+  pt_defs *d = pt_defs_ref(t->defs);
+  pthread_mutex_unlock(&t->defs_lock);
+  return d;
+}
+
+const pt_limits *pt__limits(pt_tracker *t) { return &t->lim; }
+pt_store *pt__store(pt_tracker *t) { return t->store; }
+
+/* ---- the write transaction ---------------------------------------------- */
+
+typedef struct txsess {
+  pt_session s;
+  int exists; /* stored before, or appended to in this transaction */
+  int dirty;
+} txsess;
+
+typedef struct tx {
+  pt_tracker *t;
+  pt_map map;
+  txsess **list;
+  size_t n, cap;
+} tx;
+
+static void tx_cleanup(tx *x) {
+  for (size_t i = 0; i < x->n; i++) {
+    pt_session_cleanup(&x->list[i]->s);
+    free(x->list[i]);
+  }
+  free(x->list);
+  pt_map_cleanup(&x->map);
+}
+
+/* The session's aggregate as of this transaction (loaded once). */
+static pt_status tx_session(tx *x, const char *sid, const char *type, txsess **out,
+                            pt_error *err) {
+  txsess *ts = pt_map_get(&x->map, sid);
+  if (ts) {
+    *out = ts;
+    return PT_OK;
+  }
+  if (x->n == x->cap) {
+    size_t nc = x->cap ? x->cap * 2 : 16;
+    txsess **nl = realloc(x->list, nc * sizeof *nl);
+    if (!nl) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+    x->list = nl;
+    x->cap = nc;
+  }
+  ts = calloc(1, sizeof *ts);
+  if (!ts) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  pt_status rc = pt_store_session_get(x->t->store, sid, &ts->s, err);
+  if (rc == PT_ENOTFOUND) {
+    pt_session_cleanup(&ts->s);
+    pt_session_init(&ts->s, sid, type ? type : "");
+    ts->exists = 0;
+  } else if (rc != PT_OK) {
+    pt_session_cleanup(&ts->s);
+    free(ts);
+    return rc;
+  } else {
+    ts->exists = 1;
+  }
+  if (pt_map_put(&x->map, ts->s.session_id, ts)) {
+    pt_session_cleanup(&ts->s);
+    free(ts);
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  x->list[x->n++] = ts;
+  *out = ts;
+  return PT_OK;
+}
+
+/* Same content as SPEC §1.2 defines it for a replay: the members the client
+ * sent, canonical; a ts left out of the replay counts as equal. */
+static int same_content(const pt_event *stored, const pt_event *e) {
+  if (strcmp(stored->pipeline_type, e->pipeline_type) || strcmp(stored->step, e->step) ||
+      stored->status != e->status)
+    return 0;
+  if (e->ts_given && stored->ts != e->ts) return 0;
+  if (strcmp(stored->error, e->error)) return 0;
+  if (stored->redacted) /* payloads are gone; their digests remain */
+    return strcmp(stored->input_sha256, e->input_sha256) == 0 &&
+           strcmp(stored->output_sha256, e->output_sha256) == 0;
+  return stored->input_len == e->input_len && stored->output_len == e->output_len &&
+         memcmp(stored->input, e->input, e->input_len) == 0 &&
+         memcmp(stored->output, e->output, e->output_len) == 0;
+}
+
+static pt_status take_snapshot(tx *x, txsess *ts, const pt_defs *defs, int64_t now,
+                               const char *notes, pt_snap *out, pt_error *err) {
+  const pt_pipeline *p = pt_defs_find(defs, ts->s.pipeline_type);
+  if (!p)
+    return pt_fail(err, PT_EUNKNOWN_PIPELINE, "pipeline_type",
+                   "pipeline_type: \"%s\" is no longer defined", ts->s.pipeline_type);
+  pt_cksum c;
+  pt_cksum_compute(&ts->s, p, now, &c);
+  if (pt_snap_make(&ts->s, &c, now, notes, out))
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  ts->dirty = 1;
+  return pt_store_snapshot_put(x->t->store, out, err);
+}
+
+/* Decides and appends one event. A refusal (conflict) sets st[i] and returns
+ * PT_OK; only a storage failure, which aborts the transaction, is returned. */
+static pt_status apply_event(tx *x, job *j, size_t i) {
+  pt_event *e = j->evs[i];
+  pt_error *err = &j->errs[i];
+  txsess *ts;
+  pt_status rc = tx_session(x, e->session_id, e->pipeline_type, &ts, err);
+  if (rc) return rc;
+  if (ts->exists && strcmp(ts->s.pipeline_type, e->pipeline_type) != 0) {
+    j->st[i] = pt_fail(err, PT_ESESSION_CONFLICT, "session_id",
+                       "session_id: session \"%s\" is a \"%s\" session; this event says \"%s\"",
+                       e->session_id, ts->s.pipeline_type, e->pipeline_type);
+    return PT_OK;
+  }
+  if (e->id_given && ts->exists) {
+    pt_event *found = NULL;
+    rc = pt_store_event_find(x->t->store, e->session_id, e->id, &found, err);
+    if (rc == PT_OK) {
+      if (same_content(found, e)) {
+        j->replayed[i] = found;
+        j->st[i] = PT_OK;
+      } else {
+        pt_event_free(found);
+        j->st[i] = pt_fail(err, PT_EEVENT_ID_CONFLICT, "id",
+                           "id: event \"%s\" is already stored in session \"%s\" with other "
+                           "content",
+                           e->id, e->session_id);
+      }
+      return PT_OK;
+    }
+    if (rc != PT_ENOTFOUND) return rc;
+  }
+  e->seq = ts->s.event_count;
+  e->received_at = j->now;
+  if (e->ts < 0) e->ts = j->now;
+  pt_chain_link(ts->s.event_count ? ts->s.last_link : PT_GENESIS, e, e->link);
+  rc = pt_store_event_append(x->t->store, e, err);
+  if (rc) return rc;
+  if (pt_session_apply(&ts->s, e)) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  ts->exists = 1;
+  ts->dirty = 1;
+  j->st[i] = PT_OK;
+  if (j->auto_snapshot) {
+    rc = take_snapshot(x, ts, j->defs, j->now, NULL, &j->snaps[i], err);
+    if (rc == PT_EUNKNOWN_PIPELINE) return PT_OK; /* defs reloaded away: no snapshot */
+    if (rc) return rc;
+    j->has_snap[i] = 1;
+  }
+  return PT_OK;
+}
+
+static pt_status apply_snapshot_job(tx *x, job *j) {
+  txsess *ts;
+  pt_status rc = tx_session(x, j->sid, NULL, &ts, &j->err);
+  if (rc) return rc;
+  if (!ts->exists) {
+    j->result = pt_fail(&j->err, PT_ENOTFOUND, "session_id",
+                        "session_id: no session \"%s\" is stored", j->sid);
+    return PT_OK;
+  }
+  if (j->ptype && strcmp(j->ptype, ts->s.pipeline_type) != 0) {
+    j->result = pt_fail(&j->err, PT_ESESSION_CONFLICT, "pipeline_type",
+                        "pipeline_type: session \"%s\" is a \"%s\" session, not \"%s\"", j->sid,
+                        ts->s.pipeline_type, j->ptype);
+    return PT_OK;
+  }
+  j->snaps = calloc(1, sizeof *j->snaps);
+  if (!j->snaps) return pt_fail(&j->err, PT_ENOMEM, NULL, "out of memory");
+  rc = take_snapshot(x, ts, j->defs, j->now, j->notes, j->snaps, &j->err);
+  if (rc == PT_EUNKNOWN_PIPELINE) {
+    j->result = rc;
+    return PT_OK;
+  }
+  if (rc) return rc;
+  j->result = PT_OK;
+  return PT_OK;
+}
+
+static void reset_job_outcome(job *j) {
+  for (size_t i = 0; j->kind == JOB_TRACK && i < j->n; i++) {
+    pt_event_free(j->replayed[i]);
+    j->replayed[i] = NULL;
+    if (j->has_snap[i]) pt_snap_cleanup(&j->snaps[i]);
+    j->has_snap[i] = 0;
+  }
+  if (j->kind == JOB_SNAPSHOT && j->snaps) {
+    pt_snap_cleanup(j->snaps);
+    free(j->snaps);
+    j->snaps = NULL;
+  }
+}
+
+/* Runs the jobs (a linked list) in one transaction. On a storage failure the
+ * whole transaction is rolled back and every job in it fails: nothing of it
+ * is stored, and nothing was acknowledged. */
+static void run_jobs(pt_tracker *t, job *jobs) {
+  pt_error err;
+  pt_error_clear(&err);
+  tx x = {t, {0}, NULL, 0, 0};
+  pt_map_init(&x.map);
+  pt_status rc = pt_store_begin(t->store, &err);
+  int began = rc == PT_OK;
+  size_t events = 0;
+  for (job *j = jobs; rc == PT_OK && j; j = j->next) {
+    if (j->kind == JOB_SNAPSHOT) {
+      rc = apply_snapshot_job(&x, j);
+      if (rc) err = j->err;
+      continue;
+    }
+    for (size_t i = 0; rc == PT_OK && i < j->n; i++) {
+      if (!j->evs[i]) continue;
+      rc = apply_event(&x, j, i);
+      if (rc) err = j->errs[i];
+      events++;
+    }
+  }
+  for (size_t i = 0; rc == PT_OK && i < x.n; i++)
+    if (x.list[i]->dirty) rc = pt_store_session_put(t->store, &x.list[i]->s, &err);
+  if (rc == PT_OK) {
+    rc = pt_store_commit(t->store, &err);
+  } else if (began) {
+    pt_store_rollback(t->store);
+  }
+  tx_cleanup(&x);
+  if (rc != PT_OK) {
+    if (rc != PT_ENOMEM) rc = PT_ESTORAGE;
+    for (job *j = jobs; j; j = j->next) {
+      reset_job_outcome(j);
+      j->result = rc;
+      j->err = err;
+      j->err.code = rc;
+      for (size_t i = 0; j->kind == JOB_TRACK && i < j->n; i++)
+        if (j->evs[i]) {
+          j->st[i] = rc;
+          j->errs[i] = j->err;
+        }
+    }
+    __atomic_add_fetch(&t->stats.commit_failures, 1, __ATOMIC_RELAXED);
+  } else {
+    __atomic_add_fetch(&t->stats.commits, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&t->stats.events_committed, events, __ATOMIC_RELAXED);
+  }
+}
+
+static void *committer(void *arg) {
+  pt_tracker *t = arg;
+  pthread_mutex_lock(&t->q_lock);
+  for (;;) {
+    while (!t->head && !t->stopping) pthread_cond_wait(&t->q_cond, &t->q_lock);
+    if (!t->head) break; /* stopping, and the queue is drained */
+    job *jobs = t->head;
+    t->head = t->tail = NULL;
+    pthread_mutex_unlock(&t->q_lock);
+    run_jobs(t, jobs);
+    pthread_mutex_lock(&t->q_lock);
+    for (job *j = jobs; j;) {
+      job *next = j->next; /* j may be freed by its waiter once done is set */
+      j->done = 1;
+      j = next;
+    }
+    pthread_cond_broadcast(&t->done_cond);
+  }
+  pthread_mutex_unlock(&t->q_lock);
+  return NULL;
+}
+
+/* Runs a job to completion: inline for stores whose commit costs nothing,
+ * else queued for the committer's next group commit. */
+static void submit(pt_tracker *t, job *j) {
+  j->next = NULL;
+  if (t->inline_commit) {
+    run_jobs(t, j);
+    return;
+  }
+  pthread_mutex_lock(&t->q_lock);
+  if (t->tail)
+    t->tail->next = j;
+  else
+    t->head = j;
+  t->tail = j;
+  pthread_cond_signal(&t->q_cond);
+  while (!j->done) pthread_cond_wait(&t->done_cond, &t->q_lock);
+  pthread_mutex_unlock(&t->q_lock);
+}
+
+/* ---- opening and closing -------------------------------------------------- */
+
+static pt_status read_file(const char *path, char **out, size_t *len, pt_error *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return pt_fail(err, PT_EIO, "pipelines", "pipelines: cannot open %s: %s", path, strerror(errno));
+  pt_buf b;
+  pt_buf_init(&b, 16u << 20);
+  char chunk[8192];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) pt_buf_put(&b, chunk, n);
+  int bad = ferror(f);
+  fclose(f);
+  if (bad || b.failed) {
+    pt_buf_cleanup(&b);
+    return pt_fail(err, PT_EIO, "pipelines", "pipelines: cannot read %s", path);
+  }
+  *len = b.len;
+  *out = pt_buf_take(&b);
+  return *out ? PT_OK : pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+}
+
+pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err) {
+  *out = NULL;
+  pt_error_clear(err);
+  pt_options none;
+  memset(&none, 0, sizeof none);
+  if (!opts) opts = &none;
+  pt_tracker *t = calloc(1, sizeof *t);
+  if (!t) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  pthread_mutex_init(&t->defs_lock, NULL);
+  pthread_mutex_init(&t->q_lock, NULL);
+  pthread_cond_init(&t->q_cond, NULL);
+  pthread_cond_init(&t->done_cond, NULL);
+  t->clock = opts->clock ? opts->clock : system_ms;
+  t->clock_ctx = opts->clock_ctx;
+  t->auto_snapshot = opts->auto_snapshot != 0;
+  t->lim.max_payload = opts->max_payload ? opts->max_payload : PT_DEFAULT_MAX_PAYLOAD;
+  t->lim.max_depth = opts->max_depth > 0 ? opts->max_depth : PT_DEFAULT_MAX_DEPTH;
+  pt_status rc;
+  if (opts->pipelines_file) {
+    char *text = NULL;
+    size_t len = 0;
+    rc = read_file(opts->pipelines_file, &text, &len, err);
+    if (rc == PT_OK) {
+      rc = pt_defs_parse(text, len, &t->defs, err);
+      if (rc != PT_OK && err) {
+        char msg[sizeof err->message + 512];
+        snprintf(msg, sizeof msg, "%s: %s", opts->pipelines_file, err->message);
+        size_t n = strlen(msg);
+        if (n >= sizeof err->message) n = sizeof err->message - 1;
+        memcpy(err->message, msg, n);
+        err->message[n] = '\0';
+      }
+    }
+    free(text);
+  } else if (opts->pipelines_json) {
+    rc = pt_defs_parse(opts->pipelines_json, strlen(opts->pipelines_json), &t->defs, err);
+  } else {
+    rc = pt_defs_default(&t->defs, err);
+  }
+  if (rc == PT_OK) rc = pt_store_open(opts->db_url ? opts->db_url : "sqlite:./pipetrack.db", &t->store, err);
+  if (rc == PT_OK) {
+    t->inline_commit = (t->store->m->flags & PT_STORE_F_INLINE) != 0;
+    if (!t->inline_commit) {
+      if (pthread_create(&t->thread, NULL, committer, t) != 0)
+        rc = pt_fail(err, PT_ENOMEM, NULL, "cannot start the committer thread");
+      else
+        t->thread_started = 1;
+    }
+  }
+  if (rc != PT_OK) {
+    pt_close(t);
+    return rc;
+  }
+  *out = t;
+  return PT_OK;
+}
+
+void pt_close(pt_tracker *t) {
+  if (!t) return;
+  if (t->thread_started) {
+    pthread_mutex_lock(&t->q_lock);
+    t->stopping = 1;
+    pthread_cond_signal(&t->q_cond);
+    pthread_mutex_unlock(&t->q_lock);
+    pthread_join(t->thread, NULL);
+  }
+  pt_store_close(t->store);
+  pt_defs_unref(t->defs);
+  pthread_mutex_destroy(&t->defs_lock);
+  pthread_mutex_destroy(&t->q_lock);
+  pthread_cond_destroy(&t->q_cond);
+  pthread_cond_destroy(&t->done_cond);
+  free(t);
+}
+
+pt_status pt_definitions_load(pt_tracker *t, const char *json, size_t len, pt_error *err) {
+  pt_defs *d;
+  pt_status rc = pt_defs_parse(json, len, &d, err);
+  if (rc) return rc;
+  pthread_mutex_lock(&t->defs_lock);
+  pt_defs *old = t->defs;
+  t->defs = d;
+  pthread_mutex_unlock(&t->defs_lock);
+  pt_defs_unref(old);
+  return PT_OK;
+}
+
+pt_status pt_definitions_json(pt_tracker *t, char **out, pt_error *err) {
+  pt_defs *d = pt__defs(t);
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_defs_write_json(&b, d);
+  pt_defs_unref(d);
+  *out = pt_buf_take(&b);
+  return *out ? PT_OK : pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+}
+
+void pt__stats(pt_tracker *t, pt_tracker_stats *out) {
+  out->commits = __atomic_load_n(&t->stats.commits, __ATOMIC_RELAXED);
+  out->commit_failures = __atomic_load_n(&t->stats.commit_failures, __ATOMIC_RELAXED);
+  out->events_committed = __atomic_load_n(&t->stats.events_committed, __ATOMIC_RELAXED);
+}
+
+void pt__inject_store_fault(pt_tracker *t, int after) { t->store->fail_after = after; }
+
+/* ---- tracking --------------------------------------------------------------- */
+
+static void job_free(job *j) {
+  reset_job_outcome(j);
+  for (size_t i = 0; i < j->n; i++) pt_event_free(j->evs[i]);
+  free(j->evs);
+  free(j->st);
+  free(j->errs);
+  free(j->replayed);
+  free(j->snaps);
+  free(j->has_snap);
+  pt_defs_unref(j->defs);
+}
+
+static pt_status job_init_track(pt_tracker *t, job *j, size_t n, int auto_snapshot,
+                                pt_error *err) {
+  memset(j, 0, sizeof *j);
+  j->kind = JOB_TRACK;
+  j->defs = pt__defs(t);
+  j->now = pt__now(t);
+  j->n = n;
+  j->auto_snapshot = auto_snapshot == PT_SNAPSHOT_DEFAULT ? t->auto_snapshot : auto_snapshot != 0;
+  size_t k = n ? n : 1;
+  j->evs = calloc(k, sizeof *j->evs);
+  j->st = calloc(k, sizeof *j->st);
+  j->errs = calloc(k, sizeof *j->errs);
+  j->replayed = calloc(k, sizeof *j->replayed);
+  j->snaps = calloc(k, sizeof *j->snaps);
+  j->has_snap = calloc(k, sizeof *j->has_snap);
+  if (!j->evs || !j->st || !j->errs || !j->replayed || !j->snaps || !j->has_snap) {
+    j->n = 0;
+    job_free(j);
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  return PT_OK;
+}
+
+/* Event ids 0..count-1 of a session, for rendering snapshot entries. */
+typedef struct idlist {
+  char **ids;
+  int64_t n, cap;
+} idlist;
+
+static int collect_id(void *ctx, const pt_event *e) {
+  idlist *l = ctx;
+  if (l->n == l->cap) {
+    int64_t nc = l->cap ? l->cap * 2 : 16;
+    char **ni = realloc(l->ids, (size_t)nc * sizeof *ni);
+    if (!ni) return 1;
+    l->ids = ni;
+    l->cap = nc;
+  }
+  if (!(l->ids[l->n] = strdup(e->id))) return 1;
+  l->n++;
+  return 0;
+}
+
+static void idlist_free(idlist *l) {
+  for (int64_t i = 0; i < l->n; i++) free(l->ids[i]);
+  free(l->ids);
+  l->ids = NULL;
+  l->n = l->cap = 0;
+}
+
+static pt_status read_ids(pt_reader *r, const char *sid, int64_t upto, idlist *l, pt_error *err) {
+  memset(l, 0, sizeof *l);
+  pt_status rc = r->store->m->read_events(r, sid, 0, upto, collect_id, l, err);
+  if (rc == PT_OK && l->n < upto) {
+    idlist_free(l);
+    return pt_fail(err, PT_ESTORAGE, NULL, "session %s: events missing from the store", sid);
+  }
+  return rc;
+}
+
+char *pt__snapshot_json(pt_tracker *t, const pt_snap *s, pt_error *err) {
+  pt_reader *r;
+  if (t->store->m->reader_open(t->store, &r, err)) return NULL;
+  idlist l;
+  pt_status rc = read_ids(r, s->session_id, s->event_count, &l, err);
+  t->store->m->reader_close(r);
+  if (rc) return NULL;
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_snap_write_json(&b, s, (const char *const *)l.ids, l.n);
+  idlist_free(&l);
+  return pt_buf_take(&b);
+}
+
+static pt_status make_result(pt_tracker *t, job *j, size_t i, pt_track_result **out,
+                             pt_error *err) {
+  *out = NULL;
+  pt_track_result *r = calloc(1, sizeof *r);
+  if (!r) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  const pt_event *e = j->replayed[i] ? j->replayed[i] : j->evs[i];
+  r->replayed = j->replayed[i] != NULL;
+  r->seq = e->seq;
+  memcpy(r->link, e->link, 65);
+  pt_chain_hash(e->session_id, e->link, r->chain_hash);
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_event_write_json(&b, e);
+  r->event_json = pt_buf_take(&b);
+  if (r->event_json && j->has_snap[i]) r->snapshot_json = pt__snapshot_json(t, &j->snaps[i], err);
+  if (!r->event_json || (j->has_snap[i] && !r->snapshot_json)) {
+    pt_track_result_free(r);
+    return err && err->code != PT_OK ? err->code : pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  *out = r;
+  return PT_OK;
+}
+
+void pt_track_result_free(pt_track_result *r) {
+  if (!r) return;
+  free(r->event_json);
+  free(r->snapshot_json);
+  free(r);
+}
+
+void pt_batch_result_free(pt_batch_result *r) {
+  if (!r) return;
+  for (size_t i = 0; i < r->count; i++) pt_track_result_free(r->items[i].result);
+  free(r->items);
+  free(r);
+}
+
+/* Runs a validated job and turns it into a batch result. */
+static pt_status finish_batch(pt_tracker *t, job *j, pt_batch_result **out, pt_error *err) {
+  int any = 0;
+  for (size_t i = 0; i < j->n; i++) any |= j->evs[i] != NULL;
+  if (any) submit(t, j);
+  pt_batch_result *br = calloc(1, sizeof *br);
+  if (br) br->items = calloc(j->n ? j->n : 1, sizeof *br->items);
+  if (!br || !br->items) {
+    free(br);
+    job_free(j);
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  br->count = j->n;
+  pt_status whole = PT_OK;
+  for (size_t i = 0; i < j->n; i++) {
+    pt_batch_item *it = &br->items[i];
+    it->status = j->st[i];
+    it->error = j->errs[i];
+    if (it->status == PT_OK) {
+      it->status = make_result(t, j, i, &it->result, &it->error);
+      if (it->status != PT_OK) it->error.code = it->status;
+    }
+    if (it->status == PT_ESTORAGE) whole = PT_ESTORAGE;
+  }
+  job_free(j);
+  if (whole != PT_OK) {
+    /* The commit failed: nothing in the batch is stored. */
+    pt_fail(err, whole, NULL, "%s", br->items[0].error.message);
+    pt_batch_result_free(br);
+    return whole;
+  }
+  *out = br;
+  return PT_OK;
+}
+
+pt_status pt__track_values(pt_tracker *t, const json_t *const *events, size_t n, int auto_snapshot,
+                           const char *prefix, pt_batch_result **out, pt_error *err) {
+  *out = NULL;
+  if (n > PT_BATCH_MAX)
+    return pt_fail(err, PT_ETOOBIG, "events", "events: at most %d events a batch, got %zu",
+                   PT_BATCH_MAX, n);
+  job j;
+  pt_status rc = job_init_track(t, &j, n, auto_snapshot, err);
+  if (rc) return rc;
+  for (size_t i = 0; i < n; i++) {
+    char p[48];
+    if (prefix)
+      snprintf(p, sizeof p, "%s", prefix);
+    else
+      snprintf(p, sizeof p, "events[%zu]", i);
+    j.st[i] = pt_validate_event(events[i], j.defs, &t->lim, j.now, p, &j.evs[i], &j.errs[i]);
+  }
+  return finish_batch(t, &j, out, err);
+}
+
+pt_status pt_track_batch(pt_tracker *t, const pt_event_in *evs, size_t n, int auto_snapshot,
+                         pt_batch_result **out, pt_error *err) {
+  *out = NULL;
+  if (n > PT_BATCH_MAX)
+    return pt_fail(err, PT_ETOOBIG, "events", "events: at most %d events a batch, got %zu",
+                   PT_BATCH_MAX, n);
+  job j;
+  pt_status rc = job_init_track(t, &j, n, auto_snapshot, err);
+  if (rc) return rc;
+  for (size_t i = 0; i < n; i++) {
+    char p[32];
+    snprintf(p, sizeof p, "events[%zu]", i);
+    j.st[i] = pt_validate_struct(&evs[i], j.defs, &t->lim, j.now, p, &j.evs[i], &j.errs[i]);
+  }
+  return finish_batch(t, &j, out, err);
+}
+
+/* One event: the batch machinery with the error lifted to the call. */
+static pt_status single(pt_batch_result *br, pt_status rc, pt_track_result **out,
+                        pt_error *err) {
+  if (rc != PT_OK) return rc;
+  pt_batch_item *it = &br->items[0];
+  rc = it->status;
+  if (rc == PT_OK) {
+    *out = it->result;
+    it->result = NULL;
+  } else if (err) {
+    *err = it->error;
+  }
+  pt_batch_result_free(br);
+  return rc;
+}
+
+pt_status pt_track(pt_tracker *t, const pt_event_in *ev, int auto_snapshot,
+                   pt_track_result **out, pt_error *err) {
+  *out = NULL;
+  pt_batch_result *br = NULL;
+  job j;
+  pt_status rc = job_init_track(t, &j, 1, auto_snapshot, err);
+  if (rc) return rc;
+  j.st[0] = pt_validate_struct(ev, j.defs, &t->lim, j.now, "event", &j.evs[0], &j.errs[0]);
+  rc = finish_batch(t, &j, &br, err);
+  return single(br, rc, out, err);
+}
+
+pt_status pt__track_value(pt_tracker *t, const json_t *event, int auto_snapshot,
+                          pt_track_result **out, pt_error *err) {
+  *out = NULL;
+  pt_batch_result *br = NULL;
+  pt_status rc = pt__track_values(t, &event, 1, auto_snapshot, "event", &br, err);
+  return single(br, rc, out, err);
+}
+
+pt_status pt_track_json(pt_tracker *t, const char *json, size_t len, int auto_snapshot,
+                        pt_track_result **out, pt_error *err) {
+  *out = NULL;
+  json_t *v;
+  pt_status rc = pt_parse_ijson(json, len, "event", &v, err);
+  if (rc) return rc;
+  rc = pt__track_value(t, v, auto_snapshot, out, err);
+  json_decref(v);
+  return rc;
+}
+
+pt_status pt_track_batch_json(pt_tracker *t, const char *json, size_t len, int auto_snapshot,
+                              pt_batch_result **out, pt_error *err) {
+  *out = NULL;
+  json_t *v;
+  pt_status rc = pt_parse_ijson(json, len, "events", &v, err);
+  if (rc) return rc;
+  if (!json_is_array(v)) {
+    json_decref(v);
+    return pt_fail(err, PT_EINVALID, "events", "events: must be an array of event objects");
+  }
+  size_t n = json_array_size(v);
+  const json_t **items = malloc((n ? n : 1) * sizeof *items);
+  if (!items) {
+    json_decref(v);
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++) items[i] = json_array_get(v, i);
+  rc = pt__track_values(t, items, n, auto_snapshot, NULL, out, err);
+  free(items);
+  json_decref(v);
+  return rc;
+}
+
+/* ---- traced steps ------------------------------------------------------------ */
+
+struct pt_step {
+  pt_tracker *t;
+  char session_id[PT_ID_MAX + 1];
+  char pipeline_type[PT_NAME_MAX + 1];
+  char step[PT_NAME_MAX + 1];
+  int64_t started_ms;
+};
+
+pt_status pt_step_begin(pt_tracker *t, const char *session_id, const char *pipeline_type,
+                        const char *step, const char *input_json, pt_step **out, pt_error *err) {
+  *out = NULL;
+  pt_event_in in = {.session_id = session_id, .pipeline_type = pipeline_type, .step = step,
+                    .status = PT_STARTED, .ts = -1, .input_json = input_json};
+  pt_track_result *r;
+  pt_status rc = pt_track(t, &in, PT_SNAPSHOT_DEFAULT, &r, err);
+  if (rc) return rc;
+  pt_step *s = calloc(1, sizeof *s);
+  if (!s) {
+    pt_track_result_free(r);
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  s->t = t;
+  snprintf(s->session_id, sizeof s->session_id, "%s", session_id);
+  snprintf(s->pipeline_type, sizeof s->pipeline_type, "%s", pipeline_type);
+  snprintf(s->step, sizeof s->step, "%s", step);
+  /* The stored ts is the server's receive time of the started event. */
+  json_t *ev = json_loads(r->event_json, 0, NULL);
+  s->started_ms = ev ? (int64_t)json_integer_value(json_object_get(ev, "ts")) : pt__now(t);
+  json_decref(ev);
+  pt_track_result_free(r);
+  *out = s;
+  return PT_OK;
+}
+
+pt_status pt_step_end(pt_step *s, pt_event_status outcome, const char *output_json,
+                      const char *error_code, const char *error_message, pt_error *err) {
+  if (!s) return pt_fail(err, PT_EINVALID, NULL, "step: is NULL");
+  pt_status rc = PT_OK;
+  if (outcome != PT_SUCCESS && outcome != PT_FAILURE)
+    rc = pt_fail(err, PT_EINVALID, "status", "status: a step ends with success or failure");
+  int64_t now = pt__now(s->t);
+  pt_buf out;
+  pt_buf_init(&out, 0);
+  if (rc == PT_OK) {
+    pt_buf_puts(&out, "{\"duration_ms\":");
+    pt_buf_i64(&out, now > s->started_ms ? now - s->started_ms : 0);
+    pt_buf_puts(&out, ",\"result\":");
+    pt_buf_puts(&out, output_json ? output_json : "null");
+    pt_buf_putc(&out, '}');
+    pt_event_in in = {.session_id = s->session_id, .pipeline_type = s->pipeline_type,
+                      .step = s->step, .status = outcome, .ts = now,
+                      .output_json = pt_buf_cstr(&out)};
+    if (outcome == PT_FAILURE) {
+      in.error_code = error_code ? error_code : "unknown";
+      in.error_message = error_message ? error_message : "";
+    }
+    pt_track_result *r = NULL;
+    rc = pt_track(s->t, &in, PT_SNAPSHOT_DEFAULT, &r, err);
+    pt_track_result_free(r);
+  }
+  pt_buf_cleanup(&out);
+  free(s);
+  return rc;
+}
+
+/* ---- snapshots on request ------------------------------------------------------ */
+
+pt_status pt_snapshot(pt_tracker *t, const char *session_id, const char *pipeline_type,
+                      const char *notes, char **out, pt_error *err) {
+  *out = NULL;
+  if (!pt_is_id(session_id))
+    return pt_fail(err, PT_EINVALID, "session_id",
+                   "session_id: must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+  if (pipeline_type && !pt_is_name(pipeline_type))
+    return pt_fail(err, PT_EINVALID, "pipeline_type",
+                   "pipeline_type: must be a string matching ^[a-z][a-z0-9_]{0,63}$");
+  if (notes && (strlen(notes) > 4096 || !pt_utf8_valid(notes, strlen(notes))))
+    return pt_fail(err, PT_EINVALID, "notes", "notes: must be valid UTF-8, at most 4096 bytes");
+  job j;
+  memset(&j, 0, sizeof j);
+  j.kind = JOB_SNAPSHOT;
+  j.defs = pt__defs(t);
+  j.now = pt__now(t);
+  j.sid = session_id;
+  j.ptype = pipeline_type;
+  j.notes = notes;
+  submit(t, &j);
+  pt_status rc = j.result;
+  if (rc == PT_OK) {
+    *out = pt__snapshot_json(t, j.snaps, err);
+    if (!*out) rc = err && err->code ? err->code : PT_ENOMEM;
+  } else if (err) {
+    *err = j.err;
+  }
+  reset_job_outcome(&j);
+  pt_defs_unref(j.defs);
+  return rc;
+}

@@ -1,0 +1,112 @@
+/* store.h - the storage backend interface: one table of methods per backend
+ * (memory, sqlite, later postgres), chosen by URL scheme at run time.
+ *
+ * The tracker never knows which backend it talks to. Writes happen inside a
+ * write transaction opened by begin() and closed by commit() or rollback(),
+ * one at a time and from one thread (the tracker's committer). Everything the
+ * tracker needs to decide an append (the session aggregate, an event by id) is
+ * read inside that transaction, so several writer processes on a shared
+ * database stay correct as long as begin() takes the session rows' locks the
+ * backend needs (SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE).
+ *
+ * Reads happen through a reader: a consistent view of committed data, usable
+ * from any thread while a write transaction runs elsewhere. */
+#ifndef PT_STORE_H
+#define PT_STORE_H
+
+#include "../core/event.h"
+#include "../core/session.h"
+#include "pipetrack.h"
+
+typedef struct pt_store pt_store;
+typedef struct pt_reader pt_reader;
+
+/* Callbacks for listing: return 0 to go on, non-zero to stop early. The
+ * argument is borrowed for the call. */
+typedef int (*pt_event_cb)(void *ctx, const pt_event *e);
+typedef int (*pt_snap_cb)(void *ctx, const pt_snap *s);
+
+/* Backend capabilities. */
+enum {
+  /* commit() costs nothing (memory): the tracker appends inline instead of
+   * queueing for group commit. */
+  PT_STORE_F_INLINE = 1,
+};
+
+typedef struct pt_store_methods {
+  int version; /* 1 */
+  const char *scheme; /* "memory", "sqlite" */
+  int flags;
+
+  /* Opens the store at `where` (the URL after "scheme:"). Creates or migrates
+   * the schema. On failure *out is NULL. */
+  pt_status (*open)(const char *where, pt_store **out, pt_error *err);
+  /* Closes; no transaction or reader may be open. */
+  void (*close)(pt_store *s);
+
+  /* ---- the write transaction ---- */
+  pt_status (*begin)(pt_store *s, pt_error *err);
+  /* Durable when it returns PT_OK. On failure the transaction is rolled back:
+   * nothing of it is stored. */
+  pt_status (*commit)(pt_store *s, pt_error *err);
+  void (*rollback)(pt_store *s);
+  /* The session's aggregate into *out (initialised by the callee; the caller
+   * cleans it up), or PT_ENOTFOUND. */
+  pt_status (*session_get)(pt_store *s, const char *session_id, pt_session *out, pt_error *err);
+  /* Inserts or replaces the aggregate. */
+  pt_status (*session_put)(pt_store *s, const pt_session *sess, pt_error *err);
+  /* The event with that id in that session (*out owned by the caller), or
+   * PT_ENOTFOUND. Sees events appended earlier in the same transaction. */
+  pt_status (*event_find)(pt_store *s, const char *session_id, const char *event_id,
+                          pt_event **out, pt_error *err);
+  /* Appends an event whose seq and link are set. */
+  pt_status (*event_append)(pt_store *s, const pt_event *e, pt_error *err);
+  pt_status (*snapshot_put)(pt_store *s, const pt_snap *snap, pt_error *err);
+
+  /* ---- readers ---- */
+  pt_status (*reader_open)(pt_store *s, pt_reader **out, pt_error *err);
+  void (*reader_close)(pt_reader *r);
+  pt_status (*read_session)(pt_reader *r, const char *session_id, pt_session *out,
+                            pt_error *err);
+  /* Events with from_seq <= seq < to_seq, ascending. */
+  pt_status (*read_events)(pt_reader *r, const char *session_id, int64_t from_seq,
+                           int64_t to_seq, pt_event_cb cb, void *ctx, pt_error *err);
+  /* Snapshots newest first (created_at, then id, descending), starting after
+   * the (before_ms, before_id) position when before_id is not NULL; at most
+   * limit (<= 0: all). */
+  pt_status (*read_snapshots)(pt_reader *r, const char *session_id, int64_t before_ms,
+                              const char *before_id, int64_t limit, pt_snap_cb cb,
+                              void *ctx, pt_error *err);
+} pt_store_methods;
+
+/* Every backend's struct begins with this. */
+struct pt_store {
+  const pt_store_methods *m;
+  /* Fault injection for tests: when >= 0, counts down on every write call
+   * (begin, writes, commit) and the call that brings it to 0 fails with
+   * PT_ESTORAGE. -1: off. Only the committer thread touches it. */
+  int fail_after;
+};
+struct pt_reader {
+  pt_store *store;
+};
+
+/* Opens a store by URL: "memory:", "sqlite:PATH". */
+pt_status pt_store_open(const char *url, pt_store **out, pt_error *err);
+void pt_store_close(pt_store *s);
+
+/* The wrappers the tracker calls: they hold the fault-injection hook. */
+pt_status pt_store_begin(pt_store *s, pt_error *err);
+pt_status pt_store_commit(pt_store *s, pt_error *err);
+void pt_store_rollback(pt_store *s);
+pt_status pt_store_session_get(pt_store *s, const char *sid, pt_session *out, pt_error *err);
+pt_status pt_store_session_put(pt_store *s, const pt_session *x, pt_error *err);
+pt_status pt_store_event_find(pt_store *s, const char *sid, const char *eid, pt_event **out,
+                              pt_error *err);
+pt_status pt_store_event_append(pt_store *s, const pt_event *e, pt_error *err);
+pt_status pt_store_snapshot_put(pt_store *s, const pt_snap *x, pt_error *err);
+
+extern const pt_store_methods pt_store_memory_methods;
+extern const pt_store_methods pt_store_sqlite_methods;
+
+#endif

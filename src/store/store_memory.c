@@ -1,0 +1,333 @@
+/* store_memory.c - the "memory:" backend: everything in hash maps and arrays
+ * under one read-write lock. Not durable; for tests, demos and benchmarks.
+ * A transaction writes in place and keeps an undo log, so rollback after a
+ * failed write restores exactly what was there. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "../core/map.h"
+#include "store.h"
+
+typedef struct msess {
+  pt_session agg;
+  int exists; /* 0: created by a transaction that was rolled back */
+  pt_event **ev;
+  size_t n, cap;
+  pt_map ids; /* event id -> (seq + 1) */
+  pt_snap *snaps; /* ascending (created_at, id) */
+  size_t nsnap, capsnap;
+} msess;
+
+typedef struct undo {
+  msess *s;
+  int existed;
+  size_t n, nsnap;
+  pt_session agg; /* copy from before the transaction */
+} undo;
+
+typedef struct mstore {
+  pt_store base;
+  pthread_rwlock_t lock;
+  pt_map sessions;
+  msess **all;
+  size_t nall, capall;
+  undo *log;
+  size_t nlog, caplog;
+} mstore;
+
+typedef struct mreader {
+  pt_reader base;
+} mreader;
+
+static pt_status oom(pt_error *err) { return pt_fail(err, PT_ENOMEM, NULL, "out of memory"); }
+
+static pt_status m_open(const char *where, pt_store **out, pt_error *err) {
+  (void)where;
+  mstore *m = calloc(1, sizeof *m);
+  if (!m) return oom(err);
+  m->base.m = &pt_store_memory_methods;
+  pthread_rwlock_init(&m->lock, NULL);
+  pt_map_init(&m->sessions);
+  *out = &m->base;
+  return PT_OK;
+}
+
+static void free_sess(msess *s) {
+  for (size_t i = 0; i < s->n; i++) pt_event_free(s->ev[i]);
+  free(s->ev);
+  for (size_t i = 0; i < s->nsnap; i++) pt_snap_cleanup(&s->snaps[i]);
+  free(s->snaps);
+  pt_map_cleanup(&s->ids);
+  pt_session_cleanup(&s->agg);
+  free(s);
+}
+
+static void m_close(pt_store *st) {
+  mstore *m = (mstore *)st;
+  for (size_t i = 0; i < m->nall; i++) free_sess(m->all[i]);
+  free(m->all);
+  free(m->log);
+  pt_map_cleanup(&m->sessions);
+  pthread_rwlock_destroy(&m->lock);
+  free(m);
+}
+
+static pt_status m_begin(pt_store *st, pt_error *err) {
+  (void)err;
+  mstore *m = (mstore *)st;
+  pthread_rwlock_wrlock(&m->lock);
+  m->nlog = 0;
+  return PT_OK;
+}
+
+static void clear_log(mstore *m) {
+  for (size_t i = 0; i < m->nlog; i++) pt_session_cleanup(&m->log[i].agg);
+  m->nlog = 0;
+}
+
+static pt_status m_commit(pt_store *st, pt_error *err) {
+  (void)err;
+  mstore *m = (mstore *)st;
+  clear_log(m);
+  pthread_rwlock_unlock(&m->lock);
+  return PT_OK;
+}
+
+static void m_rollback(pt_store *st) {
+  mstore *m = (mstore *)st;
+  for (size_t i = m->nlog; i-- > 0;) {
+    undo *u = &m->log[i];
+    msess *s = u->s;
+    while (s->n > u->n) pt_event_free(s->ev[--s->n]);
+    while (s->nsnap > u->nsnap) pt_snap_cleanup(&s->snaps[--s->nsnap]);
+    pt_session_cleanup(&s->agg);
+    s->agg = u->agg; /* takes over the copy's steps */
+    u->agg.steps = NULL;
+    s->exists = u->existed;
+  }
+  clear_log(m);
+  pthread_rwlock_unlock(&m->lock);
+}
+
+/* Records the session's state before this transaction first touches it. */
+static int log_touch(mstore *m, msess *s) {
+  for (size_t i = 0; i < m->nlog; i++)
+    if (m->log[i].s == s) return 0;
+  if (m->nlog == m->caplog) {
+    size_t nc = m->caplog ? m->caplog * 2 : 16;
+    undo *n = realloc(m->log, nc * sizeof *n);
+    if (!n) return -1;
+    m->log = n;
+    m->caplog = nc;
+  }
+  undo *u = &m->log[m->nlog];
+  if (pt_session_copy(&u->agg, &s->agg)) return -1;
+  u->s = s;
+  u->existed = s->exists;
+  u->n = s->n;
+  u->nsnap = s->nsnap;
+  m->nlog++;
+  return 0;
+}
+
+static msess *lookup(mstore *m, const char *sid) {
+  msess *s = pt_map_get(&m->sessions, sid);
+  return s && s->exists ? s : NULL;
+}
+
+static pt_status m_session_get(pt_store *st, const char *sid, pt_session *out, pt_error *err) {
+  msess *s = lookup((mstore *)st, sid);
+  pt_session_init(out, sid, "");
+  if (!s) return PT_ENOTFOUND;
+  pt_session_cleanup(out);
+  return pt_session_copy(out, &s->agg) ? oom(err) : PT_OK;
+}
+
+static pt_status m_session_put(pt_store *st, const pt_session *sess, pt_error *err) {
+  mstore *m = (mstore *)st;
+  msess *s = pt_map_get(&m->sessions, sess->session_id);
+  if (!s) {
+    if (m->nall == m->capall) {
+      size_t nc = m->capall ? m->capall * 2 : 64;
+      msess **n = realloc(m->all, nc * sizeof *n);
+      if (!n) return oom(err);
+      m->all = n;
+      m->capall = nc;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s) return oom(err);
+    pt_session_init(&s->agg, sess->session_id, sess->pipeline_type);
+    pt_map_init(&s->ids);
+    if (pt_map_put(&m->sessions, s->agg.session_id, s)) {
+      free(s);
+      return oom(err);
+    }
+    m->all[m->nall++] = s;
+  }
+  if (log_touch(m, s)) return oom(err);
+  pt_session tmp;
+  if (pt_session_copy(&tmp, sess)) return oom(err);
+  pt_session_cleanup(&s->agg);
+  s->agg = tmp;
+  s->exists = 1;
+  return PT_OK;
+}
+
+/* Appends and snapshots may arrive before session_put for a new session, so
+ * both create the entry (not yet "existing") when needed. */
+static msess *ensure(mstore *m, const char *sid, const char *type) {
+  msess *s = pt_map_get(&m->sessions, sid);
+  if (s) return log_touch(m, s) ? NULL : s;
+  pt_session init;
+  pt_session_init(&init, sid, type);
+  if (m_session_put(&m->base, &init, NULL) != PT_OK) return NULL;
+  s = pt_map_get(&m->sessions, sid);
+  /* The undo entry was logged while the session did not exist yet. */
+  s->exists = 0;
+  return s;
+}
+
+static pt_event *find_event(msess *s, const char *eid) {
+  uintptr_t v = (uintptr_t)pt_map_get(&s->ids, eid);
+  if (!v || v - 1 >= s->n) return NULL;
+  pt_event *e = s->ev[v - 1];
+  return strcmp(e->id, eid) == 0 ? e : NULL;
+}
+
+static pt_status m_event_find(pt_store *st, const char *sid, const char *eid, pt_event **out,
+                              pt_error *err) {
+  *out = NULL;
+  msess *s = pt_map_get(&((mstore *)st)->sessions, sid);
+  pt_event *e = s ? find_event(s, eid) : NULL;
+  if (!e) return PT_ENOTFOUND;
+  *out = pt_event_clone(e);
+  return *out ? PT_OK : oom(err);
+}
+
+static pt_status m_event_append(pt_store *st, const pt_event *e, pt_error *err) {
+  mstore *m = (mstore *)st;
+  msess *s = ensure(m, e->session_id, e->pipeline_type);
+  if (!s) return oom(err);
+  if (e->seq != (int64_t)s->n)
+    return pt_fail(err, PT_ESTORAGE, NULL, "append out of order: seq %lld, have %zu",
+                   (long long)e->seq, s->n);
+  if (s->n == s->cap) {
+    size_t nc = s->cap ? s->cap * 2 : 8;
+    pt_event **n = realloc(s->ev, nc * sizeof *n);
+    if (!n) return oom(err);
+    s->ev = n;
+    s->cap = nc;
+  }
+  pt_event *c = pt_event_clone(e);
+  if (!c) return oom(err);
+  if (pt_map_put(&s->ids, c->id, (void *)(uintptr_t)(s->n + 1))) {
+    pt_event_free(c);
+    return oom(err);
+  }
+  s->ev[s->n++] = c;
+  return PT_OK;
+}
+
+static int snap_cmp(const pt_snap *a, int64_t ms, const char *id) {
+  if (a->created_at != ms) return a->created_at < ms ? -1 : 1;
+  return strcmp(a->id, id);
+}
+
+static pt_status m_snapshot_put(pt_store *st, const pt_snap *snap, pt_error *err) {
+  mstore *m = (mstore *)st;
+  msess *s = ensure(m, snap->session_id, snap->pipeline_type);
+  if (!s) return oom(err);
+  if (s->nsnap == s->capsnap) {
+    size_t nc = s->capsnap ? s->capsnap * 2 : 8;
+    pt_snap *n = realloc(s->snaps, nc * sizeof *n);
+    if (!n) return oom(err);
+    s->snaps = n;
+    s->capsnap = nc;
+  }
+  pt_snap c = *snap;
+  c.notes = snap->notes ? strdup(snap->notes) : NULL;
+  c.signature = snap->signature ? strdup(snap->signature) : NULL;
+  if ((snap->notes && !c.notes) || (snap->signature && !c.signature)) {
+    pt_snap_cleanup(&c);
+    return oom(err);
+  }
+  /* Nearly always appended at the end: created_at is monotonic per session. */
+  size_t i = s->nsnap;
+  while (i > 0 && snap_cmp(&s->snaps[i - 1], c.created_at, c.id) > 0) {
+    s->snaps[i] = s->snaps[i - 1];
+    i--;
+  }
+  s->snaps[i] = c;
+  s->nsnap++;
+  return PT_OK;
+}
+
+static pt_status m_reader_open(pt_store *st, pt_reader **out, pt_error *err) {
+  mreader *r = malloc(sizeof *r);
+  if (!r) return oom(err);
+  r->base.store = st;
+  pthread_rwlock_rdlock(&((mstore *)st)->lock);
+  *out = &r->base;
+  return PT_OK;
+}
+
+static void m_reader_close(pt_reader *r) {
+  if (!r) return;
+  pthread_rwlock_unlock(&((mstore *)r->store)->lock);
+  free(r);
+}
+
+static pt_status m_read_session(pt_reader *r, const char *sid, pt_session *out, pt_error *err) {
+  return m_session_get(r->store, sid, out, err);
+}
+
+static pt_status m_read_events(pt_reader *r, const char *sid, int64_t from, int64_t to,
+                               pt_event_cb cb, void *ctx, pt_error *err) {
+  (void)err;
+  msess *s = lookup((mstore *)r->store, sid);
+  if (!s) return PT_OK;
+  if (from < 0) from = 0;
+  if (to > (int64_t)s->n) to = (int64_t)s->n;
+  for (int64_t i = from; i < to; i++)
+    if (cb(ctx, s->ev[i])) break;
+  return PT_OK;
+}
+
+static pt_status m_read_snapshots(pt_reader *r, const char *sid, int64_t before_ms,
+                                  const char *before_id, int64_t limit, pt_snap_cb cb,
+                                  void *ctx, pt_error *err) {
+  (void)err;
+  msess *s = lookup((mstore *)r->store, sid);
+  if (!s) return PT_OK;
+  int64_t given = 0;
+  for (size_t i = s->nsnap; i-- > 0;) {
+    if (before_id && snap_cmp(&s->snaps[i], before_ms, before_id) >= 0) continue;
+    if (limit > 0 && given >= limit) break;
+    given++;
+    if (cb(ctx, &s->snaps[i])) break;
+  }
+  return PT_OK;
+}
+
+const pt_store_methods pt_store_memory_methods = {
+    .version = 1,
+    .scheme = "memory",
+    .flags = PT_STORE_F_INLINE,
+    .open = m_open,
+    .close = m_close,
+    .begin = m_begin,
+    .commit = m_commit,
+    .rollback = m_rollback,
+    .session_get = m_session_get,
+    .session_put = m_session_put,
+    .event_find = m_event_find,
+    .event_append = m_event_append,
+    .snapshot_put = m_snapshot_put,
+    .reader_open = m_reader_open,
+    .reader_close = m_reader_close,
+    .read_session = m_read_session,
+    .read_events = m_read_events,
+    .read_snapshots = m_read_snapshots,
+};

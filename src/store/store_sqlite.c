@@ -1,0 +1,548 @@
+/* store_sqlite.c - the "sqlite:PATH" backend: WAL mode, synchronous=FULL so a
+ * commit is on disk when it returns, one writer connection (driven by the
+ * tracker's committer thread, which batches many appends into one commit) and
+ * a pool of reader connections for concurrent reads. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "store.h"
+
+#define SCHEMA_VERSION 1
+
+/* Each migration takes the schema from version i to i+1. Never edit one that
+ * has shipped: add the next. */
+static const char *const MIGRATIONS[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE sessions ("
+    " session_id TEXT PRIMARY KEY, pipeline_type TEXT NOT NULL,"
+    " event_count INTEGER NOT NULL, last_link TEXT NOT NULL, last_event_id TEXT NOT NULL,"
+    " first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " snap_ms INTEGER NOT NULL, snap_suffix INTEGER NOT NULL, snapshot_count INTEGER NOT NULL,"
+    " steps TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX sessions_by_activity ON sessions(updated_at, session_id);"
+    "CREATE TABLE events ("
+    " session_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL,"
+    " pipeline_type TEXT NOT NULL, step TEXT NOT NULL, status INTEGER NOT NULL,"
+    " ts INTEGER NOT NULL, ts_given INTEGER NOT NULL, received_at INTEGER NOT NULL,"
+    " input TEXT NOT NULL, output TEXT NOT NULL, error TEXT NOT NULL,"
+    " input_sha256 TEXT NOT NULL, output_sha256 TEXT NOT NULL, link TEXT NOT NULL,"
+    " redacted INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (session_id, seq)) WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX events_by_id ON events(session_id, id);"
+    "CREATE TABLE snapshots ("
+    " id TEXT PRIMARY KEY, session_id TEXT NOT NULL, pipeline_type TEXT NOT NULL,"
+    " chain_hash TEXT NOT NULL, event_count INTEGER NOT NULL, last_event_id TEXT NOT NULL,"
+    " completed INTEGER NOT NULL, total INTEGER NOT NULL, percent INTEGER NOT NULL,"
+    " state TEXT NOT NULL, is_valid INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+    " notes TEXT, signature TEXT);"
+    "CREATE INDEX snapshots_by_session ON snapshots(session_id, created_at, id);",
+};
+
+enum {
+  W_SESSION_GET,
+  W_SESSION_PUT,
+  W_EVENT_FIND,
+  W_EVENT_APPEND,
+  W_SNAPSHOT_PUT,
+  W_COUNT
+};
+
+static const char *const WSQL[W_COUNT] = {
+    [W_SESSION_GET] =
+        "SELECT pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts,"
+        " created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps"
+        " FROM sessions WHERE session_id = ?1",
+    [W_SESSION_PUT] = "INSERT OR REPLACE INTO sessions VALUES"
+                      " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [W_EVENT_FIND] = "SELECT session_id, seq, id, pipeline_type, step, status, ts, ts_given,"
+                     " received_at, input, output, error, input_sha256, output_sha256, link,"
+                     " redacted FROM events WHERE session_id = ?1 AND id = ?2",
+    [W_EVENT_APPEND] = "INSERT INTO events VALUES"
+                       " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    [W_SNAPSHOT_PUT] = "INSERT INTO snapshots VALUES"
+                       " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+};
+
+enum { R_SESSION, R_EVENTS, R_SNAPS_FIRST, R_SNAPS_AFTER, R_COUNT };
+
+static const char *const RSQL[R_COUNT] = {
+    [R_SESSION] = "SELECT pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts,"
+                  " created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps"
+                  " FROM sessions WHERE session_id = ?1",
+    [R_EVENTS] = "SELECT session_id, seq, id, pipeline_type, step, status, ts, ts_given,"
+                 " received_at, input, output, error, input_sha256, output_sha256, link,"
+                 " redacted FROM events WHERE session_id = ?1 AND seq >= ?2 AND seq < ?3"
+                 " ORDER BY seq",
+    [R_SNAPS_FIRST] = "SELECT id, session_id, pipeline_type, chain_hash, event_count,"
+                      " last_event_id, completed, total, percent, state, is_valid, created_at,"
+                      " notes, signature FROM snapshots WHERE session_id = ?1"
+                      " ORDER BY created_at DESC, id DESC LIMIT ?2",
+    [R_SNAPS_AFTER] = "SELECT id, session_id, pipeline_type, chain_hash, event_count,"
+                      " last_event_id, completed, total, percent, state, is_valid, created_at,"
+                      " notes, signature FROM snapshots WHERE session_id = ?1"
+                      " AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))"
+                      " ORDER BY created_at DESC, id DESC LIMIT ?2",
+};
+
+typedef struct sreader {
+  pt_reader base;
+  sqlite3 *db;
+  sqlite3_stmt *st[R_COUNT];
+  struct sreader *next; /* pool */
+} sreader;
+
+typedef struct sstore {
+  pt_store base;
+  char *path;
+  sqlite3 *db; /* the writer */
+  sqlite3_stmt *st[W_COUNT];
+  pthread_mutex_t pool_lock;
+  sreader *pool;
+} sstore;
+
+static pt_status db_fail(pt_error *err, sqlite3 *db, const char *what) {
+  return pt_fail(err, PT_ESTORAGE, NULL, "sqlite: %s: %s", what, db ? sqlite3_errmsg(db) : "?");
+}
+
+static pt_status open_conn(const char *path, sqlite3 **out, pt_error *err) {
+  sqlite3 *db = NULL;
+  int rc = sqlite3_open_v2(path, &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    pt_status s = pt_fail(err, PT_ESTORAGE, NULL, "sqlite: cannot open %s: %s", path,
+                          db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    *out = NULL;
+    return s;
+  }
+  sqlite3_busy_timeout(db, 10000);
+  /* WAL lets readers run beside the writer; synchronous=FULL makes every
+   * commit durable (NORMAL in WAL mode may lose the last commits on power
+   * loss, which would break "a 2xx answer means durable"). */
+  const char *pragmas =
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"
+      "PRAGMA cache_size=-16000;";
+  if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+    pt_status s = db_fail(err, db, "pragmas");
+    sqlite3_close(db);
+    *out = NULL;
+    return s;
+  }
+  *out = db;
+  return PT_OK;
+}
+
+static pt_status migrate(sqlite3 *db, pt_error *err) {
+  if (sqlite3_exec(db,
+                   "BEGIN IMMEDIATE;"
+                   "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);",
+                   NULL, NULL, NULL) != SQLITE_OK)
+    return db_fail(err, db, "schema_version");
+  sqlite3_stmt *q = NULL;
+  int version = 0, have = 0;
+  if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW) {
+    version = sqlite3_column_int(q, 0);
+    have = 1;
+  }
+  sqlite3_finalize(q);
+  if (version > SCHEMA_VERSION) {
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return pt_fail(err, PT_ESTORAGE, NULL,
+                   "sqlite: the database has schema version %d, newer than this build's %d",
+                   version, SCHEMA_VERSION);
+  }
+  for (int v = version; v < SCHEMA_VERSION; v++) {
+    if (sqlite3_exec(db, MIGRATIONS[v], NULL, NULL, NULL) != SQLITE_OK) {
+      pt_status s = db_fail(err, db, "migration");
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+      return s;
+    }
+  }
+  char sql[96];
+  if (have)
+    snprintf(sql, sizeof sql, "UPDATE schema_version SET version = %d; COMMIT;", SCHEMA_VERSION);
+  else
+    snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES (%d); COMMIT;", SCHEMA_VERSION);
+  if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+    pt_status s = db_fail(err, db, "schema_version");
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return s;
+  }
+  return PT_OK;
+}
+
+static void s_close(pt_store *st);
+
+static pt_status s_open(const char *where, pt_store **out, pt_error *err) {
+  *out = NULL;
+  if (!where || !*where)
+    return pt_fail(err, PT_EINVALID, "db", "db: sqlite needs a path, as sqlite:PATH");
+  sstore *s = calloc(1, sizeof *s);
+  if (!s || !(s->path = strdup(where))) {
+    free(s);
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  s->base.m = &pt_store_sqlite_methods;
+  pthread_mutex_init(&s->pool_lock, NULL);
+  pt_status rc = open_conn(s->path, &s->db, err);
+  if (rc == PT_OK) rc = migrate(s->db, err);
+  for (int i = 0; rc == PT_OK && i < W_COUNT; i++)
+    if (sqlite3_prepare_v3(s->db, WSQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
+        SQLITE_OK)
+      rc = db_fail(err, s->db, "prepare");
+  if (rc != PT_OK) {
+    s_close(&s->base);
+    return rc;
+  }
+  *out = &s->base;
+  return PT_OK;
+}
+
+static void reader_free(sreader *r) {
+  for (int i = 0; i < R_COUNT; i++) sqlite3_finalize(r->st[i]);
+  sqlite3_close(r->db);
+  free(r);
+}
+
+static void s_close(pt_store *st) {
+  sstore *s = (sstore *)st;
+  while (s->pool) {
+    sreader *r = s->pool;
+    s->pool = r->next;
+    reader_free(r);
+  }
+  for (int i = 0; i < W_COUNT; i++) sqlite3_finalize(s->st[i]);
+  sqlite3_close(s->db);
+  pthread_mutex_destroy(&s->pool_lock);
+  free(s->path);
+  free(s);
+}
+
+static pt_status s_begin(pt_store *st, pt_error *err) {
+  sstore *s = (sstore *)st;
+  /* IMMEDIATE takes the write lock now, so what we read inside the
+   * transaction cannot change under us (another process on the file). */
+  if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    return db_fail(err, s->db, "begin");
+  return PT_OK;
+}
+
+static pt_status s_commit(pt_store *st, pt_error *err) {
+  sstore *s = (sstore *)st;
+  if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    pt_status rc = db_fail(err, s->db, "commit");
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+  }
+  return PT_OK;
+}
+
+static void s_rollback(pt_store *st) {
+  sqlite3_exec(((sstore *)st)->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static const char *col_text(sqlite3_stmt *q, int i) {
+  const char *t = (const char *)sqlite3_column_text(q, i);
+  return t ? t : "";
+}
+
+static pt_status row_session(sqlite3_stmt *q, const char *sid, pt_session *out, pt_error *err) {
+  pt_session_init(out, sid, col_text(q, 0));
+  out->event_count = sqlite3_column_int64(q, 1);
+  snprintf(out->last_link, sizeof out->last_link, "%s", col_text(q, 2));
+  snprintf(out->last_event_id, sizeof out->last_event_id, "%s", col_text(q, 3));
+  out->first_ts = sqlite3_column_int64(q, 4);
+  out->last_ts = sqlite3_column_int64(q, 5);
+  out->created_at = sqlite3_column_int64(q, 6);
+  out->updated_at = sqlite3_column_int64(q, 7);
+  out->snap_ms = sqlite3_column_int64(q, 8);
+  out->snap_suffix = sqlite3_column_int(q, 9);
+  out->snapshot_count = sqlite3_column_int64(q, 10);
+  if (pt_session_steps_decode(out, col_text(q, 11)))
+    return pt_fail(err, PT_ESTORAGE, NULL, "sqlite: session %s has a damaged steps column", sid);
+  return PT_OK;
+}
+
+static pt_status get_session(sqlite3 *db, sqlite3_stmt *q, const char *sid, pt_session *out,
+                             pt_error *err) {
+  sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(q);
+  pt_status st;
+  if (rc == SQLITE_ROW)
+    st = row_session(q, sid, out, err);
+  else if (rc == SQLITE_DONE) {
+    pt_session_init(out, sid, "");
+    st = PT_ENOTFOUND;
+  } else {
+    pt_session_init(out, sid, "");
+    st = db_fail(err, db, "read session");
+  }
+  sqlite3_reset(q);
+  return st;
+}
+
+static pt_status s_session_get(pt_store *st, const char *sid, pt_session *out, pt_error *err) {
+  sstore *s = (sstore *)st;
+  return get_session(s->db, s->st[W_SESSION_GET], sid, out, err);
+}
+
+static pt_status s_session_put(pt_store *st, const pt_session *x, pt_error *err) {
+  sstore *s = (sstore *)st;
+  sqlite3_stmt *q = s->st[W_SESSION_PUT];
+  char stack[512];
+  pt_buf steps;
+  pt_buf_init_on(&steps, stack, sizeof stack);
+  pt_session_steps_encode(&steps, x);
+  if (steps.failed) {
+    pt_buf_cleanup(&steps);
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  sqlite3_bind_text(q, 1, x->session_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, x->pipeline_type, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 3, x->event_count);
+  sqlite3_bind_text(q, 4, x->last_link, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 5, x->last_event_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 6, x->first_ts);
+  sqlite3_bind_int64(q, 7, x->last_ts);
+  sqlite3_bind_int64(q, 8, x->created_at);
+  sqlite3_bind_int64(q, 9, x->updated_at);
+  sqlite3_bind_int64(q, 10, x->snap_ms);
+  sqlite3_bind_int(q, 11, x->snap_suffix);
+  sqlite3_bind_int64(q, 12, x->snapshot_count);
+  sqlite3_bind_text(q, 13, steps.data, (int)steps.len, SQLITE_STATIC);
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  sqlite3_clear_bindings(q);
+  pt_buf_cleanup(&steps);
+  return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "write session");
+}
+
+static pt_event *row_event(sqlite3_stmt *q) {
+  pt_event *e = pt_event_new(
+      col_text(q, 2), col_text(q, 0), col_text(q, 3), col_text(q, 4), col_text(q, 9),
+      (size_t)sqlite3_column_bytes(q, 9), col_text(q, 10), (size_t)sqlite3_column_bytes(q, 10),
+      col_text(q, 11), (size_t)sqlite3_column_bytes(q, 11));
+  if (!e) return NULL;
+  e->seq = sqlite3_column_int64(q, 1);
+  int status = sqlite3_column_int(q, 5);
+  /* A status outside the enum can only come from tampering; keep it in range
+   * so rendering is safe, and let verification flag the event. */
+  e->status = status >= 0 && status <= 2 ? status : 0;
+  e->ts = sqlite3_column_int64(q, 6);
+  e->ts_given = sqlite3_column_int(q, 7);
+  e->received_at = sqlite3_column_int64(q, 8);
+  snprintf(e->input_sha256, 65, "%s", col_text(q, 12));
+  snprintf(e->output_sha256, 65, "%s", col_text(q, 13));
+  snprintf(e->link, 65, "%s", col_text(q, 14));
+  e->redacted = sqlite3_column_int(q, 15);
+  e->id_given = 1;
+  return e;
+}
+
+static pt_status s_event_find(pt_store *st, const char *sid, const char *eid, pt_event **out,
+                              pt_error *err) {
+  sstore *s = (sstore *)st;
+  sqlite3_stmt *q = s->st[W_EVENT_FIND];
+  *out = NULL;
+  sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, eid, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(q);
+  pt_status r = PT_ENOTFOUND;
+  if (rc == SQLITE_ROW) {
+    *out = row_event(q);
+    r = *out ? PT_OK : pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  } else if (rc != SQLITE_DONE) {
+    r = db_fail(err, s->db, "find event");
+  }
+  sqlite3_reset(q);
+  return r;
+}
+
+static pt_status s_event_append(pt_store *st, const pt_event *e, pt_error *err) {
+  sstore *s = (sstore *)st;
+  sqlite3_stmt *q = s->st[W_EVENT_APPEND];
+  sqlite3_bind_text(q, 1, e->session_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 2, e->seq);
+  sqlite3_bind_text(q, 3, e->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 4, e->pipeline_type, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 5, e->step, -1, SQLITE_STATIC);
+  sqlite3_bind_int(q, 6, e->status);
+  sqlite3_bind_int64(q, 7, e->ts);
+  sqlite3_bind_int(q, 8, e->ts_given);
+  sqlite3_bind_int64(q, 9, e->received_at);
+  sqlite3_bind_text(q, 10, e->input, (int)e->input_len, SQLITE_STATIC);
+  sqlite3_bind_text(q, 11, e->output, (int)e->output_len, SQLITE_STATIC);
+  sqlite3_bind_text(q, 12, e->error, (int)e->error_len, SQLITE_STATIC);
+  sqlite3_bind_text(q, 13, e->input_sha256, 64, SQLITE_STATIC);
+  sqlite3_bind_text(q, 14, e->output_sha256, 64, SQLITE_STATIC);
+  sqlite3_bind_text(q, 15, e->link, 64, SQLITE_STATIC);
+  sqlite3_bind_int(q, 16, e->redacted);
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "append event");
+}
+
+static pt_status s_snapshot_put(pt_store *st, const pt_snap *x, pt_error *err) {
+  sstore *s = (sstore *)st;
+  sqlite3_stmt *q = s->st[W_SNAPSHOT_PUT];
+  sqlite3_bind_text(q, 1, x->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, x->session_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 3, x->pipeline_type, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 4, x->chain_hash, 64, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 5, x->event_count);
+  sqlite3_bind_text(q, 6, x->last_event_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int(q, 7, x->completed);
+  sqlite3_bind_int(q, 8, x->total);
+  sqlite3_bind_int(q, 9, x->percent);
+  sqlite3_bind_text(q, 10, x->state, -1, SQLITE_STATIC);
+  sqlite3_bind_int(q, 11, x->is_valid);
+  sqlite3_bind_int64(q, 12, x->created_at);
+  if (x->notes)
+    sqlite3_bind_text(q, 13, x->notes, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(q, 13);
+  if (x->signature)
+    sqlite3_bind_text(q, 14, x->signature, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(q, 14);
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "write snapshot");
+}
+
+static pt_status s_reader_open(pt_store *st, pt_reader **out, pt_error *err) {
+  sstore *s = (sstore *)st;
+  *out = NULL;
+  pthread_mutex_lock(&s->pool_lock);
+  sreader *r = s->pool;
+  if (r) s->pool = r->next;
+  pthread_mutex_unlock(&s->pool_lock);
+  if (!r) {
+    r = calloc(1, sizeof *r);
+    if (!r) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+    r->base.store = st;
+    pt_status rc = open_conn(s->path, &r->db, err);
+    for (int i = 0; rc == PT_OK && i < R_COUNT; i++)
+      if (sqlite3_prepare_v3(r->db, RSQL[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i], NULL) !=
+          SQLITE_OK)
+        rc = db_fail(err, r->db, "prepare");
+    if (rc != PT_OK) {
+      reader_free(r);
+      return rc;
+    }
+  }
+  /* One read transaction for the reader's life: every read sees the same
+   * committed state. */
+  if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+    pt_status rc = db_fail(err, r->db, "begin read");
+    reader_free(r);
+    return rc;
+  }
+  *out = &r->base;
+  return PT_OK;
+}
+
+static void s_reader_close(pt_reader *rb) {
+  if (!rb) return;
+  sreader *r = (sreader *)rb;
+  sstore *s = (sstore *)rb->store;
+  sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+  pthread_mutex_lock(&s->pool_lock);
+  r->next = s->pool;
+  s->pool = r;
+  pthread_mutex_unlock(&s->pool_lock);
+}
+
+static pt_status s_read_session(pt_reader *rb, const char *sid, pt_session *out, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  return get_session(r->db, r->st[R_SESSION], sid, out, err);
+}
+
+static pt_status s_read_events(pt_reader *rb, const char *sid, int64_t from, int64_t to,
+                               pt_event_cb cb, void *ctx, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[R_EVENTS];
+  sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 2, from);
+  sqlite3_bind_int64(q, 3, to);
+  pt_status st = PT_OK;
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    pt_event *e = row_event(q);
+    if (!e) {
+      st = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+      break;
+    }
+    int stop = cb(ctx, e);
+    pt_event_free(e);
+    if (stop) break;
+  }
+  if (st == PT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) st = db_fail(err, r->db, "read events");
+  sqlite3_reset(q);
+  return st;
+}
+
+static pt_status s_read_snapshots(pt_reader *rb, const char *sid, int64_t before_ms,
+                                  const char *before_id, int64_t limit, pt_snap_cb cb,
+                                  void *ctx, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[before_id ? R_SNAPS_AFTER : R_SNAPS_FIRST];
+  sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
+  if (before_id) {
+    sqlite3_bind_int64(q, 3, before_ms);
+    sqlite3_bind_text(q, 4, before_id, -1, SQLITE_STATIC);
+  }
+  int rc;
+  pt_status st = PT_OK;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    pt_snap x;
+    memset(&x, 0, sizeof x);
+    snprintf(x.id, sizeof x.id, "%s", col_text(q, 0));
+    snprintf(x.session_id, sizeof x.session_id, "%s", col_text(q, 1));
+    snprintf(x.pipeline_type, sizeof x.pipeline_type, "%s", col_text(q, 2));
+    snprintf(x.chain_hash, sizeof x.chain_hash, "%s", col_text(q, 3));
+    x.event_count = sqlite3_column_int64(q, 4);
+    snprintf(x.last_event_id, sizeof x.last_event_id, "%s", col_text(q, 5));
+    x.completed = sqlite3_column_int(q, 6);
+    x.total = sqlite3_column_int(q, 7);
+    x.percent = sqlite3_column_int(q, 8);
+    snprintf(x.state, sizeof x.state, "%s", col_text(q, 9));
+    x.is_valid = sqlite3_column_int(q, 10);
+    x.created_at = sqlite3_column_int64(q, 11);
+    /* Borrowed for the callback: the row stays valid until the next step. */
+    x.notes = (char *)sqlite3_column_text(q, 12);
+    x.signature = (char *)sqlite3_column_text(q, 13);
+    if (cb(ctx, &x)) break;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) st = db_fail(err, r->db, "read snapshots");
+  sqlite3_reset(q);
+  return st;
+}
+
+const pt_store_methods pt_store_sqlite_methods = {
+    .version = 1,
+    .scheme = "sqlite",
+    .flags = 0,
+    .open = s_open,
+    .close = s_close,
+    .begin = s_begin,
+    .commit = s_commit,
+    .rollback = s_rollback,
+    .session_get = s_session_get,
+    .session_put = s_session_put,
+    .event_find = s_event_find,
+    .event_append = s_event_append,
+    .snapshot_put = s_snapshot_put,
+    .reader_open = s_reader_open,
+    .reader_close = s_reader_close,
+    .read_session = s_read_session,
+    .read_events = s_read_events,
+    .read_snapshots = s_read_snapshots,
+};
