@@ -108,9 +108,17 @@ void pt_buf_printf(pt_buf *b, const char *fmt, ...) {
 
 void pt_buf_json_str(pt_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
-  /* Worst case 6 bytes per input byte; reserving up front keeps the loop
-   * free of per-byte checks. */
-  if (pt_buf_reserve(b, n * 6 + 2)) return;
+  /* Size the output exactly first: reserving up front keeps the loop free of
+   * per-byte checks, and an exact size keeps the buffer's limit exact. */
+  size_t out = n + 2;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20)
+      out += (c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r') ? 1 : 5;
+    else if (c == '"' || c == '\\')
+      out += 1;
+  }
+  if (pt_buf_reserve(b, out)) return;
   char *o = b->data + b->len;
   *o++ = '"';
   for (size_t i = 0; i < n; i++) {

@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +99,18 @@ static void md_text(pt_buf *b, const char *s, size_t n) {
 
 static void md_cs(pt_buf *b, const char *s) { md_text(b, s, strlen(s)); }
 
+/* An event's error as "code: message", escaped. */
+static void md_error(pt_buf *b, const pt_event *e) {
+  json_t *v = json_loadb(e->error, e->error_len, JSON_ALLOW_NUL, NULL);
+  json_t *code = json_object_get(v, "code"), *msg = json_object_get(v, "message");
+  if (json_is_string(code) && json_is_string(msg)) {
+    md_text(b, json_string_value(code), json_string_length(code));
+    pt_buf_puts(b, ": ");
+    md_text(b, json_string_value(msg), json_string_length(msg));
+  }
+  json_decref(v);
+}
+
 static void md_steps(pt_buf *b, const char *title, const int *idx, int n, const pt_pipeline *p) {
   pt_buf_printf(b, "- **%s:** ", title);
   if (!n) pt_buf_puts(b, "none");
@@ -128,9 +141,11 @@ void pt_report_markdown(pt_buf *b, const pt_report_in *r) {
   const pt_event *ff = first_failure(r);
   pt_buf_puts(b, "\n## First failure\n\n");
   if (ff) {
-    pt_buf_printf(b, "Step `%s` (seq %" PRId64 ", ts %" PRId64 "): error ", ff->step, ff->seq,
-                  ff->ts);
-    md_text(b, ff->error, ff->error_len);
+    pt_buf_printf(b, "Step `%s` (seq %" PRId64 ", ts %" PRId64 "): ", ff->step, ff->seq, ff->ts);
+    if (strcmp(ff->error, "null") != 0)
+      md_error(b, ff);
+    else
+      pt_buf_puts(b, "no error given");
     pt_buf_puts(b, "\n");
   } else {
     pt_buf_puts(b, "None.\n");
@@ -142,7 +157,7 @@ void pt_report_markdown(pt_buf *b, const pt_report_in *r) {
     pt_buf_printf(b, "| %" PRId64 " | %" PRId64 " | ", e->seq, e->ts);
     md_cs(b, e->step);
     pt_buf_printf(b, " | %s | ", pt_status_names[e->status]);
-    if (strcmp(e->error, "null") != 0) md_text(b, e->error, e->error_len);
+    if (strcmp(e->error, "null") != 0) md_error(b, e);
     pt_buf_puts(b, " |\n");
   }
   pt_buf_printf(b, "\n## Checksum history (%zu)\n\n", r->nsnapshots);

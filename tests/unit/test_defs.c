@@ -1,0 +1,103 @@
+/* test_defs.c - pipeline definitions: the default, valid files, and every
+ * refusal naming its position and reason. */
+#include <string.h>
+
+#include "core/defs.h"
+#include "testutil.h"
+
+static void test_default(void **state) {
+  (void)state;
+  pt_defs *d;
+  pt_error err;
+  TU_ASSERT_OK(pt_defs_default(&d, &err), &err);
+  const pt_pipeline *p = pt_defs_find(d, "checkout_digital");
+  assert_non_null(p);
+  assert_int_equal(p->nsteps, 4);
+  assert_int_equal(p->nrequired, 4);
+  assert_int_equal(p->stall_after_s, 900);
+  assert_string_equal(p->steps[0], "checkout_started");
+  assert_int_equal(pt_pipeline_step(p, "checkout_completed"), 3);
+  assert_int_equal(pt_pipeline_step(p, "nope"), -1);
+  assert_null(pt_defs_find(d, "nope"));
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_defs_write_json(&b, d);
+  assert_non_null(strstr(pt_buf_cstr(&b),
+                         "{\"type\":\"checkout_digital\",\"steps\":[\"checkout_started\","
+                         "\"payment_initiated\",\"payment_confirmed\",\"checkout_completed\"],"
+                         "\"optional\":[],\"stall_after_s\":900}"));
+  pt_buf_cleanup(&b);
+  pt_defs_unref(d);
+}
+
+static void test_optional(void **state) {
+  (void)state;
+  const char *j = "{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\",\"y\",\"z\"],"
+                  "\"optional\":[\"y\"],\"stall_after_s\":5}]}";
+  pt_defs *d;
+  pt_error err;
+  TU_ASSERT_OK(pt_defs_parse(j, strlen(j), &d, &err), &err);
+  const pt_pipeline *p = pt_defs_find(d, "a");
+  assert_int_equal(p->nrequired, 2);
+  assert_int_equal(p->optional[1], 1);
+  assert_int_equal(p->stall_after_s, 5);
+  pt_defs_unref(d);
+}
+
+static void refused(const char *json, const char *want_in_message) {
+  pt_defs *d = (pt_defs *)0x1;
+  pt_error err;
+  pt_status rc = pt_defs_parse(json, strlen(json), &d, &err);
+  assert_int_equal(rc, PT_EDEFINITIONS);
+  assert_null(d);
+  if (!strstr(err.message, want_in_message))
+    fail_msg("message \"%s\" lacks \"%s\"", err.message, want_in_message);
+}
+
+static void test_refusals(void **state) {
+  (void)state;
+  refused("{\"pipelines\": [\n  {\"type\": \"a\",\n   \"steps\": [\"x\",]}]}", "line 3, column");
+  refused("[]", "top level");
+  refused("{\"pipelines\":[]}", "pipelines: must hold");
+  refused("{\"pipelines\":[{\"type\":\"A\",\"steps\":[\"x\"]}]}", "pipelines[0].type");
+  refused("{\"pipelines\":[{\"type\":\"a\",\"steps\":[]}]}", "pipelines[0].steps");
+  refused("{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\",\"Bad\"]}]}", "pipelines[0].steps[1]");
+  refused("{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\",\"x\"]}]}", "listed twice");
+  refused("{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\"],\"optional\":[\"y\"]}]}",
+          "pipelines[0].optional[0]: must name a step of this pipeline");
+  refused("{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\"],\"stall_after_s\":0}]}",
+          "pipelines[0].stall_after_s");
+  refused("{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\"],\"colour\":1}]}",
+          "pipelines[0].colour: unknown member");
+  refused("{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\"]},{\"type\":\"a\",\"steps\":[\"y\"]}]}",
+          "pipelines[1].type: \"a\" is defined twice");
+  refused("{\"pipelines\":[{\"type\":\"a\",\"type\":\"b\",\"steps\":[\"x\"]}]}", "duplicate");
+}
+
+static void test_tracker_reload_keeps_old_on_error(void **state) {
+  (void)state;
+  pt_tracker *t = tu_open("memory:", 0);
+  pt_error err;
+  const char *bad = "{\"pipelines\":[{\"type\":\"a\",\"steps\":[]}]}";
+  assert_int_equal(pt_definitions_load(t, bad, strlen(bad), &err), PT_EDEFINITIONS);
+  tu_track(t, "s1", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+  const char *good = "{\"pipelines\":[{\"type\":\"job\",\"steps\":[\"run\"]}]}";
+  TU_ASSERT_OK(pt_definitions_load(t, good, strlen(good), &err), &err);
+  tu_track(t, "s2", "job", "run", PT_SUCCESS, NULL);
+  char *doc;
+  TU_ASSERT_OK(pt_definitions_json(t, &doc, &err), &err);
+  assert_string_equal(doc, "{\"pipelines\":[{\"type\":\"job\",\"steps\":[\"run\"],\"optional\":[],"
+                           "\"stall_after_s\":900}]}");
+  pt_free(doc);
+  pt_close(t);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_default),
+      cmocka_unit_test(test_optional),
+      cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_tracker_reload_keeps_old_on_error),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,139 @@
+/* test_jcs.c - RFC 8785 canonical JSON against the shared vectors
+ * (../shared/vectors/chain-v1.json: numbers and documents) and edge cases. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/jcs.h"
+#include "core/validate.h"
+#include "testutil.h"
+
+static json_t *vectors(void) {
+  const char *path = getenv("PT_VECTORS");
+  if (!path) path = "../shared/vectors/chain-v1.json";
+  char *text = tu_read_file(path, NULL);
+  json_t *v = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
+  free(text);
+  assert_non_null(v);
+  return v;
+}
+
+static void test_number_vectors(void **state) {
+  (void)state;
+  json_t *v = vectors();
+  json_t *nums = json_object_get(v, "numbers");
+  assert_true(json_array_size(nums) >= 600);
+  size_t i;
+  json_t *n;
+  json_array_foreach(nums, i, n) {
+    const char *bits = json_string_value(json_object_get(n, "bits"));
+    const char *want = json_string_value(json_object_get(n, "text"));
+    uint64_t u = strtoull(bits, NULL, 16);
+    double d;
+    memcpy(&d, &u, sizeof d);
+    char got[40];
+    pt_jcs_number(d, got);
+    if (strcmp(got, want) != 0) fail_msg("bits %s: got %s, want %s", bits, got, want);
+  }
+  json_decref(v);
+}
+
+static void test_document_vectors(void **state) {
+  (void)state;
+  json_t *v = vectors();
+  json_t *docs = json_object_get(v, "documents");
+  assert_true(json_array_size(docs) >= 30);
+  size_t i;
+  json_t *d;
+  json_array_foreach(docs, i, d) {
+    const char *in = json_string_value(json_object_get(d, "json"));
+    const char *want = json_string_value(json_object_get(d, "canonical"));
+    char *got = NULL;
+    pt_error err;
+    TU_ASSERT_OK(pt_canonicalize(in, strlen(in), &got, &err), &err);
+    if (strcmp(got, want) != 0) fail_msg("document %zu:\n got %s\nwant %s", i, got, want);
+    pt_free(got);
+  }
+  json_decref(v);
+}
+
+static void check(const char *in, const char *want) {
+  char *got = NULL;
+  pt_error err;
+  TU_ASSERT_OK(pt_canonicalize(in, strlen(in), &got, &err), &err);
+  assert_string_equal(got, want);
+  pt_free(got);
+}
+
+static void test_rfc8785_examples(void **state) {
+  (void)state;
+  /* RFC 8785 §3.2.3 sorting example, with UTF-16 order: U+E000 sorts after
+   * a supplementary character (surrogates D800-DFFF come first). */
+  check("{\"\\ue000\":1,\"\\ud83d\\ude00\":2,\"a\":3}", "{\"a\":3,\"\xf0\x9f\x98\x80\":2,\"\xee\x80\x80\":1}");
+  check("{\"b\":[1,2,{\"z\":null,\"a\":true}],\"a\":\"\\u000f\\u007f\"}",
+        "{\"a\":\"\\u000f\x7f\",\"b\":[1,2,{\"a\":true,\"z\":null}]}");
+  check("[-0, 1e21, 1e-7, 0.1, 100, 1E2, 123456789012345678901234]",
+        "[0,1e+21,1e-7,0.1,100,100,1.2345678901234569e+23]");
+  check("\"\\b\\f\\n\\r\\t\\\"\\\\/\"", "\"\\b\\f\\n\\r\\t\\\"\\\\/\"");
+  check("\"a\\u0000b\"", "\"a\\u0000b\"");
+}
+
+static void test_numbers_edge(void **state) {
+  (void)state;
+  char out[40];
+  pt_jcs_number(-0.0, out);
+  assert_string_equal(out, "0");
+  pt_jcs_number(1e21, out);
+  assert_string_equal(out, "1e+21");
+  pt_jcs_number(1e20, out);
+  assert_string_equal(out, "100000000000000000000");
+  pt_jcs_number(0.000001, out);
+  assert_string_equal(out, "0.000001");
+  pt_jcs_number(-1.5, out);
+  assert_string_equal(out, "-1.5");
+  pt_jcs_number(9007199254740991.0, out);
+  assert_string_equal(out, "9007199254740991");
+  pt_jcs_number(5e-324, out);
+  assert_string_equal(out, "5e-324");
+}
+
+static void test_refuses_non_ijson(void **state) {
+  (void)state;
+  const char *bad[] = {
+      "{\"a\":1,\"a\":2}",    /* duplicate names */
+      "\"\\ud800\"",          /* lone high surrogate */
+      "\"\\udc00x\"",         /* lone low surrogate */
+      "\"\xff\"",             /* invalid UTF-8 */
+      "1e400",                /* beyond a double */
+      "{\"a\":1",             /* truncated */
+      "[1,]",                 /* trailing comma */
+      "NaN",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char *got = NULL;
+    pt_error err;
+    pt_status rc = pt_canonicalize(bad[i], strlen(bad[i]), &got, &err);
+    if (rc != PT_EINVALID_JSON) fail_msg("accepted %s", bad[i]);
+    assert_null(got);
+  }
+}
+
+static void test_keycmp(void **state) {
+  (void)state;
+  assert_true(pt_jcs_keycmp("a", 1, "b", 1) < 0);
+  assert_true(pt_jcs_keycmp("ab", 2, "a", 1) > 0);
+  assert_int_equal(pt_jcs_keycmp("abc", 3, "abc", 3), 0);
+  /* U+20AC (euro, one unit 0x20AC) vs U+1F600 (units D83D DE00) */
+  assert_true(pt_jcs_keycmp("\xe2\x82\xac", 3, "\xf0\x9f\x98\x80", 4) < 0);
+  /* U+FFFD (0xFFFD) sorts after U+1F600 (0xD83D...) in UTF-16 */
+  assert_true(pt_jcs_keycmp("\xef\xbf\xbd", 3, "\xf0\x9f\x98\x80", 4) > 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_number_vectors),  cmocka_unit_test(test_document_vectors),
+      cmocka_unit_test(test_rfc8785_examples), cmocka_unit_test(test_numbers_edge),
+      cmocka_unit_test(test_refuses_non_ijson), cmocka_unit_test(test_keycmp),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

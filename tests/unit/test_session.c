@@ -1,0 +1,199 @@
+/* test_session.c - the checksum (SPEC §1.4) from the session aggregate: every
+ * field and every state, and registry entries (SPEC §1.5). */
+#include <string.h>
+
+#include "core/defs.h"
+#include "core/session.h"
+#include "testutil.h"
+
+static const char DEFS[] =
+    "{\"pipelines\":[{\"type\":\"p\",\"steps\":[\"a\",\"b\",\"c\",\"d\"],"
+    "\"optional\":[\"c\"],\"stall_after_s\":60}]}";
+
+typedef struct fx {
+  pt_defs *defs;
+  const pt_pipeline *p;
+  pt_session s;
+} fx;
+
+static int setup(void **state) {
+  static fx f;
+  pt_error err;
+  if (pt_defs_parse(DEFS, strlen(DEFS), &f.defs, &err)) return -1;
+  f.p = pt_defs_find(f.defs, "p");
+  pt_session_init(&f.s, "sess", "p");
+  *state = &f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  pt_session_cleanup(&f->s);
+  pt_defs_unref(f->defs);
+  return 0;
+}
+
+static void add(fx *f, const char *step, int status, int64_t ts) {
+  pt_event *e = pt_event_new("id", "sess", "p", step, NULL, 0, NULL, 0, NULL, 0);
+  e->status = status;
+  e->ts = ts;
+  e->seq = f->s.event_count;
+  e->received_at = ts;
+  memset(e->link, 'a' + (int)(e->seq % 6), 64);
+  e->link[64] = '\0';
+  assert_int_equal(pt_session_apply(&f->s, e), 0);
+  pt_event_free(e);
+}
+
+static void test_pending(void **state) {
+  fx *f = *state;
+  pt_cksum c;
+  pt_cksum_compute(&f->s, f->p, 0, &c);
+  assert_string_equal(c.state, "pending");
+  assert_int_equal(c.event_count, 0);
+  assert_null(c.last_event_id);
+  assert_int_equal(c.total, 3);
+  assert_int_equal(c.percent, 0);
+  assert_int_equal(c.nmissing, 3);
+  assert_int_equal(c.started_at, -1);
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_cksum_write_json(&b, &c, f->p);
+  assert_non_null(strstr(pt_buf_cstr(&b), "\"duration_ms\":null"));
+  assert_non_null(strstr(pt_buf_cstr(&b), "\"missing_steps\":[\"a\",\"b\",\"d\"]"));
+  pt_buf_cleanup(&b);
+}
+
+static void test_in_progress_then_completed(void **state) {
+  fx *f = *state;
+  add(f, "a", PT_STARTED, 1000);
+  add(f, "a", PT_SUCCESS, 1500);
+  pt_cksum c;
+  pt_cksum_compute(&f->s, f->p, 2000, &c);
+  assert_string_equal(c.state, "in_progress");
+  assert_int_equal(c.completed, 1);
+  assert_int_equal(c.percent, 33); /* 1/3 rounded down */
+  add(f, "b", PT_SUCCESS, 2000);
+  add(f, "d", PT_SUCCESS, 4000);
+  pt_cksum_compute(&f->s, f->p, 5000, &c);
+  assert_string_equal(c.state, "completed");
+  assert_true(c.is_complete);
+  assert_true(c.is_valid);
+  assert_int_equal(c.percent, 100);
+  assert_int_equal(c.ncompleted, 3);
+  assert_int_equal(c.nmissing, 0); /* c is optional */
+  assert_int_equal(c.started_at, 1000);
+  assert_int_equal(c.last_event_at, 4000);
+  assert_int_equal(c.event_count, 4);
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_cksum_write_json(&b, &c, f->p);
+  assert_non_null(strstr(pt_buf_cstr(&b), "\"completed_steps\":[\"a\",\"b\",\"d\"]"));
+  assert_non_null(strstr(pt_buf_cstr(&b), "\"duration_ms\":3000"));
+  assert_non_null(strstr(pt_buf_cstr(&b), "\"progress\":{\"completed\":3,\"total\":3,\"percent\":100}"));
+  pt_buf_cleanup(&b);
+}
+
+static void test_failed_and_retry(void **state) {
+  fx *f = *state;
+  add(f, "a", PT_SUCCESS, 1);
+  add(f, "b", PT_FAILURE, 2);
+  pt_cksum c;
+  pt_cksum_compute(&f->s, f->p, 3, &c);
+  assert_string_equal(c.state, "failed");
+  assert_int_equal(c.nfailed, 1);
+  assert_int_equal(c.failed_steps[0], 1);
+  assert_false(c.is_valid);
+  /* a later success is the step's outcome now */
+  add(f, "b", PT_SUCCESS, 3);
+  pt_cksum_compute(&f->s, f->p, 4, &c);
+  assert_string_equal(c.state, "in_progress");
+  assert_int_equal(c.nfailed, 0);
+}
+
+static void test_stalled(void **state) {
+  fx *f = *state;
+  add(f, "a", PT_SUCCESS, 10000);
+  pt_cksum c;
+  pt_cksum_compute(&f->s, f->p, 10000 + 59999, &c);
+  assert_string_equal(c.state, "in_progress");
+  pt_cksum_compute(&f->s, f->p, 10000 + 60000, &c);
+  assert_string_equal(c.state, "stalled");
+}
+
+static void test_out_of_order(void **state) {
+  fx *f = *state;
+  add(f, "b", PT_SUCCESS, 1); /* before a */
+  add(f, "a", PT_SUCCESS, 2);
+  add(f, "c", PT_SUCCESS, 3); /* optional c after a, b: in order */
+  add(f, "d", PT_SUCCESS, 4);
+  pt_cksum c;
+  pt_cksum_compute(&f->s, f->p, 5, &c);
+  assert_string_equal(c.state, "completed");
+  assert_true(c.is_complete);
+  assert_false(c.is_valid);
+  assert_int_equal(c.nooo, 1);
+  assert_int_equal(c.out_of_order_steps[0], 1);
+}
+
+static void test_steps_roundtrip(void **state) {
+  fx *f = *state;
+  add(f, "a", PT_STARTED, 5);
+  add(f, "a", PT_SUCCESS, 6);
+  add(f, "b", PT_FAILURE, 7);
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_session_steps_encode(&b, &f->s);
+  assert_string_equal(pt_buf_cstr(&b), "a,1,1,1,5,6;b,2,-1,0,-1,7");
+  pt_session s2;
+  pt_session_init(&s2, "x", "p");
+  assert_int_equal(pt_session_steps_decode(&s2, pt_buf_cstr(&b)), 0);
+  assert_int_equal(s2.nsteps, 2);
+  assert_int_equal(s2.steps[1].outcome, PT_OUTCOME_FAILURE);
+  assert_int_equal(pt_session_steps_decode(&s2, "a,1"), -1);
+  pt_session_cleanup(&s2);
+  pt_buf_cleanup(&b);
+}
+
+static void test_snapshot_ids(void **state) {
+  fx *f = *state;
+  add(f, "a", PT_SUCCESS, 1);
+  pt_cksum c;
+  pt_cksum_compute(&f->s, f->p, 100, &c);
+  pt_snap s1, s2, s3, s4;
+  assert_int_equal(pt_snap_make(&f->s, &c, 100, "first", &s1), 0);
+  assert_int_equal(pt_snap_make(&f->s, &c, 100, NULL, &s2), 0);
+  assert_int_equal(pt_snap_make(&f->s, &c, 100, NULL, &s3), 0);
+  assert_int_equal(pt_snap_make(&f->s, &c, 99, NULL, &s4), 0); /* clock stepped back */
+  assert_string_equal(s1.id, "reg_sess_100");
+  assert_string_equal(s2.id, "reg_sess_100_1");
+  assert_string_equal(s3.id, "reg_sess_100_2");
+  assert_string_equal(s4.id, "reg_sess_100_3");
+  assert_int_equal(s4.created_at, 100);
+  assert_int_equal(f->s.snapshot_count, 4);
+  const char *ids[] = {"id"};
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_snap_write_json(&b, &s1, ids, 1);
+  assert_non_null(strstr(pt_buf_cstr(&b), "\"event_ids\":[\"id\"]"));
+  assert_non_null(strstr(pt_buf_cstr(&b), "\"notes\":\"first\",\"signature\":null}"));
+  assert_non_null(strstr(pt_buf_cstr(&b), "\"state\":\"in_progress\",\"is_valid\":false,\"created_at\":100"));
+  pt_buf_cleanup(&b);
+  pt_snap_cleanup(&s1);
+  pt_snap_cleanup(&s2);
+  pt_snap_cleanup(&s3);
+  pt_snap_cleanup(&s4);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_in_progress_then_completed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failed_and_retry, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stalled, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_steps_roundtrip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_ids, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

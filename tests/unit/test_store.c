@@ -1,0 +1,201 @@
+/* test_store.c - the storage conformance suite: the same assertions against
+ * every backend (memory:, sqlite:), through the vtable, including rollback
+ * and injected faults. */
+#include <stdio.h>
+#include <string.h>
+
+#include "store/store.h"
+#include "testutil.h"
+
+static const char *URLS[] = {"memory:", NULL};
+static char sqlite_url[600];
+
+static pt_event *mk(const char *sid, const char *id, int64_t seq, const char *prev) {
+  pt_event *e = pt_event_new(id, sid, "checkout_digital", "checkout_started", "{\"n\":1}", 7,
+                             NULL, 0, "{\"code\":\"c\",\"message\":\"m\"}", 27);
+  e->status = PT_FAILURE;
+  e->ts = 1000 + seq;
+  e->ts_given = 1;
+  e->id_given = 1;
+  e->seq = seq;
+  e->received_at = 2000 + seq;
+  pt_event_digest(e);
+  pt_chain_link(prev, e, e->link);
+  return e;
+}
+
+static int count_cb(void *ctx, const pt_event *e) {
+  pt_event **last = ctx;
+  pt_event_free(*last);
+  *last = pt_event_clone(e);
+  return 0;
+}
+
+typedef struct snapseen {
+  char ids[16][200];
+  int n;
+} snapseen;
+
+static int snap_cb(void *ctx, const pt_snap *s) {
+  snapseen *x = ctx;
+  snprintf(x->ids[x->n++], 200, "%s", s->id);
+  return 0;
+}
+
+static void conformance(const char *url) {
+  pt_store *s;
+  pt_error err;
+  TU_ASSERT_OK(pt_store_open(url, &s, &err), &err);
+
+  /* an append, committed */
+  TU_ASSERT_OK(pt_store_begin(s, &err), &err);
+  pt_session sess;
+  assert_int_equal(pt_store_session_get(s, "s1", &sess, &err), PT_ENOTFOUND);
+  pt_session_cleanup(&sess);
+  pt_session_init(&sess, "s1", "checkout_digital");
+  pt_event *e0 = mk("s1", "e0", 0, PT_GENESIS);
+  TU_ASSERT_OK(pt_store_event_append(s, e0, &err), &err);
+  pt_event *found = NULL;
+  TU_ASSERT_OK(pt_store_event_find(s, "s1", "e0", &found, &err), &err);
+  assert_string_equal(found->link, e0->link);
+  assert_string_equal(found->input, "{\"n\":1}");
+  pt_event_free(found);
+  assert_int_equal(pt_store_event_find(s, "s1", "nope", &found, &err), PT_ENOTFOUND);
+  assert_null(found);
+  assert_int_equal(pt_session_apply(&sess, e0), 0);
+  TU_ASSERT_OK(pt_store_session_put(s, &sess, &err), &err);
+  TU_ASSERT_OK(pt_store_commit(s, &err), &err);
+
+  pt_reader *r;
+  TU_ASSERT_OK(s->m->reader_open(s, &r, &err), &err);
+  pt_session got;
+  TU_ASSERT_OK(s->m->read_session(r, "s1", &got, &err), &err);
+  assert_int_equal(got.event_count, 1);
+  assert_string_equal(got.last_link, e0->link);
+  assert_string_equal(got.pipeline_type, "checkout_digital");
+  assert_int_equal(got.nsteps, 1);
+  assert_int_equal(got.steps[0].outcome, PT_OUTCOME_FAILURE);
+  pt_session_cleanup(&got);
+  pt_event *last = NULL;
+  TU_ASSERT_OK(s->m->read_events(r, "s1", 0, 100, count_cb, &last, &err), &err);
+  assert_non_null(last);
+  assert_int_equal(last->seq, 0);
+  assert_int_equal(last->status, PT_FAILURE);
+  assert_int_equal(last->ts, 1000);
+  assert_int_equal(last->received_at, 2000);
+  assert_string_equal(last->error, "{\"code\":\"c\",\"message\":\"m\"}");
+  assert_string_equal(last->input_sha256, e0->input_sha256);
+  pt_event_free(last);
+  s->m->reader_close(r);
+
+  /* a transaction rolled back leaves nothing */
+  TU_ASSERT_OK(pt_store_begin(s, &err), &err);
+  TU_ASSERT_OK(pt_store_session_get(s, "s1", &sess, &err), &err);
+  pt_event *e1 = mk("s1", "e1", 1, e0->link);
+  TU_ASSERT_OK(pt_store_event_append(s, e1, &err), &err);
+  assert_int_equal(pt_session_apply(&sess, e1), 0);
+  pt_cksum c;
+  memset(&c, 0, sizeof c);
+  c.state = "in_progress";
+  pt_snap snap;
+  assert_int_equal(pt_snap_make(&sess, &c, 5000, "rolled back", &snap), 0);
+  TU_ASSERT_OK(pt_store_snapshot_put(s, &snap, &err), &err);
+  pt_snap_cleanup(&snap);
+  TU_ASSERT_OK(pt_store_session_put(s, &sess, &err), &err);
+  pt_event *n1 = mk("s2", "x", 0, PT_GENESIS); /* a new session too */
+  TU_ASSERT_OK(pt_store_event_append(s, n1, &err), &err);
+  pt_store_rollback(s);
+  pt_session_cleanup(&sess);
+  TU_ASSERT_OK(s->m->reader_open(s, &r, &err), &err);
+  TU_ASSERT_OK(s->m->read_session(r, "s1", &got, &err), &err);
+  assert_int_equal(got.event_count, 1);
+  assert_int_equal(got.snapshot_count, 0);
+  pt_session_cleanup(&got);
+  assert_int_equal(s->m->read_session(r, "s2", &got, &err), PT_ENOTFOUND);
+  pt_session_cleanup(&got);
+  snapseen seen = {0};
+  TU_ASSERT_OK(s->m->read_snapshots(r, "s1", 0, NULL, 0, snap_cb, &seen, &err), &err);
+  assert_int_equal(seen.n, 0);
+  s->m->reader_close(r);
+  TU_ASSERT_OK(pt_store_begin(s, &err), &err);
+  assert_int_equal(pt_store_event_find(s, "s1", "e1", &found, &err), PT_ENOTFOUND);
+  pt_store_rollback(s);
+
+  /* snapshots: newest first by (created_at, id), paged by cursor */
+  TU_ASSERT_OK(pt_store_begin(s, &err), &err);
+  TU_ASSERT_OK(pt_store_session_get(s, "s1", &sess, &err), &err);
+  int64_t at[] = {10, 20, 20, 20, 30};
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(pt_snap_make(&sess, &c, at[i], NULL, &snap), 0);
+    TU_ASSERT_OK(pt_store_snapshot_put(s, &snap, &err), &err);
+    pt_snap_cleanup(&snap);
+  }
+  TU_ASSERT_OK(pt_store_session_put(s, &sess, &err), &err);
+  pt_session_cleanup(&sess);
+  TU_ASSERT_OK(pt_store_commit(s, &err), &err);
+  TU_ASSERT_OK(s->m->reader_open(s, &r, &err), &err);
+  memset(&seen, 0, sizeof seen);
+  TU_ASSERT_OK(s->m->read_snapshots(r, "s1", 0, NULL, 0, snap_cb, &seen, &err), &err);
+  assert_int_equal(seen.n, 5);
+  assert_string_equal(seen.ids[0], "reg_s1_30");
+  assert_string_equal(seen.ids[1], "reg_s1_20_2");
+  assert_string_equal(seen.ids[2], "reg_s1_20_1");
+  assert_string_equal(seen.ids[3], "reg_s1_20");
+  assert_string_equal(seen.ids[4], "reg_s1_10");
+  memset(&seen, 0, sizeof seen);
+  TU_ASSERT_OK(s->m->read_snapshots(r, "s1", 20, "reg_s1_20_1", 2, snap_cb, &seen, &err), &err);
+  assert_int_equal(seen.n, 2);
+  assert_string_equal(seen.ids[0], "reg_s1_20");
+  assert_string_equal(seen.ids[1], "reg_s1_10");
+  s->m->reader_close(r);
+
+  /* an injected fault fails the write and the transaction stores nothing */
+  s->fail_after = 2; /* begin passes, the append fails */
+  TU_ASSERT_OK(pt_store_begin(s, &err), &err);
+  assert_int_equal(pt_store_event_append(s, e1, &err), PT_ESTORAGE);
+  assert_string_equal(err.message, "injected storage fault");
+  pt_store_rollback(s);
+  TU_ASSERT_OK(pt_store_begin(s, &err), &err);
+  s->fail_after = 2; /* the append passes, the commit fails */
+  TU_ASSERT_OK(pt_store_event_append(s, e1, &err), &err);
+  assert_int_equal(pt_store_commit(s, &err), PT_ESTORAGE);
+  TU_ASSERT_OK(pt_store_begin(s, &err), &err);
+  assert_int_equal(pt_store_event_find(s, "s1", "e1", &found, &err), PT_ENOTFOUND);
+  pt_store_rollback(s);
+
+  pt_event_free(e0);
+  pt_event_free(e1);
+  pt_event_free(n1);
+  pt_store_close(s);
+}
+
+static void test_conformance(void **state) {
+  (void)state;
+  snprintf(sqlite_url, sizeof sqlite_url, "sqlite:%s", tu_tmp_db("store"));
+  URLS[1] = sqlite_url;
+  for (size_t i = 0; i < 2; i++) {
+    print_message("backend %s\n", URLS[i]);
+    conformance(URLS[i]);
+  }
+}
+
+static void test_bad_urls(void **state) {
+  (void)state;
+  pt_store *s;
+  pt_error err;
+  assert_int_equal(pt_store_open("mysql://x", &s, &err), PT_EINVALID);
+  assert_null(s);
+  assert_string_equal(err.field, "db");
+  assert_int_equal(pt_store_open("nothing", &s, &err), PT_EINVALID);
+  assert_int_equal(pt_store_open("sqlite:", &s, &err), PT_EINVALID);
+  assert_int_equal(pt_store_open("sqlite:/nonexistent/dir/x.db", &s, &err), PT_ESTORAGE);
+  assert_null(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_conformance),
+      cmocka_unit_test(test_bad_urls),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,397 @@
+/* test_tracker.c - the public API end to end on every backend: idempotency,
+ * conflicts, batches, auto-snapshots, history paging, status summary, report,
+ * verification, traced steps and storage faults. */
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/internal.h"
+#include "testutil.h"
+
+static char urls[2][600];
+
+static int setup(void **state) {
+  snprintf(urls[0], sizeof urls[0], "memory:");
+  snprintf(urls[1], sizeof urls[1], "sqlite:%s", tu_tmp_db("tracker"));
+  *state = urls;
+  return 0;
+}
+
+#define EACH_BACKEND for (int b_ = 0; b_ < 2; b_++) for (const char *url = urls[b_]; url; url = NULL)
+
+static json_t *doc_json(char *doc) {
+  json_t *v = tu_json(doc);
+  pt_free(doc);
+  return v;
+}
+
+static int64_t jint(json_t *o, const char *path) {
+  /* "a.b.c" */
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s", path);
+  json_t *v = o;
+  for (char *tok = strtok(buf, "."); tok; tok = strtok(NULL, ".")) v = json_object_get(v, tok);
+  if (!json_is_number(v)) fail_msg("%s is not a number", path);
+  return (int64_t)json_number_value(v);
+}
+
+static const char *jstr(json_t *o, const char *key) {
+  return json_string_value(json_object_get(o, key));
+}
+
+static void test_idempotency(void **state) {
+  (void)state;
+  EACH_BACKEND {
+
+    pt_tracker *t = tu_open(url, 0);
+    pt_error err;
+    pt_track_result *r;
+    const char *ev = "{\"id\":\"e1\",\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
+                     "\"step\":\"checkout_started\",\"status\":\"success\",\"ts\":5,"
+                     "\"input\":{\"b\":1,\"a\":2}}";
+    TU_ASSERT_OK(pt_track_json(t, ev, strlen(ev), 0, &r, &err), &err);
+    assert_int_equal(r->replayed, 0);
+    assert_int_equal(r->seq, 0);
+    char link[65];
+    memcpy(link, r->link, 65);
+    pt_track_result_free(r);
+    /* same content, members in another order, ts left out: a replay */
+    const char *again = "{\"input\":{\"a\":2,\"b\":1},\"status\":\"success\",\"id\":\"e1\","
+                        "\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
+                        "\"step\":\"checkout_started\"}";
+    TU_ASSERT_OK(pt_track_json(t, again, strlen(again), 0, &r, &err), &err);
+    assert_int_equal(r->replayed, 1);
+    assert_int_equal(r->seq, 0);
+    assert_string_equal(r->link, link);
+    json_t *stored = tu_json(r->event_json);
+    assert_int_equal(jint(stored, "ts"), 5);
+    json_decref(stored);
+    pt_track_result_free(r);
+    /* different content: conflict, nothing stored */
+    const char *other = "{\"id\":\"e1\",\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
+                        "\"step\":\"checkout_started\",\"status\":\"failure\"}";
+    assert_int_equal(pt_track_json(t, other, strlen(other), 0, &r, &err), PT_EEVENT_ID_CONFLICT);
+    assert_null(r);
+    assert_string_equal(err.field, "id");
+    const char *ts_differs = "{\"id\":\"e1\",\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
+                             "\"step\":\"checkout_started\",\"status\":\"success\",\"ts\":6,"
+                             "\"input\":{\"b\":1,\"a\":2}}";
+    assert_int_equal(pt_track_json(t, ts_differs, strlen(ts_differs), 0, &r, &err),
+                     PT_EEVENT_ID_CONFLICT);
+    char *doc;
+    TU_ASSERT_OK(pt_checksum(t, "idem", &doc, &err), &err);
+    json_t *c = doc_json(doc);
+    assert_int_equal(jint(c, "event_count"), 1);
+    json_decref(c);
+    pt_close(t);
+  }
+}
+
+static void test_session_conflict(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    tu_track(t, "conf", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    pt_event_in ev = {.session_id = "conf", .pipeline_type = "signup", .step = "account_created",
+                      .status = PT_SUCCESS, .ts = -1};
+    pt_track_result *r;
+    pt_error err;
+    assert_int_equal(pt_track(t, &ev, 0, &r, &err), PT_ESESSION_CONFLICT);
+    assert_string_equal(err.field, "session_id");
+    assert_non_null(strstr(err.message, "\"checkout_digital\""));
+    pt_close(t);
+  }
+}
+
+static void test_batch(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    const char *batch =
+        "[{\"session_id\":\"b1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_started\",\"status\":\"success\"},"
+        " {\"session_id\":\"b1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"bogus\",\"status\":\"success\"},"
+        " {\"session_id\":\"b1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"payment_initiated\",\"status\":\"started\",\"x\":1},"
+        " {\"session_id\":\"b1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"payment_initiated\",\"status\":\"success\"}]";
+    pt_batch_result *br;
+    pt_error err;
+    TU_ASSERT_OK(pt_track_batch_json(t, batch, strlen(batch), 0, &br, &err), &err);
+    assert_int_equal(br->count, 4);
+    assert_int_equal(br->items[0].status, PT_OK);
+    assert_int_equal(br->items[0].result->seq, 0);
+    assert_int_equal(br->items[1].status, PT_EUNKNOWN_STEP);
+    assert_string_equal(br->items[1].error.field, "events[1].step");
+    assert_int_equal(br->items[2].status, PT_EINVALID);
+    assert_string_equal(br->items[2].error.field, "events[2].x");
+    assert_int_equal(br->items[3].status, PT_OK);
+    assert_int_equal(br->items[3].result->seq, 1);
+    pt_batch_result_free(br);
+    /* over the limit: refused whole */
+    pt_event_in many[PT_BATCH_MAX + 1];
+    for (int i = 0; i <= PT_BATCH_MAX; i++)
+      many[i] = (pt_event_in){.session_id = "b2", .pipeline_type = "checkout_digital",
+                              .step = "checkout_started", .status = PT_STARTED, .ts = -1};
+    assert_int_equal(pt_track_batch(t, many, PT_BATCH_MAX + 1, 0, &br, &err), PT_ETOOBIG);
+    assert_null(br);
+    TU_ASSERT_OK(pt_track_batch(t, many, PT_BATCH_MAX, 0, &br, &err), &err);
+    assert_int_equal(br->items[PT_BATCH_MAX - 1].result->seq, PT_BATCH_MAX - 1);
+    pt_batch_result_free(br);
+    pt_close(t);
+  }
+}
+
+static void test_snapshots_and_history(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 1); /* auto-snapshot on by default */
+    pt_error err;
+    pt_event_in ev = {.session_id = "snap", .pipeline_type = "checkout_digital",
+                      .step = "checkout_started", .status = PT_SUCCESS, .ts = -1};
+    pt_track_result *r;
+    TU_ASSERT_OK(pt_track(t, &ev, PT_SNAPSHOT_DEFAULT, &r, &err), &err);
+    assert_non_null(r->snapshot_json);
+    json_t *s = tu_json(r->snapshot_json);
+    assert_string_equal(jstr(s, "id"), "reg_snap_1764350000000");
+    assert_int_equal(jint(s, "event_count"), 1);
+    assert_string_equal(jstr(s, "chain_hash"), r->chain_hash);
+    assert_int_equal(json_array_size(json_object_get(s, "event_ids")), 1);
+    json_decref(s);
+    pt_track_result_free(r);
+    ev.step = "payment_initiated";
+    TU_ASSERT_OK(pt_track(t, &ev, 0, &r, &err), &err); /* the call says no */
+    assert_null(r->snapshot_json);
+    pt_track_result_free(r);
+    char *doc;
+    TU_ASSERT_OK(pt_snapshot(t, "snap", "checkout_digital", "Manual checkpoint", &doc, &err), &err);
+    s = doc_json(doc);
+    assert_string_equal(jstr(s, "id"), "reg_snap_1764350000000_1");
+    assert_string_equal(jstr(s, "notes"), "Manual checkpoint");
+    assert_int_equal(jint(s, "event_count"), 2);
+    assert_int_equal(jint(s, "progress.completed"), 2);
+    json_decref(s);
+    for (int i = 0; i < 3; i++) {
+      TU_ASSERT_OK(pt_snapshot(t, "snap", NULL, NULL, &doc, &err), &err);
+      pt_free(doc);
+    }
+    assert_int_equal(pt_snapshot(t, "snap", "signup", NULL, &doc, &err), PT_ESESSION_CONFLICT);
+    assert_int_equal(pt_snapshot(t, "nosuch", NULL, NULL, &doc, &err), PT_ENOTFOUND);
+    assert_int_equal(pt_snapshot(t, "bad id!", NULL, NULL, &doc, &err), PT_EINVALID);
+    /* 5 entries, pages of 2, newest first */
+    const char *want[] = {"reg_snap_1764350000000_4", "reg_snap_1764350000000_3",
+                          "reg_snap_1764350000000_2", "reg_snap_1764350000000_1",
+                          "reg_snap_1764350000000"};
+    char cursor[256] = "";
+    int seen = 0;
+    for (int page = 0; page < 3; page++) {
+      TU_ASSERT_OK(pt_history(t, "snap", 2, page ? cursor : NULL, &doc, &err), &err);
+      json_t *h = doc_json(doc);
+      json_t *items = json_object_get(h, "items");
+      for (size_t i = 0; i < json_array_size(items); i++)
+        assert_string_equal(jstr(json_array_get(items, i), "id"), want[seen++]);
+      json_t *nc = json_object_get(h, "next_cursor");
+      if (page < 2) {
+        assert_true(json_is_string(nc));
+        snprintf(cursor, sizeof cursor, "%s", json_string_value(nc));
+      } else {
+        assert_true(json_is_null(nc));
+      }
+      json_decref(h);
+    }
+    assert_int_equal(seen, 5);
+    assert_int_equal(pt_history(t, "snap", 2, "garbage", &doc, &err), PT_EINVALID);
+    assert_string_equal(err.field, "cursor");
+    TU_ASSERT_OK(pt_latest_snapshot(t, "snap", &doc, &err), &err);
+    s = doc_json(doc);
+    assert_string_equal(jstr(s, "id"), want[0]);
+    json_decref(s);
+    pt_close(t);
+  }
+}
+
+static void test_status_summary(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 1);
+    pt_error err;
+    char *doc;
+    /* unknown session: pending with a type, not found without */
+    TU_ASSERT_OK(pt_status_summary(t, "st", "checkout_digital", 0, 0, &doc, &err), &err);
+    json_t *s = doc_json(doc);
+    assert_string_equal(jstr(json_object_get(s, "checksum"), "state"), "pending");
+    assert_int_equal(jint(s, "event_count"), 0);
+    assert_true(json_is_null(json_object_get(s, "latest_snapshot")));
+    assert_true(json_is_false(json_object_get(s, "terminal")));
+    assert_int_equal(jint(s, "poll_after_ms"), 2000);
+    json_decref(s);
+    assert_int_equal(pt_status_summary(t, "st", NULL, 0, 0, &doc, &err), PT_ENOTFOUND);
+    assert_int_equal(pt_status_summary(t, "st", "nope", 0, 0, &doc, &err), PT_EUNKNOWN_PIPELINE);
+    const char *steps[] = {"checkout_started", "payment_initiated", "payment_confirmed"};
+    for (int i = 0; i < 3; i++) tu_track(t, "st", "checkout_digital", steps[i], PT_SUCCESS, NULL);
+    TU_ASSERT_OK(pt_status_summary(t, "st", NULL, 2, 2, &doc, &err), &err);
+    s = doc_json(doc);
+    assert_int_equal(jint(s, "event_count"), 3);
+    json_t *evs = json_object_get(s, "events");
+    assert_int_equal(json_array_size(evs), 2); /* the latest two */
+    assert_int_equal(jint(json_array_get(evs, 0), "seq"), 1);
+    assert_int_equal(json_array_size(json_object_get(s, "history")), 2);
+    assert_int_equal(jint(json_object_get(s, "latest_snapshot"), "event_count"), 3);
+    assert_int_equal(jint(s, "checksum.progress.percent"), 75);
+    assert_true(json_is_false(json_object_get(s, "terminal")));
+    json_decref(s);
+    tu_track(t, "st", "checkout_digital", "checkout_completed", PT_FAILURE, NULL);
+    TU_ASSERT_OK(pt_status_summary(t, "st", "checkout_digital", 0, 0, &doc, &err), &err);
+    s = doc_json(doc);
+    assert_string_equal(jstr(json_object_get(s, "checksum"), "state"), "failed");
+    assert_true(json_is_true(json_object_get(s, "terminal")));
+    assert_int_equal(jint(s, "poll_after_ms"), 0);
+    json_decref(s);
+    assert_int_equal(pt_status_summary(t, "st", "signup", 0, 0, &doc, &err), PT_ESESSION_CONFLICT);
+    /* stalled after stall_after_s of silence (injectable clock) */
+    tu_track(t, "quiet", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    tu_clock_ms += 900 * 1000;
+    TU_ASSERT_OK(pt_status_summary(t, "quiet", NULL, 0, 0, &doc, &err), &err);
+    s = doc_json(doc);
+    assert_string_equal(jstr(json_object_get(s, "checksum"), "state"), "stalled");
+    assert_int_equal(jint(s, "poll_after_ms"), 10000);
+    json_decref(s);
+    tu_clock_ms -= 900 * 1000;
+    pt_close(t);
+  }
+}
+
+static void test_report_and_verify(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 1);
+    pt_error err;
+    tu_track(t, "rep", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    pt_event_in ev = {.session_id = "rep", .pipeline_type = "checkout_digital",
+                      .step = "payment_initiated", .status = PT_FAILURE, .ts = -1,
+                      .error_code = "card_declined", .error_message = "<b>declined</b>\nretry"};
+    pt_track_result *r;
+    TU_ASSERT_OK(pt_track(t, &ev, PT_SNAPSHOT_DEFAULT, &r, &err), &err);
+    pt_track_result_free(r);
+    char *doc;
+    TU_ASSERT_OK(pt_report(t, "rep", PT_FORMAT_JSON, &doc, &err), &err);
+    json_t *rep = doc_json(doc);
+    assert_string_equal(jstr(rep, "state"), "failed");
+    assert_int_equal(json_array_size(json_object_get(rep, "events")), 2);
+    assert_int_equal(json_array_size(json_object_get(rep, "checksum_history")), 2);
+    assert_string_equal(jstr(json_object_get(rep, "first_failure"), "step"), "payment_initiated");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(rep, "failed_steps"), 0)),
+                        "payment_initiated");
+    assert_true(json_is_true(json_object_get(json_object_get(rep, "verification"), "ok")));
+    assert_int_equal(jint(rep, "duration_ms"), 0);
+    json_decref(rep);
+    TU_ASSERT_OK(pt_report(t, "rep", PT_FORMAT_MARKDOWN, &doc, &err), &err);
+    assert_non_null(strstr(doc, "# Pipeline report: rep"));
+    assert_non_null(strstr(doc, "&lt;b&gt;declined&lt;/b&gt; retry")); /* escaped, one line */
+    assert_null(strstr(doc, "<b>"));
+    pt_free(doc);
+    int ok = 0;
+    TU_ASSERT_OK(pt_verify(t, "rep", &ok, &doc, &err), &err);
+    assert_int_equal(ok, 1);
+    json_t *v = doc_json(doc);
+    assert_int_equal(jint(v, "checked_events"), 2);
+    assert_int_equal(jint(v, "checked_snapshots"), 2);
+    json_decref(v);
+    assert_int_equal(pt_verify(t, "missing", &ok, &doc, &err), PT_ENOTFOUND);
+    pt_close(t);
+  }
+}
+
+static void test_traced_step(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    pt_error err;
+    pt_step *s;
+    TU_ASSERT_OK(pt_step_begin(t, "trace", "checkout_digital", "checkout_started", "{\"k\":1}", &s,
+                               &err),
+                 &err);
+    tu_clock_ms += 250;
+    TU_ASSERT_OK(pt_step_end(s, PT_SUCCESS, "[1,2]", NULL, NULL, &err), &err);
+    TU_ASSERT_OK(pt_step_begin(t, "trace", "checkout_digital", "payment_initiated", NULL, &s, &err),
+                 &err);
+    tu_clock_ms += 40;
+    TU_ASSERT_OK(pt_step_end(s, PT_FAILURE, NULL, "gateway_timeout", "no answer", &err), &err);
+    char *doc;
+    TU_ASSERT_OK(pt_report(t, "trace", PT_FORMAT_JSON, &doc, &err), &err);
+    json_t *rep = doc_json(doc);
+    json_t *evs = json_object_get(rep, "events");
+    assert_int_equal(json_array_size(evs), 4);
+    assert_string_equal(jstr(json_array_get(evs, 0), "status"), "started");
+    json_t *end = json_array_get(evs, 1);
+    assert_string_equal(jstr(end, "status"), "success");
+    assert_int_equal(jint(json_object_get(end, "output"), "duration_ms"), 250);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(end, "output"), "result")), 2);
+    json_t *fail = json_array_get(evs, 3);
+    assert_int_equal(jint(json_object_get(fail, "output"), "duration_ms"), 40);
+    assert_string_equal(jstr(json_object_get(fail, "error"), "code"), "gateway_timeout");
+    json_decref(rep);
+    /* a bad output is refused, and the step is still freed */
+    TU_ASSERT_OK(pt_step_begin(t, "trace", "checkout_digital", "payment_confirmed", NULL, &s, &err),
+                 &err);
+    assert_int_equal(pt_step_end(s, PT_SUCCESS, "{bad", NULL, NULL, &err), PT_EINVALID_JSON);
+    pt_close(t);
+  }
+}
+
+static void test_storage_fault_stores_nothing(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 1);
+    pt_error err;
+    tu_track(t, "fault", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    for (int after = 1; after <= 5; after++) {
+      pt__inject_store_fault(t, after);
+      pt_event_in ev = {.session_id = "fault", .pipeline_type = "checkout_digital",
+                        .step = "payment_initiated", .status = PT_SUCCESS, .ts = -1};
+      pt_track_result *r;
+      assert_int_equal(pt_track(t, &ev, PT_SNAPSHOT_DEFAULT, &r, &err), PT_ESTORAGE);
+      assert_null(r);
+      char *doc;
+      TU_ASSERT_OK(pt_status_summary(t, "fault", NULL, 0, 0, &doc, &err), &err);
+      json_t *s = doc_json(doc);
+      assert_int_equal(jint(s, "event_count"), 1);
+      assert_int_equal(json_array_size(json_object_get(s, "history")), 1);
+      json_decref(s);
+    }
+    pt__inject_store_fault(t, -1);
+    assert_int_equal(tu_track(t, "fault", "checkout_digital", "payment_initiated", PT_SUCCESS, NULL), 1);
+    int ok;
+    char *doc;
+    TU_ASSERT_OK(pt_verify(t, "fault", &ok, &doc, &err), &err);
+    assert_int_equal(ok, 1);
+    pt_free(doc);
+    pt_close(t);
+  }
+}
+
+static void test_invalid_json(void **state) {
+  (void)state;
+  pt_tracker *t = tu_open("memory:", 0);
+  pt_track_result *r;
+  pt_error err;
+  const char *dup = "{\"session_id\":\"a\",\"session_id\":\"b\"}";
+  assert_int_equal(pt_track_json(t, dup, strlen(dup), 0, &r, &err), PT_EINVALID_JSON);
+  assert_non_null(strstr(err.message, "duplicate"));
+  assert_int_equal(pt_track_json(t, "{", 1, 0, &r, &err), PT_EINVALID_JSON);
+  assert_int_equal(pt_strerror(PT_ESTORAGE)[0] != '\0', 1);
+  assert_string_equal(pt_err_name(PT_ESESSION_CONFLICT), "session_conflict");
+  assert_string_equal(pt_err_name((pt_status)999), "unknown");
+  pt_close(t);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup(test_idempotency, setup),
+      cmocka_unit_test_setup(test_session_conflict, setup),
+      cmocka_unit_test_setup(test_batch, setup),
+      cmocka_unit_test_setup(test_snapshots_and_history, setup),
+      cmocka_unit_test_setup(test_status_summary, setup),
+      cmocka_unit_test_setup(test_report_and_verify, setup),
+      cmocka_unit_test_setup(test_traced_step, setup),
+      cmocka_unit_test_setup(test_storage_fault_stores_nothing, setup),
+      cmocka_unit_test(test_invalid_json),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,215 @@
+/* test_validate.c - every rule of SPEC §1.2, table-driven: for each rule an
+ * event that passes it and one that breaks it, with the code and the field
+ * path the refusal must name. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/defs.h"
+#include "core/validate.h"
+#include "testutil.h"
+
+#define BASE "\"session_id\":\"chk_1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_started\""
+
+typedef struct row {
+  const char *json;
+  pt_status want;
+  const char *field; /* expected field on refusal */
+} row;
+
+static const row ROWS[] = {
+    /* the minimal valid event */
+    {"{" BASE ",\"status\":\"success\"}", PT_OK, NULL},
+    /* shape */
+    {"[]", PT_EINVALID, "event"},
+    {"{" BASE ",\"status\":\"success\",\"extra\":1}", PT_EINVALID, "event.extra"},
+    /* id */
+    {"{\"id\":\"evt_A-1.b:c\"," BASE ",\"status\":\"success\"}", PT_OK, NULL},
+    {"{\"id\":\"\"," BASE ",\"status\":\"success\"}", PT_EINVALID, "event.id"},
+    {"{\"id\":\"has space\"," BASE ",\"status\":\"success\"}", PT_EINVALID, "event.id"},
+    {"{\"id\":12," BASE ",\"status\":\"success\"}", PT_EINVALID, "event.id"},
+    {"{\"id\":\"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"," BASE
+     ",\"status\":\"success\"}", PT_OK, NULL}, /* 128 chars */
+    {"{\"id\":\"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"," BASE
+     ",\"status\":\"success\"}", PT_EINVALID, "event.id"}, /* 129 chars */
+    /* session_id */
+    {"{\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_started\",\"status\":\"success\"}",
+     PT_EINVALID, "event.session_id"},
+    {"{\"session_id\":\"a/b\",\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_started\","
+     "\"status\":\"success\"}", PT_EINVALID, "event.session_id"},
+    {"{\"session_id\":\"a\\u0000b\",\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_started\","
+     "\"status\":\"success\"}", PT_EINVALID, "event.session_id"},
+    /* pipeline_type */
+    {"{\"session_id\":\"s\",\"step\":\"checkout_started\",\"status\":\"success\"}", PT_EINVALID,
+     "event.pipeline_type"},
+    {"{\"session_id\":\"s\",\"pipeline_type\":\"Checkout\",\"step\":\"checkout_started\","
+     "\"status\":\"success\"}", PT_EINVALID, "event.pipeline_type"},
+    {"{\"session_id\":\"s\",\"pipeline_type\":\"nope\",\"step\":\"checkout_started\","
+     "\"status\":\"success\"}", PT_EUNKNOWN_PIPELINE, "event.pipeline_type"},
+    /* step */
+    {"{\"session_id\":\"s\",\"pipeline_type\":\"checkout_digital\",\"status\":\"success\"}",
+     PT_EINVALID, "event.step"},
+    {"{\"session_id\":\"s\",\"pipeline_type\":\"checkout_digital\",\"step\":\"1st\","
+     "\"status\":\"success\"}", PT_EINVALID, "event.step"},
+    {"{\"session_id\":\"s\",\"pipeline_type\":\"checkout_digital\",\"step\":\"shipped\","
+     "\"status\":\"success\"}", PT_EUNKNOWN_STEP, "event.step"},
+    /* status */
+    {"{" BASE "}", PT_EINVALID, "event.status"},
+    {"{" BASE ",\"status\":\"done\"}", PT_EINVALID, "event.status"},
+    {"{" BASE ",\"status\":\"started\"}", PT_OK, NULL},
+    {"{" BASE ",\"status\":\"failure\"}", PT_OK, NULL},
+    /* ts */
+    {"{" BASE ",\"status\":\"success\",\"ts\":0}", PT_OK, NULL},
+    {"{" BASE ",\"status\":\"success\",\"ts\":9007199254740991}", PT_OK, NULL},
+    {"{" BASE ",\"status\":\"success\",\"ts\":9007199254740992}", PT_EINVALID, "event.ts"},
+    {"{" BASE ",\"status\":\"success\",\"ts\":-1}", PT_EINVALID, "event.ts"},
+    {"{" BASE ",\"status\":\"success\",\"ts\":1.5}", PT_EINVALID, "event.ts"},
+    {"{" BASE ",\"status\":\"success\",\"ts\":\"1\"}", PT_EINVALID, "event.ts"},
+    /* input / output */
+    {"{" BASE ",\"status\":\"success\",\"input\":{\"b\":[1,2],\"a\":null},\"output\":\"x\"}", PT_OK, NULL},
+    {"{" BASE ",\"status\":\"success\",\"input\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+     PT_EINVALID, "event.input"},
+    /* error */
+    {"{" BASE ",\"status\":\"failure\",\"error\":{\"code\":\"card_declined\",\"message\":\"no\"}}", PT_OK, NULL},
+    {"{" BASE ",\"status\":\"failure\",\"error\":null}", PT_OK, NULL},
+    {"{" BASE ",\"status\":\"failure\",\"error\":\"declined\"}", PT_EINVALID, "event.error"},
+    {"{" BASE ",\"status\":\"failure\",\"error\":{\"code\":\"x\"}}", PT_EINVALID, "event.error.message"},
+    {"{" BASE ",\"status\":\"failure\",\"error\":{\"message\":\"x\"}}", PT_EINVALID, "event.error.code"},
+    {"{" BASE ",\"status\":\"failure\",\"error\":{\"code\":1,\"message\":\"x\"}}", PT_EINVALID, "event.error.code"},
+    {"{" BASE ",\"status\":\"failure\",\"error\":{\"code\":\"x\",\"message\":\"y\",\"stack\":\"z\"}}",
+     PT_EINVALID, "event.error.stack"},
+};
+
+static void test_table(void **state) {
+  (void)state;
+  pt_defs *defs;
+  pt_error err;
+  TU_ASSERT_OK(pt_defs_default(&defs, &err), &err);
+  pt_limits lim = {PT_DEFAULT_MAX_PAYLOAD, PT_DEFAULT_MAX_DEPTH};
+  for (size_t i = 0; i < sizeof ROWS / sizeof *ROWS; i++) {
+    const row *r = &ROWS[i];
+    json_t *v;
+    TU_ASSERT_OK(pt_parse_ijson(r->json, strlen(r->json), "event", &v, &err), &err);
+    pt_event *e = NULL;
+    memset(&err, 0, sizeof err);
+    pt_status rc = pt_validate_event(v, defs, &lim, 1764350000000LL, "event", &e, &err);
+    json_decref(v);
+    if (rc != r->want)
+      fail_msg("row %zu (%s): got %s (%s), want %s", i, r->json, pt_err_name(rc), err.message,
+               pt_err_name(r->want));
+    if (rc == PT_OK) {
+      assert_non_null(e);
+      pt_event_free(e);
+      continue;
+    }
+    assert_null(e);
+    if (strcmp(err.field, r->field) != 0)
+      fail_msg("row %zu: field %s, want %s", i, err.field, r->field);
+    /* The message starts with the field it names and is one line. */
+    assert_int_equal(strncmp(err.message, r->field, strlen(r->field)), 0);
+    assert_null(strchr(err.message, '\n'));
+  }
+  pt_defs_unref(defs);
+}
+
+static void test_generated_id_and_defaults(void **state) {
+  (void)state;
+  pt_defs *defs;
+  pt_error err;
+  TU_ASSERT_OK(pt_defs_default(&defs, &err), &err);
+  pt_limits lim = {PT_DEFAULT_MAX_PAYLOAD, PT_DEFAULT_MAX_DEPTH};
+  json_t *v = tu_json("{" BASE ",\"status\":\"success\"}");
+  pt_event *a, *b;
+  TU_ASSERT_OK(pt_validate_event(v, defs, &lim, 1764350000000LL, "event", &a, &err), &err);
+  TU_ASSERT_OK(pt_validate_event(v, defs, &lim, 1764350000001LL, "event", &b, &err), &err);
+  assert_int_equal(strlen(a->id), 30);
+  assert_memory_equal(a->id, "evt_", 4);
+  assert_true(strcmp(a->id, b->id) < 0); /* time-ordered */
+  assert_int_equal(a->id_given, 0);
+  assert_int_equal(a->ts, -1);
+  assert_string_equal(a->input, "null");
+  assert_string_equal(a->error, "null");
+  pt_event_free(a);
+  pt_event_free(b);
+  json_decref(v);
+  pt_defs_unref(defs);
+}
+
+static void test_payload_limit(void **state) {
+  (void)state;
+  pt_defs *defs;
+  pt_error err;
+  TU_ASSERT_OK(pt_defs_default(&defs, &err), &err);
+  pt_limits lim = {64 * 1024, PT_DEFAULT_MAX_DEPTH};
+  /* A string of 65,534 bytes is 65,536 bytes canonical: exactly the limit. */
+  size_t n = 65534;
+  char *s = malloc(n + 1);
+  memset(s, 'x', n);
+  s[n] = '\0';
+  json_t *v = tu_json("{" BASE ",\"status\":\"success\"}");
+  json_object_set_new(v, "input", json_string(s));
+  pt_event *e = NULL;
+  TU_ASSERT_OK(pt_validate_event(v, defs, &lim, 0, "event", &e, &err), &err);
+  assert_int_equal(e->input_len, 65536);
+  pt_event_free(e);
+  json_object_set_new(v, "input", json_string("small"));
+  char *big = malloc(n + 2);
+  memset(big, 'y', n + 1);
+  big[n + 1] = '\0';
+  json_object_set_new(v, "output", json_string(big));
+  pt_status rc = pt_validate_event(v, defs, &lim, 0, "event", &e, &err);
+  assert_int_equal(rc, PT_ETOOBIG);
+  assert_string_equal(err.field, "event.output");
+  assert_null(e);
+  free(s);
+  free(big);
+  json_decref(v);
+  pt_defs_unref(defs);
+}
+
+static void test_struct_rules(void **state) {
+  (void)state;
+  pt_defs *defs;
+  pt_error err;
+  TU_ASSERT_OK(pt_defs_default(&defs, &err), &err);
+  pt_limits lim = {PT_DEFAULT_MAX_PAYLOAD, PT_DEFAULT_MAX_DEPTH};
+  pt_event_in ok = {.session_id = "s", .pipeline_type = "checkout_digital",
+                    .step = "checkout_started", .status = PT_FAILURE, .ts = 7,
+                    .input_json = "{\"b\":1,\"a\":2}", .error_code = "E", .error_message = "m"};
+  pt_event *e;
+  TU_ASSERT_OK(pt_validate_struct(&ok, defs, &lim, 0, "event", &e, &err), &err);
+  assert_string_equal(e->input, "{\"a\":2,\"b\":1}");
+  assert_string_equal(e->error, "{\"code\":\"E\",\"message\":\"m\"}");
+  assert_int_equal(e->ts, 7);
+  pt_event_free(e);
+  pt_event_in bad = ok;
+  bad.input_json = "{\"a\":1,\"a\":2}";
+  assert_int_equal(pt_validate_struct(&bad, defs, &lim, 0, "event", &e, &err), PT_EINVALID_JSON);
+  bad = ok;
+  bad.error_message = NULL;
+  assert_int_equal(pt_validate_struct(&bad, defs, &lim, 0, "event", &e, &err), PT_EINVALID);
+  assert_string_equal(err.field, "event.error");
+  bad = ok;
+  bad.error_code = "\xc3\x28";
+  assert_int_equal(pt_validate_struct(&bad, defs, &lim, 0, "event", &e, &err), PT_EINVALID);
+  assert_string_equal(err.field, "event.error.code");
+  bad = ok;
+  bad.status = (pt_event_status)7;
+  assert_int_equal(pt_validate_struct(&bad, defs, &lim, 0, "event", &e, &err), PT_EINVALID);
+  assert_string_equal(err.field, "event.status");
+  bad = ok;
+  bad.step = "nope";
+  assert_int_equal(pt_validate_struct(&bad, defs, &lim, 0, "event", &e, &err), PT_EUNKNOWN_STEP);
+  pt_defs_unref(defs);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_table),
+      cmocka_unit_test(test_generated_id_and_defaults),
+      cmocka_unit_test(test_payload_limit),
+      cmocka_unit_test(test_struct_rules),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
