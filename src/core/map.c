@@ -1,4 +1,4 @@
-/* map.c - string-keyed hash map (see map.h). No deletion: stores only grow. */
+/* map.c - string-keyed hash map (see map.h). */
 #include "map.h"
 
 #include <stdlib.h>
@@ -67,4 +67,23 @@ int pt_map_put(pt_map *m, const char *key, void *value) {
   e->key = key;
   e->value = value;
   return 0;
+}
+
+void pt_map_del(pt_map *m, const char *key) {
+  if (!m->cap) return;
+  pt_map_entry *e = find(m, key, pt_map_hash(key));
+  if (!e->key) return;
+  size_t mask = m->cap - 1, hole = (size_t)(e - m->slots);
+  /* Shift later members of the probe run back so lookups never stop early. */
+  for (size_t i = (hole + 1) & mask; m->slots[i].key; i = (i + 1) & mask) {
+    size_t home = m->slots[i].hash & mask;
+    int movable = hole <= i ? (home <= hole || home > i) : (home <= hole && home > i);
+    if (movable) {
+      m->slots[hole] = m->slots[i];
+      hole = i;
+    }
+  }
+  m->slots[hole].key = NULL;
+  m->slots[hole].value = NULL;
+  m->count--;
 }

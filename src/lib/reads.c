@@ -247,9 +247,10 @@ pt_status pt_status_summary(pt_tracker *t, const char *session_id, const char *p
     pt_buf_puts(&b, ",\"history\":[");
     if (rc == PT_OK) rc = write_snaps(&v, &b, &snaps, err);
     int terminal = pt_cksum_terminal(&c);
-    /* How soon another poll can show something new: never once terminal; a
-     * stalled session changes rarely; otherwise the UI's usual 2 s. */
-    int poll = terminal ? 0 : strcmp(c.state, "stalled") == 0 ? 10000 : 2000;
+    /* How soon another poll can show something new: rarely once terminal (a
+     * late event is possible but unusual), a stalled session seldom changes;
+     * otherwise the UI's usual 2 s. */
+    int poll = terminal ? 60000 : strcmp(c.state, "stalled") == 0 ? 10000 : 2000;
     pt_buf_printf(&b, "],\"terminal\":%s,\"poll_after_ms\":%d}", terminal ? "true" : "false",
                   poll);
   }

@@ -100,7 +100,11 @@ static void m_rollback(pt_store *st) {
   for (size_t i = m->nlog; i-- > 0;) {
     undo *u = &m->log[i];
     msess *s = u->s;
-    while (s->n > u->n) pt_event_free(s->ev[--s->n]);
+    while (s->n > u->n) {
+      pt_event *e = s->ev[--s->n];
+      pt_map_del(&s->ids, e->id);
+      pt_event_free(e);
+    }
     while (s->nsnap > u->nsnap) pt_snap_cleanup(&s->snaps[--s->nsnap]);
     pt_session_cleanup(&s->agg);
     s->agg = u->agg; /* takes over the copy's steps */

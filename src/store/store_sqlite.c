@@ -24,23 +24,26 @@ static const char *const MIGRATIONS[] = {
     " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
     " snap_ms INTEGER NOT NULL, snap_suffix INTEGER NOT NULL, snapshot_count INTEGER NOT NULL,"
     " steps TEXT NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX sessions_by_activity ON sessions(updated_at, session_id);"
+    /* Events live in a rowid table in commit order, so a group commit appends
+     * to the last pages instead of touching one b-tree page per session; the
+     * small indexes below find a session's events. */
     "CREATE TABLE events ("
+    " rowid INTEGER PRIMARY KEY,"
     " session_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL,"
     " pipeline_type TEXT NOT NULL, step TEXT NOT NULL, status INTEGER NOT NULL,"
     " ts INTEGER NOT NULL, ts_given INTEGER NOT NULL, received_at INTEGER NOT NULL,"
     " input TEXT NOT NULL, output TEXT NOT NULL, error TEXT NOT NULL,"
     " input_sha256 TEXT NOT NULL, output_sha256 TEXT NOT NULL, link TEXT NOT NULL,"
-    " redacted INTEGER NOT NULL DEFAULT 0,"
-    " PRIMARY KEY (session_id, seq)) WITHOUT ROWID;"
+    " redacted INTEGER NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX events_by_seq ON events(session_id, seq);"
     "CREATE UNIQUE INDEX events_by_id ON events(session_id, id);"
     "CREATE TABLE snapshots ("
-    " id TEXT PRIMARY KEY, session_id TEXT NOT NULL, pipeline_type TEXT NOT NULL,"
+    " rowid INTEGER PRIMARY KEY, id TEXT NOT NULL, session_id TEXT NOT NULL, pipeline_type TEXT NOT NULL,"
     " chain_hash TEXT NOT NULL, event_count INTEGER NOT NULL, last_event_id TEXT NOT NULL,"
     " completed INTEGER NOT NULL, total INTEGER NOT NULL, percent INTEGER NOT NULL,"
     " state TEXT NOT NULL, is_valid INTEGER NOT NULL, created_at INTEGER NOT NULL,"
     " notes TEXT, signature TEXT);"
-    "CREATE INDEX snapshots_by_session ON snapshots(session_id, created_at, id);",
+    "CREATE UNIQUE INDEX snapshots_by_session ON snapshots(session_id, created_at, id);",
 };
 
 enum {
@@ -62,9 +65,13 @@ static const char *const WSQL[W_COUNT] = {
     [W_EVENT_FIND] = "SELECT session_id, seq, id, pipeline_type, step, status, ts, ts_given,"
                      " received_at, input, output, error, input_sha256, output_sha256, link,"
                      " redacted FROM events WHERE session_id = ?1 AND id = ?2",
-    [W_EVENT_APPEND] = "INSERT INTO events VALUES"
+    [W_EVENT_APPEND] = "INSERT INTO events (session_id, seq, id, pipeline_type, step, status, ts,"
+                       " ts_given, received_at, input, output, error, input_sha256,"
+                       " output_sha256, link, redacted) VALUES"
                        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    [W_SNAPSHOT_PUT] = "INSERT INTO snapshots VALUES"
+    [W_SNAPSHOT_PUT] = "INSERT INTO snapshots (id, session_id, pipeline_type, chain_hash,"
+                       " event_count, last_event_id, completed, total, percent, state, is_valid,"
+                       " created_at, notes, signature) VALUES"
                        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 };
 

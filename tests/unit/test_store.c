@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/map.h"
 #include "store/store.h"
 #include "testutil.h"
 
@@ -65,6 +66,7 @@ static void conformance(const char *url) {
   assert_int_equal(pt_session_apply(&sess, e0), 0);
   TU_ASSERT_OK(pt_store_session_put(s, &sess, &err), &err);
   TU_ASSERT_OK(pt_store_commit(s, &err), &err);
+  pt_session_cleanup(&sess);
 
   pt_reader *r;
   TU_ASSERT_OK(s->m->reader_open(s, &r, &err), &err);
@@ -192,8 +194,29 @@ static void test_bad_urls(void **state) {
   assert_null(s);
 }
 
+static void test_map_delete(void **state) {
+  (void)state;
+  static char keys[2000][16];
+  pt_map m;
+  pt_map_init(&m);
+  for (int i = 0; i < 2000; i++) {
+    snprintf(keys[i], sizeof keys[i], "k%d", i);
+    assert_int_equal(pt_map_put(&m, keys[i], (void *)(intptr_t)(i + 1)), 0);
+  }
+  for (int i = 1; i < 2000; i += 2) pt_map_del(&m, keys[i]);
+  pt_map_del(&m, "absent");
+  assert_int_equal(m.count, 1000);
+  for (int i = 0; i < 2000; i++) {
+    void *v = pt_map_get(&m, keys[i]);
+    if (i % 2) assert_null(v);
+    else assert_int_equal((intptr_t)v, i + 1);
+  }
+  pt_map_cleanup(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_map_delete),
       cmocka_unit_test(test_conformance),
       cmocka_unit_test(test_bad_urls),
   };

@@ -241,7 +241,7 @@ static void test_status_summary(void **state) {
     s = doc_json(doc);
     assert_string_equal(jstr(json_object_get(s, "checksum"), "state"), "failed");
     assert_true(json_is_true(json_object_get(s, "terminal")));
-    assert_int_equal(jint(s, "poll_after_ms"), 0);
+    assert_int_equal(jint(s, "poll_after_ms"), 60000);
     json_decref(s);
     assert_int_equal(pt_status_summary(t, "st", "signup", 0, 0, &doc, &err), PT_ESESSION_CONFLICT);
     /* stalled after stall_after_s of silence (injectable clock) */
