@@ -3,6 +3,7 @@
  * (default memory:). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "pipetrack.h"
 
@@ -17,7 +18,9 @@ int main(int argc, char **argv) {
   pt_error err;
   if (pt_open(&opts, &t, &err)) return die("open", &err);
 
-  const char *sid = "chk_example_1";
+  /* A new session each run, so a persistent store keeps one per run. */
+  char sid[64];
+  snprintf(sid, sizeof sid, "chk_example_%lld", (long long)time(NULL));
   const char *steps[] = {"checkout_started", "payment_initiated", "payment_confirmed"};
   for (int i = 0; i < 3; i++) {
     pt_event_in ev = {.session_id = sid, .pipeline_type = "checkout_digital", .step = steps[i],
