@@ -21,6 +21,8 @@ typedef struct pt_event {
   const char *output; /* canonical JSON text */
   const char *error;  /* canonical {"code","message"} or "null" */
   size_t input_len, output_len, error_len;
+  size_t id_len, step_len;
+  int names_plain; /* id and step need no JSON escaping (always, once valid) */
   int status;   /* pt_event_status */
   int64_t ts;   /* client time, or received time when the client gave none */
   int ts_given; /* the client sent ts (for replay comparison only) */
@@ -31,7 +33,7 @@ typedef struct pt_event {
   char input_sha256[65];
   char output_sha256[65];
   char link[65];
-  char *blob; /* owns the strings above */
+  char *blob; /* the strings above, in the same allocation as the struct */
 } pt_event;
 
 extern const char *const pt_status_names[3];

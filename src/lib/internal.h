@@ -16,6 +16,7 @@ typedef struct pt_tracker_stats {
   uint64_t commits;
   uint64_t commit_failures;
   uint64_t events_committed;
+  uint64_t commit_ns;      /* time spent in transactions, begin to commit */
 } pt_tracker_stats;
 
 int64_t pt__now(pt_tracker *t);

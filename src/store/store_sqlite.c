@@ -133,7 +133,7 @@ static pt_status open_conn(const char *path, sqlite3 **out, pt_error *err) {
    * loss, which would break "a 2xx answer means durable"). */
   const char *pragmas =
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"
-      "PRAGMA cache_size=-16000;";
+      "PRAGMA cache_size=-16000; PRAGMA wal_autocheckpoint=10000;";
   if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
     pt_status s = db_fail(err, db, "pragmas");
     sqlite3_close(db);

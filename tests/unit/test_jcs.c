@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/jcs.h"
+#include "core/jcs.c" /* reaches the static printf path to compare with */
 #include "core/validate.h"
 #include "testutil.h"
 
@@ -129,11 +129,45 @@ static void test_keycmp(void **state) {
   assert_true(pt_jcs_keycmp("\xef\xbf\xbd", 3, "\xf0\x9f\x98\x80", 4) > 0);
 }
 
+/* The digit fast path against the printf search, over many decimals of the
+ * kinds payloads hold (prices, ratios, tiny and huge magnitudes) and random
+ * bit patterns: the same text, and it reads back as the same double. */
+static void test_fast_path_matches_printf(void **state) {
+  (void)state;
+  uint64_t x = 88172645463325252ULL;
+  int checked = 0;
+  for (int i = 0; i < 300000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    double v;
+    if (i % 3 == 0) {
+      memcpy(&v, &x, sizeof v);
+      if (!isfinite(v) || v == 0) continue;
+    } else {
+      static const double P[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e12, 1e17, 1e20};
+      v = (double)(x % 100000000000ULL) / P[(x >> 40) % 12];
+      if (i % 2) v = -v;
+      if (v == 0) continue;
+    }
+    char got[40], want[40];
+    pt_jcs_number(v, got);
+    double a = v < 0 ? -v : v;
+    if (a < 9007199254740992.0 && a == floor(a)) continue; /* integer path */
+    slow_number(a, v < 0, want);
+    if (strcmp(got, want) != 0) fail_msg("%.17g: fast %s, printf %s", v, got, want);
+    if (strtod(got, NULL) != v) fail_msg("%s does not read back as %.17g", got, v);
+    checked++;
+  }
+  assert_true(checked > 150000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_number_vectors),  cmocka_unit_test(test_document_vectors),
       cmocka_unit_test(test_rfc8785_examples), cmocka_unit_test(test_numbers_edge),
       cmocka_unit_test(test_refuses_non_ijson), cmocka_unit_test(test_keycmp),
+      cmocka_unit_test(test_fast_path_matches_printf),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
