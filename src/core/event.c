@@ -103,6 +103,12 @@ void pt_event_digest(pt_event *e) {
   payload_digest(e->output, e->output_len, e->output_sha256);
 }
 
+size_t pt_event_json_size(const pt_event *e) {
+  /* member names and fixed parts < 320 bytes; strings may escape to 6x */
+  return 320 + 6 * (e->id_len + e->step_len + strlen(e->session_id) + strlen(e->pipeline_type)) +
+         e->input_len + e->output_len + e->error_len + 3 * 64 + 3 * 20;
+}
+
 void pt_event_write_json(pt_buf *b, const pt_event *e) {
   pt_buf_puts(b, "{\"id\":");
   pt_buf_json_cstr(b, e->id);

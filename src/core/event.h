@@ -54,6 +54,9 @@ void pt_event_digest(pt_event *e);
 
 /* The stored event as the API returns it. */
 void pt_event_write_json(pt_buf *b, const pt_event *e);
+/* An upper bound of the size pt_event_write_json writes, to size a buffer
+ * once instead of growing it. */
+size_t pt_event_json_size(const pt_event *e);
 
 /* ---- the chain ---- */
 

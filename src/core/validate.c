@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "jcs.h"
+#include "jparse.h"
 
 static const char *const MEMBERS[] = {"id",  "session_id", "pipeline_type", "step",  "status",
                                       "ts",  "input",      "output",        "error", NULL};
@@ -54,13 +55,22 @@ static pt_status canonical(const json_t *v, const pt_limits *lim, const char *fi
 pt_status pt_canonical_payload(const char *text, size_t len, const pt_limits *lim,
                                const char *field, char **out, size_t *out_len, pt_error *err) {
   *out = NULL;
-  json_t *v;
-  pt_status rc = pt_parse_ijson(text, len, field, &v, err);
-  if (rc) return rc;
   pt_buf b;
-  rc = canonical(v, lim, field, &b, err);
-  json_decref(v);
-  if (rc) return rc;
+  pt_buf_init(&b, lim->max_payload);
+  pt_jparse_error je;
+  if (pt_jparse_canonical(text, len, lim->max_depth, &b, &je)) {
+    pt_buf_cleanup(&b);
+    if (je.too_large)
+      return pt_fail(err, PT_ETOOBIG, field, "%s: must be at most %zu bytes in canonical form",
+                     field, lim->max_payload);
+    if (je.too_deep)
+      return pt_fail(err, PT_EINVALID, field, "%s: must nest at most %d levels deep", field,
+                     lim->max_depth);
+    if (strcmp(je.reason, "out of memory") == 0)
+      return pt_fail(err, PT_ENOMEM, field, "out of memory");
+    return pt_fail(err, PT_EINVALID_JSON, field, "%s: not valid I-JSON at byte %zu: %s", field,
+                   je.offset, je.reason);
+  }
   *out_len = b.len;
   *out = pt_buf_take(&b);
   return *out ? PT_OK : pt_fail(err, PT_ENOMEM, field, "out of memory");

@@ -631,6 +631,7 @@ static pt_status make_result(pt_tracker *t, job *j, size_t i, pt_track_result **
   pt_chain_hash(e->session_id, e->link, r->chain_hash);
   pt_buf b;
   pt_buf_init(&b, 0);
+  pt_buf_reserve(&b, pt_event_json_size(e));
   pt_event_write_json(&b, e);
   r->event_json = pt_buf_take(&b);
   if (r->event_json && j->has_snap[i]) r->snapshot_json = pt__snapshot_json(t, &j->snaps[i], err);

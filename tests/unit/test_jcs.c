@@ -53,6 +53,15 @@ static void test_document_vectors(void **state) {
     TU_ASSERT_OK(pt_canonicalize(in, strlen(in), &got, &err), &err);
     if (strcmp(got, want) != 0) fail_msg("document %zu:\n got %s\nwant %s", i, got, want);
     pt_free(got);
+    /* the tree path (jansson + pt_jcs_write) gives the same text */
+    json_t *tree = json_loads(in, PT_JSON_FLAGS | JSON_DECODE_ANY, NULL);
+    assert_non_null(tree);
+    pt_buf b;
+    pt_buf_init(&b, 0);
+    assert_int_equal(pt_jcs_write(&b, tree, 0), 0);
+    if (strcmp(pt_buf_cstr(&b), want) != 0) fail_msg("tree path, document %zu: %s", i, b.data);
+    pt_buf_cleanup(&b);
+    json_decref(tree);
   }
   json_decref(v);
 }
@@ -108,6 +117,18 @@ static void test_refuses_non_ijson(void **state) {
       "{\"a\":1",             /* truncated */
       "[1,]",                 /* trailing comma */
       "NaN",
+      "{\"a\":1,\"\\u0061\":2}", /* duplicate after unescaping */
+      "\"tab\there\"",        /* raw control character */
+      "01",                   /* leading zero */
+      "1.",                   /* no fraction digits */
+      "-",
+      "\"\\x\"",             /* unknown escape */
+      "\"\\ud83d\\u0041\"",  /* high surrogate + non-low */
+      "\"\xed\xa0\x80\"",     /* surrogate encoded in UTF-8 */
+      "\"\xc0\xaf\"",          /* overlong */
+      "[] []",
+      "tru",
+      "",
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     char *got = NULL;
@@ -115,6 +136,9 @@ static void test_refuses_non_ijson(void **state) {
     pt_status rc = pt_canonicalize(bad[i], strlen(bad[i]), &got, &err);
     if (rc != PT_EINVALID_JSON) fail_msg("accepted %s", bad[i]);
     assert_null(got);
+    /* jansson, with the flags the event path uses, refuses it too */
+    json_t *tree = json_loadb(bad[i], strlen(bad[i]), PT_JSON_FLAGS | JSON_DECODE_ANY, NULL);
+    if (tree) fail_msg("jansson accepted %s", bad[i]);
   }
 }
 
