@@ -157,9 +157,12 @@ typedef struct pt_batch_item {
   pt_error error;
 } pt_batch_item;
 
+/* items[i].result belongs to the batch: free the whole batch with
+ * pt_batch_result_free, never one item's result alone. */
 typedef struct pt_batch_result {
   size_t count;
   pt_batch_item *items;
+  void *priv_; /* the batch's own storage for results and their text */
 } pt_batch_result;
 
 void pt_batch_result_free(pt_batch_result *r);

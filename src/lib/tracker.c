@@ -6,6 +6,7 @@
  * Appends for a session are decided inside the store's write transaction
  * (session aggregate read, idempotency lookup, link computed from the last
  * link), so order is total and gap-free however many threads track. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -619,27 +620,35 @@ char *pt__snapshot_json(pt_tracker *t, const pt_snap *s, pt_error *err) {
   return pt_buf_take(&b);
 }
 
-static pt_status make_result(pt_tracker *t, job *j, size_t i, pt_track_result **out,
+/* Fills r for event i of a finished job. The event's JSON goes to *text
+ * (a slice of the batch's text block) when given, else to its own
+ * allocation. */
+static pt_status fill_result(pt_tracker *t, job *j, size_t i, pt_track_result *r, char **text,
                              pt_error *err) {
-  *out = NULL;
-  pt_track_result *r = calloc(1, sizeof *r);
-  if (!r) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   const pt_event *e = j->replayed[i] ? j->replayed[i] : j->evs[i];
   r->replayed = j->replayed[i] != NULL;
   r->seq = e->seq;
   memcpy(r->link, e->link, 65);
   pt_chain_hash(e->session_id, e->link, r->chain_hash);
   pt_buf b;
-  pt_buf_init(&b, 0);
-  pt_buf_reserve(&b, pt_event_json_size(e));
-  pt_event_write_json(&b, e);
-  r->event_json = pt_buf_take(&b);
-  if (r->event_json && j->has_snap[i]) r->snapshot_json = pt__snapshot_json(t, &j->snaps[i], err);
-  if (!r->event_json || (j->has_snap[i] && !r->snapshot_json)) {
-    pt_track_result_free(r);
-    return err && err->code != PT_OK ? err->code : pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  if (text) {
+    pt_buf_init_on(&b, *text, pt_event_json_size(e));
+    pt_event_write_json(&b, e);
+    assert(b.borrowed); /* pt_event_json_size is an upper bound: never spills */
+    r->event_json = b.data;
+    *text += b.len + 1;
+  } else {
+    pt_buf_init(&b, 0);
+    pt_buf_reserve(&b, pt_event_json_size(e));
+    pt_event_write_json(&b, e);
+    r->event_json = pt_buf_take(&b);
+    if (!r->event_json) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   }
-  *out = r;
+  if (j->has_snap[i]) {
+    r->snapshot_json = pt__snapshot_json(t, &j->snaps[i], err);
+    if (!r->snapshot_json)
+      return err && err->code != PT_OK ? err->code : pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
   return PT_OK;
 }
 
@@ -650,9 +659,28 @@ void pt_track_result_free(pt_track_result *r) {
   free(r);
 }
 
+/* A batch's own storage: every result struct in one array and every event's
+ * JSON in one text block, instead of two allocations per event. */
+typedef struct batch_store {
+  pt_track_result *results;
+  char *text;
+} batch_store;
+
 void pt_batch_result_free(pt_batch_result *r) {
   if (!r) return;
-  for (size_t i = 0; i < r->count; i++) pt_track_result_free(r->items[i].result);
+  batch_store *bs = r->priv_;
+  for (size_t i = 0; i < r->count; i++) {
+    if (!bs) {
+      pt_track_result_free(r->items[i].result);
+    } else if (r->items[i].result) {
+      free(r->items[i].result->snapshot_json);
+    }
+  }
+  if (bs) {
+    free(bs->results);
+    free(bs->text);
+    free(bs);
+  }
   free(r->items);
   free(r);
 }
@@ -664,19 +692,40 @@ static pt_status finish_batch(pt_tracker *t, job *j, pt_batch_result **out, pt_e
   if (any) submit(t, j);
   pt_batch_result *br = calloc(1, sizeof *br);
   if (br) br->items = calloc(j->n ? j->n : 1, sizeof *br->items);
-  if (!br || !br->items) {
-    free(br);
+  batch_store *bs = NULL;
+  int failed = !br || !br->items;
+  if (!failed && j->n > 1) {
+    size_t text = 0;
+    for (size_t i = 0; i < j->n; i++)
+      if (j->st[i] == PT_OK)
+        text += pt_event_json_size(j->replayed[i] ? j->replayed[i] : j->evs[i]) + 1;
+    bs = calloc(1, sizeof *bs);
+    if (bs) {
+      bs->results = calloc(j->n, sizeof *bs->results);
+      bs->text = malloc(text ? text : 1);
+    }
+    failed = !bs || !bs->results || !bs->text;
+    if (bs) br->priv_ = bs;
+  }
+  if (failed) {
+    if (br) {
+      br->count = 0;
+      pt_batch_result_free(br);
+    }
     job_free(j);
     return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   }
   br->count = j->n;
+  char *text = bs ? bs->text : NULL;
   pt_status whole = PT_OK;
   for (size_t i = 0; i < j->n; i++) {
     pt_batch_item *it = &br->items[i];
     it->status = j->st[i];
     it->error = j->errs[i];
     if (it->status == PT_OK) {
-      it->status = make_result(t, j, i, &it->result, &it->error);
+      it->result = bs ? &bs->results[i] : calloc(1, sizeof *it->result);
+      it->status = it->result ? fill_result(t, j, i, it->result, bs ? &text : NULL, &it->error)
+                              : pt_fail(&it->error, PT_ENOMEM, NULL, "out of memory");
       if (it->status != PT_OK) it->error.code = it->status;
     }
     if (it->status == PT_ESTORAGE) whole = PT_ESTORAGE;
