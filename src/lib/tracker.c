@@ -74,7 +74,16 @@ struct pt_tracker {
   int last_group; /* jobs in the last group commit */
   int stopping;
   pt_tracker_stats stats;
+  /* Session aggregates as last committed, for stores with a generation():
+   * touched only inside run_jobs, which never runs twice at once. */
+  pt_map cache;
+  pt_session **cached;
+  size_t ncached, capcached;
+  int64_t cache_gen;
 };
+
+/* Sessions kept in the cache at most; past that it starts over. */
+#define SESSION_CACHE_MAX 20000
 
 void pt_free(void *doc) { free(doc); }
 
@@ -96,6 +105,58 @@ pt_defs *pt__defs(pt_tracker *t) {
 
 const pt_limits *pt__limits(pt_tracker *t) { return &t->lim; }
 pt_store *pt__store(pt_tracker *t) { return t->store; }
+
+/* ---- the session cache ------------------------------------------------------ */
+
+static void cache_clear(pt_tracker *t) {
+  for (size_t i = 0; i < t->ncached; i++) {
+    pt_session_cleanup(t->cached[i]);
+    free(t->cached[i]);
+  }
+  t->ncached = 0;
+  pt_map_cleanup(&t->cache);
+  pt_map_init(&t->cache);
+}
+
+/* Stores a copy of s as the committed aggregate. Failing to cache is
+ * harmless (the next transaction reads the store), so errors clear it. */
+static void cache_put(pt_tracker *t, const pt_session *s) {
+  pt_session *c = pt_map_get(&t->cache, s->session_id);
+  if (c) {
+    pt_session tmp;
+    if (pt_session_copy(&tmp, s)) {
+      cache_clear(t);
+      return;
+    }
+    pt_session_cleanup(c);
+    *c = tmp;
+    return;
+  }
+  if (t->ncached >= SESSION_CACHE_MAX) cache_clear(t);
+  if (t->ncached == t->capcached) {
+    size_t nc = t->capcached ? t->capcached * 2 : 256;
+    pt_session **n = realloc(t->cached, nc * sizeof *n);
+    if (!n) {
+      cache_clear(t);
+      return;
+    }
+    t->cached = n;
+    t->capcached = nc;
+  }
+  c = malloc(sizeof *c);
+  if (!c || pt_session_copy(c, s)) {
+    free(c);
+    cache_clear(t);
+    return;
+  }
+  if (pt_map_put(&t->cache, c->session_id, c)) {
+    pt_session_cleanup(c);
+    free(c);
+    cache_clear(t);
+    return;
+  }
+  t->cached[t->ncached++] = c;
+}
 
 /* ---- the write transaction ---------------------------------------------- */
 
@@ -138,7 +199,13 @@ static pt_status tx_session(tx *x, const char *sid, const char *type, txsess **o
   }
   ts = calloc(1, sizeof *ts);
   if (!ts) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
-  pt_status rc = pt_store_session_get(x->t->store, sid, &ts->s, err);
+  const pt_session *cached = x->t->store->m->generation ? pt_map_get(&x->t->cache, sid) : NULL;
+  pt_status rc = cached ? (pt_session_copy(&ts->s, cached) ? PT_ENOMEM : PT_OK)
+                        : pt_store_session_get(x->t->store, sid, &ts->s, err);
+  if (rc == PT_ENOMEM) {
+    free(ts);
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
   if (rc == PT_ENOTFOUND) {
     pt_session_cleanup(&ts->s);
     pt_session_init(&ts->s, sid, type ? type : "");
@@ -299,6 +366,14 @@ static void run_jobs(pt_tracker *t, job *jobs) {
   pt_map_init(&x.map);
   pt_status rc = pt_store_begin(t->store, &err);
   int began = rc == PT_OK;
+  if (rc == PT_OK && t->store->m->generation) {
+    int64_t gen;
+    rc = t->store->m->generation(t->store, &gen, &err);
+    if (rc == PT_OK && gen != t->cache_gen) {
+      cache_clear(t); /* someone else wrote: what we remember may be stale */
+      t->cache_gen = gen;
+    }
+  }
   size_t events = 0;
   for (job *j = jobs; rc == PT_OK && j; j = j->next) {
     if (j->kind == JOB_SNAPSHOT) {
@@ -319,6 +394,14 @@ static void run_jobs(pt_tracker *t, job *jobs) {
     rc = pt_store_commit(t->store, &err);
   } else if (began) {
     pt_store_rollback(t->store);
+  }
+  if (t->store->m->generation) {
+    if (rc == PT_OK) {
+      for (size_t i = 0; i < x.n; i++)
+        if (x.list[i]->dirty) cache_put(t, &x.list[i]->s);
+    } else {
+      cache_clear(t);
+    }
   }
   tx_cleanup(&x);
   if (rc != PT_OK) {
@@ -432,6 +515,8 @@ pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err) {
   if (!t) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   pthread_mutex_init(&t->defs_lock, NULL);
   pthread_mutex_init(&t->q_lock, NULL);
+  pt_map_init(&t->cache);
+  t->cache_gen = -1;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -493,6 +578,8 @@ void pt_close(pt_tracker *t) {
     pthread_join(t->thread, NULL);
   }
   pt_store_close(t->store);
+  cache_clear(t);
+  free(t->cached);
   pt_defs_unref(t->defs);
   pthread_mutex_destroy(&t->defs_lock);
   pthread_mutex_destroy(&t->q_lock);

@@ -62,6 +62,12 @@ typedef struct pt_store_methods {
   /* Appends an event whose seq and link are set. */
   pt_status (*event_append)(pt_store *s, const pt_event *e, pt_error *err);
   pt_status (*snapshot_put)(pt_store *s, const pt_snap *snap, pt_error *err);
+  /* Optional (NULL: the tracker keeps no cache). Inside a write transaction:
+   * a number that changes whenever anything other than this store's own
+   * writes changed the data since the last call. While it stays the same,
+   * the tracker may keep session aggregates it wrote in memory and skip
+   * reading them back. */
+  pt_status (*generation)(pt_store *s, int64_t *out, pt_error *err);
 
   /* ---- readers ---- */
   pt_status (*reader_open)(pt_store *s, pt_reader **out, pt_error *err);

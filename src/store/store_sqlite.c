@@ -52,6 +52,7 @@ enum {
   W_EVENT_FIND,
   W_EVENT_APPEND,
   W_SNAPSHOT_PUT,
+  W_DATA_VERSION,
   W_COUNT
 };
 
@@ -73,6 +74,8 @@ static const char *const WSQL[W_COUNT] = {
                        " event_count, last_event_id, completed, total, percent, state, is_valid,"
                        " created_at, notes, signature) VALUES"
                        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    /* changes when another connection (or process) commits */
+    [W_DATA_VERSION] = "PRAGMA data_version",
 };
 
 enum { R_SESSION, R_EVENTS, R_SNAPS_FIRST, R_SNAPS_AFTER, R_COUNT };
@@ -423,6 +426,15 @@ static pt_status s_snapshot_put(pt_store *st, const pt_snap *x, pt_error *err) {
   return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "write snapshot");
 }
 
+static pt_status s_generation(pt_store *st, int64_t *out, pt_error *err) {
+  sstore *s = (sstore *)st;
+  sqlite3_stmt *q = s->st[W_DATA_VERSION];
+  int rc = sqlite3_step(q);
+  if (rc == SQLITE_ROW) *out = sqlite3_column_int64(q, 0);
+  sqlite3_reset(q);
+  return rc == SQLITE_ROW ? PT_OK : db_fail(err, s->db, "data_version");
+}
+
 static pt_status s_reader_open(pt_store *st, pt_reader **out, pt_error *err) {
   sstore *s = (sstore *)st;
   *out = NULL;
@@ -547,6 +559,7 @@ const pt_store_methods pt_store_sqlite_methods = {
     .event_find = s_event_find,
     .event_append = s_event_append,
     .snapshot_put = s_snapshot_put,
+    .generation = s_generation,
     .reader_open = s_reader_open,
     .reader_close = s_reader_close,
     .read_session = s_read_session,
