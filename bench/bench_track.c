@@ -6,6 +6,7 @@
  *
  * Usage: bench_track [DIR]   (DIR holds the SQLite files; default /tmp) */
 #include <inttypes.h>
+#include <sqlite3.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,32 +123,110 @@ static double run_single(const char *kind, int threads, int per_thread) {
   return (double)threads * per_thread / secs;
 }
 
-/* ---- batches of 100 ---- */
+/* ---- batches of 100, from N threads ---- */
 
-static double run_batched(const char *kind, int batches) {
-  pt_tracker *t = open_store(kind, "batch");
+typedef struct bargs {
+  pt_tracker *t;
+  int id, batches;
+} bargs;
+
+static void *batch_worker(void *p) {
+  bargs *a = p;
   pt_event_in evs[100];
-  char sids[100][32];
-  double t0 = now_s();
-  for (int b = 0; b < batches; b++) {
+  char sids[100][48];
+  for (int b = 0; b < a->batches; b++) {
     for (int i = 0; i < 100; i++) {
       /* 100 sessions per batch, each gets its next step */
-      snprintf(sids[i], sizeof sids[i], "b%d_s%d", b / 4, i);
+      snprintf(sids[i], sizeof sids[i], "w%d_b%d_s%d", a->id, b / 4, i);
       evs[i] = (pt_event_in){.session_id = sids[i], .pipeline_type = "checkout_digital",
                              .step = STEPS[b % 4], .status = PT_SUCCESS, .ts = -1,
                              .input_json = INPUT};
     }
     pt_batch_result *r;
     pt_error err;
-    if (pt_track_batch(t, evs, 100, 0, &r, &err)) {
+    if (pt_track_batch(a->t, evs, 100, 0, &r, &err)) {
       fprintf(stderr, "batch: %s\n", err.message);
       exit(2);
     }
     pt_batch_result_free(r);
   }
+  return NULL;
+}
+
+static double run_batched_threads(const char *kind, int threads, int batches) {
+  pt_tracker *t = open_store(kind, "batch");
+  pthread_t th[16];
+  bargs a[16];
+  double t0 = now_s();
+  for (int i = 0; i < threads; i++) {
+    a[i] = (bargs){t, i, batches};
+    pthread_create(&th[i], NULL, batch_worker, &a[i]);
+  }
+  for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
   double secs = now_s() - t0;
+  pt_tracker_stats st;
+  pt__stats(t, &st);
+  if (st.commits && strcmp(kind, "sqlite") == 0)
+    printf("  (%s, %d threads: %.0f events/commit, %.0f us/commit)\n", kind, threads,
+           (double)st.events_committed / (double)st.commits,
+           (double)st.commit_ns / (double)st.commits / 1000);
   close_store(t, kind, "batch");
-  return (double)batches * 100 / secs;
+  return (double)threads * batches * 100 / secs;
+}
+
+static double run_batched(const char *kind, int batches) {
+  return run_batched_threads(kind, 1, batches);
+}
+
+/* ---- baselines: raw SQLite with the same durability, no pipetrack ---- */
+
+/* Inserts rows of the size pipetrack stores (a 350-byte event row) with
+ * prepared statements, `per_commit` rows per durable commit (WAL,
+ * synchronous=FULL), into a table with or without pipetrack's two indexes.
+ * This is what SQLite itself can do on this machine: the floor under any
+ * SQLite-backed design that keeps a row per event. */
+static double raw_sqlite(int rows, int per_commit, int indexed) {
+  char path[400];
+  snprintf(path, sizeof path, "%s/bench-raw-%d.db", dir, (int)getpid());
+  unlink(path);
+  sqlite3 *db;
+  if (sqlite3_open(path, &db) != SQLITE_OK) exit(2);
+  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+               "CREATE TABLE ev (rowid INTEGER PRIMARY KEY, sid TEXT, seq INTEGER, id TEXT, body TEXT);",
+               NULL, NULL, NULL);
+  if (indexed)
+    sqlite3_exec(db, "CREATE UNIQUE INDEX ev1 ON ev(sid, seq); CREATE UNIQUE INDEX ev2 ON ev(sid, id);",
+                 NULL, NULL, NULL);
+  sqlite3_stmt *q;
+  sqlite3_prepare_v2(db, "INSERT INTO ev (sid, seq, id, body) VALUES (?1, ?2, ?3, ?4)", -1, &q, NULL);
+  char body[300];
+  memset(body, 'x', sizeof body);
+  double t0 = now_s();
+  for (int i = 0; i < rows;) {
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    for (int k = 0; k < per_commit && i < rows; k++, i++) {
+      char sid[32], id[32];
+      snprintf(sid, sizeof sid, "b%d_s%d", i / (per_commit * 4), i % per_commit);
+      snprintf(id, sizeof id, "evt_%d", i);
+      sqlite3_bind_text(q, 1, sid, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int(q, 2, (i / per_commit) % 4);
+      sqlite3_bind_text(q, 3, id, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(q, 4, body, sizeof body, SQLITE_STATIC);
+      if (sqlite3_step(q) != SQLITE_DONE) exit(2);
+      sqlite3_reset(q);
+    }
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  }
+  double secs = now_s() - t0;
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  unlink(path);
+  char side[420];
+  snprintf(side, sizeof side, "%s-wal", path);
+  unlink(side);
+  snprintf(side, sizeof side, "%s-shm", path);
+  unlink(side);
+  return rows / secs;
 }
 
 /* ---- appending to one long session: cost at the 10th vs the 100,000th ---- */
@@ -279,11 +358,26 @@ int main(int argc, char **argv) {
 #define N(x) ((int)((x) * scale) > 0 ? (int)((x) * scale) : 1)
   run_hash(N(2000));
   report("memory: batched (100/call), 1 thread", run_batched("memory", N(20000)));
+  report("memory: batched (100/call), 2 threads", run_batched_threads("memory", 2, N(10000)));
   report("memory: 1 event/call, 1 thread", run_single("memory", 1, N(400000)));
   report("memory: 1 event/call, 8 threads", run_single("memory", 8, N(100000)));
-  report("sqlite (durable): batched (100/call)", run_batched("sqlite", N(5000)));
-  report("sqlite (durable): 1 event/call, 1 thread", run_single("sqlite", 1, N(3000)));
-  report("sqlite (durable): 1 event/call, 8 threads", run_single("sqlite", 8, N(5000)));
+  double raw100 = raw_sqlite(N(300000), 100, 1), raw100bare = raw_sqlite(N(300000), 100, 0);
+  double raw1 = raw_sqlite(N(3000), 1, 1);
+  report("baseline: raw SQLite, 100 rows/commit, 2 indexes", raw100);
+  report("baseline: raw SQLite, 100 rows/commit, no index", raw100bare);
+  report("baseline: raw SQLite, 1 row/commit", raw1);
+  double b = run_batched("sqlite", N(5000));
+  report("sqlite (durable): batched (100/call)", b);
+  printf("  = %.2fx raw SQLite with the same indexes, %.2fx without\n", b / raw100, b / raw100bare);
+  double b4 = run_batched_threads("sqlite", 4, N(1500));
+  report("sqlite (durable): batched (100/call), 4 threads", b4);
+  printf("  = %.2fx raw SQLite at 100 rows/commit with the same indexes\n", b4 / raw100);
+  double s1 = run_single("sqlite", 1, N(3000));
+  report("sqlite (durable): 1 event/call, 1 thread", s1);
+  printf("  = %.2fx raw SQLite at 1 row/commit\n", s1 / raw1);
+  double s8 = run_single("sqlite", 8, N(5000));
+  report("sqlite (durable): 1 event/call, 8 threads", s8);
+  printf("  = %.2fx raw SQLite at 1 row/commit (group commit)\n", s8 / raw1);
   run_long("memory", 100000);
   run_long("sqlite", 100000);
   return 0;

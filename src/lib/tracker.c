@@ -162,6 +162,7 @@ static void cache_put(pt_tracker *t, const pt_session *s) {
 
 typedef struct txsess {
   pt_session s;
+  int stored; /* in the store before this transaction */
   int exists; /* stored before, or appended to in this transaction */
   int dirty;
 } txsess;
@@ -215,7 +216,7 @@ static pt_status tx_session(tx *x, const char *sid, const char *type, txsess **o
     free(ts);
     return rc;
   } else {
-    ts->exists = 1;
+    ts->exists = ts->stored = 1;
   }
   if (pt_map_put(&x->map, ts->s.session_id, ts)) {
     pt_session_cleanup(&ts->s);
@@ -389,7 +390,8 @@ static void run_jobs(pt_tracker *t, job *jobs) {
     }
   }
   for (size_t i = 0; rc == PT_OK && i < x.n; i++)
-    if (x.list[i]->dirty) rc = pt_store_session_put(t->store, &x.list[i]->s, &err);
+    if (x.list[i]->dirty)
+      rc = pt_store_session_put(t->store, &x.list[i]->s, !x.list[i]->stored, &err);
   if (rc == PT_OK) {
     rc = pt_store_commit(t->store, &err);
   } else if (began) {

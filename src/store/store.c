@@ -63,9 +63,9 @@ pt_status pt_store_session_get(pt_store *s, const char *sid, pt_session *out, pt
   return s->m->session_get(s, sid, out, err);
 }
 
-pt_status pt_store_session_put(pt_store *s, const pt_session *x, pt_error *err) {
+pt_status pt_store_session_put(pt_store *s, const pt_session *x, int is_new, pt_error *err) {
   if (faulted(s, err)) return PT_ESTORAGE;
-  return s->m->session_put(s, x, err);
+  return s->m->session_put(s, x, is_new, err);
 }
 
 pt_status pt_store_event_find(pt_store *s, const char *sid, const char *eid, pt_event **out,

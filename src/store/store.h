@@ -53,8 +53,9 @@ typedef struct pt_store_methods {
   /* The session's aggregate into *out (initialised by the callee; the caller
    * cleans it up), or PT_ENOTFOUND. */
   pt_status (*session_get)(pt_store *s, const char *session_id, pt_session *out, pt_error *err);
-  /* Inserts or replaces the aggregate. */
-  pt_status (*session_put)(pt_store *s, const pt_session *sess, pt_error *err);
+  /* Writes the aggregate: inserts it when is_new (session_get said
+   * PT_ENOTFOUND in this transaction), else updates it. */
+  pt_status (*session_put)(pt_store *s, const pt_session *sess, int is_new, pt_error *err);
   /* The event with that id in that session (*out owned by the caller), or
    * PT_ENOTFOUND. Sees events appended earlier in the same transaction. */
   pt_status (*event_find)(pt_store *s, const char *session_id, const char *event_id,
@@ -106,7 +107,7 @@ pt_status pt_store_begin(pt_store *s, pt_error *err);
 pt_status pt_store_commit(pt_store *s, pt_error *err);
 void pt_store_rollback(pt_store *s);
 pt_status pt_store_session_get(pt_store *s, const char *sid, pt_session *out, pt_error *err);
-pt_status pt_store_session_put(pt_store *s, const pt_session *x, pt_error *err);
+pt_status pt_store_session_put(pt_store *s, const pt_session *x, int is_new, pt_error *err);
 pt_status pt_store_event_find(pt_store *s, const char *sid, const char *eid, pt_event **out,
                               pt_error *err);
 pt_status pt_store_event_append(pt_store *s, const pt_event *e, pt_error *err);

@@ -149,7 +149,8 @@ static pt_status m_session_get(pt_store *st, const char *sid, pt_session *out, p
   return pt_session_copy(out, &s->agg) ? oom(err) : PT_OK;
 }
 
-static pt_status m_session_put(pt_store *st, const pt_session *sess, pt_error *err) {
+static pt_status m_session_put(pt_store *st, const pt_session *sess, int is_new, pt_error *err) {
+  (void)is_new; /* one path serves both */
   mstore *m = (mstore *)st;
   msess *s = pt_map_get(&m->sessions, sess->session_id);
   if (!s) {
@@ -186,7 +187,7 @@ static msess *ensure(mstore *m, const char *sid, const char *type) {
   if (s) return log_touch(m, s) ? NULL : s;
   pt_session init;
   pt_session_init(&init, sid, type);
-  if (m_session_put(&m->base, &init, NULL) != PT_OK) return NULL;
+  if (m_session_put(&m->base, &init, 1, NULL) != PT_OK) return NULL;
   s = pt_map_get(&m->sessions, sid);
   /* The undo entry was logged while the session did not exist yet. */
   s->exists = 0;

@@ -49,6 +49,7 @@ static const char *const MIGRATIONS[] = {
 enum {
   W_SESSION_GET,
   W_SESSION_PUT,
+  W_SESSION_UPDATE,
   W_EVENT_FIND,
   W_EVENT_APPEND,
   W_SNAPSHOT_PUT,
@@ -61,8 +62,14 @@ static const char *const WSQL[W_COUNT] = {
         "SELECT pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts,"
         " created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps"
         " FROM sessions WHERE session_id = ?1",
-    [W_SESSION_PUT] = "INSERT OR REPLACE INTO sessions VALUES"
+    [W_SESSION_PUT] = "INSERT INTO sessions VALUES"
                       " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    /* an update in place rewrites one row; REPLACE would delete and
+     * re-insert it, touching the b-tree twice */
+    [W_SESSION_UPDATE] = "UPDATE sessions SET pipeline_type = ?2, event_count = ?3,"
+                         " last_link = ?4, last_event_id = ?5, first_ts = ?6, last_ts = ?7,"
+                         " created_at = ?8, updated_at = ?9, snap_ms = ?10, snap_suffix = ?11,"
+                         " snapshot_count = ?12, steps = ?13 WHERE session_id = ?1",
     [W_EVENT_FIND] = "SELECT session_id, seq, id, pipeline_type, step, status, ts, ts_given,"
                      " received_at, input, output, error, input_sha256, output_sha256, link,"
                      " redacted FROM events WHERE session_id = ?1 AND id = ?2",
@@ -302,9 +309,9 @@ static pt_status s_session_get(pt_store *st, const char *sid, pt_session *out, p
   return get_session(s->db, s->st[W_SESSION_GET], sid, out, err);
 }
 
-static pt_status s_session_put(pt_store *st, const pt_session *x, pt_error *err) {
+static pt_status s_session_put(pt_store *st, const pt_session *x, int is_new, pt_error *err) {
   sstore *s = (sstore *)st;
-  sqlite3_stmt *q = s->st[W_SESSION_PUT];
+  sqlite3_stmt *q = s->st[is_new ? W_SESSION_PUT : W_SESSION_UPDATE];
   char stack[512];
   pt_buf steps;
   pt_buf_init_on(&steps, stack, sizeof stack);
@@ -330,6 +337,9 @@ static pt_status s_session_put(pt_store *st, const pt_session *x, pt_error *err)
   sqlite3_reset(q);
   sqlite3_clear_bindings(q);
   pt_buf_cleanup(&steps);
+  if (rc == SQLITE_DONE && !is_new && sqlite3_changes(s->db) == 0)
+    return pt_fail(err, PT_ESTORAGE, NULL, "sqlite: session %s vanished during the write",
+                   x->session_id);
   return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "write session");
 }
 

@@ -64,7 +64,7 @@ static void conformance(const char *url) {
   assert_int_equal(pt_store_event_find(s, "s1", "nope", &found, &err), PT_ENOTFOUND);
   assert_null(found);
   assert_int_equal(pt_session_apply(&sess, e0), 0);
-  TU_ASSERT_OK(pt_store_session_put(s, &sess, &err), &err);
+  TU_ASSERT_OK(pt_store_session_put(s, &sess, 1, &err), &err);
   TU_ASSERT_OK(pt_store_commit(s, &err), &err);
   pt_session_cleanup(&sess);
 
@@ -103,7 +103,7 @@ static void conformance(const char *url) {
   assert_int_equal(pt_snap_make(&sess, &c, 5000, "rolled back", &snap), 0);
   TU_ASSERT_OK(pt_store_snapshot_put(s, &snap, &err), &err);
   pt_snap_cleanup(&snap);
-  TU_ASSERT_OK(pt_store_session_put(s, &sess, &err), &err);
+  TU_ASSERT_OK(pt_store_session_put(s, &sess, 0, &err), &err);
   pt_event *n1 = mk("s2", "x", 0, PT_GENESIS); /* a new session too */
   TU_ASSERT_OK(pt_store_event_append(s, n1, &err), &err);
   pt_store_rollback(s);
@@ -132,7 +132,7 @@ static void conformance(const char *url) {
     TU_ASSERT_OK(pt_store_snapshot_put(s, &snap, &err), &err);
     pt_snap_cleanup(&snap);
   }
-  TU_ASSERT_OK(pt_store_session_put(s, &sess, &err), &err);
+  TU_ASSERT_OK(pt_store_session_put(s, &sess, 0, &err), &err);
   pt_session_cleanup(&sess);
   TU_ASSERT_OK(pt_store_commit(s, &err), &err);
   TU_ASSERT_OK(s->m->reader_open(s, &r, &err), &err);
