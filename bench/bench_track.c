@@ -30,6 +30,7 @@ static const char *dir = "/tmp";
 static const char *STEPS[] = {"checkout_started", "payment_initiated", "payment_confirmed",
                               "checkout_completed"};
 static const char *INPUT = "{\"cart_id\":\"c_123\",\"amount\":42.5,\"currency\":\"EUR\"}";
+static const char *NO_INPUT = NULL; /* PT_BENCH_NO_PAYLOAD: events without input */
 
 static pt_tracker *open_store(const char *kind, const char *name) {
   char url[512];
@@ -336,6 +337,7 @@ static void run_hash(int n) {
 
 int main(int argc, char **argv) {
   if (argc > 1) dir = argv[1];
+  if (getenv("PT_BENCH_NO_PAYLOAD")) INPUT = NO_INPUT;
   const char *only = getenv("PT_BENCH_ONLY"); /* for profiling one measurement */
   if (only && strcmp(only, "memory_batched") == 0) {
     report("memory: batched (100/call), 1 thread", run_batched("memory", 20000));
