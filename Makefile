@@ -3,7 +3,7 @@ BUILD   ?= build
 ASAN    ?= build-asan
 JOBS    ?= $(shell nproc)
 
-.PHONY: all deps build asan test test-fast run bench clean
+.PHONY: all deps build asan test test-fast run bench fuzz clean
 
 all: build
 
@@ -33,5 +33,15 @@ run: build
 bench: build
 	@./bench/run.sh $(BUILD)
 
+# Bounded libFuzzer run of each target (clang), e.g. FUZZ_SECONDS=600 make fuzz
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DPT_SANITIZE=ON -DPT_FUZZ=ON \
+	  -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link \
+	  -DPT_BUILD_BENCH=OFF -DPT_BUILD_TESTS=OFF >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_jparse
+	@mkdir -p build-fuzz/corpus && cp -n fuzz/corpus/jparse/* build-fuzz/corpus/ 2>/dev/null || true
+	@./build-fuzz/fuzz/fuzz_jparse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus
+
 clean:
-	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(BUILD) $(ASAN) build-fuzz

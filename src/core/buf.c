@@ -73,16 +73,37 @@ void pt_buf_putc(pt_buf *b, char c) {
   b->data[b->len] = '\0';
 }
 
+static const char DIGITS2[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+size_t pt_u64_digits(uint64_t u, char *out) {
+  char t[20];
+  int n = 20;
+  /* two digits at a time: timestamps have 13 */
+  while (u >= 100) {
+    unsigned r = (unsigned)(u % 100);
+    u /= 100;
+    t[--n] = DIGITS2[2 * r + 1];
+    t[--n] = DIGITS2[2 * r];
+  }
+  if (u >= 10) {
+    t[--n] = DIGITS2[2 * u + 1];
+    t[--n] = DIGITS2[2 * u];
+  } else {
+    t[--n] = (char)('0' + u);
+  }
+  memcpy(out, t + n, (size_t)(20 - n));
+  return (size_t)(20 - n);
+}
+
 void pt_buf_i64(pt_buf *b, int64_t v) {
-  char tmp[24];
-  char *e = tmp + sizeof tmp, *p = e;
-  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-  do {
-    *--p = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (v < 0) *--p = '-';
-  pt_buf_put(b, p, (size_t)(e - p));
+  char tmp[21];
+  size_t n = 0;
+  if (v < 0) tmp[n++] = '-';
+  n += pt_u64_digits(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, tmp + n);
+  pt_buf_put(b, tmp, n);
 }
 
 void pt_buf_printf(pt_buf *b, const char *fmt, ...) {

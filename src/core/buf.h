@@ -27,6 +27,9 @@ void pt_buf_put(pt_buf *b, const void *p, size_t n);
 void pt_buf_puts(pt_buf *b, const char *s);
 void pt_buf_putc(pt_buf *b, char c);
 void pt_buf_i64(pt_buf *b, int64_t v);
+/* Writes the decimal digits of u to out (at least 20 bytes, no NUL) and
+ * returns how many. */
+size_t pt_u64_digits(uint64_t u, char *out);
 void pt_buf_printf(pt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A JSON string literal (quotes included), escaped as RFC 8785 requires:
  * only ", \\ and control characters; \b \t \n \f \r in short form. */

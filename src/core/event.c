@@ -169,31 +169,6 @@ void pt_chain_output_n(pt_buf *b, const pt_event *e) {
   pt_buf_puts(b, "\"}");
 }
 
-static const char DIGITS2[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
-
-/* Writes u in decimal at *o. */
-static void put_u64(char **o, uint64_t u) {
-  char t[24];
-  int n = 24;
-  while (u >= 100) {
-    unsigned r = (unsigned)(u % 100);
-    u /= 100;
-    t[--n] = DIGITS2[2 * r + 1];
-    t[--n] = DIGITS2[2 * r];
-  }
-  if (u >= 10) {
-    t[--n] = DIGITS2[2 * u + 1];
-    t[--n] = DIGITS2[2 * u];
-  } else {
-    t[--n] = (char)('0' + u);
-  }
-  memcpy(*o, t + n, (size_t)(24 - n));
-  *o += 24 - n;
-}
-
 #define PUT(lit) (memcpy(o, lit, sizeof lit - 1), o += sizeof lit - 1)
 
 void pt_chain_link(const char *prev, const pt_event *e, char out[65]) {
@@ -218,7 +193,7 @@ void pt_chain_link(const char *prev, const pt_event *e, char out[65]) {
     if (e->ts < 0)
       PUT("null");
     else
-      put_u64(&o, (uint64_t)e->ts);
+      o += pt_u64_digits((uint64_t)e->ts, o);
     PUT("}:{\"error\":");
     memcpy(o, e->error, e->error_len);
     o += e->error_len;

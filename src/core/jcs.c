@@ -90,15 +90,8 @@ static int fast_digits(double a, char *d, int *k_out, int *n_out) {
     if (s != floor(s) || s / P10[k] != a) continue;
     double t = a * P10[k - 1];
     if (floor(t) / P10[k - 1] == a || ceil(t) / P10[k - 1] == a) return 0;
-    char tmp[24];
-    int tn = 0;
-    uint64_t u = (uint64_t)s;
-    while (u) {
-      tmp[tn++] = (char)('0' + u % 10);
-      u /= 10;
-    }
-    int len = 0;
-    for (int i = tn - 1; i >= 0; i--) d[len++] = tmp[i];
+    int tn = (int)pt_u64_digits((uint64_t)s, d);
+    int len = tn;
     while (len > 1 && d[len - 1] == '0') len--;
     *k_out = len;
     *n_out = tn - k;
@@ -117,15 +110,8 @@ size_t pt_jcs_number(double v, char *out) {
   double a = neg ? -v : v;
   /* Integers below 2^53 are exact and need no search. */
   if (a < 9007199254740992.0 && a == floor(a)) {
-    char t[24];
-    int tn = 0;
-    uint64_t u = (uint64_t)a;
-    while (u) {
-      t[tn++] = (char)('0' + u % 10);
-      u /= 10;
-    }
     char d[24];
-    for (int i = 0; i < tn; i++) d[i] = t[tn - 1 - i];
+    int tn = (int)pt_u64_digits((uint64_t)a, d);
     int k = tn;
     while (k > 1 && d[k - 1] == '0') k--;
     return es_format(d, k, tn, neg, out);

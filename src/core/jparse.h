@@ -17,6 +17,10 @@ typedef struct pt_jparse_error {
 /* Appends the canonical form of the JSON text to out (whose limit bounds the
  * size). max_depth bounds nesting of arrays and objects (<= 0: 512).
  * Returns 0, or -1 with err filled (out may then hold a partial text). */
+/* Length (1-4) of the valid UTF-8 sequence at s, or 0 when it is invalid
+ * (truncated, overlong, a surrogate, or beyond U+10FFFF). s < end. */
+int pt_utf8_seq_len(const unsigned char *s, const unsigned char *end);
+
 int pt_jparse_canonical(const char *text, size_t len, int max_depth, pt_buf *out,
                         pt_jparse_error *err);
 

@@ -17,6 +17,14 @@ static const char *const MEMBERS[] = {"id",  "session_id", "pipeline_type", "ste
 pt_status pt_parse_ijson(const char *text, size_t len, const char *what, json_t **out,
                          pt_error *err) {
   json_error_t je;
+  /* JSON never holds a raw NUL (it is a control character, and in strings
+   * it must be escaped); jansson would take one as the end of the text. */
+  const char *nul = memchr(text, 0, len);
+  if (nul) {
+    *out = NULL;
+    return pt_fail(err, PT_EINVALID_JSON, what, "%s: not valid I-JSON at byte %zu: NUL byte", what,
+                   (size_t)(nul - text));
+  }
   *out = json_loadb(text, len, PT_JSON_FLAGS | JSON_DECODE_ANY, &je);
   if (!*out)
     return pt_fail(err, PT_EINVALID_JSON, what,
@@ -210,23 +218,8 @@ pt_status pt_validate_event(const json_t *v, const pt_defs *defs, const pt_limit
 int pt_utf8_valid(const char *str, size_t n) {
   const unsigned char *s = (const unsigned char *)str, *e = s + n;
   while (s < e) {
-    unsigned c = *s;
-    if (c < 0x80) {
-      s++;
-      continue;
-    }
-    int len;
-    uint32_t cp, min;
-    if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
-    else return 0;
-    if (e - s < len) return 0;
-    for (int i = 1; i < len; i++) {
-      if ((s[i] & 0xC0) != 0x80) return 0;
-      cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    int len = pt_utf8_seq_len(s, e);
+    if (!len) return 0;
     s += len;
   }
   return 1;
