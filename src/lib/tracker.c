@@ -44,6 +44,7 @@ typedef struct job {
   pt_event **replayed; /* the stored event for a replay (owned), else NULL */
   pt_snap *snaps;
   int *has_snap;
+  int *adopted; /* the store owns evs[i] (memory store) */
   int auto_snapshot;
   /* JOB_SNAPSHOT */
   const char *sid, *ptype, *notes;
@@ -294,7 +295,7 @@ static pt_status apply_event(tx *x, job *j, size_t i) {
   e->received_at = j->now;
   if (e->ts < 0) e->ts = j->now;
   pt_chain_link(ts->s.event_count ? ts->s.last_link : PT_GENESIS, e, e->link);
-  rc = pt_store_event_append(x->t->store, e, err);
+  rc = pt_store_event_put(x->t->store, e, &j->adopted[i], err);
   if (rc) return rc;
   if (pt_session_apply(&ts->s, e)) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   ts->exists = 1;
@@ -417,6 +418,10 @@ static void run_jobs(pt_tracker *t, job *jobs) {
         if (j->evs[i]) {
           j->st[i] = rc;
           j->errs[i] = j->err;
+          if (j->adopted[i]) { /* the rollback freed it */
+            j->evs[i] = NULL;
+            j->adopted[i] = 0;
+          }
         }
     }
     __atomic_add_fetch(&t->stats.commit_failures, 1, __ATOMIC_RELAXED);
@@ -625,13 +630,15 @@ void pt__inject_store_fault(pt_tracker *t, int after) { t->store->fail_after = a
 
 static void job_free(job *j) {
   reset_job_outcome(j);
-  for (size_t i = 0; i < j->n; i++) pt_event_free(j->evs[i]);
+  for (size_t i = 0; i < j->n; i++)
+    if (!j->adopted || !j->adopted[i]) pt_event_free(j->evs[i]);
   free(j->evs);
   free(j->st);
   free(j->errs);
   free(j->replayed);
   free(j->snaps);
   free(j->has_snap);
+  free(j->adopted);
   pt_defs_unref(j->defs);
 }
 
@@ -650,7 +657,8 @@ static pt_status job_init_track(pt_tracker *t, job *j, size_t n, int auto_snapsh
   j->replayed = calloc(k, sizeof *j->replayed);
   j->snaps = calloc(k, sizeof *j->snaps);
   j->has_snap = calloc(k, sizeof *j->has_snap);
-  if (!j->evs || !j->st || !j->errs || !j->replayed || !j->snaps || !j->has_snap) {
+  j->adopted = calloc(k, sizeof *j->adopted);
+  if (!j->evs || !j->st || !j->errs || !j->replayed || !j->snaps || !j->has_snap || !j->adopted) {
     j->n = 0;
     job_free(j);
     return pt_fail(err, PT_ENOMEM, NULL, "out of memory");

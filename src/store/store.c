@@ -79,6 +79,16 @@ pt_status pt_store_event_append(pt_store *s, const pt_event *e, pt_error *err) {
   return s->m->event_append(s, e, err);
 }
 
+pt_status pt_store_event_put(pt_store *s, pt_event *e, int *adopted, pt_error *err) {
+  assert(e->seq >= 0 && strlen(e->link) == 64);
+  *adopted = 0;
+  if (faulted(s, err)) return PT_ESTORAGE;
+  if (!s->m->event_adopt) return s->m->event_append(s, e, err);
+  pt_status rc = s->m->event_adopt(s, e, err);
+  *adopted = rc == PT_OK;
+  return rc;
+}
+
 pt_status pt_store_snapshot_put(pt_store *s, const pt_snap *x, pt_error *err) {
   if (faulted(s, err)) return PT_ESTORAGE;
   return s->m->snapshot_put(s, x, err);

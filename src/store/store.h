@@ -60,8 +60,12 @@ typedef struct pt_store_methods {
    * PT_ENOTFOUND. Sees events appended earlier in the same transaction. */
   pt_status (*event_find)(pt_store *s, const char *session_id, const char *event_id,
                           pt_event **out, pt_error *err);
-  /* Appends an event whose seq and link are set. */
+  /* Appends an event whose seq and link are set (the store copies it). */
   pt_status (*event_append)(pt_store *s, const pt_event *e, pt_error *err);
+  /* Optional: the same, taking ownership of e on success instead of
+   * copying it. e then stays valid and unchanged until the store is closed,
+   * or until this transaction rolls back (which frees it). */
+  pt_status (*event_adopt)(pt_store *s, pt_event *e, pt_error *err);
   pt_status (*snapshot_put)(pt_store *s, const pt_snap *snap, pt_error *err);
   /* Optional (NULL: the tracker keeps no cache). Inside a write transaction:
    * a number that changes whenever anything other than this store's own
@@ -111,6 +115,9 @@ pt_status pt_store_session_put(pt_store *s, const pt_session *x, int is_new, pt_
 pt_status pt_store_event_find(pt_store *s, const char *sid, const char *eid, pt_event **out,
                               pt_error *err);
 pt_status pt_store_event_append(pt_store *s, const pt_event *e, pt_error *err);
+/* Appends e, handing it over where the backend can adopt it: *adopted says
+ * whether the store now owns e. */
+pt_status pt_store_event_put(pt_store *s, pt_event *e, int *adopted, pt_error *err);
 pt_status pt_store_snapshot_put(pt_store *s, const pt_snap *x, pt_error *err);
 
 extern const pt_store_methods pt_store_memory_methods;

@@ -211,13 +211,13 @@ static pt_status m_event_find(pt_store *st, const char *sid, const char *eid, pt
   return *out ? PT_OK : oom(err);
 }
 
-static pt_status m_event_append(pt_store *st, const pt_event *e, pt_error *err) {
-  mstore *m = (mstore *)st;
-  msess *s = ensure(m, e->session_id, e->pipeline_type);
+/* Appends c (owned by the store from here on, once this returns PT_OK). */
+static pt_status append_owned(mstore *m, pt_event *c, pt_error *err) {
+  msess *s = ensure(m, c->session_id, c->pipeline_type);
   if (!s) return oom(err);
-  if (e->seq != (int64_t)s->n)
+  if (c->seq != (int64_t)s->n)
     return pt_fail(err, PT_ESTORAGE, NULL, "append out of order: seq %lld, have %zu",
-                   (long long)e->seq, s->n);
+                   (long long)c->seq, s->n);
   if (s->n == s->cap) {
     size_t nc = s->cap ? s->cap * 2 : 8;
     pt_event **n = realloc(s->ev, nc * sizeof *n);
@@ -225,14 +225,21 @@ static pt_status m_event_append(pt_store *st, const pt_event *e, pt_error *err) 
     s->ev = n;
     s->cap = nc;
   }
-  pt_event *c = pt_event_clone(e);
-  if (!c) return oom(err);
-  if (pt_map_put(&s->ids, c->id, (void *)(uintptr_t)(s->n + 1))) {
-    pt_event_free(c);
-    return oom(err);
-  }
+  if (pt_map_put(&s->ids, c->id, (void *)(uintptr_t)(s->n + 1))) return oom(err);
   s->ev[s->n++] = c;
   return PT_OK;
+}
+
+static pt_status m_event_append(pt_store *st, const pt_event *e, pt_error *err) {
+  pt_event *c = pt_event_clone(e);
+  if (!c) return oom(err);
+  pt_status rc = append_owned((mstore *)st, c, err);
+  if (rc) pt_event_free(c);
+  return rc;
+}
+
+static pt_status m_event_adopt(pt_store *st, pt_event *e, pt_error *err) {
+  return append_owned((mstore *)st, e, err);
 }
 
 static int snap_cmp(const pt_snap *a, int64_t ms, const char *id) {
@@ -329,6 +336,7 @@ const pt_store_methods pt_store_memory_methods = {
     .session_put = m_session_put,
     .event_find = m_event_find,
     .event_append = m_event_append,
+    .event_adopt = m_event_adopt,
     .snapshot_put = m_snapshot_put,
     .reader_open = m_reader_open,
     .reader_close = m_reader_close,
