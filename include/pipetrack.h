@@ -146,7 +146,8 @@ void pt_track_result_free(pt_track_result *r);
 pt_status pt_track(pt_tracker *t, const pt_event_in *ev, int auto_snapshot,
                    pt_track_result **out, pt_error *err);
 
-/* Tracks one event given as JSON text (SPEC §1.2, as the HTTP API takes it). */
+/* Tracks one event given as JSON text (SPEC §1.2, as the HTTP API takes it).
+ * Texts over 3 x max_payload + 16 KiB are refused (PT_ETOOBIG) unparsed. */
 pt_status pt_track_json(pt_tracker *t, const char *json, size_t len, int auto_snapshot,
                         pt_track_result **out, pt_error *err);
 

@@ -911,9 +911,17 @@ pt_status pt__track_value(pt_tracker *t, const json_t *event, int auto_snapshot,
   return single(br, rc, out, err);
 }
 
+/* The largest event text worth parsing: two payloads at their limit, an
+ * error message of the same size, and room for the rest. Larger texts are
+ * refused before any parsing. */
+static size_t event_text_max(const pt_tracker *t) { return 3 * t->lim.max_payload + 16384; }
+
 pt_status pt_track_json(pt_tracker *t, const char *json, size_t len, int auto_snapshot,
                         pt_track_result **out, pt_error *err) {
   *out = NULL;
+  if (len > event_text_max(t))
+    return pt_fail(err, PT_ETOOBIG, "event", "event: must be at most %zu bytes of JSON",
+                   event_text_max(t));
   json_t *v;
   pt_status rc = pt_parse_ijson(json, len, "event", &v, err);
   if (rc) return rc;
@@ -925,6 +933,9 @@ pt_status pt_track_json(pt_tracker *t, const char *json, size_t len, int auto_sn
 pt_status pt_track_batch_json(pt_tracker *t, const char *json, size_t len, int auto_snapshot,
                               pt_batch_result **out, pt_error *err) {
   *out = NULL;
+  if (len > PT_BATCH_MAX * event_text_max(t))
+    return pt_fail(err, PT_ETOOBIG, "events", "events: must be at most %zu bytes of JSON",
+                   PT_BATCH_MAX * event_text_max(t));
   json_t *v;
   pt_status rc = pt_parse_ijson(json, len, "events", &v, err);
   if (rc) return rc;

@@ -2,6 +2,7 @@
  * conflicts, batches, auto-snapshots, history paging, status summary, report,
  * verification, traced steps and storage faults. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/internal.h"
@@ -375,6 +376,15 @@ static void test_invalid_json(void **state) {
   assert_int_equal(pt_track_json(t, dup, strlen(dup), 0, &r, &err), PT_EINVALID_JSON);
   assert_non_null(strstr(err.message, "duplicate"));
   assert_int_equal(pt_track_json(t, "{", 1, 0, &r, &err), PT_EINVALID_JSON);
+  /* a text beyond any valid event is refused before parsing */
+  size_t big = 4 * 65536 + 16384;
+  char *huge = malloc(big);
+  memset(huge, ' ', big);
+  assert_int_equal(pt_track_json(t, huge, big, 0, &r, &err), PT_ETOOBIG);
+  assert_string_equal(err.field, "event");
+  free(huge);
+  const char *raw_nul = "{\"session_id\":\"a\"}\0junk";
+  assert_int_equal(pt_track_json(t, raw_nul, 21, 0, &r, &err), PT_EINVALID_JSON);
   assert_int_equal(pt_strerror(PT_ESTORAGE)[0] != '\0', 1);
   assert_string_equal(pt_err_name(PT_ESESSION_CONFLICT), "session_conflict");
   assert_string_equal(pt_err_name((pt_status)999), "unknown");
