@@ -838,6 +838,16 @@ static pt_status finish_batch(pt_tracker *t, job *j, pt_batch_result **out, pt_e
   return PT_OK;
 }
 
+/* "events[i]": the name of a batch item in error fields. Built by hand: it
+ * is made for every event and printf would cost more than the SHA-256. */
+static const char *item_name(char p[32], size_t i) {
+  memcpy(p, "events[", 7);
+  size_t n = 7 + pt_u64_digits(i, p + 7);
+  p[n] = ']';
+  p[n + 1] = '\0';
+  return p;
+}
+
 pt_status pt__track_values(pt_tracker *t, const json_t *const *events, size_t n, int auto_snapshot,
                            const char *prefix, pt_batch_result **out, pt_error *err) {
   *out = NULL;
@@ -848,12 +858,9 @@ pt_status pt__track_values(pt_tracker *t, const json_t *const *events, size_t n,
   pt_status rc = job_init_track(t, &j, n, auto_snapshot, err);
   if (rc) return rc;
   for (size_t i = 0; i < n; i++) {
-    char p[48];
-    if (prefix)
-      snprintf(p, sizeof p, "%s", prefix);
-    else
-      snprintf(p, sizeof p, "events[%zu]", i);
-    j.st[i] = pt_validate_event(events[i], j.defs, &t->lim, j.now, p, &j.evs[i], &j.errs[i]);
+    char p[32];
+    j.st[i] = pt_validate_event(events[i], j.defs, &t->lim, j.now, prefix ? prefix : item_name(p, i),
+                                &j.evs[i], &j.errs[i]);
   }
   return finish_batch(t, &j, out, err);
 }
@@ -869,8 +876,8 @@ pt_status pt_track_batch(pt_tracker *t, const pt_event_in *evs, size_t n, int au
   if (rc) return rc;
   for (size_t i = 0; i < n; i++) {
     char p[32];
-    snprintf(p, sizeof p, "events[%zu]", i);
-    j.st[i] = pt_validate_struct(&evs[i], j.defs, &t->lim, j.now, p, &j.evs[i], &j.errs[i]);
+    j.st[i] = pt_validate_struct(&evs[i], j.defs, &t->lim, j.now, item_name(p, i), &j.evs[i],
+                                 &j.errs[i]);
   }
   return finish_batch(t, &j, out, err);
 }
