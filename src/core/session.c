@@ -28,20 +28,38 @@ void pt_session_init(pt_session *s, const char *session_id, const char *pipeline
 void pt_session_cleanup(pt_session *s) {
   free(s->steps);
   s->steps = NULL;
-  s->nsteps = 0;
+  s->nsteps = s->capsteps = 0;
 }
 
 int pt_session_copy(pt_session *dst, const pt_session *src) {
   *dst = *src;
   dst->steps = NULL;
+  dst->capsteps = 0;
   if (src->nsteps) {
     dst->steps = malloc((size_t)src->nsteps * sizeof *dst->steps);
     if (!dst->steps) {
       dst->nsteps = 0;
       return -1;
     }
+    dst->capsteps = src->nsteps;
     memcpy(dst->steps, src->steps, (size_t)src->nsteps * sizeof *dst->steps);
   }
+  return 0;
+}
+
+int pt_session_assign(pt_session *dst, const pt_session *src) {
+  pt_step_state *steps = dst->steps;
+  int cap = dst->capsteps;
+  if (src->nsteps > cap) {
+    pt_step_state *n = realloc(steps, (size_t)src->nsteps * sizeof *n);
+    if (!n) return -1;
+    steps = n;
+    cap = src->nsteps;
+  }
+  *dst = *src;
+  dst->steps = steps;
+  dst->capsteps = cap;
+  if (src->nsteps) memcpy(steps, src->steps, (size_t)src->nsteps * sizeof *steps);
   return 0;
 }
 
@@ -54,10 +72,14 @@ const pt_step_state *pt_session_step(const pt_session *s, const char *name) {
 static pt_step_state *step_get(pt_session *s, const char *name) {
   pt_step_state *st = (pt_step_state *)pt_session_step(s, name);
   if (st) return st;
-  pt_step_state *n = realloc(s->steps, (size_t)(s->nsteps + 1) * sizeof *n);
-  if (!n) return NULL;
-  s->steps = n;
-  st = &n[s->nsteps++];
+  if (s->nsteps == s->capsteps) {
+    int nc = s->capsteps ? s->capsteps * 2 : 4;
+    pt_step_state *n = realloc(s->steps, (size_t)nc * sizeof *n);
+    if (!n) return NULL;
+    s->steps = n;
+    s->capsteps = nc;
+  }
+  st = &s->steps[s->nsteps++];
   memset(st, 0, sizeof *st);
   copy_str(st->name, sizeof st->name, name);
   st->first_success = st->started_ts = st->outcome_ts = -1;
@@ -95,9 +117,7 @@ void pt_session_steps_encode(pt_buf *b, const pt_session *s) {
 }
 
 int pt_session_steps_decode(pt_session *s, const char *text) {
-  free(s->steps);
-  s->steps = NULL;
-  s->nsteps = 0;
+  s->nsteps = 0; /* keeps the buffer */
   const char *p = text;
   while (p && *p) {
     const char *comma = strchr(p, ',');

@@ -33,13 +33,16 @@ typedef struct pt_session {
   int64_t snap_ms;                     /* created_at of the newest snapshot, -1 none */
   int snap_suffix;                     /* its _N suffix */
   int64_t snapshot_count;
-  int nsteps;
-  pt_step_state *steps;                /* owned */
+  int nsteps, capsteps;
+  pt_step_state *steps;                /* owned; capsteps allocated */
 } pt_session;
 
 void pt_session_init(pt_session *s, const char *session_id, const char *pipeline_type);
 void pt_session_cleanup(pt_session *s);
 int pt_session_copy(pt_session *dst, const pt_session *src); /* 0 or -1 (no memory) */
+/* Makes dst (an initialised session) equal to src, reusing dst's step
+ * buffer when it is large enough. 0, or -1 (no memory; dst unchanged). */
+int pt_session_assign(pt_session *dst, const pt_session *src);
 /* Folds one appended event (seq already set) into the aggregate. -1 on OOM. */
 int pt_session_apply(pt_session *s, const pt_event *e);
 const pt_step_state *pt_session_step(const pt_session *s, const char *name);

@@ -33,8 +33,10 @@ typedef struct mstore {
   pt_map sessions;
   msess **all;
   size_t nall, capall;
+  /* Undo entries keep their step buffers between transactions (entries
+   * below maxlog own one), so a steady stream of appends allocates none. */
   undo *log;
-  size_t nlog, caplog;
+  size_t nlog, caplog, maxlog;
 } mstore;
 
 typedef struct mreader {
@@ -68,6 +70,7 @@ static void m_close(pt_store *st) {
   mstore *m = (mstore *)st;
   for (size_t i = 0; i < m->nall; i++) free_sess(m->all[i]);
   free(m->all);
+  for (size_t i = 0; i < m->maxlog; i++) pt_session_cleanup(&m->log[i].agg);
   free(m->log);
   pt_map_cleanup(&m->sessions);
   pthread_rwlock_destroy(&m->lock);
@@ -82,10 +85,7 @@ static pt_status m_begin(pt_store *st, pt_error *err) {
   return PT_OK;
 }
 
-static void clear_log(mstore *m) {
-  for (size_t i = 0; i < m->nlog; i++) pt_session_cleanup(&m->log[i].agg);
-  m->nlog = 0;
-}
+static void clear_log(mstore *m) { m->nlog = 0; }
 
 static pt_status m_commit(pt_store *st, pt_error *err) {
   (void)err;
@@ -106,9 +106,10 @@ static void m_rollback(pt_store *st) {
       pt_event_free(e);
     }
     while (s->nsnap > u->nsnap) pt_snap_cleanup(&s->snaps[--s->nsnap]);
-    pt_session_cleanup(&s->agg);
-    s->agg = u->agg; /* takes over the copy's steps */
-    u->agg.steps = NULL;
+    /* swap: the session gets the saved state, the entry keeps a buffer */
+    pt_session cur = s->agg;
+    s->agg = u->agg;
+    u->agg = cur;
     s->exists = u->existed;
   }
   clear_log(m);
@@ -127,7 +128,11 @@ static int log_touch(mstore *m, msess *s) {
     m->caplog = nc;
   }
   undo *u = &m->log[m->nlog];
-  if (pt_session_copy(&u->agg, &s->agg)) return -1;
+  if (m->nlog == m->maxlog) {
+    memset(&u->agg, 0, sizeof u->agg);
+    m->maxlog++;
+  }
+  if (pt_session_assign(&u->agg, &s->agg)) return -1;
   u->s = s;
   u->existed = s->exists;
   u->n = s->n;
@@ -172,10 +177,7 @@ static pt_status m_session_put(pt_store *st, const pt_session *sess, int is_new,
     m->all[m->nall++] = s;
   }
   if (log_touch(m, s)) return oom(err);
-  pt_session tmp;
-  if (pt_session_copy(&tmp, sess)) return oom(err);
-  pt_session_cleanup(&s->agg);
-  s->agg = tmp;
+  if (pt_session_assign(&s->agg, sess)) return oom(err);
   s->exists = 1;
   return PT_OK;
 }
