@@ -60,7 +60,7 @@ void pt_report_json(pt_buf *b, const pt_report_in *r) {
   ids_upto(r, ids);
   for (size_t i = 0; i < r->nsnapshots; i++) {
     if (i) pt_buf_putc(b, ',');
-    pt_snap_write_json(b, &r->snapshots[i], ids, (int64_t)r->nevents);
+    pt_snap_write_json(b, &r->snapshots[i], ids, 0, (int64_t)r->nevents, 0);
   }
   if (ids != stack_ids) free(ids);
   pt_buf_puts(b, "],\"chain_hash\":\"");

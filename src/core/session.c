@@ -274,8 +274,8 @@ int pt_snap_make(pt_session *s, const pt_cksum *c, int64_t now_ms, const char *n
   return 0;
 }
 
-void pt_snap_write_json(pt_buf *b, const pt_snap *s, const char *const *event_ids,
-                            int64_t nids) {
+void pt_snap_write_json(pt_buf *b, const pt_snap *s, const char *const *ids, int64_t first,
+                        int64_t nids, int64_t cap) {
   pt_buf_puts(b, "{\"id\":");
   pt_buf_json_cstr(b, s->id);
   pt_buf_puts(b, ",\"session_id\":");
@@ -288,10 +288,14 @@ void pt_snap_write_json(pt_buf *b, const pt_snap *s, const char *const *event_id
   pt_buf_i64(b, s->event_count);
   pt_buf_puts(b, ",\"last_event_id\":");
   pt_buf_json_cstr(b, s->last_event_id[0] ? s->last_event_id : NULL);
+  int64_t lo = cap > 0 && s->event_count > cap ? s->event_count - cap : 0;
+  if (lo > 0) pt_buf_puts(b, ",\"event_ids_truncated\":true");
   pt_buf_puts(b, ",\"event_ids\":[");
-  for (int64_t i = 0; event_ids && i < s->event_count && i < nids; i++) {
-    if (i) pt_buf_putc(b, ',');
-    pt_buf_json_cstr(b, event_ids[i]);
+  int comma = 0;
+  for (int64_t seq = lo; ids && seq < s->event_count; seq++) {
+    if (seq < first || seq - first >= nids) continue;
+    if (comma++) pt_buf_putc(b, ',');
+    pt_buf_json_cstr(b, ids[seq - first]);
   }
   pt_buf_printf(b,
                 "],\"progress\":{\"completed\":%d,\"total\":%d,\"percent\":%d},"

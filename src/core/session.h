@@ -92,9 +92,16 @@ void pt_snap_cleanup(pt_snap *s);
  * id state (same-millisecond suffixes). notes is copied. -1 on OOM. */
 int pt_snap_make(pt_session *s, const pt_cksum *c, int64_t now_ms, const char *notes,
                      pt_snap *out);
-/* event_ids: the ids of events 0..event_count-1 (the entry covers exactly
- * those: events are immutable and ordered, so they are not stored twice). */
-void pt_snap_write_json(pt_buf *b, const pt_snap *s, const char *const *event_ids,
-                            int64_t nids);
+/* The most event ids an entry lists outside the report: entries are shown
+ * in lists and polled, and their size must not grow with the session. */
+#define PT_SNAP_IDS_MAX 1000
+
+/* Writes the entry. Its event_ids are the ids of events 0..event_count-1
+ * (the entry covers exactly those: events are immutable and ordered, so they
+ * are not stored twice). ids[k] is the id of event first + k, for nids ids.
+ * With cap > 0 only the last cap ids are listed and the entry says
+ * "event_ids_truncated": true when that leaves any out. */
+void pt_snap_write_json(pt_buf *b, const pt_snap *s, const char *const *ids, int64_t first,
+                        int64_t nids, int64_t cap);
 
 #endif

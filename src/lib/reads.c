@@ -178,27 +178,27 @@ static pt_status read_evs(view *v, int64_t from, int64_t to, evlist *l, pt_error
   return rc;
 }
 
-/* The ids of events 0..upto-1, for rendering registry entries. */
-static pt_status read_ids(view *v, int64_t upto, evlist *all, const char ***ids, pt_error *err) {
-  *ids = NULL;
-  pt_status rc = read_evs(v, 0, upto, all, err);
-  if (rc) return rc;
-  *ids = malloc((all->n ? all->n : 1) * sizeof **ids);
-  if (!*ids) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
-  for (size_t i = 0; i < all->n; i++) (*ids)[i] = all->items[i]->id;
-  return PT_OK;
-}
-
+/* Writes the entries, reading only the event ids they list: at most the
+ * last PT_SNAP_IDS_MAX of each, so the cost does not grow with the session. */
 static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, pt_error *err) {
-  int64_t upto = 0;
-  for (size_t i = 0; i < l->n; i++)
-    if (l->items[i].event_count > upto) upto = l->items[i].event_count;
+  int64_t hi = 0, lo = INT64_MAX;
+  for (size_t i = 0; i < l->n; i++) {
+    int64_t ec = l->items[i].event_count;
+    int64_t from = ec > PT_SNAP_IDS_MAX ? ec - PT_SNAP_IDS_MAX : 0;
+    if (ec > hi) hi = ec;
+    if (from < lo) lo = from;
+  }
+  if (lo > hi) lo = hi;
   evlist all;
-  const char **ids;
-  pt_status rc = read_ids(v, upto, &all, &ids, err);
+  pt_status rc = read_evs(v, lo, hi, &all, err);
+  const char **ids = rc == PT_OK ? malloc((all.n ? all.n : 1) * sizeof *ids) : NULL;
+  if (rc == PT_OK && !ids) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  /* the first id read is that of event `lo` unless events are missing */
+  int64_t first = all.n ? all.items[0]->seq : lo;
+  for (size_t i = 0; ids && i < all.n; i++) ids[i] = all.items[i]->id;
   for (size_t i = 0; rc == PT_OK && i < l->n; i++) {
     if (i) pt_buf_putc(b, ',');
-    pt_snap_write_json(b, &l->items[i], ids, (int64_t)all.n);
+    pt_snap_write_json(b, &l->items[i], ids, first, (int64_t)all.n, PT_SNAP_IDS_MAX);
   }
   free(ids);
   evlist_free(&all);

@@ -693,26 +693,21 @@ static void idlist_free(idlist *l) {
   l->n = l->cap = 0;
 }
 
-static pt_status read_ids(pt_reader *r, const char *sid, int64_t upto, idlist *l, pt_error *err) {
-  memset(l, 0, sizeof *l);
-  pt_status rc = r->store->m->read_events(r, sid, 0, upto, collect_id, l, err);
-  if (rc == PT_OK && l->n < upto) {
-    idlist_free(l);
-    return pt_fail(err, PT_ESTORAGE, NULL, "session %s: events missing from the store", sid);
-  }
-  return rc;
-}
-
 char *pt__snapshot_json(pt_tracker *t, const pt_snap *s, pt_error *err) {
   pt_reader *r;
   if (t->store->m->reader_open(t->store, &r, err)) return NULL;
   idlist l;
-  pt_status rc = read_ids(r, s->session_id, s->event_count, &l, err);
+  memset(&l, 0, sizeof l);
+  int64_t first = s->event_count > PT_SNAP_IDS_MAX ? s->event_count - PT_SNAP_IDS_MAX : 0;
+  pt_status rc = r->store->m->read_events(r, s->session_id, first, s->event_count, collect_id, &l, err);
   t->store->m->reader_close(r);
-  if (rc) return NULL;
+  if (rc) {
+    idlist_free(&l);
+    return NULL;
+  }
   pt_buf b;
   pt_buf_init(&b, 0);
-  pt_snap_write_json(&b, s, (const char *const *)l.ids, l.n);
+  pt_snap_write_json(&b, s, (const char *const *)l.ids, first, l.n, PT_SNAP_IDS_MAX);
   idlist_free(&l);
   return pt_buf_take(&b);
 }

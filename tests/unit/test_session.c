@@ -174,10 +174,21 @@ static void test_snapshot_ids(void **state) {
   const char *ids[] = {"id"};
   pt_buf b;
   pt_buf_init(&b, 0);
-  pt_snap_write_json(&b, &s1, ids, 1);
+  pt_snap_write_json(&b, &s1, ids, 0, 1, 0);
   assert_non_null(strstr(pt_buf_cstr(&b), "\"event_ids\":[\"id\"]"));
   assert_non_null(strstr(pt_buf_cstr(&b), "\"notes\":\"first\",\"signature\":null}"));
   assert_non_null(strstr(pt_buf_cstr(&b), "\"state\":\"in_progress\",\"is_valid\":false,\"created_at\":100"));
+  assert_null(strstr(pt_buf_cstr(&b), "event_ids_truncated"));
+  /* capped: only the last `cap` ids, and the entry says so */
+  const char *five[] = {"e0", "e1", "e2", "e3", "e4"};
+  s1.event_count = 5;
+  pt_buf_reset(&b);
+  pt_snap_write_json(&b, &s1, five + 2, 2, 3, 2);
+  assert_non_null(strstr(pt_buf_cstr(&b), "\"event_ids_truncated\":true,\"event_ids\":[\"e3\",\"e4\"]"));
+  pt_buf_reset(&b);
+  pt_snap_write_json(&b, &s1, five, 0, 5, 5);
+  assert_non_null(strstr(pt_buf_cstr(&b), "\"event_ids\":[\"e0\",\"e1\",\"e2\",\"e3\",\"e4\"]"));
+  assert_null(strstr(pt_buf_cstr(&b), "event_ids_truncated"));
   pt_buf_cleanup(&b);
   pt_snap_cleanup(&s1);
   pt_snap_cleanup(&s2);

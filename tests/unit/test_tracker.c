@@ -367,6 +367,36 @@ static void test_storage_fault_stores_nothing(void **state) {
   }
 }
 
+static void test_long_session_entries_are_capped(void **state) {
+  (void)state;
+  pt_tracker *t = tu_open("memory:", 0);
+  pt_event_in evs[PT_BATCH_MAX];
+  for (int i = 0; i < PT_BATCH_MAX; i++)
+    evs[i] = (pt_event_in){.session_id = "long", .pipeline_type = "checkout_digital",
+                           .step = "checkout_started", .status = PT_STARTED, .ts = -1};
+  pt_batch_result *br;
+  pt_error err;
+  TU_ASSERT_OK(pt_track_batch(t, evs, PT_BATCH_MAX, 0, &br, &err), &err);
+  pt_batch_result_free(br);
+  tu_track(t, "long", "checkout_digital", "checkout_started", PT_SUCCESS, "last");
+  char *doc;
+  TU_ASSERT_OK(pt_snapshot(t, "long", NULL, NULL, &doc, &err), &err);
+  json_t *s = doc_json(doc);
+  assert_int_equal(jint(s, "event_count"), PT_BATCH_MAX + 1);
+  assert_true(json_is_true(json_object_get(s, "event_ids_truncated")));
+  json_t *ids = json_object_get(s, "event_ids");
+  assert_int_equal(json_array_size(ids), PT_SNAP_IDS_MAX);
+  assert_string_equal(json_string_value(json_array_get(ids, PT_SNAP_IDS_MAX - 1)), "last");
+  json_decref(s);
+  TU_ASSERT_OK(pt_status_summary(t, "long", NULL, 0, 0, &doc, &err), &err);
+  s = doc_json(doc);
+  json_t *latest = json_object_get(s, "latest_snapshot");
+  assert_int_equal(json_array_size(json_object_get(latest, "event_ids")), PT_SNAP_IDS_MAX);
+  assert_int_equal(json_array_size(json_object_get(s, "events")), 100);
+  json_decref(s);
+  pt_close(t);
+}
+
 static void test_invalid_json(void **state) {
   (void)state;
   pt_tracker *t = tu_open("memory:", 0);
@@ -401,6 +431,7 @@ int main(void) {
       cmocka_unit_test_setup(test_report_and_verify, setup),
       cmocka_unit_test_setup(test_traced_step, setup),
       cmocka_unit_test_setup(test_storage_fault_stores_nothing, setup),
+      cmocka_unit_test(test_long_session_entries_are_capped),
       cmocka_unit_test(test_invalid_json),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
