@@ -254,6 +254,29 @@ static void run_long(const char *kind, int total) {
     if (b < 10) early += dt;
     if (b >= total / 100 - 10) late += dt;
   }
+  /* the status summary of that long session against a 4-event one */
+  for (int i = 0; i < 4; i++) {
+    pt_event_in ev = {.session_id = "short", .pipeline_type = "checkout_digital",
+                      .step = STEPS[i], .status = PT_SUCCESS, .ts = -1, .input_json = INPUT};
+    pt_track_result *r;
+    pt_error err;
+    if (pt_track(t, &ev, 1, &r, &err) == PT_OK) pt_track_result_free(r);
+  }
+  pt_error err;
+  char *doc;
+  pt_snapshot(t, "long", NULL, NULL, &doc, &err);
+  pt_free(doc);
+  double st[2];
+  const char *who[2] = {"short", "long"};
+  for (int k = 0; k < 2; k++) {
+    double t0 = now_s();
+    for (int i = 0; i < 500; i++) {
+      if (pt_status_summary(t, who[k], NULL, 0, 0, &doc, &err) == PT_OK) pt_free(doc);
+    }
+    st[k] = (now_s() - t0) / 500 * 1e6;
+  }
+  printf("%s: status summary, 4-event session %.0f us, 100k-event session %.0f us (%.2fx)\n",
+         kind, st[0], st[1], st[1] / st[0]);
   printf("%-44s early %.2f us/event, at %dk %.2f us/event (late/early %.2f)\n",
          kind[0] == 'm' ? "memory: append cost, one 100k-event session" :
                           "sqlite: append cost, one 100k-event session",
@@ -341,6 +364,11 @@ int main(int argc, char **argv) {
   const char *only = getenv("PT_BENCH_ONLY"); /* for profiling one measurement */
   if (only && strcmp(only, "memory_batched") == 0) {
     report("memory: batched (100/call), 1 thread", run_batched("memory", 20000));
+    return 0;
+  }
+  if (only && strcmp(only, "long") == 0) {
+    run_long("memory", 100000);
+    run_long("sqlite", 100000);
     return 0;
   }
   if (only && strcmp(only, "hash") == 0) {

@@ -179,12 +179,12 @@ static pt_status read_evs(view *v, int64_t from, int64_t to, evlist *l, pt_error
 }
 
 /* Writes the entries, reading only the event ids they list: at most the
- * last PT_SNAP_IDS_MAX of each, so the cost does not grow with the session. */
-static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, pt_error *err) {
+ * last `cap` of each, so the cost does not grow with the session. */
+static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, int64_t cap, pt_error *err) {
   int64_t hi = 0, lo = INT64_MAX;
   for (size_t i = 0; i < l->n; i++) {
     int64_t ec = l->items[i].event_count;
-    int64_t from = ec > PT_SNAP_IDS_MAX ? ec - PT_SNAP_IDS_MAX : 0;
+    int64_t from = ec > cap ? ec - cap : 0;
     if (ec > hi) hi = ec;
     if (from < lo) lo = from;
   }
@@ -198,7 +198,7 @@ static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, pt_error *er
   for (size_t i = 0; ids && i < all.n; i++) ids[i] = all.items[i]->id;
   for (size_t i = 0; rc == PT_OK && i < l->n; i++) {
     if (i) pt_buf_putc(b, ',');
-    pt_snap_write_json(b, &l->items[i], ids, first, (int64_t)all.n, PT_SNAP_IDS_MAX);
+    pt_snap_write_json(b, &l->items[i], ids, first, (int64_t)all.n, cap);
   }
   free(ids);
   evlist_free(&all);
@@ -240,12 +240,12 @@ pt_status pt_status_summary(pt_tracker *t, const char *session_id, const char *p
     pt_buf_puts(&b, ",\"latest_snapshot\":");
     if (snaps.n) {
       snaplist first = {snaps.items, 1, 1, 0};
-      rc = write_snaps(&v, &b, &first, err);
+      rc = write_snaps(&v, &b, &first, events_limit, err);
     } else {
       pt_buf_puts(&b, "null");
     }
     pt_buf_puts(&b, ",\"history\":[");
-    if (rc == PT_OK) rc = write_snaps(&v, &b, &snaps, err);
+    if (rc == PT_OK) rc = write_snaps(&v, &b, &snaps, events_limit, err);
     int terminal = pt_cksum_terminal(&c);
     /* How soon another poll can show something new: rarely once terminal (a
      * late event is possible but unusual), a stalled session seldom changes;
@@ -297,7 +297,7 @@ pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const cha
       snaps.n = (size_t)limit;
     }
     pt_buf_puts(&b, "{\"items\":[");
-    rc = write_snaps(&v, &b, &snaps, err);
+    rc = write_snaps(&v, &b, &snaps, PT_SNAP_IDS_MAX, err);
     pt_buf_puts(&b, "],\"next_cursor\":");
     if (more) {
       const pt_snap *last = &snaps.items[snaps.n - 1];
@@ -328,7 +328,7 @@ pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, 
   if (rc == PT_OK && snaps.n == 0)
     rc = pt_fail(err, PT_ENOTFOUND, "session_id", "session_id: session \"%s\" has no snapshots",
                  session_id);
-  if (rc == PT_OK) rc = write_snaps(&v, &b, &snaps, err);
+  if (rc == PT_OK) rc = write_snaps(&v, &b, &snaps, PT_SNAP_IDS_MAX, err);
   if (rc == PT_OK) rc = take(&b, out, err);
   pt_buf_cleanup(&b);
   snaplist_free(&snaps);
