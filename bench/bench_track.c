@@ -6,8 +6,8 @@
  *
  * Usage: bench_track [DIR]   (DIR holds the SQLite files; default /tmp) */
 #include <inttypes.h>
-#include <sqlite3.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,8 +89,11 @@ static void *single_worker(void *p) {
   for (int k = 0; k < a->n; k++) {
     char sid[48];
     snprintf(sid, sizeof sid, "w%d_s%d", a->id, k % a->sessions);
-    pt_event_in ev = {.session_id = sid, .pipeline_type = "checkout_digital",
-                      .step = STEPS[(k / a->sessions) % 4], .status = PT_SUCCESS, .ts = -1,
+    pt_event_in ev = {.session_id = sid,
+                      .pipeline_type = "checkout_digital",
+                      .step = STEPS[(k / a->sessions) % 4],
+                      .status = PT_SUCCESS,
+                      .ts = -1,
                       .input_json = INPUT};
     pt_track_result *r;
     pt_error err;
@@ -139,8 +142,11 @@ static void *batch_worker(void *p) {
     for (int i = 0; i < 100; i++) {
       /* 100 sessions per batch, each gets its next step */
       snprintf(sids[i], sizeof sids[i], "w%d_b%d_s%d", a->id, b / 4, i);
-      evs[i] = (pt_event_in){.session_id = sids[i], .pipeline_type = "checkout_digital",
-                             .step = STEPS[b % 4], .status = PT_SUCCESS, .ts = -1,
+      evs[i] = (pt_event_in){.session_id = sids[i],
+                             .pipeline_type = "checkout_digital",
+                             .step = STEPS[b % 4],
+                             .status = PT_SUCCESS,
+                             .ts = -1,
                              .input_json = INPUT};
     }
     pt_batch_result *r;
@@ -192,14 +198,18 @@ static double raw_sqlite(int rows, int per_commit, int indexed) {
   unlink(path);
   sqlite3 *db;
   if (sqlite3_open(path, &db) != SQLITE_OK) exit(2);
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-               "CREATE TABLE ev (rowid INTEGER PRIMARY KEY, sid TEXT, seq INTEGER, id TEXT, body TEXT);",
-               NULL, NULL, NULL);
+  sqlite3_exec(
+      db,
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+      "CREATE TABLE ev (rowid INTEGER PRIMARY KEY, sid TEXT, seq INTEGER, id TEXT, body TEXT);",
+      NULL, NULL, NULL);
   if (indexed)
-    sqlite3_exec(db, "CREATE UNIQUE INDEX ev1 ON ev(sid, seq); CREATE UNIQUE INDEX ev2 ON ev(sid, id);",
+    sqlite3_exec(db,
+                 "CREATE UNIQUE INDEX ev1 ON ev(sid, seq); CREATE UNIQUE INDEX ev2 ON ev(sid, id);",
                  NULL, NULL, NULL);
   sqlite3_stmt *q;
-  sqlite3_prepare_v2(db, "INSERT INTO ev (sid, seq, id, body) VALUES (?1, ?2, ?3, ?4)", -1, &q, NULL);
+  sqlite3_prepare_v2(db, "INSERT INTO ev (sid, seq, id, body) VALUES (?1, ?2, ?3, ?4)", -1, &q,
+                     NULL);
   char body[300];
   memset(body, 'x', sizeof body);
   double t0 = now_s();
@@ -238,8 +248,11 @@ static void run_long(const char *kind, int total) {
   double early = 0, late = 0;
   for (int b = 0; b < total / 100; b++) {
     for (int i = 0; i < 100; i++)
-      evs[i] = (pt_event_in){.session_id = "long", .pipeline_type = "checkout_digital",
-                             .step = STEPS[i % 4], .status = PT_SUCCESS, .ts = -1,
+      evs[i] = (pt_event_in){.session_id = "long",
+                             .pipeline_type = "checkout_digital",
+                             .step = STEPS[i % 4],
+                             .status = PT_SUCCESS,
+                             .ts = -1,
                              .input_json = INPUT};
     pt_batch_result *r;
     pt_error err;
@@ -256,8 +269,12 @@ static void run_long(const char *kind, int total) {
   }
   /* the status summary of that long session against a 4-event one */
   for (int i = 0; i < 4; i++) {
-    pt_event_in ev = {.session_id = "short", .pipeline_type = "checkout_digital",
-                      .step = STEPS[i], .status = PT_SUCCESS, .ts = -1, .input_json = INPUT};
+    pt_event_in ev = {.session_id = "short",
+                      .pipeline_type = "checkout_digital",
+                      .step = STEPS[i],
+                      .status = PT_SUCCESS,
+                      .ts = -1,
+                      .input_json = INPUT};
     pt_track_result *r;
     pt_error err;
     if (pt_track(t, &ev, 1, &r, &err) == PT_OK) pt_track_result_free(r);
@@ -275,11 +292,11 @@ static void run_long(const char *kind, int total) {
     }
     st[k] = (now_s() - t0) / 500 * 1e6;
   }
-  printf("%s: status summary, 4-event session %.0f us, 100k-event session %.0f us (%.2fx)\n",
-         kind, st[0], st[1], st[1] / st[0]);
+  printf("%s: status summary, 4-event session %.0f us, 100k-event session %.0f us (%.2fx)\n", kind,
+         st[0], st[1], st[1] / st[0]);
   printf("%-44s early %.2f us/event, at %dk %.2f us/event (late/early %.2f)\n",
-         kind[0] == 'm' ? "memory: append cost, one 100k-event session" :
-                          "sqlite: append cost, one 100k-event session",
+         kind[0] == 'm' ? "memory: append cost, one 100k-event session"
+                        : "sqlite: append cost, one 100k-event session",
          early / 1000 * 1e6, total / 1000, late / 1000 * 1e6, late / early);
   fflush(stdout);
   close_store(t, kind, "long");
@@ -322,13 +339,13 @@ static void run_hash(int n) {
   for (int rep = 0; rep < 7; rep++) {
     double t0 = now_s();
     for (int round = 0; round < rounds; round++)
-    for (int i = 0; i < n; i++) {
-      /* raw: OpenSSL's SHA-256 context over the prepared bytes, plus hex */
-      pt_sha256 ctx;
-      SHA256_Init(&ctx);
-      SHA256_Update(&ctx, texts[i], lens[i]);
-      pt_sha256_final_hex(&ctx, out);
-    }
+      for (int i = 0; i < n; i++) {
+        /* raw: OpenSSL's SHA-256 context over the prepared bytes, plus hex */
+        pt_sha256 ctx;
+        SHA256_Init(&ctx);
+        SHA256_Update(&ctx, texts[i], lens[i]);
+        pt_sha256_final_hex(&ctx, out);
+      }
     double raw = now_s() - t0;
     char l[65];
     t0 = now_s();
@@ -385,7 +402,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   double scale = getenv("PT_BENCH_SCALE") ? strtod(getenv("PT_BENCH_SCALE"), NULL) : 1.0;
-#define N(x) ((int)((x) * scale) > 0 ? (int)((x) * scale) : 1)
+#define N(x) ((int)((x)*scale) > 0 ? (int)((x)*scale) : 1)
   run_hash(N(2000));
   report("memory: batched (100/call), 1 thread", run_batched("memory", N(20000)));
   report("memory: batched (100/call), 2 threads", run_batched_threads("memory", 2, N(10000)));

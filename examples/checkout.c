@@ -23,8 +23,12 @@ int main(int argc, char **argv) {
   snprintf(sid, sizeof sid, "chk_example_%lld", (long long)time(NULL));
   const char *steps[] = {"checkout_started", "payment_initiated", "payment_confirmed"};
   for (int i = 0; i < 3; i++) {
-    pt_event_in ev = {.session_id = sid, .pipeline_type = "checkout_digital", .step = steps[i],
-                      .status = PT_SUCCESS, .ts = -1, .input_json = "{\"cart_total\": 42.5}"};
+    pt_event_in ev = {.session_id = sid,
+                      .pipeline_type = "checkout_digital",
+                      .step = steps[i],
+                      .status = PT_SUCCESS,
+                      .ts = -1,
+                      .input_json = "{\"cart_total\": 42.5}"};
     pt_track_result *r;
     if (pt_track(t, &ev, PT_SNAPSHOT_DEFAULT, &r, &err)) return die("track", &err);
     printf("tracked %s: seq %lld link %.16s...\n", steps[i], (long long)r->seq, r->link);

@@ -28,26 +28,26 @@ extern "C" {
 
 /* The error table: enum name, stable code string (as the HTTP API uses it),
  * and a description. One list makes the enum, pt_strerror and pt_err_name. */
-#define PT_ERRNO_MAP(X)                                                              \
-  X(OK, "ok", "success")                                                             \
-  X(EINVALID_JSON, "invalid_json", "the text is not valid I-JSON")                   \
-  X(EINVALID, "invalid_request", "a member breaks a rule")                           \
-  X(EUNKNOWN_PIPELINE, "unknown_pipeline", "no pipeline of that type is defined")    \
-  X(EUNKNOWN_STEP, "unknown_step", "the pipeline has no such step")                  \
+#define PT_ERRNO_MAP(X)                                                                    \
+  X(OK, "ok", "success")                                                                   \
+  X(EINVALID_JSON, "invalid_json", "the text is not valid I-JSON")                         \
+  X(EINVALID, "invalid_request", "a member breaks a rule")                                 \
+  X(EUNKNOWN_PIPELINE, "unknown_pipeline", "no pipeline of that type is defined")          \
+  X(EUNKNOWN_STEP, "unknown_step", "the pipeline has no such step")                        \
   X(ESESSION_CONFLICT, "session_conflict", "the session belongs to another pipeline type") \
   X(EEVENT_ID_CONFLICT, "event_id_conflict", "that event id is stored with other content") \
-  X(ENOTFOUND, "not_found", "no such session or record")                            \
-  X(ETOOBIG, "payload_too_large", "a size limit was exceeded")                       \
-  X(ESTORAGE, "storage_unavailable", "the store failed or cannot be reached")       \
-  X(ENOMEM, "out_of_memory", "out of memory")                                        \
-  X(EDEFINITIONS, "invalid_definitions", "the pipeline definitions are invalid")     \
+  X(ENOTFOUND, "not_found", "no such session or record")                                   \
+  X(ETOOBIG, "payload_too_large", "a size limit was exceeded")                             \
+  X(ESTORAGE, "storage_unavailable", "the store failed or cannot be reached")              \
+  X(ENOMEM, "out_of_memory", "out of memory")                                              \
+  X(EDEFINITIONS, "invalid_definitions", "the pipeline definitions are invalid")           \
   X(EIO, "io_error", "a file could not be read or written")
 
 typedef enum pt_status {
 #define PT_X_ENUM(name, code, desc) PT_##name,
   PT_ERRNO_MAP(PT_X_ENUM)
 #undef PT_X_ENUM
-  PT_STATUS_COUNT
+      PT_STATUS_COUNT
 } pt_status;
 
 /* Detail of a failure. field is the member path that broke a rule
@@ -119,10 +119,10 @@ typedef struct pt_event_in {
   const char *pipeline_type; /* required */
   const char *step;          /* required */
   pt_event_status status;
-  int64_t ts;                /* client ms; < 0 means absent (server time) */
-  const char *input_json;    /* optional JSON text */
-  const char *output_json;   /* optional JSON text */
-  const char *error_code;    /* optional; with error_message makes "error" */
+  int64_t ts;              /* client ms; < 0 means absent (server time) */
+  const char *input_json;  /* optional JSON text */
+  const char *output_json; /* optional JSON text */
+  const char *error_code;  /* optional; with error_message makes "error" */
   const char *error_message;
 } pt_event_in;
 
@@ -143,8 +143,8 @@ void pt_track_result_free(pt_track_result *r);
 
 /* Tracks one event. Returns once the event is durable. auto_snapshot is 0, 1
  * or PT_SNAPSHOT_DEFAULT (the tracker's option). */
-pt_status pt_track(pt_tracker *t, const pt_event_in *ev, int auto_snapshot,
-                   pt_track_result **out, pt_error *err);
+pt_status pt_track(pt_tracker *t, const pt_event_in *ev, int auto_snapshot, pt_track_result **out,
+                   pt_error *err);
 
 /* Tracks one event given as JSON text (SPEC §1.2, as the HTTP API takes it).
  * Texts over 3 x max_payload + 16 KiB are refused (PT_ETOOBIG) unparsed. */

@@ -65,7 +65,9 @@ void pt_buf_put(pt_buf *b, const void *p, size_t n) {
   b->data[b->len] = '\0';
 }
 
-void pt_buf_puts(pt_buf *b, const char *s) { pt_buf_put(b, s, strlen(s)); }
+void pt_buf_puts(pt_buf *b, const char *s) {
+  pt_buf_put(b, s, strlen(s));
+}
 
 void pt_buf_putc(pt_buf *b, char c) {
   if (pt_buf_reserve(b, 1)) return;

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 typedef struct pt_buf {
-  char *data;   /* NUL-terminated when len > 0 or after pt_buf_cstr */
+  char *data; /* NUL-terminated when len > 0 or after pt_buf_cstr */
   size_t len;
   size_t cap;
   size_t limit; /* 0: no limit beyond memory */

@@ -35,8 +35,8 @@ int pt_is_id(const char *s) {
   size_t n = 0;
   for (const char *p = s; *p; p++, n++) {
     char c = *p;
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_' || c == '.' || c == ':' || c == '-'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '.' || c == ':' || c == '-'))
       return 0;
   }
   return n <= 128;
@@ -74,16 +74,14 @@ static pt_status parse_pipeline(json_t *o, int idx, pt_pipeline *p, pt_error *er
   json_object_foreach(o, key, v) {
     if (strcmp(key, "type") && strcmp(key, "steps") && strcmp(key, "optional") &&
         strcmp(key, "stall_after_s"))
-      return pt_fail(err, PT_EDEFINITIONS, NULL, "pipelines[%d].%.40s: unknown member", idx,
-                     key);
+      return pt_fail(err, PT_EDEFINITIONS, NULL, "pipelines[%d].%.40s: unknown member", idx, key);
   }
   json_t *type = json_object_get(o, "type");
   if (!json_is_string(type) || !pt_is_name(json_string_value(type)))
     return pt_fail(err, PT_EDEFINITIONS, NULL,
                    "pipelines[%d].type: must be a string matching ^[a-z][a-z0-9_]{0,63}$", idx);
   json_t *steps = json_object_get(o, "steps");
-  if (!json_is_array(steps) || json_array_size(steps) == 0 ||
-      json_array_size(steps) > PT_MAX_STEPS)
+  if (!json_is_array(steps) || json_array_size(steps) == 0 || json_array_size(steps) > PT_MAX_STEPS)
     return pt_fail(err, PT_EDEFINITIONS, NULL,
                    "pipelines[%d].steps: must be an array of 1 to %d step names", idx,
                    PT_MAX_STEPS);

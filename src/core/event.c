@@ -36,9 +36,8 @@ static char *place(char **cur, const char *s, size_t n) {
 }
 
 pt_event *pt_event_new(const char *id, const char *session_id, const char *pipeline_type,
-                       const char *step, const char *input, size_t input_len,
-                       const char *output, size_t output_len, const char *error,
-                       size_t error_len) {
+                       const char *step, const char *input, size_t input_len, const char *output,
+                       size_t output_len, const char *error, size_t error_len) {
   if (!input) input = "null", input_len = 4;
   if (!output) output = "null", output_len = 4;
   if (!error) error = "null", error_len = 4;
@@ -86,7 +85,9 @@ pt_event *pt_event_clone(const pt_event *s) {
   return e;
 }
 
-void pt_event_free(pt_event *e) { free(e); }
+void pt_event_free(pt_event *e) {
+  free(e);
+}
 
 /* hex(SHA256("null")): the digest of every absent payload, worth caching. */
 static const char NULL_SHA[65] = "74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b";

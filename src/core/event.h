@@ -23,10 +23,10 @@ typedef struct pt_event {
   size_t input_len, output_len, error_len;
   size_t id_len, step_len;
   int names_plain; /* id and step need no JSON escaping (always, once valid) */
-  int status;   /* pt_event_status */
-  int64_t ts;   /* client time, or received time when the client gave none */
-  int ts_given; /* the client sent ts (for replay comparison only) */
-  int id_given; /* the client sent id (generated ids never replay) */
+  int status;      /* pt_event_status */
+  int64_t ts;      /* client time, or received time when the client gave none */
+  int ts_given;    /* the client sent ts (for replay comparison only) */
+  int id_given;    /* the client sent id (generated ids never replay) */
   int redacted;
   int64_t seq;
   int64_t received_at;
@@ -45,9 +45,8 @@ int pt_status_parse(const char *s);
  * Digests are computed unless `digests` is 0 (a store loading an event
  * passes 0 and fills them itself). Returns NULL on out of memory. */
 pt_event *pt_event_new(const char *id, const char *session_id, const char *pipeline_type,
-                       const char *step, const char *input, size_t input_len,
-                       const char *output, size_t output_len, const char *error,
-                       size_t error_len);
+                       const char *step, const char *input, size_t input_len, const char *output,
+                       size_t output_len, const char *error, size_t error_len);
 pt_event *pt_event_clone(const pt_event *e);
 void pt_event_free(pt_event *e);
 void pt_event_digest(pt_event *e);

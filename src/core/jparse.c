@@ -55,8 +55,7 @@ static int fail(jp *x, const char *why) {
 }
 
 static void ws(jp *x) {
-  while (x->p < x->end && (*x->p == ' ' || *x->p == '\t' || *x->p == '\n' || *x->p == '\r'))
-    x->p++;
+  while (x->p < x->end && (*x->p == ' ' || *x->p == '\t' || *x->p == '\n' || *x->p == '\r')) x->p++;
 }
 
 static int hex4(const char *s, unsigned *out) {
@@ -64,10 +63,14 @@ static int hex4(const char *s, unsigned *out) {
   for (int i = 0; i < 4; i++) {
     char c = s[i];
     v <<= 4;
-    if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-    else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-    else return -1;
+    if (c >= '0' && c <= '9')
+      v |= (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v |= (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F')
+      v |= (unsigned)(c - 'A' + 10);
+    else
+      return -1;
   }
   *out = v;
   return 0;
@@ -103,10 +106,14 @@ int pt_utf8_seq_len(const unsigned char *s, const unsigned char *end) {
   int len;
   unsigned cp, min;
   if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
-  else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
-  else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
-  else return 0;
+  if ((c & 0xE0) == 0xC0)
+    len = 2, cp = c & 0x1F, min = 0x80;
+  else if ((c & 0xF0) == 0xE0)
+    len = 3, cp = c & 0x0F, min = 0x800;
+  else if ((c & 0xF8) == 0xF0)
+    len = 4, cp = c & 0x07, min = 0x10000;
+  else
+    return 0;
   if (end - s < len) return 0;
   for (int i = 1; i < len; i++) {
     if ((s[i] & 0xC0) != 0x80) return 0;
@@ -261,7 +268,7 @@ static void sort_members(const level *l, member *m, size_t n) {
 static int object(jp *x, pt_buf *out, int depth) {
   while (depth >= x->nlevels) {
     level **nl = x->levels == &x->l0p ? malloc((size_t)(x->nlevels + 1) * sizeof *nl)
-                                       : realloc(x->levels, (size_t)(x->nlevels + 1) * sizeof *nl);
+                                      : realloc(x->levels, (size_t)(x->nlevels + 1) * sizeof *nl);
     if (!nl) return fail(x, "out of memory");
     if (x->levels == &x->l0p) nl[0] = x->l0p;
     x->levels = nl;

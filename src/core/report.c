@@ -97,7 +97,9 @@ static void md_text(pt_buf *b, const char *s, size_t n) {
   }
 }
 
-static void md_cs(pt_buf *b, const char *s) { md_text(b, s, strlen(s)); }
+static void md_cs(pt_buf *b, const char *s) {
+  md_text(b, s, strlen(s));
+}
 
 /* An event's error as "code: message", escaped. */
 static void md_error(pt_buf *b, const pt_event *e) {
@@ -127,8 +129,8 @@ void pt_report_markdown(pt_buf *b, const pt_report_in *r) {
   md_cs(b, r->session->session_id);
   pt_buf_puts(b, "\n\n- **Pipeline:** ");
   md_cs(b, r->session->pipeline_type);
-  pt_buf_printf(b, "\n- **State:** %s\n- **Valid:** %s\n- **Progress:** %d/%d (%d%%)\n",
-                c->state, c->is_valid ? "yes" : "no", c->completed, c->total, c->percent);
+  pt_buf_printf(b, "\n- **State:** %s\n- **Valid:** %s\n- **Progress:** %d/%d (%d%%)\n", c->state,
+                c->is_valid ? "yes" : "no", c->completed, c->total, c->percent);
   pt_buf_puts(b, "- **Duration:** ");
   if (c->started_at < 0)
     pt_buf_puts(b, "n/a\n");
@@ -150,8 +152,9 @@ void pt_report_markdown(pt_buf *b, const pt_report_in *r) {
   } else {
     pt_buf_puts(b, "None.\n");
   }
-  pt_buf_printf(b, "\n## Events (%zu)\n\n| seq | ts | step | status | error |\n|---|---|---|---|---|\n",
-                r->nevents);
+  pt_buf_printf(
+      b, "\n## Events (%zu)\n\n| seq | ts | step | status | error |\n|---|---|---|---|---|\n",
+      r->nevents);
   for (size_t i = 0; i < r->nevents; i++) {
     const pt_event *e = r->events[i];
     pt_buf_printf(b, "| %" PRId64 " | %" PRId64 " | ", e->seq, e->ts);
@@ -174,5 +177,6 @@ void pt_report_markdown(pt_buf *b, const pt_report_in *r) {
   pt_buf_puts(b, "\n## Chain\n\n- **Chain hash:** `");
   pt_buf_put(b, c->chain_hash, 64);
   pt_buf_printf(b, "`\n- **Verification:** %s\n",
-                r->verified_ok ? "ok, every link and snapshot matches" : "FAILED (see JSON report for mismatches)");
+                r->verified_ok ? "ok, every link and snapshot matches"
+                               : "FAILED (see JSON report for mismatches)");
 }

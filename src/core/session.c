@@ -144,8 +144,7 @@ int pt_session_steps_decode(pt_session *s, const char *text) {
   return 0;
 }
 
-void pt_cksum_compute(const pt_session *s, const pt_pipeline *p, int64_t now_ms,
-                         pt_cksum *c) {
+void pt_cksum_compute(const pt_session *s, const pt_pipeline *p, int64_t now_ms, pt_cksum *c) {
   memset(c, 0, offsetof(pt_cksum, completed_steps));
   pt_chain_hash(s->session_id, s->event_count ? s->last_link : PT_GENESIS, c->chain_hash);
   c->event_count = s->event_count;
@@ -197,8 +196,7 @@ int pt_cksum_terminal(const pt_cksum *c) {
   return strcmp(c->state, "completed") == 0 || strcmp(c->state, "failed") == 0;
 }
 
-static void write_steps(pt_buf *b, const char *name, const int *idx, int n,
-                        const pt_pipeline *p) {
+static void write_steps(pt_buf *b, const char *name, const int *idx, int n, const pt_pipeline *p) {
   pt_buf_printf(b, ",\"%s\":[", name);
   for (int i = 0; i < n; i++) {
     if (i) pt_buf_putc(b, ',');
@@ -246,7 +244,7 @@ void pt_snap_cleanup(pt_snap *s) {
 }
 
 int pt_snap_make(pt_session *s, const pt_cksum *c, int64_t now_ms, const char *notes,
-                     pt_snap *out) {
+                 pt_snap *out) {
   memset(out, 0, sizeof *out);
   /* Ids are reg_<session>_<ms>[_N]; keeping created_at monotonic per session
    * keeps ids unique and lists newest-first even if the clock steps back. */

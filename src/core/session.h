@@ -26,15 +26,15 @@ typedef struct pt_session {
   char session_id[PT_ID_MAX + 1];
   char pipeline_type[PT_NAME_MAX + 1];
   int64_t event_count;
-  char last_link[65];                  /* PT_GENESIS when empty */
+  char last_link[65]; /* PT_GENESIS when empty */
   char last_event_id[PT_ID_MAX + 1];
-  int64_t first_ts, last_ts;           /* min/max event ts, -1 when empty */
-  int64_t created_at, updated_at;      /* receive times of first/last event */
-  int64_t snap_ms;                     /* created_at of the newest snapshot, -1 none */
-  int snap_suffix;                     /* its _N suffix */
+  int64_t first_ts, last_ts;      /* min/max event ts, -1 when empty */
+  int64_t created_at, updated_at; /* receive times of first/last event */
+  int64_t snap_ms;                /* created_at of the newest snapshot, -1 none */
+  int snap_suffix;                /* its _N suffix */
   int64_t snapshot_count;
   int nsteps, capsteps;
-  pt_step_state *steps;                /* owned; capsteps allocated */
+  pt_step_state *steps; /* owned; capsteps allocated */
 } pt_session;
 
 void pt_session_init(pt_session *s, const char *session_id, const char *pipeline_type);
@@ -66,8 +66,7 @@ typedef struct pt_cksum {
   int missing_steps[PT_MAX_STEPS], out_of_order_steps[PT_MAX_STEPS];
 } pt_cksum;
 
-void pt_cksum_compute(const pt_session *s, const pt_pipeline *p, int64_t now_ms,
-                         pt_cksum *out);
+void pt_cksum_compute(const pt_session *s, const pt_pipeline *p, int64_t now_ms, pt_cksum *out);
 void pt_cksum_write_json(pt_buf *b, const pt_cksum *c, const pt_pipeline *p);
 /* completed or failed: a poller may stop. */
 int pt_cksum_terminal(const pt_cksum *c);
@@ -90,8 +89,7 @@ typedef struct pt_snap {
 void pt_snap_cleanup(pt_snap *s);
 /* Makes the entry for the session now and advances the session's snapshot
  * id state (same-millisecond suffixes). notes is copied. -1 on OOM. */
-int pt_snap_make(pt_session *s, const pt_cksum *c, int64_t now_ms, const char *notes,
-                     pt_snap *out);
+int pt_snap_make(pt_session *s, const pt_cksum *c, int64_t now_ms, const char *notes, pt_snap *out);
 /* The most event ids an entry lists outside the report: entries are shown
  * in lists and polled, and their size must not grow with the session. */
 #define PT_SNAP_IDS_MAX 1000

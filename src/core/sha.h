@@ -11,7 +11,9 @@
 
 typedef SHA256_CTX pt_sha256;
 
-static inline void pt_sha256_init(pt_sha256 *c) { SHA256_Init(c); }
+static inline void pt_sha256_init(pt_sha256 *c) {
+  SHA256_Init(c);
+}
 static inline void pt_sha256_update(pt_sha256 *c, const void *p, size_t n) {
   SHA256_Update(c, p, n);
 }

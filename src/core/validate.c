@@ -11,8 +11,8 @@
 #include "jcs.h"
 #include "jparse.h"
 
-static const char *const MEMBERS[] = {"id",  "session_id", "pipeline_type", "step",  "status",
-                                      "ts",  "input",      "output",        "error", NULL};
+static const char *const MEMBERS[] = {"id", "session_id", "pipeline_type", "step",  "status",
+                                      "ts", "input",      "output",        "error", NULL};
 
 pt_status pt_parse_ijson(const char *text, size_t len, const char *what, json_t **out,
                          pt_error *err) {
@@ -27,9 +27,8 @@ pt_status pt_parse_ijson(const char *text, size_t len, const char *what, json_t 
   }
   *out = json_loadb(text, len, PT_JSON_FLAGS | JSON_DECODE_ANY, &je);
   if (!*out)
-    return pt_fail(err, PT_EINVALID_JSON, what,
-                   "%s: not valid I-JSON at line %d, column %d: %s", what, je.line, je.column,
-                   je.text);
+    return pt_fail(err, PT_EINVALID_JSON, what, "%s: not valid I-JSON at line %d, column %d: %s",
+                   what, je.line, je.column, je.text);
   return PT_OK;
 }
 
@@ -40,8 +39,8 @@ static const char *plain_string(const json_t *v) {
   return strlen(s) == json_string_length(v) ? s : NULL;
 }
 
-static pt_status canonical(const json_t *v, const pt_limits *lim, const char *field,
-                           pt_buf *b, pt_error *err) {
+static pt_status canonical(const json_t *v, const pt_limits *lim, const char *field, pt_buf *b,
+                           pt_error *err) {
   pt_buf_init(b, lim->max_payload);
   if (pt_jcs_write(b, v, lim->max_depth) != 0 && b->failed == 0) {
     pt_buf_cleanup(b);
@@ -188,8 +187,8 @@ pt_status pt_validate_event(const json_t *v, const pt_defs *defs, const pt_limit
       rc = pt_fail(err, PT_EUNKNOWN_PIPELINE, FIELD("pipeline_type"),
                    "%s: no pipeline \"%s\" is defined", f, type);
     else if (pt_pipeline_step(p, step) < 0)
-      rc = pt_fail(err, PT_EUNKNOWN_STEP, FIELD("step"),
-                   "%s: pipeline \"%s\" has no step \"%s\"", f, type, step);
+      rc = pt_fail(err, PT_EUNKNOWN_STEP, FIELD("step"), "%s: pipeline \"%s\" has no step \"%s\"",
+                   f, type, step);
   }
   char genid[31];
   if (rc == PT_OK && !id) {
@@ -253,8 +252,8 @@ pt_status pt_validate_struct(const pt_event_in *in, const pt_defs *defs, const p
     return pt_fail(err, PT_EINVALID, FIELD("ts"),
                    "%s: must be an integer number of milliseconds from 0 to 2^53-1", f);
   if ((in->error_code == NULL) != (in->error_message == NULL))
-    return pt_fail(err, PT_EINVALID, FIELD("error"),
-                   "%s: needs both code and message, or neither", f);
+    return pt_fail(err, PT_EINVALID, FIELD("error"), "%s: needs both code and message, or neither",
+                   f);
   pt_buf berr;
   pt_buf_init(&berr, lim->max_payload);
   if (in->error_code) {
@@ -281,15 +280,15 @@ pt_status pt_validate_struct(const pt_event_in *in, const pt_defs *defs, const p
     rc = pt_canonical_payload(in->input_json, strlen(in->input_json), lim, FIELD("input"), &cin,
                               &lin, err);
   if (rc == PT_OK && in->output_json)
-    rc = pt_canonical_payload(in->output_json, strlen(in->output_json), lim, FIELD("output"),
-                              &cout, &lout, err);
+    rc = pt_canonical_payload(in->output_json, strlen(in->output_json), lim, FIELD("output"), &cout,
+                              &lout, err);
   const pt_pipeline *p = rc == PT_OK ? pt_defs_find(defs, in->pipeline_type) : NULL;
   if (rc == PT_OK && !p)
     rc = pt_fail(err, PT_EUNKNOWN_PIPELINE, FIELD("pipeline_type"),
                  "%s: no pipeline \"%s\" is defined", f, in->pipeline_type);
   if (rc == PT_OK && pt_pipeline_step(p, in->step) < 0)
-    rc = pt_fail(err, PT_EUNKNOWN_STEP, FIELD("step"), "%s: pipeline \"%s\" has no step \"%s\"",
-                 f, in->pipeline_type, in->step);
+    rc = pt_fail(err, PT_EUNKNOWN_STEP, FIELD("step"), "%s: pipeline \"%s\" has no step \"%s\"", f,
+                 in->pipeline_type, in->step);
   char genid[31];
   const char *id = in->id;
   if (rc == PT_OK && !id) {

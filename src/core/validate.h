@@ -33,8 +33,6 @@ pt_status pt_parse_ijson(const char *text, size_t len, const char *what, json_t 
 pt_status pt_canonical_payload(const char *text, size_t len, const pt_limits *lim,
                                const char *field, char **out, size_t *out_len, pt_error *err);
 
-
-
 /* The same rules for an event built by a C caller (pt_event_in). */
 pt_status pt_validate_struct(const pt_event_in *in, const pt_defs *defs, const pt_limits *lim,
                              int64_t now_ms, const char *prefix, pt_event **out, pt_error *err);

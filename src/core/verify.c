@@ -94,7 +94,6 @@ static void check_snaps_at(pt_verifier *v, int64_t n) {
   }
 }
 
-
 void pt_verifier_event(pt_verifier *v, const pt_event *e) {
   if (v->next_seq == 0) check_snaps_at(v, 0);
   const char *reason = NULL;

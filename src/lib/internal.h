@@ -16,7 +16,7 @@ typedef struct pt_tracker_stats {
   uint64_t commits;
   uint64_t commit_failures;
   uint64_t events_committed;
-  uint64_t commit_ns;      /* time spent in transactions, begin to commit */
+  uint64_t commit_ns; /* time spent in transactions, begin to commit */
 } pt_tracker_stats;
 
 int64_t pt__now(pt_tracker *t);
@@ -32,9 +32,8 @@ void pt__inject_store_fault(pt_tracker *t, int after);
 pt_status pt__track_value(pt_tracker *t, const json_t *event, int auto_snapshot,
                           pt_track_result **out, pt_error *err);
 /* prefix NULL names items "events[i]". */
-pt_status pt__track_values(pt_tracker *t, const json_t *const *events, size_t n,
-                           int auto_snapshot, const char *prefix, pt_batch_result **out,
-                           pt_error *err);
+pt_status pt__track_values(pt_tracker *t, const json_t *const *events, size_t n, int auto_snapshot,
+                           const char *prefix, pt_batch_result **out, pt_error *err);
 
 /* A registry entry rendered with its event ids read from the store. */
 char *pt__snapshot_json(pt_tracker *t, const pt_snap *s, pt_error *err);

@@ -136,8 +136,8 @@ static pt_status read_snaps(view *v, int64_t before_ms, const char *before_id, i
                             snaplist *l, pt_error *err) {
   memset(l, 0, sizeof *l);
   if (!v->found) return PT_OK;
-  pt_status rc = v->r->store->m->read_snapshots(v->r, v->s.session_id, before_ms, before_id,
-                                                limit, collect_snap, l, err);
+  pt_status rc = v->r->store->m->read_snapshots(v->r, v->s.session_id, before_ms, before_id, limit,
+                                                collect_snap, l, err);
   if (rc == PT_OK && l->oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   return rc;
 }
@@ -251,8 +251,7 @@ pt_status pt_status_summary(pt_tracker *t, const char *session_id, const char *p
      * late event is possible but unusual), a stalled session seldom changes;
      * otherwise the UI's usual 2 s. */
     int poll = terminal ? 60000 : strcmp(c.state, "stalled") == 0 ? 10000 : 2000;
-    pt_buf_printf(&b, "],\"terminal\":%s,\"poll_after_ms\":%d}", terminal ? "true" : "false",
-                  poll);
+    pt_buf_printf(&b, "],\"terminal\":%s,\"poll_after_ms\":%d}", terminal ? "true" : "false", poll);
   }
   if (rc == PT_OK) rc = take(&b, out, err);
   pt_buf_cleanup(&b);
@@ -353,8 +352,7 @@ static pt_status run_verify(view *v, const snaplist *snaps, pt_buf *out, int *ok
       rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   pt_verifier_start(&ver);
   if (rc == PT_OK)
-    rc = v->r->store->m->read_events(v->r, v->s.session_id, 0, INT64_MAX, verify_event, &ver,
-                                     err);
+    rc = v->r->store->m->read_events(v->r, v->s.session_id, 0, INT64_MAX, verify_event, &ver, err);
   if (rc == PT_OK) *ok = pt_verifier_finish(&ver, &v->s, out);
   pt_verifier_cleanup(&ver);
   return rc;
@@ -398,8 +396,8 @@ pt_status pt_report(pt_tracker *t, const char *session_id, pt_format format, cha
     pt_cksum c;
     int64_t now = pt__now(t);
     pt_cksum_compute(&v.s, v.p, now, &c);
-    pt_report_in in = {&v.s, v.p, &c, evs.items, evs.n, snaps.items, snaps.n,
-                       pt_buf_cstr(&vb), ok, now};
+    pt_report_in in = {&v.s, v.p, &c, evs.items, evs.n, snaps.items, snaps.n, pt_buf_cstr(&vb),
+                       ok,   now};
     if (format == PT_FORMAT_MARKDOWN)
       pt_report_markdown(&b, &in);
     else

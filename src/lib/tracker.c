@@ -86,7 +86,9 @@ struct pt_tracker {
 /* Sessions kept in the cache at most; past that it starts over. */
 #define SESSION_CACHE_MAX 20000
 
-void pt_free(void *doc) { free(doc); }
+void pt_free(void *doc) {
+  free(doc);
+}
 
 static int64_t system_ms(void *ctx) {
   (void)ctx;
@@ -95,7 +97,9 @@ static int64_t system_ms(void *ctx) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t pt__now(pt_tracker *t) { return t->clock(t->clock_ctx); }
+int64_t pt__now(pt_tracker *t) {
+  return t->clock(t->clock_ctx);
+}
 
 pt_defs *pt__defs(pt_tracker *t) {
   pthread_mutex_lock(&t->defs_lock);
@@ -104,8 +108,12 @@ pt_defs *pt__defs(pt_tracker *t) {
   return d;
 }
 
-const pt_limits *pt__limits(pt_tracker *t) { return &t->lim; }
-pt_store *pt__store(pt_tracker *t) { return t->store; }
+const pt_limits *pt__limits(pt_tracker *t) {
+  return &t->lim;
+}
+pt_store *pt__store(pt_tracker *t) {
+  return t->store;
+}
 
 /* ---- the session cache ------------------------------------------------------ */
 
@@ -185,8 +193,7 @@ static void tx_cleanup(tx *x) {
 }
 
 /* The session's aggregate as of this transaction (loaded once). */
-static pt_status tx_session(tx *x, const char *sid, const char *type, txsess **out,
-                            pt_error *err) {
+static pt_status tx_session(tx *x, const char *sid, const char *type, txsess **out, pt_error *err) {
   txsess *ts = pt_map_get(&x->map, sid);
   if (ts) {
     *out = ts;
@@ -495,7 +502,9 @@ static void submit(pt_tracker *t, job *j) {
 
 static pt_status read_file(const char *path, char **out, size_t *len, pt_error *err) {
   FILE *f = fopen(path, "rb");
-  if (!f) return pt_fail(err, PT_EIO, "pipelines", "pipelines: cannot open %s: %s", path, strerror(errno));
+  if (!f)
+    return pt_fail(err, PT_EIO, "pipelines", "pipelines: cannot open %s: %s", path,
+                   strerror(errno));
   pt_buf b;
   pt_buf_init(&b, 16u << 20);
   char chunk[8192];
@@ -557,7 +566,8 @@ pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err) {
   } else {
     rc = pt_defs_default(&t->defs, err);
   }
-  if (rc == PT_OK) rc = pt_store_open(opts->db_url ? opts->db_url : "sqlite:./pipetrack.db", &t->store, err);
+  if (rc == PT_OK)
+    rc = pt_store_open(opts->db_url ? opts->db_url : "sqlite:./pipetrack.db", &t->store, err);
   if (rc == PT_OK) {
     t->inline_commit = (t->store->m->flags & PT_STORE_F_INLINE) != 0;
     if (!t->inline_commit) {
@@ -624,7 +634,9 @@ void pt__stats(pt_tracker *t, pt_tracker_stats *out) {
   out->commit_ns = __atomic_load_n(&t->stats.commit_ns, __ATOMIC_RELAXED);
 }
 
-void pt__inject_store_fault(pt_tracker *t, int after) { t->store->fail_after = after; }
+void pt__inject_store_fault(pt_tracker *t, int after) {
+  t->store->fail_after = after;
+}
 
 /* ---- tracking --------------------------------------------------------------- */
 
@@ -642,8 +654,7 @@ static void job_free(job *j) {
   pt_defs_unref(j->defs);
 }
 
-static pt_status job_init_track(pt_tracker *t, job *j, size_t n, int auto_snapshot,
-                                pt_error *err) {
+static pt_status job_init_track(pt_tracker *t, job *j, size_t n, int auto_snapshot, pt_error *err) {
   memset(j, 0, sizeof *j);
   j->kind = JOB_TRACK;
   j->defs = pt__defs(t);
@@ -699,7 +710,8 @@ char *pt__snapshot_json(pt_tracker *t, const pt_snap *s, pt_error *err) {
   idlist l;
   memset(&l, 0, sizeof l);
   int64_t first = s->event_count > PT_SNAP_IDS_MAX ? s->event_count - PT_SNAP_IDS_MAX : 0;
-  pt_status rc = r->store->m->read_events(r, s->session_id, first, s->event_count, collect_id, &l, err);
+  pt_status rc =
+      r->store->m->read_events(r, s->session_id, first, s->event_count, collect_id, &l, err);
   t->store->m->reader_close(r);
   if (rc) {
     idlist_free(&l);
@@ -854,8 +866,8 @@ pt_status pt__track_values(pt_tracker *t, const json_t *const *events, size_t n,
   if (rc) return rc;
   for (size_t i = 0; i < n; i++) {
     char p[32];
-    j.st[i] = pt_validate_event(events[i], j.defs, &t->lim, j.now, prefix ? prefix : item_name(p, i),
-                                &j.evs[i], &j.errs[i]);
+    j.st[i] = pt_validate_event(events[i], j.defs, &t->lim, j.now,
+                                prefix ? prefix : item_name(p, i), &j.evs[i], &j.errs[i]);
   }
   return finish_batch(t, &j, out, err);
 }
@@ -871,15 +883,14 @@ pt_status pt_track_batch(pt_tracker *t, const pt_event_in *evs, size_t n, int au
   if (rc) return rc;
   for (size_t i = 0; i < n; i++) {
     char p[32];
-    j.st[i] = pt_validate_struct(&evs[i], j.defs, &t->lim, j.now, item_name(p, i), &j.evs[i],
-                                 &j.errs[i]);
+    j.st[i] =
+        pt_validate_struct(&evs[i], j.defs, &t->lim, j.now, item_name(p, i), &j.evs[i], &j.errs[i]);
   }
   return finish_batch(t, &j, out, err);
 }
 
 /* One event: the batch machinery with the error lifted to the call. */
-static pt_status single(pt_batch_result *br, pt_status rc, pt_track_result **out,
-                        pt_error *err) {
+static pt_status single(pt_batch_result *br, pt_status rc, pt_track_result **out, pt_error *err) {
   if (rc != PT_OK) return rc;
   pt_batch_item *it = &br->items[0];
   rc = it->status;
@@ -893,8 +904,8 @@ static pt_status single(pt_batch_result *br, pt_status rc, pt_track_result **out
   return rc;
 }
 
-pt_status pt_track(pt_tracker *t, const pt_event_in *ev, int auto_snapshot,
-                   pt_track_result **out, pt_error *err) {
+pt_status pt_track(pt_tracker *t, const pt_event_in *ev, int auto_snapshot, pt_track_result **out,
+                   pt_error *err) {
   *out = NULL;
   pt_batch_result *br = NULL;
   job j;
@@ -916,7 +927,9 @@ pt_status pt__track_value(pt_tracker *t, const json_t *event, int auto_snapshot,
 /* The largest event text worth parsing: two payloads at their limit, an
  * error message of the same size, and room for the rest. Larger texts are
  * refused before any parsing. */
-static size_t event_text_max(const pt_tracker *t) { return 3 * t->lim.max_payload + 16384; }
+static size_t event_text_max(const pt_tracker *t) {
+  return 3 * t->lim.max_payload + 16384;
+}
 
 pt_status pt_track_json(pt_tracker *t, const char *json, size_t len, int auto_snapshot,
                         pt_track_result **out, pt_error *err) {
@@ -971,8 +984,12 @@ struct pt_step {
 pt_status pt_step_begin(pt_tracker *t, const char *session_id, const char *pipeline_type,
                         const char *step, const char *input_json, pt_step **out, pt_error *err) {
   *out = NULL;
-  pt_event_in in = {.session_id = session_id, .pipeline_type = pipeline_type, .step = step,
-                    .status = PT_STARTED, .ts = -1, .input_json = input_json};
+  pt_event_in in = {.session_id = session_id,
+                    .pipeline_type = pipeline_type,
+                    .step = step,
+                    .status = PT_STARTED,
+                    .ts = -1,
+                    .input_json = input_json};
   pt_track_result *r;
   pt_status rc = pt_track(t, &in, PT_SNAPSHOT_DEFAULT, &r, err);
   if (rc) return rc;
@@ -1009,8 +1026,11 @@ pt_status pt_step_end(pt_step *s, pt_event_status outcome, const char *output_js
     pt_buf_puts(&out, ",\"result\":");
     pt_buf_puts(&out, output_json ? output_json : "null");
     pt_buf_putc(&out, '}');
-    pt_event_in in = {.session_id = s->session_id, .pipeline_type = s->pipeline_type,
-                      .step = s->step, .status = outcome, .ts = now,
+    pt_event_in in = {.session_id = s->session_id,
+                      .pipeline_type = s->pipeline_type,
+                      .step = s->step,
+                      .status = outcome,
+                      .ts = now,
                       .output_json = pt_buf_cstr(&out)};
     if (outcome == PT_FAILURE) {
       in.error_code = error_code ? error_code : "unknown";

@@ -17,8 +17,8 @@ pt_status pt_store_open(const char *url, pt_store **out, pt_error *err) {
   *out = NULL;
   const char *colon = url ? strchr(url, ':') : NULL;
   if (!colon)
-    return pt_fail(err, PT_EINVALID, "db",
-                   "db: \"%s\" is not a store URL (sqlite:PATH or memory:)", url ? url : "");
+    return pt_fail(err, PT_EINVALID, "db", "db: \"%s\" is not a store URL (sqlite:PATH or memory:)",
+                   url ? url : "");
   size_t n = (size_t)(colon - url);
   for (size_t i = 0; i < sizeof BACKENDS / sizeof *BACKENDS; i++) {
     const pt_store_methods *m = BACKENDS[i];
@@ -57,7 +57,9 @@ pt_status pt_store_commit(pt_store *s, pt_error *err) {
   return s->m->commit(s, err);
 }
 
-void pt_store_rollback(pt_store *s) { s->m->rollback(s); }
+void pt_store_rollback(pt_store *s) {
+  s->m->rollback(s);
+}
 
 pt_status pt_store_session_get(pt_store *s, const char *sid, pt_session *out, pt_error *err) {
   return s->m->session_get(s, sid, out, err);

@@ -34,7 +34,7 @@ enum {
 };
 
 typedef struct pt_store_methods {
-  int version; /* 1 */
+  int version;        /* 1 */
   const char *scheme; /* "memory", "sqlite" */
   int flags;
 
@@ -58,8 +58,8 @@ typedef struct pt_store_methods {
   pt_status (*session_put)(pt_store *s, const pt_session *sess, int is_new, pt_error *err);
   /* The event with that id in that session (*out owned by the caller), or
    * PT_ENOTFOUND. Sees events appended earlier in the same transaction. */
-  pt_status (*event_find)(pt_store *s, const char *session_id, const char *event_id,
-                          pt_event **out, pt_error *err);
+  pt_status (*event_find)(pt_store *s, const char *session_id, const char *event_id, pt_event **out,
+                          pt_error *err);
   /* Appends an event whose seq and link are set (the store copies it). */
   pt_status (*event_append)(pt_store *s, const pt_event *e, pt_error *err);
   /* Optional: the same, taking ownership of e on success instead of
@@ -77,17 +77,16 @@ typedef struct pt_store_methods {
   /* ---- readers ---- */
   pt_status (*reader_open)(pt_store *s, pt_reader **out, pt_error *err);
   void (*reader_close)(pt_reader *r);
-  pt_status (*read_session)(pt_reader *r, const char *session_id, pt_session *out,
-                            pt_error *err);
+  pt_status (*read_session)(pt_reader *r, const char *session_id, pt_session *out, pt_error *err);
   /* Events with from_seq <= seq < to_seq, ascending. */
-  pt_status (*read_events)(pt_reader *r, const char *session_id, int64_t from_seq,
-                           int64_t to_seq, pt_event_cb cb, void *ctx, pt_error *err);
+  pt_status (*read_events)(pt_reader *r, const char *session_id, int64_t from_seq, int64_t to_seq,
+                           pt_event_cb cb, void *ctx, pt_error *err);
   /* Snapshots newest first (created_at, then id, descending), starting after
    * the (before_ms, before_id) position when before_id is not NULL; at most
    * limit (<= 0: all). */
   pt_status (*read_snapshots)(pt_reader *r, const char *session_id, int64_t before_ms,
-                              const char *before_id, int64_t limit, pt_snap_cb cb,
-                              void *ctx, pt_error *err);
+                              const char *before_id, int64_t limit, pt_snap_cb cb, void *ctx,
+                              pt_error *err);
 } pt_store_methods;
 
 /* Every backend's struct begins with this. */

@@ -15,7 +15,7 @@ typedef struct msess {
   int exists; /* 0: created by a transaction that was rolled back */
   pt_event **ev;
   size_t n, cap;
-  pt_map ids; /* event id -> (seq + 1) */
+  pt_map ids;     /* event id -> (seq + 1) */
   pt_snap *snaps; /* ascending (created_at, id) */
   size_t nsnap, capsnap;
 } msess;
@@ -43,7 +43,9 @@ typedef struct mreader {
   pt_reader base;
 } mreader;
 
-static pt_status oom(pt_error *err) { return pt_fail(err, PT_ENOMEM, NULL, "out of memory"); }
+static pt_status oom(pt_error *err) {
+  return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+}
 
 static pt_status m_open(const char *where, pt_store **out, pt_error *err) {
   (void)where;
@@ -85,7 +87,9 @@ static pt_status m_begin(pt_store *st, pt_error *err) {
   return PT_OK;
 }
 
-static void clear_log(mstore *m) { m->nlog = 0; }
+static void clear_log(mstore *m) {
+  m->nlog = 0;
+}
 
 static pt_status m_commit(pt_store *st, pt_error *err) {
   (void)err;
@@ -310,8 +314,8 @@ static pt_status m_read_events(pt_reader *r, const char *sid, int64_t from, int6
 }
 
 static pt_status m_read_snapshots(pt_reader *r, const char *sid, int64_t before_ms,
-                                  const char *before_id, int64_t limit, pt_snap_cb cb,
-                                  void *ctx, pt_error *err) {
+                                  const char *before_id, int64_t limit, pt_snap_cb cb, void *ctx,
+                                  pt_error *err) {
   (void)err;
   msess *s = lookup((mstore *)r->store, sid);
   if (!s) return PT_OK;

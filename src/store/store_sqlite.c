@@ -38,7 +38,8 @@ static const char *const MIGRATIONS[] = {
     "CREATE UNIQUE INDEX events_by_seq ON events(session_id, seq);"
     "CREATE UNIQUE INDEX events_by_id ON events(session_id, id);"
     "CREATE TABLE snapshots ("
-    " rowid INTEGER PRIMARY KEY, id TEXT NOT NULL, session_id TEXT NOT NULL, pipeline_type TEXT NOT NULL,"
+    " rowid INTEGER PRIMARY KEY, id TEXT NOT NULL, session_id TEXT NOT NULL, pipeline_type TEXT "
+    "NOT NULL,"
     " chain_hash TEXT NOT NULL, event_count INTEGER NOT NULL, last_event_id TEXT NOT NULL,"
     " completed INTEGER NOT NULL, total INTEGER NOT NULL, percent INTEGER NOT NULL,"
     " state TEXT NOT NULL, is_valid INTEGER NOT NULL, created_at INTEGER NOT NULL,"
@@ -62,25 +63,30 @@ static const char *const WSQL[W_COUNT] = {
         "SELECT pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts,"
         " created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps"
         " FROM sessions WHERE session_id = ?1",
-    [W_SESSION_PUT] = "INSERT INTO sessions VALUES"
-                      " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [W_SESSION_PUT] =
+        "INSERT INTO sessions VALUES"
+        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     /* an update in place rewrites one row; REPLACE would delete and
      * re-insert it, touching the b-tree twice */
-    [W_SESSION_UPDATE] = "UPDATE sessions SET pipeline_type = ?2, event_count = ?3,"
-                         " last_link = ?4, last_event_id = ?5, first_ts = ?6, last_ts = ?7,"
-                         " created_at = ?8, updated_at = ?9, snap_ms = ?10, snap_suffix = ?11,"
-                         " snapshot_count = ?12, steps = ?13 WHERE session_id = ?1",
-    [W_EVENT_FIND] = "SELECT session_id, seq, id, pipeline_type, step, status, ts, ts_given,"
-                     " received_at, input, output, error, input_sha256, output_sha256, link,"
-                     " redacted FROM events WHERE session_id = ?1 AND id = ?2",
-    [W_EVENT_APPEND] = "INSERT INTO events (session_id, seq, id, pipeline_type, step, status, ts,"
-                       " ts_given, received_at, input, output, error, input_sha256,"
-                       " output_sha256, link, redacted) VALUES"
-                       " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    [W_SNAPSHOT_PUT] = "INSERT INTO snapshots (id, session_id, pipeline_type, chain_hash,"
-                       " event_count, last_event_id, completed, total, percent, state, is_valid,"
-                       " created_at, notes, signature) VALUES"
-                       " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [W_SESSION_UPDATE] =
+        "UPDATE sessions SET pipeline_type = ?2, event_count = ?3,"
+        " last_link = ?4, last_event_id = ?5, first_ts = ?6, last_ts = ?7,"
+        " created_at = ?8, updated_at = ?9, snap_ms = ?10, snap_suffix = ?11,"
+        " snapshot_count = ?12, steps = ?13 WHERE session_id = ?1",
+    [W_EVENT_FIND] =
+        "SELECT session_id, seq, id, pipeline_type, step, status, ts, ts_given,"
+        " received_at, input, output, error, input_sha256, output_sha256, link,"
+        " redacted FROM events WHERE session_id = ?1 AND id = ?2",
+    [W_EVENT_APPEND] =
+        "INSERT INTO events (session_id, seq, id, pipeline_type, step, status, ts,"
+        " ts_given, received_at, input, output, error, input_sha256,"
+        " output_sha256, link, redacted) VALUES"
+        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    [W_SNAPSHOT_PUT] =
+        "INSERT INTO snapshots (id, session_id, pipeline_type, chain_hash,"
+        " event_count, last_event_id, completed, total, percent, state, is_valid,"
+        " created_at, notes, signature) VALUES"
+        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     /* changes when another connection (or process) commits */
     [W_DATA_VERSION] = "PRAGMA data_version",
 };
@@ -88,22 +94,26 @@ static const char *const WSQL[W_COUNT] = {
 enum { R_SESSION, R_EVENTS, R_SNAPS_FIRST, R_SNAPS_AFTER, R_COUNT };
 
 static const char *const RSQL[R_COUNT] = {
-    [R_SESSION] = "SELECT pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts,"
-                  " created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps"
-                  " FROM sessions WHERE session_id = ?1",
-    [R_EVENTS] = "SELECT session_id, seq, id, pipeline_type, step, status, ts, ts_given,"
-                 " received_at, input, output, error, input_sha256, output_sha256, link,"
-                 " redacted FROM events WHERE session_id = ?1 AND seq >= ?2 AND seq < ?3"
-                 " ORDER BY seq",
-    [R_SNAPS_FIRST] = "SELECT id, session_id, pipeline_type, chain_hash, event_count,"
-                      " last_event_id, completed, total, percent, state, is_valid, created_at,"
-                      " notes, signature FROM snapshots WHERE session_id = ?1"
-                      " ORDER BY created_at DESC, id DESC LIMIT ?2",
-    [R_SNAPS_AFTER] = "SELECT id, session_id, pipeline_type, chain_hash, event_count,"
-                      " last_event_id, completed, total, percent, state, is_valid, created_at,"
-                      " notes, signature FROM snapshots WHERE session_id = ?1"
-                      " AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))"
-                      " ORDER BY created_at DESC, id DESC LIMIT ?2",
+    [R_SESSION] =
+        "SELECT pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts,"
+        " created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps"
+        " FROM sessions WHERE session_id = ?1",
+    [R_EVENTS] =
+        "SELECT session_id, seq, id, pipeline_type, step, status, ts, ts_given,"
+        " received_at, input, output, error, input_sha256, output_sha256, link,"
+        " redacted FROM events WHERE session_id = ?1 AND seq >= ?2 AND seq < ?3"
+        " ORDER BY seq",
+    [R_SNAPS_FIRST] =
+        "SELECT id, session_id, pipeline_type, chain_hash, event_count,"
+        " last_event_id, completed, total, percent, state, is_valid, created_at,"
+        " notes, signature FROM snapshots WHERE session_id = ?1"
+        " ORDER BY created_at DESC, id DESC LIMIT ?2",
+    [R_SNAPS_AFTER] =
+        "SELECT id, session_id, pipeline_type, chain_hash, event_count,"
+        " last_event_id, completed, total, percent, state, is_valid, created_at,"
+        " notes, signature FROM snapshots WHERE session_id = ?1"
+        " AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))"
+        " ORDER BY created_at DESC, id DESC LIMIT ?2",
 };
 
 typedef struct sreader {
@@ -344,10 +354,10 @@ static pt_status s_session_put(pt_store *st, const pt_session *x, int is_new, pt
 }
 
 static pt_event *row_event(sqlite3_stmt *q) {
-  pt_event *e = pt_event_new(
-      col_text(q, 2), col_text(q, 0), col_text(q, 3), col_text(q, 4), col_text(q, 9),
-      (size_t)sqlite3_column_bytes(q, 9), col_text(q, 10), (size_t)sqlite3_column_bytes(q, 10),
-      col_text(q, 11), (size_t)sqlite3_column_bytes(q, 11));
+  pt_event *e = pt_event_new(col_text(q, 2), col_text(q, 0), col_text(q, 3), col_text(q, 4),
+                             col_text(q, 9), (size_t)sqlite3_column_bytes(q, 9), col_text(q, 10),
+                             (size_t)sqlite3_column_bytes(q, 10), col_text(q, 11),
+                             (size_t)sqlite3_column_bytes(q, 11));
   if (!e) return NULL;
   e->seq = sqlite3_column_int64(q, 1);
   int status = sqlite3_column_int(q, 5);
@@ -518,8 +528,8 @@ static pt_status s_read_events(pt_reader *rb, const char *sid, int64_t from, int
 }
 
 static pt_status s_read_snapshots(pt_reader *rb, const char *sid, int64_t before_ms,
-                                  const char *before_id, int64_t limit, pt_snap_cb cb,
-                                  void *ctx, pt_error *err) {
+                                  const char *before_id, int64_t limit, pt_snap_cb cb, void *ctx,
+                                  pt_error *err) {
   sreader *r = (sreader *)rb;
   sqlite3_stmt *q = r->st[before_id ? R_SNAPS_AFTER : R_SNAPS_FIRST];
   sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);

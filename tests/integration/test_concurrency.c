@@ -29,8 +29,12 @@ static void *run(void *arg) {
     char sid[32], id[48];
     snprintf(sid, sizeof sid, "conc_%d", k % SESSIONS);
     snprintf(id, sizeof id, "t%d_e%d", w->id, k);
-    pt_event_in ev = {.id = id, .session_id = sid, .pipeline_type = "checkout_digital",
-                      .step = steps[k % 4], .status = PT_SUCCESS, .ts = -1,
+    pt_event_in ev = {.id = id,
+                      .session_id = sid,
+                      .pipeline_type = "checkout_digital",
+                      .step = steps[k % 4],
+                      .status = PT_SUCCESS,
+                      .ts = -1,
                       .input_json = "{\"amount\": 12.5}"};
     pt_track_result *r = NULL;
     pt_error err;
@@ -96,8 +100,12 @@ static void test_eight_writers(void **state) {
       snprintf(id, sizeof id, "t%d_e%d", i, k);
       const char *steps[] = {"checkout_started", "payment_initiated", "payment_confirmed",
                              "checkout_completed"};
-      pt_event_in ev = {.id = id, .session_id = sid, .pipeline_type = "checkout_digital",
-                        .step = steps[k % 4], .status = PT_SUCCESS, .ts = -1,
+      pt_event_in ev = {.id = id,
+                        .session_id = sid,
+                        .pipeline_type = "checkout_digital",
+                        .step = steps[k % 4],
+                        .status = PT_SUCCESS,
+                        .ts = -1,
                         .input_json = "{\"amount\":12.5}"};
       pt_track_result *r;
       pt_error err;

@@ -23,7 +23,9 @@ static json_t *sessions(void) {
   return s;
 }
 
-static const char *str(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+static const char *str(json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
 
 static void test_vectors_direct(void **state) {
   (void)state;
@@ -40,9 +42,8 @@ static void test_vectors_direct(void **state) {
     char link[65] = PT_GENESIS;
     json_array_foreach(json_object_get(s, "events"), k, ve) {
       pt_event *e;
-      TU_ASSERT_OK(pt_validate_event(json_object_get(ve, "event"), defs, &lim, 0, "event", &e,
-                                     &err),
-                   &err);
+      TU_ASSERT_OK(
+          pt_validate_event(json_object_get(ve, "event"), defs, &lim, 0, "event", &e, &err), &err);
       assert_string_equal(e->input_sha256, str(ve, "input_sha256"));
       assert_string_equal(e->output_sha256, str(ve, "output_sha256"));
       pt_buf b;
@@ -77,7 +78,8 @@ static void tracked(const char *url) {
     json_array_foreach(json_object_get(s, "events"), k, ve) {
       pt_track_result *r;
       pt_error err;
-      TU_ASSERT_OK(pt__track_value(t, json_object_get(ve, "event"), PT_SNAPSHOT_DEFAULT, &r, &err), &err);
+      TU_ASSERT_OK(pt__track_value(t, json_object_get(ve, "event"), PT_SNAPSHOT_DEFAULT, &r, &err),
+                   &err);
       assert_int_equal(r->seq, (int64_t)k);
       assert_string_equal(r->link, str(ve, "link"));
       pt_track_result_free(r);

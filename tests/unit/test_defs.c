@@ -32,8 +32,9 @@ static void test_default(void **state) {
 
 static void test_optional(void **state) {
   (void)state;
-  const char *j = "{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\",\"y\",\"z\"],"
-                  "\"optional\":[\"y\"],\"stall_after_s\":5}]}";
+  const char *j =
+      "{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\",\"y\",\"z\"],"
+      "\"optional\":[\"y\"],\"stall_after_s\":5}]}";
   pt_defs *d;
   pt_error err;
   TU_ASSERT_OK(pt_defs_parse(j, strlen(j), &d, &err), &err);
@@ -86,8 +87,9 @@ static void test_tracker_reload_keeps_old_on_error(void **state) {
   tu_track(t, "s2", "job", "run", PT_SUCCESS, NULL);
   char *doc;
   TU_ASSERT_OK(pt_definitions_json(t, &doc, &err), &err);
-  assert_string_equal(doc, "{\"pipelines\":[{\"type\":\"job\",\"steps\":[\"run\"],\"optional\":[],"
-                           "\"stall_after_s\":900}]}");
+  assert_string_equal(doc,
+                      "{\"pipelines\":[{\"type\":\"job\",\"steps\":[\"run\"],\"optional\":[],"
+                      "\"stall_after_s\":900}]}");
   pt_free(doc);
   pt_close(t);
 }

@@ -78,7 +78,8 @@ static void test_rfc8785_examples(void **state) {
   (void)state;
   /* RFC 8785 §3.2.3 sorting example, with UTF-16 order: U+E000 sorts after
    * a supplementary character (surrogates D800-DFFF come first). */
-  check("{\"\\ue000\":1,\"\\ud83d\\ude00\":2,\"a\":3}", "{\"a\":3,\"\xf0\x9f\x98\x80\":2,\"\xee\x80\x80\":1}");
+  check("{\"\\ue000\":1,\"\\ud83d\\ude00\":2,\"a\":3}",
+        "{\"a\":3,\"\xf0\x9f\x98\x80\":2,\"\xee\x80\x80\":1}");
   check("{\"b\":[1,2,{\"z\":null,\"a\":true}],\"a\":\"\\u000f\\u007f\"}",
         "{\"a\":\"\\u000f\x7f\",\"b\":[1,2,{\"a\":true,\"z\":null}]}");
   check("[-0, 1e21, 1e-7, 0.1, 100, 1E2, 123456789012345678901234]",
@@ -109,23 +110,23 @@ static void test_numbers_edge(void **state) {
 static void test_refuses_non_ijson(void **state) {
   (void)state;
   const char *bad[] = {
-      "{\"a\":1,\"a\":2}",    /* duplicate names */
-      "\"\\ud800\"",          /* lone high surrogate */
-      "\"\\udc00x\"",         /* lone low surrogate */
-      "\"\xff\"",             /* invalid UTF-8 */
-      "1e400",                /* beyond a double */
-      "{\"a\":1",             /* truncated */
-      "[1,]",                 /* trailing comma */
+      "{\"a\":1,\"a\":2}", /* duplicate names */
+      "\"\\ud800\"",       /* lone high surrogate */
+      "\"\\udc00x\"",      /* lone low surrogate */
+      "\"\xff\"",          /* invalid UTF-8 */
+      "1e400",             /* beyond a double */
+      "{\"a\":1",          /* truncated */
+      "[1,]",              /* trailing comma */
       "NaN",
       "{\"a\":1,\"\\u0061\":2}", /* duplicate after unescaping */
-      "\"tab\there\"",        /* raw control character */
-      "01",                   /* leading zero */
-      "1.",                   /* no fraction digits */
+      "\"tab\there\"",           /* raw control character */
+      "01",                      /* leading zero */
+      "1.",                      /* no fraction digits */
       "-",
-      "\"\\x\"",             /* unknown escape */
-      "\"\\ud83d\\u0041\"",  /* high surrogate + non-low */
-      "\"\xed\xa0\x80\"",     /* surrogate encoded in UTF-8 */
-      "\"\xc0\xaf\"",          /* overlong */
+      "\"\\x\"",            /* unknown escape */
+      "\"\\ud83d\\u0041\"", /* high surrogate + non-low */
+      "\"\xed\xa0\x80\"",   /* surrogate encoded in UTF-8 */
+      "\"\xc0\xaf\"",       /* overlong */
       "[] []",
       "tru",
       "",
@@ -188,9 +189,9 @@ static void test_fast_path_matches_printf(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_number_vectors),  cmocka_unit_test(test_document_vectors),
-      cmocka_unit_test(test_rfc8785_examples), cmocka_unit_test(test_numbers_edge),
-      cmocka_unit_test(test_refuses_non_ijson), cmocka_unit_test(test_keycmp),
+      cmocka_unit_test(test_number_vectors),           cmocka_unit_test(test_document_vectors),
+      cmocka_unit_test(test_rfc8785_examples),         cmocka_unit_test(test_numbers_edge),
+      cmocka_unit_test(test_refuses_non_ijson),        cmocka_unit_test(test_keycmp),
       cmocka_unit_test(test_fast_path_matches_printf),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

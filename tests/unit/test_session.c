@@ -90,7 +90,8 @@ static void test_in_progress_then_completed(void **state) {
   pt_cksum_write_json(&b, &c, f->p);
   assert_non_null(strstr(pt_buf_cstr(&b), "\"completed_steps\":[\"a\",\"b\",\"d\"]"));
   assert_non_null(strstr(pt_buf_cstr(&b), "\"duration_ms\":3000"));
-  assert_non_null(strstr(pt_buf_cstr(&b), "\"progress\":{\"completed\":3,\"total\":3,\"percent\":100}"));
+  assert_non_null(
+      strstr(pt_buf_cstr(&b), "\"progress\":{\"completed\":3,\"total\":3,\"percent\":100}"));
   pt_buf_cleanup(&b);
 }
 
@@ -177,14 +178,16 @@ static void test_snapshot_ids(void **state) {
   pt_snap_write_json(&b, &s1, ids, 0, 1, 0);
   assert_non_null(strstr(pt_buf_cstr(&b), "\"event_ids\":[\"id\"]"));
   assert_non_null(strstr(pt_buf_cstr(&b), "\"notes\":\"first\",\"signature\":null}"));
-  assert_non_null(strstr(pt_buf_cstr(&b), "\"state\":\"in_progress\",\"is_valid\":false,\"created_at\":100"));
+  assert_non_null(
+      strstr(pt_buf_cstr(&b), "\"state\":\"in_progress\",\"is_valid\":false,\"created_at\":100"));
   assert_null(strstr(pt_buf_cstr(&b), "event_ids_truncated"));
   /* capped: only the last `cap` ids, and the entry says so */
   const char *five[] = {"e0", "e1", "e2", "e3", "e4"};
   s1.event_count = 5;
   pt_buf_reset(&b);
   pt_snap_write_json(&b, &s1, five + 2, 2, 3, 2);
-  assert_non_null(strstr(pt_buf_cstr(&b), "\"event_ids_truncated\":true,\"event_ids\":[\"e3\",\"e4\"]"));
+  assert_non_null(
+      strstr(pt_buf_cstr(&b), "\"event_ids_truncated\":true,\"event_ids\":[\"e3\",\"e4\"]"));
   pt_buf_reset(&b);
   pt_snap_write_json(&b, &s1, five, 0, 5, 5);
   assert_non_null(strstr(pt_buf_cstr(&b), "\"event_ids\":[\"e0\",\"e1\",\"e2\",\"e3\",\"e4\"]"));

@@ -63,7 +63,8 @@ static void test_persists_across_reopen(void **state) {
   char *after;
   TU_ASSERT_OK(pt_checksum(t, "p1", &after, &err), &err);
   assert_string_equal(before, after);
-  assert_int_equal(tu_track(t, "p1", "checkout_digital", "checkout_completed", PT_SUCCESS, NULL), 3);
+  assert_int_equal(tu_track(t, "p1", "checkout_digital", "checkout_completed", PT_SUCCESS, NULL),
+                   3);
   pt_free(before);
   pt_free(after);
   pt_close(t);
@@ -146,8 +147,9 @@ static void test_tampered_snapshot_is_named(void **state) {
   pt_tracker *t = open_at(path);
   fill(t, "ts", 2);
   pt_close(t);
-  exec(path, "UPDATE snapshots SET chain_hash = replace(chain_hash, substr(chain_hash, 1, 1), 'z')"
-             " WHERE event_count = 1");
+  exec(path,
+       "UPDATE snapshots SET chain_hash = replace(chain_hash, substr(chain_hash, 1, 1), 'z')"
+       " WHERE event_count = 1");
   t = open_at(path);
   json_t *v;
   verify_doc(t, "ts", 0, &v);

@@ -12,8 +12,8 @@ static const char *URLS[] = {"memory:", NULL};
 static char sqlite_url[600];
 
 static pt_event *mk(const char *sid, const char *id, int64_t seq, const char *prev) {
-  pt_event *e = pt_event_new(id, sid, "checkout_digital", "checkout_started", "{\"n\":1}", 7,
-                             NULL, 0, "{\"code\":\"c\",\"message\":\"m\"}", 27);
+  pt_event *e = pt_event_new(id, sid, "checkout_digital", "checkout_started", "{\"n\":1}", 7, NULL,
+                             0, "{\"code\":\"c\",\"message\":\"m\"}", 27);
   e->status = PT_FAILURE;
   e->ts = 1000 + seq;
   e->ts_given = 1;
@@ -208,8 +208,10 @@ static void test_map_delete(void **state) {
   assert_int_equal(m.count, 1000);
   for (int i = 0; i < 2000; i++) {
     void *v = pt_map_get(&m, keys[i]);
-    if (i % 2) assert_null(v);
-    else assert_int_equal((intptr_t)v, i + 1);
+    if (i % 2)
+      assert_null(v);
+    else
+      assert_int_equal((intptr_t)v, i + 1);
   }
   pt_map_cleanup(&m);
 }

@@ -17,7 +17,9 @@ static int setup(void **state) {
   return 0;
 }
 
-#define EACH_BACKEND for (int b_ = 0; b_ < 2; b_++) for (const char *url = urls[b_]; url; url = NULL)
+#define EACH_BACKEND             \
+  for (int b_ = 0; b_ < 2; b_++) \
+    for (const char *url = urls[b_]; url; url = NULL)
 
 static json_t *doc_json(char *doc) {
   json_t *v = tu_json(doc);
@@ -42,13 +44,13 @@ static const char *jstr(json_t *o, const char *key) {
 static void test_idempotency(void **state) {
   (void)state;
   EACH_BACKEND {
-
     pt_tracker *t = tu_open(url, 0);
     pt_error err;
     pt_track_result *r;
-    const char *ev = "{\"id\":\"e1\",\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
-                     "\"step\":\"checkout_started\",\"status\":\"success\",\"ts\":5,"
-                     "\"input\":{\"b\":1,\"a\":2}}";
+    const char *ev =
+        "{\"id\":\"e1\",\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
+        "\"step\":\"checkout_started\",\"status\":\"success\",\"ts\":5,"
+        "\"input\":{\"b\":1,\"a\":2}}";
     TU_ASSERT_OK(pt_track_json(t, ev, strlen(ev), 0, &r, &err), &err);
     assert_int_equal(r->replayed, 0);
     assert_int_equal(r->seq, 0);
@@ -56,9 +58,10 @@ static void test_idempotency(void **state) {
     memcpy(link, r->link, 65);
     pt_track_result_free(r);
     /* same content, members in another order, ts left out: a replay */
-    const char *again = "{\"input\":{\"a\":2,\"b\":1},\"status\":\"success\",\"id\":\"e1\","
-                        "\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
-                        "\"step\":\"checkout_started\"}";
+    const char *again =
+        "{\"input\":{\"a\":2,\"b\":1},\"status\":\"success\",\"id\":\"e1\","
+        "\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
+        "\"step\":\"checkout_started\"}";
     TU_ASSERT_OK(pt_track_json(t, again, strlen(again), 0, &r, &err), &err);
     assert_int_equal(r->replayed, 1);
     assert_int_equal(r->seq, 0);
@@ -68,14 +71,16 @@ static void test_idempotency(void **state) {
     json_decref(stored);
     pt_track_result_free(r);
     /* different content: conflict, nothing stored */
-    const char *other = "{\"id\":\"e1\",\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
-                        "\"step\":\"checkout_started\",\"status\":\"failure\"}";
+    const char *other =
+        "{\"id\":\"e1\",\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
+        "\"step\":\"checkout_started\",\"status\":\"failure\"}";
     assert_int_equal(pt_track_json(t, other, strlen(other), 0, &r, &err), PT_EEVENT_ID_CONFLICT);
     assert_null(r);
     assert_string_equal(err.field, "id");
-    const char *ts_differs = "{\"id\":\"e1\",\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
-                             "\"step\":\"checkout_started\",\"status\":\"success\",\"ts\":6,"
-                             "\"input\":{\"b\":1,\"a\":2}}";
+    const char *ts_differs =
+        "{\"id\":\"e1\",\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
+        "\"step\":\"checkout_started\",\"status\":\"success\",\"ts\":6,"
+        "\"input\":{\"b\":1,\"a\":2}}";
     assert_int_equal(pt_track_json(t, ts_differs, strlen(ts_differs), 0, &r, &err),
                      PT_EEVENT_ID_CONFLICT);
     char *doc;
@@ -92,8 +97,11 @@ static void test_session_conflict(void **state) {
   EACH_BACKEND {
     pt_tracker *t = tu_open(url, 0);
     tu_track(t, "conf", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
-    pt_event_in ev = {.session_id = "conf", .pipeline_type = "signup", .step = "account_created",
-                      .status = PT_SUCCESS, .ts = -1};
+    pt_event_in ev = {.session_id = "conf",
+                      .pipeline_type = "signup",
+                      .step = "account_created",
+                      .status = PT_SUCCESS,
+                      .ts = -1};
     pt_track_result *r;
     pt_error err;
     assert_int_equal(pt_track(t, &ev, 0, &r, &err), PT_ESESSION_CONFLICT);
@@ -108,10 +116,14 @@ static void test_batch(void **state) {
   EACH_BACKEND {
     pt_tracker *t = tu_open(url, 0);
     const char *batch =
-        "[{\"session_id\":\"b1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_started\",\"status\":\"success\"},"
-        " {\"session_id\":\"b1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"bogus\",\"status\":\"success\"},"
-        " {\"session_id\":\"b1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"payment_initiated\",\"status\":\"started\",\"x\":1},"
-        " {\"session_id\":\"b1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"payment_initiated\",\"status\":\"success\"}]";
+        "[{\"session_id\":\"b1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_"
+        "started\",\"status\":\"success\"},"
+        " {\"session_id\":\"b1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"bogus\","
+        "\"status\":\"success\"},"
+        " {\"session_id\":\"b1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"payment_"
+        "initiated\",\"status\":\"started\",\"x\":1},"
+        " {\"session_id\":\"b1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"payment_"
+        "initiated\",\"status\":\"success\"}]";
     pt_batch_result *br;
     pt_error err;
     TU_ASSERT_OK(pt_track_batch_json(t, batch, strlen(batch), 0, &br, &err), &err);
@@ -128,8 +140,11 @@ static void test_batch(void **state) {
     /* over the limit: refused whole */
     pt_event_in many[PT_BATCH_MAX + 1];
     for (int i = 0; i <= PT_BATCH_MAX; i++)
-      many[i] = (pt_event_in){.session_id = "b2", .pipeline_type = "checkout_digital",
-                              .step = "checkout_started", .status = PT_STARTED, .ts = -1};
+      many[i] = (pt_event_in){.session_id = "b2",
+                              .pipeline_type = "checkout_digital",
+                              .step = "checkout_started",
+                              .status = PT_STARTED,
+                              .ts = -1};
     assert_int_equal(pt_track_batch(t, many, PT_BATCH_MAX + 1, 0, &br, &err), PT_ETOOBIG);
     assert_null(br);
     TU_ASSERT_OK(pt_track_batch(t, many, PT_BATCH_MAX, 0, &br, &err), &err);
@@ -144,8 +159,11 @@ static void test_snapshots_and_history(void **state) {
   EACH_BACKEND {
     pt_tracker *t = tu_open(url, 1); /* auto-snapshot on by default */
     pt_error err;
-    pt_event_in ev = {.session_id = "snap", .pipeline_type = "checkout_digital",
-                      .step = "checkout_started", .status = PT_SUCCESS, .ts = -1};
+    pt_event_in ev = {.session_id = "snap",
+                      .pipeline_type = "checkout_digital",
+                      .step = "checkout_started",
+                      .status = PT_SUCCESS,
+                      .ts = -1};
     pt_track_result *r;
     TU_ASSERT_OK(pt_track(t, &ev, PT_SNAPSHOT_DEFAULT, &r, &err), &err);
     assert_non_null(r->snapshot_json);
@@ -264,9 +282,13 @@ static void test_report_and_verify(void **state) {
     pt_tracker *t = tu_open(url, 1);
     pt_error err;
     tu_track(t, "rep", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
-    pt_event_in ev = {.session_id = "rep", .pipeline_type = "checkout_digital",
-                      .step = "payment_initiated", .status = PT_FAILURE, .ts = -1,
-                      .error_code = "card_declined", .error_message = "<b>declined</b>\nretry"};
+    pt_event_in ev = {.session_id = "rep",
+                      .pipeline_type = "checkout_digital",
+                      .step = "payment_initiated",
+                      .status = PT_FAILURE,
+                      .ts = -1,
+                      .error_code = "card_declined",
+                      .error_message = "<b>declined</b>\nretry"};
     pt_track_result *r;
     TU_ASSERT_OK(pt_track(t, &ev, PT_SNAPSHOT_DEFAULT, &r, &err), &err);
     pt_track_result_free(r);
@@ -305,9 +327,9 @@ static void test_traced_step(void **state) {
     pt_tracker *t = tu_open(url, 0);
     pt_error err;
     pt_step *s;
-    TU_ASSERT_OK(pt_step_begin(t, "trace", "checkout_digital", "checkout_started", "{\"k\":1}", &s,
-                               &err),
-                 &err);
+    TU_ASSERT_OK(
+        pt_step_begin(t, "trace", "checkout_digital", "checkout_started", "{\"k\":1}", &s, &err),
+        &err);
     tu_clock_ms += 250;
     TU_ASSERT_OK(pt_step_end(s, PT_SUCCESS, "[1,2]", NULL, NULL, &err), &err);
     TU_ASSERT_OK(pt_step_begin(t, "trace", "checkout_digital", "payment_initiated", NULL, &s, &err),
@@ -344,8 +366,11 @@ static void test_storage_fault_stores_nothing(void **state) {
     tu_track(t, "fault", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
     for (int after = 1; after <= 5; after++) {
       pt__inject_store_fault(t, after);
-      pt_event_in ev = {.session_id = "fault", .pipeline_type = "checkout_digital",
-                        .step = "payment_initiated", .status = PT_SUCCESS, .ts = -1};
+      pt_event_in ev = {.session_id = "fault",
+                        .pipeline_type = "checkout_digital",
+                        .step = "payment_initiated",
+                        .status = PT_SUCCESS,
+                        .ts = -1};
       pt_track_result *r;
       assert_int_equal(pt_track(t, &ev, PT_SNAPSHOT_DEFAULT, &r, &err), PT_ESTORAGE);
       assert_null(r);
@@ -357,7 +382,8 @@ static void test_storage_fault_stores_nothing(void **state) {
       json_decref(s);
     }
     pt__inject_store_fault(t, -1);
-    assert_int_equal(tu_track(t, "fault", "checkout_digital", "payment_initiated", PT_SUCCESS, NULL), 1);
+    assert_int_equal(
+        tu_track(t, "fault", "checkout_digital", "payment_initiated", PT_SUCCESS, NULL), 1);
     int ok;
     char *doc;
     TU_ASSERT_OK(pt_verify(t, "fault", &ok, &doc, &err), &err);
@@ -372,8 +398,11 @@ static void test_long_session_entries_are_capped(void **state) {
   pt_tracker *t = tu_open("memory:", 0);
   pt_event_in evs[PT_BATCH_MAX];
   for (int i = 0; i < PT_BATCH_MAX; i++)
-    evs[i] = (pt_event_in){.session_id = "long", .pipeline_type = "checkout_digital",
-                           .step = "checkout_started", .status = PT_STARTED, .ts = -1};
+    evs[i] = (pt_event_in){.session_id = "long",
+                           .pipeline_type = "checkout_digital",
+                           .step = "checkout_started",
+                           .status = PT_STARTED,
+                           .ts = -1};
   pt_batch_result *br;
   pt_error err;
   TU_ASSERT_OK(pt_track_batch(t, evs, PT_BATCH_MAX, 0, &br, &err), &err);

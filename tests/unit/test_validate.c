@@ -8,7 +8,8 @@
 #include "core/validate.h"
 #include "testutil.h"
 
-#define BASE "\"session_id\":\"chk_1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_started\""
+#define BASE \
+  "\"session_id\":\"chk_1\",\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_started\""
 
 typedef struct row {
   const char *json;
@@ -27,33 +28,45 @@ static const row ROWS[] = {
     {"{\"id\":\"\"," BASE ",\"status\":\"success\"}", PT_EINVALID, "event.id"},
     {"{\"id\":\"has space\"," BASE ",\"status\":\"success\"}", PT_EINVALID, "event.id"},
     {"{\"id\":12," BASE ",\"status\":\"success\"}", PT_EINVALID, "event.id"},
-    {"{\"id\":\"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    {"{\"id\":\""
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"," BASE
-     ",\"status\":\"success\"}", PT_OK, NULL}, /* 128 chars */
-    {"{\"id\":\"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     ",\"status\":\"success\"}",
+     PT_OK, NULL}, /* 128 chars */
+    {"{\"id\":\""
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"," BASE
-     ",\"status\":\"success\"}", PT_EINVALID, "event.id"}, /* 129 chars */
+     ",\"status\":\"success\"}",
+     PT_EINVALID, "event.id"}, /* 129 chars */
     /* session_id */
-    {"{\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_started\",\"status\":\"success\"}",
+    {"{\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_started\",\"status\":"
+     "\"success\"}",
      PT_EINVALID, "event.session_id"},
     {"{\"session_id\":\"a/b\",\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_started\","
-     "\"status\":\"success\"}", PT_EINVALID, "event.session_id"},
-    {"{\"session_id\":\"a\\u0000b\",\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_started\","
-     "\"status\":\"success\"}", PT_EINVALID, "event.session_id"},
+     "\"status\":\"success\"}",
+     PT_EINVALID, "event.session_id"},
+    {"{\"session_id\":\"a\\u0000b\",\"pipeline_type\":\"checkout_digital\",\"step\":\"checkout_"
+     "started\","
+     "\"status\":\"success\"}",
+     PT_EINVALID, "event.session_id"},
     /* pipeline_type */
     {"{\"session_id\":\"s\",\"step\":\"checkout_started\",\"status\":\"success\"}", PT_EINVALID,
      "event.pipeline_type"},
     {"{\"session_id\":\"s\",\"pipeline_type\":\"Checkout\",\"step\":\"checkout_started\","
-     "\"status\":\"success\"}", PT_EINVALID, "event.pipeline_type"},
+     "\"status\":\"success\"}",
+     PT_EINVALID, "event.pipeline_type"},
     {"{\"session_id\":\"s\",\"pipeline_type\":\"nope\",\"step\":\"checkout_started\","
-     "\"status\":\"success\"}", PT_EUNKNOWN_PIPELINE, "event.pipeline_type"},
+     "\"status\":\"success\"}",
+     PT_EUNKNOWN_PIPELINE, "event.pipeline_type"},
     /* step */
     {"{\"session_id\":\"s\",\"pipeline_type\":\"checkout_digital\",\"status\":\"success\"}",
      PT_EINVALID, "event.step"},
     {"{\"session_id\":\"s\",\"pipeline_type\":\"checkout_digital\",\"step\":\"1st\","
-     "\"status\":\"success\"}", PT_EINVALID, "event.step"},
+     "\"status\":\"success\"}",
+     PT_EINVALID, "event.step"},
     {"{\"session_id\":\"s\",\"pipeline_type\":\"checkout_digital\",\"step\":\"shipped\","
-     "\"status\":\"success\"}", PT_EUNKNOWN_STEP, "event.step"},
+     "\"status\":\"success\"}",
+     PT_EUNKNOWN_STEP, "event.step"},
     /* status */
     {"{" BASE "}", PT_EINVALID, "event.status"},
     {"{" BASE ",\"status\":\"done\"}", PT_EINVALID, "event.status"},
@@ -67,17 +80,24 @@ static const row ROWS[] = {
     {"{" BASE ",\"status\":\"success\",\"ts\":1.5}", PT_EINVALID, "event.ts"},
     {"{" BASE ",\"status\":\"success\",\"ts\":\"1\"}", PT_EINVALID, "event.ts"},
     /* input / output */
-    {"{" BASE ",\"status\":\"success\",\"input\":{\"b\":[1,2],\"a\":null},\"output\":\"x\"}", PT_OK, NULL},
-    {"{" BASE ",\"status\":\"success\",\"input\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+    {"{" BASE ",\"status\":\"success\",\"input\":{\"b\":[1,2],\"a\":null},\"output\":\"x\"}", PT_OK,
+     NULL},
+    {"{" BASE ",\"status\":\"success\",\"input\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]"
+     "]]]]]]]]]]]]]]]]]]]}",
      PT_EINVALID, "event.input"},
     /* error */
-    {"{" BASE ",\"status\":\"failure\",\"error\":{\"code\":\"card_declined\",\"message\":\"no\"}}", PT_OK, NULL},
+    {"{" BASE ",\"status\":\"failure\",\"error\":{\"code\":\"card_declined\",\"message\":\"no\"}}",
+     PT_OK, NULL},
     {"{" BASE ",\"status\":\"failure\",\"error\":null}", PT_OK, NULL},
     {"{" BASE ",\"status\":\"failure\",\"error\":\"declined\"}", PT_EINVALID, "event.error"},
-    {"{" BASE ",\"status\":\"failure\",\"error\":{\"code\":\"x\"}}", PT_EINVALID, "event.error.message"},
-    {"{" BASE ",\"status\":\"failure\",\"error\":{\"message\":\"x\"}}", PT_EINVALID, "event.error.code"},
-    {"{" BASE ",\"status\":\"failure\",\"error\":{\"code\":1,\"message\":\"x\"}}", PT_EINVALID, "event.error.code"},
-    {"{" BASE ",\"status\":\"failure\",\"error\":{\"code\":\"x\",\"message\":\"y\",\"stack\":\"z\"}}",
+    {"{" BASE ",\"status\":\"failure\",\"error\":{\"code\":\"x\"}}", PT_EINVALID,
+     "event.error.message"},
+    {"{" BASE ",\"status\":\"failure\",\"error\":{\"message\":\"x\"}}", PT_EINVALID,
+     "event.error.code"},
+    {"{" BASE ",\"status\":\"failure\",\"error\":{\"code\":1,\"message\":\"x\"}}", PT_EINVALID,
+     "event.error.code"},
+    {"{" BASE
+     ",\"status\":\"failure\",\"error\":{\"code\":\"x\",\"message\":\"y\",\"stack\":\"z\"}}",
      PT_EINVALID, "event.error.stack"},
 };
 
@@ -174,9 +194,14 @@ static void test_struct_rules(void **state) {
   pt_error err;
   TU_ASSERT_OK(pt_defs_default(&defs, &err), &err);
   pt_limits lim = {PT_DEFAULT_MAX_PAYLOAD, PT_DEFAULT_MAX_DEPTH};
-  pt_event_in ok = {.session_id = "s", .pipeline_type = "checkout_digital",
-                    .step = "checkout_started", .status = PT_FAILURE, .ts = 7,
-                    .input_json = "{\"b\":1,\"a\":2}", .error_code = "E", .error_message = "m"};
+  pt_event_in ok = {.session_id = "s",
+                    .pipeline_type = "checkout_digital",
+                    .step = "checkout_started",
+                    .status = PT_FAILURE,
+                    .ts = 7,
+                    .input_json = "{\"b\":1,\"a\":2}",
+                    .error_code = "E",
+                    .error_message = "m"};
   pt_event *e;
   TU_ASSERT_OK(pt_validate_struct(&ok, defs, &lim, 0, "event", &e, &err), &err);
   assert_string_equal(e->input, "{\"a\":2,\"b\":1}");

@@ -60,8 +60,8 @@ pt_tracker *tu_open(const char *url, int auto_snapshot) {
 
 int64_t tu_track(pt_tracker *t, const char *sid, const char *type, const char *step,
                  pt_event_status st, const char *id) {
-  pt_event_in ev = {.id = id, .session_id = sid, .pipeline_type = type, .step = step,
-                    .status = st, .ts = -1};
+  pt_event_in ev = {
+      .id = id, .session_id = sid, .pipeline_type = type, .step = step, .status = st, .ts = -1};
   pt_track_result *r = NULL;
   pt_error err;
   TU_ASSERT_OK(pt_track(t, &ev, PT_SNAPSHOT_DEFAULT, &r, &err), &err);

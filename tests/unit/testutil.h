@@ -26,12 +26,11 @@ extern int64_t tu_clock_ms;
 int64_t tu_track(pt_tracker *t, const char *sid, const char *type, const char *step,
                  pt_event_status st, const char *id);
 
-#define TU_ASSERT_OK(expr, errp)                                                 \
-  do {                                                                           \
-    pt_status tu_rc_ = (expr);                                                   \
-    if (tu_rc_ != PT_OK)                                                         \
-      fail_msg("%s -> %s: %s (%s)", #expr, pt_err_name(tu_rc_), (errp)->message, \
-               (errp)->field);                                                   \
+#define TU_ASSERT_OK(expr, errp)                                                                 \
+  do {                                                                                           \
+    pt_status tu_rc_ = (expr);                                                                   \
+    if (tu_rc_ != PT_OK)                                                                         \
+      fail_msg("%s -> %s: %s (%s)", #expr, pt_err_name(tu_rc_), (errp)->message, (errp)->field); \
   } while (0)
 
 #endif
