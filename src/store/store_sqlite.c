@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "../core/sha.h"
 #include "store.h"
 
 #define SCHEMA_VERSION 1
@@ -33,7 +34,7 @@ static const char *const MIGRATIONS[] = {
     " pipeline_type TEXT NOT NULL, step TEXT NOT NULL, status INTEGER NOT NULL,"
     " ts INTEGER NOT NULL, ts_given INTEGER NOT NULL, received_at INTEGER NOT NULL,"
     " input TEXT NOT NULL, output TEXT NOT NULL, error TEXT NOT NULL,"
-    " input_sha256 TEXT NOT NULL, output_sha256 TEXT NOT NULL, link TEXT NOT NULL,"
+    " input_sha256 BLOB NOT NULL, output_sha256 BLOB NOT NULL, link BLOB NOT NULL,"
     " redacted INTEGER NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX events_by_seq ON events(session_id, seq);"
     "CREATE UNIQUE INDEX events_by_id ON events(session_id, id);"
@@ -353,6 +354,29 @@ static pt_status s_session_put(pt_store *st, const pt_session *x, int is_new, pt
   return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "write session");
 }
 
+/* Digests are stored as their 32 raw bytes: half the size of the hex text,
+ * and every event row carries three. */
+static void unhex(const char *h, unsigned char out[32]) {
+  for (int i = 0; i < 32; i++) {
+    unsigned v = 0;
+    for (int k = 0; k < 2; k++) {
+      char c = h[2 * i + k];
+      v = v * 16 + (unsigned)(c >= 'a' ? c - 'a' + 10 : c - '0');
+    }
+    out[i] = (unsigned char)v;
+  }
+}
+
+static void col_digest(sqlite3_stmt *q, int i, char out[65]) {
+  const unsigned char *b = sqlite3_column_blob(q, i);
+  int n = sqlite3_column_bytes(q, i);
+  /* anything but 32 bytes is damage: render it so verification flags it */
+  if (b && n == 32)
+    pt_hex(b, 32, out);
+  else
+    snprintf(out, 65, "damaged");
+}
+
 static pt_event *row_event(sqlite3_stmt *q) {
   pt_event *e = pt_event_new(col_text(q, 2), col_text(q, 0), col_text(q, 3), col_text(q, 4),
                              col_text(q, 9), (size_t)sqlite3_column_bytes(q, 9), col_text(q, 10),
@@ -367,9 +391,9 @@ static pt_event *row_event(sqlite3_stmt *q) {
   e->ts = sqlite3_column_int64(q, 6);
   e->ts_given = sqlite3_column_int(q, 7);
   e->received_at = sqlite3_column_int64(q, 8);
-  snprintf(e->input_sha256, 65, "%s", col_text(q, 12));
-  snprintf(e->output_sha256, 65, "%s", col_text(q, 13));
-  snprintf(e->link, 65, "%s", col_text(q, 14));
+  col_digest(q, 12, e->input_sha256);
+  col_digest(q, 13, e->output_sha256);
+  col_digest(q, 14, e->link);
   e->redacted = sqlite3_column_int(q, 15);
   e->id_given = 1;
   return e;
@@ -409,9 +433,13 @@ static pt_status s_event_append(pt_store *st, const pt_event *e, pt_error *err) 
   sqlite3_bind_text(q, 10, e->input, (int)e->input_len, SQLITE_STATIC);
   sqlite3_bind_text(q, 11, e->output, (int)e->output_len, SQLITE_STATIC);
   sqlite3_bind_text(q, 12, e->error, (int)e->error_len, SQLITE_STATIC);
-  sqlite3_bind_text(q, 13, e->input_sha256, 64, SQLITE_STATIC);
-  sqlite3_bind_text(q, 14, e->output_sha256, 64, SQLITE_STATIC);
-  sqlite3_bind_text(q, 15, e->link, 64, SQLITE_STATIC);
+  unsigned char d[3][32];
+  unhex(e->input_sha256, d[0]);
+  unhex(e->output_sha256, d[1]);
+  unhex(e->link, d[2]);
+  sqlite3_bind_blob(q, 13, d[0], 32, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(q, 14, d[1], 32, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(q, 15, d[2], 32, SQLITE_TRANSIENT);
   sqlite3_bind_int(q, 16, e->redacted);
   int rc = sqlite3_step(q);
   sqlite3_reset(q);
