@@ -21,21 +21,26 @@ typedef struct worker {
   int failures;
 } worker;
 
+/* Event k of a thread: session k % SESSIONS, id t<thread>_e<k>. */
+static pt_event_in event_of(int thread, int k, char sid[32], char id[48], const char *input) {
+  static const char *const steps[] = {"checkout_started", "payment_initiated", "payment_confirmed",
+                                      "checkout_completed"};
+  snprintf(sid, 32, "conc_%d", k % SESSIONS);
+  snprintf(id, 48, "t%d_e%d", thread, k);
+  return (pt_event_in){.id = id,
+                       .session_id = sid,
+                       .pipeline_type = "checkout_digital",
+                       .step = steps[k % 4],
+                       .status = PT_SUCCESS,
+                       .ts = -1,
+                       .input_json = input};
+}
+
 static void *run(void *arg) {
   worker *w = arg;
-  const char *steps[] = {"checkout_started", "payment_initiated", "payment_confirmed",
-                         "checkout_completed"};
   for (int k = 0; k < PER_THREAD; k++) {
     char sid[32], id[48];
-    snprintf(sid, sizeof sid, "conc_%d", k % SESSIONS);
-    snprintf(id, sizeof id, "t%d_e%d", w->id, k);
-    pt_event_in ev = {.id = id,
-                      .session_id = sid,
-                      .pipeline_type = "checkout_digital",
-                      .step = steps[k % 4],
-                      .status = PT_SUCCESS,
-                      .ts = -1,
-                      .input_json = "{\"amount\": 12.5}"};
+    pt_event_in ev = event_of(w->id, k, sid, id, "{\"amount\": 12.5}");
     pt_track_result *r = NULL;
     pt_error err;
     if (pt_track(w->t, &ev, 0, &r, &err) != PT_OK) {
@@ -96,17 +101,8 @@ static void test_eight_writers(void **state) {
   for (int i = 0; i < THREADS; i++) {
     for (int k = 0; k < PER_THREAD; k += 997) {
       char sid[32], id[48];
-      snprintf(sid, sizeof sid, "conc_%d", k % SESSIONS);
-      snprintf(id, sizeof id, "t%d_e%d", i, k);
-      const char *steps[] = {"checkout_started", "payment_initiated", "payment_confirmed",
-                             "checkout_completed"};
-      pt_event_in ev = {.id = id,
-                        .session_id = sid,
-                        .pipeline_type = "checkout_digital",
-                        .step = steps[k % 4],
-                        .status = PT_SUCCESS,
-                        .ts = -1,
-                        .input_json = "{\"amount\":12.5}"};
+      /* the same payload written differently: equal in canonical form */
+      pt_event_in ev = event_of(i, k, sid, id, "{\"amount\":12.5}");
       pt_track_result *r;
       pt_error err;
       TU_ASSERT_OK(pt_track(t, &ev, 0, &r, &err), &err);

@@ -11,12 +11,7 @@
 #include "testutil.h"
 
 static json_t *sessions(void) {
-  const char *path = getenv("PT_VECTORS");
-  if (!path) path = "../shared/vectors/chain-v1.json";
-  char *text = tu_read_file(path, NULL);
-  json_t *v = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
-  free(text);
-  assert_non_null(v);
+  json_t *v = tu_vectors();
   json_t *s = json_incref(json_object_get(v, "sessions"));
   json_decref(v);
   assert_true(json_array_size(s) >= 8);

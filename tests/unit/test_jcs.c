@@ -9,13 +9,7 @@
 #include "testutil.h"
 
 static json_t *vectors(void) {
-  const char *path = getenv("PT_VECTORS");
-  if (!path) path = "../shared/vectors/chain-v1.json";
-  char *text = tu_read_file(path, NULL);
-  json_t *v = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
-  free(text);
-  assert_non_null(v);
-  return v;
+  return tu_vectors();
 }
 
 static void test_number_vectors(void **state) {

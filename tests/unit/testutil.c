@@ -43,6 +43,16 @@ const char *tu_tmp_db(const char *name) {
   return path;
 }
 
+json_t *tu_vectors(void) {
+  const char *path = getenv("PT_VECTORS");
+  if (!path) path = "../shared/vectors/chain-v1.json";
+  char *text = tu_read_file(path, NULL);
+  json_t *v = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
+  free(text);
+  if (!v) fail_msg("cannot parse %s", path);
+  return v;
+}
+
 json_t *tu_json(const char *text) {
   json_error_t je;
   json_t *v = json_loads(text, JSON_DECODE_ANY, &je);
