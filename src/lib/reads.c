@@ -179,8 +179,11 @@ static pt_status read_evs(view *v, int64_t from, int64_t to, evlist *l, pt_error
 }
 
 /* Writes the entries, reading only the event ids they list: at most the
- * last `cap` of each, so the cost does not grow with the session. */
-static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, int64_t cap, pt_error *err) {
+ * last `cap` of each, so the cost does not grow with the session. `have`
+ * (may be NULL) holds events already read, in seq order up to the session's
+ * last: only the ids before them are read again. */
+static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, int64_t cap,
+                             const evlist *have, pt_error *err) {
   int64_t hi = 0, lo = INT64_MAX;
   for (size_t i = 0; i < l->n; i++) {
     int64_t ec = l->items[i].event_count;
@@ -189,19 +192,25 @@ static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, int64_t cap,
     if (from < lo) lo = from;
   }
   if (lo > hi) lo = hi;
-  evlist all;
-  pt_status rc = read_evs(v, lo, hi, &all, err);
-  const char **ids = rc == PT_OK ? malloc((all.n ? all.n : 1) * sizeof *ids) : NULL;
+  int64_t have_from = have && have->n ? have->items[0]->seq : INT64_MAX;
+  evlist more;
+  pt_status rc = read_evs(v, lo, hi < have_from ? hi : have_from, &more, err);
+  size_t n = more.n + (have && have_from < INT64_MAX ? have->n : 0);
+  const char **ids = rc == PT_OK ? malloc((n ? n : 1) * sizeof *ids) : NULL;
   if (rc == PT_OK && !ids) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
-  /* the first id read is that of event `lo` unless events are missing */
-  int64_t first = all.n ? all.items[0]->seq : lo;
-  for (size_t i = 0; ids && i < all.n; i++) ids[i] = all.items[i]->id;
+  size_t k = 0;
+  for (size_t i = 0; ids && i < more.n; i++) ids[k++] = more.items[i]->id;
+  for (size_t i = 0; ids && have_from < INT64_MAX && i < have->n; i++)
+    ids[k++] = have->items[i]->id;
+  /* ids[0] is event `first`; a gap (missing events: damage) only shifts
+   * which ids are shown, and verification reports it */
+  int64_t first = more.n ? more.items[0]->seq : have_from < INT64_MAX ? have_from : lo;
   for (size_t i = 0; rc == PT_OK && i < l->n; i++) {
     if (i) pt_buf_putc(b, ',');
-    pt_snap_write_json(b, &l->items[i], ids, first, (int64_t)all.n, cap);
+    pt_snap_write_json(b, &l->items[i], ids, first, (int64_t)k, cap);
   }
   free(ids);
-  evlist_free(&all);
+  evlist_free(&more);
   return rc;
 }
 
@@ -240,12 +249,12 @@ pt_status pt_status_summary(pt_tracker *t, const char *session_id, const char *p
     pt_buf_puts(&b, ",\"latest_snapshot\":");
     if (snaps.n) {
       snaplist first = {snaps.items, 1, 1, 0};
-      rc = write_snaps(&v, &b, &first, events_limit, err);
+      rc = write_snaps(&v, &b, &first, events_limit, &evs, err);
     } else {
       pt_buf_puts(&b, "null");
     }
     pt_buf_puts(&b, ",\"history\":[");
-    if (rc == PT_OK) rc = write_snaps(&v, &b, &snaps, events_limit, err);
+    if (rc == PT_OK) rc = write_snaps(&v, &b, &snaps, events_limit, &evs, err);
     int terminal = pt_cksum_terminal(&c);
     /* How soon another poll can show something new: rarely once terminal (a
      * late event is possible but unusual), a stalled session seldom changes;
@@ -296,7 +305,7 @@ pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const cha
       snaps.n = (size_t)limit;
     }
     pt_buf_puts(&b, "{\"items\":[");
-    rc = write_snaps(&v, &b, &snaps, PT_SNAP_IDS_MAX, err);
+    rc = write_snaps(&v, &b, &snaps, PT_SNAP_IDS_MAX, NULL, err);
     pt_buf_puts(&b, "],\"next_cursor\":");
     if (more) {
       const pt_snap *last = &snaps.items[snaps.n - 1];
@@ -327,7 +336,7 @@ pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, 
   if (rc == PT_OK && snaps.n == 0)
     rc = pt_fail(err, PT_ENOTFOUND, "session_id", "session_id: session \"%s\" has no snapshots",
                  session_id);
-  if (rc == PT_OK) rc = write_snaps(&v, &b, &snaps, PT_SNAP_IDS_MAX, err);
+  if (rc == PT_OK) rc = write_snaps(&v, &b, &snaps, PT_SNAP_IDS_MAX, NULL, err);
   if (rc == PT_OK) rc = take(&b, out, err);
   pt_buf_cleanup(&b);
   snaplist_free(&snaps);

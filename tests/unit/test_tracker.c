@@ -423,6 +423,13 @@ static void test_long_session_entries_are_capped(void **state) {
   /* the status lists as many ids as events: events_limit (100 by default) */
   assert_int_equal(json_array_size(json_object_get(latest, "event_ids")), 100);
   assert_true(json_is_true(json_object_get(latest, "event_ids_truncated")));
+  json_t *lids = json_object_get(latest, "event_ids");
+  assert_string_equal(json_string_value(json_array_get(lids, 99)), "last");
+  /* ids come from the events the summary read: the same ids, in order */
+  json_t *sevs = json_object_get(s, "events");
+  for (size_t i = 0; i < 100; i++)
+    assert_string_equal(json_string_value(json_array_get(lids, i)),
+                        json_string_value(json_object_get(json_array_get(sevs, i), "id")));
   assert_int_equal(json_array_size(json_object_get(s, "events")), 100);
   json_decref(s);
   pt_close(t);
