@@ -252,6 +252,26 @@ static void test_status_summary(void **state) {
     assert_int_equal(jint(json_array_get(evs, 0), "seq"), 1);
     assert_int_equal(json_array_size(json_object_get(s, "history")), 2);
     assert_int_equal(jint(json_object_get(s, "latest_snapshot"), "event_count"), 3);
+    {
+      /* entry ids: at most events_limit (2) each, the right ones */
+      char *rep;
+      TU_ASSERT_OK(pt_report(t, "st", PT_FORMAT_JSON, &rep, &err), &err);
+      json_t *rj = tu_json(rep);
+      json_t *all = json_object_get(rj, "events");
+      json_t *h = json_object_get(s, "history");
+      json_t *h0 = json_object_get(json_array_get(h, 0), "event_ids");
+      json_t *h1 = json_object_get(json_array_get(h, 1), "event_ids");
+      assert_int_equal(json_array_size(h0), 2); /* events 1, 2 of 3 */
+      assert_true(json_is_true(json_object_get(json_array_get(h, 0), "event_ids_truncated")));
+      assert_string_equal(json_string_value(json_array_get(h0, 0)),
+                          json_string_value(json_object_get(json_array_get(all, 1), "id")));
+      assert_int_equal(json_array_size(h1), 2); /* events 0, 1: all of them */
+      assert_null(json_object_get(json_array_get(h, 1), "event_ids_truncated"));
+      assert_string_equal(json_string_value(json_array_get(h1, 0)),
+                          json_string_value(json_object_get(json_array_get(all, 0), "id")));
+      json_decref(rj);
+      pt_free(rep);
+    }
     assert_int_equal(jint(s, "checksum.progress.percent"), 75);
     assert_true(json_is_false(json_object_get(s, "terminal")));
     json_decref(s);
