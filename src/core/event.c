@@ -1,6 +1,7 @@
 /* event.c - event ownership, rendering, and the SHA-256 chain (SPEC §1.3). */
 #include "event.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -232,10 +233,27 @@ void pt_chain_hash(const char *session_id, const char *last_link, char out[65]) 
 
 static const char CROCKFORD[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+/* Bumped in a forked child, so every thread's generator reseeds there: a
+ * child must not repeat its parent's ids. */
+static unsigned fork_generation = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void after_fork_child(void) {
+  fork_generation++;
+}
+static void register_atfork(void) {
+  pthread_atfork(NULL, NULL, after_fork_child);
+}
+
 void pt_event_id_make(int64_t now_ms, char out[31]) {
-  /* Randomness from a per-thread generator seeded by the kernel once: ids
-   * must be unique, not secret, and a syscall per event costs too much. */
+  /* Randomness from a per-thread generator seeded by the kernel: ids must
+   * be unique, not secret, and a syscall per event costs too much. */
   static __thread uint64_t s = 0;
+  static __thread unsigned seeded_in = 0;
+  if (seeded_in != fork_generation) {
+    pthread_once(&atfork_once, register_atfork);
+    s = 0;
+    seeded_in = fork_generation;
+  }
   while (s == 0)
     if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s) s = (uint64_t)now_ms ^ (uint64_t)&s;
   memcpy(out, "evt_", 4);

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../core/error.h"
+#include "../core/map.h"
 #include "../core/sha.h"
 #include "store.h"
 
@@ -56,6 +58,8 @@ enum {
   W_EVENT_APPEND,
   W_SNAPSHOT_PUT,
   W_DATA_VERSION,
+  W_EVENTS_FROM,
+  W_LATEST_SNAP,
   W_COUNT
 };
 
@@ -73,7 +77,9 @@ static const char *const WSQL[W_COUNT] = {
         "UPDATE sessions SET pipeline_type = ?2, event_count = ?3,"
         " last_link = ?4, last_event_id = ?5, first_ts = ?6, last_ts = ?7,"
         " created_at = ?8, updated_at = ?9, snap_ms = ?10, snap_suffix = ?11,"
-        " snapshot_count = ?12, steps = ?13 WHERE session_id = ?1",
+        " snapshot_count = ?12, steps = ?13 WHERE session_id = ?1"
+        /* a row written behind never moves back over a newer one */
+        " AND event_count <= ?3",
     [W_EVENT_FIND] =
         "SELECT session_id, seq, id, pipeline_type, step, status, ts, ts_given,"
         " received_at, input, output, error, input_sha256, output_sha256, link,"
@@ -90,9 +96,20 @@ static const char *const WSQL[W_COUNT] = {
         " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     /* changes when another connection (or process) commits */
     [W_DATA_VERSION] = "PRAGMA data_version",
+    [W_EVENTS_FROM] =
+        "SELECT session_id, seq, id, pipeline_type, step, status, ts, ts_given,"
+        " received_at, input, output, error, input_sha256, output_sha256, link,"
+        " redacted FROM events WHERE session_id = ?1 AND seq >= ?2 AND seq < ?3"
+        " ORDER BY seq",
+    /* every entry of the newest millisecond: their ids' "_N" suffixes do
+     * not sort as numbers ("_10" < "_9"), so the largest is found by hand */
+    [W_LATEST_SNAP] =
+        "SELECT created_at, id FROM snapshots WHERE session_id = ?1"
+        " AND created_at = (SELECT max(created_at) FROM snapshots"
+        " WHERE session_id = ?1)",
 };
 
-enum { R_SESSION, R_EVENTS, R_SNAPS_FIRST, R_SNAPS_AFTER, R_COUNT };
+enum { R_SESSION, R_EVENTS, R_SNAPS_FIRST, R_SNAPS_AFTER, R_LATEST_SNAP, R_COUNT };
 
 static const char *const RSQL[R_COUNT] = {
     [R_SESSION] =
@@ -115,6 +132,12 @@ static const char *const RSQL[R_COUNT] = {
         " notes, signature FROM snapshots WHERE session_id = ?1"
         " AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))"
         " ORDER BY created_at DESC, id DESC LIMIT ?2",
+    /* every entry of the newest millisecond: their ids' "_N" suffixes do
+     * not sort as numbers ("_10" < "_9"), so the largest is found by hand */
+    [R_LATEST_SNAP] =
+        "SELECT created_at, id FROM snapshots WHERE session_id = ?1"
+        " AND created_at = (SELECT max(created_at) FROM snapshots"
+        " WHERE session_id = ?1)",
 };
 
 typedef struct sreader {
@@ -124,6 +147,24 @@ typedef struct sreader {
   struct sreader *next; /* pool */
 } sreader;
 
+/* Session rows are written behind: a commit stages the aggregates it
+ * changed, and they are written to their rows only every FLUSH_MS (or when
+ * many are waiting), in a later commit. Until then a row may lag its
+ * events; every read folds the events and the newest snapshot past the row
+ * into the aggregate, so a lagging row (a crash, another process) is never
+ * wrong, only slower to read. This takes one random page write per event out
+ * of the commit, which is what limits durable throughput here. */
+typedef struct pending {
+  pt_session s;
+  int is_new; /* the row does not exist yet */
+} pending;
+
+typedef struct plist {
+  pt_map map; /* session_id -> pending (keys point into the pending) */
+  pending **items;
+  size_t n, cap;
+} plist;
+
 typedef struct sstore {
   pt_store base;
   char *path;
@@ -131,10 +172,71 @@ typedef struct sstore {
   sqlite3_stmt *st[W_COUNT];
   pthread_mutex_t pool_lock;
   sreader *pool;
+  plist pending; /* committed aggregates whose rows lag */
+  plist staged;  /* aggregates of the open transaction */
+  int64_t data_version;
+  uint64_t last_flush_ns;
+  int64_t flush_ms;
 } sstore;
+
+#define FLUSH_MS_DEFAULT 200
+#define FLUSH_MAX 2048
 
 static pt_status db_fail(pt_error *err, sqlite3 *db, const char *what) {
   return pt_fail(err, PT_ESTORAGE, NULL, "sqlite: %s: %s", what, db ? sqlite3_errmsg(db) : "?");
+}
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void plist_clear(plist *l) {
+  for (size_t i = 0; i < l->n; i++) {
+    pt_session_cleanup(&l->items[i]->s);
+    free(l->items[i]);
+  }
+  l->n = 0;
+  pt_map_cleanup(&l->map);
+  pt_map_init(&l->map);
+}
+
+static void plist_free(plist *l) {
+  plist_clear(l);
+  free(l->items);
+  l->items = NULL;
+  l->cap = 0;
+}
+
+/* Records x in l (replacing what l held for the session). -1 on OOM. */
+static int plist_put(plist *l, const pt_session *x, int is_new) {
+  pending *p = pt_map_get(&l->map, x->session_id);
+  if (p) {
+    if (pt_session_assign(&p->s, x)) return -1;
+    p->is_new |= is_new;
+    return 0;
+  }
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 64;
+    pending **ni = realloc(l->items, nc * sizeof *ni);
+    if (!ni) return -1;
+    l->items = ni;
+    l->cap = nc;
+  }
+  p = calloc(1, sizeof *p);
+  if (!p || pt_session_copy(&p->s, x)) {
+    free(p);
+    return -1;
+  }
+  p->is_new = is_new;
+  if (pt_map_put(&l->map, p->s.session_id, p)) {
+    pt_session_cleanup(&p->s);
+    free(p);
+    return -1;
+  }
+  l->items[l->n++] = p;
+  return 0;
 }
 
 static pt_status open_conn(const char *path, sqlite3 **out, pt_error *err) {
@@ -218,6 +320,14 @@ static pt_status s_open(const char *where, pt_store **out, pt_error *err) {
   }
   s->base.m = &pt_store_sqlite_methods;
   pthread_mutex_init(&s->pool_lock, NULL);
+  pt_map_init(&s->pending.map);
+  pt_map_init(&s->staged.map);
+  s->data_version = -1;
+  s->last_flush_ns = mono_ns();
+  /* PT_SQLITE_FLUSH_MS: how long session rows may lag (tests set it high to
+   * exercise lagging rows; 0 writes them in every commit) */
+  const char *fm = getenv("PT_SQLITE_FLUSH_MS");
+  s->flush_ms = fm && *fm ? strtoll(fm, NULL, 10) : FLUSH_MS_DEFAULT;
   pt_status rc = open_conn(s->path, &s->db, err);
   if (rc == PT_OK) rc = migrate(s->db, err);
   for (int i = 0; rc == PT_OK && i < W_COUNT; i++)
@@ -238,8 +348,20 @@ static void reader_free(sreader *r) {
   free(r);
 }
 
+static pt_status s_begin(pt_store *st, pt_error *err);
+static pt_status s_commit(pt_store *st, pt_error *err);
+static pt_status flush_rows(sstore *s, pt_error *err);
+
 static void s_close(pt_store *st) {
   sstore *s = (sstore *)st;
+  /* write the rows that lag (a failure only leaves them lagging: reads
+   * fold past them) */
+  if (s->pending.n && s->st[W_SESSION_UPDATE] && s_begin(st, NULL) == PT_OK) {
+    s->last_flush_ns = 0;
+    s_commit(st, NULL);
+  }
+  plist_free(&s->pending);
+  plist_free(&s->staged);
   while (s->pool) {
     sreader *r = s->pool;
     s->pool = r->next;
@@ -258,21 +380,59 @@ static pt_status s_begin(pt_store *st, pt_error *err) {
    * transaction cannot change under us (another process on the file). */
   if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
     return db_fail(err, s->db, "begin");
+  sqlite3_stmt *q = s->st[W_DATA_VERSION];
+  int rc = sqlite3_step(q);
+  int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -2;
+  sqlite3_reset(q);
+  /* Another connection wrote: what we remember of sessions may be older
+   * than their events now, so it may no longer be served. Its rows are
+   * still written (they never overwrite newer ones), then it is forgotten;
+   * reads fold from the rows. */
+  if (v != s->data_version && s->pending.n) {
+    pt_status frc = flush_rows(s, err);
+    plist_clear(&s->pending);
+    if (frc) {
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+      return frc;
+    }
+  }
+  s->data_version = v;
   return PT_OK;
 }
 
 static pt_status s_commit(pt_store *st, pt_error *err) {
   sstore *s = (sstore *)st;
-  if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-    pt_status rc = db_fail(err, s->db, "commit");
+  uint64_t now = mono_ns();
+  int flush = s->pending.n + s->staged.n >= FLUSH_MAX ||
+              now - s->last_flush_ns >= (uint64_t)s->flush_ms * 1000000u;
+  pt_status rc = flush ? flush_rows(s, err) : PT_OK;
+  if (rc == PT_OK && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    rc = db_fail(err, s->db, "commit");
+  if (rc) {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    plist_clear(&s->staged);
     return rc;
   }
+  if (flush) {
+    plist_clear(&s->pending);
+    s->last_flush_ns = now;
+  } else {
+    for (size_t i = 0; i < s->staged.n; i++) {
+      if (plist_put(&s->pending, &s->staged.items[i]->s, 0)) {
+        /* cannot remember it: forget all, so nothing stale is served */
+        plist_clear(&s->pending);
+        break;
+      }
+    }
+  }
+  plist_clear(&s->staged);
   return PT_OK;
 }
 
 static void s_rollback(pt_store *st) {
-  sqlite3_exec(((sstore *)st)->db, "ROLLBACK", NULL, NULL, NULL);
+  sstore *s = (sstore *)st;
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  plist_clear(&s->staged);
 }
 
 static const char *col_text(sqlite3_stmt *q, int i) {
@@ -297,8 +457,53 @@ static pt_status row_session(sqlite3_stmt *q, const char *sid, pt_session *out, 
   return PT_OK;
 }
 
-static pt_status get_session(sqlite3 *db, sqlite3_stmt *q, const char *sid, pt_session *out,
-                             pt_error *err) {
+static pt_event *row_event(sqlite3_stmt *q);
+
+/* The "_N" suffix of a registry id reg_<session>_<ms>[_N]. */
+static int id_suffix(const char *id, const char *sid) {
+  const char *p = id + 4 + strlen(sid) + 1;
+  if (strlen(id) < (size_t)(p - id)) return 0;
+  while (*p >= '0' && *p <= '9') p++;
+  return *p == '_' ? (int)strtol(p + 1, NULL, 10) : 0;
+}
+
+/* Brings an aggregate read from its (possibly lagging) row up to date: the
+ * events after the row's event_count, and the newest snapshot's id state. */
+static pt_status fold(sqlite3 *db, sqlite3_stmt *evq, sqlite3_stmt *snq, pt_session *s,
+                      pt_error *err) {
+  sqlite3_bind_text(evq, 1, s->session_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(evq, 2, s->event_count);
+  sqlite3_bind_int64(evq, 3, INT64_MAX);
+  pt_status st = PT_OK;
+  int rc;
+  while ((rc = sqlite3_step(evq)) == SQLITE_ROW) {
+    pt_event *e = row_event(evq);
+    /* a gap is damage: stop, verification will name it */
+    int apply = e && e->seq == s->event_count;
+    if (!e || (apply && pt_session_apply(s, e)))
+      st = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+    pt_event_free(e);
+    if (!apply || st) break;
+  }
+  if (st == PT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) st = db_fail(err, db, "fold events");
+  sqlite3_reset(evq);
+  if (st) return st;
+  sqlite3_bind_text(snq, 1, s->session_id, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(snq)) == SQLITE_ROW) {
+    int64_t at = sqlite3_column_int64(snq, 0);
+    int suffix = id_suffix(col_text(snq, 1), s->session_id);
+    if (at > s->snap_ms || (at == s->snap_ms && suffix > s->snap_suffix)) {
+      s->snap_ms = at;
+      s->snap_suffix = suffix;
+    }
+  }
+  if (rc != SQLITE_DONE) st = db_fail(err, db, "fold snapshots");
+  sqlite3_reset(snq);
+  return st;
+}
+
+static pt_status get_session(sqlite3 *db, sqlite3_stmt *q, sqlite3_stmt *evq, sqlite3_stmt *snq,
+                             const char *sid, pt_session *out, pt_error *err) {
   sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
   int rc = sqlite3_step(q);
   pt_status st;
@@ -312,16 +517,27 @@ static pt_status get_session(sqlite3 *db, sqlite3_stmt *q, const char *sid, pt_s
     st = db_fail(err, db, "read session");
   }
   sqlite3_reset(q);
+  if (st == PT_OK) st = fold(db, evq, snq, out, err);
   return st;
 }
 
 static pt_status s_session_get(pt_store *st, const char *sid, pt_session *out, pt_error *err) {
   sstore *s = (sstore *)st;
-  return get_session(s->db, s->st[W_SESSION_GET], sid, out, err);
+  /* what this process wrote last is newer than any row */
+  pending *p = pt_map_get(&s->staged.map, sid);
+  if (!p) p = pt_map_get(&s->pending.map, sid);
+  if (p) {
+    if (pt_session_copy(out, &p->s)) {
+      pt_session_init(out, sid, "");
+      return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+    }
+    return PT_OK;
+  }
+  return get_session(s->db, s->st[W_SESSION_GET], s->st[W_EVENTS_FROM], s->st[W_LATEST_SNAP], sid,
+                     out, err);
 }
 
-static pt_status s_session_put(pt_store *st, const pt_session *x, int is_new, pt_error *err) {
-  sstore *s = (sstore *)st;
+static pt_status write_row(sstore *s, const pt_session *x, int is_new, pt_error *err) {
   sqlite3_stmt *q = s->st[is_new ? W_SESSION_PUT : W_SESSION_UPDATE];
   char stack[512];
   pt_buf steps;
@@ -348,10 +564,30 @@ static pt_status s_session_put(pt_store *st, const pt_session *x, int is_new, pt
   sqlite3_reset(q);
   sqlite3_clear_bindings(q);
   pt_buf_cleanup(&steps);
-  if (rc == SQLITE_DONE && !is_new && sqlite3_changes(s->db) == 0)
-    return pt_fail(err, PT_ESTORAGE, NULL, "sqlite: session %s vanished during the write",
-                   x->session_id);
   return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "write session");
+}
+
+static pt_status s_session_put(pt_store *st, const pt_session *x, int is_new, pt_error *err) {
+  sstore *s = (sstore *)st;
+  /* a new session's row goes in with its first events: readers find a
+   * session by its row */
+  if (is_new || s->flush_ms == 0) return write_row(s, x, is_new, err);
+  return plist_put(&s->staged, x, 0) ? pt_fail(err, PT_ENOMEM, NULL, "out of memory") : PT_OK;
+}
+
+/* Writes every lagging row (pending, then this transaction's staged). */
+static pt_status flush_rows(sstore *s, pt_error *err) {
+  for (size_t i = 0; i < s->pending.n; i++) {
+    pending *p = s->pending.items[i];
+    if (pt_map_get(&s->staged.map, p->s.session_id)) continue; /* newer staged */
+    pt_status rc = write_row(s, &p->s, 0, err);
+    if (rc) return rc;
+  }
+  for (size_t i = 0; i < s->staged.n; i++) {
+    pt_status rc = write_row(s, &s->staged.items[i]->s, 0, err);
+    if (rc) return rc;
+  }
+  return PT_OK;
 }
 
 /* Digests are stored as their 32 raw bytes: half the size of the hex text,
@@ -475,12 +711,9 @@ static pt_status s_snapshot_put(pt_store *st, const pt_snap *x, pt_error *err) {
 }
 
 static pt_status s_generation(pt_store *st, int64_t *out, pt_error *err) {
-  sstore *s = (sstore *)st;
-  sqlite3_stmt *q = s->st[W_DATA_VERSION];
-  int rc = sqlite3_step(q);
-  if (rc == SQLITE_ROW) *out = sqlite3_column_int64(q, 0);
-  sqlite3_reset(q);
-  return rc == SQLITE_ROW ? PT_OK : db_fail(err, s->db, "data_version");
+  (void)err;
+  *out = ((sstore *)st)->data_version; /* read by s_begin */
+  return PT_OK;
 }
 
 static pt_status s_reader_open(pt_store *st, pt_reader **out, pt_error *err) {
@@ -528,7 +761,7 @@ static void s_reader_close(pt_reader *rb) {
 
 static pt_status s_read_session(pt_reader *rb, const char *sid, pt_session *out, pt_error *err) {
   sreader *r = (sreader *)rb;
-  return get_session(r->db, r->st[R_SESSION], sid, out, err);
+  return get_session(r->db, r->st[R_SESSION], r->st[R_EVENTS], r->st[R_LATEST_SNAP], sid, out, err);
 }
 
 static pt_status s_read_events(pt_reader *rb, const char *sid, int64_t from, int64_t to,

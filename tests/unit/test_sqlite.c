@@ -3,7 +3,10 @@
  * verification naming the altered event. */
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -182,6 +185,73 @@ static void test_two_writers_on_one_file(void **state) {
   pt_close(b);
 }
 
+/* Session rows are written behind their events. With rows held back (a
+ * huge PT_SQLITE_FLUSH_MS), every reader and writer must still see the
+ * whole session: another tracker on the file, and one opened after a
+ * process died without closing. */
+static void test_lagging_rows_are_folded(void **state) {
+  (void)state;
+  setenv("PT_SQLITE_FLUSH_MS", "100000000", 1);
+  const char *path = tu_tmp_db("lagging");
+  pt_tracker *a = open_at(path);
+  fill(a, "lag", 3);
+  /* the row holds the first event only: the rest are staged in memory */
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT event_count FROM sessions WHERE session_id = 'lag'");
+  assert_int_equal(query_int(path, sql), 1);
+  char *ca, *cb;
+  pt_error err;
+  TU_ASSERT_OK(pt_checksum(a, "lag", &ca, &err), &err);
+  pt_tracker *b = open_at(path);
+  TU_ASSERT_OK(pt_checksum(b, "lag", &cb, &err), &err); /* folds events 1 and 2 */
+  assert_string_equal(ca, cb);
+  pt_free(ca);
+  pt_free(cb);
+  /* writers alternate: each folds what the other appended */
+  assert_int_equal(tu_track(b, "lag", "checkout_digital", "checkout_completed", PT_SUCCESS, NULL),
+                   3);
+  assert_int_equal(tu_track(a, "lag", "checkout_digital", "checkout_completed", PT_SUCCESS, NULL),
+                   4);
+  assert_int_equal(tu_track(b, "lag", "checkout_digital", "checkout_completed", PT_SUCCESS, NULL),
+                   5);
+  json_t *v;
+  verify_doc(a, "lag", 1, &v);
+  assert_int_equal(json_integer_value(json_object_get(v, "checked_events")), 6);
+  assert_int_equal(json_integer_value(json_object_get(v, "checked_snapshots")), 6);
+  json_decref(v);
+  pt_close(a);
+  pt_close(b);
+  assert_int_equal(query_int(path, sql), 6); /* closing wrote the rows */
+
+  /* a process that dies without closing leaves lagging rows behind */
+  pid_t pid = fork();
+  if (pid == 0) {
+    pt_tracker *c = open_at(path);
+    fill(c, "lag", 3); /* seq 6, 7, 8 */
+    fill(c, "died", 4);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  assert_int_equal(query_int(path, sql), 6);
+  unsetenv("PT_SQLITE_FLUSH_MS");
+  pt_tracker *d = open_at(path);
+  verify_doc(d, "lag", 1, &v);
+  assert_int_equal(json_integer_value(json_object_get(v, "checked_events")), 9);
+  json_decref(v);
+  char *doc;
+  TU_ASSERT_OK(pt_checksum(d, "died", &doc, &err), &err);
+  json_t *cs = tu_json(doc);
+  pt_free(doc);
+  assert_int_equal(json_integer_value(json_object_get(cs, "event_count")), 4);
+  assert_string_equal(json_string_value(json_object_get(cs, "state")), "completed");
+  json_decref(cs);
+  assert_int_equal(tu_track(d, "lag", "checkout_digital", "checkout_completed", PT_SUCCESS, NULL),
+                   9);
+  pt_close(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_persists_across_reopen),
@@ -189,6 +259,7 @@ int main(void) {
       cmocka_unit_test(test_tamper_event_is_named),
       cmocka_unit_test(test_tampered_snapshot_is_named),
       cmocka_unit_test(test_two_writers_on_one_file),
+      cmocka_unit_test(test_lagging_rows_are_folded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,8 @@
  * path the refusal must name. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/defs.h"
 #include "core/validate.h"
@@ -229,12 +231,37 @@ static void test_struct_rules(void **state) {
   pt_defs_unref(defs);
 }
 
+/* A forked child must not repeat its parent's event ids. */
+static void test_ids_differ_across_fork(void **state) {
+  (void)state;
+  char before[31], mine[31], theirs[31] = "";
+  pt_event_id_make(42, before); /* seeds this thread's generator */
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char id[31];
+    pt_event_id_make(42, id);
+    ssize_t w = write(fds[1], id, sizeof id);
+    _exit(w == (ssize_t)sizeof id ? 0 : 1);
+  }
+  pt_event_id_make(42, mine);
+  assert_int_equal(read(fds[0], theirs, sizeof theirs), (ssize_t)sizeof theirs);
+  waitpid(pid, NULL, 0);
+  close(fds[0]);
+  close(fds[1]);
+  assert_memory_equal(mine, "evt_000000001A", 14); /* time part: 42 ms */
+  assert_string_not_equal(mine, theirs);
+  assert_string_not_equal(before, mine);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_table),
       cmocka_unit_test(test_generated_id_and_defaults),
       cmocka_unit_test(test_payload_limit),
       cmocka_unit_test(test_struct_rules),
+      cmocka_unit_test(test_ids_differ_across_fork),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
