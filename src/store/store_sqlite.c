@@ -165,10 +165,21 @@ typedef struct plist {
   size_t n, cap;
 } plist;
 
+/* The event_count a session's row is known to hold. */
+typedef struct rowcount {
+  int64_t count;
+  char sid[PT_ID_MAX + 1];
+} rowcount;
+
 typedef struct sstore {
   pt_store base;
   char *path;
   sqlite3 *db; /* the writer */
+  /* how far each row lags is bounded (LAG_MAX events), so a read never
+   * folds more than that, even when writes stop and no flush comes */
+  pt_map rowcounts;
+  rowcount **rcs;
+  size_t nrc, caprc;
   sqlite3_stmt *st[W_COUNT];
   pthread_mutex_t pool_lock;
   sreader *pool;
@@ -181,6 +192,8 @@ typedef struct sstore {
 
 #define FLUSH_MS_DEFAULT 200
 #define FLUSH_MAX 2048
+#define LAG_MAX 32
+#define ROWCOUNTS_MAX 100000
 
 static pt_status db_fail(pt_error *err, sqlite3 *db, const char *what) {
   return pt_fail(err, PT_ESTORAGE, NULL, "sqlite: %s: %s", what, db ? sqlite3_errmsg(db) : "?");
@@ -237,6 +250,39 @@ static int plist_put(plist *l, const pt_session *x, int is_new) {
   }
   l->items[l->n++] = p;
   return 0;
+}
+
+static void rowcounts_clear(sstore *s) {
+  for (size_t i = 0; i < s->nrc; i++) free(s->rcs[i]);
+  s->nrc = 0;
+  pt_map_cleanup(&s->rowcounts);
+  pt_map_init(&s->rowcounts);
+}
+
+/* Remembers that the row of sid holds count events (best effort). */
+static void rowcount_set(sstore *s, const char *sid, int64_t count) {
+  rowcount *r = pt_map_get(&s->rowcounts, sid);
+  if (r) {
+    r->count = count;
+    return;
+  }
+  if (s->nrc >= ROWCOUNTS_MAX) rowcounts_clear(s);
+  if (s->nrc == s->caprc) {
+    size_t nc = s->caprc ? s->caprc * 2 : 256;
+    rowcount **n = realloc(s->rcs, nc * sizeof *n);
+    if (!n) return;
+    s->rcs = n;
+    s->caprc = nc;
+  }
+  r = malloc(sizeof *r);
+  if (!r) return;
+  r->count = count;
+  snprintf(r->sid, sizeof r->sid, "%s", sid);
+  if (pt_map_put(&s->rowcounts, r->sid, r)) {
+    free(r);
+    return;
+  }
+  s->rcs[s->nrc++] = r;
 }
 
 static pt_status open_conn(const char *path, sqlite3 **out, pt_error *err) {
@@ -322,6 +368,7 @@ static pt_status s_open(const char *where, pt_store **out, pt_error *err) {
   pthread_mutex_init(&s->pool_lock, NULL);
   pt_map_init(&s->pending.map);
   pt_map_init(&s->staged.map);
+  pt_map_init(&s->rowcounts);
   s->data_version = -1;
   s->last_flush_ns = mono_ns();
   /* PT_SQLITE_FLUSH_MS: how long session rows may lag (tests set it high to
@@ -362,6 +409,8 @@ static void s_close(pt_store *st) {
   }
   plist_free(&s->pending);
   plist_free(&s->staged);
+  rowcounts_clear(s);
+  free(s->rcs);
   while (s->pool) {
     sreader *r = s->pool;
     s->pool = r->next;
@@ -411,6 +460,7 @@ static pt_status s_commit(pt_store *st, pt_error *err) {
   if (rc) {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     plist_clear(&s->staged);
+    rowcounts_clear(s);
     return rc;
   }
   if (flush) {
@@ -433,6 +483,7 @@ static void s_rollback(pt_store *st) {
   sstore *s = (sstore *)st;
   sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
   plist_clear(&s->staged);
+  rowcounts_clear(s); /* rows written in it are gone */
 }
 
 static const char *col_text(sqlite3_stmt *q, int i) {
@@ -503,7 +554,7 @@ static pt_status fold(sqlite3 *db, sqlite3_stmt *evq, sqlite3_stmt *snq, pt_sess
 }
 
 static pt_status get_session(sqlite3 *db, sqlite3_stmt *q, sqlite3_stmt *evq, sqlite3_stmt *snq,
-                             const char *sid, pt_session *out, pt_error *err) {
+                             const char *sid, pt_session *out, int64_t *row_count, pt_error *err) {
   sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
   int rc = sqlite3_step(q);
   pt_status st;
@@ -517,6 +568,7 @@ static pt_status get_session(sqlite3 *db, sqlite3_stmt *q, sqlite3_stmt *evq, sq
     st = db_fail(err, db, "read session");
   }
   sqlite3_reset(q);
+  if (st == PT_OK && row_count) *row_count = out->event_count;
   if (st == PT_OK) st = fold(db, evq, snq, out, err);
   return st;
 }
@@ -533,8 +585,11 @@ static pt_status s_session_get(pt_store *st, const char *sid, pt_session *out, p
     }
     return PT_OK;
   }
-  return get_session(s->db, s->st[W_SESSION_GET], s->st[W_EVENTS_FROM], s->st[W_LATEST_SNAP], sid,
-                     out, err);
+  int64_t row_count = -1;
+  pt_status rc = get_session(s->db, s->st[W_SESSION_GET], s->st[W_EVENTS_FROM],
+                             s->st[W_LATEST_SNAP], sid, out, &row_count, err);
+  if (rc == PT_OK) rowcount_set(s, sid, row_count);
+  return rc;
 }
 
 static pt_status write_row(sstore *s, const pt_session *x, int is_new, pt_error *err) {
@@ -571,7 +626,19 @@ static pt_status s_session_put(pt_store *st, const pt_session *x, int is_new, pt
   sstore *s = (sstore *)st;
   /* a new session's row goes in with its first events: readers find a
    * session by its row */
-  if (is_new || s->flush_ms == 0) return write_row(s, x, is_new, err);
+  if (is_new || s->flush_ms == 0) {
+    pt_status rc = write_row(s, x, is_new, err);
+    if (rc == PT_OK) rowcount_set(s, x->session_id, x->event_count);
+    return rc;
+  }
+  /* a row too far behind (or of unknown age) is written now; the staged
+   * copy still serves this process until the commit */
+  rowcount *known = pt_map_get(&s->rowcounts, x->session_id);
+  if (!known || x->event_count - known->count >= LAG_MAX) {
+    pt_status rc = write_row(s, x, 0, err);
+    if (rc) return rc;
+    rowcount_set(s, x->session_id, x->event_count);
+  }
   return plist_put(&s->staged, x, 0) ? pt_fail(err, PT_ENOMEM, NULL, "out of memory") : PT_OK;
 }
 
@@ -582,10 +649,12 @@ static pt_status flush_rows(sstore *s, pt_error *err) {
     if (pt_map_get(&s->staged.map, p->s.session_id)) continue; /* newer staged */
     pt_status rc = write_row(s, &p->s, 0, err);
     if (rc) return rc;
+    rowcount_set(s, p->s.session_id, p->s.event_count);
   }
   for (size_t i = 0; i < s->staged.n; i++) {
     pt_status rc = write_row(s, &s->staged.items[i]->s, 0, err);
     if (rc) return rc;
+    rowcount_set(s, s->staged.items[i]->s.session_id, s->staged.items[i]->s.event_count);
   }
   return PT_OK;
 }
@@ -761,7 +830,8 @@ static void s_reader_close(pt_reader *rb) {
 
 static pt_status s_read_session(pt_reader *rb, const char *sid, pt_session *out, pt_error *err) {
   sreader *r = (sreader *)rb;
-  return get_session(r->db, r->st[R_SESSION], r->st[R_EVENTS], r->st[R_LATEST_SNAP], sid, out, err);
+  return get_session(r->db, r->st[R_SESSION], r->st[R_EVENTS], r->st[R_LATEST_SNAP], sid, out, NULL,
+                     err);
 }
 
 static pt_status s_read_events(pt_reader *rb, const char *sid, int64_t from, int64_t to,
