@@ -98,7 +98,9 @@ typedef struct pt_options {
  * opts may be NULL for all defaults. *out is owned by the caller: pt_close. */
 pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err);
 
-/* Waits for in-flight commits, then closes the store. NULL is a no-op. */
+/* Commits what is queued, writes what the store holds back (SQLite session
+ * rows), then closes the store. No other call on t may be in progress or
+ * follow. NULL is a no-op. */
 void pt_close(pt_tracker *t);
 
 /* Replaces the pipeline definitions (JSON text as SPEC §1.1). On error the
