@@ -39,8 +39,7 @@ void *pt_map_get(const pt_map *m, const char *key) {
   return e->key ? e->value : NULL;
 }
 
-static int grow(pt_map *m) {
-  size_t ncap = m->cap ? m->cap * 2 : 16;
+static int rehash(pt_map *m, size_t ncap) {
   pt_map_entry *old = m->slots;
   size_t ocap = m->cap;
   m->slots = calloc(ncap, sizeof *m->slots);
@@ -53,6 +52,14 @@ static int grow(pt_map *m) {
     if (old[i].key) *find(m, old[i].key, old[i].hash) = old[i];
   free(old);
   return 0;
+}
+
+static int grow(pt_map *m) { return rehash(m, m->cap ? m->cap * 2 : 16); }
+
+int pt_map_reserve(pt_map *m, size_t n) {
+  size_t cap = m->cap ? m->cap : 16;
+  while (n * 4 > cap * 3) cap *= 2;
+  return cap > m->cap ? rehash(m, cap) : 0;
 }
 
 int pt_map_put(pt_map *m, const char *key, void *value) {

@@ -25,6 +25,8 @@ void pt_map_cleanup(pt_map *m);
 void *pt_map_get(const pt_map *m, const char *key);
 /* Inserts or replaces; returns 0, or -1 on out of memory. */
 int pt_map_put(pt_map *m, const char *key, void *value);
+/* Makes room for n entries without rehashing; 0, or -1 on out of memory. */
+int pt_map_reserve(pt_map *m, size_t n);
 /* Removes the key if present (backward-shift deletion: no tombstones). */
 void pt_map_del(pt_map *m, const char *key);
 uint64_t pt_map_hash(const char *key);

@@ -373,6 +373,9 @@ static void run_jobs(pt_tracker *t, job *jobs) {
   pt_error_clear(&err);
   tx x = {t, {0}, NULL, 0, 0};
   pt_map_init(&x.map);
+  size_t want = 0;
+  for (job *j = jobs; j; j = j->next) want += j->kind == JOB_TRACK ? j->n : 1;
+  pt_map_reserve(&x.map, want); /* one table for the whole group: no rehashing */
   pt_status rc = pt_store_begin(t->store, &err);
   int began = rc == PT_OK;
   if (rc == PT_OK && t->store->m->generation) {
