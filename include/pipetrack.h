@@ -216,6 +216,14 @@ pt_status pt_snapshot(pt_tracker *t, const char *session_id, const char *pipelin
 pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const char *cursor,
                      char **out, pt_error *err);
 
+/* Sessions, most recent activity first, as {"items": [...], "next_cursor":
+ * ...}. pipeline_type and state (pending, in_progress, completed, failed,
+ * stalled) filter when not NULL; limit <= 0 means 50 (at most 1000); cursor
+ * is NULL or a next_cursor. A page filtered by state may hold fewer than
+ * limit items and still have a next_cursor: follow it. */
+pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *state, int limit,
+                      const char *cursor, char **out, pt_error *err);
+
 /* The newest registry entry, or PT_ENOTFOUND when there is none. */
 pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, pt_error *err);
 

@@ -35,6 +35,23 @@ pt_status pt__track_value(pt_tracker *t, const json_t *event, int auto_snapshot,
 pt_status pt__track_values(pt_tracker *t, const json_t *const *events, size_t n, int auto_snapshot,
                            const char *prefix, pt_batch_result **out, pt_error *err);
 
+/* Asynchronous tracking, for servers that must not block a thread per
+ * request: validates in the caller's thread and queues the events for the
+ * next group commit. on_done(ctx) is called exactly once when the result is
+ * ready: from the committer thread, or from inside this call (memory store,
+ * or nothing valid to store). Then pt__track_finish renders the results
+ * (as pt__track_values would have) and frees the pending job. On an error
+ * return on_done is never called. */
+typedef struct pt__pending pt__pending;
+pt_status pt__track_start(pt_tracker *t, const json_t *const *events, size_t n, int auto_snapshot,
+                          const char *prefix, void (*on_done)(void *ctx), void *ctx,
+                          pt__pending **out, pt_error *err);
+pt_status pt__track_finish(pt_tracker *t, pt__pending *p, pt_batch_result **out, pt_error *err);
+
+/* Writes what the store holds back (SQLite's lagging session rows) in one
+ * commit, so listings ordered by the rows see the newest activity. */
+pt_status pt__flush(pt_tracker *t, pt_error *err);
+
 /* A registry entry rendered with its event ids read from the store. */
 char *pt__snapshot_json(pt_tracker *t, const pt_snap *s, pt_error *err);
 

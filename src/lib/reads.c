@@ -324,6 +324,114 @@ pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const cha
   return rc;
 }
 
+/* ---- sessions listing ------------------------------------------------------ */
+
+/* Sessions looked at per call at most when filtering by state: a page may
+ * come back short (with a next_cursor) rather than scan a whole store. */
+#define SESSIONS_SCAN_MAX 10000
+
+typedef struct listing {
+  pt_defs *defs;
+  const char *state; /* filter or NULL */
+  int64_t now;
+  int limit, n, more;
+  int64_t scanned;
+  int64_t last_ms; /* position of the last session taken or scanned */
+  char last_id[PT_ID_MAX + 1];
+  pt_buf *b;
+} listing;
+
+static int list_one(void *ctx, const pt_session *s, int64_t sort_ms) {
+  listing *l = ctx;
+  if (l->n == l->limit || ++l->scanned > SESSIONS_SCAN_MAX) {
+    l->more = 1; /* one more exists (or the scan stops here): next page */
+    return 1;
+  }
+  const pt_pipeline *p = pt_defs_find(l->defs, s->pipeline_type);
+  pt_cksum c;
+  if (p) pt_cksum_compute(s, p, l->now, &c);
+  const char *state = p ? c.state : "unknown_pipeline";
+  l->last_ms = sort_ms;
+  snprintf(l->last_id, sizeof l->last_id, "%s", s->session_id);
+  if (l->state && strcmp(l->state, state) != 0) return 0;
+  pt_buf *b = l->b;
+  if (l->n++) pt_buf_putc(b, ',');
+  pt_buf_puts(b, "{\"session_id\":");
+  pt_buf_json_cstr(b, s->session_id);
+  pt_buf_puts(b, ",\"pipeline_type\":");
+  pt_buf_json_cstr(b, s->pipeline_type);
+  pt_buf_printf(b, ",\"state\":\"%s\",\"event_count\":%" PRId64, state, s->event_count);
+  if (p) {
+    pt_buf_printf(b,
+                  ",\"is_complete\":%s,\"progress\":{\"completed\":%d,\"total\":%d,"
+                  "\"percent\":%d},\"chain_hash\":\"%s\"",
+                  c.is_complete ? "true" : "false", c.completed, c.total, c.percent, c.chain_hash);
+  }
+  pt_buf_puts(b, ",\"last_event_id\":");
+  pt_buf_json_cstr(b, s->event_count ? s->last_event_id : NULL);
+  pt_buf_printf(b,
+                ",\"started_at\":%" PRId64 ",\"last_event_at\":%" PRId64
+                ",\"created_at\":%" PRId64 ",\"updated_at\":%" PRId64 "}",
+                s->first_ts, s->last_ts, s->created_at, s->updated_at);
+  return 0;
+}
+
+pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *state, int limit,
+                      const char *cursor, char **out, pt_error *err) {
+  *out = NULL;
+  static const char *const STATES[] = {"pending", "in_progress", "completed", "failed",
+                                       "stalled", "unknown_pipeline"};
+  if (limit <= 0) limit = 50;
+  if (limit > MAX_LIST_LIMIT) limit = MAX_LIST_LIMIT;
+  int64_t before_ms = 0;
+  const char *before_id = NULL;
+  if (cursor && *cursor && parse_cursor(cursor, &before_ms, &before_id))
+    return pt_fail(err, PT_EINVALID, "cursor",
+                   "cursor: must be a next_cursor value from an earlier page");
+  if (pipeline_type && *pipeline_type && !pt_is_name(pipeline_type))
+    return pt_fail(err, PT_EINVALID, "pipeline_type",
+                   "pipeline_type: must be a string matching ^[a-z][a-z0-9_]{0,63}$");
+  if (state && *state) {
+    size_t i = 0;
+    while (i < sizeof STATES / sizeof *STATES && strcmp(STATES[i], state) != 0) i++;
+    if (i == sizeof STATES / sizeof *STATES)
+      return pt_fail(err, PT_EINVALID, "state",
+                     "state: must be one of pending, in_progress, completed, failed, stalled");
+  }
+  pt_store *st = pt__store(t);
+  /* the listing follows the rows' activity times: bring lagging rows up */
+  pt_status frc = pt__flush(t, err);
+  if (frc) return frc;
+  if (!st->m->list_sessions)
+    return pt_fail(err, PT_ESTORAGE, NULL, "this store cannot list sessions");
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  listing l = {pt__defs(t), state && *state ? state : NULL, pt__now(t), limit, 0, 0, 0, 0, "", &b};
+  pt_reader *r;
+  pt_status rc = st->m->reader_open(st, &r, err);
+  if (rc == PT_OK) {
+    pt_buf_puts(&b, "{\"items\":[");
+    rc = st->m->list_sessions(r, pipeline_type && *pipeline_type ? pipeline_type : NULL, before_ms,
+                              before_id, -1, list_one, &l, err);
+    st->m->reader_close(r);
+  }
+  if (rc == PT_OK) {
+    pt_buf_puts(&b, "],\"next_cursor\":");
+    if (l.more) {
+      char c[PT_ID_MAX + 32];
+      snprintf(c, sizeof c, "%" PRId64 ".%s", l.last_ms, l.last_id);
+      pt_buf_json_cstr(&b, c);
+    } else {
+      pt_buf_puts(&b, "null");
+    }
+    pt_buf_putc(&b, '}');
+    rc = take(&b, out, err);
+  }
+  pt_buf_cleanup(&b);
+  pt_defs_unref(l.defs);
+  return rc;
+}
+
 pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, pt_error *err) {
   *out = NULL;
   view v;

@@ -27,7 +27,7 @@
 #include "../store/store.h"
 #include "internal.h"
 
-enum { JOB_TRACK, JOB_SNAPSHOT };
+enum { JOB_TRACK, JOB_SNAPSHOT, JOB_FLUSH };
 
 /* Longest the committer waits to fill a group (see committer()). */
 #define GROUP_WAIT_NS 200000L
@@ -52,6 +52,10 @@ typedef struct job {
   pt_status result;
   pt_error err;
   int done;
+  /* Asynchronous jobs: called by the committer once the job is done, instead
+   * of waking a waiting caller (who then owns the job again). */
+  void (*on_done)(void *ctx);
+  void *on_done_ctx;
   struct job *next;
 } job;
 
@@ -388,6 +392,10 @@ static void run_jobs(pt_tracker *t, job *jobs) {
   }
   size_t events = 0;
   for (job *j = jobs; rc == PT_OK && j; j = j->next) {
+    if (j->kind == JOB_FLUSH) {
+      if (t->store->m->flush) t->store->m->flush(t->store);
+      continue;
+    }
     if (j->kind == JOB_SNAPSHOT) {
       rc = apply_snapshot_job(&x, j);
       if (rc) err = j->err;
@@ -469,13 +477,29 @@ static void *committer(void *arg) {
     t->queued = 0;
     pthread_mutex_unlock(&t->q_lock);
     run_jobs(t, jobs);
+    job *async = NULL;
     pthread_mutex_lock(&t->q_lock);
     for (job *j = jobs; j;) {
       job *next = j->next; /* j may be freed by its waiter once done is set */
-      j->done = 1;
+      if (j->on_done) {
+        j->next = async;
+        async = j;
+      } else {
+        j->done = 1;
+      }
       j = next;
     }
     pthread_cond_broadcast(&t->done_cond);
+    pthread_mutex_unlock(&t->q_lock);
+    /* outside the lock: a callback may hand the job straight back to
+     * pt__track_finish in another thread */
+    while (async) {
+      job *next = async->next;
+      async->done = 1;
+      async->on_done(async->on_done_ctx);
+      async = next;
+    }
+    pthread_mutex_lock(&t->q_lock);
   }
   pthread_mutex_unlock(&t->q_lock);
   return NULL;
@@ -487,6 +511,8 @@ static void submit(pt_tracker *t, job *j) {
   j->next = NULL;
   if (t->inline_commit) {
     run_jobs(t, j);
+    j->done = 1;
+    if (j->on_done) j->on_done(j->on_done_ctx);
     return;
   }
   pthread_mutex_lock(&t->q_lock);
@@ -497,8 +523,18 @@ static void submit(pt_tracker *t, job *j) {
   t->tail = j;
   t->queued++;
   pthread_cond_signal(&t->q_cond);
-  while (!j->done) pthread_cond_wait(&t->done_cond, &t->q_lock);
+  while (!j->on_done && !j->done) pthread_cond_wait(&t->done_cond, &t->q_lock);
   pthread_mutex_unlock(&t->q_lock);
+}
+
+pt_status pt__flush(pt_tracker *t, pt_error *err) {
+  if (!t->store->m->flush) return PT_OK;
+  job j;
+  memset(&j, 0, sizeof j);
+  j.kind = JOB_FLUSH;
+  submit(t, &j);
+  if (j.result != PT_OK && err) *err = j.err;
+  return j.result;
 }
 
 /* ---- opening and closing -------------------------------------------------- */
@@ -792,11 +828,22 @@ void pt_batch_result_free(pt_batch_result *r) {
   free(r);
 }
 
+static int job_has_work(const job *j) {
+  for (size_t i = 0; i < j->n; i++)
+    if (j->evs[i]) return 1;
+  return 0;
+}
+
+static pt_status render_batch(pt_tracker *t, job *j, pt_batch_result **out, pt_error *err);
+
 /* Runs a validated job and turns it into a batch result. */
 static pt_status finish_batch(pt_tracker *t, job *j, pt_batch_result **out, pt_error *err) {
-  int any = 0;
-  for (size_t i = 0; i < j->n; i++) any |= j->evs[i] != NULL;
-  if (any) submit(t, j);
+  if (job_has_work(j)) submit(t, j);
+  return render_batch(t, j, out, err);
+}
+
+/* The result of a job that has run; frees the job's contents. */
+static pt_status render_batch(pt_tracker *t, job *j, pt_batch_result **out, pt_error *err) {
   pt_batch_result *br = calloc(1, sizeof *br);
   if (br) br->items = calloc(j->n ? j->n : 1, sizeof *br->items);
   batch_store *bs = NULL;
@@ -873,6 +920,49 @@ pt_status pt__track_values(pt_tracker *t, const json_t *const *events, size_t n,
                                 prefix ? prefix : item_name(p, i), &j.evs[i], &j.errs[i]);
   }
   return finish_batch(t, &j, out, err);
+}
+
+struct pt__pending {
+  job j;
+};
+
+pt_status pt__track_start(pt_tracker *t, const json_t *const *events, size_t n, int auto_snapshot,
+                          const char *prefix, void (*on_done)(void *ctx), void *ctx,
+                          pt__pending **out, pt_error *err) {
+  *out = NULL;
+  if (n > PT_BATCH_MAX)
+    return pt_fail(err, PT_ETOOBIG, "events", "events: at most %d events a batch, got %zu",
+                   PT_BATCH_MAX, n);
+  pt__pending *p = malloc(sizeof *p);
+  if (!p) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  pt_status rc = job_init_track(t, &p->j, n, auto_snapshot, err);
+  if (rc) {
+    free(p);
+    return rc;
+  }
+  for (size_t i = 0; i < n; i++) {
+    char name[32];
+    p->j.st[i] = pt_validate_event(events[i], p->j.defs, &t->lim, p->j.now,
+                                   prefix ? prefix : item_name(name, i), &p->j.evs[i],
+                                   &p->j.errs[i]);
+  }
+  p->j.on_done = on_done;
+  p->j.on_done_ctx = ctx;
+  *out = p;
+  if (job_has_work(&p->j)) {
+    submit(t, &p->j);
+  } else {
+    p->j.done = 1;
+    on_done(ctx);
+  }
+  return PT_OK;
+}
+
+pt_status pt__track_finish(pt_tracker *t, pt__pending *p, pt_batch_result **out, pt_error *err) {
+  *out = NULL;
+  pt_status rc = render_batch(t, &p->j, out, err);
+  free(p);
+  return rc;
 }
 
 pt_status pt_track_batch(pt_tracker *t, const pt_event_in *evs, size_t n, int auto_snapshot,

@@ -25,6 +25,8 @@ typedef struct pt_reader pt_reader;
  * argument is borrowed for the call. */
 typedef int (*pt_event_cb)(void *ctx, const pt_event *e);
 typedef int (*pt_snap_cb)(void *ctx, const pt_snap *s);
+/* sort_ms is the activity time the listing is ordered by (the cursor). */
+typedef int (*pt_session_cb)(void *ctx, const pt_session *s, int64_t sort_ms);
 
 /* Backend capabilities. */
 enum {
@@ -73,6 +75,10 @@ typedef struct pt_store_methods {
    * the tracker may keep session aggregates it wrote in memory and skip
    * reading them back. */
   pt_status (*generation)(pt_store *s, int64_t *out, pt_error *err);
+  /* Optional: inside a write transaction, asks that what the store writes
+   * behind (SQLite's session rows) be written by this transaction's
+   * commit. */
+  void (*flush)(pt_store *s);
 
   /* ---- readers ---- */
   pt_status (*reader_open)(pt_store *s, pt_reader **out, pt_error *err);
@@ -87,6 +93,13 @@ typedef struct pt_store_methods {
   pt_status (*read_snapshots)(pt_reader *r, const char *session_id, int64_t before_ms,
                               const char *before_id, int64_t limit, pt_snap_cb cb, void *ctx,
                               pt_error *err);
+  /* Sessions by latest activity, newest first (updated_at, then session_id,
+   * descending), of one pipeline type or all (ptype NULL), starting after
+   * the (before_ms, before_id) position when before_id is not NULL; at most
+   * limit (<= 0: all). */
+  pt_status (*list_sessions)(pt_reader *r, const char *ptype, int64_t before_ms,
+                             const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
+                             pt_error *err);
 } pt_store_methods;
 
 /* Every backend's struct begins with this. */

@@ -329,6 +329,37 @@ static pt_status m_read_snapshots(pt_reader *r, const char *sid, int64_t before_
   return PT_OK;
 }
 
+/* Activity order, newest first; ties by session id, descending. */
+static int by_activity(const void *pa, const void *pb) {
+  const pt_session *a = &(*(msess *const *)pa)->agg, *b = &(*(msess *const *)pb)->agg;
+  if (a->updated_at != b->updated_at) return a->updated_at < b->updated_at ? 1 : -1;
+  return -strcmp(a->session_id, b->session_id);
+}
+
+/* Sorts every session per call: the memory store is for tests and demos,
+ * where that is cheap; the durable stores keep an index. */
+static pt_status m_list_sessions(pt_reader *r, const char *ptype, int64_t before_ms,
+                                 const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
+                                 pt_error *err) {
+  mstore *m = (mstore *)r->store;
+  msess **v = malloc((m->nall ? m->nall : 1) * sizeof *v);
+  if (!v) return oom(err);
+  size_t n = 0;
+  for (size_t i = 0; i < m->nall; i++) {
+    msess *s = m->all[i];
+    if (!s->exists || (ptype && strcmp(s->agg.pipeline_type, ptype) != 0)) continue;
+    if (before_id && (s->agg.updated_at > before_ms ||
+                      (s->agg.updated_at == before_ms && strcmp(s->agg.session_id, before_id) >= 0)))
+      continue;
+    v[n++] = s;
+  }
+  qsort(v, n, sizeof *v, by_activity);
+  for (size_t i = 0; i < n && (limit <= 0 || (int64_t)i < limit); i++)
+    if (cb(ctx, &v[i]->agg, v[i]->agg.updated_at)) break;
+  free(v);
+  return PT_OK;
+}
+
 const pt_store_methods pt_store_memory_methods = {
     .version = 1,
     .scheme = "memory",
@@ -349,4 +380,5 @@ const pt_store_methods pt_store_memory_methods = {
     .read_session = m_read_session,
     .read_events = m_read_events,
     .read_snapshots = m_read_snapshots,
+    .list_sessions = m_list_sessions,
 };

@@ -14,7 +14,7 @@
 #include "../core/sha.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* Each migration takes the schema from version i to i+1. Never edit one that
  * has shipped: add the next. */
@@ -48,6 +48,8 @@ static const char *const MIGRATIONS[] = {
     " state TEXT NOT NULL, is_valid INTEGER NOT NULL, created_at INTEGER NOT NULL,"
     " notes TEXT, signature TEXT);"
     "CREATE UNIQUE INDEX snapshots_by_session ON snapshots(session_id, created_at, id);",
+    /* 1 -> 2: sessions listed by latest activity */
+    "CREATE INDEX sessions_by_activity ON sessions(updated_at, session_id);",
 };
 
 enum {
@@ -109,7 +111,16 @@ static const char *const WSQL[W_COUNT] = {
         " WHERE session_id = ?1)",
 };
 
-enum { R_SESSION, R_EVENTS, R_SNAPS_FIRST, R_SNAPS_AFTER, R_LATEST_SNAP, R_COUNT };
+enum {
+  R_SESSION,
+  R_EVENTS,
+  R_SNAPS_FIRST,
+  R_SNAPS_AFTER,
+  R_LATEST_SNAP,
+  R_LIST_FIRST,
+  R_LIST_AFTER,
+  R_COUNT
+};
 
 static const char *const RSQL[R_COUNT] = {
     [R_SESSION] =
@@ -138,6 +149,14 @@ static const char *const RSQL[R_COUNT] = {
         "SELECT created_at, id FROM snapshots WHERE session_id = ?1"
         " AND created_at = (SELECT max(created_at) FROM snapshots"
         " WHERE session_id = ?1)",
+    /* ?1 pipeline type or NULL for all; ?2 limit; ?3, ?4 the cursor */
+    [R_LIST_FIRST] =
+        "SELECT session_id, updated_at FROM sessions WHERE (?1 IS NULL OR pipeline_type = ?1)"
+        " ORDER BY updated_at DESC, session_id DESC LIMIT ?2",
+    [R_LIST_AFTER] =
+        "SELECT session_id, updated_at FROM sessions WHERE (?1 IS NULL OR pipeline_type = ?1)"
+        " AND (updated_at, session_id) < (?3, ?4)"
+        " ORDER BY updated_at DESC, session_id DESC LIMIT ?2",
 };
 
 typedef struct sreader {
@@ -785,6 +804,10 @@ static pt_status s_generation(pt_store *st, int64_t *out, pt_error *err) {
   return PT_OK;
 }
 
+static void s_flush(pt_store *st) {
+  ((sstore *)st)->last_flush_ns = 0; /* s_commit flushes when the interval is up */
+}
+
 static pt_status s_reader_open(pt_store *st, pt_reader **out, pt_error *err) {
   sstore *s = (sstore *)st;
   *out = NULL;
@@ -896,6 +919,41 @@ static pt_status s_read_snapshots(pt_reader *rb, const char *sid, int64_t before
   return st;
 }
 
+/* Rows in activity order; each session is read with read_session, which
+ * folds in events past a lagging row. The order is the rows' own, so it may
+ * trail the newest activity by the write-behind delay (FLUSH_MS). */
+static pt_status s_list_sessions(pt_reader *rb, const char *ptype, int64_t before_ms,
+                                 const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
+                                 pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[before_id ? R_LIST_AFTER : R_LIST_FIRST];
+  if (ptype)
+    sqlite3_bind_text(q, 1, ptype, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(q, 1);
+  sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
+  if (before_id) {
+    sqlite3_bind_int64(q, 3, before_ms);
+    sqlite3_bind_text(q, 4, before_id, -1, SQLITE_STATIC);
+  }
+  pt_status st = PT_OK;
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    char sid[PT_ID_MAX + 1];
+    snprintf(sid, sizeof sid, "%s", col_text(q, 0));
+    int64_t key = sqlite3_column_int64(q, 1);
+    pt_session s;
+    pt_session_init(&s, sid, "");
+    st = s_read_session(rb, sid, &s, err);
+    int stop = st == PT_OK ? cb(ctx, &s, key) : 1;
+    pt_session_cleanup(&s);
+    if (stop) break;
+  }
+  if (st == PT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) st = db_fail(err, r->db, "list sessions");
+  sqlite3_reset(q);
+  return st;
+}
+
 const pt_store_methods pt_store_sqlite_methods = {
     .version = 1,
     .scheme = "sqlite",
@@ -911,9 +969,11 @@ const pt_store_methods pt_store_sqlite_methods = {
     .event_append = s_event_append,
     .snapshot_put = s_snapshot_put,
     .generation = s_generation,
+    .flush = s_flush,
     .reader_open = s_reader_open,
     .reader_close = s_reader_close,
     .read_session = s_read_session,
     .read_events = s_read_events,
     .read_snapshots = s_read_snapshots,
+    .list_sessions = s_list_sessions,
 };

@@ -479,6 +479,63 @@ static void test_invalid_json(void **state) {
   pt_close(t);
 }
 
+/* Sessions newest activity first, filtered by type and state, paged. */
+static void test_sessions_listing(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    pt_error err;
+    tu_clock_ms = 1000000;
+    tu_track(t, "ls_a", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    tu_clock_ms += 10;
+    tu_track(t, "ls_b", "signup", "account_created", PT_SUCCESS, NULL);
+    tu_clock_ms += 10;
+    tu_track(t, "ls_c", "checkout_digital", "checkout_started", PT_FAILURE, NULL);
+    tu_clock_ms += 10;
+    tu_track(t, "ls_a", "checkout_digital", "payment_initiated", PT_SUCCESS, NULL);
+    char *doc;
+    TU_ASSERT_OK(pt_sessions(t, NULL, NULL, 0, NULL, &doc, &err), &err);
+    json_t *v = doc_json(doc);
+    json_t *items = json_object_get(v, "items");
+    assert_int_equal(json_array_size(items), 3);
+    assert_string_equal(jstr(json_array_get(items, 0), "session_id"), "ls_a");
+    assert_int_equal(jint(json_array_get(items, 0), "event_count"), 2);
+    assert_string_equal(jstr(json_array_get(items, 1), "session_id"), "ls_c");
+    assert_string_equal(jstr(json_array_get(items, 1), "state"), "failed");
+    assert_string_equal(jstr(json_array_get(items, 2), "session_id"), "ls_b");
+    assert_true(json_is_null(json_object_get(v, "next_cursor")));
+    json_decref(v);
+    /* by type, two pages of one */
+    TU_ASSERT_OK(pt_sessions(t, "checkout_digital", NULL, 1, NULL, &doc, &err), &err);
+    v = doc_json(doc);
+    assert_int_equal(json_array_size(json_object_get(v, "items")), 1);
+    assert_string_equal(jstr(json_array_get(json_object_get(v, "items"), 0), "session_id"), "ls_a");
+    char cursor[200];
+    snprintf(cursor, sizeof cursor, "%s", jstr(v, "next_cursor"));
+    json_decref(v);
+    TU_ASSERT_OK(pt_sessions(t, "checkout_digital", NULL, 1, cursor, &doc, &err), &err);
+    v = doc_json(doc);
+    assert_int_equal(json_array_size(json_object_get(v, "items")), 1);
+    assert_string_equal(jstr(json_array_get(json_object_get(v, "items"), 0), "session_id"), "ls_c");
+    assert_true(json_is_null(json_object_get(v, "next_cursor")));
+    json_decref(v);
+    /* by state */
+    TU_ASSERT_OK(pt_sessions(t, NULL, "failed", 10, NULL, &doc, &err), &err);
+    v = doc_json(doc);
+    assert_int_equal(json_array_size(json_object_get(v, "items")), 1);
+    assert_string_equal(jstr(json_array_get(json_object_get(v, "items"), 0), "session_id"), "ls_c");
+    json_decref(v);
+    /* refusals name the field */
+    assert_int_equal(pt_sessions(t, NULL, "done", 10, NULL, &doc, &err), PT_EINVALID);
+    assert_string_equal(err.field, "state");
+    assert_int_equal(pt_sessions(t, NULL, NULL, 10, "nonsense", &doc, &err), PT_EINVALID);
+    assert_string_equal(err.field, "cursor");
+    assert_int_equal(pt_sessions(t, "Bad-Type", NULL, 10, NULL, &doc, &err), PT_EINVALID);
+    assert_string_equal(err.field, "pipeline_type");
+    pt_close(t);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_idempotency, setup),
@@ -491,6 +548,7 @@ int main(void) {
       cmocka_unit_test_setup(test_storage_fault_stores_nothing, setup),
       cmocka_unit_test(test_long_session_entries_are_capped),
       cmocka_unit_test(test_invalid_json),
+      cmocka_unit_test_setup(test_sessions_listing, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
