@@ -206,6 +206,17 @@ pt_status pt_checksum(pt_tracker *t, const char *session_id, char **out, pt_erro
 pt_status pt_status_summary(pt_tracker *t, const char *session_id, const char *pipeline_type,
                             int events_limit, int history_limit, char **out, pt_error *err);
 
+/* A strong HTTP entity tag of the status summary, quoted: "\"<32 hex>\"". */
+#define PT_ETAG_SIZE 35
+
+/* The status summary with its entity tag, which changes whenever the summary
+ * does (events, registry, state, definitions, limits). With out NULL only
+ * the tag is computed, from the session aggregate alone: cheap enough to
+ * answer If-None-Match without building the summary. */
+pt_status pt_status_summary_etag(pt_tracker *t, const char *session_id, const char *pipeline_type,
+                                 int events_limit, int history_limit, char etag[PT_ETAG_SIZE],
+                                 char **out, pt_error *err);
+
 /* Stores a snapshot (registry entry) of the session now; notes may be NULL.
  * pipeline_type, where given, must match the session's. */
 pt_status pt_snapshot(pt_tracker *t, const char *session_id, const char *pipeline_type,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "sha.h"
 
 /* The built-in default when no --pipelines file is given. checkout_digital is
  * the one the spec requires; the others show optional steps and longer
@@ -166,6 +167,15 @@ pt_status pt_defs_parse(const char *json, size_t len, pt_defs **out, pt_error *e
   if (rc != PT_OK) {
     defs_free(d);
     return rc;
+  }
+  for (int i = 0; i < d->n; i++) {
+    pt_buf b;
+    pt_buf_init(&b, 0);
+    pt_pipeline *p = &d->p[i];
+    pt_buf_printf(&b, "%s|%lld", p->type, (long long)p->stall_after_s);
+    for (int k = 0; k < p->nsteps; k++) pt_buf_printf(&b, "|%s:%d", p->steps[k], p->optional[k]);
+    pt_sha256_hex(b.data ? b.data : "", b.len, p->digest);
+    pt_buf_cleanup(&b);
   }
   d->refs = 1;
   *out = d;

@@ -16,6 +16,9 @@ typedef struct pt_pipeline {
   int nsteps;
   int nrequired;
   int64_t stall_after_s;
+  /* SHA-256 (hex) of the definition: changes whenever anything that shapes
+   * a status answer does (status ETags include it). */
+  char digest[65];
 } pt_pipeline;
 
 typedef struct pt_defs {

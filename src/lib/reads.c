@@ -10,6 +10,7 @@
 #include "../core/error.h"
 #include "../core/jcs.h"
 #include "../core/report.h"
+#include "../core/sha.h"
 #include "../core/verify.h"
 #include "internal.h"
 
@@ -214,9 +215,36 @@ static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, int64_t cap,
   return rc;
 }
 
+/* What a status answer is made of, hashed: the events (the chain hash), the
+ * registry (count and newest entry), the state (it moves to `stalled` with
+ * time alone), the pipeline's definition and the limits. Cheap: the session
+ * aggregate only, no events or snapshots read. */
+static void status_etag(const view *v, const pt_cksum *c, int events_limit, int history_limit,
+                        char etag[PT_ETAG_SIZE]) {
+  char text[512], hex[65];
+  int n = snprintf(text, sizeof text, "s1|%s|%s|%" PRId64 "|%" PRId64 "|%d|%s|%s|%d|%d",
+                   v->s.pipeline_type, c->chain_hash, v->s.snapshot_count, v->s.snap_ms,
+                   v->s.snap_suffix, c->state, v->p ? v->p->digest : "", events_limit,
+                   history_limit);
+  pt_sha256_hex(text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1, hex);
+  etag[0] = '"';
+  memcpy(etag + 1, hex, 32);
+  etag[33] = '"';
+  etag[34] = '\0';
+}
+
 pt_status pt_status_summary(pt_tracker *t, const char *session_id, const char *pipeline_type,
                             int events_limit, int history_limit, char **out, pt_error *err) {
-  *out = NULL;
+  char etag[PT_ETAG_SIZE];
+  return pt_status_summary_etag(t, session_id, pipeline_type, events_limit, history_limit, etag,
+                                out, err);
+}
+
+pt_status pt_status_summary_etag(pt_tracker *t, const char *session_id, const char *pipeline_type,
+                                 int events_limit, int history_limit, char etag[PT_ETAG_SIZE],
+                                 char **out, pt_error *err) {
+  if (out) *out = NULL;
+  etag[0] = '\0';
   if (events_limit <= 0) events_limit = DEFAULT_EVENTS_LIMIT;
   if (history_limit <= 0) history_limit = DEFAULT_HISTORY_LIMIT;
   if (events_limit > MAX_LIST_LIMIT) events_limit = MAX_LIST_LIMIT;
@@ -228,11 +256,18 @@ pt_status pt_status_summary(pt_tracker *t, const char *session_id, const char *p
   snaplist snaps = {0};
   pt_buf b;
   pt_buf_init(&b, 0);
+  pt_cksum c;
+  if (rc == PT_OK) {
+    pt_cksum_compute(&v.s, v.p, pt__now(t), &c);
+    status_etag(&v, &c, events_limit, history_limit, etag);
+    if (!out) {
+      view_close(&v);
+      return PT_OK;
+    }
+  }
   if (rc == PT_OK) rc = read_evs(&v, v.s.event_count - events_limit, v.s.event_count, &evs, err);
   if (rc == PT_OK) rc = read_snaps(&v, 0, NULL, history_limit, &snaps, err);
   if (rc == PT_OK) {
-    pt_cksum c;
-    pt_cksum_compute(&v.s, v.p, pt__now(t), &c);
     pt_buf_puts(&b, "{\"session_id\":");
     pt_buf_json_cstr(&b, v.s.session_id);
     pt_buf_puts(&b, ",\"pipeline_type\":");

@@ -536,6 +536,36 @@ static void test_sessions_listing(void **state) {
   }
 }
 
+/* The status ETag: the same without the body as with it, stable while
+ * nothing changes, new after an event, a snapshot or other limits. */
+static void test_status_etag(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    pt_error err;
+    char e1[PT_ETAG_SIZE], e2[PT_ETAG_SIZE], *doc;
+    tu_track(t, "et", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    TU_ASSERT_OK(pt_status_summary_etag(t, "et", NULL, 0, 0, e1, &doc, &err), &err);
+    pt_free(doc);
+    assert_int_equal(strlen(e1), 34);
+    assert_int_equal(e1[0], '"');
+    TU_ASSERT_OK(pt_status_summary_etag(t, "et", NULL, 0, 0, e2, NULL, &err), &err);
+    assert_string_equal(e1, e2);
+    TU_ASSERT_OK(pt_status_summary_etag(t, "et", NULL, 5, 0, e2, NULL, &err), &err);
+    assert_string_not_equal(e1, e2);
+    tu_track(t, "et", "checkout_digital", "payment_initiated", PT_SUCCESS, NULL);
+    TU_ASSERT_OK(pt_status_summary_etag(t, "et", NULL, 0, 0, e2, NULL, &err), &err);
+    assert_string_not_equal(e1, e2);
+    memcpy(e1, e2, sizeof e1);
+    TU_ASSERT_OK(pt_snapshot(t, "et", NULL, NULL, &doc, &err), &err);
+    pt_free(doc);
+    TU_ASSERT_OK(pt_status_summary_etag(t, "et", NULL, 0, 0, e2, NULL, &err), &err);
+    assert_string_not_equal(e1, e2);
+    assert_int_equal(pt_status_summary_etag(t, "nope", NULL, 0, 0, e2, NULL, &err), PT_ENOTFOUND);
+    pt_close(t);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_idempotency, setup),
@@ -549,6 +579,7 @@ int main(void) {
       cmocka_unit_test(test_long_session_entries_are_capped),
       cmocka_unit_test(test_invalid_json),
       cmocka_unit_test_setup(test_sessions_listing, setup),
+      cmocka_unit_test_setup(test_status_etag, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
