@@ -1,0 +1,272 @@
+/* main.c - pipetrackd: options (flags, or PIPETRACK_* environment variables),
+ * start-up, and the signals: SIGTERM/SIGINT drain and exit 0, SIGHUP
+ * reloads the pipeline definitions (keeping the old ones on error). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "server.h"
+
+typedef struct opt {
+  const char *name; /* flag without "--"; env is PIPETRACK_ + upper snake */
+  int has_arg;
+  const char *arg_name, *def, *help;
+} opt;
+
+static const opt OPTS[] = {
+    {"listen", 1, "ADDR:PORT", "127.0.0.1:8080", "address and port to listen on (port 0: any free)"},
+    {"db", 1, "URL", "sqlite:./pipetrack.db", "store: sqlite:PATH or memory:"},
+    {"pipelines", 1, "FILE", NULL, "pipeline definitions (JSON); SIGHUP reloads it"},
+    {"auto-snapshot", 0, NULL, NULL, "snapshot after every tracked event (a request may override)"},
+    {"ingest-key", 1, "KEY", NULL, "Bearer key for the track endpoints only"},
+    {"api-token", 1, "TOKEN", NULL, "Bearer token for everything under /api/ and /metrics"},
+    {"cors-origin", 1, "LIST", NULL, "browser origins allowed, comma-separated, or *"},
+    {"max-body", 1, "BYTES", "1048576", "largest request body"},
+    {"max-depth", 1, "N", "32", "deepest JSON nesting in an event"},
+    {"max-payload", 1, "BYTES", "65536", "largest canonical input/output of an event"},
+    {"header-timeout", 1, "SECONDS", "10", "time allowed to send a request's headers"},
+    {"idle-timeout", 1, "SECONDS", "60", "a silent keep-alive connection is closed after this"},
+    {"max-connections", 1, "N", "16384", "open connections at most (streams included)"},
+    {"threads", 1, "N", "0", "event loop threads (0: one per CPU)"},
+    {"heartbeat", 1, "SECONDS", "15", "status streams send a comment line this often"},
+    {"drain-timeout", 1, "SECONDS", "10", "on SIGTERM, wait this long for requests in flight"},
+    {"quiet", 0, NULL, NULL, "no log line per request"},
+    {"help", 0, NULL, NULL, "this help"},
+    {"version", 0, NULL, NULL, "print the version"},
+};
+#define NOPTS (sizeof OPTS / sizeof *OPTS)
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: pipetrackd [options]\n\n"
+          "The pipetrack HTTP/JSON server. Every option can also be set by an environment\n"
+          "variable: --max-body is PIPETRACK_MAX_BODY (flags win).\n\n");
+  for (size_t i = 0; i < NOPTS; i++) {
+    char left[64];
+    snprintf(left, sizeof left, "--%s%s%s", OPTS[i].name, OPTS[i].has_arg ? " " : "",
+             OPTS[i].has_arg ? OPTS[i].arg_name : "");
+    fprintf(f, "  %-28s %s", left, OPTS[i].help);
+    if (OPTS[i].def) fprintf(f, " [%s]", OPTS[i].def);
+    fputc('\n', f);
+  }
+}
+
+static const char *env_for(const char *name) {
+  char key[64] = "PIPETRACK_";
+  size_t n = strlen(key);
+  for (const char *p = name; *p && n + 1 < sizeof key; p++)
+    key[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+  key[n] = '\0';
+  const char *v = getenv(key);
+  return v && *v ? v : NULL;
+}
+
+static int parse_uint(const char *name, const char *v, unsigned long long max,
+                      unsigned long long *out) {
+  char *end;
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (errno || end == v || *end || n > max || v[0] == '-') {
+    fprintf(stderr, "pipetrackd: --%s: must be a whole number from 0 to %llu, got \"%s\"\n", name,
+            max, v);
+    return -1;
+  }
+  *out = n;
+  return 0;
+}
+
+static char *read_all(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  char chunk[8192];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) pt_buf_put(&b, chunk, n);
+  fclose(f);
+  *len = b.len;
+  char *s = pt_buf_take(&b);
+  return s ? s : strdup("");
+}
+
+static void reload(ptd_server *s) {
+  if (!s->cfg.pipelines_file) {
+    ptd_log("info", "SIGHUP: no --pipelines file; the built-in definitions stay", NULL);
+    return;
+  }
+  size_t len;
+  char *text = read_all(s->cfg.pipelines_file, &len);
+  pt_buf extra;
+  pt_buf_init(&extra, 0);
+  pt_buf_puts(&extra, "\"file\":");
+  pt_buf_json_cstr(&extra, s->cfg.pipelines_file);
+  if (!text) {
+    pt_buf_printf(&extra, ",\"error\":\"%s\"", strerror(errno));
+    ptd_log("error", "SIGHUP: cannot read the definitions; the old ones stay", extra.data);
+  } else {
+    pt_error err;
+    if (pt_definitions_load(s->t, text, len, &err) != PT_OK) {
+      pt_buf_puts(&extra, ",\"error\":");
+      pt_buf_json_cstr(&extra, err.message);
+      ptd_log("error", "SIGHUP: invalid definitions; the old ones stay", extra.data);
+    } else {
+      ptd_log("info", "SIGHUP: definitions reloaded", extra.data);
+    }
+  }
+  free(text);
+  pt_buf_cleanup(&extra);
+}
+
+int main(int argc, char **argv) {
+  const char *val[NOPTS];
+  for (size_t i = 0; i < NOPTS; i++) val[i] = env_for(OPTS[i].name);
+  struct option lo[NOPTS + 1];
+  for (size_t i = 0; i < NOPTS; i++)
+    lo[i] = (struct option){OPTS[i].name, OPTS[i].has_arg ? required_argument : no_argument, NULL,
+                            (int)(1000 + i)};
+  lo[NOPTS] = (struct option){0, 0, 0, 0};
+  int c;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    if (c < 1000 || c >= 1000 + (int)NOPTS) {
+      fprintf(stderr, "pipetrackd: unknown or incomplete option \"%s\" (see --help)\n",
+              argv[optind - 1]);
+      return 2;
+    }
+    val[c - 1000] = OPTS[c - 1000].has_arg ? optarg : "1";
+  }
+  if (optind < argc) {
+    fprintf(stderr, "pipetrackd: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+    return 2;
+  }
+  const char *get[NOPTS];
+  for (size_t i = 0; i < NOPTS; i++) get[i] = val[i] ? val[i] : OPTS[i].def;
+  enum {
+    O_LISTEN, O_DB, O_PIPELINES, O_AUTO, O_INGEST, O_TOKEN, O_CORS, O_BODY, O_DEPTH, O_PAYLOAD,
+    O_HDR, O_IDLE, O_CONNS, O_THREADS, O_HB, O_DRAIN, O_QUIET, O_HELP, O_VERSION
+  };
+  if (val[O_HELP]) {
+    usage(stdout);
+    return 0;
+  }
+  if (val[O_VERSION]) {
+    printf("pipetrackd %s\n", PT_VERSION);
+    return 0;
+  }
+  ptd_server srv;
+  memset(&srv, 0, sizeof srv);
+  ptd_config *cfg = &srv.cfg;
+  const char *listen = get[O_LISTEN];
+  const char *colon = strrchr(listen, ':');
+  unsigned long long n;
+  if (!colon || (size_t)(colon - listen) >= sizeof cfg->host || colon == listen ||
+      parse_uint("listen", colon + 1, 65535, &n)) {
+    fprintf(stderr, "pipetrackd: --listen: must be ADDR:PORT (e.g. 127.0.0.1:8080), got \"%s\"\n",
+            listen);
+    return 2;
+  }
+  memcpy(cfg->host, listen, (size_t)(colon - listen));
+  cfg->port = (int)n;
+  cfg->db_url = get[O_DB];
+  cfg->pipelines_file = get[O_PIPELINES];
+  cfg->auto_snapshot = get[O_AUTO] && strcmp(get[O_AUTO], "0") != 0;
+  cfg->ingest_key = get[O_INGEST];
+  cfg->api_token = get[O_TOKEN];
+  cfg->cors_origins = get[O_CORS];
+  cfg->quiet = get[O_QUIET] && strcmp(get[O_QUIET], "0") != 0;
+  struct {
+    int o;
+    unsigned long long max;
+  } nums[] = {{O_BODY, 1ull << 30}, {O_DEPTH, 256}, {O_PAYLOAD, 1ull << 26},
+              {O_HDR, 3600},        {O_IDLE, 86400}, {O_CONNS, 1000000},
+              {O_THREADS, 256},     {O_HB, 3600},   {O_DRAIN, 3600}};
+  unsigned long long out[9];
+  for (size_t i = 0; i < 9; i++)
+    if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
+  cfg->max_body = (size_t)out[0];
+  cfg->max_depth = (int)out[1];
+  cfg->max_payload = (size_t)out[2];
+  cfg->header_timeout_s = (unsigned)out[3];
+  cfg->idle_timeout_s = (unsigned)out[4];
+  cfg->max_connections = (unsigned)out[5];
+  cfg->threads = (unsigned)out[6];
+  cfg->heartbeat_s = (unsigned)out[7];
+  cfg->drain_timeout_s = (unsigned)out[8];
+  if (cfg->max_depth < 1 || cfg->max_body < 1 || cfg->max_connections < 1 || cfg->heartbeat_s < 1) {
+    fprintf(stderr, "pipetrackd: --max-depth, --max-body, --max-connections and --heartbeat must "
+                    "be at least 1\n");
+    return 2;
+  }
+  if (cfg->threads == 0) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->threads = cpus > 0 ? (unsigned)cpus : 1;
+  }
+  /* one descriptor per connection: take what the hard limit allows */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+
+  /* signals are taken by sigwait below; every thread started from here on
+   * inherits the mask */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  pt_options o = {.db_url = cfg->db_url,
+                  .pipelines_file = cfg->pipelines_file,
+                  .auto_snapshot = cfg->auto_snapshot,
+                  .max_payload = cfg->max_payload,
+                  .max_depth = cfg->max_depth};
+  pt_error err;
+  if (pt_open(&o, &srv.t, &err) != PT_OK) {
+    fprintf(stderr, "pipetrackd: %s\n", err.message);
+    return 1;
+  }
+  char why[256];
+  if (ptd_start(&srv, why, sizeof why) != 0) {
+    fprintf(stderr, "pipetrackd: %s\n", why);
+    pt_close(srv.t);
+    return 1;
+  }
+  char url[128];
+  snprintf(url, sizeof url, "http://%s:%u/", cfg->host, (unsigned)srv.port);
+  pt_buf extra;
+  pt_buf_init(&extra, 0);
+  pt_buf_puts(&extra, "\"url\":");
+  pt_buf_json_cstr(&extra, url);
+  pt_buf_puts(&extra, ",\"db\":");
+  pt_buf_json_cstr(&extra, cfg->db_url);
+  pt_buf_printf(&extra, ",\"threads\":%u,\"version\":\"%s\"", cfg->threads, PT_VERSION);
+  ptd_log("info", "listening", extra.data);
+  pt_buf_cleanup(&extra);
+  if (strncmp(cfg->db_url, "memory:", 7) == 0)
+    ptd_log("warn", "the memory: store keeps nothing after exit (for tests and demos)", NULL);
+  printf("pipetrackd listening on %s\n", url);
+  fflush(stdout);
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      reload(&srv);
+      continue;
+    }
+    break;
+  }
+  ptd_log("info", "draining", NULL);
+  ptd_stop(&srv);
+  pt_close(srv.t); /* commits what is queued; SQLite rows written */
+  ptd_log("info", "stopped", NULL);
+  return 0;
+}

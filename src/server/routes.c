@@ -1,0 +1,480 @@
+/* routes.c - the endpoints of SPEC §2: each turns a checked request into a
+ * library call and its document into an answer. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/validate.h"
+#include "server.h"
+
+const ptd_route ptd_routes[R_COUNT] = {
+    [R_TRACK] = {"/api/pipeline/track", "POST", AUTH_INGEST, 1},
+    [R_BATCH] = {"/api/pipeline/track/batch", "POST", AUTH_INGEST, 1},
+    [R_STATUS] = {"/api/pipeline/status", "GET", AUTH_API, 0},
+    [R_STREAM] = {"/api/pipeline/status/stream", "GET", AUTH_API, 0},
+    [R_SNAPSHOT] = {"/api/pipeline/snapshot", "POST", AUTH_API, 1},
+    [R_REGISTRY] = {"/api/pipeline/registry", "GET", AUTH_API, 0},
+    [R_CHECKSUM] = {"/api/pipeline/checksum", "GET", AUTH_API, 0},
+    [R_REPORT] = {"/api/pipeline/report", "GET", AUTH_API, 0},
+    [R_VERIFY] = {"/api/pipeline/verify", "GET", AUTH_API, 0},
+    [R_SESSIONS] = {"/api/pipeline/sessions", "GET", AUTH_API, 0},
+    [R_DEFINITIONS] = {"/api/pipeline/definitions", "GET", AUTH_API, 0},
+    [R_METRICS] = {"/metrics", "GET", AUTH_API, 0},
+    [R_HEALTHZ] = {"/healthz", "GET", AUTH_NONE, 0},
+    [R_READYZ] = {"/readyz", "GET", AUTH_NONE, 0},
+    [R_INDEX] = {"/", "GET", AUTH_NONE, 0},
+    [R_OTHER] = {"", "GET", AUTH_NONE, 0},
+};
+
+int ptd_route_find(const char *path) {
+  for (int i = 0; i < R_OTHER; i++)
+    if (strcmp(path, ptd_routes[i].path) == 0) return i;
+  return R_OTHER;
+}
+
+static const char *arg(ptd_req *r, const char *name) {
+  const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+  return v && *v ? v : NULL;
+}
+
+/* An integer query parameter in [lo, hi]; 0 when absent. -1: answered. */
+static int int_arg(ptd_req *r, const char *name, int lo, int hi, int *out, enum MHD_Result *rc) {
+  const char *v = arg(r, name);
+  *out = 0;
+  if (!v) return 0;
+  char *end;
+  long n = strtol(v, &end, 10);
+  if (*end || n < lo || n > hi) {
+    *rc = ptd_reply_http_error(r, 400, "invalid_request", name, "%s: must be an integer from %d to %d",
+                               name, lo, hi);
+    return -1;
+  }
+  *out = (int)n;
+  return 0;
+}
+
+/* session_id, required; remembered for the log line. */
+static const char *session_arg(ptd_req *r, enum MHD_Result *rc) {
+  const char *sid = arg(r, "session_id");
+  if (!sid) {
+    *rc = ptd_reply_http_error(r, 400, "invalid_request", "session_id", "session_id: is required");
+    return NULL;
+  }
+  snprintf(r->session_id, sizeof r->session_id, "%s", sid);
+  return sid;
+}
+
+/* Deepest nesting of a JSON text, strings skipped: bounds the parser's
+ * work before it runs. */
+static int json_depth(const char *s, size_t n) {
+  int d = 0, max = 0, in_str = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (in_str) {
+      if (c == '\\')
+        i++;
+      else if (c == '"')
+        in_str = 0;
+    } else if (c == '"') {
+      in_str = 1;
+    } else if (c == '{' || c == '[') {
+      if (++d > max) max = d;
+    } else if (c == '}' || c == ']') {
+      d--;
+    }
+  }
+  return max;
+}
+
+/* The body as a JSON object; NULL when answered. */
+static json_t *body_object(ptd_req *r, enum MHD_Result *rc) {
+  /* the envelope and a batch's array add two levels to an event's own */
+  int limit = r->srv->cfg.max_depth + 2;
+  if (!r->body || r->len == 0) {
+    *rc = ptd_reply_http_error(r, 400, "invalid_json", "body", "body: must be a JSON object");
+    return NULL;
+  }
+  if (json_depth(r->body, r->len) > limit) {
+    *rc = ptd_reply_http_error(r, 400, "invalid_request", "body",
+                               "body: JSON nested deeper than %d levels", limit);
+    return NULL;
+  }
+  json_t *v;
+  pt_error err;
+  if (pt_parse_ijson(r->body, r->len, "body", &v, &err) != PT_OK) {
+    *rc = ptd_reply_error(r, &err);
+    return NULL;
+  }
+  if (!json_is_object(v)) {
+    json_decref(v);
+    *rc = ptd_reply_http_error(r, 400, "invalid_request", "body", "body: must be a JSON object");
+    return NULL;
+  }
+  return v;
+}
+
+/* Refuses members other than the allowed ones (NULL-terminated). */
+static int only_members(ptd_req *r, json_t *o, const char *const *allowed, enum MHD_Result *rc) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(o, k, v) {
+    int ok = 0;
+    for (const char *const *a = allowed; *a; a++) ok |= strcmp(*a, k) == 0;
+    if (!ok) {
+      char f[64];
+      snprintf(f, sizeof f, "%.60s", k);
+      *rc = ptd_reply_http_error(r, 400, "invalid_request", f, "%s: is not a member of this request",
+                                 f);
+      return -1;
+    }
+  }
+  (void)v;
+  return 0;
+}
+
+static int auto_snapshot_member(ptd_req *r, json_t *o, int *out, enum MHD_Result *rc) {
+  json_t *a = json_object_get(o, "auto_snapshot");
+  *out = PT_SNAPSHOT_DEFAULT;
+  if (!a || json_is_null(a)) return 0;
+  if (!json_is_boolean(a)) {
+    *rc = ptd_reply_http_error(r, 400, "invalid_request", "auto_snapshot",
+                               "auto_snapshot: must be true or false");
+    return -1;
+  }
+  *out = json_is_true(a);
+  return 0;
+}
+
+/* ---- tracking ----------------------------------------------------------------- */
+
+/* Called once the commit is done (committer thread), or at once (nothing to
+ * commit, memory store): resumes the request if it is suspended. */
+static void track_done(void *ctx) {
+  ptd_req *r = ctx;
+  pthread_mutex_lock(&r->lock);
+  r->ready = 1;
+  if (r->suspended) {
+    r->suspended = 0;
+    MHD_resume_connection(r->conn);
+  }
+  pthread_mutex_unlock(&r->lock);
+}
+
+static enum MHD_Result track(ptd_req *r, int batch) {
+  enum MHD_Result rc = MHD_NO;
+  json_t *doc = body_object(r, &rc);
+  if (!doc) return rc;
+  r->doc = doc;
+  static const char *const one[] = {"event", "auto_snapshot", NULL};
+  static const char *const many[] = {"events", "auto_snapshot", NULL};
+  int snap;
+  if (only_members(r, doc, batch ? many : one, &rc) || auto_snapshot_member(r, doc, &snap, &rc))
+    return rc;
+  json_t *ev = json_object_get(doc, batch ? "events" : "event");
+  if (batch) {
+    if (!json_is_array(ev))
+      return ptd_reply_http_error(r, 400, "invalid_request", "events",
+                                  "events: must be an array of event objects");
+    if (json_array_size(ev) > PT_BATCH_MAX)
+      return ptd_reply_http_error(r, 413, "payload_too_large", "events",
+                                  "events: at most %d events a batch, got %zu", PT_BATCH_MAX,
+                                  json_array_size(ev));
+    r->nitems = json_array_size(ev);
+    r->items = malloc((r->nitems ? r->nitems : 1) * sizeof *r->items);
+    if (!r->items) return MHD_NO;
+    for (size_t i = 0; i < r->nitems; i++) r->items[i] = json_array_get(ev, i);
+  } else {
+    if (!ev)
+      return ptd_reply_http_error(r, 400, "invalid_request", "event", "event: is required");
+    r->nitems = 1;
+    r->items = malloc(sizeof *r->items);
+    if (!r->items) return MHD_NO;
+    r->items[0] = ev;
+    const char *sid = json_string_value(json_object_get(ev, "session_id"));
+    if (sid) snprintf(r->session_id, sizeof r->session_id, "%s", sid);
+  }
+  r->batch = batch;
+  if (snap == PT_SNAPSHOT_DEFAULT) snap = r->srv->cfg.auto_snapshot;
+  pt_error err;
+  r->phase = PH_WAIT;
+  /* not under r->lock: track_done may run inside this call */
+  pt_status st = pt__track_start(r->srv->t, r->items, r->nitems, snap, batch ? NULL : "event",
+                                 track_done, r, &r->pending, &err);
+  if (st != PT_OK) {
+    r->phase = PH_DONE;
+    return ptd_reply_error(r, &err);
+  }
+  pthread_mutex_lock(&r->lock);
+  if (!r->ready) {
+    /* the committer resumes it: no thread waits for the disk */
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+    pthread_mutex_unlock(&r->lock);
+    return MHD_YES;
+  }
+  pthread_mutex_unlock(&r->lock);
+  return ptd_track_finish(r);
+}
+
+/* What was stored (not replayed) goes to streams and metrics. */
+static void announce(ptd_req *r, const pt_batch_result *br) {
+  for (size_t i = 0; i < br->count; i++) {
+    const pt_batch_item *it = &br->items[i];
+    if (it->status != PT_OK || it->result->replayed) continue;
+    const json_t *ev = r->items[i];
+    const char *sid = json_string_value(json_object_get(ev, "session_id"));
+    if (sid) ptd_hub_notify(r->srv->hub, sid);
+    ptd_metrics_event(r->srv->metrics, json_string_value(json_object_get(ev, "pipeline_type")),
+                      json_string_value(json_object_get(ev, "step")),
+                      json_string_value(json_object_get(ev, "status")));
+  }
+}
+
+static void put_error(pt_buf *b, const pt_error *e) {
+  pt_buf_puts(b, "{\"code\":");
+  pt_buf_json_cstr(b, pt_err_name(e->code));
+  pt_buf_puts(b, ",\"message\":");
+  pt_buf_json_cstr(b, e->message[0] ? e->message : pt_strerror(e->code));
+  pt_buf_puts(b, ",\"field\":");
+  pt_buf_json_cstr(b, e->field[0] ? e->field : NULL);
+  pt_buf_putc(b, '}');
+}
+
+enum MHD_Result ptd_track_finish(ptd_req *r) {
+  pt_batch_result *br;
+  pt_error err;
+  pt__pending *p = r->pending;
+  r->pending = NULL;
+  r->phase = PH_DONE;
+  pt_status st = pt__track_finish(r->srv->t, p, &br, &err);
+  if (st != PT_OK) return ptd_reply_error(r, &err);
+  announce(r, br);
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  unsigned status = 200;
+  if (!r->batch) {
+    const pt_batch_item *it = &br->items[0];
+    if (it->status != PT_OK) {
+      pt_error e = it->error;
+      pt_batch_result_free(br);
+      return ptd_reply_error(r, &e);
+    }
+    status = it->result->replayed ? 200 : 201;
+    pt_buf_puts(&b, "{\"event\":");
+    pt_buf_puts(&b, it->result->event_json);
+    pt_buf_puts(&b, ",\"snapshot\":");
+    pt_buf_puts(&b, it->result->snapshot_json ? it->result->snapshot_json : "null");
+    pt_buf_printf(&b, ",\"receipt\":null,\"replayed\":%s}",
+                  it->result->replayed ? "true" : "false");
+  } else {
+    pt_buf_puts(&b, "{\"results\":[");
+    for (size_t i = 0; i < br->count; i++) {
+      const pt_batch_item *it = &br->items[i];
+      if (i) pt_buf_putc(&b, ',');
+      if (it->status == PT_OK) {
+        pt_buf_printf(&b, "{\"status\":%d,\"event\":", it->result->replayed ? 200 : 201);
+        pt_buf_puts(&b, it->result->event_json);
+        pt_buf_puts(&b, ",\"snapshot\":");
+        pt_buf_puts(&b, it->result->snapshot_json ? it->result->snapshot_json : "null");
+        pt_buf_printf(&b, ",\"replayed\":%s}", it->result->replayed ? "true" : "false");
+      } else {
+        pt_buf_printf(&b, "{\"status\":%u,\"error\":", ptd_status_of(it->status));
+        put_error(&b, &it->error);
+        pt_buf_putc(&b, '}');
+      }
+    }
+    pt_buf_puts(&b, "]}");
+  }
+  pt_batch_result_free(br);
+  return ptd_reply_json(r, status, pt_buf_take(&b));
+}
+
+/* ---- reading ---------------------------------------------------------------------- */
+
+static enum MHD_Result status_get(ptd_req *r) {
+  enum MHD_Result rc = MHD_NO;
+  const char *sid = session_arg(r, &rc);
+  if (!sid) return rc;
+  int evl, hl;
+  if (int_arg(r, "events_limit", 1, 1000, &evl, &rc) || int_arg(r, "history_limit", 1, 1000, &hl, &rc))
+    return rc;
+  const char *ptype = arg(r, "pipeline_type");
+  char etag[PT_ETAG_SIZE];
+  pt_error err;
+  const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
+  if (inm) {
+    /* the tag alone costs one session read: an unchanged poll is cheap */
+    pt_status st = pt_status_summary_etag(r->srv->t, sid, ptype, evl, hl, etag, NULL, &err);
+    if (st != PT_OK) return ptd_reply_error(r, &err);
+    if (strstr(inm, etag) || strcmp(inm, "*") == 0) return ptd_reply(r, 304, NULL, 0, NULL, etag);
+  }
+  char *doc;
+  pt_status st = pt_status_summary_etag(r->srv->t, sid, ptype, evl, hl, etag, &doc, &err);
+  if (st != PT_OK) return ptd_reply_error(r, &err);
+  return ptd_reply(r, 200, doc, strlen(doc), "application/json", etag);
+}
+
+static enum MHD_Result stream_get(ptd_req *r) {
+  enum MHD_Result rc = MHD_NO;
+  const char *sid = session_arg(r, &rc);
+  if (!sid) return rc;
+  const char *ptype = arg(r, "pipeline_type");
+  char etag[PT_ETAG_SIZE];
+  pt_error err;
+  /* refusals (unknown session, bad names) as plain answers, before the
+   * stream starts */
+  pt_status st = pt_status_summary_etag(r->srv->t, sid, ptype, 0, 0, etag, NULL, &err);
+  if (st != PT_OK) return ptd_reply_error(r, &err);
+  return ptd_stream_start(r, sid, ptype);
+}
+
+static enum MHD_Result snapshot_post(ptd_req *r) {
+  enum MHD_Result rc = MHD_NO;
+  json_t *doc = body_object(r, &rc);
+  if (!doc) return rc;
+  r->doc = doc;
+  static const char *const allowed[] = {"session_id", "pipeline_type", "notes", NULL};
+  if (only_members(r, doc, allowed, &rc)) return rc;
+  json_t *sid = json_object_get(doc, "session_id"), *pt = json_object_get(doc, "pipeline_type"),
+         *notes = json_object_get(doc, "notes");
+  if (!json_is_string(sid))
+    return ptd_reply_http_error(r, 400, "invalid_request", "session_id",
+                                "session_id: is required and must be a string");
+  if (pt && !json_is_null(pt) && !json_is_string(pt))
+    return ptd_reply_http_error(r, 400, "invalid_request", "pipeline_type",
+                                "pipeline_type: must be a string");
+  if (notes && !json_is_null(notes) && !json_is_string(notes))
+    return ptd_reply_http_error(r, 400, "invalid_request", "notes", "notes: must be a string");
+  snprintf(r->session_id, sizeof r->session_id, "%s", json_string_value(sid));
+  char *out;
+  pt_error err;
+  pt_status st = pt_snapshot(r->srv->t, json_string_value(sid), json_string_value(pt),
+                             json_string_value(notes), &out, &err);
+  if (st != PT_OK) return ptd_reply_error(r, &err);
+  ptd_hub_notify(r->srv->hub, json_string_value(sid));
+  return ptd_reply_json(r, 201, out);
+}
+
+static enum MHD_Result registry_get(ptd_req *r) {
+  enum MHD_Result rc = MHD_NO;
+  const char *sid = session_arg(r, &rc);
+  if (!sid) return rc;
+  int limit;
+  if (int_arg(r, "limit", 1, 1000, &limit, &rc)) return rc;
+  char *out;
+  pt_error err;
+  pt_status st = pt_history(r->srv->t, sid, limit, arg(r, "cursor"), &out, &err);
+  return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
+}
+
+static enum MHD_Result checksum_get(ptd_req *r) {
+  enum MHD_Result rc = MHD_NO;
+  const char *sid = session_arg(r, &rc);
+  if (!sid) return rc;
+  char *out;
+  pt_error err;
+  pt_status st = pt_checksum(r->srv->t, sid, &out, &err);
+  return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
+}
+
+static enum MHD_Result report_get(ptd_req *r) {
+  enum MHD_Result rc = MHD_NO;
+  const char *sid = session_arg(r, &rc);
+  if (!sid) return rc;
+  const char *f = arg(r, "format");
+  pt_format fmt = PT_FORMAT_JSON;
+  if (f && strcmp(f, "markdown") == 0)
+    fmt = PT_FORMAT_MARKDOWN;
+  else if (f && strcmp(f, "json") != 0)
+    return ptd_reply_http_error(r, 400, "invalid_request", "format",
+                                "format: must be json or markdown");
+  char *out;
+  pt_error err;
+  pt_status st = pt_report(r->srv->t, sid, fmt, &out, &err);
+  if (st != PT_OK) return ptd_reply_error(r, &err);
+  return ptd_reply(r, 200, out, strlen(out),
+                   fmt == PT_FORMAT_JSON ? "application/json" : "text/markdown; charset=utf-8",
+                   NULL);
+}
+
+static enum MHD_Result verify_get(ptd_req *r) {
+  enum MHD_Result rc = MHD_NO;
+  const char *sid = session_arg(r, &rc);
+  if (!sid) return rc;
+  char *out;
+  int ok;
+  pt_error err;
+  pt_status st = pt_verify(r->srv->t, sid, &ok, &out, &err);
+  return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
+}
+
+static enum MHD_Result sessions_get(ptd_req *r) {
+  enum MHD_Result rc = MHD_NO;
+  int limit;
+  if (int_arg(r, "limit", 1, 1000, &limit, &rc)) return rc;
+  char *out;
+  pt_error err;
+  pt_status st = pt_sessions(r->srv->t, arg(r, "pipeline_type"), arg(r, "state"), limit,
+                             arg(r, "cursor"), &out, &err);
+  return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
+}
+
+static enum MHD_Result definitions_get(ptd_req *r) {
+  char *out;
+  pt_error err;
+  pt_status st = pt_definitions_json(r->srv->t, &out, &err);
+  return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
+}
+
+static enum MHD_Result metrics_get(ptd_req *r) {
+  char *out = ptd_metrics_render(r->srv);
+  if (!out) return MHD_NO;
+  return ptd_reply(r, 200, out, strlen(out), "text/plain; version=0.0.4; charset=utf-8", NULL);
+}
+
+static enum MHD_Result readyz_get(ptd_req *r) {
+  char etag[PT_ETAG_SIZE];
+  pt_error err;
+  /* "the store answers": a read of a session that need not exist */
+  pt_status st = pt_status_summary_etag(r->srv->t, "readyz.probe", NULL, 0, 0, etag, NULL, &err);
+  if (st != PT_OK && st != PT_ENOTFOUND) return ptd_reply_error(r, &err);
+  return ptd_reply_json(r, 200, strdup("{\"status\":\"ready\"}"));
+}
+
+static const char INDEX_HTML[] =
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    "<title>pipetrack</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;"
+    "margin:3rem auto;padding:0 1rem;color:#1d2430}code{background:#eef1f5;padding:0 .25rem}"
+    "</style></head><body><h1>pipetrack</h1><p>pipetrackd is running. The dashboard is not "
+    "built yet; the HTTP API is under <code>/api/pipeline/</code> (see docs/api.md).</p>"
+    "<ul><li><a href=\"/api/pipeline/sessions\">sessions</a></li>"
+    "<li><a href=\"/api/pipeline/definitions\">pipeline definitions</a></li>"
+    "<li><a href=\"/metrics\">metrics</a></li><li><a href=\"/healthz\">health</a></li></ul>"
+    "</body></html>";
+
+enum MHD_Result ptd_dispatch(ptd_req *r) {
+  switch (r->route) {
+    case R_TRACK: return track(r, 0);
+    case R_BATCH: return track(r, 1);
+    case R_STATUS: return status_get(r);
+    case R_STREAM: return stream_get(r);
+    case R_SNAPSHOT: return snapshot_post(r);
+    case R_REGISTRY: return registry_get(r);
+    case R_CHECKSUM: return checksum_get(r);
+    case R_REPORT: return report_get(r);
+    case R_VERIFY: return verify_get(r);
+    case R_SESSIONS: return sessions_get(r);
+    case R_DEFINITIONS: return definitions_get(r);
+    case R_METRICS: return metrics_get(r);
+    case R_HEALTHZ: return ptd_reply_json(r, 200, strdup("{\"status\":\"ok\"}"));
+    case R_READYZ: return readyz_get(r);
+    case R_INDEX: {
+      char *page = strdup(INDEX_HTML);
+      return page ? ptd_reply(r, 200, page, sizeof INDEX_HTML - 1, "text/html; charset=utf-8", NULL)
+                  : MHD_NO;
+    }
+    default: return ptd_reply_http_error(r, 404, "not_found", NULL, "no such endpoint: %s", r->path);
+  }
+}
