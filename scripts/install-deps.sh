@@ -8,7 +8,7 @@ PKGS=(
   build-essential cmake pkg-config
   libssl-dev libsqlite3-dev libjansson-dev libcmocka-dev
   libmicrohttpd-dev libcurl4-openssl-dev libpq-dev
-  sqlite3 curl
+  sqlite3 curl python3
 )
 
 missing=()

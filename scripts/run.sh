@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# `make run`: the server (pipetrackd) is not built yet, so this runs the
-# library example against the default embedded SQLite store and shows what a
-# tracked session looks like. It will start pipetrackd once that exists.
+# `make run`: starts pipetrackd on 127.0.0.1:8080 with the embedded SQLite
+# store (./pipetrack.db) and prints the URL. Ctrl-C (SIGINT) or SIGTERM stops
+# it cleanly. Override with the usual options, e.g.
+#   PIPETRACK_LISTEN=0.0.0.0:9000 PIPETRACK_DB=memory: make run
 set -euo pipefail
 build=${1:-build}
-db=${PIPETRACK_DB:-sqlite:./pipetrack.db}
-echo "pipetrack: pipetrackd (the HTTP server and dashboard) is not built yet;" >&2
-echo "pipetrack: running the library example against $db instead." >&2
-exec "$build/example_checkout" "$db"
+exec "$build/pipetrackd" --listen "${PIPETRACK_LISTEN:-127.0.0.1:8080}" \
+  --db "${PIPETRACK_DB:-sqlite:./pipetrack.db}"

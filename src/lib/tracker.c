@@ -46,6 +46,7 @@ typedef struct job {
   int *has_snap;
   int *adopted; /* the store owns evs[i] (memory store) */
   int auto_snapshot;
+  const char *prefix; /* names the events in errors: "event", or NULL for "events[i]" */
   /* JOB_SNAPSHOT */
   const char *sid, *ptype, *notes;
   /* whole-job outcome */
@@ -278,10 +279,16 @@ static pt_status apply_event(tx *x, job *j, size_t i) {
   txsess *ts;
   pt_status rc = tx_session(x, e->session_id, e->pipeline_type, &ts, err);
   if (rc) return rc;
+  char name[48];
+  if (j->prefix)
+    snprintf(name, sizeof name, "%s", j->prefix);
+  else
+    snprintf(name, sizeof name, "events[%zu]", i);
   if (ts->exists && strcmp(ts->s.pipeline_type, e->pipeline_type) != 0) {
-    j->st[i] = pt_fail(err, PT_ESESSION_CONFLICT, "session_id",
-                       "session_id: session \"%s\" is a \"%s\" session; this event says \"%s\"",
+    j->st[i] = pt_fail(err, PT_ESESSION_CONFLICT, NULL,
+                       "%s.pipeline_type: session \"%s\" is a \"%s\" session, not \"%s\"", name,
                        e->session_id, ts->s.pipeline_type, e->pipeline_type);
+    snprintf(err->field, sizeof err->field, "%s.pipeline_type", name);
     return PT_OK;
   }
   if (e->id_given && ts->exists) {
@@ -293,10 +300,11 @@ static pt_status apply_event(tx *x, job *j, size_t i) {
         j->st[i] = PT_OK;
       } else {
         pt_event_free(found);
-        j->st[i] = pt_fail(err, PT_EEVENT_ID_CONFLICT, "id",
-                           "id: event \"%s\" is already stored in session \"%s\" with other "
+        j->st[i] = pt_fail(err, PT_EEVENT_ID_CONFLICT, NULL,
+                           "%s.id: event \"%s\" is already stored in session \"%s\" with other "
                            "content",
-                           e->id, e->session_id);
+                           name, e->id, e->session_id);
+        snprintf(err->field, sizeof err->field, "%s.id", name);
       }
       return PT_OK;
     }
@@ -914,6 +922,7 @@ pt_status pt__track_values(pt_tracker *t, const json_t *const *events, size_t n,
   job j;
   pt_status rc = job_init_track(t, &j, n, auto_snapshot, err);
   if (rc) return rc;
+  j.prefix = prefix;
   for (size_t i = 0; i < n; i++) {
     char p[32];
     j.st[i] = pt_validate_event(events[i], j.defs, &t->lim, j.now,
@@ -946,6 +955,7 @@ pt_status pt__track_start(pt_tracker *t, const json_t *const *events, size_t n, 
                                    prefix ? prefix : item_name(name, i), &p->j.evs[i],
                                    &p->j.errs[i]);
   }
+  p->j.prefix = prefix;
   p->j.on_done = on_done;
   p->j.on_done_ctx = ctx;
   *out = p;
@@ -1004,6 +1014,7 @@ pt_status pt_track(pt_tracker *t, const pt_event_in *ev, int auto_snapshot, pt_t
   job j;
   pt_status rc = job_init_track(t, &j, 1, auto_snapshot, err);
   if (rc) return rc;
+  j.prefix = "event";
   j.st[0] = pt_validate_struct(ev, j.defs, &t->lim, j.now, "event", &j.evs[0], &j.errs[0]);
   rc = finish_batch(t, &j, &br, err);
   return single(br, rc, out, err);

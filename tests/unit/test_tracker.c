@@ -76,7 +76,7 @@ static void test_idempotency(void **state) {
         "\"step\":\"checkout_started\",\"status\":\"failure\"}";
     assert_int_equal(pt_track_json(t, other, strlen(other), 0, &r, &err), PT_EEVENT_ID_CONFLICT);
     assert_null(r);
-    assert_string_equal(err.field, "id");
+    assert_string_equal(err.field, "event.id");
     const char *ts_differs =
         "{\"id\":\"e1\",\"session_id\":\"idem\",\"pipeline_type\":\"checkout_digital\","
         "\"step\":\"checkout_started\",\"status\":\"success\",\"ts\":6,"
@@ -105,7 +105,7 @@ static void test_session_conflict(void **state) {
     pt_track_result *r;
     pt_error err;
     assert_int_equal(pt_track(t, &ev, 0, &r, &err), PT_ESESSION_CONFLICT);
-    assert_string_equal(err.field, "session_id");
+    assert_string_equal(err.field, "event.pipeline_type");
     assert_non_null(strstr(err.message, "\"checkout_digital\""));
     pt_close(t);
   }

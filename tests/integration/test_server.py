@@ -1,0 +1,741 @@
+#!/usr/bin/env python3
+"""test_server.py - pipetrackd over real HTTP on a loopback port.
+
+Starts the real server (a free port: --listen 127.0.0.1:0, the URL read from
+its first stdout line), speaks HTTP to it and stops it by its PID. Python's
+standard library only. Usage: test_server.py PIPETRACKD TMPDIR [TEST...]
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+PIPETRACKD = sys.argv[1]
+TMP = sys.argv[2]
+ONLY = sys.argv[3:]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.makedirs(TMP, exist_ok=True)
+
+failures = []
+
+
+class Server:
+    """One pipetrackd process."""
+
+    def __init__(self, name, *args, db=None, env=None):
+        self.db = db or os.path.join(TMP, "srv-%s-%d.db" % (name, os.getpid()))
+        if db is None:
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.unlink(self.db + suffix)
+                except FileNotFoundError:
+                    pass
+        self.log = open(os.path.join(TMP, "srv-%s.log" % name), "ab")
+        e = dict(os.environ)
+        e.update(env or {})
+        self.p = subprocess.Popen(
+            [PIPETRACKD, "--listen", "127.0.0.1:0", "--db", "sqlite:" + self.db] + list(args),
+            stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL, env=e)
+        line = self.p.stdout.readline().decode()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        if not m:
+            raise RuntimeError("pipetrackd did not start: %r" % line)
+        self.port = int(m.group(1))
+
+    def conn(self, timeout=30):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, raw=False):
+        c = self.conn()
+        h = dict(headers or {})
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        if raw:
+            return r.status, dict(r.getheaders()), data
+        doc = json.loads(data) if data and r.getheader("Content-Type", "").startswith(
+            "application/json") else data
+        return r.status, dict(r.getheaders()), doc
+
+    def get(self, path, headers=None):
+        return self.request("GET", path, headers=headers)
+
+    def post(self, path, body, headers=None):
+        return self.request("POST", path, body, headers)
+
+    def stop(self, sig=signal.SIGTERM):
+        self.p.send_signal(sig)
+        rc = self.p.wait(timeout=60)
+        self.p.stdout.close()
+        self.log.close()
+        return rc
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+
+
+def event(sid, step, status="success", ptype="checkout_digital", **kw):
+    e = {"session_id": sid, "pipeline_type": ptype, "step": step, "status": status}
+    e.update(kw)
+    return e
+
+
+STEPS = ["checkout_started", "payment_initiated", "payment_confirmed", "checkout_completed"]
+
+
+def track(s, ev, auto_snapshot=None, headers=None):
+    body = {"event": ev}
+    if auto_snapshot is not None:
+        body["auto_snapshot"] = auto_snapshot
+    return s.post("/api/pipeline/track", body, headers)
+
+
+def error_of(doc):
+    return doc["error"]["code"], doc["error"]["field"]
+
+
+# ---- tests ---------------------------------------------------------------------
+
+
+def test_track_and_errors():
+    s = Server("track")
+    try:
+        st, _, doc = track(s, event("t1", "checkout_started", id="e1", input={"b": 1, "a": 2}))
+        eq(st, 201, "first track")
+        eq(doc["event"]["seq"], 0, "seq")
+        eq(doc["replayed"], False, "replayed")
+        eq(doc["snapshot"], None, "no auto snapshot by default")
+        eq(doc["receipt"], None, "receipt")
+        link = doc["event"]["link"]
+        # idempotent replay: same content, other member order
+        st, _, doc = track(s, event("t1", "checkout_started", id="e1", input={"a": 2, "b": 1}))
+        eq(st, 200, "replay status")
+        eq(doc["replayed"], True, "replayed flag")
+        eq(doc["event"]["link"], link, "replay returns the stored event")
+        # every error code of the track endpoint, each changing nothing
+        cases = [
+            (event("t1", "checkout_started", id="e1", input={"a": 3}), 409, "event_id_conflict", "event.id"),
+            (event("t1", "account_created", ptype="signup"), 409, "session_conflict", "event.pipeline_type"),
+            (event("t2", "x", ptype="nope"), 422, "unknown_pipeline", "event.pipeline_type"),
+            (event("t2", "nope"), 422, "unknown_step", "event.step"),
+            (event("t2", "checkout_started", status="done"), 400, "invalid_request", "event.status"),
+            ({"session_id": "t2", "pipeline_type": "checkout_digital", "status": "success"}, 400,
+             "invalid_request", "event.step"),
+            (event("t2", "checkout_started", extra=1), 400, "invalid_request", "event.extra"),
+        ]
+        for ev, want_st, want_code, want_field in cases:
+            st, _, doc = track(s, ev)
+            eq(st, want_st, "status for %s" % want_code)
+            code, field = error_of(doc)
+            eq(code, want_code, "code")
+            if want_field:
+                eq(field, want_field, "field for %s" % want_code)
+            check(doc["error"]["message"], "message present")
+        # envelope errors
+        st, _, doc = s.post("/api/pipeline/track", {"evnt": {}})
+        eq((st, error_of(doc)), (400, ("invalid_request", "evnt")), "unknown envelope member")
+        st, _, doc = s.post("/api/pipeline/track", {"event": event("t2", "checkout_started"),
+                                                    "auto_snapshot": "yes"})
+        eq((st, error_of(doc)), (400, ("invalid_request", "auto_snapshot")), "auto_snapshot type")
+        st, _, doc = s.request("POST", "/api/pipeline/track", '{"event": {',
+                               {"Content-Type": "application/json"})
+        eq((st, doc["error"]["code"]), (400, "invalid_json"), "truncated JSON")
+        st, _, doc = s.request("POST", "/api/pipeline/track", b'{"event": "\xff\xfe"}',
+                               {"Content-Type": "application/json"})
+        eq((st, doc["error"]["code"]), (400, "invalid_json"), "invalid UTF-8")
+        st, _, doc = s.request("POST", "/api/pipeline/track", json.dumps({"event": {}}),
+                               {"Content-Type": "text/plain"})
+        eq((st, error_of(doc)), (415, ("unsupported_media_type", "Content-Type")), "415")
+        out = oversized(s.port, 1024 * 1024 + 1)
+        check(out.startswith(b"HTTP/1.1 413"), "413 body: %r" % out[:40])
+        doc = json.loads(out.split(b"\r\n\r\n", 1)[1])
+        eq(error_of(doc), ("payload_too_large", "body"), "413 body error")
+        deep = '{"event":' + "[" * 100 + "]" * 100 + "}"
+        st, _, doc = s.request("POST", "/api/pipeline/track", deep, {"Content-Type": "application/json"})
+        eq((st, error_of(doc)), (400, ("invalid_request", "body")), "deep nesting")
+        st, h, doc = s.request("GET", "/api/pipeline/track")
+        eq((st, doc["error"]["code"], h.get("Allow")), (405, "method_not_allowed", "POST"), "405")
+        st, _, doc = s.get("/api/pipeline/nope")
+        eq((st, doc["error"]["code"]), (404, "not_found"), "unknown route")
+        # the refused requests changed nothing: t1 has one event, t2 none
+        st, _, doc = s.get("/api/pipeline/status?session_id=t1")
+        eq((st, doc["event_count"]), (200, 1), "t1 unchanged")
+        st, _, doc = s.get("/api/pipeline/status?session_id=t2")
+        eq((st, error_of(doc)), (404, ("not_found", "session_id")), "t2 not stored")
+        st, _, doc = s.get("/api/pipeline/status?session_id=t2&pipeline_type=checkout_digital")
+        eq((st, doc["checksum"]["state"], doc["event_count"]), (200, "pending", 0), "pending")
+        st, _, doc = s.get("/api/pipeline/status")
+        eq((st, error_of(doc)), (400, ("invalid_request", "session_id")), "session_id required")
+        st, _, doc = s.get("/api/pipeline/status?session_id=t1&events_limit=0")
+        eq((st, error_of(doc)), (400, ("invalid_request", "events_limit")), "events_limit range")
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
+def test_batch():
+    s = Server("batch")
+    try:
+        evs = [event("b1", "checkout_started"), event("b1", "nope"),
+               event("b2", "checkout_started", id="x"), event("b1", "payment_initiated")]
+        st, _, doc = s.post("/api/pipeline/track/batch", {"events": evs, "auto_snapshot": True})
+        eq(st, 200, "batch status")
+        res = doc["results"]
+        eq([r["status"] for r in res], [201, 422, 201, 201], "per-item status")
+        eq(res[1]["error"]["field"], "events[1].step", "item error field")
+        eq(res[3]["event"]["seq"], 1, "seq within the session")
+        check(res[0]["snapshot"] is not None, "auto snapshot in batch")
+        st, _, doc = s.post("/api/pipeline/track/batch", {"events": [evs[2]]})
+        eq((doc["results"][0]["status"], doc["results"][0]["replayed"]), (200, True), "replay in batch")
+        st, _, doc = s.post("/api/pipeline/track/batch",
+                            {"events": [event("b3", "checkout_started")] * 1001})
+        eq((st, doc["error"]["code"]), (413, "payload_too_large"), "batch over 1000")
+        st, _, doc = s.get("/api/pipeline/status?session_id=b3&pipeline_type=checkout_digital")
+        eq(doc["event_count"], 0, "refused batch stored nothing")
+        st, _, doc = s.post("/api/pipeline/track/batch", {"events": {}})
+        eq((st, error_of(doc)), (400, ("invalid_request", "events")), "events not array")
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
+def test_reads():
+    s = Server("reads")
+    try:
+        for i, step in enumerate(STEPS[:3]):
+            track(s, event("r1", step, id="r1e%d" % i, input={"n": i}))
+        # ETag and 304
+        st, h, doc = s.get("/api/pipeline/status?session_id=r1")
+        etag = h["ETag"]
+        check(re.fullmatch(r'"[0-9a-f]{32}"', etag), "strong ETag %r" % etag)
+        eq((doc["terminal"], doc["poll_after_ms"], doc["event_count"]), (False, 2000, 3), "summary")
+        st, h, body = s.request("GET", "/api/pipeline/status?session_id=r1",
+                                headers={"If-None-Match": etag}, raw=True)
+        eq((st, body, h["ETag"]), (304, b"", etag), "304")
+        st, _, doc = s.get("/api/pipeline/status?session_id=r1&events_limit=2&history_limit=1")
+        eq(len(doc["events"]), 2, "events_limit")
+        # snapshot, registry paging
+        for n in range(3):
+            st, _, doc = s.post("/api/pipeline/snapshot", {"session_id": "r1", "notes": "n%d" % n})
+            eq(st, 201, "snapshot")
+            eq(doc["notes"], "n%d" % n, "snapshot notes")
+        st, _, doc = s.post("/api/pipeline/snapshot", {"session_id": "zz"})
+        eq((st, error_of(doc)), (404, ("not_found", "session_id")), "snapshot of unknown session")
+        st, _, doc = s.post("/api/pipeline/snapshot", {"session_id": "r1", "pipeline_type": "signup"})
+        eq((st, doc["error"]["code"]), (409, "session_conflict"), "snapshot type conflict")
+        st, h2, doc = s.request("GET", "/api/pipeline/status?session_id=r1",
+                                headers={"If-None-Match": etag}, raw=True)
+        eq(st, 200, "ETag moved after snapshots")
+        check(h2["ETag"] != etag, "new ETag")
+        st, _, p1 = s.get("/api/pipeline/registry?session_id=r1&limit=2")
+        eq([e["notes"] for e in p1["items"]], ["n2", "n1"], "registry newest first")
+        st, _, p2 = s.get("/api/pipeline/registry?session_id=r1&limit=2&cursor=" + p1["next_cursor"])
+        eq(([e["notes"] for e in p2["items"]], p2["next_cursor"]), (["n0"], None), "page 2")
+        st, _, doc = s.get("/api/pipeline/registry?session_id=r1&cursor=bogus")
+        eq((st, error_of(doc)), (400, ("invalid_request", "cursor")), "bad cursor")
+        st, _, ck = s.get("/api/pipeline/checksum?session_id=r1")
+        eq((st, ck["event_count"], ck["state"], ck["missing_steps"]),
+           (200, 3, "in_progress", ["checkout_completed"]), "checksum")
+        st, _, rep = s.get("/api/pipeline/report?session_id=r1")
+        eq((st, rep["session_id"] if "session_id" in rep else "r1"), (200, "r1"), "report json")
+        st, h, md = s.request("GET", "/api/pipeline/report?session_id=r1&format=markdown", raw=True)
+        eq((st, h["Content-Type"].split(";")[0]), (200, "text/markdown"), "report markdown")
+        check(b"r1" in md and md.startswith(b"#"), "markdown content")
+        st, _, doc = s.get("/api/pipeline/report?session_id=r1&format=pdf")
+        eq((st, error_of(doc)), (400, ("invalid_request", "format")), "report format")
+        st, _, v = s.get("/api/pipeline/verify?session_id=r1")
+        eq((st, v["ok"], v["mismatches"]), (200, True, []), "verify")
+        # sessions listing
+        track(s, event("r2", "account_created", ptype="signup"))
+        track(s, event("r3", "checkout_started", status="failure",
+                       error={"code": "card_declined", "message": "declined"}))
+        st, _, doc = s.get("/api/pipeline/sessions")
+        eq([i["session_id"] for i in doc["items"]], ["r3", "r2", "r1"], "sessions order")
+        st, _, doc = s.get("/api/pipeline/sessions?state=failed")
+        eq([i["session_id"] for i in doc["items"]], ["r3"], "sessions by state")
+        st, _, doc = s.get("/api/pipeline/sessions?pipeline_type=signup")
+        eq([i["session_id"] for i in doc["items"]], ["r2"], "sessions by type")
+        st, _, d1 = s.get("/api/pipeline/sessions?limit=2")
+        st, _, d2 = s.get("/api/pipeline/sessions?limit=2&cursor=" + d1["next_cursor"])
+        eq([i["session_id"] for i in d2["items"]], ["r1"], "sessions page 2")
+        st, _, doc = s.get("/api/pipeline/sessions?state=done")
+        eq((st, error_of(doc)), (400, ("invalid_request", "state")), "bad state")
+        st, _, doc = s.get("/api/pipeline/definitions")
+        eq(sorted(p["type"] for p in doc["pipelines"]), ["checkout_digital", "data_job", "signup"],
+           "definitions")
+        eq(s.get("/healthz")[:1], (200,), "healthz")
+        eq(s.get("/readyz")[2], {"status": "ready"}, "readyz")
+        st, h, page = s.request("GET", "/", raw=True)
+        eq((st, h["Content-Type"].split(";")[0]), (200, "text/html"), "index page")
+        st, h, m = s.request("GET", "/metrics", raw=True)
+        text = m.decode()
+        check('pipetrack_http_requests_total{route="track",code="201"} 5' in text, "track counter\n" + text)
+        check('pipetrack_events_total{pipeline_type="checkout_digital",step="checkout_started",status="failure"} 1' in text,
+              "events counter")
+        check("pipetrack_http_request_duration_seconds_bucket" in text, "latency histogram")
+        check(re.search(r"pipetrack_store_commit_seconds_total \d", text), "commit time")
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
+def test_tamper():
+    s = Server("tamper")
+    for step in STEPS[:3]:
+        track(s, event("tm", step))
+    eq(s.stop(), 0, "exit status")
+    db = sqlite3.connect(s.db)
+    db.execute("UPDATE events SET status = 2 WHERE session_id = 'tm' AND seq = 1")
+    db.commit()
+    db.close()
+    s = Server("tamper2", db=s.db)
+    try:
+        st, _, v = s.get("/api/pipeline/verify?session_id=tm")
+        eq((st, v["ok"]), (200, False), "tampered session fails")
+        seqs = [m.get("seq") for m in v["mismatches"] if m.get("seq") is not None]
+        check(1 in seqs, "mismatch names seq 1: %r" % v)
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
+def test_stream():
+    s = Server("stream", "--heartbeat", "1")
+    try:
+        track(s, event("sse", "checkout_started"))
+        c = s.conn(timeout=10)
+        c.request("GET", "/api/pipeline/status/stream?session_id=sse")
+        r = c.getresponse()
+        eq((r.status, r.getheader("Content-Type")), (200, "text/event-stream"), "stream answer")
+
+        def next_event():
+            ev = {}
+            while True:
+                line = r.readline().decode()
+                check(line != "", "stream ended")
+                line = line.rstrip("\n")
+                if line == "":
+                    if "data" in ev:
+                        return ev
+                    continue
+                if line.startswith(":"):
+                    ev.setdefault("comments", 0)
+                    continue
+                k, _, v = line.partition(": ")
+                ev[k] = v
+
+        first = next_event()
+        eq((first["event"], json.loads(first["data"])["event_count"]), ("status", 1), "first summary")
+        t0 = time.time()
+        track(s, event("sse", "payment_initiated"))
+        second = next_event()
+        eq(json.loads(second["data"])["event_count"], 2, "update after a POST")
+        check(time.time() - t0 < 5, "update arrives promptly")
+        check(second["id"] != first["id"], "event id is the new ETag")
+        # a snapshot is a change too
+        s.post("/api/pipeline/snapshot", {"session_id": "sse"})
+        third = next_event()
+        check(json.loads(third["data"])["latest_snapshot"] is not None, "snapshot streamed")
+        # heartbeats arrive as comments while nothing changes
+        got_comment = False
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            line = r.readline().decode()
+            if line.startswith(": keep-alive"):
+                got_comment = True
+                break
+        check(got_comment, "heartbeat comment")
+        c.close()
+        st, _, doc = s.get("/api/pipeline/status/stream?session_id=nope")
+        eq((st, doc["error"]["code"]), (404, "not_found"), "stream of unknown session")
+        # a second client still streams after the first went away
+        c2 = s.conn(timeout=10)
+        c2.request("GET", "/api/pipeline/status/stream?session_id=sse")
+        r = c2.getresponse()
+        ev = next_event()
+        eq(json.loads(ev["data"])["event_count"], 2, "second client")
+        c2.close()
+    finally:
+        eq(s.stop(), 0, "exit status with streams")
+
+
+def test_auth_and_cors():
+    s = Server("auth", "--ingest-key", "ik-123", "--api-token", "tok-456",
+               env={"PIPETRACK_CORS_ORIGIN": "https://shop.example"})
+    try:
+        st, _, doc = track(s, event("a1", "checkout_started"))
+        eq((st, error_of(doc)), (401, ("unauthorized", "Authorization")), "track without key")
+        st, _, doc = track(s, event("a1", "checkout_started"), headers={"Authorization": "Bearer nope"})
+        eq(st, 401, "wrong key")
+        st, _, _ = track(s, event("a1", "checkout_started"), headers={"Authorization": "Bearer ik-123"})
+        eq(st, 201, "ingest key tracks")
+        st, _, _ = track(s, event("a1", "payment_initiated"), headers={"Authorization": "Bearer tok-456"})
+        eq(st, 201, "api token tracks")
+        st, _, doc = s.get("/api/pipeline/status?session_id=a1", {"Authorization": "Bearer ik-123"})
+        eq((st, doc["error"]["code"]), (403, "forbidden"), "ingest key cannot read")
+        st, _, doc = s.get("/api/pipeline/status?session_id=a1")
+        eq(st, 401, "status needs the token")
+        st, _, doc = s.get("/api/pipeline/status?session_id=a1", {"Authorization": "Bearer tok-456"})
+        eq((st, doc["event_count"]), (200, 2), "token reads")
+        eq(s.get("/metrics")[0], 401, "metrics guarded")
+        eq(s.get("/healthz")[0], 200, "healthz open")
+        eq(s.get("/")[0], 200, "index open")
+        # CORS
+        st, h, _ = s.request("OPTIONS", "/api/pipeline/track", headers={
+            "Origin": "https://shop.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type"}, raw=True)
+        eq(st, 204, "preflight")
+        eq(h.get("Access-Control-Allow-Origin"), "https://shop.example", "allowed origin")
+        check("POST" in h.get("Access-Control-Allow-Methods", ""), "allowed methods")
+        check("Authorization" in h.get("Access-Control-Allow-Headers", ""), "allowed headers")
+        st, h, _ = s.request("OPTIONS", "/api/pipeline/track", headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}, raw=True)
+        check("Access-Control-Allow-Origin" not in h, "other origins get no CORS headers")
+        st, h, _ = track(s, event("a1", "payment_confirmed"), headers={
+            "Authorization": "Bearer ik-123", "Origin": "https://shop.example"})
+        eq((st, h.get("Access-Control-Allow-Origin")), (201, "https://shop.example"), "CORS on answer")
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
+def test_sighup_reload():
+    path = os.path.join(TMP, "pipelines-%d.json" % os.getpid())
+    base = {"pipelines": [{"type": "job", "steps": ["a", "b"]}]}
+    with open(path, "w") as f:
+        json.dump(base, f)
+    s = Server("hup", "--pipelines", path)
+    try:
+        st, _, doc = s.get("/api/pipeline/definitions")
+        eq([p["type"] for p in doc["pipelines"]], ["job"], "loaded from file")
+        with open(path, "w") as f:
+            json.dump({"pipelines": [{"type": "job", "steps": ["a", "b"]},
+                                     {"type": "job2", "steps": ["x"]}]}, f)
+        s.p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            types = [p["type"] for p in s.get("/api/pipeline/definitions")[2]["pipelines"]]
+            if "job2" in types:
+                break
+            time.sleep(0.05)
+        eq(types, ["job", "job2"], "reloaded")
+        with open(path, "w") as f:
+            f.write("{not json")
+        s.p.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        types = [p["type"] for p in s.get("/api/pipeline/definitions")[2]["pipelines"]]
+        eq(types, ["job", "job2"], "invalid file keeps the old definitions")
+        st, _, _ = track(s, event("h1", "x", ptype="job2"))
+        eq(st, 201, "new pipeline usable")
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
+def test_sigterm_in_flight():
+    """Every event answered 2xx is there after SIGTERM and a restart."""
+    s = Server("term", "--quiet")
+    acked = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def worker(w):
+        n = 0
+        while not stop.is_set() and n < 2000:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+                c.request("POST", "/api/pipeline/track",
+                          json.dumps({"event": event("term%d" % w, STEPS[n % 4], id="w%d_%d" % (w, n))}),
+                          {"Content-Type": "application/json"})
+                r = c.getresponse()
+                body = r.read()
+                c.close()
+            except (OSError, http.client.HTTPException):
+                return  # the server closed: stop
+            if r.status in (200, 201):
+                d = json.loads(body)["event"]
+                with lock:
+                    acked.append((d["session_id"], d["id"], d["seq"]))
+            n += 1
+
+    ts = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+    for t in ts:
+        t.start()
+    time.sleep(1.0)
+    rc = s.stop()
+    stop.set()
+    for t in ts:
+        t.join(timeout=60)
+    eq(rc, 0, "SIGTERM exit status")
+    check(len(acked) > 20, "some events acknowledged before SIGTERM (%d)" % len(acked))
+    s = Server("term2", db=s.db)
+    try:
+        by_session = {}
+        for sid, eid, seq in acked:
+            by_session.setdefault(sid, {})[seq] = eid
+        for sid, seqs in by_session.items():
+            st, _, doc = s.get("/api/pipeline/status?session_id=%s&events_limit=1000" % sid)
+            eq(st, 200, "session %s stored" % sid)
+            stored = {e["seq"]: e["id"] for e in doc["events"]}
+            for seq, eid in seqs.items():
+                eq(stored.get(seq), eid, "acknowledged %s seq %d after restart" % (sid, seq))
+            st, _, v = s.get("/api/pipeline/verify?session_id=" + sid)
+            eq(v["ok"], True, "chain verifies after restart")
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
+def raw(port, data, read=True, timeout=5):
+    """Sends bytes on a fresh connection; returns what came back (or b'')."""
+    sk = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    out = b""
+    try:
+        sk.sendall(data)
+        if read:
+            sk.shutdown(socket.SHUT_WR)
+            while True:
+                b = sk.recv(65536)
+                if not b:
+                    break
+                out += b
+    except OSError:
+        pass
+    finally:
+        sk.close()
+    return out
+
+
+def oversized(port, size):
+    """Declares a body over the limit: the answer comes after the headers,
+    before the body is read (so the client must not insist on sending it)."""
+    sk = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sk.sendall(b"POST /api/pipeline/track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+               b"\r\nContent-Length: %d\r\n\r\n" % size)
+    out = b""
+    try:
+        sk.sendall(b"x" * 1024)
+        while b"\r\n\r\n" not in out or len(out.split(b"\r\n\r\n", 1)[1]) < 20:
+            b = sk.recv(4096)
+            if not b:
+                break
+            out += b
+            m = re.search(rb"Content-Length: (\d+)", out)
+            if m and b"\r\n\r\n" in out and len(out.split(b"\r\n\r\n", 1)[1]) >= int(m.group(1)):
+                break
+    except OSError:
+        pass
+    sk.close()
+    return out
+
+
+def test_malformed():
+    """300+ hostile requests; the server still answers, earlier data unchanged."""
+    s = Server("hostile", "--header-timeout", "1", "--idle-timeout", "2", "--quiet")
+    try:
+        for i, step in enumerate(STEPS[:2]):
+            track(s, event("keep", step, id="k%d" % i))
+        before = s.get("/api/pipeline/status?session_id=keep")[2]
+        sent = 0
+        statuses = {}
+
+        def post_body(body, ctype="application/json"):
+            nonlocal sent
+            st, _, _ = s.request("POST", "/api/pipeline/track", body, {"Content-Type": ctype})
+            statuses[st] = statuses.get(st, 0) + 1
+            sent += 1
+            check(400 <= st < 500, "hostile body answered %d" % st)
+
+        good = json.dumps({"event": event("keep", "payment_confirmed", id="never")})
+        # truncated JSON at every length
+        for n in range(1, len(good), max(1, len(good) // 80)):
+            post_body(good[:n])
+        # deep nesting, in several shapes
+        for d in (33, 40, 100, 1000, 5000):
+            post_body('{"event":' + "[" * d + "]" * d + "}")
+            post_body('{"event":{"input":' + '{"a":' * d + "1" + "}" * d + "}}")
+        # invalid UTF-8 in every position of a string
+        for bad in (b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf"):
+            for where in range(4):
+                body = b'{"event":{"session_id":"' + b"k" * where + bad + b'"}}'
+                post_body(body)
+        # garbage bodies
+        import random
+        rnd = random.Random(7)
+        for i in range(60):
+            post_body(bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 400))))
+        # wrong types everywhere
+        for v in (None, 1, "x", [], True, {"a": 1}):
+            for k in ("session_id", "pipeline_type", "step", "status", "ts", "id", "error"):
+                ev = event("typed", "payment_confirmed")
+                ev[k] = v
+                st, _, _ = track(s, ev)
+                sent += 1
+                # some are valid (ts 1, error null): stored; none is a 5xx
+                check(st in (200, 201, 400, 409, 422), "typed %s=%r -> %d" % (k, v, st))
+        # huge bodies: declared and actual
+        # (the answer comes after the headers; the body is not read)
+        for size in (2 << 20, 1 << 30):
+            out = oversized(s.port, size)
+            check(out.startswith(b"HTTP/1.1 413"), "huge body refused: %r" % out[:40])
+            sent += 1
+        # garbage on the wire, header floods, bad request lines
+        for i in range(40):
+            out = raw(s.port, bytes(rnd.randrange(1, 256) for _ in range(rnd.randrange(1, 2000))) + b"\r\n\r\n")
+            check(out == b"" or out.startswith(b"HTTP/1."), "garbage answered with HTTP or closed")
+            sent += 1
+        flood = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(
+            b"X-Flood-%d: %s\r\n" % (i, b"y" * 1000) for i in range(100)) + b"\r\n"
+        for i in range(5):
+            out = raw(s.port, flood)
+            check(out.startswith(b"HTTP/1.1 431") or out.startswith(b"HTTP/1.1 413") or out == b"",
+                  "header flood refused: %r" % out[:40])
+            sent += 1
+        for line in (b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"POST /api/pipeline/track HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: -5\r\n\r\n", b"POST /api/pipeline/track HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"):
+            raw(s.port, line)
+            sent += 1
+        # a chunked body that grows past the limit: the connection is cut
+        big = b"POST /api/pipeline/track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" \
+              b"Transfer-Encoding: chunked\r\n\r\n" + (b"10000\r\n" + b"x" * 0x10000 + b"\r\n") * 20
+        raw(s.port, big)
+        sent += 1
+        # slow senders: headers trickled past --header-timeout
+        slow_results = []
+
+        def slow(i):
+            try:
+                sk = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+                req = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"z" * 20
+                t0 = time.time()
+                for ch in req:
+                    sk.sendall(bytes([ch]))
+                    time.sleep(0.1)
+                    if time.time() - t0 > 4:
+                        break
+                sk.sendall(b"\r\n\r\n")
+                data = sk.recv(4096)
+                slow_results.append(data[:12])
+                sk.close()
+            except OSError:
+                slow_results.append(b"closed")
+
+        ths = [threading.Thread(target=slow, args=(i,)) for i in range(10)]
+        for t in ths:
+            t.start()
+        # while they trickle, the server answers others at once
+        t0 = time.time()
+        eq(s.get("/healthz")[0], 200, "answers during slow senders")
+        check(time.time() - t0 < 1, "not held up by slow senders")
+        for t in ths:
+            t.join(timeout=30)
+        sent += 10
+        for res in slow_results:
+            check(res in (b"closed", b"") or res.startswith(b"HTTP/1.1 408"), "slow sender cut: %r" % res)
+        # idle connections are closed after --idle-timeout
+        sk = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        t0 = time.time()
+        data = sk.recv(10)
+        eq(data, b"", "idle connection closed")
+        check(time.time() - t0 < 8, "idle close within the limit")
+        sk.close()
+        check(sent >= 300, "at least 300 hostile requests (%d)" % sent)
+        eq(s.get("/healthz")[0], 200, "still answers")
+        after = s.get("/api/pipeline/status?session_id=keep")[2]
+        eq(after, before, "earlier data unchanged")
+        print("  hostile requests: %d, answers: %r" % (sent, sorted(statuses.items())))
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
+def test_memory_store_and_options():
+    out = subprocess.run([PIPETRACKD, "--help"], capture_output=True, text=True)
+    eq(out.returncode, 0, "--help exit")
+    for flag in ("--listen", "--db", "--pipelines", "--auto-snapshot", "--ingest-key", "--api-token",
+                 "--cors-origin", "--max-body", "--max-depth", "--header-timeout", "--idle-timeout",
+                 "--max-connections", "--heartbeat", "--drain-timeout"):
+        check(flag in out.stdout, "--help lists %s" % flag)
+    out = subprocess.run([PIPETRACKD, "--max-body", "lots"], capture_output=True, text=True)
+    eq(out.returncode, 2, "bad option value exit")
+    check("--max-body" in out.stderr, "names the option: %r" % out.stderr)
+    out = subprocess.run([PIPETRACKD, "--bogus"], capture_output=True, text=True)
+    eq(out.returncode, 2, "unknown option exit")
+    # env variables and the memory store, auto-snapshot on by flag
+    e = dict(os.environ, PIPETRACK_DB="memory:", PIPETRACK_AUTO_SNAPSHOT="1",
+             PIPETRACK_MAX_BODY="2000")
+    p = subprocess.Popen([PIPETRACKD, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, env=e)
+    port = int(re.search(rb":(\d+)/", p.stdout.readline()).group(1))
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("POST", "/api/pipeline/track", json.dumps({"event": event("m1", "checkout_started")}),
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+        doc = json.loads(r.read())
+        eq(r.status, 201, "memory store track")
+        check(doc["snapshot"] is not None, "auto snapshot from the environment")
+        c.request("POST", "/api/pipeline/track", "x" * 2001, {"Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        eq(r.status, 413, "max body from the environment")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        eq(p.wait(timeout=30), 0, "exit status")
+        p.stdout.close()
+
+
+def test_openapi_covers_routes():
+    """Every route of the server is in docs/openapi.yaml with its method."""
+    src = open(os.path.join(ROOT, "src/server/routes.c")).read()
+    routes = re.findall(r'\[R_\w+\] = \{"(/[^"]*)", "(GET|POST)"', src)
+    check(len(routes) >= 15, "route table parsed (%d)" % len(routes))
+    spec = open(os.path.join(ROOT, "docs/openapi.yaml")).read()
+    check(spec.startswith("openapi: 3.1"), "OpenAPI 3.1")
+    paths = {}
+    current = None
+    for line in spec.splitlines():
+        m = re.match(r"^  (/\S*):\s*$", line)
+        if m:
+            current = m.group(1)
+            paths[current] = set()
+            continue
+        m = re.match(r"^    (get|post|put|delete|options):\s*$", line)
+        if m and current:
+            paths[current].add(m.group(1).upper())
+        elif re.match(r"^\S", line):
+            current = None
+    for path, method in routes:
+        check(path in paths, "route %s missing from docs/openapi.yaml" % path)
+        check(method in paths[path], "%s %s missing from docs/openapi.yaml" % (method, path))
+
+
+TESTS = [test_openapi_covers_routes, test_track_and_errors, test_batch, test_reads, test_tamper,
+         test_stream, test_auth_and_cors, test_sighup_reload, test_memory_store_and_options,
+         test_sigterm_in_flight, test_malformed]
+
+for t in TESTS:
+    if ONLY and t.__name__ not in ONLY:
+        continue
+    t0 = time.time()
+    try:
+        t()
+        print("ok   %s (%.1f s)" % (t.__name__, time.time() - t0), flush=True)
+    except Exception as e:  # report every test, then fail
+        import traceback
+        traceback.print_exc()
+        print("FAIL %s: %s" % (t.__name__, e), flush=True)
+        failures.append(t.__name__)
+print("%d failed" % len(failures) if failures else "all passed")
+sys.exit(1 if failures else 0)
