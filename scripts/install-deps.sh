@@ -11,6 +11,11 @@ PKGS=(
   sqlite3 curl python3
 )
 
+# `install-deps.sh bench` adds what bench/http.sh drives the servers with.
+if [ "${1:-}" = "bench" ]; then
+  PKGS+=(wrk nginx-light)
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -28,6 +28,8 @@ static const opt OPTS[] = {
     {"cors-origin", 1, "LIST", NULL, "browser origins allowed, comma-separated, or *"},
     {"max-body", 1, "BYTES", "1048576", "largest request body"},
     {"max-depth", 1, "N", "32", "deepest JSON nesting in an event"},
+    {"conn-buffer", 1, "BYTES", "6144",
+     "buffer per connection; the request line and headers must fit (else 431)"},
     {"max-payload", 1, "BYTES", "65536", "largest canonical input/output of an event"},
     {"header-timeout", 1, "SECONDS", "10", "time allowed to send a request's headers"},
     {"idle-timeout", 1, "SECONDS", "60", "a silent keep-alive connection is closed after this"},
@@ -147,9 +149,11 @@ int main(int argc, char **argv) {
   const char *get[NOPTS];
   for (size_t i = 0; i < NOPTS; i++) get[i] = val[i] ? val[i] : OPTS[i].def;
   enum {
-    O_LISTEN, O_DB, O_PIPELINES, O_AUTO, O_INGEST, O_TOKEN, O_CORS, O_BODY, O_DEPTH, O_PAYLOAD,
+    O_LISTEN, O_DB, O_PIPELINES, O_AUTO, O_INGEST, O_TOKEN, O_CORS, O_BODY, O_DEPTH, O_CONNBUF,
+    O_PAYLOAD,
     O_HDR, O_IDLE, O_CONNS, O_THREADS, O_HB, O_DRAIN, O_QUIET, O_HELP, O_VERSION
   };
+  _Static_assert(O_VERSION + 1 == NOPTS, "the O_ names follow OPTS, in order");
   if (val[O_HELP]) {
     usage(stdout);
     return 0;
@@ -184,9 +188,10 @@ int main(int argc, char **argv) {
     unsigned long long max;
   } nums[] = {{O_BODY, 1ull << 30}, {O_DEPTH, 256}, {O_PAYLOAD, 1ull << 26},
               {O_HDR, 3600},        {O_IDLE, 86400}, {O_CONNS, 1000000},
-              {O_THREADS, 256},     {O_HB, 3600},   {O_DRAIN, 3600}};
-  unsigned long long out[9];
-  for (size_t i = 0; i < 9; i++)
+              {O_THREADS, 256},     {O_HB, 3600},   {O_DRAIN, 3600},
+              {O_CONNBUF, 1 << 20}};
+  unsigned long long out[10];
+  for (size_t i = 0; i < 10; i++)
     if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
   cfg->max_body = (size_t)out[0];
   cfg->max_depth = (int)out[1];
@@ -197,9 +202,14 @@ int main(int argc, char **argv) {
   cfg->threads = (unsigned)out[6];
   cfg->heartbeat_s = (unsigned)out[7];
   cfg->drain_timeout_s = (unsigned)out[8];
+  cfg->conn_buffer = (size_t)out[9];
   if (cfg->max_depth < 1 || cfg->max_body < 1 || cfg->max_connections < 1 || cfg->heartbeat_s < 1) {
     fprintf(stderr, "pipetrackd: --max-depth, --max-body, --max-connections and --heartbeat must "
                     "be at least 1\n");
+    return 2;
+  }
+  if (cfg->conn_buffer < 2048) {
+    fprintf(stderr, "pipetrackd: --conn-buffer: must be at least 2048 bytes\n");
     return 2;
   }
   if (cfg->threads == 0) {

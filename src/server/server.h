@@ -25,6 +25,7 @@ typedef struct ptd_config {
   const char *cors_origins; /* comma-separated, "*" for any; NULL: no CORS */
   int auto_snapshot;
   size_t max_body;          /* bytes of a request body */
+  size_t conn_buffer;       /* bytes of MHD buffer per connection (headers fit) */
   int max_depth;            /* JSON nesting of a request body */
   size_t max_payload;       /* bytes of an event's canonical input/output */
   unsigned header_timeout_s; /* a request must arrive within this */

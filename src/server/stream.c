@@ -173,6 +173,11 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
       if (n > max) n = max;
       memcpy(out, st->buf + st->off, n);
       st->off += n;
+      if (st->off == st->len) { /* an idle stream keeps no buffer */
+        free(st->buf);
+        st->buf = NULL;
+        st->len = st->off = 0;
+      }
       pthread_mutex_unlock(&h->lock);
       return (ssize_t)n;
     }
@@ -206,7 +211,7 @@ enum MHD_Result ptd_stream_start(ptd_req *r, const char *sid, const char *ptype)
   st->dirty = 1; /* the summary at once */
   st->first = 1;
   struct MHD_Response *resp =
-      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_read, st, stream_free);
   if (!resp) {
     free(st);
     return MHD_NO;

@@ -119,6 +119,8 @@ enum {
   R_LATEST_SNAP,
   R_LIST_FIRST,
   R_LIST_AFTER,
+  R_BEGIN,
+  R_COMMIT,
   R_COUNT
 };
 
@@ -157,6 +159,9 @@ static const char *const RSQL[R_COUNT] = {
         "SELECT session_id, updated_at FROM sessions WHERE (?1 IS NULL OR pipeline_type = ?1)"
         " AND (updated_at, session_id) < (?3, ?4)"
         " ORDER BY updated_at DESC, session_id DESC LIMIT ?2",
+    /* prepared once: a reader opens and closes a transaction per request */
+    [R_BEGIN] = "BEGIN",
+    [R_COMMIT] = "COMMIT",
 };
 
 typedef struct sreader {
@@ -831,7 +836,9 @@ static pt_status s_reader_open(pt_store *st, pt_reader **out, pt_error *err) {
   }
   /* One read transaction for the reader's life: every read sees the same
    * committed state. */
-  if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+  int brc = sqlite3_step(r->st[R_BEGIN]);
+  sqlite3_reset(r->st[R_BEGIN]);
+  if (brc != SQLITE_DONE) {
     pt_status rc = db_fail(err, r->db, "begin read");
     reader_free(r);
     return rc;
@@ -844,7 +851,8 @@ static void s_reader_close(pt_reader *rb) {
   if (!rb) return;
   sreader *r = (sreader *)rb;
   sstore *s = (sstore *)rb->store;
-  sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+  sqlite3_step(r->st[R_COMMIT]);
+  sqlite3_reset(r->st[R_COMMIT]);
   pthread_mutex_lock(&s->pool_lock);
   r->next = s->pool;
   s->pool = r;
