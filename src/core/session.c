@@ -265,6 +265,7 @@ int pt_snap_make(pt_session *s, const pt_cksum *c, int64_t now_ms, const char *n
   copy_str(out->state, sizeof out->state, c->state);
   out->is_valid = c->is_valid;
   out->created_at = at;
+  out->n = s->snapshot_count;
   if (notes && !(out->notes = strdup(notes))) return -1;
   s->snap_ms = at;
   s->snap_suffix = suffix;
@@ -292,8 +293,19 @@ void pt_snap_write_json(pt_buf *b, const pt_snap *s, const char *const *ids, int
   int comma = 0;
   for (int64_t seq = lo; ids && seq < s->event_count; seq++) {
     if (seq < first || seq - first >= nids) continue;
-    if (comma++) pt_buf_putc(b, ',');
-    pt_buf_json_cstr(b, ids[seq - first]);
+    /* stored ids are [A-Za-z0-9_.:-] only (pt_is_id): nothing to escape,
+     * and entries list many of them */
+    const char *id = ids[seq - first];
+    size_t n = strlen(id);
+    if (pt_buf_reserve(b, n + 3)) return;
+    char *o = b->data + b->len;
+    if (comma++) *o++ = ',';
+    *o++ = '"';
+    memcpy(o, id, n);
+    o += n;
+    *o++ = '"';
+    *o = '\0';
+    b->len = (size_t)(o - b->data);
   }
   pt_buf_printf(b,
                 "],\"progress\":{\"completed\":%d,\"total\":%d,\"percent\":%d},"

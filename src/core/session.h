@@ -82,6 +82,9 @@ typedef struct pt_snap {
   char state[16];
   int is_valid;
   int64_t created_at;
+  /* Position in the session's registry (0 first). Lists are ordered by it:
+   * ids within one millisecond ("_9", "_10") do not sort as numbers. */
+  int64_t n;
   char *notes;     /* owned, may be NULL */
   char *signature; /* owned, may be NULL */
 } pt_snap;

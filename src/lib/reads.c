@@ -133,11 +133,11 @@ static void snaplist_free(snaplist *l) {
   memset(l, 0, sizeof *l);
 }
 
-static pt_status read_snaps(view *v, int64_t before_ms, const char *before_id, int64_t limit,
-                            snaplist *l, pt_error *err) {
+static pt_status read_snaps(view *v, int64_t before_n, int64_t limit, snaplist *l,
+                            pt_error *err) {
   memset(l, 0, sizeof *l);
   if (!v->found) return PT_OK;
-  pt_status rc = v->r->store->m->read_snapshots(v->r, v->s.session_id, before_ms, before_id, limit,
+  pt_status rc = v->r->store->m->read_snapshots(v->r, v->s.session_id, before_n, limit,
                                                 collect_snap, l, err);
   if (rc == PT_OK && l->oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   return rc;
@@ -266,7 +266,7 @@ pt_status pt_status_summary_etag(pt_tracker *t, const char *session_id, const ch
     }
   }
   if (rc == PT_OK) rc = read_evs(&v, v.s.event_count - events_limit, v.s.event_count, &evs, err);
-  if (rc == PT_OK) rc = read_snaps(&v, 0, NULL, history_limit, &snaps, err);
+  if (rc == PT_OK) rc = read_snaps(&v, -1, history_limit, &snaps, err);
   if (rc == PT_OK) {
     pt_buf_puts(&b, "{\"session_id\":");
     pt_buf_json_cstr(&b, v.s.session_id);
@@ -305,7 +305,8 @@ pt_status pt_status_summary_etag(pt_tracker *t, const char *session_id, const ch
   return rc;
 }
 
-/* Cursors are "<created_at>.<id>" of the last entry of the previous page. */
+/* Sessions cursors are "<updated_at>.<session_id>" of the last session of
+ * the previous page. */
 static int parse_cursor(const char *cursor, int64_t *ms, const char **id) {
   char *end;
   long long v = strtoll(cursor, &end, 10);
@@ -320,11 +321,16 @@ pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const cha
   *out = NULL;
   if (limit <= 0) limit = 50;
   if (limit > MAX_LIST_LIMIT) limit = MAX_LIST_LIMIT;
-  int64_t before_ms = 0;
-  const char *before_id = NULL;
-  if (cursor && parse_cursor(cursor, &before_ms, &before_id))
-    return pt_fail(err, PT_EINVALID, "cursor",
-                   "cursor: must be a next_cursor value from an earlier page");
+  /* the cursor is "r<n>": the position of the last entry of the page */
+  int64_t before_n = -1;
+  if (cursor) {
+    char *end;
+    long long v = cursor[0] == 'r' ? strtoll(cursor + 1, &end, 10) : -1;
+    if (v < 0 || *end || !cursor[1])
+      return pt_fail(err, PT_EINVALID, "cursor",
+                     "cursor: must be a next_cursor value from an earlier page");
+    before_n = v;
+  }
   view v;
   pt_status rc = view_open(t, session_id, NULL, &v, err);
   if (rc == PT_OK) rc = need_session(&v, err);
@@ -332,7 +338,7 @@ pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const cha
   pt_buf b;
   pt_buf_init(&b, 0);
   /* One more than asked tells whether a next page exists. */
-  if (rc == PT_OK) rc = read_snaps(&v, before_ms, before_id, limit + 1, &snaps, err);
+  if (rc == PT_OK) rc = read_snaps(&v, before_n, limit + 1, &snaps, err);
   if (rc == PT_OK) {
     int more = snaps.n > (size_t)limit;
     if (more) {
@@ -344,8 +350,8 @@ pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const cha
     pt_buf_puts(&b, "],\"next_cursor\":");
     if (more) {
       const pt_snap *last = &snaps.items[snaps.n - 1];
-      char c[PT_ID_MAX + 64];
-      snprintf(c, sizeof c, "%" PRId64 ".%s", last->created_at, last->id);
+      char c[32];
+      snprintf(c, sizeof c, "r%" PRId64, last->n);
       pt_buf_json_cstr(&b, c);
     } else {
       pt_buf_puts(&b, "null");
@@ -475,7 +481,7 @@ pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, 
   snaplist snaps = {0};
   pt_buf b;
   pt_buf_init(&b, 0);
-  if (rc == PT_OK) rc = read_snaps(&v, 0, NULL, 1, &snaps, err);
+  if (rc == PT_OK) rc = read_snaps(&v, -1, 1, &snaps, err);
   if (rc == PT_OK && snaps.n == 0)
     rc = pt_fail(err, PT_ENOTFOUND, "session_id", "session_id: session \"%s\" has no snapshots",
                  session_id);
@@ -520,7 +526,7 @@ pt_status pt_verify(pt_tracker *t, const char *session_id, int *ok, char **out, 
   snaplist snaps = {0};
   pt_buf b;
   pt_buf_init(&b, 0);
-  if (rc == PT_OK) rc = read_snaps(&v, 0, NULL, 0, &snaps, err);
+  if (rc == PT_OK) rc = read_snaps(&v, -1, 0, &snaps, err);
   if (rc == PT_OK) rc = run_verify(&v, &snaps, &b, ok, err);
   if (rc == PT_OK) rc = take(&b, out, err);
   pt_buf_cleanup(&b);
@@ -541,7 +547,7 @@ pt_status pt_report(pt_tracker *t, const char *session_id, pt_format format, cha
   pt_buf_init(&vb, 0);
   pt_buf_init(&b, 0);
   int ok = 0;
-  if (rc == PT_OK) rc = read_snaps(&v, 0, NULL, 0, &snaps, err);
+  if (rc == PT_OK) rc = read_snaps(&v, -1, 0, &snaps, err);
   if (rc == PT_OK) rc = run_verify(&v, &snaps, &vb, &ok, err);
   if (rc == PT_OK) rc = read_evs(&v, 0, INT64_MAX, &evs, err);
   if (rc == PT_OK) {

@@ -248,11 +248,6 @@ static pt_status m_event_adopt(pt_store *st, pt_event *e, pt_error *err) {
   return append_owned((mstore *)st, e, err);
 }
 
-static int snap_cmp(const pt_snap *a, int64_t ms, const char *id) {
-  if (a->created_at != ms) return a->created_at < ms ? -1 : 1;
-  return strcmp(a->id, id);
-}
-
 static pt_status m_snapshot_put(pt_store *st, const pt_snap *snap, pt_error *err) {
   mstore *m = (mstore *)st;
   msess *s = ensure(m, snap->session_id, snap->pipeline_type);
@@ -271,14 +266,8 @@ static pt_status m_snapshot_put(pt_store *st, const pt_snap *snap, pt_error *err
     pt_snap_cleanup(&c);
     return oom(err);
   }
-  /* Nearly always appended at the end: created_at is monotonic per session. */
-  size_t i = s->nsnap;
-  while (i > 0 && snap_cmp(&s->snaps[i - 1], c.created_at, c.id) > 0) {
-    s->snaps[i] = s->snaps[i - 1];
-    i--;
-  }
-  s->snaps[i] = c;
-  s->nsnap++;
+  /* in registry order: n is the session's count of entries before it */
+  s->snaps[s->nsnap++] = c;
   return PT_OK;
 }
 
@@ -313,15 +302,14 @@ static pt_status m_read_events(pt_reader *r, const char *sid, int64_t from, int6
   return PT_OK;
 }
 
-static pt_status m_read_snapshots(pt_reader *r, const char *sid, int64_t before_ms,
-                                  const char *before_id, int64_t limit, pt_snap_cb cb, void *ctx,
-                                  pt_error *err) {
+static pt_status m_read_snapshots(pt_reader *r, const char *sid, int64_t before_n,
+                                  int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err) {
   (void)err;
   msess *s = lookup((mstore *)r->store, sid);
   if (!s) return PT_OK;
   int64_t given = 0;
   for (size_t i = s->nsnap; i-- > 0;) {
-    if (before_id && snap_cmp(&s->snaps[i], before_ms, before_id) >= 0) continue;
+    if (before_n >= 0 && s->snaps[i].n >= before_n) continue;
     if (limit > 0 && given >= limit) break;
     given++;
     if (cb(ctx, &s->snaps[i])) break;

@@ -48,8 +48,13 @@ static const char *const MIGRATIONS[] = {
     " state TEXT NOT NULL, is_valid INTEGER NOT NULL, created_at INTEGER NOT NULL,"
     " notes TEXT, signature TEXT);"
     "CREATE UNIQUE INDEX snapshots_by_session ON snapshots(session_id, created_at, id);",
-    /* 1 -> 2: sessions listed by latest activity */
-    "CREATE INDEX sessions_by_activity ON sessions(updated_at, session_id);",
+    /* 1 -> 2: sessions listed by latest activity; registry entries ordered
+     * by their position n in the session (rowids are in commit order) */
+    "CREATE INDEX sessions_by_activity ON sessions(updated_at, session_id);"
+    "ALTER TABLE snapshots ADD COLUMN n INTEGER NOT NULL DEFAULT -1;"
+    "UPDATE snapshots SET n = (SELECT count(*) FROM snapshots s2"
+    " WHERE s2.session_id = snapshots.session_id AND s2.rowid < snapshots.rowid);"
+    "CREATE UNIQUE INDEX snapshots_by_n ON snapshots(session_id, n);",
 };
 
 enum {
@@ -94,8 +99,8 @@ static const char *const WSQL[W_COUNT] = {
     [W_SNAPSHOT_PUT] =
         "INSERT INTO snapshots (id, session_id, pipeline_type, chain_hash,"
         " event_count, last_event_id, completed, total, percent, state, is_valid,"
-        " created_at, notes, signature) VALUES"
-        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        " created_at, notes, signature, n) VALUES"
+        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     /* changes when another connection (or process) commits */
     [W_DATA_VERSION] = "PRAGMA data_version",
     [W_EVENTS_FROM] =
@@ -106,9 +111,7 @@ static const char *const WSQL[W_COUNT] = {
     /* every entry of the newest millisecond: their ids' "_N" suffixes do
      * not sort as numbers ("_10" < "_9"), so the largest is found by hand */
     [W_LATEST_SNAP] =
-        "SELECT created_at, id FROM snapshots WHERE session_id = ?1"
-        " AND created_at = (SELECT max(created_at) FROM snapshots"
-        " WHERE session_id = ?1)",
+        "SELECT created_at, id, n FROM snapshots WHERE session_id = ?1 ORDER BY n DESC LIMIT 1",
 };
 
 enum {
@@ -137,20 +140,17 @@ static const char *const RSQL[R_COUNT] = {
     [R_SNAPS_FIRST] =
         "SELECT id, session_id, pipeline_type, chain_hash, event_count,"
         " last_event_id, completed, total, percent, state, is_valid, created_at,"
-        " notes, signature FROM snapshots WHERE session_id = ?1"
-        " ORDER BY created_at DESC, id DESC LIMIT ?2",
+        " notes, signature, n FROM snapshots WHERE session_id = ?1"
+        " ORDER BY n DESC LIMIT ?2",
     [R_SNAPS_AFTER] =
         "SELECT id, session_id, pipeline_type, chain_hash, event_count,"
         " last_event_id, completed, total, percent, state, is_valid, created_at,"
-        " notes, signature FROM snapshots WHERE session_id = ?1"
-        " AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))"
-        " ORDER BY created_at DESC, id DESC LIMIT ?2",
+        " notes, signature, n FROM snapshots WHERE session_id = ?1"
+        " AND n < ?3 ORDER BY n DESC LIMIT ?2",
     /* every entry of the newest millisecond: their ids' "_N" suffixes do
      * not sort as numbers ("_10" < "_9"), so the largest is found by hand */
     [R_LATEST_SNAP] =
-        "SELECT created_at, id FROM snapshots WHERE session_id = ?1"
-        " AND created_at = (SELECT max(created_at) FROM snapshots"
-        " WHERE session_id = ?1)",
+        "SELECT created_at, id, n FROM snapshots WHERE session_id = ?1 ORDER BY n DESC LIMIT 1",
     /* ?1 pipeline type or NULL for all; ?2 limit; ?3, ?4 the cursor */
     [R_LIST_FIRST] =
         "SELECT session_id, updated_at FROM sessions WHERE (?1 IS NULL OR pipeline_type = ?1)"
@@ -563,16 +563,22 @@ static pt_status fold(sqlite3 *db, sqlite3_stmt *evq, sqlite3_stmt *snq, pt_sess
   if (st == PT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) st = db_fail(err, db, "fold events");
   sqlite3_reset(evq);
   if (st) return st;
+  /* the newest entry (one index probe): entries made since the row was
+   * written, by snapshot calls without events, are counted in */
   sqlite3_bind_text(snq, 1, s->session_id, -1, SQLITE_STATIC);
-  while ((rc = sqlite3_step(snq)) == SQLITE_ROW) {
+  rc = sqlite3_step(snq);
+  if (rc == SQLITE_ROW) {
     int64_t at = sqlite3_column_int64(snq, 0);
     int suffix = id_suffix(col_text(snq, 1), s->session_id);
+    int64_t n = sqlite3_column_int64(snq, 2);
     if (at > s->snap_ms || (at == s->snap_ms && suffix > s->snap_suffix)) {
       s->snap_ms = at;
       s->snap_suffix = suffix;
     }
+    if (n + 1 > s->snapshot_count) s->snapshot_count = n + 1;
+  } else if (rc != SQLITE_DONE) {
+    st = db_fail(err, db, "fold snapshots");
   }
-  if (rc != SQLITE_DONE) st = db_fail(err, db, "fold snapshots");
   sqlite3_reset(snq);
   return st;
 }
@@ -798,6 +804,7 @@ static pt_status s_snapshot_put(pt_store *st, const pt_snap *x, pt_error *err) {
     sqlite3_bind_text(q, 14, x->signature, -1, SQLITE_STATIC);
   else
     sqlite3_bind_null(q, 14);
+  sqlite3_bind_int64(q, 15, x->n);
   int rc = sqlite3_step(q);
   sqlite3_reset(q);
   return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "write snapshot");
@@ -889,17 +896,13 @@ static pt_status s_read_events(pt_reader *rb, const char *sid, int64_t from, int
   return st;
 }
 
-static pt_status s_read_snapshots(pt_reader *rb, const char *sid, int64_t before_ms,
-                                  const char *before_id, int64_t limit, pt_snap_cb cb, void *ctx,
-                                  pt_error *err) {
+static pt_status s_read_snapshots(pt_reader *rb, const char *sid, int64_t before_n,
+                                  int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err) {
   sreader *r = (sreader *)rb;
-  sqlite3_stmt *q = r->st[before_id ? R_SNAPS_AFTER : R_SNAPS_FIRST];
+  sqlite3_stmt *q = r->st[before_n >= 0 ? R_SNAPS_AFTER : R_SNAPS_FIRST];
   sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
   sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
-  if (before_id) {
-    sqlite3_bind_int64(q, 3, before_ms);
-    sqlite3_bind_text(q, 4, before_id, -1, SQLITE_STATIC);
-  }
+  if (before_n >= 0) sqlite3_bind_int64(q, 3, before_n);
   int rc;
   pt_status st = PT_OK;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -920,6 +923,7 @@ static pt_status s_read_snapshots(pt_reader *rb, const char *sid, int64_t before
     /* Borrowed for the callback: the row stays valid until the next step. */
     x.notes = (char *)sqlite3_column_text(q, 12);
     x.signature = (char *)sqlite3_column_text(q, 13);
+    x.n = sqlite3_column_int64(q, 14);
     if (cb(ctx, &x)) break;
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) st = db_fail(err, r->db, "read snapshots");

@@ -116,18 +116,19 @@ static void conformance(const char *url) {
   assert_int_equal(s->m->read_session(r, "s2", &got, &err), PT_ENOTFOUND);
   pt_session_cleanup(&got);
   snapseen seen = {0};
-  TU_ASSERT_OK(s->m->read_snapshots(r, "s1", 0, NULL, 0, snap_cb, &seen, &err), &err);
+  TU_ASSERT_OK(s->m->read_snapshots(r, "s1", -1, 0, snap_cb, &seen, &err), &err);
   assert_int_equal(seen.n, 0);
   s->m->reader_close(r);
   TU_ASSERT_OK(pt_store_begin(s, &err), &err);
   assert_int_equal(pt_store_event_find(s, "s1", "e1", &found, &err), PT_ENOTFOUND);
   pt_store_rollback(s);
 
-  /* snapshots: newest first by (created_at, id), paged by cursor */
+  /* snapshots: newest first by position, "_10" after "_9" within one
+   * millisecond, paged by position */
   TU_ASSERT_OK(pt_store_begin(s, &err), &err);
   TU_ASSERT_OK(pt_store_session_get(s, "s1", &sess, &err), &err);
-  int64_t at[] = {10, 20, 20, 20, 30};
-  for (int i = 0; i < 5; i++) {
+  int64_t at[] = {10, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 30};
+  for (int i = 0; i < 13; i++) {
     assert_int_equal(pt_snap_make(&sess, &c, at[i], NULL, &snap), 0);
     TU_ASSERT_OK(pt_store_snapshot_put(s, &snap, &err), &err);
     pt_snap_cleanup(&snap);
@@ -137,18 +138,20 @@ static void conformance(const char *url) {
   TU_ASSERT_OK(pt_store_commit(s, &err), &err);
   TU_ASSERT_OK(s->m->reader_open(s, &r, &err), &err);
   memset(&seen, 0, sizeof seen);
-  TU_ASSERT_OK(s->m->read_snapshots(r, "s1", 0, NULL, 0, snap_cb, &seen, &err), &err);
-  assert_int_equal(seen.n, 5);
+  TU_ASSERT_OK(s->m->read_snapshots(r, "s1", -1, 0, snap_cb, &seen, &err), &err);
+  assert_int_equal(seen.n, 13);
   assert_string_equal(seen.ids[0], "reg_s1_30");
-  assert_string_equal(seen.ids[1], "reg_s1_20_2");
-  assert_string_equal(seen.ids[2], "reg_s1_20_1");
-  assert_string_equal(seen.ids[3], "reg_s1_20");
-  assert_string_equal(seen.ids[4], "reg_s1_10");
+  assert_string_equal(seen.ids[1], "reg_s1_20_10");
+  assert_string_equal(seen.ids[2], "reg_s1_20_9");
+  assert_string_equal(seen.ids[10], "reg_s1_20_1");
+  assert_string_equal(seen.ids[11], "reg_s1_20");
+  assert_string_equal(seen.ids[12], "reg_s1_10");
   memset(&seen, 0, sizeof seen);
-  TU_ASSERT_OK(s->m->read_snapshots(r, "s1", 20, "reg_s1_20_1", 2, snap_cb, &seen, &err), &err);
+  /* entries before position 3 (reg_s1_20_2) */
+  TU_ASSERT_OK(s->m->read_snapshots(r, "s1", 3, 2, snap_cb, &seen, &err), &err);
   assert_int_equal(seen.n, 2);
-  assert_string_equal(seen.ids[0], "reg_s1_20");
-  assert_string_equal(seen.ids[1], "reg_s1_10");
+  assert_string_equal(seen.ids[0], "reg_s1_20_1");
+  assert_string_equal(seen.ids[1], "reg_s1_20");
   s->m->reader_close(r);
 
   /* an injected fault fails the write and the transaction stores nothing */
