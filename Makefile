@@ -3,7 +3,7 @@ BUILD   ?= build
 ASAN    ?= build-asan
 JOBS    ?= $(shell nproc)
 
-.PHONY: all deps build asan test test-fast run bench fuzz clean
+.PHONY: all deps build asan test test-fast run bench bench-http fuzz clean
 
 all: build
 
@@ -32,6 +32,10 @@ run: build
 
 bench: build
 	@./bench/run.sh $(BUILD)
+
+# pipetrackd over HTTP beside the seed design on Node and nginx (wrk, loopback)
+bench-http: build
+	@./bench/http.sh $(BUILD)
 
 # Bounded libFuzzer run of each target (clang), e.g. FUZZ_SECONDS=600 make fuzz
 FUZZ_SECONDS ?= 60
