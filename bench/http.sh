@@ -2,9 +2,10 @@
 # bench/http.sh - pipetrackd over HTTP on loopback, side by side with the seed
 # design on Node (../shared/peer-seed) and with nginx `return 200` of the same
 # body size as the ceiling for one HTTP answer on this machine. Drives all of
-# them with wrk (-t1 -c64 by default), each run bounded (DUR seconds).
+# them with wrk (-t1 -c64 by default), each run bounded (DUR seconds), each
+# measurement the median of RUNS runs.
 #
-#   bench/http.sh [BUILD_DIR]      DUR=8 CONNS=64 SESSIONS=10000 bench/http.sh
+#   bench/http.sh [BUILD_DIR]      DUR=5 RUNS=3 CONNS=64 SESSIONS=10000 bench/http.sh
 #
 # Prints requests/s of each run and the ratios; installs wrk and nginx-light
 # when missing (Debian packages). Every server is started on 127.0.0.1 with a
@@ -12,7 +13,7 @@
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
-DUR=${DUR:-8}
+DUR=${DUR:-5}
 CONNS=${CONNS:-64}
 SESSIONS=${SESSIONS:-10000}
 tmp="$here/$build/bench-http"
@@ -25,23 +26,25 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
 
-# wrk_rate NAME URL [SCRIPT] [extra wrk args...]: prints and returns requests/s
+# wrk_rate NAME URL [SCRIPT] [extra wrk args...]: RUNS runs (default 3) of
+# DUR seconds; prints each and returns the median requests/s (this machine
+# is shared: single runs vary by 2x).
 wrk_rate() {
   local name=$1 url=$2 script=${3:-}
   shift 3 || shift $#
   local args=(-t1 -c"$CONNS" -d"${DUR}s" --latency)
   [ -n "$script" ] && args+=(-s "$script")
-  local out
-  out=$(wrk "${args[@]}" "$@" "$url" 2>&1)
-  echo "$out" >"$tmp/wrk-$name.txt"
-  local rate
-  rate=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
-  local p99
-  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
-  local errs
-  errs=$(echo "$out" | grep -E "Non-2xx|Socket errors" | tr '\n' ' ' || true)
-  printf '  %-44s %10.0f req/s  p99 %-8s %s\n' "$name" "$rate" "$p99" "$errs" >&2
-  echo "$rate"
+  local rates=() out rate p99 errs i
+  for i in $(seq "${RUNS:-3}"); do
+    out=$(wrk "${args[@]}" "$@" "$url" 2>&1)
+    echo "$out" >>"$tmp/wrk-$name.txt"
+    rate=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+    errs=$(echo "$out" | grep -E "Non-2xx|Socket errors" | tr '\n' ' ' || true)
+    printf '  %-48s %10.0f req/s  p99 %-8s %s\n' "$name" "$rate" "$p99" "$errs" >&2
+    rates+=("$rate")
+  done
+  printf '%s\n' "${rates[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }

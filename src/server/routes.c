@@ -154,11 +154,13 @@ static void track_done(void *ctx) {
   ptd_req *r = ctx;
   pthread_mutex_lock(&r->lock);
   r->ready = 1;
-  if (r->suspended) {
-    r->suspended = 0;
-    MHD_resume_connection(r->conn);
-  }
+  int resume = r->suspended;
+  r->suspended = 0;
+  struct MHD_Connection *conn = r->conn;
   pthread_mutex_unlock(&r->lock);
+  /* after the unlock, and r is not touched again: once resumed, the loop
+   * thread may answer and free the request at any moment */
+  if (resume) MHD_resume_connection(conn);
 }
 
 static enum MHD_Result track(ptd_req *r, int batch) {
