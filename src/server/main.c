@@ -243,6 +243,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "pipetrackd: %s\n", err.message);
     return 1;
   }
+  /* for tests only: the store fails its N-th write call (503 paths) */
+  const char *fault = getenv("PIPETRACK_TEST_STORE_FAULT_AFTER");
+  if (fault && *fault) pt__inject_store_fault(srv.t, atoi(fault));
   char why[256];
   if (ptd_start(&srv, why, sizeof why) != 0) {
     fprintf(stderr, "pipetrackd: %s\n", why);

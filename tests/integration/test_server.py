@@ -37,7 +37,7 @@ class Server:
                     os.unlink(self.db + suffix)
                 except FileNotFoundError:
                     pass
-        self.log = open(os.path.join(TMP, "srv-%s.log" % name), "ab")
+        self.log = open(os.path.join(TMP, "srv-%s.log" % name), "wb")
         e = dict(os.environ)
         e.update(env or {})
         self.p = subprocess.Popen(
@@ -536,6 +536,47 @@ def test_concurrent_tracking():
         eq(s.stop(), 0, "exit status after load")
 
 
+def test_storage_failure_and_limits():
+    """503 when the store fails (nothing stored), the connection limit, and
+    the JSON log line of each request."""
+    s = Server("fault", "--max-connections", "6",
+               env={"PIPETRACK_TEST_STORE_FAULT_AFTER": "1"})
+    try:
+        st, _, doc = track(s, event("f1", "checkout_started", id="f1a"))
+        eq((st, doc["error"]["code"], doc["error"]["field"]), (503, "storage_unavailable", None),
+           "store failure")
+        st, _, doc = track(s, event("f1", "payment_initiated", id="f1b"))
+        eq((st, doc["event"]["seq"]), (201, 0), "the failed event was not stored")
+        st, _, doc = s.post("/api/pipeline/track/batch", {"events": [event("f1", "payment_confirmed")]})
+        eq(doc["results"][0]["event"]["seq"], 1, "next seq")
+        # connection limit: 6 open (idle) connections, the 7th is refused
+        held = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(6)]
+        time.sleep(0.2)
+        out = raw(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        eq(out, b"", "connection over the limit closed unanswered")
+        for h in held:
+            h.close()
+        deadline = time.time() + 5
+        st = 0
+        while time.time() < deadline:
+            try:
+                st = s.get("/healthz")[0]
+                break
+            except OSError:
+                time.sleep(0.1)
+        eq(st, 200, "answers again once connections close")
+    finally:
+        eq(s.stop(), 0, "exit status")
+    lines = [json.loads(l) for l in open(os.path.join(TMP, "srv-fault.log")) if l.startswith("{")]
+    reqs = [l for l in lines if l.get("msg") == "request"]
+    first = [l for l in reqs if l["path"] == "/api/pipeline/track"][0]
+    eq((first["method"], first["status"], first["session_id"], first["level"]),
+       ("POST", 503, "f1", "info"), "request log line")
+    check(isinstance(first["duration_ms"], float) and first["ts"] > 0, "log line has duration and ts")
+    check(any(l.get("msg") == "listening" for l in lines), "start-up line")
+    check(any(l.get("msg") == "stopped" for l in lines), "stop line")
+
+
 def raw(port, data, read=True, timeout=5):
     """Sends bytes on a fresh connection; returns what came back (or b'')."""
     sk = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -762,7 +803,8 @@ def test_openapi_covers_routes():
 
 TESTS = [test_openapi_covers_routes, test_track_and_errors, test_batch, test_reads, test_tamper,
          test_stream, test_auth_and_cors, test_sighup_reload, test_memory_store_and_options,
-         test_concurrent_tracking, test_sigterm_in_flight, test_malformed]
+         test_concurrent_tracking, test_storage_failure_and_limits, test_sigterm_in_flight,
+         test_malformed]
 
 for t in TESTS:
     if ONLY and t.__name__ not in ONLY:
