@@ -68,13 +68,13 @@ typedef struct ptd_server {
   uint16_t port;
   ptd_metrics *metrics;
   ptd_hub *hub;
-  /* requests between their first byte and their answer (streams excluded):
-   * SIGTERM waits for them */
+  /* requests between their first byte and their answer (streams excluded),
+   * atomic: SIGTERM waits for them */
   int inflight;
   int draining;
   pthread_t ticker;
   int ticker_started;
-  pthread_mutex_t lock; /* inflight, draining, ticker wake-up */
+  pthread_mutex_t lock; /* draining, ticker wake-up */
   pthread_cond_t cond;
 } ptd_server;
 

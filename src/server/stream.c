@@ -109,12 +109,8 @@ static void unlink_stream(ptd_hub *h, stream *st) {
   else
     h->all = st->next_all;
   if (st->next_all) st->next_all->prev_all = st->prev_all;
-  h->count--;
+  h->count--; /* ptd_stop polls the count */
   pthread_mutex_unlock(&h->lock);
-  /* ptd_stop waits for the streams to end */
-  pthread_mutex_lock(&h->srv->lock);
-  pthread_cond_broadcast(&h->srv->cond);
-  pthread_mutex_unlock(&h->srv->lock);
 }
 
 static void stream_free(void *cls) {
@@ -241,10 +237,7 @@ enum MHD_Result ptd_stream_start(ptd_req *r, const char *sid, const char *ptype)
   /* a stream is not a request in flight: SIGTERM ends it instead */
   if (r->counted) {
     r->counted = 0;
-    pthread_mutex_lock(&r->srv->lock);
-    r->srv->inflight--;
-    pthread_cond_broadcast(&r->srv->cond);
-    pthread_mutex_unlock(&r->srv->lock);
+    __atomic_sub_fetch(&r->srv->inflight, 1, __ATOMIC_ACQ_REL);
   }
   /* heartbeats keep it alive; MHD's idle limit would cut a quiet stream */
   MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0);
