@@ -249,6 +249,40 @@ pt_status pt_report(pt_tracker *t, const char *session_id, pt_format format, cha
  * snapshot. */
 pt_status pt_verify(pt_tracker *t, const char *session_id, int *ok, char **out, pt_error *err);
 
+/* ---- export and import (JSON Lines) ------------------------------------------ */
+
+/* An export: a header line {"type":"pipetrack_export","version":1}, then per
+ * session its events in seq order ({"type":"event","event":{…stored…}}) and
+ * its registry entries in order ({"type":"snapshot","snapshot":{…, "n"}}).
+ * Read in bounded memory, a chunk at a time. */
+typedef struct pt_export pt_export;
+typedef struct pt_export_counts {
+  int64_t sessions, events, snapshots;
+} pt_export_counts;
+
+/* Everything (session_id NULL) or one session (PT_ENOTFOUND if absent). */
+pt_status pt_export_open(pt_tracker *t, const char *session_id, pt_export **out, pt_error *err);
+/* The next chunk of whole lines (each ending in '\n'), owned by the export
+ * and valid until the next call; *len is 0 at the end. */
+pt_status pt_export_next(pt_export *x, const char **text, size_t *len, pt_error *err);
+void pt_export_get_counts(const pt_export *x, pt_export_counts *out);
+void pt_export_close(pt_export *x);
+
+typedef struct pt_import_result {
+  int64_t events_added, events_skipped; /* skipped: stored already, identical */
+  int64_t snapshots_added, snapshots_skipped;
+} pt_import_result;
+
+/* Imports lines of an export (text holds whole lines; blank lines are
+ * ignored) in one transaction. Each event must continue its session's chain
+ * (its seq next, its link recomputed equal to the exported one, its digests
+ * matching its payloads) or be stored already with the same link (then it is
+ * skipped: importing twice changes nothing). On any refusal nothing of the
+ * call is stored and err names the line ("line 12: ..."); first_line is the
+ * number of text's first line in the whole file, for those messages. */
+pt_status pt_import(pt_tracker *t, const char *text, size_t len, size_t first_line,
+                    pt_import_result *res, pt_error *err);
+
 /* ---- canonical JSON and the chain, for clients that check offline ----------- */
 
 /* RFC 8785 canonical form of a JSON text. */

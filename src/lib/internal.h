@@ -52,6 +52,21 @@ pt_status pt__track_finish(pt_tracker *t, pt__pending *p, pt_batch_result **out,
  * commit, so listings ordered by the rows see the newest activity. */
 pt_status pt__flush(pt_tracker *t, pt_error *err);
 
+/* One parsed line of an export (import.c), applied in order by the
+ * committer in a transaction of its own (pt__import_run). */
+typedef struct pt__imrec {
+  int kind; /* 1 event, 2 snapshot */
+  size_t line;
+  pt_event *ev; /* owned (until the store adopts it) */
+  int adopted;
+  char link[65]; /* the link the export says this event has */
+  pt_snap snap;
+} pt__imrec;
+/* Applies the records; refusals (a gap, a link off the chain, a stored
+ * event that differs) roll the whole call back and name the line. */
+pt_status pt__import_run(pt_tracker *t, pt__imrec *recs, size_t n, pt_import_result *res,
+                         pt_error *err);
+
 /* A registry entry rendered with its event ids read from the store. */
 char *pt__snapshot_json(pt_tracker *t, const pt_snap *s, pt_error *err);
 

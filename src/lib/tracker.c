@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@
 #include "../store/store.h"
 #include "internal.h"
 
-enum { JOB_TRACK, JOB_SNAPSHOT, JOB_FLUSH };
+enum { JOB_TRACK, JOB_SNAPSHOT, JOB_FLUSH, JOB_IMPORT };
 
 /* Longest the committer waits to fill a group (see committer()). */
 #define GROUP_WAIT_NS 200000L
@@ -49,6 +50,12 @@ typedef struct job {
   const char *prefix; /* names the events in errors: "event", or NULL for "events[i]" */
   /* JOB_SNAPSHOT */
   const char *sid, *ptype, *notes;
+  /* JOB_IMPORT: runs in a transaction of its own; a refusal rolls back only
+   * that one and keeps its own error */
+  pt__imrec *recs;
+  size_t nrecs;
+  pt_import_result *ires;
+  int refused;
   /* whole-job outcome */
   pt_status result;
   pt_error err;
@@ -356,6 +363,103 @@ static pt_status apply_snapshot_job(tx *x, job *j) {
   return PT_OK;
 }
 
+/* Refuses an import: the transaction (the import's own) is rolled back. */
+static pt_status import_refuse(job *j, const pt__imrec *r, pt_status code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static pt_status import_refuse(job *j, const pt__imrec *r, pt_status code, const char *fmt, ...) {
+  char msg[200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  pt_fail(&j->err, code, NULL, "line %zu: %s", r->line, msg);
+  j->refused = 1;
+  return code;
+}
+
+/* The id suffix of a registry entry of that session and millisecond:
+ * reg_<sid>_<ms> is 0, reg_<sid>_<ms>_<N> is N; -1 when it is neither. */
+static int snap_suffix(const pt_snap *s) {
+  char base[PT_ID_MAX + 64];
+  int n = snprintf(base, sizeof base, "reg_%s_%" PRId64, s->session_id, s->created_at);
+  if (n < 0 || (size_t)n >= sizeof base || strncmp(s->id, base, (size_t)n) != 0) return -1;
+  const char *rest = s->id + n;
+  if (!*rest) return 0;
+  if (*rest != '_' || !rest[1]) return -1;
+  char *end;
+  long v = strtol(rest + 1, &end, 10);
+  return *end || v <= 0 || v > 1000000000L ? -1 : (int)v;
+}
+
+static pt_status apply_import(tx *x, job *j) {
+  pt_store *st = x->t->store;
+  for (size_t i = 0; i < j->nrecs; i++) {
+    pt__imrec *r = &j->recs[i];
+    txsess *ts;
+    pt_status rc;
+    if (r->kind == 1) {
+      pt_event *e = r->ev;
+      if ((rc = tx_session(x, e->session_id, e->pipeline_type, &ts, &j->err))) return rc;
+      if (ts->exists && strcmp(ts->s.pipeline_type, e->pipeline_type) != 0)
+        return import_refuse(j, r, PT_ESESSION_CONFLICT, "session \"%s\" is a \"%s\" session here",
+                             e->session_id, ts->s.pipeline_type);
+      if (e->seq < ts->s.event_count) {
+        pt_event *found = NULL;
+        rc = pt_store_event_find(st, e->session_id, e->id, &found, &j->err);
+        if (rc && rc != PT_ENOTFOUND) return rc;
+        int same = found && found->seq == e->seq && strcmp(found->link, r->link) == 0;
+        pt_event_free(found);
+        if (!same)
+          return import_refuse(j, r, PT_EEVENT_ID_CONFLICT,
+                               "event \"%s\" (seq %lld) differs from the stored session's event",
+                               e->id, (long long)e->seq);
+        j->ires->events_skipped++;
+        continue;
+      }
+      if (e->seq > ts->s.event_count)
+        return import_refuse(j, r, PT_EINVALID,
+                             "event seq %lld of session \"%s\" leaves a gap: the session has "
+                             "%lld events",
+                             (long long)e->seq, e->session_id, (long long)ts->s.event_count);
+      pt_chain_link(ts->s.event_count ? ts->s.last_link : PT_GENESIS, e, e->link);
+      if (strcmp(e->link, r->link) != 0)
+        return import_refuse(j, r, PT_EINVALID,
+                             "the link of event \"%s\" (seq %lld) does not follow the chain: the "
+                             "export was altered",
+                             e->id, (long long)e->seq);
+      if ((rc = pt_store_event_put(st, e, &r->adopted, &j->err))) return rc;
+      if (pt_session_apply(&ts->s, e)) return pt_fail(&j->err, PT_ENOMEM, NULL, "out of memory");
+      ts->exists = ts->dirty = 1;
+      j->ires->events_added++;
+    } else {
+      pt_snap *s = &r->snap;
+      if ((rc = tx_session(x, s->session_id, NULL, &ts, &j->err))) return rc;
+      if (!ts->exists || strcmp(ts->s.pipeline_type, s->pipeline_type) != 0)
+        return import_refuse(j, r, PT_EINVALID,
+                             "registry entry \"%s\" comes before its session's events", s->id);
+      if (s->n < ts->s.snapshot_count) {
+        j->ires->snapshots_skipped++;
+        continue;
+      }
+      int suffix = snap_suffix(s);
+      if (s->n > ts->s.snapshot_count || suffix < 0 || s->event_count > ts->s.event_count)
+        return import_refuse(j, r, PT_EINVALID,
+                             "registry entry \"%s\" (n %lld) does not follow the session's "
+                             "registry (%lld entries)",
+                             s->id, (long long)s->n, (long long)ts->s.snapshot_count);
+      if ((rc = pt_store_snapshot_put(st, s, &j->err))) return rc;
+      if (s->created_at > ts->s.snap_ms || (s->created_at == ts->s.snap_ms && suffix > ts->s.snap_suffix)) {
+        ts->s.snap_ms = s->created_at;
+        ts->s.snap_suffix = suffix;
+      }
+      ts->s.snapshot_count++;
+      ts->dirty = 1;
+      j->ires->snapshots_added++;
+    }
+  }
+  return PT_OK;
+}
+
 static void reset_job_outcome(job *j) {
   for (size_t i = 0; j->kind == JOB_TRACK && i < j->n; i++) {
     pt_event_free(j->replayed[i]);
@@ -404,6 +508,11 @@ static void run_jobs(pt_tracker *t, job *jobs) {
       if (t->store->m->flush) t->store->m->flush(t->store);
       continue;
     }
+    if (j->kind == JOB_IMPORT) {
+      rc = apply_import(&x, j);
+      if (rc) err = j->err;
+      continue;
+    }
     if (j->kind == JOB_SNAPSHOT) {
       rc = apply_snapshot_job(&x, j);
       if (rc) err = j->err;
@@ -436,6 +545,23 @@ static void run_jobs(pt_tracker *t, job *jobs) {
   if (rc != PT_OK) {
     if (rc != PT_ENOMEM) rc = PT_ESTORAGE;
     for (job *j = jobs; j; j = j->next) {
+      if (j->kind == JOB_IMPORT) {
+        /* the import's own transaction: its refusal, or the failure */
+        for (size_t i = 0; i < j->nrecs; i++)
+          if (j->recs[i].adopted) { /* the rollback freed it */
+            j->recs[i].ev = NULL;
+            j->recs[i].adopted = 0;
+          }
+        memset(j->ires, 0, sizeof *j->ires);
+        if (!j->refused) {
+          j->err.code = j->result = rc;
+          if (!j->err.message[0]) j->err = err;
+          j->err.code = rc;
+        } else {
+          j->result = j->err.code;
+        }
+        continue;
+      }
       reset_job_outcome(j);
       j->result = rc;
       j->err = err;
@@ -484,7 +610,30 @@ static void *committer(void *arg) {
     t->head = t->tail = NULL;
     t->queued = 0;
     pthread_mutex_unlock(&t->q_lock);
-    run_jobs(t, jobs);
+    /* imports run in transactions of their own, after the group: a refused
+     * import rolls back nothing but itself */
+    job *normal = NULL, **nt = &normal, *imports = NULL, **it = &imports;
+    for (job *j = jobs; j;) {
+      job *next = j->next;
+      j->next = NULL;
+      if (j->kind == JOB_IMPORT) {
+        *it = j;
+        it = &j->next;
+      } else {
+        *nt = j;
+        nt = &j->next;
+      }
+      j = next;
+    }
+    if (normal) run_jobs(t, normal);
+    for (job *j = imports; j; j = j->next) {
+      job *next = j->next;
+      j->next = NULL;
+      run_jobs(t, j);
+      j->next = next;
+    }
+    *nt = imports;
+    jobs = normal;
     job *async = NULL;
     pthread_mutex_lock(&t->q_lock);
     for (job *j = jobs; j;) {
@@ -533,6 +682,22 @@ static void submit(pt_tracker *t, job *j) {
   pthread_cond_signal(&t->q_cond);
   while (!j->on_done && !j->done) pthread_cond_wait(&t->done_cond, &t->q_lock);
   pthread_mutex_unlock(&t->q_lock);
+}
+
+pt_status pt__import_run(pt_tracker *t, pt__imrec *recs, size_t n, pt_import_result *res,
+                         pt_error *err) {
+  job j;
+  memset(&j, 0, sizeof j);
+  j.kind = JOB_IMPORT;
+  j.defs = pt__defs(t);
+  j.now = pt__now(t);
+  j.recs = recs;
+  j.nrecs = n;
+  j.ires = res;
+  submit(t, &j);
+  pt_defs_unref(j.defs);
+  if (j.result != PT_OK && err) *err = j.err;
+  return j.result;
 }
 
 pt_status pt__flush(pt_tracker *t, pt_error *err) {

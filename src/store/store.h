@@ -27,6 +27,7 @@ typedef int (*pt_event_cb)(void *ctx, const pt_event *e);
 typedef int (*pt_snap_cb)(void *ctx, const pt_snap *s);
 /* sort_ms is the activity time the listing is ordered by (the cursor). */
 typedef int (*pt_session_cb)(void *ctx, const pt_session *s, int64_t sort_ms);
+typedef int (*pt_sid_cb)(void *ctx, const char *session_id);
 
 /* Backend capabilities. */
 enum {
@@ -98,6 +99,14 @@ typedef struct pt_store_methods {
   pt_status (*list_sessions)(pt_reader *r, const char *ptype, int64_t before_ms,
                              const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
                              pt_error *err);
+  /* Every session id once, in an order that new sessions do not disturb
+   * (SQLite: by id; memory: creation order), after `after_id` when not NULL;
+   * at most limit. For export and `verify --all`. */
+  pt_status (*list_session_ids)(pt_reader *r, const char *after_id, int64_t limit, pt_sid_cb cb,
+                                void *ctx, pt_error *err);
+  /* Snapshots oldest first, n >= from_n, at most limit (<= 0: all). */
+  pt_status (*read_snapshots_from)(pt_reader *r, const char *session_id, int64_t from_n,
+                                   int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err);
 } pt_store_methods;
 
 /* Every backend's struct begins with this. */

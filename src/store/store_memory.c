@@ -12,6 +12,7 @@
 
 typedef struct msess {
   pt_session agg;
+  size_t pos; /* index in mstore.all: sessions are listed in creation order */
   int exists; /* 0: created by a transaction that was rolled back */
   pt_event **ev;
   size_t n, cap;
@@ -178,6 +179,7 @@ static pt_status m_session_put(pt_store *st, const pt_session *sess, int is_new,
       free(s);
       return oom(err);
     }
+    s->pos = m->nall;
     m->all[m->nall++] = s;
   }
   if (log_touch(m, s)) return oom(err);
@@ -348,6 +350,37 @@ static pt_status m_list_sessions(pt_reader *r, const char *ptype, int64_t before
   return PT_OK;
 }
 
+static pt_status m_list_session_ids(pt_reader *r, const char *after_id, int64_t limit,
+                                    pt_sid_cb cb, void *ctx, pt_error *err) {
+  mstore *m = (mstore *)r->store;
+  size_t i = 0;
+  if (after_id) {
+    msess *a = pt_map_get(&m->sessions, after_id);
+    if (!a) return pt_fail(err, PT_EINVALID, "cursor", "cursor: no session \"%s\"", after_id);
+    i = a->pos + 1;
+  }
+  for (int64_t given = 0; i < m->nall && (limit <= 0 || given < limit); i++) {
+    if (!m->all[i]->exists) continue;
+    given++;
+    if (cb(ctx, m->all[i]->agg.session_id)) break;
+  }
+  return PT_OK;
+}
+
+static pt_status m_read_snapshots_from(pt_reader *r, const char *sid, int64_t from_n,
+                                       int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err) {
+  (void)err;
+  msess *s = lookup((mstore *)r->store, sid);
+  if (!s) return PT_OK;
+  int64_t given = 0;
+  for (size_t i = from_n > 0 ? (size_t)from_n : 0; i < s->nsnap; i++) {
+    if (limit > 0 && given >= limit) break;
+    given++;
+    if (cb(ctx, &s->snaps[i])) break;
+  }
+  return PT_OK;
+}
+
 const pt_store_methods pt_store_memory_methods = {
     .version = 1,
     .scheme = "memory",
@@ -369,4 +402,6 @@ const pt_store_methods pt_store_memory_methods = {
     .read_events = m_read_events,
     .read_snapshots = m_read_snapshots,
     .list_sessions = m_list_sessions,
+    .list_session_ids = m_list_session_ids,
+    .read_snapshots_from = m_read_snapshots_from,
 };

@@ -126,6 +126,8 @@ enum {
   R_LIST_AFTER,
   R_BEGIN,
   R_COMMIT,
+  R_IDS,
+  R_SNAPS_FROM,
   R_COUNT
 };
 
@@ -164,6 +166,12 @@ static const char *const RSQL[R_COUNT] = {
     /* prepared once: a reader opens and closes a transaction per request */
     [R_BEGIN] = "BEGIN",
     [R_COMMIT] = "COMMIT",
+    [R_IDS] = "SELECT session_id FROM sessions WHERE session_id > ?1 ORDER BY session_id LIMIT ?2",
+    [R_SNAPS_FROM] =
+        "SELECT id, session_id, pipeline_type, chain_hash, event_count,"
+        " last_event_id, completed, total, percent, state, is_valid, created_at,"
+        " notes, signature, n FROM snapshots WHERE session_id = ?1"
+        " AND n >= ?2 ORDER BY n LIMIT ?3",
 };
 
 typedef struct sreader {
@@ -898,13 +906,10 @@ static pt_status s_read_events(pt_reader *rb, const char *sid, int64_t from, int
   return st;
 }
 
-static pt_status s_read_snapshots(pt_reader *rb, const char *sid, int64_t before_n,
-                                  int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err) {
-  sreader *r = (sreader *)rb;
-  sqlite3_stmt *q = r->st[before_n >= 0 ? R_SNAPS_AFTER : R_SNAPS_FIRST];
-  sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
-  if (before_n >= 0) sqlite3_bind_int64(q, 3, before_n);
+/* Steps a bound snapshot query (the columns of RSQL's snapshot reads), one
+ * callback a row. */
+static pt_status snapshot_rows(sreader *r, sqlite3_stmt *q, pt_snap_cb cb, void *ctx,
+                               pt_error *err) {
   int rc;
   pt_status st = PT_OK;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -929,6 +934,40 @@ static pt_status s_read_snapshots(pt_reader *rb, const char *sid, int64_t before
     if (cb(ctx, &x)) break;
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) st = db_fail(err, r->db, "read snapshots");
+  sqlite3_reset(q);
+  return st;
+}
+
+static pt_status s_read_snapshots(pt_reader *rb, const char *sid, int64_t before_n,
+                                  int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[before_n >= 0 ? R_SNAPS_AFTER : R_SNAPS_FIRST];
+  sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
+  if (before_n >= 0) sqlite3_bind_int64(q, 3, before_n);
+  return snapshot_rows(r, q, cb, ctx, err);
+}
+
+static pt_status s_read_snapshots_from(pt_reader *rb, const char *sid, int64_t from_n,
+                                       int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[R_SNAPS_FROM];
+  sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 2, from_n);
+  sqlite3_bind_int64(q, 3, limit > 0 ? limit : -1);
+  return snapshot_rows(r, q, cb, ctx, err);
+}
+
+static pt_status s_list_session_ids(pt_reader *rb, const char *after_id, int64_t limit,
+                                    pt_sid_cb cb, void *ctx, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[R_IDS];
+  sqlite3_bind_text(q, 1, after_id ? after_id : "", -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+    if (cb(ctx, col_text(q, 0))) break;
+  pt_status st = rc == SQLITE_ROW || rc == SQLITE_DONE ? PT_OK : db_fail(err, r->db, "list sessions");
   sqlite3_reset(q);
   return st;
 }
@@ -990,4 +1029,6 @@ const pt_store_methods pt_store_sqlite_methods = {
     .read_events = s_read_events,
     .read_snapshots = s_read_snapshots,
     .list_sessions = s_list_sessions,
+    .list_session_ids = s_list_session_ids,
+    .read_snapshots_from = s_read_snapshots_from,
 };

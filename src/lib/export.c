@@ -1,0 +1,203 @@
+/* export.c - everything in a store as JSON Lines, read in bounded memory:
+ * sessions a page at a time (in an order new sessions do not disturb), each
+ * session's events and registry entries a chunk at a time, every chunk
+ * through a short read transaction. Events are immutable and appended, so a
+ * session read in several chunks is still a prefix of its chain; what is
+ * tracked during an export may or may not be in it.
+ *
+ * Lines:
+ *   {"type":"pipetrack_export","version":1}
+ *   {"type":"event","event":{...the stored event...}}
+ *   {"type":"snapshot","snapshot":{...the entry without event_ids, with n...}}
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/buf.h"
+#include "../core/error.h"
+#include "internal.h"
+
+#define SESSIONS_PAGE 256
+#define ROWS_CHUNK 512
+
+enum { X_HEADER, X_SESSION, X_EVENTS, X_SNAPSHOTS, X_DONE };
+
+struct pt_export {
+  pt_tracker *t;
+  int phase;
+  int one;                        /* a single session was asked for */
+  char sid[PT_ID_MAX + 1];        /* the session being written */
+  char after[PT_ID_MAX + 1];      /* listing position */
+  int have_after;
+  char (*page)[PT_ID_MAX + 1];    /* session ids of the current page */
+  size_t npage, ipage, listed_last;
+  int64_t next_seq, next_n, rows;
+  pt_buf out;
+  pt_export_counts counts;
+};
+
+static int take_sid(void *ctx, const char *sid) {
+  pt_export *x = ctx;
+  snprintf(x->page[x->npage++], PT_ID_MAX + 1, "%s", sid);
+  return 0;
+}
+
+static int put_event(void *ctx, const pt_event *e) {
+  pt_export *x = ctx;
+  pt_buf_puts(&x->out, "{\"type\":\"event\",\"event\":");
+  pt_event_write_json(&x->out, e);
+  pt_buf_puts(&x->out, "}\n");
+  x->next_seq = e->seq + 1;
+  x->rows++;
+  x->counts.events++;
+  return 0;
+}
+
+static int put_snap(void *ctx, const pt_snap *s) {
+  pt_export *x = ctx;
+  pt_buf *b = &x->out;
+  pt_buf_puts(b, "{\"type\":\"snapshot\",\"snapshot\":{\"id\":");
+  pt_buf_json_cstr(b, s->id);
+  pt_buf_puts(b, ",\"session_id\":");
+  pt_buf_json_cstr(b, s->session_id);
+  pt_buf_puts(b, ",\"pipeline_type\":");
+  pt_buf_json_cstr(b, s->pipeline_type);
+  pt_buf_printf(b, ",\"n\":%" PRId64 ",\"chain_hash\":\"%s\",\"event_count\":%" PRId64, s->n,
+                s->chain_hash, s->event_count);
+  pt_buf_puts(b, ",\"last_event_id\":");
+  pt_buf_json_cstr(b, s->last_event_id[0] ? s->last_event_id : NULL);
+  pt_buf_printf(b,
+                ",\"progress\":{\"completed\":%d,\"total\":%d,\"percent\":%d},\"state\":\"%s\","
+                "\"is_valid\":%s,\"created_at\":%" PRId64,
+                s->completed, s->total, s->percent, s->state, s->is_valid ? "true" : "false",
+                s->created_at);
+  pt_buf_puts(b, ",\"notes\":");
+  pt_buf_json_cstr(b, s->notes);
+  pt_buf_puts(b, ",\"signature\":");
+  pt_buf_json_cstr(b, s->signature);
+  pt_buf_puts(b, "}}\n");
+  x->next_n = s->n + 1;
+  x->rows++;
+  x->counts.snapshots++;
+  return 0;
+}
+
+pt_status pt_export_open(pt_tracker *t, const char *session_id, pt_export **out, pt_error *err) {
+  *out = NULL;
+  if (session_id && !pt_is_id(session_id))
+    return pt_fail(err, PT_EINVALID, "session_id",
+                   "session_id: must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+  pt_store *st = pt__store(t);
+  if (!st->m->list_session_ids || !st->m->read_snapshots_from)
+    return pt_fail(err, PT_ESTORAGE, NULL, "this store cannot export");
+  pt_export *x = calloc(1, sizeof *x);
+  if (x) x->page = malloc(SESSIONS_PAGE * sizeof *x->page);
+  if (!x || !x->page) {
+    free(x);
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  x->t = t;
+  pt_buf_init(&x->out, 0);
+  if (session_id) {
+    /* one session: it must exist */
+    pt_reader *r;
+    pt_status rc = st->m->reader_open(st, &r, err);
+    if (rc == PT_OK) {
+      pt_session s;
+      rc = st->m->read_session(r, session_id, &s, err);
+      pt_session_cleanup(&s);
+      st->m->reader_close(r);
+      if (rc == PT_ENOTFOUND)
+        rc = pt_fail(err, PT_ENOTFOUND, "session_id", "session_id: no session \"%s\" is stored",
+                     session_id);
+    }
+    if (rc) {
+      pt_export_close(x);
+      return rc;
+    }
+    x->one = 1;
+    snprintf(x->page[0], PT_ID_MAX + 1, "%s", session_id);
+    x->npage = 1;
+    x->listed_last = 1;
+  }
+  *out = x;
+  return PT_OK;
+}
+
+/* Fills x->out with the next chunk (possibly empty while moving between
+ * phases). */
+static pt_status step(pt_export *x, pt_error *err) {
+  pt_store *st = pt__store(x->t);
+  pt_reader *r;
+  pt_status rc;
+  switch (x->phase) {
+    case X_HEADER:
+      pt_buf_puts(&x->out, "{\"type\":\"pipetrack_export\",\"version\":1}\n");
+      x->phase = X_SESSION;
+      return PT_OK;
+    case X_SESSION:
+      if (x->ipage == x->npage) {
+        if (x->one || x->listed_last) {
+          x->phase = X_DONE;
+          return PT_OK;
+        }
+        x->npage = x->ipage = 0;
+        if ((rc = st->m->reader_open(st, &r, err))) return rc;
+        rc = st->m->list_session_ids(r, x->have_after ? x->after : NULL, SESSIONS_PAGE, take_sid,
+                                     x, err);
+        st->m->reader_close(r);
+        if (rc) return rc;
+        if (x->npage < SESSIONS_PAGE) x->listed_last = 1;
+        if (x->npage) {
+          snprintf(x->after, sizeof x->after, "%s", x->page[x->npage - 1]);
+          x->have_after = 1;
+        }
+        return PT_OK;
+      }
+      snprintf(x->sid, sizeof x->sid, "%s", x->page[x->ipage++]);
+      x->next_seq = x->next_n = 0;
+      x->counts.sessions++;
+      x->phase = X_EVENTS;
+      return PT_OK;
+    case X_EVENTS:
+    case X_SNAPSHOTS:
+      if ((rc = st->m->reader_open(st, &r, err))) return rc;
+      x->rows = 0;
+      if (x->phase == X_EVENTS)
+        rc = st->m->read_events(r, x->sid, x->next_seq, x->next_seq + ROWS_CHUNK, put_event, x,
+                                err);
+      else
+        rc = st->m->read_snapshots_from(r, x->sid, x->next_n, ROWS_CHUNK, put_snap, x, err);
+      st->m->reader_close(r);
+      if (rc) return rc;
+      if (x->rows < ROWS_CHUNK) x->phase = x->phase == X_EVENTS ? X_SNAPSHOTS : X_SESSION;
+      return PT_OK;
+    default: return PT_OK;
+  }
+}
+
+pt_status pt_export_next(pt_export *x, const char **text, size_t *len, pt_error *err) {
+  *text = "";
+  *len = 0;
+  pt_buf_reset(&x->out);
+  while (x->out.len == 0 && x->phase != X_DONE) {
+    pt_status rc = step(x, err);
+    if (rc) return rc;
+  }
+  if (x->out.failed) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  *text = x->out.data ? x->out.data : "";
+  *len = x->out.len;
+  return PT_OK;
+}
+
+void pt_export_get_counts(const pt_export *x, pt_export_counts *out) {
+  *out = x->counts;
+}
+
+void pt_export_close(pt_export *x) {
+  if (!x) return;
+  pt_buf_cleanup(&x->out);
+  free(x->page);
+  free(x);
+}

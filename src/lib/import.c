@@ -1,0 +1,225 @@
+/* import.c - reads the lines of an export (export.c) back: each line is
+ * parsed and checked in the caller's thread (I-JSON, the event rules of
+ * SPEC §1.2, payload digests against the exported ones, registry entry
+ * shapes); the committer then applies them in order in one transaction
+ * (pt__import_run), checking that each event continues its chain. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "../core/validate.h"
+#include "internal.h"
+
+static pt_status line_fail(pt_error *err, size_t line, const char *field, const char *what) {
+  pt_status rc = pt_fail(err, PT_EINVALID, NULL, "line %zu: %s%s%s", line, field ? field : "",
+                         field ? ": " : "", what);
+  if (err && field) snprintf(err->field, sizeof err->field, "%s", field);
+  return rc;
+}
+
+static int is_hex64(const char *s) {
+  if (!s || strlen(s) != 64) return 0;
+  for (int i = 0; i < 64; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+  return 1;
+}
+
+/* Numbers come parsed as doubles (I-JSON): whole, >= 0 and exact. */
+static int get_i64(json_t *o, const char *k, int64_t *out) {
+  json_t *v = json_object_get(o, k);
+  if (!json_is_number(v)) return -1;
+  double d = json_number_value(v);
+  if (!(d >= 0 && d <= 9007199254740991.0) || d != (double)(int64_t)d) return -1;
+  *out = (int64_t)d;
+  return 0;
+}
+
+/* The members a client sent: what validation and the chain take. */
+static const char *const CLIENT_MEMBERS[] = {"id",    "session_id", "pipeline_type",
+                                             "step",  "status",     "ts",
+                                             "input", "output",     "error"};
+static const char *const SERVER_MEMBERS[] = {"seq",           "received_at", "input_sha256",
+                                             "output_sha256", "link",        "redacted"};
+
+static pt_status parse_event(pt_tracker *t, pt_defs *defs, json_t *ev, size_t line, pt__imrec *r,
+                             pt_error *err) {
+  if (!json_is_object(ev)) return line_fail(err, line, "event", "must be an object");
+  json_t *client = json_object();
+  if (!client) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  const char *k;
+  json_t *v;
+  json_object_foreach(ev, k, v) {
+    int known = 0;
+    for (size_t i = 0; i < sizeof CLIENT_MEMBERS / sizeof *CLIENT_MEMBERS; i++)
+      if (strcmp(k, CLIENT_MEMBERS[i]) == 0) {
+        json_object_set(client, k, v);
+        known = 1;
+      }
+    for (size_t i = 0; i < sizeof SERVER_MEMBERS / sizeof *SERVER_MEMBERS; i++)
+      known |= strcmp(k, SERVER_MEMBERS[i]) == 0;
+    if (!known) {
+      json_decref(client);
+      char f[80];
+      snprintf(f, sizeof f, "event.%.60s", k);
+      return line_fail(err, line, f, "is not a member of a stored event");
+    }
+  }
+  if (json_is_true(json_object_get(ev, "redacted"))) {
+    json_decref(client);
+    return line_fail(err, line, "event.redacted", "redacted events cannot be imported yet");
+  }
+  char prefix[48];
+  snprintf(prefix, sizeof prefix, "line %zu: event", line);
+  pt_status rc = pt_validate_event(client, defs, pt__limits(t), pt__now(t), prefix, &r->ev, err);
+  json_decref(client);
+  if (rc) return rc;
+  int64_t seq, received_at;
+  const char *link = json_string_value(json_object_get(ev, "link"));
+  const char *in_d = json_string_value(json_object_get(ev, "input_sha256"));
+  const char *out_d = json_string_value(json_object_get(ev, "output_sha256"));
+  if (!r->ev->id_given) return line_fail(err, line, "event.id", "is required");
+  if (r->ev->ts < 0) return line_fail(err, line, "event.ts", "is required");
+  if (get_i64(ev, "seq", &seq)) return line_fail(err, line, "event.seq", "must be an integer >= 0");
+  if (get_i64(ev, "received_at", &received_at))
+    return line_fail(err, line, "event.received_at", "must be an integer >= 0");
+  if (!is_hex64(link)) return line_fail(err, line, "event.link", "must be 64 lowercase hex digits");
+  if (!in_d || strcmp(in_d, r->ev->input_sha256) != 0)
+    return line_fail(err, line, "event.input_sha256", "does not match the event's input");
+  if (!out_d || strcmp(out_d, r->ev->output_sha256) != 0)
+    return line_fail(err, line, "event.output_sha256", "does not match the event's output");
+  r->ev->seq = seq;
+  r->ev->received_at = received_at;
+  memcpy(r->link, link, 65);
+  r->kind = 1;
+  return PT_OK;
+}
+
+static pt_status copy_str(char *dst, size_t cap, json_t *v, int nullable, size_t line,
+                          const char *field, pt_error *err) {
+  if (nullable && (!v || json_is_null(v))) {
+    dst[0] = '\0';
+    return PT_OK;
+  }
+  const char *s = json_string_value(v);
+  if (!s || strlen(s) >= cap) return line_fail(err, line, field, "must be a string of the stored kind");
+  memcpy(dst, s, strlen(s) + 1);
+  return PT_OK;
+}
+
+static pt_status parse_snapshot(json_t *o, size_t line, pt__imrec *r, pt_error *err) {
+  if (!json_is_object(o)) return line_fail(err, line, "snapshot", "must be an object");
+  pt_snap *s = &r->snap;
+  memset(s, 0, sizeof *s);
+  pt_status rc;
+  if ((rc = copy_str(s->id, sizeof s->id, json_object_get(o, "id"), 0, line, "snapshot.id", err)) ||
+      (rc = copy_str(s->session_id, sizeof s->session_id, json_object_get(o, "session_id"), 0,
+                     line, "snapshot.session_id", err)) ||
+      (rc = copy_str(s->pipeline_type, sizeof s->pipeline_type,
+                     json_object_get(o, "pipeline_type"), 0, line, "snapshot.pipeline_type", err)) ||
+      (rc = copy_str(s->chain_hash, sizeof s->chain_hash, json_object_get(o, "chain_hash"), 0,
+                     line, "snapshot.chain_hash", err)) ||
+      (rc = copy_str(s->last_event_id, sizeof s->last_event_id,
+                     json_object_get(o, "last_event_id"), 1, line, "snapshot.last_event_id", err)) ||
+      (rc = copy_str(s->state, sizeof s->state, json_object_get(o, "state"), 0, line,
+                     "snapshot.state", err)))
+    return rc;
+  if (!pt_is_id(s->session_id)) return line_fail(err, line, "snapshot.session_id", "is not a session id");
+  if (!is_hex64(s->chain_hash))
+    return line_fail(err, line, "snapshot.chain_hash", "must be 64 lowercase hex digits");
+  if (get_i64(o, "n", &s->n)) return line_fail(err, line, "snapshot.n", "must be an integer >= 0");
+  if (get_i64(o, "event_count", &s->event_count))
+    return line_fail(err, line, "snapshot.event_count", "must be an integer >= 0");
+  if (get_i64(o, "created_at", &s->created_at))
+    return line_fail(err, line, "snapshot.created_at", "must be an integer >= 0");
+  json_t *p = json_object_get(o, "progress");
+  int64_t c, tot, pc;
+  if (!json_is_object(p) || get_i64(p, "completed", &c) || get_i64(p, "total", &tot) ||
+      get_i64(p, "percent", &pc) || c > 100000 || tot > 100000 || pc > 100)
+    return line_fail(err, line, "snapshot.progress", "must hold completed, total and percent");
+  s->completed = (int)c;
+  s->total = (int)tot;
+  s->percent = (int)pc;
+  json_t *valid = json_object_get(o, "is_valid");
+  if (!json_is_boolean(valid)) return line_fail(err, line, "snapshot.is_valid", "must be a boolean");
+  s->is_valid = json_is_true(valid);
+  json_t *notes = json_object_get(o, "notes"), *sig = json_object_get(o, "signature");
+  if ((notes && !json_is_null(notes) && !json_is_string(notes)) ||
+      (sig && !json_is_null(sig) && !json_is_string(sig)))
+    return line_fail(err, line, "snapshot.notes", "notes and signature must be strings or null");
+  if (json_is_string(notes) && !(s->notes = strdup(json_string_value(notes))))
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  if (json_is_string(sig) && !(s->signature = strdup(json_string_value(sig))))
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  r->kind = 2;
+  return PT_OK;
+}
+
+static void free_recs(pt__imrec *recs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (!recs[i].adopted) pt_event_free(recs[i].ev);
+    pt_snap_cleanup(&recs[i].snap);
+  }
+  free(recs);
+}
+
+pt_status pt_import(pt_tracker *t, const char *text, size_t len, size_t first_line,
+                    pt_import_result *res, pt_error *err) {
+  memset(res, 0, sizeof *res);
+  size_t cap = 64, n = 0;
+  pt__imrec *recs = calloc(cap, sizeof *recs);
+  if (!recs) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  pt_defs *defs = pt__defs(t);
+  pt_status rc = PT_OK;
+  size_t line = first_line ? first_line : 1;
+  for (size_t at = 0; at < len && rc == PT_OK; line++) {
+    const char *nl = memchr(text + at, '\n', len - at);
+    size_t l = nl ? (size_t)(nl - (text + at)) : len - at;
+    const char *s = text + at;
+    at += l + (nl ? 1 : 0);
+    while (l && (s[l - 1] == '\r' || s[l - 1] == ' ')) l--;
+    if (l == 0) continue;
+    char what[32];
+    snprintf(what, sizeof what, "line %zu", line);
+    json_t *v;
+    if ((rc = pt_parse_ijson(s, l, what, &v, err))) break;
+    const char *type = json_string_value(json_object_get(v, "type"));
+    if (n == cap) {
+      pt__imrec *nr = realloc(recs, 2 * cap * sizeof *nr);
+      if (!nr) {
+        json_decref(v);
+        rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+        break;
+      }
+      memset(nr + cap, 0, cap * sizeof *nr);
+      recs = nr;
+      cap *= 2;
+    }
+    pt__imrec *r = &recs[n];
+    r->line = line;
+    if (type && strcmp(type, "pipetrack_export") == 0) {
+      int64_t ver;
+      if (get_i64(v, "version", &ver) || ver != 1)
+        rc = line_fail(err, line, "version", "this build reads export version 1");
+    } else if (type && strcmp(type, "event") == 0) {
+      rc = parse_event(t, defs, json_object_get(v, "event"), line, r, err);
+      if (r->kind) n++;
+    } else if (type && strcmp(type, "snapshot") == 0) {
+      rc = parse_snapshot(json_object_get(v, "snapshot"), line, r, err);
+      if (r->kind == 2) n++;
+      else pt_snap_cleanup(&r->snap);
+    } else {
+      rc = line_fail(err, line, "type", "must be pipetrack_export, event or snapshot");
+    }
+    if (rc && r->kind == 0) {
+      pt_event_free(r->ev);
+      r->ev = NULL;
+    }
+    json_decref(v);
+  }
+  pt_defs_unref(defs);
+  if (rc == PT_OK && n) rc = pt__import_run(t, recs, n, res, err);
+  free_recs(recs, n < cap ? n + 1 : n);
+  return rc;
+}
