@@ -286,11 +286,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   req_free(r);
 }
 
-static int json_content_type(const char *ct) {
+static int json_content_type(const char *ct, int lines) {
   if (!ct) return 0;
   while (*ct == ' ') ct++;
-  if (strncasecmp(ct, "application/json", 16) != 0) return 0;
-  ct += 16;
+  const char *want = lines ? "application/x-ndjson" : "application/json";
+  size_t n = strlen(want);
+  if (strncasecmp(ct, want, n) != 0) return 0;
+  ct += n;
   while (*ct == ' ') ct++;
   return *ct == '\0' || *ct == ';';
 }
@@ -326,10 +328,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     enum MHD_Result denied;
     if (check_access(r, &denied)) return denied;
     if (rt->body) {
+      int lines = r->route == R_IMPORT;
       if (!json_content_type(
-              MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
+              MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), lines))
         return ptd_reply_http_error(r, 415, "unsupported_media_type", "Content-Type",
-                                    "Content-Type: must be application/json");
+                                    "Content-Type: must be %s",
+                                    lines ? "application/x-ndjson" : "application/json");
       const char *cl =
           MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body)

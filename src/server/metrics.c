@@ -39,6 +39,7 @@ static const char *ROUTE_NAMES[R_COUNT] = {
     [R_STREAM] = "status_stream", [R_SNAPSHOT] = "snapshot",  [R_REGISTRY] = "registry",
     [R_CHECKSUM] = "checksum", [R_REPORT] = "report",         [R_VERIFY] = "verify",
     [R_SESSIONS] = "sessions", [R_DEFINITIONS] = "definitions", [R_METRICS] = "metrics",
+    [R_EXPORT] = "export",     [R_IMPORT] = "import",
     [R_HEALTHZ] = "healthz",   [R_READYZ] = "readyz",         [R_INDEX] = "index",
     [R_OTHER] = "other",
 };

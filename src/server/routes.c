@@ -20,6 +20,8 @@ const ptd_route ptd_routes[R_COUNT] = {
     [R_VERIFY] = {"/api/pipeline/verify", "GET", AUTH_API, 0},
     [R_SESSIONS] = {"/api/pipeline/sessions", "GET", AUTH_API, 0},
     [R_DEFINITIONS] = {"/api/pipeline/definitions", "GET", AUTH_API, 0},
+    [R_EXPORT] = {"/api/pipeline/export", "GET", AUTH_API, 0},
+    [R_IMPORT] = {"/api/pipeline/import", "POST", AUTH_API, 1},
     [R_METRICS] = {"/metrics", "GET", AUTH_API, 0},
     [R_HEALTHZ] = {"/healthz", "GET", AUTH_NONE, 0},
     [R_READYZ] = {"/readyz", "GET", AUTH_NONE, 0},
@@ -429,6 +431,87 @@ static enum MHD_Result definitions_get(ptd_req *r) {
   return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
 }
 
+/* ---- export and import ------------------------------------------------------ */
+
+typedef struct exporter {
+  pt_export *x;
+  const char *chunk;
+  size_t len, off;
+  int failed;
+} exporter;
+
+/* Pulls the export a chunk at a time: memory stays bounded however large
+ * the store. A failure mid-way can only cut the stream (the status is
+ * sent): the last line is then incomplete, which import refuses. */
+static ssize_t export_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  exporter *e = cls;
+  (void)pos;
+  if (e->off == e->len) {
+    pt_error err;
+    if (e->failed || pt_export_next(e->x, &e->chunk, &e->len, &err) != PT_OK) {
+      e->failed = 1;
+      return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    e->off = 0;
+    if (e->len == 0) return MHD_CONTENT_READER_END_OF_STREAM;
+  }
+  size_t n = e->len - e->off < max ? e->len - e->off : max;
+  memcpy(buf, e->chunk + e->off, n);
+  e->off += n;
+  return (ssize_t)n;
+}
+
+static void export_free(void *cls) {
+  exporter *e = cls;
+  pt_export_close(e->x);
+  free(e);
+}
+
+static enum MHD_Result export_get(ptd_req *r) {
+  const char *sid = arg(r, "session_id");
+  if (sid) snprintf(r->session_id, sizeof r->session_id, "%s", sid);
+  exporter *e = calloc(1, sizeof *e);
+  if (!e) return MHD_NO;
+  pt_error err;
+  if (pt_export_open(r->srv->t, sid, &e->x, &err) != PT_OK) {
+    free(e);
+    return ptd_reply_error(r, &err);
+  }
+  struct MHD_Response *resp =
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, export_read, e, export_free);
+  if (!resp) {
+    export_free(e);
+    return MHD_NO;
+  }
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+  ptd_add_common_headers(r, resp);
+  r->status = 200;
+  r->phase = PH_DONE;
+  enum MHD_Result rc = MHD_queue_response(r->conn, 200, resp);
+  MHD_destroy_response(resp);
+  return rc;
+}
+
+/* One transaction per request: the client sends a large file in parts of
+ * whole lines (`pipetrack import` sends 1,000 lines a request). */
+static enum MHD_Result import_post(ptd_req *r) {
+  const char *from = arg(r, "first_line");
+  size_t first = from ? strtoull(from, NULL, 10) : 1;
+  pt_import_result res;
+  pt_error err;
+  if (pt_import(r->srv->t, r->body ? r->body : "", r->len, first ? first : 1, &res, &err) != PT_OK)
+    return ptd_reply_error(r, &err);
+  char *out = malloc(200);
+  if (!out) return MHD_NO;
+  snprintf(out, 200,
+           "{\"events_added\":%lld,\"events_skipped\":%lld,\"snapshots_added\":%lld,"
+           "\"snapshots_skipped\":%lld}",
+           (long long)res.events_added, (long long)res.events_skipped,
+           (long long)res.snapshots_added, (long long)res.snapshots_skipped);
+  return ptd_reply_json(r, 200, out);
+}
+
 static enum MHD_Result metrics_get(ptd_req *r) {
   char *out = ptd_metrics_render(r->srv);
   if (!out) return MHD_NO;
@@ -469,6 +552,8 @@ enum MHD_Result ptd_dispatch(ptd_req *r) {
     case R_VERIFY: return verify_get(r);
     case R_SESSIONS: return sessions_get(r);
     case R_DEFINITIONS: return definitions_get(r);
+    case R_EXPORT: return export_get(r);
+    case R_IMPORT: return import_post(r);
     case R_METRICS: return metrics_get(r);
     case R_HEALTHZ: return ptd_reply_json(r, 200, strdup("{\"status\":\"ok\"}"));
     case R_READYZ: return readyz_get(r);
