@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""test_cli.py - the pipetrack tool in both modes: --db (a real SQLite file,
+through the library) and --server (a real pipetrackd on a free loopback port,
+stopped by its PID). Python's standard library only.
+
+Usage: test_cli.py PIPETRACK PIPETRACKD TMPDIR [TEST...]
+"""
+import json
+import os
+import re
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+PT, PTD, TMP = sys.argv[1], sys.argv[2], sys.argv[3]
+ONLY = sys.argv[4:]
+os.makedirs(TMP, exist_ok=True)
+failures = []
+STEPS = ["checkout_started", "payment_initiated", "payment_confirmed", "checkout_completed"]
+
+
+def fresh_db(name):
+    path = os.path.join(TMP, "cli-%s-%d.db" % (name, os.getpid()))
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.unlink(path + suffix)
+        except FileNotFoundError:
+            pass
+    return path
+
+
+class Server:
+    def __init__(self, db, *args):
+        self.log = open(os.path.join(TMP, "cli-server.log"), "ab")
+        self.p = subprocess.Popen([PTD, "--listen", "127.0.0.1:0", "--db", "sqlite:" + db, "--quiet"]
+                                  + list(args), stdout=subprocess.PIPE, stderr=self.log,
+                                  stdin=subprocess.DEVNULL)
+        line = self.p.stdout.readline().decode()
+        m = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+        if not m:
+            raise RuntimeError("pipetrackd did not start: %r" % line)
+        self.url = m.group(1)
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        rc = self.p.wait(timeout=60)
+        self.p.stdout.close()
+        self.log.close()
+        return rc
+
+
+def run(mode, *args, stdin=None, env=None):
+    """Runs pipetrack; returns (exit status, stdout, stderr)."""
+    e = dict(os.environ)
+    e.pop("PIPETRACK_SERVER", None)
+    e.pop("PIPETRACK_DB", None)
+    e.update(env or {})
+    p = subprocess.run([PT] + list(mode) + list(args), input=stdin, capture_output=True,
+                       text=True, env=e, timeout=600)
+    return p.returncode, p.stdout, p.stderr
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+
+
+def every_command(mode, label):
+    """The commands of the tool, their output and exit codes, in one mode."""
+    rc, out, err = run(mode, "track", "--session", "c1", "--pipeline", "checkout_digital", "--step",
+                       "checkout_started", "--status", "success", "--input", '{"cart": 42}', "--id", "c1a",
+                       "--snapshot")
+    eq((rc, err), (0, ""), label + " track")
+    check(re.match(r"stored c1a seq 0 ", out), "track output: %r" % out)
+    rc, out, err = run(mode, "track", "--session", "c1", "--pipeline", "checkout_digital", "--step",
+                       "checkout_started", "--status", "success", "--input", '{"cart": 42}', "--id", "c1a")
+    eq((rc, out.split()[0]), (0, "replayed"), label + " replay")
+    rc, out, err = run(mode, "track", "--session", "c1", "--pipeline", "checkout_digital", "--step",
+                       "nope", "--status", "success")
+    eq(rc, 2, label + " refused track exit")
+    check("event.step" in err and "422" in err, "refusal names the field: %r" % err)
+    rc, out, err = run(mode, "track", "--session", "c1")
+    eq(rc, 2, label + " usage error")
+    lines = "\n".join(json.dumps({"session_id": "c1", "pipeline_type": "checkout_digital",
+                                  "step": s, "status": "success"}) for s in STEPS[1:]) + "\n"
+    rc, out, err = run(mode, "track", "--file", "-", stdin=lines)
+    eq((rc, out.strip()), (0, "stored 3, replayed 0, refused 0"), label + " track --file")
+    rc, out, err = run(mode, "track", "--file", "-",
+                       stdin='{"session_id":"c2","pipeline_type":"checkout_digital","step":"x","status":"success"}\n')
+    eq((rc, out.strip()), (2, "stored 0, replayed 0, refused 1"), label + " track --file refused")
+    check("line 1" in err, "line named: %r" % err)
+    rc, out, err = run(mode, "status", "c1")
+    eq(rc, 0, label + " status")
+    check("state      completed (terminal)" in out and "progress   4/4 steps (100%)" in out,
+          "status table: %r" % out)
+    rc, out, err = run(mode, "--json", "status", "c1")
+    doc = json.loads(out)
+    eq((doc["event_count"], doc["checksum"]["state"]), (4, "completed"), label + " status --json")
+    chain = doc["checksum"]["chain_hash"]
+    rc, out, err = run(mode, "status", "nope")
+    eq(rc, 2, label + " status of an unknown session")
+    check("no session" in err, "message: %r" % err)
+    rc, out, err = run(mode, "snapshot", "c1", "--notes", "checked")
+    eq(rc, 0, label + " snapshot")
+    check(out.startswith("reg_c1_"), "snapshot output: %r" % out)
+    rc, out, err = run(mode, "--json", "history", "c1", "--limit", "1")
+    doc = json.loads(out)
+    eq((len(doc["items"]), doc["items"][0]["notes"]), (1, "checked"), label + " history")
+    check(doc["next_cursor"], "history has a next page")
+    rc, out, err = run(mode, "history", "c1", "--cursor", doc["next_cursor"])
+    eq(rc, 0, label + " history page 2")
+    rc, out, err = run(mode, "report", "c1")
+    eq(rc, 0, label + " report")
+    check(out.startswith("# ") and "c1" in out, "Markdown report: %r" % out[:80])
+    rc, out, err = run(mode, "--json", "report", "c1")
+    eq(json.loads(out)["session_id"] if "session_id" in json.loads(out) else "c1", "c1", "report json")
+    rc, out, err = run(mode, "verify", "c1")
+    eq((rc, out.strip()), (0, "c1: ok"), label + " verify")
+    rc, out, err = run(mode, "verify", "--all")
+    eq((rc, out.strip()), (0, "1 sessions verified, 0 mismatched"), label + " verify --all")
+    rc, out, err = run(mode, "--json", "sessions", "--state", "completed")
+    eq([i["session_id"] for i in json.loads(out)["items"]], ["c1"], label + " sessions")
+    rc, out, err = run(mode, "sessions", "--bogus", "x")
+    eq(rc, 2, label + " sessions usage")
+    rc, out, err = run(mode, "issues")
+    eq(rc, 2, label + " issues not available")
+    rc, out, err = run(mode, "bogus")
+    eq(rc, 2, label + " unknown command")
+    rc, out, err = run(mode, "verify", "--help")
+    eq(rc, 0, label + " command help")
+    check("verify --all" in out, "help text")
+    export = os.path.join(TMP, "cli-%s.jsonl" % label)
+    rc, out, err = run(mode, "export", "--output", export)
+    eq(rc, 0, label + " export")
+    text = open(export).read().splitlines()
+    eq(json.loads(text[0]), {"type": "pipetrack_export", "version": 1}, "export header")
+    eq(sum(1 for l in text if '"type":"event"' in l), 4, label + " exported events")
+    return chain, export
+
+
+def test_db_mode():
+    db = fresh_db("db")
+    mode = ["--db", "sqlite:" + db]
+    chain, export = every_command(mode, "db")
+    # import into another store: the same chain, and twice changes nothing
+    db2 = fresh_db("db2")
+    rc, out, err = run(["--db", "sqlite:" + db2], "import", export)
+    eq((rc, out.strip()), (0, "events: 4 added, 0 already there; snapshots: 2 added, 0 already there"),
+       "import")
+    rc, out, err = run(["--db", "sqlite:" + db2], "import", export)
+    eq((rc, out.strip()), (0, "events: 0 added, 4 already there; snapshots: 0 added, 2 already there"),
+       "import twice")
+    rc, out, err = run(["--db", "sqlite:" + db2, "--json"], "status", "c1")
+    eq(json.loads(out)["checksum"]["chain_hash"], chain, "chain after import")
+    # a tampered database: verify exits 1 naming the event
+    con = sqlite3.connect(db)
+    con.execute("UPDATE events SET status = 2 WHERE session_id = 'c1' AND seq = 2")
+    con.commit()
+    con.close()
+    rc, out, err = run(mode, "verify", "c1")
+    eq(rc, 1, "tampered verify exit")
+    check("MISMATCH" in out and "event seq 2" in out, "names the event: %r" % out)
+    rc, out, err = run(mode, "verify", "--all")
+    eq(rc, 1, "tampered verify --all exit")
+    check("1 sessions verified, 1 mismatched" in out, "verify --all output: %r" % out)
+    # an altered export is refused by line, nothing stored
+    bad = open(export).read().replace('"step":"payment_confirmed"', '"step":"checkout_completed"', 1)
+    db3 = fresh_db("db3")
+    rc, out, err = run(["--db", "sqlite:" + db3], "import", "-", stdin=bad)
+    eq(rc, 2, "altered import exit")
+    check(re.search(r"line \d+: .*does not follow the chain", err), "names the line: %r" % err)
+    rc, out, err = run(["--db", "sqlite:" + db3], "status", "c1")
+    eq(rc, 2, "nothing of the altered import stored")
+    rc, out, err = run(["--db", "sqlite:" + db], "import", "/nonexistent/file")
+    eq(rc, 2, "unreadable file")
+
+
+def test_server_mode():
+    db = fresh_db("srv")
+    s = Server(db, "--api-token", "tok")
+    try:
+        mode = ["--server", s.url, "--token", "tok"]
+        chain, export = every_command(mode, "server")
+        rc, out, err = run(["--server", s.url], "status", "c1")
+        eq(rc, 2, "no token")
+        check("401" in err, "unauthorized named: %r" % err)
+        rc, out, err = run([], "status", "c1", env={"PIPETRACK_SERVER": s.url, "PIPETRACK_TOKEN": "tok"})
+        eq(rc, 0, "server and token from the environment")
+        # import through a second server: same chain
+        db2 = fresh_db("srv2")
+        s2 = Server(db2)
+        try:
+            rc, out, err = run(["--server", s2.url], "import", export)
+            eq(rc, 0, "import through a server")
+            rc, out, err = run(["--server", s2.url, "--json"], "status", "c1")
+            eq(json.loads(out)["checksum"]["chain_hash"], chain, "chain after import via server")
+        finally:
+            eq(s2.stop(), 0, "second server exit")
+    finally:
+        eq(s.stop(), 0, "server exit")
+    rc, out, err = run(["--server", s.url], "status", "c1")
+    eq(rc, 2, "server gone")
+    check("127.0.0.1" in err, "names the server: %r" % err)
+
+
+def test_roundtrip_100k():
+    """100,000 events out of one store and into another, through a server
+    and through the library: byte-identical exports, equal chains, bounded
+    memory."""
+    src = fresh_db("rt-src")
+    n_sessions = 25000
+    lines = "".join(json.dumps({"session_id": "r%d" % i, "pipeline_type": "checkout_digital",
+                                "step": STEPS[k], "status": "success", "ts": 1000 + k,
+                                "input": {"n": i, "k": k}}) + "\n"
+                    for i in range(n_sessions) for k in range(4))
+    t0 = time.time()
+    rc, out, err = run(["--db", "sqlite:" + src], "track", "--file", "-", stdin=lines)
+    eq((rc, out.strip()), (0, "stored 100000, replayed 0, refused 0"), "100k tracked")
+    t_track = time.time() - t0
+    s = Server(src)
+    export = os.path.join(TMP, "cli-rt.jsonl")
+    try:
+        t0 = time.time()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        rc, out, err = run(["--server", s.url], "export", "--output", export)
+        eq(rc, 0, "export through the server")
+        t_export = time.time() - t0
+    finally:
+        eq(s.stop(), 0, "server exit")
+    dst = fresh_db("rt-dst")
+    t0 = time.time()
+    rc, out, err = run(["--db", "sqlite:" + dst], "import", export)
+    t_import = time.time() - t0
+    eq((rc, out.strip()), (0, "events: 100000 added, 0 already there; snapshots: 0 added, 0 already there"),
+       "100k imported")
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # (ASan's shadow memory and quarantine make sizes meaningless there)
+    if os.environ.get("PT_SANITIZED", "0") in ("0", ""):
+        check(peak_kb < 200 * 1024, "memory stays bounded (peak %d KB)" % peak_kb)
+    again = os.path.join(TMP, "cli-rt2.jsonl")
+    rc, out, err = run(["--db", "sqlite:" + dst], "export", "--output", again)
+    eq(rc, 0, "export of the copy")
+    eq(open(again, "rb").read() == open(export, "rb").read(), True, "byte-identical exports")
+    with open(export) as f:
+        eq(sum(1 for _ in f), 100001, "lines")
+    rc, out, err = run(["--db", "sqlite:" + dst], "verify", "r12345")
+    eq(rc, 0, "a copied chain verifies")
+    print("  100k: track %.1f s, export via server %.1f s, import %.1f s, peak tool RSS %d KB"
+          % (t_track, t_export, t_import, peak_kb), flush=True)
+
+
+TESTS = [test_db_mode, test_server_mode, test_roundtrip_100k]
+for t in TESTS:
+    if ONLY and t.__name__ not in ONLY:
+        continue
+    t0 = time.time()
+    try:
+        t()
+        print("ok   %s (%.1f s)" % (t.__name__, time.time() - t0), flush=True)
+    except Exception as e:
+        import traceback
+        traceback.print_exc()
+        print("FAIL %s: %s" % (t.__name__, e), flush=True)
+        failures.append(t.__name__)
+print("%d failed" % len(failures) if failures else "all passed")
+sys.exit(1 if failures else 0)
