@@ -171,6 +171,16 @@ def test_db_mode():
     rc, out, err = run(mode, "verify", "--all")
     eq(rc, 1, "tampered verify --all exit")
     check("1 sessions verified, 1 mismatched" in out, "verify --all output: %r" % out)
+    s = Server(db)  # the same through a server
+    try:
+        rc, out, err = run(["--server", s.url], "verify", "c1")
+        eq(rc, 1, "tampered verify through a server")
+        check("event seq 2" in out, "names the event through a server: %r" % out)
+        rc, out, err = run(["--server", s.url, "--json"], "verify", "--all")
+        eq(rc, 1, "tampered verify --all through a server")
+        eq(json.loads(out.splitlines()[0])["verify"]["ok"], False, "--json verify line")
+    finally:
+        eq(s.stop(), 0, "server exit")
     # an altered export is refused by line, nothing stored
     bad = open(export).read().replace('"step":"payment_confirmed"', '"step":"checkout_completed"', 1)
     db3 = fresh_db("db3")
