@@ -158,6 +158,27 @@ def test_db_mode():
     rc, out, err = run(["--db", "sqlite:" + db2], "import", export)
     eq((rc, out.strip()), (0, "events: 0 added, 4 already there; snapshots: 0 added, 2 already there"),
        "import twice")
+    eq(err, "", "no progress into a pipe")
+    # progress when standard error is a terminal
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([PT, "--db", "sqlite:" + db2, "import", export], stdout=subprocess.PIPE,
+                         stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    out = p.stdout.read()
+    p.wait(timeout=60)
+    p.stdout.close()
+    tty = b""
+    try:
+        while True:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            tty += chunk
+    except OSError:
+        pass
+    os.close(master)
+    check(b"imported " in tty and b" lines" in tty, "progress on a terminal: %r" % tty)
     rc, out, err = run(["--db", "sqlite:" + db2, "--json"], "status", "c1")
     eq(json.loads(out)["checksum"]["chain_hash"], chain, "chain after import")
     # a tampered database: verify exits 1 naming the event
