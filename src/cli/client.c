@@ -9,13 +9,14 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/error.h"
 #include "core/validate.h"
 #include "lib/internal.h"
 
 struct ptc_client {
-  CURL *curl; /* server mode */
-  char *base; /* "http://host:port" without a trailing slash */
-  char *auth; /* "Authorization: Bearer …" or NULL */
+  CURL *curl;    /* server mode */
+  char *base;    /* "http://host:port" without a trailing slash */
+  char *auth;    /* "Authorization: Bearer …" or NULL */
   pt_tracker *t; /* db mode */
 };
 
@@ -109,8 +110,8 @@ static int http_call(ptc_client *c, const char *method, const char *path, const 
   if (c->auth) h = curl_slist_append(h, c->auth);
   int lines = strstr(path, "/import") != NULL;
   if (body)
-    h = curl_slist_append(h, lines ? "Content-Type: application/x-ndjson"
-                                   : "Content-Type: application/json");
+    h = curl_slist_append(
+        h, lines ? "Content-Type: application/x-ndjson" : "Content-Type: application/json");
   h = curl_slist_append(h, "Expect:");
   CURL *k = c->curl;
   curl_easy_reset(k);
@@ -275,32 +276,11 @@ static const char *param(const char *query, const char *name, char *out, size_t 
 }
 
 static unsigned status_of(pt_status s) {
-  switch (s) {
-    case PT_OK: return 200;
-    case PT_EUNKNOWN_PIPELINE:
-    case PT_EUNKNOWN_STEP: return 422;
-    case PT_ESESSION_CONFLICT:
-    case PT_EEVENT_ID_CONFLICT: return 409;
-    case PT_ENOTFOUND: return 404;
-    case PT_ETOOBIG: return 413;
-    case PT_ESTORAGE:
-    case PT_ENOMEM: return 503;
-    case PT_EIO: return 500;
-    default: return 400;
-  }
+  return pt_http_status(s);
 }
 
 static char *error_doc(const pt_error *e) {
-  pt_buf b;
-  pt_buf_init(&b, 0);
-  pt_buf_puts(&b, "{\"error\":{\"code\":");
-  pt_buf_json_cstr(&b, pt_err_name(e->code));
-  pt_buf_puts(&b, ",\"message\":");
-  pt_buf_json_cstr(&b, e->message);
-  pt_buf_puts(&b, ",\"field\":");
-  pt_buf_json_cstr(&b, e->field[0] ? e->field : NULL);
-  pt_buf_puts(&b, "}}");
-  return pt_buf_take(&b);
+  return pt_error_json(pt_err_name(e->code), e->message, e->field);
 }
 
 static int done(pt_status rc, char *doc, const pt_error *err, unsigned ok, int *status,
@@ -371,8 +351,8 @@ static int db_track(ptc_client *c, const char *body, size_t len, int batch, int 
                       it->result->replayed ? "true" : "false");
       } else {
         char *e = error_doc(&it->error);
-        pt_buf_printf(&b, "{\"status\":%u,%.*s}", status_of(it->status),
-                      e ? (int)strlen(e) - 2 : 0, e ? e + 1 : "");
+        pt_buf_printf(&b, "{\"status\":%u,%.*s}", status_of(it->status), e ? (int)strlen(e) - 2 : 0,
+                      e ? e + 1 : "");
         free(e);
       }
     }
@@ -400,7 +380,8 @@ static int db_call(ptc_client *c, const char *method, const char *path, const ch
     return db_track(c, body, len, 0, status, out);
   if (IS("/api/pipeline/track/batch")) return db_track(c, body, len, 1, status, out);
   if (IS("/api/pipeline/status")) {
-    const char *ev = param(q, "events_limit", a, sizeof a), *hl = param(q, "history_limit", b2, sizeof b2);
+    const char *ev = param(q, "events_limit", a, sizeof a),
+               *hl = param(q, "history_limit", b2, sizeof b2);
     char pt[80];
     rc = pt_status_summary(c->t, s, param(q, "pipeline_type", pt, sizeof pt), ev ? atoi(ev) : 0,
                            hl ? atoi(hl) : 0, &doc, &err);
@@ -438,8 +419,9 @@ static int db_call(ptc_client *c, const char *method, const char *path, const ch
   if (IS("/api/pipeline/sessions")) {
     char pt[80], st[40];
     const char *l = param(q, "limit", a, sizeof a);
-    rc = pt_sessions(c->t, param(q, "pipeline_type", pt, sizeof pt), param(q, "state", st, sizeof st),
-                     l ? atoi(l) : 0, param(q, "cursor", cur, sizeof cur), &doc, &err);
+    rc = pt_sessions(c->t, param(q, "pipeline_type", pt, sizeof pt),
+                     param(q, "state", st, sizeof st), l ? atoi(l) : 0,
+                     param(q, "cursor", cur, sizeof cur), &doc, &err);
     return done(rc, doc, &err, 200, status, out);
   }
   if (IS("/api/pipeline/import")) {

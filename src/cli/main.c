@@ -58,8 +58,8 @@ static int fail(int code, const char *fmt, ...) {
 }
 
 /* An API answer: the document on success, else the error named and exit 2. */
-static json_t *call(const char *method, const char *path, const char *body, size_t len,
-                    int *status, char **raw, int *rc) {
+static json_t *call(const char *method, const char *path, const char *body, size_t len, int *status,
+                    char **raw, int *rc) {
   char *out;
   int st = 0;
   *rc = EXIT_OK;
@@ -75,7 +75,9 @@ static json_t *call(const char *method, const char *path, const char *body, size
     json_t *e = json_object_get(doc, "error");
     const char *msg = json_string_value(json_object_get(e, "message"));
     *rc = fail(EXIT_USAGE, "%s (%d %s)", msg ? msg : out, st,
-               json_string_value(json_object_get(e, "code")) ?: "error");
+               json_string_value(json_object_get(e, "code"))
+                   ? json_string_value(json_object_get(e, "code"))
+                   : "error");
     json_decref(doc);
     free(out);
     return NULL;
@@ -108,6 +110,23 @@ static void print_json(json_t *doc, const char *raw) {
     puts(s ? s : "null");
     free(s);
   }
+}
+
+/* Calls the API and prints the answer: its JSON with --json, else the
+ * command's table. */
+static int show(const char *method, const char *path, const char *body,
+                void (*table)(json_t *doc)) {
+  int rc;
+  char *raw;
+  json_t *doc = call(method, path, body, body ? strlen(body) : 0, NULL, &raw, &rc);
+  if (!doc) return rc;
+  if (json_out)
+    print_json(doc, raw);
+  else
+    table(doc);
+  free(raw);
+  json_decref(doc);
+  return EXIT_OK;
 }
 
 static int want_help(int argc, char **argv) {
@@ -147,8 +166,10 @@ static int track_lines(const char *file) {
       for (size_t i = 0; i < json_array_size(res); i++) {
         json_t *it = json_array_get(res, i);
         long long s = ji(it, "status");
-        if (s == 201) stored++;
-        else if (s == 200) replayed++;
+        if (s == 201)
+          stored++;
+        else if (s == 200)
+          replayed++;
         else {
           refused++;
           fprintf(stderr, "pipetrack: line %zu: %s\n", first + i,
@@ -174,12 +195,19 @@ static int track_lines(const char *file) {
 }
 
 static int cmd_track(int argc, char **argv) {
-  static struct option lo[] = {
-      {"session", 1, 0, 's'},    {"pipeline", 1, 0, 'p'},      {"step", 1, 0, 'x'},
-      {"status", 1, 0, 't'},     {"id", 1, 0, 'i'},            {"ts", 1, 0, 'T'},
-      {"input", 1, 0, 'I'},      {"output", 1, 0, 'O'},        {"error-code", 1, 0, 'c'},
-      {"error-message", 1, 0, 'm'}, {"snapshot", 0, 0, 'S'},   {"file", 1, 0, 'f'},
-      {0, 0, 0, 0}};
+  static struct option lo[] = {{"session", 1, 0, 's'},
+                               {"pipeline", 1, 0, 'p'},
+                               {"step", 1, 0, 'x'},
+                               {"status", 1, 0, 't'},
+                               {"id", 1, 0, 'i'},
+                               {"ts", 1, 0, 'T'},
+                               {"input", 1, 0, 'I'},
+                               {"output", 1, 0, 'O'},
+                               {"error-code", 1, 0, 'c'},
+                               {"error-message", 1, 0, 'm'},
+                               {"snapshot", 0, 0, 'S'},
+                               {"file", 1, 0, 'f'},
+                               {0, 0, 0, 0}};
   const char *v[128] = {0};
   int c, snap = 0;
   optind = 1;
@@ -229,9 +257,8 @@ static int cmd_track(int argc, char **argv) {
     print_json(doc, raw);
   } else {
     json_t *e = json_object_get(doc, "event");
-    printf("%s %s seq %lld  %s/%s %s\n  link %s\n", st == 200 ? "replayed" : "stored",
-           js(e, "id"), ji(e, "seq"), js(e, "pipeline_type"), js(e, "step"), js(e, "status"),
-           js(e, "link"));
+    printf("%s %s seq %lld  %s/%s %s\n  link %s\n", st == 200 ? "replayed" : "stored", js(e, "id"),
+           ji(e, "seq"), js(e, "pipeline_type"), js(e, "step"), js(e, "status"), js(e, "link"));
   }
   free(raw);
   json_decref(doc);
@@ -253,6 +280,8 @@ static void print_steps(json_t *ck) {
   }
 }
 
+static void status_table(json_t *doc);
+
 static int cmd_status(int argc, char **argv) {
   if (argc < 2 || argv[1][0] == '-') return fail(EXIT_USAGE, "status: SESSION is required");
   const char *ptype = NULL;
@@ -261,21 +290,21 @@ static int cmd_status(int argc, char **argv) {
   char s[400], p[200], path[700];
   escape_into(s, sizeof s, argv[1]);
   escape_into(p, sizeof p, ptype);
-  snprintf(path, sizeof path, "/api/pipeline/status?session_id=%s%s%s", s, ptype ? "&pipeline_type=" : "",
-           ptype ? p : "");
-  int rc;
-  char *raw;
-  json_t *doc = call("GET", path, NULL, 0, NULL, &raw, &rc);
-  if (!doc) return rc;
-  if (json_out) {
-    print_json(doc, raw);
-  } else {
+  snprintf(path, sizeof path, "/api/pipeline/status?session_id=%s%s%s", s,
+           ptype ? "&pipeline_type=" : "", ptype ? p : "");
+  return show("GET", path, NULL, status_table);
+}
+
+static void status_table(json_t *doc) {
+  {
     json_t *ck = json_object_get(doc, "checksum"), *pr = json_object_get(ck, "progress");
-    printf("session    %s (%s)\nstate      %s%s\nprogress   %lld/%lld steps (%lld%%)\nevents     %lld\n"
-           "chain      %s\n",
-           js(doc, "session_id"), js(doc, "pipeline_type"), js(ck, "state"),
-           json_is_true(json_object_get(doc, "terminal")) ? " (terminal)" : "", ji(pr, "completed"),
-           ji(pr, "total"), ji(pr, "percent"), ji(doc, "event_count"), js(ck, "chain_hash"));
+    printf(
+        "session    %s (%s)\nstate      %s%s\nprogress   %lld/%lld steps (%lld%%)\nevents     "
+        "%lld\n"
+        "chain      %s\n",
+        js(doc, "session_id"), js(doc, "pipeline_type"), js(ck, "state"),
+        json_is_true(json_object_get(doc, "terminal")) ? " (terminal)" : "", ji(pr, "completed"),
+        ji(pr, "total"), ji(pr, "percent"), ji(doc, "event_count"), js(ck, "chain_hash"));
     print_steps(ck);
     json_t *evs = json_object_get(doc, "events");
     size_t n = json_array_size(evs), from = n > 10 ? n - 10 : 0;
@@ -286,11 +315,14 @@ static int cmd_status(int argc, char **argv) {
              ji(e, "ts"), js(e, "id"));
     }
     json_t *ls = json_object_get(doc, "latest_snapshot");
-    if (json_is_object(ls)) printf("\nlatest snapshot %s (%lld events)\n", js(ls, "id"), ji(ls, "event_count"));
+    if (json_is_object(ls))
+      printf("\nlatest snapshot %s (%lld events)\n", js(ls, "id"), ji(ls, "event_count"));
   }
-  free(raw);
-  json_decref(doc);
-  return EXIT_OK;
+}
+
+static void snapshot_line(json_t *doc) {
+  printf("%s  %s  %lld events  chain %s\n", js(doc, "id"), js(doc, "state"), ji(doc, "event_count"),
+         js(doc, "chain_hash"));
 }
 
 static int cmd_snapshot(int argc, char **argv) {
@@ -300,19 +332,26 @@ static int cmd_snapshot(int argc, char **argv) {
     if (strcmp(argv[i], "--notes") == 0) json_object_set_new(b, "notes", json_string(argv[++i]));
   char *text = json_dumps(b, JSON_COMPACT);
   json_decref(b);
-  int rc;
-  char *raw;
-  json_t *doc = call("POST", "/api/pipeline/snapshot", text, strlen(text), NULL, &raw, &rc);
+  int rc = show("POST", "/api/pipeline/snapshot", text, snapshot_line);
   free(text);
-  if (!doc) return rc;
-  if (json_out)
-    print_json(doc, raw);
-  else
-    printf("%s  %s  %lld events  chain %s\n", js(doc, "id"), js(doc, "state"), ji(doc, "event_count"),
-           js(doc, "chain_hash"));
-  free(raw);
-  json_decref(doc);
-  return EXIT_OK;
+  return rc;
+}
+
+static void more_line(json_t *doc) {
+  const char *next = json_string_value(json_object_get(doc, "next_cursor"));
+  if (next) printf("more: --cursor %s\n", next);
+}
+
+static void history_table(json_t *doc) {
+  json_t *items = json_object_get(doc, "items");
+  printf("%-40s %-12s %7s %-15s %s\n", "ID", "STATE", "EVENTS", "CREATED_AT", "NOTES");
+  for (size_t i = 0; i < json_array_size(items); i++) {
+    json_t *e = json_array_get(items, i);
+    const char *notes = json_string_value(json_object_get(e, "notes"));
+    printf("%-40s %-12s %7lld %-15lld %s\n", js(e, "id"), js(e, "state"), ji(e, "event_count"),
+           ji(e, "created_at"), notes ? notes : "");
+  }
+  more_line(doc);
 }
 
 static int cmd_history(int argc, char **argv) {
@@ -329,26 +368,7 @@ static int cmd_history(int argc, char **argv) {
     }
   }
   snprintf(path, sizeof path, "/api/pipeline/registry?session_id=%s%s", s, extra);
-  int rc;
-  char *raw;
-  json_t *doc = call("GET", path, NULL, 0, NULL, &raw, &rc);
-  if (!doc) return rc;
-  if (json_out) {
-    print_json(doc, raw);
-  } else {
-    json_t *items = json_object_get(doc, "items");
-    printf("%-40s %-12s %7s %-15s %s\n", "ID", "STATE", "EVENTS", "CREATED_AT", "NOTES");
-    for (size_t i = 0; i < json_array_size(items); i++) {
-      json_t *e = json_array_get(items, i);
-      printf("%-40s %-12s %7lld %-15lld %s\n", js(e, "id"), js(e, "state"), ji(e, "event_count"),
-             ji(e, "created_at"), json_string_value(json_object_get(e, "notes")) ?: "");
-    }
-    const char *next = json_string_value(json_object_get(doc, "next_cursor"));
-    if (next) printf("more: --cursor %s\n", next);
-  }
-  free(raw);
-  json_decref(doc);
-  return EXIT_OK;
+  return show("GET", path, NULL, history_table);
 }
 
 static int cmd_report(int argc, char **argv) {
@@ -426,8 +446,8 @@ static int cmd_verify(int argc, char **argv) {
     for (;;) {
       char path[900], e[600];
       escape_into(e, sizeof e, cursor);
-      snprintf(path, sizeof path, "/api/pipeline/sessions?limit=1000%s%s", cursor[0] ? "&cursor=" : "",
-               cursor[0] ? e : "");
+      snprintf(path, sizeof path, "/api/pipeline/sessions?limit=1000%s%s",
+               cursor[0] ? "&cursor=" : "", cursor[0] ? e : "");
       int rc;
       json_t *doc = call("GET", path, NULL, 0, NULL, NULL, &rc);
       if (!doc) return rc;
@@ -443,7 +463,8 @@ static int cmd_verify(int argc, char **argv) {
           worst = EXIT_CHECK;
         }
         n++;
-        if (tty && n % 100 == 0) fprintf(stderr, "\rverified %lld sessions, %lld mismatched", n, bad);
+        if (tty && n % 100 == 0)
+          fprintf(stderr, "\rverified %lld sessions, %lld mismatched", n, bad);
       }
       const char *next = json_string_value(json_object_get(doc, "next_cursor"));
       if (next) snprintf(cursor, sizeof cursor, "%s", next);
@@ -454,14 +475,31 @@ static int cmd_verify(int argc, char **argv) {
     if (!json_out) printf("%lld sessions verified, %lld mismatched\n", n, bad);
     return worst;
   }
-  if (argc < 2 || argv[1][0] == '-') return fail(EXIT_USAGE, "verify: SESSION or --all is required");
+  if (argc < 2 || argv[1][0] == '-')
+    return fail(EXIT_USAGE, "verify: SESSION or --all is required");
   return verify_one(argv[1], 0);
+}
+
+static void sessions_table(json_t *doc) {
+  json_t *items = json_object_get(doc, "items");
+  printf("%-32s %-18s %-12s %8s %6s %s\n", "SESSION", "PIPELINE", "STATE", "PROGRESS", "EVENTS",
+         "LAST_ACTIVITY");
+  for (size_t i = 0; i < json_array_size(items); i++) {
+    json_t *s = json_array_get(items, i), *p = json_object_get(s, "progress");
+    char prog[32];
+    snprintf(prog, sizeof prog, "%lld/%lld", ji(p, "completed"), ji(p, "total"));
+    printf("%-32s %-18s %-12s %8s %6lld %lld\n", js(s, "session_id"), js(s, "pipeline_type"),
+           js(s, "state"), prog, ji(s, "event_count"), ji(s, "updated_at"));
+  }
+  more_line(doc);
 }
 
 static int cmd_sessions(int argc, char **argv) {
   char path[1000] = "/api/pipeline/sessions?x=1";
-  static const char *flags[][2] = {{"--pipeline", "pipeline_type"}, {"--state", "state"},
-                                   {"--limit", "limit"}, {"--cursor", "cursor"}};
+  static const char *flags[][2] = {{"--pipeline", "pipeline_type"},
+                                   {"--state", "state"},
+                                   {"--limit", "limit"},
+                                   {"--cursor", "cursor"}};
   for (int i = 1; i < argc; i++) {
     int known = 0;
     for (int k = 0; k < 4; k++)
@@ -474,29 +512,7 @@ static int cmd_sessions(int argc, char **argv) {
       }
     if (!known) return fail(EXIT_USAGE, "sessions: unknown argument \"%s\"", argv[i]);
   }
-  int rc;
-  char *raw;
-  json_t *doc = call("GET", path, NULL, 0, NULL, &raw, &rc);
-  if (!doc) return rc;
-  if (json_out) {
-    print_json(doc, raw);
-  } else {
-    json_t *items = json_object_get(doc, "items");
-    printf("%-32s %-18s %-12s %8s %6s %s\n", "SESSION", "PIPELINE", "STATE", "PROGRESS", "EVENTS",
-           "LAST_ACTIVITY");
-    for (size_t i = 0; i < json_array_size(items); i++) {
-      json_t *s = json_array_get(items, i), *p = json_object_get(s, "progress");
-      char prog[32];
-      snprintf(prog, sizeof prog, "%lld/%lld", ji(p, "completed"), ji(p, "total"));
-      printf("%-32s %-18s %-12s %8s %6lld %lld\n", js(s, "session_id"), js(s, "pipeline_type"),
-             js(s, "state"), prog, ji(s, "event_count"), ji(s, "updated_at"));
-    }
-    const char *next = json_string_value(json_object_get(doc, "next_cursor"));
-    if (next) printf("more: --cursor %s\n", next);
-  }
-  free(raw);
-  json_decref(doc);
-  return EXIT_OK;
+  return show("GET", path, NULL, sessions_table);
 }
 
 /* ---- export and import -------------------------------------------------------------- */
@@ -572,9 +588,10 @@ static int cmd_import(int argc, char **argv) {
   if (f != stdin) fclose(f);
   if (rc) return rc;
   if (json_out)
-    printf("{\"events_added\":%lld,\"events_skipped\":%lld,\"snapshots_added\":%lld,"
-           "\"snapshots_skipped\":%lld}\n",
-           ea, es, sa, ss);
+    printf(
+        "{\"events_added\":%lld,\"events_skipped\":%lld,\"snapshots_added\":%lld,"
+        "\"snapshots_skipped\":%lld}\n",
+        ea, es, sa, ss);
   else
     printf("events: %lld added, %lld already there; snapshots: %lld added, %lld already there\n",
            ea, es, sa, ss);
@@ -599,7 +616,8 @@ static const command COMMANDS[] = {
     {"status", cmd_status,
      "pipetrack status SESSION [--pipeline P]\nThe status summary: state, progress, steps, "
      "the latest events.\n"},
-    {"snapshot", cmd_snapshot, "pipetrack snapshot SESSION [--notes TEXT]\nStores a registry entry.\n"},
+    {"snapshot", cmd_snapshot,
+     "pipetrack snapshot SESSION [--notes TEXT]\nStores a registry entry.\n"},
     {"history", cmd_history,
      "pipetrack history SESSION [--limit N] [--cursor C]\nRegistry entries, newest first.\n"},
     {"report", cmd_report,
@@ -620,7 +638,7 @@ static const command COMMANDS[] = {
 };
 
 int main(int argc, char **argv) {
-  static struct option lo[] = {{"server", 1, 0, 's'}, {"db", 1, 0, 'd'}, {"token", 1, 0, 't'},
+  static struct option lo[] = {{"server", 1, 0, 's'}, {"db", 1, 0, 'd'},   {"token", 1, 0, 't'},
                                {"json", 0, 0, 'j'},   {"help", 0, 0, 'h'}, {"version", 0, 0, 'v'},
                                {0, 0, 0, 0}};
   const char *server = getenv("PIPETRACK_SERVER"), *db = getenv("PIPETRACK_DB"),
@@ -651,7 +669,8 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
     if (strcmp(COMMANDS[i].name, name) == 0) cmd = &COMMANDS[i];
   if (strcmp(name, "issues") == 0)
-    return fail(EXIT_USAGE, "issues: not available yet (the server has no issues endpoints; issue 5)");
+    return fail(EXIT_USAGE,
+                "issues: not available yet (the server has no issues endpoints; issue 5)");
   if (!cmd) return fail(EXIT_USAGE, "unknown command \"%s\" (see pipetrack --help)", name);
   if (want_help(argc - optind, argv + optind)) {
     fputs(cmd->help, stdout);

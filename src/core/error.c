@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
+
 static const char *const names[] = {
 #define PT_X_NAME(name, code, desc) code,
     PT_ERRNO_MAP(PT_X_NAME)
@@ -46,4 +48,35 @@ pt_status pt_fail(pt_error *err, pt_status code, const char *field, const char *
   for (char *p = err->message; *p; p++)
     if (*p == '\n' || *p == '\r') *p = ' ';
   return code;
+}
+
+unsigned pt_http_status(pt_status code) {
+  switch (code) {
+    case PT_OK: return 200;
+    case PT_EINVALID_JSON:
+    case PT_EINVALID:
+    case PT_EDEFINITIONS: return 400;
+    case PT_EUNKNOWN_PIPELINE:
+    case PT_EUNKNOWN_STEP: return 422;
+    case PT_ESESSION_CONFLICT:
+    case PT_EEVENT_ID_CONFLICT: return 409;
+    case PT_ENOTFOUND: return 404;
+    case PT_ETOOBIG: return 413;
+    case PT_ESTORAGE:
+    case PT_ENOMEM: return 503;
+    default: return 500;
+  }
+}
+
+char *pt_error_json(const char *code, const char *message, const char *field) {
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_buf_puts(&b, "{\"error\":{\"code\":");
+  pt_buf_json_cstr(&b, code);
+  pt_buf_puts(&b, ",\"message\":");
+  pt_buf_json_cstr(&b, message);
+  pt_buf_puts(&b, ",\"field\":");
+  pt_buf_json_cstr(&b, field && *field ? field : NULL);
+  pt_buf_puts(&b, "}}");
+  return pt_buf_take(&b);
 }

@@ -54,7 +54,9 @@ static int rehash(pt_map *m, size_t ncap) {
   return 0;
 }
 
-static int grow(pt_map *m) { return rehash(m, m->cap ? m->cap * 2 : 16); }
+static int grow(pt_map *m) {
+  return rehash(m, m->cap ? m->cap * 2 : 16);
+}
 
 int pt_map_reserve(pt_map *m, size_t n) {
   size_t cap = m->cap ? m->cap : 16;

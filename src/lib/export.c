@@ -26,11 +26,11 @@ enum { X_HEADER, X_SESSION, X_EVENTS, X_SNAPSHOTS, X_DONE };
 struct pt_export {
   pt_tracker *t;
   int phase;
-  int one;                        /* a single session was asked for */
-  char sid[PT_ID_MAX + 1];        /* the session being written */
-  char after[PT_ID_MAX + 1];      /* listing position */
+  int one;                   /* a single session was asked for */
+  char sid[PT_ID_MAX + 1];   /* the session being written */
+  char after[PT_ID_MAX + 1]; /* listing position */
   int have_after;
-  char (*page)[PT_ID_MAX + 1];    /* session ids of the current page */
+  char (*page)[PT_ID_MAX + 1]; /* session ids of the current page */
   size_t npage, ipage, listed_last;
   int64_t next_seq, next_n, rows;
   pt_buf out;
@@ -144,8 +144,8 @@ static pt_status step(pt_export *x, pt_error *err) {
         }
         x->npage = x->ipage = 0;
         if ((rc = st->m->reader_open(st, &r, err))) return rc;
-        rc = st->m->list_session_ids(r, x->have_after ? x->after : NULL, SESSIONS_PAGE, take_sid,
-                                     x, err);
+        rc = st->m->list_session_ids(r, x->have_after ? x->after : NULL, SESSIONS_PAGE, take_sid, x,
+                                     err);
         st->m->reader_close(r);
         if (rc) return rc;
         if (x->npage < SESSIONS_PAGE) x->listed_last = 1;
@@ -165,8 +165,8 @@ static pt_status step(pt_export *x, pt_error *err) {
       if ((rc = st->m->reader_open(st, &r, err))) return rc;
       x->rows = 0;
       if (x->phase == X_EVENTS)
-        rc = st->m->read_events(r, x->sid, x->next_seq, x->next_seq + ROWS_CHUNK, put_event, x,
-                                err);
+        rc =
+            st->m->read_events(r, x->sid, x->next_seq, x->next_seq + ROWS_CHUNK, put_event, x, err);
       else
         rc = st->m->read_snapshots_from(r, x->sid, x->next_n, ROWS_CHUNK, put_snap, x, err);
       st->m->reader_close(r);

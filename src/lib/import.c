@@ -37,9 +37,8 @@ static int get_i64(json_t *o, const char *k, int64_t *out) {
 }
 
 /* The members a client sent: what validation and the chain take. */
-static const char *const CLIENT_MEMBERS[] = {"id",    "session_id", "pipeline_type",
-                                             "step",  "status",     "ts",
-                                             "input", "output",     "error"};
+static const char *const CLIENT_MEMBERS[] = {"id", "session_id", "pipeline_type", "step", "status",
+                                             "ts", "input",      "output",        "error"};
 static const char *const SERVER_MEMBERS[] = {"seq",           "received_at", "input_sha256",
                                              "output_sha256", "link",        "redacted"};
 
@@ -103,7 +102,8 @@ static pt_status copy_str(char *dst, size_t cap, json_t *v, int nullable, size_t
     return PT_OK;
   }
   const char *s = json_string_value(v);
-  if (!s || strlen(s) >= cap) return line_fail(err, line, field, "must be a string of the stored kind");
+  if (!s || strlen(s) >= cap)
+    return line_fail(err, line, field, "must be a string of the stored kind");
   memcpy(dst, s, strlen(s) + 1);
   return PT_OK;
 }
@@ -114,18 +114,19 @@ static pt_status parse_snapshot(json_t *o, size_t line, pt__imrec *r, pt_error *
   memset(s, 0, sizeof *s);
   pt_status rc;
   if ((rc = copy_str(s->id, sizeof s->id, json_object_get(o, "id"), 0, line, "snapshot.id", err)) ||
-      (rc = copy_str(s->session_id, sizeof s->session_id, json_object_get(o, "session_id"), 0,
-                     line, "snapshot.session_id", err)) ||
-      (rc = copy_str(s->pipeline_type, sizeof s->pipeline_type,
-                     json_object_get(o, "pipeline_type"), 0, line, "snapshot.pipeline_type", err)) ||
-      (rc = copy_str(s->chain_hash, sizeof s->chain_hash, json_object_get(o, "chain_hash"), 0,
-                     line, "snapshot.chain_hash", err)) ||
-      (rc = copy_str(s->last_event_id, sizeof s->last_event_id,
-                     json_object_get(o, "last_event_id"), 1, line, "snapshot.last_event_id", err)) ||
+      (rc = copy_str(s->session_id, sizeof s->session_id, json_object_get(o, "session_id"), 0, line,
+                     "snapshot.session_id", err)) ||
+      (rc = copy_str(s->pipeline_type, sizeof s->pipeline_type, json_object_get(o, "pipeline_type"),
+                     0, line, "snapshot.pipeline_type", err)) ||
+      (rc = copy_str(s->chain_hash, sizeof s->chain_hash, json_object_get(o, "chain_hash"), 0, line,
+                     "snapshot.chain_hash", err)) ||
+      (rc = copy_str(s->last_event_id, sizeof s->last_event_id, json_object_get(o, "last_event_id"),
+                     1, line, "snapshot.last_event_id", err)) ||
       (rc = copy_str(s->state, sizeof s->state, json_object_get(o, "state"), 0, line,
                      "snapshot.state", err)))
     return rc;
-  if (!pt_is_id(s->session_id)) return line_fail(err, line, "snapshot.session_id", "is not a session id");
+  if (!pt_is_id(s->session_id))
+    return line_fail(err, line, "snapshot.session_id", "is not a session id");
   if (!is_hex64(s->chain_hash))
     return line_fail(err, line, "snapshot.chain_hash", "must be 64 lowercase hex digits");
   if (get_i64(o, "n", &s->n)) return line_fail(err, line, "snapshot.n", "must be an integer >= 0");
@@ -142,7 +143,8 @@ static pt_status parse_snapshot(json_t *o, size_t line, pt__imrec *r, pt_error *
   s->total = (int)tot;
   s->percent = (int)pc;
   json_t *valid = json_object_get(o, "is_valid");
-  if (!json_is_boolean(valid)) return line_fail(err, line, "snapshot.is_valid", "must be a boolean");
+  if (!json_is_boolean(valid))
+    return line_fail(err, line, "snapshot.is_valid", "must be a boolean");
   s->is_valid = json_is_true(valid);
   json_t *notes = json_object_get(o, "notes"), *sig = json_object_get(o, "signature");
   if ((notes && !json_is_null(notes) && !json_is_string(notes)) ||
@@ -207,8 +209,10 @@ pt_status pt_import(pt_tracker *t, const char *text, size_t len, size_t first_li
       if (r->kind) n++;
     } else if (type && strcmp(type, "snapshot") == 0) {
       rc = parse_snapshot(json_object_get(v, "snapshot"), line, r, err);
-      if (r->kind == 2) n++;
-      else pt_snap_cleanup(&r->snap);
+      if (r->kind == 2)
+        n++;
+      else
+        pt_snap_cleanup(&r->snap);
     } else {
       rc = line_fail(err, line, "type", "must be pipetrack_export, event or snapshot");
     }

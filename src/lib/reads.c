@@ -133,12 +133,11 @@ static void snaplist_free(snaplist *l) {
   memset(l, 0, sizeof *l);
 }
 
-static pt_status read_snaps(view *v, int64_t before_n, int64_t limit, snaplist *l,
-                            pt_error *err) {
+static pt_status read_snaps(view *v, int64_t before_n, int64_t limit, snaplist *l, pt_error *err) {
   memset(l, 0, sizeof *l);
   if (!v->found) return PT_OK;
-  pt_status rc = v->r->store->m->read_snapshots(v->r, v->s.session_id, before_n, limit,
-                                                collect_snap, l, err);
+  pt_status rc =
+      v->r->store->m->read_snapshots(v->r, v->s.session_id, before_n, limit, collect_snap, l, err);
   if (rc == PT_OK && l->oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   return rc;
 }
@@ -183,8 +182,8 @@ static pt_status read_evs(view *v, int64_t from, int64_t to, evlist *l, pt_error
  * last `cap` of each, so the cost does not grow with the session. `have`
  * (may be NULL) holds events already read, in seq order up to the session's
  * last: only the ids before them are read again. */
-static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, int64_t cap,
-                             const evlist *have, pt_error *err) {
+static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, int64_t cap, const evlist *have,
+                             pt_error *err) {
   int64_t hi = 0, lo = INT64_MAX;
   for (size_t i = 0; i < l->n; i++) {
     int64_t ec = l->items[i].event_count;
@@ -222,10 +221,10 @@ static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, int64_t cap,
 static void status_etag(const view *v, const pt_cksum *c, int events_limit, int history_limit,
                         char etag[PT_ETAG_SIZE]) {
   char text[512], hex[65];
-  int n = snprintf(text, sizeof text, "s1|%s|%s|%" PRId64 "|%" PRId64 "|%d|%s|%s|%d|%d",
-                   v->s.pipeline_type, c->chain_hash, v->s.snapshot_count, v->s.snap_ms,
-                   v->s.snap_suffix, c->state, v->p ? v->p->digest : "", events_limit,
-                   history_limit);
+  int n =
+      snprintf(text, sizeof text, "s1|%s|%s|%" PRId64 "|%" PRId64 "|%d|%s|%s|%d|%d",
+               v->s.pipeline_type, c->chain_hash, v->s.snapshot_count, v->s.snap_ms,
+               v->s.snap_suffix, c->state, v->p ? v->p->digest : "", events_limit, history_limit);
   pt_sha256_hex(text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1, hex);
   etag[0] = '"';
   memcpy(etag + 1, hex, 32);
@@ -411,8 +410,8 @@ static int list_one(void *ctx, const pt_session *s, int64_t sort_ms) {
   pt_buf_puts(b, ",\"last_event_id\":");
   pt_buf_json_cstr(b, s->event_count ? s->last_event_id : NULL);
   pt_buf_printf(b,
-                ",\"started_at\":%" PRId64 ",\"last_event_at\":%" PRId64
-                ",\"created_at\":%" PRId64 ",\"updated_at\":%" PRId64 "}",
+                ",\"started_at\":%" PRId64 ",\"last_event_at\":%" PRId64 ",\"created_at\":%" PRId64
+                ",\"updated_at\":%" PRId64 "}",
                 s->first_ts, s->last_ts, s->created_at, s->updated_at);
   return 0;
 }
@@ -420,8 +419,8 @@ static int list_one(void *ctx, const pt_session *s, int64_t sort_ms) {
 pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *state, int limit,
                       const char *cursor, char **out, pt_error *err) {
   *out = NULL;
-  static const char *const STATES[] = {"pending", "in_progress", "completed", "failed",
-                                       "stalled", "unknown_pipeline"};
+  static const char *const STATES[] = {"pending", "in_progress", "completed",
+                                       "failed",  "stalled",     "unknown_pipeline"};
   if (limit <= 0) limit = 50;
   if (limit > MAX_LIST_LIMIT) limit = MAX_LIST_LIMIT;
   int64_t before_ms = 0;

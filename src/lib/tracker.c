@@ -448,7 +448,8 @@ static pt_status apply_import(tx *x, job *j) {
                              "registry (%lld entries)",
                              s->id, (long long)s->n, (long long)ts->s.snapshot_count);
       if ((rc = pt_store_snapshot_put(st, s, &j->err))) return rc;
-      if (s->created_at > ts->s.snap_ms || (s->created_at == ts->s.snap_ms && suffix > ts->s.snap_suffix)) {
+      if (s->created_at > ts->s.snap_ms ||
+          (s->created_at == ts->s.snap_ms && suffix > ts->s.snap_suffix)) {
         ts->s.snap_ms = s->created_at;
         ts->s.snap_suffix = suffix;
       }
@@ -1116,9 +1117,9 @@ pt_status pt__track_start(pt_tracker *t, const json_t *const *events, size_t n, 
   }
   for (size_t i = 0; i < n; i++) {
     char name[32];
-    p->j.st[i] = pt_validate_event(events[i], p->j.defs, &t->lim, p->j.now,
-                                   prefix ? prefix : item_name(name, i), &p->j.evs[i],
-                                   &p->j.errs[i]);
+    p->j.st[i] =
+        pt_validate_event(events[i], p->j.defs, &t->lim, p->j.now,
+                          prefix ? prefix : item_name(name, i), &p->j.evs[i], &p->j.errs[i]);
   }
   p->j.prefix = prefix;
   p->j.on_done = on_done;

@@ -7,8 +7,8 @@
  * JSON log line per request when it completes. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/error.h"
 #include "server.h"
 
 uint64_t ptd_mono_ns(void) {
@@ -47,21 +48,7 @@ void ptd_log(const char *level, const char *msg, const char *extra_json) {
 }
 
 unsigned ptd_status_of(pt_status code) {
-  switch (code) {
-    case PT_OK: return 200;
-    case PT_EINVALID_JSON:
-    case PT_EINVALID:
-    case PT_EDEFINITIONS: return 400;
-    case PT_EUNKNOWN_PIPELINE:
-    case PT_EUNKNOWN_STEP: return 422;
-    case PT_ESESSION_CONFLICT:
-    case PT_EEVENT_ID_CONFLICT: return 409;
-    case PT_ENOTFOUND: return 404;
-    case PT_ETOOBIG: return 413;
-    case PT_ESTORAGE:
-    case PT_ENOMEM: return 503;
-    default: return 500;
-  }
+  return pt_http_status(code);
 }
 
 /* ---- answers ---------------------------------------------------------------- */
@@ -91,7 +78,8 @@ enum MHD_Result ptd_reply(ptd_req *r, unsigned status, char *body, size_t len, c
   } else if (r->route != R_INDEX) {
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
   }
-  if (status == 405) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, ptd_routes[r->route].method);
+  if (status == 405)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, ptd_routes[r->route].method);
   ptd_add_common_headers(r, resp);
   r->status = status;
   r->phase = PH_DONE;
@@ -105,23 +93,10 @@ enum MHD_Result ptd_reply_json(ptd_req *r, unsigned status, char *json) {
   return ptd_reply(r, status, json, strlen(json), "application/json", NULL);
 }
 
-static char *error_body(const char *code, const char *message, const char *field) {
-  pt_buf b;
-  pt_buf_init(&b, 0);
-  pt_buf_puts(&b, "{\"error\":{\"code\":");
-  pt_buf_json_cstr(&b, code);
-  pt_buf_puts(&b, ",\"message\":");
-  pt_buf_json_cstr(&b, message);
-  pt_buf_puts(&b, ",\"field\":");
-  pt_buf_json_cstr(&b, field && *field ? field : NULL);
-  pt_buf_puts(&b, "}}");
-  return pt_buf_take(&b);
-}
-
 enum MHD_Result ptd_reply_error(ptd_req *r, const pt_error *err) {
   const char *msg = err->message[0] ? err->message : pt_strerror(err->code);
   return ptd_reply_json(r, ptd_status_of(err->code),
-                        error_body(pt_err_name(err->code), msg, err->field));
+                        pt_error_json(pt_err_name(err->code), msg, err->field));
 }
 
 enum MHD_Result ptd_reply_http_error(ptd_req *r, unsigned status, const char *code,
@@ -131,7 +106,7 @@ enum MHD_Result ptd_reply_http_error(ptd_req *r, unsigned status, const char *co
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  return ptd_reply_json(r, status, error_body(code, msg, field));
+  return ptd_reply_json(r, status, pt_error_json(code, msg, field));
 }
 
 /* ---- access ------------------------------------------------------------------- */
@@ -196,7 +171,8 @@ static char *allowed_origin(ptd_req *r) {
 }
 
 static enum MHD_Result preflight(ptd_req *r) {
-  struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
   if (!resp) return MHD_NO;
   if (r->origin) {
     MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
@@ -415,15 +391,15 @@ int ptd_start(ptd_server *s, char *errbuf, size_t errlen) {
   }
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                    MHD_USE_ERROR_LOG;
-  s->d = MHD_start_daemon(
-      flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
-      MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
-      s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s,
-      /* request line and headers must fit here (a header flood gets 431);
-       * small, so that 10,000 idle streams stay under 100 MiB */
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg.conn_buffer, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+  s->d = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s,
+                          MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads,
+                          MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
+                          MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s,
+                          /* request line and headers must fit here (a header flood gets 431);
+                           * small, so that 10,000 idle streams stay under 100 MiB */
+                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg.conn_buffer,
+                          MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
+                          on_completed, s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
   if (!s->d) {
     snprintf(errbuf, errlen, "cannot listen on %s:%d: %s", s->cfg.host, s->cfg.port,
              strerror(errno ? errno : EADDRINUSE));

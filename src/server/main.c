@@ -19,7 +19,8 @@ typedef struct opt {
 } opt;
 
 static const opt OPTS[] = {
-    {"listen", 1, "ADDR:PORT", "127.0.0.1:8080", "address and port to listen on (port 0: any free)"},
+    {"listen", 1, "ADDR:PORT", "127.0.0.1:8080",
+     "address and port to listen on (port 0: any free)"},
     {"db", 1, "URL", "sqlite:./pipetrack.db", "store: sqlite:PATH or memory:"},
     {"pipelines", 1, "FILE", NULL, "pipeline definitions (JSON); SIGHUP reloads it"},
     {"auto-snapshot", 0, NULL, NULL, "snapshot after every tracked event (a request may override)"},
@@ -149,9 +150,26 @@ int main(int argc, char **argv) {
   const char *get[NOPTS];
   for (size_t i = 0; i < NOPTS; i++) get[i] = val[i] ? val[i] : OPTS[i].def;
   enum {
-    O_LISTEN, O_DB, O_PIPELINES, O_AUTO, O_INGEST, O_TOKEN, O_CORS, O_BODY, O_DEPTH, O_CONNBUF,
+    O_LISTEN,
+    O_DB,
+    O_PIPELINES,
+    O_AUTO,
+    O_INGEST,
+    O_TOKEN,
+    O_CORS,
+    O_BODY,
+    O_DEPTH,
+    O_CONNBUF,
     O_PAYLOAD,
-    O_HDR, O_IDLE, O_CONNS, O_THREADS, O_HB, O_DRAIN, O_QUIET, O_HELP, O_VERSION
+    O_HDR,
+    O_IDLE,
+    O_CONNS,
+    O_THREADS,
+    O_HB,
+    O_DRAIN,
+    O_QUIET,
+    O_HELP,
+    O_VERSION
   };
   _Static_assert(O_VERSION + 1 == NOPTS, "the O_ names follow OPTS, in order");
   if (val[O_HELP]) {
@@ -186,10 +204,9 @@ int main(int argc, char **argv) {
   struct {
     int o;
     unsigned long long max;
-  } nums[] = {{O_BODY, 1ull << 30}, {O_DEPTH, 256}, {O_PAYLOAD, 1ull << 26},
-              {O_HDR, 3600},        {O_IDLE, 86400}, {O_CONNS, 1000000},
-              {O_THREADS, 256},     {O_HB, 3600},   {O_DRAIN, 3600},
-              {O_CONNBUF, 1 << 20}};
+  } nums[] = {{O_BODY, 1ull << 30}, {O_DEPTH, 256},      {O_PAYLOAD, 1ull << 26}, {O_HDR, 3600},
+              {O_IDLE, 86400},      {O_CONNS, 1000000},  {O_THREADS, 256},        {O_HB, 3600},
+              {O_DRAIN, 3600},      {O_CONNBUF, 1 << 20}};
   unsigned long long out[10];
   for (size_t i = 0; i < 10; i++)
     if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
@@ -204,8 +221,9 @@ int main(int argc, char **argv) {
   cfg->drain_timeout_s = (unsigned)out[8];
   cfg->conn_buffer = (size_t)out[9];
   if (cfg->max_depth < 1 || cfg->max_body < 1 || cfg->max_connections < 1 || cfg->heartbeat_s < 1) {
-    fprintf(stderr, "pipetrackd: --max-depth, --max-body, --max-connections and --heartbeat must "
-                    "be at least 1\n");
+    fprintf(stderr,
+            "pipetrackd: --max-depth, --max-body, --max-connections and --heartbeat must "
+            "be at least 1\n");
     return 2;
   }
   if (cfg->conn_buffer < 2048) {

@@ -35,12 +35,23 @@ struct ptd_metrics {
 };
 
 static const char *ROUTE_NAMES[R_COUNT] = {
-    [R_TRACK] = "track",       [R_BATCH] = "track_batch",     [R_STATUS] = "status",
-    [R_STREAM] = "status_stream", [R_SNAPSHOT] = "snapshot",  [R_REGISTRY] = "registry",
-    [R_CHECKSUM] = "checksum", [R_REPORT] = "report",         [R_VERIFY] = "verify",
-    [R_SESSIONS] = "sessions", [R_DEFINITIONS] = "definitions", [R_METRICS] = "metrics",
-    [R_EXPORT] = "export",     [R_IMPORT] = "import",
-    [R_HEALTHZ] = "healthz",   [R_READYZ] = "readyz",         [R_INDEX] = "index",
+    [R_TRACK] = "track",
+    [R_BATCH] = "track_batch",
+    [R_STATUS] = "status",
+    [R_STREAM] = "status_stream",
+    [R_SNAPSHOT] = "snapshot",
+    [R_REGISTRY] = "registry",
+    [R_CHECKSUM] = "checksum",
+    [R_REPORT] = "report",
+    [R_VERIFY] = "verify",
+    [R_SESSIONS] = "sessions",
+    [R_DEFINITIONS] = "definitions",
+    [R_METRICS] = "metrics",
+    [R_EXPORT] = "export",
+    [R_IMPORT] = "import",
+    [R_HEALTHZ] = "healthz",
+    [R_READYZ] = "readyz",
+    [R_INDEX] = "index",
     [R_OTHER] = "other",
 };
 
@@ -118,7 +129,8 @@ char *ptd_metrics_render(ptd_server *s) {
         pt_buf_printf(&b, "pipetrack_http_requests_total{route=\"%s\",code=\"%u\"} %" PRIu64 "\n",
                       ROUTE_NAMES[r], CODES[c], n);
       else
-        pt_buf_printf(&b, "pipetrack_http_requests_total{route=\"%s\",code=\"other\"} %" PRIu64 "\n",
+        pt_buf_printf(&b,
+                      "pipetrack_http_requests_total{route=\"%s\",code=\"other\"} %" PRIu64 "\n",
                       ROUTE_NAMES[r], n);
     }
   pt_buf_puts(&b,
@@ -126,19 +138,20 @@ char *ptd_metrics_render(ptd_server *s) {
               "# TYPE pipetrack_http_request_duration_seconds histogram\n");
   for (int r = 0; r < R_COUNT; r++) {
     uint64_t cum = 0, total = 0;
-    for (size_t k = 0; k <= NBUCKETS; k++) total += __atomic_load_n(&m->hist[r][k], __ATOMIC_RELAXED);
+    for (size_t k = 0; k <= NBUCKETS; k++)
+      total += __atomic_load_n(&m->hist[r][k], __ATOMIC_RELAXED);
     if (!total) continue;
     for (size_t k = 0; k < NBUCKETS; k++) {
       cum += __atomic_load_n(&m->hist[r][k], __ATOMIC_RELAXED);
-      pt_buf_printf(&b,
-                    "pipetrack_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %" PRIu64
-                    "\n",
-                    ROUTE_NAMES[r], BUCKETS[k], cum);
+      pt_buf_printf(
+          &b,
+          "pipetrack_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
+          ROUTE_NAMES[r], BUCKETS[k], cum);
     }
-    pt_buf_printf(&b,
-                  "pipetrack_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64
-                  "\n",
-                  ROUTE_NAMES[r], total);
+    pt_buf_printf(
+        &b,
+        "pipetrack_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
+        ROUTE_NAMES[r], total);
     pt_buf_printf(&b, "pipetrack_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
                   ROUTE_NAMES[r], (double)__atomic_load_n(&m->sum_ns[r], __ATOMIC_RELAXED) / 1e9);
     pt_buf_printf(&b, "pipetrack_http_request_duration_seconds_count{route=\"%s\"} %" PRIu64 "\n",
@@ -156,10 +169,9 @@ char *ptd_metrics_render(ptd_server *s) {
     *step++ = '\0';
     *status++ = '\0';
     /* the names are validated (lower case, digits, _): no escaping needed */
-    pt_buf_printf(&b,
-                  "pipetrack_events_total{pipeline_type=\"%s\",step=\"%s\",status=\"%s\"} %" PRIu64
-                  "\n",
-                  k, step, status, m->ev[i]->n);
+    pt_buf_printf(
+        &b, "pipetrack_events_total{pipeline_type=\"%s\",step=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+        k, step, status, m->ev[i]->n);
   }
   pthread_mutex_unlock(&m->lock);
   pt_tracker_stats st;
@@ -167,17 +179,20 @@ char *ptd_metrics_render(ptd_server *s) {
   pt_buf_printf(&b,
                 "# HELP pipetrack_store_commits_total Store transactions committed.\n"
                 "# TYPE pipetrack_store_commits_total counter\n"
-                "pipetrack_store_commits_total %" PRIu64 "\n"
+                "pipetrack_store_commits_total %" PRIu64
+                "\n"
                 "# HELP pipetrack_store_commit_failures_total Store transactions that failed.\n"
                 "# TYPE pipetrack_store_commit_failures_total counter\n"
-                "pipetrack_store_commit_failures_total %" PRIu64 "\n"
+                "pipetrack_store_commit_failures_total %" PRIu64
+                "\n"
                 "# HELP pipetrack_store_commit_seconds_total Time in store transactions, begin to "
                 "durable commit.\n"
                 "# TYPE pipetrack_store_commit_seconds_total counter\n"
                 "pipetrack_store_commit_seconds_total %.6f\n"
                 "# HELP pipetrack_store_events_committed_total Events written by commits.\n"
                 "# TYPE pipetrack_store_events_committed_total counter\n"
-                "pipetrack_store_events_committed_total %" PRIu64 "\n"
+                "pipetrack_store_events_committed_total %" PRIu64
+                "\n"
                 "# HELP pipetrack_status_streams Open status streams.\n"
                 "# TYPE pipetrack_status_streams gauge\n"
                 "pipetrack_status_streams %zu\n",

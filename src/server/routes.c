@@ -48,8 +48,8 @@ static int int_arg(ptd_req *r, const char *name, int lo, int hi, int *out, enum 
   char *end;
   long n = strtol(v, &end, 10);
   if (*end || n < lo || n > hi) {
-    *rc = ptd_reply_http_error(r, 400, "invalid_request", name, "%s: must be an integer from %d to %d",
-                               name, lo, hi);
+    *rc = ptd_reply_http_error(r, 400, "invalid_request", name,
+                               "%s: must be an integer from %d to %d", name, lo, hi);
     return -1;
   }
   *out = (int)n;
@@ -126,8 +126,8 @@ static int only_members(ptd_req *r, json_t *o, const char *const *allowed, enum 
     if (!ok) {
       char f[64];
       snprintf(f, sizeof f, "%.60s", k);
-      *rc = ptd_reply_http_error(r, 400, "invalid_request", f, "%s: is not a member of this request",
-                                 f);
+      *rc = ptd_reply_http_error(r, 400, "invalid_request", f,
+                                 "%s: is not a member of this request", f);
       return -1;
     }
   }
@@ -189,8 +189,7 @@ static enum MHD_Result track(ptd_req *r, int batch) {
     if (!r->items) return MHD_NO;
     for (size_t i = 0; i < r->nitems; i++) r->items[i] = json_array_get(ev, i);
   } else {
-    if (!ev)
-      return ptd_reply_http_error(r, 400, "invalid_request", "event", "event: is required");
+    if (!ev) return ptd_reply_http_error(r, 400, "invalid_request", "event", "event: is required");
     r->nitems = 1;
     r->items = malloc(sizeof *r->items);
     if (!r->items) return MHD_NO;
@@ -301,7 +300,8 @@ static enum MHD_Result status_get(ptd_req *r) {
   const char *sid = session_arg(r, &rc);
   if (!sid) return rc;
   int evl, hl;
-  if (int_arg(r, "events_limit", 1, 1000, &evl, &rc) || int_arg(r, "history_limit", 1, 1000, &hl, &rc))
+  if (int_arg(r, "events_limit", 1, 1000, &evl, &rc) ||
+      int_arg(r, "history_limit", 1, 1000, &hl, &rc))
     return rc;
   const char *ptype = arg(r, "pipeline_type");
   char etag[PT_ETAG_SIZE];
@@ -562,6 +562,7 @@ enum MHD_Result ptd_dispatch(ptd_req *r) {
       return page ? ptd_reply(r, 200, page, sizeof INDEX_HTML - 1, "text/html; charset=utf-8", NULL)
                   : MHD_NO;
     }
-    default: return ptd_reply_http_error(r, 404, "not_found", NULL, "no such endpoint: %s", r->path);
+    default:
+      return ptd_reply_http_error(r, 404, "not_found", NULL, "no such endpoint: %s", r->path);
   }
 }

@@ -20,14 +20,14 @@ typedef struct ptd_config {
   int port; /* 0: any free port (printed at start) */
   const char *db_url;
   const char *pipelines_file;
-  const char *ingest_key; /* NULL: tracking needs no key (unless api_token) */
-  const char *api_token;  /* NULL: the API is open */
+  const char *ingest_key;   /* NULL: tracking needs no key (unless api_token) */
+  const char *api_token;    /* NULL: the API is open */
   const char *cors_origins; /* comma-separated, "*" for any; NULL: no CORS */
   int auto_snapshot;
-  size_t max_body;          /* bytes of a request body */
-  size_t conn_buffer;       /* bytes of MHD buffer per connection (headers fit) */
-  int max_depth;            /* JSON nesting of a request body */
-  size_t max_payload;       /* bytes of an event's canonical input/output */
+  size_t max_body;           /* bytes of a request body */
+  size_t conn_buffer;        /* bytes of MHD buffer per connection (headers fit) */
+  int max_depth;             /* JSON nesting of a request body */
+  size_t max_payload;        /* bytes of an event's canonical input/output */
   unsigned header_timeout_s; /* a request must arrive within this */
   unsigned idle_timeout_s;   /* a silent connection is closed after this */
   unsigned max_connections;
@@ -92,10 +92,10 @@ typedef struct ptd_req {
   char method[12];
   char path[256];
   char session_id[PT_ID_MAX + 1]; /* for the log line, when one is named */
-  unsigned status;                 /* the answer's, for log and metrics */
-  int counted;                     /* in srv->inflight */
-  int stream;                      /* answered with an event stream */
-  char *origin;                    /* allowed CORS origin to echo, or NULL */
+  unsigned status;                /* the answer's, for log and metrics */
+  int counted;                    /* in srv->inflight */
+  int stream;                     /* answered with an event stream */
+  char *origin;                   /* allowed CORS origin to echo, or NULL */
   /* the body */
   char *body;
   size_t len, cap;

@@ -21,7 +21,7 @@ typedef struct stream {
   char *buf; /* bytes to send: buf[off..len) */
   size_t len, off;
   int dirty, heartbeat, closing, suspended, first;
-  int linked; /* in the hub's lists */
+  int linked;                           /* in the hub's lists */
   struct stream *next_same, *prev_same; /* streams of this session */
   struct stream *next_all, *prev_all;
 } stream;

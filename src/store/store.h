@@ -90,8 +90,8 @@ typedef struct pt_store_methods {
                            pt_event_cb cb, void *ctx, pt_error *err);
   /* Snapshots newest first (descending n), those with n < before_n when
    * before_n >= 0; at most limit (<= 0: all). */
-  pt_status (*read_snapshots)(pt_reader *r, const char *session_id, int64_t before_n,
-                              int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err);
+  pt_status (*read_snapshots)(pt_reader *r, const char *session_id, int64_t before_n, int64_t limit,
+                              pt_snap_cb cb, void *ctx, pt_error *err);
   /* Sessions by latest activity, newest first (updated_at, then session_id,
    * descending), of one pipeline type or all (ptype NULL), starting after
    * the (before_ms, before_id) position when before_id is not NULL; at most

@@ -304,8 +304,8 @@ static pt_status m_read_events(pt_reader *r, const char *sid, int64_t from, int6
   return PT_OK;
 }
 
-static pt_status m_read_snapshots(pt_reader *r, const char *sid, int64_t before_n,
-                                  int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err) {
+static pt_status m_read_snapshots(pt_reader *r, const char *sid, int64_t before_n, int64_t limit,
+                                  pt_snap_cb cb, void *ctx, pt_error *err) {
   (void)err;
   msess *s = lookup((mstore *)r->store, sid);
   if (!s) return PT_OK;
@@ -338,8 +338,8 @@ static pt_status m_list_sessions(pt_reader *r, const char *ptype, int64_t before
   for (size_t i = 0; i < m->nall; i++) {
     msess *s = m->all[i];
     if (!s->exists || (ptype && strcmp(s->agg.pipeline_type, ptype) != 0)) continue;
-    if (before_id && (s->agg.updated_at > before_ms ||
-                      (s->agg.updated_at == before_ms && strcmp(s->agg.session_id, before_id) >= 0)))
+    if (before_id && (s->agg.updated_at > before_ms || (s->agg.updated_at == before_ms &&
+                                                        strcmp(s->agg.session_id, before_id) >= 0)))
       continue;
     v[n++] = s;
   }
@@ -350,8 +350,8 @@ static pt_status m_list_sessions(pt_reader *r, const char *ptype, int64_t before
   return PT_OK;
 }
 
-static pt_status m_list_session_ids(pt_reader *r, const char *after_id, int64_t limit,
-                                    pt_sid_cb cb, void *ctx, pt_error *err) {
+static pt_status m_list_session_ids(pt_reader *r, const char *after_id, int64_t limit, pt_sid_cb cb,
+                                    void *ctx, pt_error *err) {
   mstore *m = (mstore *)r->store;
   size_t i = 0;
   if (after_id) {
@@ -367,8 +367,8 @@ static pt_status m_list_session_ids(pt_reader *r, const char *after_id, int64_t 
   return PT_OK;
 }
 
-static pt_status m_read_snapshots_from(pt_reader *r, const char *sid, int64_t from_n,
-                                       int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err) {
+static pt_status m_read_snapshots_from(pt_reader *r, const char *sid, int64_t from_n, int64_t limit,
+                                       pt_snap_cb cb, void *ctx, pt_error *err) {
   (void)err;
   msess *s = lookup((mstore *)r->store, sid);
   if (!s) return PT_OK;

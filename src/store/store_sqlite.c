@@ -938,8 +938,8 @@ static pt_status snapshot_rows(sreader *r, sqlite3_stmt *q, pt_snap_cb cb, void 
   return st;
 }
 
-static pt_status s_read_snapshots(pt_reader *rb, const char *sid, int64_t before_n,
-                                  int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err) {
+static pt_status s_read_snapshots(pt_reader *rb, const char *sid, int64_t before_n, int64_t limit,
+                                  pt_snap_cb cb, void *ctx, pt_error *err) {
   sreader *r = (sreader *)rb;
   sqlite3_stmt *q = r->st[before_n >= 0 ? R_SNAPS_AFTER : R_SNAPS_FIRST];
   sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
@@ -967,7 +967,8 @@ static pt_status s_list_session_ids(pt_reader *rb, const char *after_id, int64_t
   int rc;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW)
     if (cb(ctx, col_text(q, 0))) break;
-  pt_status st = rc == SQLITE_ROW || rc == SQLITE_DONE ? PT_OK : db_fail(err, r->db, "list sessions");
+  pt_status st =
+      rc == SQLITE_ROW || rc == SQLITE_DONE ? PT_OK : db_fail(err, r->db, "list sessions");
   sqlite3_reset(q);
   return st;
 }
@@ -1002,7 +1003,8 @@ static pt_status s_list_sessions(pt_reader *rb, const char *ptype, int64_t befor
     pt_session_cleanup(&s);
     if (stop) break;
   }
-  if (st == PT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) st = db_fail(err, r->db, "list sessions");
+  if (st == PT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+    st = db_fail(err, r->db, "list sessions");
   sqlite3_reset(q);
   return st;
 }

@@ -628,8 +628,8 @@ static void test_export_import(void **state) {
 
     char dst_url[600];
     /* memory -> a fresh SQLite file; SQLite -> memory */
-    snprintf(dst_url, sizeof dst_url, "%s%s", b == 0 ? "sqlite:" : "memory:",
-             b == 0 ? tu_tmp_db("tracker_import") : "");
+    snprintf(dst_url, sizeof dst_url, "%s%s",
+             b == 0 ? "sqlite:" : "memory:", b == 0 ? tu_tmp_db("tracker_import") : "");
     pt_tracker *dst = tu_open(dst_url, 0);
     /* an altered export: the status of the second event of x0 */
     char *bad = strdup(text);
@@ -667,7 +667,7 @@ static void test_export_import(void **state) {
     assert_int_equal(res.snapshots_skipped, 7);
     /* a gap is refused */
     const char *gap = strstr(text, "{\"type\":\"event\"");
-    gap = strstr(gap + 1, "{\"type\":\"event\"");  /* x0 seq 1 alone, into a fresh store */
+    gap = strstr(gap + 1, "{\"type\":\"event\""); /* x0 seq 1 alone, into a fresh store */
     pt_tracker *fresh = tu_open("memory:", 0);
     const char *eol = strchr(gap, '\n');
     assert_int_equal(pt_import(fresh, gap, (size_t)(eol - gap), 7, &res, &err), PT_EINVALID);
