@@ -249,6 +249,23 @@ pt_status pt_report(pt_tracker *t, const char *session_id, pt_format format, cha
  * snapshot. */
 pt_status pt_verify(pt_tracker *t, const char *session_id, int *ok, char **out, pt_error *err);
 
+/* ---- issues: failures grouped as they arrive (SPEC §1.6) ---------------------- */
+
+/* Every stored `failure` event counts in the issue of its fingerprint
+ * pipeline_type/step/error.code ("unknown" without a code), in the same
+ * transaction as the event (replays do not count twice); a resolved issue
+ * that fails again reopens. */
+
+/* Issues, most recent failure first, as {"items": [...], "next_cursor"}.
+ * status "open", "resolved" or NULL (both); pipeline_type NULL for all. */
+pt_status pt_issues(pt_tracker *t, const char *status, const char *pipeline_type, int limit,
+                    const char *cursor, char **out, pt_error *err);
+/* One issue with "sessions": the sessions affected, most recent first (at
+ * most 100). PT_ENOTFOUND for an unknown id. */
+pt_status pt_issue_get(pt_tracker *t, const char *issue_id, char **out, pt_error *err);
+/* Marks the issue resolved (no change if it is); the issue after. */
+pt_status pt_issue_resolve(pt_tracker *t, const char *issue_id, char **out, pt_error *err);
+
 /* ---- export and import (JSON Lines) ------------------------------------------ */
 
 /* An export: a header line {"type":"pipetrack_export","version":1}, then per

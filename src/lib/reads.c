@@ -472,6 +472,117 @@ pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *stat
   return rc;
 }
 
+/* ---- issues --------------------------------------------------------------------- */
+
+typedef struct issue_page {
+  pt_buf *b;
+  int limit, n, more;
+  int64_t last_ms;
+  char last_id[32];
+} issue_page;
+
+static int page_issue(void *ctx, const pt_issue *x) {
+  issue_page *p = ctx;
+  if (p->n == p->limit) {
+    p->more = 1;
+    return 1;
+  }
+  if (p->n++) pt_buf_putc(p->b, ',');
+  pt_issue_write_json(p->b, x);
+  p->last_ms = x->last_seen;
+  snprintf(p->last_id, sizeof p->last_id, "%s", x->id);
+  return 0;
+}
+
+pt_status pt_issues(pt_tracker *t, const char *status, const char *pipeline_type, int limit,
+                    const char *cursor, char **out, pt_error *err) {
+  *out = NULL;
+  int open = -1;
+  if (status && *status) {
+    if (strcmp(status, "open") == 0)
+      open = 1;
+    else if (strcmp(status, "resolved") == 0)
+      open = 0;
+    else
+      return pt_fail(err, PT_EINVALID, "status", "status: must be open or resolved");
+  }
+  if (pipeline_type && *pipeline_type && !pt_is_name(pipeline_type))
+    return pt_fail(err, PT_EINVALID, "pipeline_type",
+                   "pipeline_type: must be a string matching ^[a-z][a-z0-9_]{0,63}$");
+  if (limit <= 0) limit = 50;
+  if (limit > MAX_LIST_LIMIT) limit = MAX_LIST_LIMIT;
+  int64_t before_ms = 0;
+  const char *before_id = NULL;
+  if (cursor && *cursor && parse_cursor(cursor, &before_ms, &before_id))
+    return pt_fail(err, PT_EINVALID, "cursor",
+                   "cursor: must be a next_cursor value from an earlier page");
+  pt_store *st = pt__store(t);
+  if (!st->m->read_issues) return pt_fail(err, PT_ESTORAGE, NULL, "this store keeps no issues");
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  issue_page p = {&b, limit, 0, 0, 0, ""};
+  pt_reader *r;
+  pt_status rc = st->m->reader_open(st, &r, err);
+  if (rc == PT_OK) {
+    pt_buf_puts(&b, "{\"items\":[");
+    rc = st->m->read_issues(r, open, pipeline_type && *pipeline_type ? pipeline_type : NULL,
+                            before_ms, before_id, limit + 1, page_issue, &p, err);
+    st->m->reader_close(r);
+  }
+  if (rc == PT_OK) {
+    pt_buf_puts(&b, "],\"next_cursor\":");
+    if (p.more) {
+      char c[64];
+      snprintf(c, sizeof c, "%" PRId64 ".%s", p.last_ms, p.last_id);
+      pt_buf_json_cstr(&b, c);
+    } else {
+      pt_buf_puts(&b, "null");
+    }
+    pt_buf_putc(&b, '}');
+    rc = take(&b, out, err);
+  }
+  pt_buf_cleanup(&b);
+  return rc;
+}
+
+static int put_issue_session(void *ctx, const char *sid, int64_t first, int64_t last) {
+  pt_buf *b = ctx;
+  if (b->len && b->data[b->len - 1] != '[') pt_buf_putc(b, ',');
+  pt_buf_puts(b, "{\"session_id\":");
+  pt_buf_json_cstr(b, sid);
+  pt_buf_printf(b, ",\"first_seen\":%" PRId64 ",\"last_seen\":%" PRId64 "}", first, last);
+  return 0;
+}
+
+pt_status pt_issue_get(pt_tracker *t, const char *issue_id, char **out, pt_error *err) {
+  *out = NULL;
+  if (!issue_id || strncmp(issue_id, "iss_", 4) != 0 || strlen(issue_id) > 31)
+    return pt_fail(err, PT_EINVALID, "id", "id: must be an issue id (iss_...)");
+  pt_store *st = pt__store(t);
+  if (!st->m->read_issue) return pt_fail(err, PT_ENOTFOUND, "id", "this store keeps no issues");
+  pt_reader *r;
+  pt_status rc = st->m->reader_open(st, &r, err);
+  if (rc) return rc;
+  pt_issue x;
+  rc = st->m->read_issue(r, issue_id, &x, err);
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  if (rc == PT_ENOTFOUND) {
+    rc = pt_fail(err, PT_ENOTFOUND, "id", "id: no issue \"%s\"", issue_id);
+  } else if (rc == PT_OK) {
+    pt_issue_write_json(&b, &x);
+    b.len--; /* reopen the object for "sessions" */
+    pt_buf_puts(&b, ",\"sessions\":[");
+    rc = st->m->read_issue_sessions(r, issue_id, 100, put_issue_session, &b, err);
+    pt_buf_puts(&b, "]}");
+    if (rc == PT_OK) rc = take(&b, out, err);
+  }
+  pt_issue_cleanup(&x);
+  pt_buf_cleanup(&b);
+  st->m->reader_close(r);
+  return rc;
+}
+
 pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, pt_error *err) {
   *out = NULL;
   view v;

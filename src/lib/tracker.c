@@ -28,7 +28,7 @@
 #include "../store/store.h"
 #include "internal.h"
 
-enum { JOB_TRACK, JOB_SNAPSHOT, JOB_FLUSH, JOB_IMPORT };
+enum { JOB_TRACK, JOB_SNAPSHOT, JOB_FLUSH, JOB_IMPORT, JOB_RESOLVE };
 
 /* Longest the committer waits to fill a group (see committer()). */
 #define GROUP_WAIT_NS 200000L
@@ -48,8 +48,9 @@ typedef struct job {
   int *adopted; /* the store owns evs[i] (memory store) */
   int auto_snapshot;
   const char *prefix; /* names the events in errors: "event", or NULL for "events[i]" */
-  /* JOB_SNAPSHOT */
+  /* JOB_SNAPSHOT (sid: the issue id for JOB_RESOLVE) */
   const char *sid, *ptype, *notes;
+  pt_issue *issue; /* JOB_RESOLVE: the issue after */
   /* JOB_IMPORT: runs in a transaction of its own; a refusal rolls back only
    * that one and keeps its own error */
   pt__imrec *recs;
@@ -278,6 +279,64 @@ static pt_status take_snapshot(tx *x, txsess *ts, const pt_defs *defs, int64_t n
   return pt_store_snapshot_put(x->t->store, out, err);
 }
 
+/* Counts a stored failure in its issue, in the event's transaction: an
+ * acknowledged failure is counted exactly once (replays never get here). */
+static pt_status record_failure(tx *x, const pt_event *e, pt_error *err) {
+  pt_store *st = x->t->store;
+  if (!st->m->issue_put) return PT_OK;
+  pt_issue cur;
+  pt_issue_key(&cur, e, NULL);
+  pt_issue got;
+  pt_status rc = st->m->issue_get(st, cur.id, &got, err);
+  int is_new = rc == PT_ENOTFOUND;
+  if (rc != PT_OK && !is_new) return rc;
+  if (is_new) {
+    cur.first_seen = e->received_at;
+  } else {
+    cur = got;
+    if (!cur.open) { /* it fails again: reopened */
+      cur.open = 1;
+      cur.reopened++;
+    }
+  }
+  cur.count++;
+  if (e->received_at > cur.last_seen) cur.last_seen = e->received_at;
+  snprintf(cur.last_session_id, sizeof cur.last_session_id, "%s", e->session_id);
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_event_write_json(&b, e);
+  free(cur.sample_event);
+  cur.sample_event = pt_buf_take(&b);
+  if (!cur.sample_event) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  int new_session = 0;
+  rc = st->m->issue_session_add(st, cur.id, e->session_id, e->received_at, &new_session, err);
+  if (rc == PT_OK) {
+    cur.sessions_affected += new_session;
+    rc = st->m->issue_put(st, &cur, is_new, err);
+  }
+  pt_issue_cleanup(&cur);
+  return rc;
+}
+
+static pt_status apply_resolve(tx *x, job *j) {
+  pt_store *st = x->t->store;
+  if (!st->m->issue_get) return pt_fail(&j->err, PT_ENOTFOUND, "id", "this store keeps no issues");
+  pt_status rc = st->m->issue_get(st, j->sid, j->issue, &j->err);
+  if (rc == PT_ENOTFOUND) {
+    j->result = pt_fail(&j->err, PT_ENOTFOUND, "id", "id: no issue \"%s\"", j->sid);
+    return PT_OK;
+  }
+  if (rc) return rc;
+  if (j->issue->open) {
+    j->issue->open = 0;
+    j->issue->resolved_at = j->now;
+    rc = st->m->issue_put(st, j->issue, 0, &j->err);
+    if (rc) return rc;
+  }
+  j->result = PT_OK;
+  return PT_OK;
+}
+
 /* Decides and appends one event. A refusal (conflict) sets st[i] and returns
  * PT_OK; only a storage failure, which aborts the transaction, is returned. */
 static pt_status apply_event(tx *x, job *j, size_t i) {
@@ -327,6 +386,7 @@ static pt_status apply_event(tx *x, job *j, size_t i) {
   ts->exists = 1;
   ts->dirty = 1;
   j->st[i] = PT_OK;
+  if (e->status == PT_FAILURE && (rc = record_failure(x, e, err))) return rc;
   if (j->auto_snapshot) {
     rc = take_snapshot(x, ts, j->defs, j->now, NULL, &j->snaps[i], err);
     if (rc == PT_EUNKNOWN_PIPELINE) return PT_OK; /* defs reloaded away: no snapshot */
@@ -511,6 +571,11 @@ static void run_jobs(pt_tracker *t, job *jobs) {
     }
     if (j->kind == JOB_IMPORT) {
       rc = apply_import(&x, j);
+      if (rc) err = j->err;
+      continue;
+    }
+    if (j->kind == JOB_RESOLVE) {
+      rc = apply_resolve(&x, j);
       if (rc) err = j->err;
       continue;
     }
@@ -699,6 +764,33 @@ pt_status pt__import_run(pt_tracker *t, pt__imrec *recs, size_t n, pt_import_res
   pt_defs_unref(j.defs);
   if (j.result != PT_OK && err) *err = j.err;
   return j.result;
+}
+
+pt_status pt_issue_resolve(pt_tracker *t, const char *issue_id, char **out, pt_error *err) {
+  *out = NULL;
+  if (!issue_id || strncmp(issue_id, "iss_", 4) != 0 || strlen(issue_id) > 31)
+    return pt_fail(err, PT_EINVALID, "id", "id: must be an issue id (iss_...)");
+  pt_issue x;
+  memset(&x, 0, sizeof x);
+  job j;
+  memset(&j, 0, sizeof j);
+  j.kind = JOB_RESOLVE;
+  j.now = pt__now(t);
+  j.sid = issue_id;
+  j.issue = &x;
+  submit(t, &j);
+  pt_status rc = j.result;
+  if (rc == PT_OK) {
+    pt_buf b;
+    pt_buf_init(&b, 0);
+    pt_issue_write_json(&b, &x);
+    *out = pt_buf_take(&b);
+    if (!*out) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  } else if (err) {
+    *err = j.err;
+  }
+  pt_issue_cleanup(&x);
+  return rc;
 }
 
 pt_status pt__flush(pt_tracker *t, pt_error *err) {

@@ -15,6 +15,7 @@
 #define PT_STORE_H
 
 #include "../core/event.h"
+#include "../core/issue.h"
 #include "../core/session.h"
 #include "pipetrack.h"
 
@@ -28,6 +29,9 @@ typedef int (*pt_snap_cb)(void *ctx, const pt_snap *s);
 /* sort_ms is the activity time the listing is ordered by (the cursor). */
 typedef int (*pt_session_cb)(void *ctx, const pt_session *s, int64_t sort_ms);
 typedef int (*pt_sid_cb)(void *ctx, const char *session_id);
+typedef int (*pt_issue_cb)(void *ctx, const pt_issue *x);
+typedef int (*pt_issue_session_cb)(void *ctx, const char *session_id, int64_t first_seen,
+                                   int64_t last_seen);
 
 /* Backend capabilities. */
 enum {
@@ -107,6 +111,24 @@ typedef struct pt_store_methods {
   /* Snapshots oldest first, n >= from_n, at most limit (<= 0: all). */
   pt_status (*read_snapshots_from)(pt_reader *r, const char *session_id, int64_t from_n,
                                    int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err);
+
+  /* ---- issues (SPEC §1.6), written in the transaction of their event ---- */
+  /* The issue (*out owned by the caller: pt_issue_cleanup), or PT_ENOTFOUND. */
+  pt_status (*issue_get)(pt_store *s, const char *id, pt_issue *out, pt_error *err);
+  pt_status (*issue_put)(pt_store *s, const pt_issue *x, int is_new, pt_error *err);
+  /* Notes that the session is affected at `at`; *is_new is 1 the first time. */
+  pt_status (*issue_session_add)(pt_store *s, const char *issue_id, const char *session_id,
+                                 int64_t at, int *is_new, pt_error *err);
+  pt_status (*read_issue)(pt_reader *r, const char *id, pt_issue *out, pt_error *err);
+  /* Newest activity first (last_seen, then id, descending); open: 1 open,
+   * 0 resolved, -1 both; ptype NULL for all; after (before_ms, before_id)
+   * when before_id is not NULL. */
+  pt_status (*read_issues)(pt_reader *r, int open, const char *ptype, int64_t before_ms,
+                           const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
+                           pt_error *err);
+  /* The sessions an issue affected, most recent first. */
+  pt_status (*read_issue_sessions)(pt_reader *r, const char *issue_id, int64_t limit,
+                                   pt_issue_session_cb cb, void *ctx, pt_error *err);
 } pt_store_methods;
 
 /* Every backend's struct begins with this. */

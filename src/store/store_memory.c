@@ -3,6 +3,7 @@
  * A transaction writes in place and keeps an undo log, so rollback after a
  * failed write restores exactly what was there. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,8 +29,34 @@ typedef struct undo {
   pt_session agg; /* copy from before the transaction */
 } undo;
 
+/* An issue and the sessions it affected (in the order first affected). */
+typedef struct msi {
+  char sid[PT_ID_MAX + 1];
+  int64_t first, last;
+} msi;
+
+typedef struct missue {
+  pt_issue x;
+  int exists;
+  pt_map sess; /* sid -> msi */
+  msi **s;
+  size_t ns, caps;
+} missue;
+
+typedef struct iundo {
+  missue *m;
+  int existed;
+  pt_issue old;
+  size_t ns;
+} iundo;
+
 typedef struct mstore {
   pt_store base;
+  pt_map issues; /* id -> missue */
+  missue **iall;
+  size_t niall, capiall;
+  iundo *ilog; /* issues touched by the open transaction */
+  size_t nilog, capilog;
   pthread_rwlock_t lock;
   pt_map sessions;
   msess **all;
@@ -76,6 +103,17 @@ static void m_close(pt_store *st) {
   for (size_t i = 0; i < m->maxlog; i++) pt_session_cleanup(&m->log[i].agg);
   free(m->log);
   pt_map_cleanup(&m->sessions);
+  for (size_t i = 0; i < m->niall; i++) {
+    missue *mi = m->iall[i];
+    for (size_t k = 0; k < mi->ns; k++) free(mi->s[k]);
+    free(mi->s);
+    pt_map_cleanup(&mi->sess);
+    pt_issue_cleanup(&mi->x);
+    free(mi);
+  }
+  free(m->iall);
+  free(m->ilog);
+  pt_map_cleanup(&m->issues);
   pthread_rwlock_destroy(&m->lock);
   free(m);
 }
@@ -90,6 +128,8 @@ static pt_status m_begin(pt_store *st, pt_error *err) {
 
 static void clear_log(mstore *m) {
   m->nlog = 0;
+  for (size_t i = 0; i < m->nilog; i++) pt_issue_cleanup(&m->ilog[i].old);
+  m->nilog = 0;
 }
 
 static pt_status m_commit(pt_store *st, pt_error *err) {
@@ -116,6 +156,19 @@ static void m_rollback(pt_store *st) {
     s->agg = u->agg;
     u->agg = cur;
     s->exists = u->existed;
+  }
+  for (size_t i = m->nilog; i-- > 0;) {
+    iundo *u = &m->ilog[i];
+    missue *mi = u->m;
+    while (mi->ns > u->ns) {
+      msi *e = mi->s[--mi->ns];
+      pt_map_del(&mi->sess, e->sid);
+      free(e);
+    }
+    pt_issue_cleanup(&mi->x);
+    mi->x = u->old; /* the entry's sample moves back */
+    u->old.sample_event = NULL;
+    mi->exists = u->existed;
   }
   clear_log(m);
   pthread_rwlock_unlock(&m->lock);
@@ -381,6 +434,149 @@ static pt_status m_read_snapshots_from(pt_reader *r, const char *sid, int64_t fr
   return PT_OK;
 }
 
+/* ---- issues ------------------------------------------------------------------- */
+
+/* The issue, created (not yet existing) when asked; logged for rollback the
+ * first time the transaction touches it. NULL: out of memory. */
+static missue *issue_slot(mstore *m, const char *id, int create) {
+  missue *mi = pt_map_get(&m->issues, id);
+  if (!mi) {
+    if (!create) return NULL;
+    if (m->niall == m->capiall) {
+      size_t nc = m->capiall ? m->capiall * 2 : 16;
+      missue **n = realloc(m->iall, nc * sizeof *n);
+      if (!n) return NULL;
+      m->iall = n;
+      m->capiall = nc;
+    }
+    mi = calloc(1, sizeof *mi);
+    if (!mi) return NULL;
+    snprintf(mi->x.id, sizeof mi->x.id, "%s", id);
+    pt_map_init(&mi->sess);
+    if (pt_map_put(&m->issues, mi->x.id, mi)) {
+      free(mi);
+      return NULL;
+    }
+    m->iall[m->niall++] = mi;
+  }
+  for (size_t i = 0; i < m->nilog; i++)
+    if (m->ilog[i].m == mi) return mi;
+  if (m->nilog == m->capilog) {
+    size_t nc = m->capilog ? m->capilog * 2 : 8;
+    iundo *n = realloc(m->ilog, nc * sizeof *n);
+    if (!n) return NULL;
+    m->ilog = n;
+    m->capilog = nc;
+  }
+  iundo *u = &m->ilog[m->nilog];
+  memset(&u->old, 0, sizeof u->old);
+  if (pt_issue_copy(&u->old, &mi->x)) return NULL;
+  u->m = mi;
+  u->existed = mi->exists;
+  u->ns = mi->ns;
+  m->nilog++;
+  return mi;
+}
+
+static pt_status m_issue_get(pt_store *st, const char *id, pt_issue *out, pt_error *err) {
+  memset(out, 0, sizeof *out);
+  missue *mi = pt_map_get(&((mstore *)st)->issues, id);
+  if (!mi || !mi->exists) return PT_ENOTFOUND;
+  return pt_issue_copy(out, &mi->x) ? oom(err) : PT_OK;
+}
+
+static pt_status m_issue_put(pt_store *st, const pt_issue *x, int is_new, pt_error *err) {
+  (void)is_new;
+  missue *mi = issue_slot((mstore *)st, x->id, 1);
+  if (!mi || pt_issue_copy(&mi->x, x)) return oom(err);
+  mi->exists = 1;
+  return PT_OK;
+}
+
+static pt_status m_issue_session_add(pt_store *st, const char *issue_id, const char *sid,
+                                     int64_t at, int *is_new, pt_error *err) {
+  missue *mi = issue_slot((mstore *)st, issue_id, 1);
+  if (!mi) return oom(err);
+  msi *e = pt_map_get(&mi->sess, sid);
+  *is_new = e == NULL;
+  if (e) {
+    /* (a rollback does not move last_seen back: it only orders the list) */
+    if (at > e->last) e->last = at;
+    return PT_OK;
+  }
+  if (mi->ns == mi->caps) {
+    size_t nc = mi->caps ? mi->caps * 2 : 8;
+    msi **n = realloc(mi->s, nc * sizeof *n);
+    if (!n) return oom(err);
+    mi->s = n;
+    mi->caps = nc;
+  }
+  e = calloc(1, sizeof *e);
+  if (!e) return oom(err);
+  snprintf(e->sid, sizeof e->sid, "%s", sid);
+  e->first = e->last = at;
+  if (pt_map_put(&mi->sess, e->sid, e)) {
+    free(e);
+    return oom(err);
+  }
+  mi->s[mi->ns++] = e;
+  return PT_OK;
+}
+
+static pt_status m_read_issue(pt_reader *r, const char *id, pt_issue *out, pt_error *err) {
+  return m_issue_get(r->store, id, out, err);
+}
+
+static int issue_by_recency(const void *pa, const void *pb) {
+  const pt_issue *a = &(*(missue *const *)pa)->x, *b = &(*(missue *const *)pb)->x;
+  if (a->last_seen != b->last_seen) return a->last_seen < b->last_seen ? 1 : -1;
+  return -strcmp(a->id, b->id);
+}
+
+static pt_status m_read_issues(pt_reader *r, int open, const char *ptype, int64_t before_ms,
+                               const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
+                               pt_error *err) {
+  mstore *m = (mstore *)r->store;
+  missue **v = malloc((m->niall ? m->niall : 1) * sizeof *v);
+  if (!v) return oom(err);
+  size_t n = 0;
+  for (size_t i = 0; i < m->niall; i++) {
+    pt_issue *x = &m->iall[i]->x;
+    if (!m->iall[i]->exists || (open >= 0 && x->open != open) ||
+        (ptype && strcmp(x->pipeline_type, ptype) != 0))
+      continue;
+    if (before_id && (x->last_seen > before_ms ||
+                      (x->last_seen == before_ms && strcmp(x->id, before_id) >= 0)))
+      continue;
+    v[n++] = m->iall[i];
+  }
+  qsort(v, n, sizeof *v, issue_by_recency);
+  for (size_t i = 0; i < n && (limit <= 0 || (int64_t)i < limit); i++)
+    if (cb(ctx, &v[i]->x)) break;
+  free(v);
+  return PT_OK;
+}
+
+static int session_by_recency(const void *pa, const void *pb) {
+  const msi *a = *(msi *const *)pa, *b = *(msi *const *)pb;
+  if (a->last != b->last) return a->last < b->last ? 1 : -1;
+  return -strcmp(a->sid, b->sid);
+}
+
+static pt_status m_read_issue_sessions(pt_reader *r, const char *issue_id, int64_t limit,
+                                       pt_issue_session_cb cb, void *ctx, pt_error *err) {
+  missue *mi = pt_map_get(&((mstore *)r->store)->issues, issue_id);
+  if (!mi || !mi->exists) return PT_OK;
+  msi **v = malloc((mi->ns ? mi->ns : 1) * sizeof *v);
+  if (!v) return oom(err);
+  memcpy(v, mi->s, mi->ns * sizeof *v);
+  qsort(v, mi->ns, sizeof *v, session_by_recency);
+  for (size_t i = 0; i < mi->ns && (limit <= 0 || (int64_t)i < limit); i++)
+    if (cb(ctx, v[i]->sid, v[i]->first, v[i]->last)) break;
+  free(v);
+  return PT_OK;
+}
+
 const pt_store_methods pt_store_memory_methods = {
     .version = 1,
     .scheme = "memory",
@@ -404,4 +600,10 @@ const pt_store_methods pt_store_memory_methods = {
     .list_sessions = m_list_sessions,
     .list_session_ids = m_list_session_ids,
     .read_snapshots_from = m_read_snapshots_from,
+    .issue_get = m_issue_get,
+    .issue_put = m_issue_put,
+    .issue_session_add = m_issue_session_add,
+    .read_issue = m_read_issue,
+    .read_issues = m_read_issues,
+    .read_issue_sessions = m_read_issue_sessions,
 };

@@ -14,7 +14,7 @@
 #include "../core/sha.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* Each migration takes the schema from version i to i+1. Never edit one that
  * has shipped: add the next. */
@@ -57,6 +57,18 @@ static const char *const MIGRATIONS[] = {
     "CREATE UNIQUE INDEX snapshots_by_n ON snapshots(session_id, n);"
     /* ids are unique by construction; one index less to write per entry */
     "DROP INDEX snapshots_by_session;",
+    /* 2 -> 3: issues, and the sessions each affected */
+    "CREATE TABLE issues ("
+    " id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL UNIQUE, pipeline_type TEXT NOT NULL,"
+    " step TEXT NOT NULL, code TEXT NOT NULL, open INTEGER NOT NULL, count INTEGER NOT NULL,"
+    " sessions_affected INTEGER NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+    " resolved_at INTEGER NOT NULL, reopened INTEGER NOT NULL, last_session_id TEXT NOT NULL,"
+    " sample_event TEXT) WITHOUT ROWID;"
+    "CREATE INDEX issues_by_last_seen ON issues(last_seen, id);"
+    "CREATE TABLE issue_sessions ("
+    " issue_id TEXT NOT NULL, session_id TEXT NOT NULL, first_seen INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL, PRIMARY KEY (issue_id, session_id)) WITHOUT ROWID;"
+    "CREATE INDEX issue_sessions_by_time ON issue_sessions(issue_id, last_seen);",
 };
 
 enum {
@@ -69,6 +81,10 @@ enum {
   W_DATA_VERSION,
   W_EVENTS_FROM,
   W_LATEST_SNAP,
+  W_ISSUE_GET,
+  W_ISSUE_PUT,
+  W_ISSUE_SESSION_INSERT,
+  W_ISSUE_SESSION_TOUCH,
   W_COUNT
 };
 
@@ -114,6 +130,15 @@ static const char *const WSQL[W_COUNT] = {
      * not sort as numbers ("_10" < "_9"), so the largest is found by hand */
     [W_LATEST_SNAP] =
         "SELECT created_at, id, n FROM snapshots WHERE session_id = ?1 ORDER BY n DESC LIMIT 1",
+    [W_ISSUE_GET] = "SELECT id, fingerprint, pipeline_type, step, code, open, count, sessions_affected,"
+        " first_seen, last_seen, resolved_at, reopened, last_session_id, sample_event FROM issues" " WHERE id = ?1",
+    [W_ISSUE_PUT] =
+        "INSERT OR REPLACE INTO issues VALUES"
+        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [W_ISSUE_SESSION_INSERT] = "INSERT OR IGNORE INTO issue_sessions VALUES (?1, ?2, ?3, ?3)",
+    [W_ISSUE_SESSION_TOUCH] =
+        "UPDATE issue_sessions SET last_seen = max(last_seen, ?3)"
+        " WHERE issue_id = ?1 AND session_id = ?2",
 };
 
 enum {
@@ -128,6 +153,10 @@ enum {
   R_COMMIT,
   R_IDS,
   R_SNAPS_FROM,
+  R_ISSUE,
+  R_ISSUES_FIRST,
+  R_ISSUES_AFTER,
+  R_ISSUE_SESSIONS,
   R_COUNT
 };
 
@@ -172,6 +201,20 @@ static const char *const RSQL[R_COUNT] = {
         " last_event_id, completed, total, percent, state, is_valid, created_at,"
         " notes, signature, n FROM snapshots WHERE session_id = ?1"
         " AND n >= ?2 ORDER BY n LIMIT ?3",
+    [R_ISSUE] = "SELECT id, fingerprint, pipeline_type, step, code, open, count, sessions_affected,"
+        " first_seen, last_seen, resolved_at, reopened, last_session_id, sample_event FROM issues" " WHERE id = ?1",
+    /* ?1 open (-1 any), ?2 pipeline type or NULL, ?3 limit, ?4 ?5 cursor */
+    [R_ISSUES_FIRST] = "SELECT id, fingerprint, pipeline_type, step, code, open, count, sessions_affected,"
+        " first_seen, last_seen, resolved_at, reopened, last_session_id, sample_event FROM issues"
+        " WHERE (?1 < 0 OR open = ?1) AND (?2 IS NULL OR pipeline_type = ?2)"
+        " ORDER BY last_seen DESC, id DESC LIMIT ?3",
+    [R_ISSUES_AFTER] = "SELECT id, fingerprint, pipeline_type, step, code, open, count, sessions_affected,"
+        " first_seen, last_seen, resolved_at, reopened, last_session_id, sample_event FROM issues"
+        " WHERE (?1 < 0 OR open = ?1) AND (?2 IS NULL OR pipeline_type = ?2)"
+        " AND (last_seen, id) < (?4, ?5) ORDER BY last_seen DESC, id DESC LIMIT ?3",
+    [R_ISSUE_SESSIONS] =
+        "SELECT session_id, first_seen, last_seen FROM issue_sessions WHERE issue_id = ?1"
+        " ORDER BY last_seen DESC LIMIT ?2",
 };
 
 typedef struct sreader {
@@ -1009,6 +1052,140 @@ static pt_status s_list_sessions(pt_reader *rb, const char *ptype, int64_t befor
   return st;
 }
 
+/* ---- issues ------------------------------------------------------------------- */
+
+static pt_status row_issue(sqlite3_stmt *q, pt_issue *x, pt_error *err) {
+  memset(x, 0, sizeof *x);
+  snprintf(x->id, sizeof x->id, "%s", col_text(q, 0));
+  snprintf(x->fingerprint, sizeof x->fingerprint, "%s", col_text(q, 1));
+  snprintf(x->pipeline_type, sizeof x->pipeline_type, "%s", col_text(q, 2));
+  snprintf(x->step, sizeof x->step, "%s", col_text(q, 3));
+  snprintf(x->code, sizeof x->code, "%s", col_text(q, 4));
+  x->open = sqlite3_column_int(q, 5);
+  x->count = sqlite3_column_int64(q, 6);
+  x->sessions_affected = sqlite3_column_int64(q, 7);
+  x->first_seen = sqlite3_column_int64(q, 8);
+  x->last_seen = sqlite3_column_int64(q, 9);
+  x->resolved_at = sqlite3_column_int64(q, 10);
+  x->reopened = sqlite3_column_int64(q, 11);
+  snprintf(x->last_session_id, sizeof x->last_session_id, "%s", col_text(q, 12));
+  if (sqlite3_column_type(q, 13) != SQLITE_NULL && !(x->sample_event = strdup(col_text(q, 13))))
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  return PT_OK;
+}
+
+static pt_status one_issue(sqlite3 *db, sqlite3_stmt *q, const char *id, pt_issue *out,
+                           pt_error *err) {
+  memset(out, 0, sizeof *out);
+  sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(q);
+  pt_status st = rc == SQLITE_ROW    ? row_issue(q, out, err)
+                 : rc == SQLITE_DONE ? PT_ENOTFOUND
+                                     : db_fail(err, db, "read issue");
+  sqlite3_reset(q);
+  return st;
+}
+
+static pt_status s_issue_get(pt_store *st, const char *id, pt_issue *out, pt_error *err) {
+  sstore *s = (sstore *)st;
+  return one_issue(s->db, s->st[W_ISSUE_GET], id, out, err);
+}
+
+static pt_status s_issue_put(pt_store *st, const pt_issue *x, int is_new, pt_error *err) {
+  (void)is_new; /* INSERT OR REPLACE serves both */
+  sstore *s = (sstore *)st;
+  sqlite3_stmt *q = s->st[W_ISSUE_PUT];
+  sqlite3_bind_text(q, 1, x->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, x->fingerprint, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 3, x->pipeline_type, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 4, x->step, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 5, x->code, -1, SQLITE_STATIC);
+  sqlite3_bind_int(q, 6, x->open);
+  sqlite3_bind_int64(q, 7, x->count);
+  sqlite3_bind_int64(q, 8, x->sessions_affected);
+  sqlite3_bind_int64(q, 9, x->first_seen);
+  sqlite3_bind_int64(q, 10, x->last_seen);
+  sqlite3_bind_int64(q, 11, x->resolved_at);
+  sqlite3_bind_int64(q, 12, x->reopened);
+  sqlite3_bind_text(q, 13, x->last_session_id, -1, SQLITE_STATIC);
+  if (x->sample_event)
+    sqlite3_bind_text(q, 14, x->sample_event, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(q, 14);
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "write issue");
+}
+
+static pt_status s_issue_session_add(pt_store *st, const char *issue_id, const char *sid,
+                                     int64_t at, int *is_new, pt_error *err) {
+  sstore *s = (sstore *)st;
+  sqlite3_stmt *q = s->st[W_ISSUE_SESSION_INSERT];
+  sqlite3_bind_text(q, 1, issue_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, sid, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 3, at);
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  if (rc != SQLITE_DONE) return db_fail(err, s->db, "write issue session");
+  *is_new = sqlite3_changes(s->db) > 0;
+  if (*is_new) return PT_OK;
+  q = s->st[W_ISSUE_SESSION_TOUCH];
+  sqlite3_bind_text(q, 1, issue_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, sid, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 3, at);
+  rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "write issue session");
+}
+
+static pt_status s_read_issue(pt_reader *rb, const char *id, pt_issue *out, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  return one_issue(r->db, r->st[R_ISSUE], id, out, err);
+}
+
+static pt_status s_read_issues(pt_reader *rb, int open, const char *ptype, int64_t before_ms,
+                               const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
+                               pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[before_id ? R_ISSUES_AFTER : R_ISSUES_FIRST];
+  sqlite3_bind_int(q, 1, open);
+  if (ptype)
+    sqlite3_bind_text(q, 2, ptype, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(q, 2);
+  sqlite3_bind_int64(q, 3, limit > 0 ? limit : -1);
+  if (before_id) {
+    sqlite3_bind_int64(q, 4, before_ms);
+    sqlite3_bind_text(q, 5, before_id, -1, SQLITE_STATIC);
+  }
+  int rc;
+  pt_status st = PT_OK;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    pt_issue x;
+    st = row_issue(q, &x, err);
+    int stop = st != PT_OK || cb(ctx, &x);
+    pt_issue_cleanup(&x);
+    if (stop) break;
+  }
+  if (st == PT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) st = db_fail(err, r->db, "read issues");
+  sqlite3_reset(q);
+  return st;
+}
+
+static pt_status s_read_issue_sessions(pt_reader *rb, const char *issue_id, int64_t limit,
+                                       pt_issue_session_cb cb, void *ctx, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[R_ISSUE_SESSIONS];
+  sqlite3_bind_text(q, 1, issue_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+    if (cb(ctx, col_text(q, 0), sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2))) break;
+  pt_status st = rc == SQLITE_ROW || rc == SQLITE_DONE ? PT_OK : db_fail(err, r->db, "read issue sessions");
+  sqlite3_reset(q);
+  return st;
+}
+
 const pt_store_methods pt_store_sqlite_methods = {
     .version = 1,
     .scheme = "sqlite",
@@ -1033,4 +1210,10 @@ const pt_store_methods pt_store_sqlite_methods = {
     .list_sessions = s_list_sessions,
     .list_session_ids = s_list_session_ids,
     .read_snapshots_from = s_read_snapshots_from,
+    .issue_get = s_issue_get,
+    .issue_put = s_issue_put,
+    .issue_session_add = s_issue_session_add,
+    .read_issue = s_read_issue,
+    .read_issues = s_read_issues,
+    .read_issue_sessions = s_read_issue_sessions,
 };

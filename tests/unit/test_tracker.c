@@ -679,6 +679,113 @@ static void test_export_import(void **state) {
   }
 }
 
+static json_t *issue_doc(pt_tracker *t, const char *id) {
+  char *doc;
+  pt_error err;
+  TU_ASSERT_OK(pt_issue_get(t, id, &doc, &err), &err);
+  return doc_json(doc);
+}
+
+/* Failures grouped by pipeline/step/code as they are stored, counted once,
+ * resolved and reopened; a rolled-back failure counts nothing. */
+static void test_issues(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    pt_error err;
+    pt_track_result *r;
+    const char *fail1 =
+        "{\"id\":\"f1\",\"session_id\":\"i1\",\"pipeline_type\":\"checkout_digital\","
+        "\"step\":\"payment_initiated\",\"status\":\"failure\","
+        "\"error\":{\"code\":\"card_declined\",\"message\":\"Declined\"}}";
+    tu_clock_ms = 2000000;
+    TU_ASSERT_OK(pt_track_json(t, fail1, strlen(fail1), 0, &r, &err), &err);
+    pt_track_result_free(r);
+    TU_ASSERT_OK(pt_track_json(t, fail1, strlen(fail1), 0, &r, &err), &err); /* a replay */
+    assert_int_equal(r->replayed, 1);
+    pt_track_result_free(r);
+    tu_clock_ms += 10;
+    const char *fail2 =
+        "{\"session_id\":\"i2\",\"pipeline_type\":\"checkout_digital\","
+        "\"step\":\"payment_initiated\",\"status\":\"failure\","
+        "\"error\":{\"code\":\"card_declined\",\"message\":\"Declined again\"}}";
+    TU_ASSERT_OK(pt_track_json(t, fail2, strlen(fail2), 0, &r, &err), &err);
+    pt_track_result_free(r);
+    tu_clock_ms += 10;
+    tu_track(t, "i3", "checkout_digital", "checkout_started", PT_FAILURE, NULL); /* no code */
+    tu_track(t, "i4", "checkout_digital", "checkout_started", PT_SUCCESS, NULL); /* not a failure */
+    char *doc;
+    TU_ASSERT_OK(pt_issues(t, NULL, NULL, 0, NULL, &doc, &err), &err);
+    json_t *v = doc_json(doc);
+    json_t *items = json_object_get(v, "items");
+    assert_int_equal(json_array_size(items), 2);
+    json_t *newest = json_array_get(items, 0), *declined = json_array_get(items, 1);
+    assert_string_equal(jstr(newest, "fingerprint"), "checkout_digital/checkout_started/unknown");
+    assert_string_equal(jstr(declined, "fingerprint"),
+                        "checkout_digital/payment_initiated/card_declined");
+    assert_int_equal(jint(declined, "count"), 2);
+    assert_int_equal(jint(declined, "sessions_affected"), 2);
+    assert_string_equal(jstr(declined, "last_session_id"), "i2");
+    assert_string_equal(jstr(declined, "status"), "open");
+    assert_int_equal(jint(declined, "first_seen"), 2000000);
+    assert_string_equal(jstr(json_object_get(declined, "sample_event"), "session_id"), "i2");
+    char id[40];
+    snprintf(id, sizeof id, "%s", jstr(declined, "id"));
+    json_decref(v);
+    json_t *one = issue_doc(t, id);
+    json_t *sess = json_object_get(one, "sessions");
+    assert_int_equal(json_array_size(sess), 2);
+    assert_string_equal(jstr(json_array_get(sess, 0), "session_id"), "i2");
+    json_decref(one);
+    /* resolved, then it fails again: reopened */
+    TU_ASSERT_OK(pt_issue_resolve(t, id, &doc, &err), &err);
+    v = doc_json(doc);
+    assert_string_equal(jstr(v, "status"), "resolved");
+    json_decref(v);
+    TU_ASSERT_OK(pt_issues(t, "open", NULL, 0, NULL, &doc, &err), &err);
+    v = doc_json(doc);
+    assert_int_equal(json_array_size(json_object_get(v, "items")), 1);
+    json_decref(v);
+    tu_clock_ms += 10;
+    const char *fail3 =
+        "{\"session_id\":\"i1\",\"pipeline_type\":\"checkout_digital\","
+        "\"step\":\"payment_initiated\",\"status\":\"failure\","
+        "\"error\":{\"code\":\"card_declined\",\"message\":\"Still\"}}";
+    TU_ASSERT_OK(pt_track_json(t, fail3, strlen(fail3), 0, &r, &err), &err);
+    pt_track_result_free(r);
+    one = issue_doc(t, id);
+    assert_string_equal(jstr(one, "status"), "open");
+    assert_int_equal(jint(one, "reopened"), 1);
+    assert_int_equal(jint(one, "count"), 3);
+    assert_int_equal(jint(one, "sessions_affected"), 2);
+    json_decref(one);
+    /* a failure whose transaction fails (at each write call in turn, the
+     * commit included) is not counted; one that is stored is */
+    int64_t want = 3;
+    for (int at = 1; at <= 8; at++) {
+      pt__inject_store_fault(t, at);
+      pt_status rc = pt_track_json(t, fail3, strlen(fail3), 0, &r, &err);
+      if (rc == PT_OK) {
+        pt_track_result_free(r);
+        want++;
+      } else {
+        assert_int_equal(rc, PT_ESTORAGE);
+      }
+      pt__inject_store_fault(t, -1);
+      one = issue_doc(t, id);
+      assert_int_equal(jint(one, "count"), want);
+      json_decref(one);
+    }
+    assert_true(want < 3 + 8); /* some attempts did fail */
+    /* refusals */
+    assert_int_equal(pt_issue_get(t, "iss_nope", &doc, &err), PT_ENOTFOUND);
+    assert_int_equal(pt_issue_resolve(t, "nope", &doc, &err), PT_EINVALID);
+    assert_int_equal(pt_issues(t, "closed", NULL, 0, NULL, &doc, &err), PT_EINVALID);
+    assert_string_equal(err.field, "status");
+    pt_close(t);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_idempotency, setup),
@@ -694,6 +801,7 @@ int main(void) {
       cmocka_unit_test_setup(test_sessions_listing, setup),
       cmocka_unit_test_setup(test_status_etag, setup),
       cmocka_unit_test_setup(test_export_import, setup),
+      cmocka_unit_test_setup(test_issues, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
