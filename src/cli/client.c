@@ -424,6 +424,23 @@ static int db_call(ptc_client *c, const char *method, const char *path, const ch
                      param(q, "cursor", cur, sizeof cur), &doc, &err);
     return done(rc, doc, &err, 200, status, out);
   }
+  if (IS("/api/pipeline/issues")) {
+    char st[40], pt[80];
+    const char *l = param(q, "limit", a, sizeof a);
+    rc =
+        pt_issues(c->t, param(q, "status", st, sizeof st), param(q, "pipeline_type", pt, sizeof pt),
+                  l ? atoi(l) : 0, param(q, "cursor", cur, sizeof cur), &doc, &err);
+    return done(rc, doc, &err, 200, status, out);
+  }
+  if (plen > 21 && strncmp(path, "/api/pipeline/issues/", 21) == 0) {
+    char id[64];
+    size_t n = plen - 21;
+    int resolve = n > 8 && strncmp(path + plen - 8, "/resolve", 8) == 0;
+    if (resolve) n -= 8;
+    snprintf(id, sizeof id, "%.*s", (int)(n < 63 ? n : 63), path + 21);
+    rc = resolve ? pt_issue_resolve(c->t, id, &doc, &err) : pt_issue_get(c->t, id, &doc, &err);
+    return done(rc, doc, &err, 200, status, out);
+  }
   if (IS("/api/pipeline/import")) {
     const char *fl = param(q, "first_line", a, sizeof a);
     pt_import_result res;

@@ -38,7 +38,7 @@ static const char *USAGE =
     "  sessions [--pipeline P] [--state S] [--limit N] [--cursor C]\n"
     "  export [--session S] [--output FILE]          JSON Lines (stdout by default)\n"
     "  import FILE|-                                 JSON Lines of an export\n"
-    "  issues                                        (not available yet)\n"
+    "  issues [list|show ID|resolve ID] [--status S] [--pipeline P]\n"
     "\n"
     "pipetrack COMMAND --help shows one command. Progress goes to stderr when it\n"
     "is a terminal.\n";
@@ -515,6 +515,68 @@ static int cmd_sessions(int argc, char **argv) {
   return show("GET", path, NULL, sessions_table);
 }
 
+/* ---- issues ------------------------------------------------------------------------------ */
+
+static void issues_table(json_t *doc) {
+  json_t *items = json_object_get(doc, "items");
+  printf("%-28s %-9s %6s %8s %-14s %s\n", "ISSUE", "STATUS", "COUNT", "SESSIONS", "LAST_SEEN",
+         "TITLE");
+  for (size_t i = 0; i < json_array_size(items); i++) {
+    json_t *x = json_array_get(items, i);
+    printf("%-28s %-9s %6lld %8lld %-14lld %s\n", js(x, "id"), js(x, "status"), ji(x, "count"),
+           ji(x, "sessions_affected"), ji(x, "last_seen"), js(x, "title"));
+  }
+  more_line(doc);
+}
+
+static void issue_card(json_t *x) {
+  printf(
+      "%s  %s\n%s\nstatus     %s (reopened %lld times)\ncount      %lld failures in %lld sessions\n"
+      "first/last %lld / %lld\nlast       %s\n",
+      js(x, "id"), js(x, "fingerprint"), js(x, "title"), js(x, "status"), ji(x, "reopened"),
+      ji(x, "count"), ji(x, "sessions_affected"), ji(x, "first_seen"), ji(x, "last_seen"),
+      js(x, "last_session_id"));
+  json_t *sess = json_object_get(x, "sessions");
+  if (json_array_size(sess)) printf("\n%-32s %-14s %s\n", "SESSION", "FIRST_SEEN", "LAST_SEEN");
+  for (size_t i = 0; i < json_array_size(sess); i++) {
+    json_t *s = json_array_get(sess, i);
+    printf("%-32s %-14lld %lld\n", js(s, "session_id"), ji(s, "first_seen"), ji(s, "last_seen"));
+  }
+}
+
+static int cmd_issues(int argc, char **argv) {
+  const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : "list";
+  int first = argc > 1 && argv[1][0] != '-' ? 2 : 1;
+  if (strcmp(sub, "show") == 0 || strcmp(sub, "resolve") == 0) {
+    if (argc < 3) return fail(EXIT_USAGE, "issues %s: ISSUE_ID is required", sub);
+    char id[200], path[300];
+    escape_into(id, sizeof id, argv[2]);
+    int resolve = strcmp(sub, "resolve") == 0;
+    snprintf(path, sizeof path, "/api/pipeline/issues/%s%s", id, resolve ? "/resolve" : "");
+    return show(resolve ? "POST" : "GET", path, resolve ? "" : NULL, issue_card);
+  }
+  if (strcmp(sub, "list") != 0)
+    return fail(EXIT_USAGE, "issues: unknown subcommand \"%s\" (list, show, resolve)", sub);
+  char path[1000] = "/api/pipeline/issues?x=1";
+  static const char *flags[][2] = {{"--status", "status"},
+                                   {"--pipeline", "pipeline_type"},
+                                   {"--limit", "limit"},
+                                   {"--cursor", "cursor"}};
+  for (int i = first; i < argc; i++) {
+    int known = 0;
+    for (int k = 0; k < 4; k++)
+      if (strcmp(argv[i], flags[k][0]) == 0 && i + 1 < argc) {
+        char e[400];
+        escape_into(e, sizeof e, argv[++i]);
+        size_t n = strlen(path);
+        snprintf(path + n, sizeof path - n, "&%s=%s", flags[k][1], e);
+        known = 1;
+      }
+    if (!known) return fail(EXIT_USAGE, "issues: unknown argument \"%s\"", argv[i]);
+  }
+  return show("GET", path, NULL, issues_table);
+}
+
 /* ---- export and import -------------------------------------------------------------- */
 
 static void export_progress(long long lines) {
@@ -632,6 +694,10 @@ static const command COMMANDS[] = {
     {"export", cmd_export,
      "pipetrack export [--session S] [--output FILE]\nEverything (or one session) as JSON "
      "Lines, streamed in bounded memory.\n"},
+    {"issues", cmd_issues,
+     "pipetrack issues [list] [--status open|resolved] [--pipeline P] [--limit N] [--cursor C]\n"
+     "pipetrack issues show ISSUE_ID\npipetrack issues resolve ISSUE_ID\nFailures grouped by "
+     "pipeline/step/error code, most recent first; show lists the sessions affected.\n"},
     {"import", cmd_import,
      "pipetrack import FILE|-\nImports an export (1,000 lines a transaction); importing twice "
      "changes nothing; an altered chain is refused by line.\n"},
@@ -668,9 +734,6 @@ int main(int argc, char **argv) {
   const command *cmd = NULL;
   for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
     if (strcmp(COMMANDS[i].name, name) == 0) cmd = &COMMANDS[i];
-  if (strcmp(name, "issues") == 0)
-    return fail(EXIT_USAGE,
-                "issues: not available yet (the server has no issues endpoints; issue 5)");
   if (!cmd) return fail(EXIT_USAGE, "unknown command \"%s\" (see pipetrack --help)", name);
   if (want_help(argc - optind, argv + optind)) {
     fputs(cmd->help, stdout);

@@ -18,11 +18,11 @@ typedef struct pt_issue {
   char id[32]; /* "iss_" + 24 hex of SHA-256(fingerprint) */
   char fingerprint[PT_ISSUE_FP_MAX + 1];
   char pipeline_type[65], step[65], code[PT_ISSUE_CODE_MAX + 1];
-  int open;  /* 1 open, 0 resolved */
-  int64_t count;             /* failures (and stalls) counted */
-  int64_t sessions_affected; /* distinct sessions */
+  int open;                                   /* 1 open, 0 resolved */
+  int64_t count;                              /* failures (and stalls) counted */
+  int64_t sessions_affected;                  /* distinct sessions */
   int64_t first_seen, last_seen, resolved_at; /* ms; resolved_at -1 if never */
-  int64_t reopened;          /* times it reopened */
+  int64_t reopened;                           /* times it reopened */
   char last_session_id[129];
   char *sample_event; /* JSON text of the latest event (owned), NULL for stalls */
 } pt_issue;

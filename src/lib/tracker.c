@@ -490,6 +490,8 @@ static pt_status apply_import(tx *x, job *j) {
       if ((rc = pt_store_event_put(st, e, &r->adopted, &j->err))) return rc;
       if (pt_session_apply(&ts->s, e)) return pt_fail(&j->err, PT_ENOMEM, NULL, "out of memory");
       ts->exists = ts->dirty = 1;
+      /* issues are derived from the failures: counted here as when tracked */
+      if (e->status == PT_FAILURE && (rc = record_failure(x, e, &j->err))) return rc;
       j->ires->events_added++;
     } else {
       pt_snap *s = &r->snap;

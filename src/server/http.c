@@ -284,7 +284,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (r->phase == PH_NEW) {
     r->phase = PH_BODY;
     snprintf(r->method, sizeof r->method, "%s", method);
-    r->route = ptd_route_find(r->path);
+    r->route = ptd_route_find(r->path, method, r->param);
     r->origin = allowed_origin(r);
     uint64_t waited = ptd_mono_ns() - r->t0_ns;
     if (s->cfg.header_timeout_s && waited > (uint64_t)s->cfg.header_timeout_s * 1000000000u) {

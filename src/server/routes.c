@@ -22,6 +22,9 @@ const ptd_route ptd_routes[R_COUNT] = {
     [R_DEFINITIONS] = {"/api/pipeline/definitions", "GET", AUTH_API, 0},
     [R_EXPORT] = {"/api/pipeline/export", "GET", AUTH_API, 0},
     [R_IMPORT] = {"/api/pipeline/import", "POST", AUTH_API, 1},
+    [R_ISSUES] = {"/api/pipeline/issues", "GET", AUTH_API, 0},
+    [R_ISSUE] = {"/api/pipeline/issues/{id}", "GET", AUTH_API, 0},
+    [R_ISSUE_RESOLVE] = {"/api/pipeline/issues/{id}/resolve", "POST", AUTH_API, 0},
     [R_METRICS] = {"/metrics", "GET", AUTH_API, 0},
     [R_HEALTHZ] = {"/healthz", "GET", AUTH_NONE, 0},
     [R_READYZ] = {"/readyz", "GET", AUTH_NONE, 0},
@@ -29,10 +32,30 @@ const ptd_route ptd_routes[R_COUNT] = {
     [R_OTHER] = {"", "GET", AUTH_NONE, 0},
 };
 
-int ptd_route_find(const char *path) {
-  for (int i = 0; i < R_OTHER; i++)
-    if (strcmp(path, ptd_routes[i].path) == 0) return i;
-  return R_OTHER;
+/* Does path match the route's pattern? "{id}" matches one non-empty
+ * segment of at most 63 bytes, copied to param. */
+static int match(const char *pattern, const char *path, char param[64]) {
+  const char *hole = strstr(pattern, "{id}");
+  if (!hole) return strcmp(pattern, path) == 0;
+  size_t pre = (size_t)(hole - pattern);
+  if (strncmp(pattern, path, pre) != 0) return 0;
+  const char *seg = path + pre, *end = strchr(seg, '/');
+  size_t n = end ? (size_t)(end - seg) : strlen(seg);
+  if (n == 0 || n > 63) return 0;
+  if (strcmp(hole + 4, end ? end : "") != 0) return 0;
+  memcpy(param, seg, n);
+  param[n] = '\0';
+  return 1;
+}
+
+int ptd_route_find(const char *path, const char *method, char param[64]) {
+  int found = R_OTHER;
+  for (int i = 0; i < R_OTHER; i++) {
+    if (!match(ptd_routes[i].path, path, param)) continue;
+    if (strcmp(ptd_routes[i].method, method) == 0) return i;
+    if (found == R_OTHER) found = i; /* the path exists: a 405 names its method */
+  }
+  return found;
 }
 
 static const char *arg(ptd_req *r, const char *name) {
@@ -512,6 +535,33 @@ static enum MHD_Result import_post(ptd_req *r) {
   return ptd_reply_json(r, 200, out);
 }
 
+/* ---- issues ----------------------------------------------------------------- */
+
+static enum MHD_Result issues_get(ptd_req *r) {
+  enum MHD_Result rc = MHD_NO;
+  int limit;
+  if (int_arg(r, "limit", 1, 1000, &limit, &rc)) return rc;
+  char *out;
+  pt_error err;
+  pt_status st = pt_issues(r->srv->t, arg(r, "status"), arg(r, "pipeline_type"), limit,
+                           arg(r, "cursor"), &out, &err);
+  return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
+}
+
+static enum MHD_Result issue_get(ptd_req *r) {
+  char *out;
+  pt_error err;
+  pt_status st = pt_issue_get(r->srv->t, r->param, &out, &err);
+  return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
+}
+
+static enum MHD_Result issue_resolve(ptd_req *r) {
+  char *out;
+  pt_error err;
+  pt_status st = pt_issue_resolve(r->srv->t, r->param, &out, &err);
+  return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
+}
+
 static enum MHD_Result metrics_get(ptd_req *r) {
   char *out = ptd_metrics_render(r->srv);
   if (!out) return MHD_NO;
@@ -554,6 +604,9 @@ enum MHD_Result ptd_dispatch(ptd_req *r) {
     case R_DEFINITIONS: return definitions_get(r);
     case R_EXPORT: return export_get(r);
     case R_IMPORT: return import_post(r);
+    case R_ISSUES: return issues_get(r);
+    case R_ISSUE: return issue_get(r);
+    case R_ISSUE_RESOLVE: return issue_resolve(r);
     case R_METRICS: return metrics_get(r);
     case R_HEALTHZ: return ptd_reply_json(r, 200, strdup("{\"status\":\"ok\"}"));
     case R_READYZ: return readyz_get(r);

@@ -52,6 +52,9 @@ enum {
   R_DEFINITIONS,
   R_EXPORT,
   R_IMPORT,
+  R_ISSUES,
+  R_ISSUE,
+  R_ISSUE_RESOLVE,
   R_METRICS,
   R_HEALTHZ,
   R_READYZ,
@@ -92,6 +95,7 @@ typedef struct ptd_req {
   char method[12];
   char path[256];
   char session_id[PT_ID_MAX + 1]; /* for the log line, when one is named */
+  char param[64];                  /* the {id} of a route's path */
   unsigned status;                /* the answer's, for log and metrics */
   int counted;                    /* in srv->inflight */
   int stream;                     /* answered with an event stream */
@@ -137,8 +141,9 @@ typedef struct ptd_route {
 } ptd_route;
 enum { AUTH_NONE, AUTH_INGEST, AUTH_API };
 extern const ptd_route ptd_routes[R_COUNT];
-/* The route for a path, or R_OTHER. */
-int ptd_route_find(const char *path);
+/* The route for a path (and method: one path may serve several), or
+ * R_OTHER; a "{id}" segment of the route's path is copied to param. */
+int ptd_route_find(const char *path, const char *method, char param[64]);
 /* Runs the route's handler once the request (and its body) is in. */
 enum MHD_Result ptd_dispatch(ptd_req *r);
 /* A track request resumed after its commit. */

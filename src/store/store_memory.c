@@ -545,8 +545,8 @@ static pt_status m_read_issues(pt_reader *r, int open, const char *ptype, int64_
     if (!m->iall[i]->exists || (open >= 0 && x->open != open) ||
         (ptype && strcmp(x->pipeline_type, ptype) != 0))
       continue;
-    if (before_id && (x->last_seen > before_ms ||
-                      (x->last_seen == before_ms && strcmp(x->id, before_id) >= 0)))
+    if (before_id &&
+        (x->last_seen > before_ms || (x->last_seen == before_ms && strcmp(x->id, before_id) >= 0)))
       continue;
     v[n++] = m->iall[i];
   }

@@ -130,8 +130,10 @@ static const char *const WSQL[W_COUNT] = {
      * not sort as numbers ("_10" < "_9"), so the largest is found by hand */
     [W_LATEST_SNAP] =
         "SELECT created_at, id, n FROM snapshots WHERE session_id = ?1 ORDER BY n DESC LIMIT 1",
-    [W_ISSUE_GET] = "SELECT id, fingerprint, pipeline_type, step, code, open, count, sessions_affected,"
-        " first_seen, last_seen, resolved_at, reopened, last_session_id, sample_event FROM issues" " WHERE id = ?1",
+    [W_ISSUE_GET] =
+        "SELECT id, fingerprint, pipeline_type, step, code, open, count, sessions_affected,"
+        " first_seen, last_seen, resolved_at, reopened, last_session_id, sample_event FROM issues"
+        " WHERE id = ?1",
     [W_ISSUE_PUT] =
         "INSERT OR REPLACE INTO issues VALUES"
         " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
@@ -201,14 +203,18 @@ static const char *const RSQL[R_COUNT] = {
         " last_event_id, completed, total, percent, state, is_valid, created_at,"
         " notes, signature, n FROM snapshots WHERE session_id = ?1"
         " AND n >= ?2 ORDER BY n LIMIT ?3",
-    [R_ISSUE] = "SELECT id, fingerprint, pipeline_type, step, code, open, count, sessions_affected,"
-        " first_seen, last_seen, resolved_at, reopened, last_session_id, sample_event FROM issues" " WHERE id = ?1",
+    [R_ISSUE] =
+        "SELECT id, fingerprint, pipeline_type, step, code, open, count, sessions_affected,"
+        " first_seen, last_seen, resolved_at, reopened, last_session_id, sample_event FROM issues"
+        " WHERE id = ?1",
     /* ?1 open (-1 any), ?2 pipeline type or NULL, ?3 limit, ?4 ?5 cursor */
-    [R_ISSUES_FIRST] = "SELECT id, fingerprint, pipeline_type, step, code, open, count, sessions_affected,"
+    [R_ISSUES_FIRST] =
+        "SELECT id, fingerprint, pipeline_type, step, code, open, count, sessions_affected,"
         " first_seen, last_seen, resolved_at, reopened, last_session_id, sample_event FROM issues"
         " WHERE (?1 < 0 OR open = ?1) AND (?2 IS NULL OR pipeline_type = ?2)"
         " ORDER BY last_seen DESC, id DESC LIMIT ?3",
-    [R_ISSUES_AFTER] = "SELECT id, fingerprint, pipeline_type, step, code, open, count, sessions_affected,"
+    [R_ISSUES_AFTER] =
+        "SELECT id, fingerprint, pipeline_type, step, code, open, count, sessions_affected,"
         " first_seen, last_seen, resolved_at, reopened, last_session_id, sample_event FROM issues"
         " WHERE (?1 < 0 OR open = ?1) AND (?2 IS NULL OR pipeline_type = ?2)"
         " AND (last_seen, id) < (?4, ?5) ORDER BY last_seen DESC, id DESC LIMIT ?3",
@@ -1181,7 +1187,8 @@ static pt_status s_read_issue_sessions(pt_reader *rb, const char *issue_id, int6
   int rc;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW)
     if (cb(ctx, col_text(q, 0), sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2))) break;
-  pt_status st = rc == SQLITE_ROW || rc == SQLITE_DONE ? PT_OK : db_fail(err, r->db, "read issue sessions");
+  pt_status st =
+      rc == SQLITE_ROW || rc == SQLITE_DONE ? PT_OK : db_fail(err, r->db, "read issue sessions");
   sqlite3_reset(q);
   return st;
 }

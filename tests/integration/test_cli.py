@@ -126,12 +126,27 @@ def every_command(mode, label):
     eq((rc, out.strip()), (0, "c1: ok"), label + " verify")
     rc, out, err = run(mode, "verify", "--all")
     eq((rc, out.strip()), (0, "1 sessions verified, 0 mismatched"), label + " verify --all")
-    rc, out, err = run(mode, "--json", "sessions", "--state", "completed")
+    rc, out, err = run(mode, "--json", "sessions", "--state", "completed")  # c9 is failed
     eq([i["session_id"] for i in json.loads(out)["items"]], ["c1"], label + " sessions")
     rc, out, err = run(mode, "sessions", "--bogus", "x")
     eq(rc, 2, label + " sessions usage")
-    rc, out, err = run(mode, "issues")
-    eq(rc, 2, label + " issues not available")
+    rc, out, err = run(mode, "track", "--session", "c9", "--pipeline", "checkout_digital", "--step",
+                       "payment_initiated", "--status", "failure", "--error-code", "card_declined",
+                       "--error-message", "Declined")
+    eq(rc, 0, label + " failure tracked")
+    rc, out, err = run(mode, "--json", "issues", "--status", "open")
+    items = json.loads(out)["items"]
+    eq([(i["fingerprint"], i["count"]) for i in items],
+       [("checkout_digital/payment_initiated/card_declined", 1)], label + " issues")
+    rc, out, err = run(mode, "issues", "show", items[0]["id"])
+    eq(rc, 0, label + " issues show")
+    check("1 failures in 1 sessions" in out and "c9" in out, "issue card: %r" % out)
+    rc, out, err = run(mode, "issues", "resolve", items[0]["id"])
+    check(rc == 0 and "status     resolved" in out, label + " issues resolve: %r" % out)
+    rc, out, err = run(mode, "issues", "show", "iss_000000000000000000000000")
+    eq(rc, 2, label + " unknown issue")
+    rc, out, err = run(mode, "issues", "bogus")
+    eq(rc, 2, label + " issues usage")
     rc, out, err = run(mode, "bogus")
     eq(rc, 2, label + " unknown command")
     rc, out, err = run(mode, "verify", "--help")
@@ -142,7 +157,7 @@ def every_command(mode, label):
     eq(rc, 0, label + " export")
     text = open(export).read().splitlines()
     eq(json.loads(text[0]), {"type": "pipetrack_export", "version": 1}, "export header")
-    eq(sum(1 for l in text if '"type":"event"' in l), 4, label + " exported events")
+    eq(sum(1 for l in text if '"type":"event"' in l), 5, label + " exported events")
     return chain, export
 
 
@@ -153,10 +168,10 @@ def test_db_mode():
     # import into another store: the same chain, and twice changes nothing
     db2 = fresh_db("db2")
     rc, out, err = run(["--db", "sqlite:" + db2], "import", export)
-    eq((rc, out.strip()), (0, "events: 4 added, 0 already there; snapshots: 2 added, 0 already there"),
+    eq((rc, out.strip()), (0, "events: 5 added, 0 already there; snapshots: 2 added, 0 already there"),
        "import")
     rc, out, err = run(["--db", "sqlite:" + db2], "import", export)
-    eq((rc, out.strip()), (0, "events: 0 added, 4 already there; snapshots: 0 added, 2 already there"),
+    eq((rc, out.strip()), (0, "events: 0 added, 5 already there; snapshots: 0 added, 2 already there"),
        "import twice")
     eq(err, "", "no progress into a pipe")
     # progress when standard error is a terminal
@@ -191,7 +206,7 @@ def test_db_mode():
     check("MISMATCH" in out and "event seq 2" in out, "names the event: %r" % out)
     rc, out, err = run(mode, "verify", "--all")
     eq(rc, 1, "tampered verify --all exit")
-    check("1 sessions verified, 1 mismatched" in out, "verify --all output: %r" % out)
+    check("2 sessions verified, 1 mismatched" in out, "verify --all output: %r" % out)
     s = Server(db)  # the same through a server
     try:
         rc, out, err = run(["--server", s.url], "verify", "c1")
@@ -199,7 +214,8 @@ def test_db_mode():
         check("event seq 2" in out, "names the event through a server: %r" % out)
         rc, out, err = run(["--server", s.url, "--json"], "verify", "--all")
         eq(rc, 1, "tampered verify --all through a server")
-        eq(json.loads(out.splitlines()[0])["verify"]["ok"], False, "--json verify line")
+        lines = {json.loads(l)["session_id"]: json.loads(l)["verify"]["ok"] for l in out.splitlines()}
+        eq(lines, {"c1": False, "c9": True}, "--json verify lines")
     finally:
         eq(s.stop(), 0, "server exit")
     # an altered export is refused by line, nothing stored

@@ -276,6 +276,26 @@ def test_reads():
         eq([i["session_id"] for i in d2["items"]], ["r1"], "sessions page 2")
         st, _, doc = s.get("/api/pipeline/sessions?state=done")
         eq((st, error_of(doc)), (400, ("invalid_request", "state")), "bad state")
+        # issues: r3's failure is grouped; get, resolve, 404, 405
+        st, _, doc = s.get("/api/pipeline/issues?status=open")
+        eq([(i["fingerprint"], i["count"], i["sessions_affected"]) for i in doc["items"]],
+           [("checkout_digital/checkout_started/card_declined", 1, 1)], "issues list")
+        iid = doc["items"][0]["id"]
+        st, _, one = s.get("/api/pipeline/issues/" + iid)
+        eq((st, [x["session_id"] for x in one["sessions"]], one["sample_event"]["session_id"]),
+           (200, ["r3"], "r3"), "issue detail")
+        st, _, one = s.post("/api/pipeline/issues/%s/resolve" % iid, {})
+        eq((st, one["status"]), (200, "resolved"), "resolve")
+        track(s, event("r3", "checkout_started", status="failure",
+                       error={"code": "card_declined", "message": "again"}))
+        st, _, one = s.get("/api/pipeline/issues/" + iid)
+        eq((one["status"], one["count"], one["reopened"]), ("open", 2, 1), "reopened")
+        st, _, doc = s.get("/api/pipeline/issues/iss_000000000000000000000000")
+        eq((st, error_of(doc)), (404, ("not_found", "id")), "unknown issue")
+        st, h, doc = s.request("GET", "/api/pipeline/issues/%s/resolve" % iid)
+        eq((st, h.get("Allow")), (405, "POST"), "resolve is a POST")
+        st, _, doc = s.get("/api/pipeline/issues?status=closed")
+        eq((st, error_of(doc)), (400, ("invalid_request", "status")), "bad issue status")
         st, _, doc = s.get("/api/pipeline/definitions")
         eq(sorted(p["type"] for p in doc["pipelines"]), ["checkout_digital", "data_job", "signup"],
            "definitions")
@@ -285,8 +305,8 @@ def test_reads():
         eq((st, h["Content-Type"].split(";")[0]), (200, "text/html"), "index page")
         st, h, m = s.request("GET", "/metrics", raw=True)
         text = m.decode()
-        check('pipetrack_http_requests_total{route="track",code="201"} 5' in text, "track counter\n" + text)
-        check('pipetrack_events_total{pipeline_type="checkout_digital",step="checkout_started",status="failure"} 1' in text,
+        check('pipetrack_http_requests_total{route="track",code="201"} 6' in text, "track counter\n" + text)
+        check('pipetrack_events_total{pipeline_type="checkout_digital",step="checkout_started",status="failure"} 2' in text,
               "events counter")
         check("pipetrack_http_request_duration_seconds_bucket" in text, "latency histogram")
         check(re.search(r"pipetrack_store_commit_seconds_total \d", text), "commit time")
