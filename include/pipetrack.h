@@ -92,6 +92,10 @@ typedef struct pt_options {
   size_t max_payload;
   /* Deepest JSON nesting accepted in an event; 0 for the default 32. */
   int max_depth;
+  /* Queue every issue change (opened, updated, reopened, resolved) in the
+   * store's outbox, in the transaction of the change, for a deliverer
+   * (pipetrackd's --webhook-url). Off: nothing is queued. */
+  int issue_outbox;
 } pt_options;
 
 /* Opens (creating if needed) the store at opts->db_url, loads definitions.

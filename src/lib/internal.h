@@ -48,6 +48,15 @@ pt_status pt__track_start(pt_tracker *t, const json_t *const *events, size_t n, 
                           pt__pending **out, pt_error *err);
 pt_status pt__track_finish(pt_tracker *t, pt__pending *p, pt_batch_result **out, pt_error *err);
 
+/* The webhook outbox (with pt_options.issue_outbox): the head delivery of
+ * each issue that is due at `now` (at most max), and how many wait. */
+pt_status pt__outbox_due(pt_tracker *t, int64_t now, pt_outbox *out, size_t max, size_t *n,
+                         int64_t *waiting, pt_error *err);
+/* ok: delivered, removed. Else rescheduled at next_at (bump: one more
+ * attempt; a claim before sending bumps, so later changes queue anew). */
+pt_status pt__outbox_mark(pt_tracker *t, int64_t id, int ok, int bump, int64_t next_at,
+                          pt_error *err);
+
 /* Writes what the store holds back (SQLite's lagging session rows) in one
  * commit, so listings ordered by the rows see the newest activity. */
 pt_status pt__flush(pt_tracker *t, pt_error *err);

@@ -28,7 +28,7 @@
 #include "../store/store.h"
 #include "internal.h"
 
-enum { JOB_TRACK, JOB_SNAPSHOT, JOB_FLUSH, JOB_IMPORT, JOB_RESOLVE };
+enum { JOB_TRACK, JOB_SNAPSHOT, JOB_FLUSH, JOB_IMPORT, JOB_RESOLVE, JOB_OUTBOX };
 
 /* Longest the committer waits to fill a group (see committer()). */
 #define GROUP_WAIT_NS 200000L
@@ -51,6 +51,9 @@ typedef struct job {
   /* JOB_SNAPSHOT (sid: the issue id for JOB_RESOLVE) */
   const char *sid, *ptype, *notes;
   pt_issue *issue; /* JOB_RESOLVE: the issue after */
+  /* JOB_OUTBOX */
+  int64_t ob_id, ob_next;
+  int ob_ok, ob_bump;
   /* JOB_IMPORT: runs in a transaction of its own; a refusal rolls back only
    * that one and keeps its own error */
   pt__imrec *recs;
@@ -74,6 +77,7 @@ struct pt_tracker {
   pt_defs *defs;
   pt_limits lim;
   int auto_snapshot;
+  int outbox; /* issue changes are queued for webhooks */
   pt_clock_fn clock;
   void *clock_ctx;
   int inline_commit;
@@ -290,13 +294,16 @@ static pt_status record_failure(tx *x, const pt_event *e, pt_error *err) {
   pt_status rc = st->m->issue_get(st, cur.id, &got, err);
   int is_new = rc == PT_ENOTFOUND;
   if (rc != PT_OK && !is_new) return rc;
+  const char *action = "updated";
   if (is_new) {
     cur.first_seen = e->received_at;
+    action = "opened";
   } else {
     cur = got;
     if (!cur.open) { /* it fails again: reopened */
       cur.open = 1;
       cur.reopened++;
+      action = "reopened";
     }
   }
   cur.count++;
@@ -314,8 +321,16 @@ static pt_status record_failure(tx *x, const pt_event *e, pt_error *err) {
     cur.sessions_affected += new_session;
     rc = st->m->issue_put(st, &cur, is_new, err);
   }
+  if (rc == PT_OK && x->t->outbox && st->m->outbox_add)
+    rc = st->m->outbox_add(st, cur.id, action, e->received_at, err);
   pt_issue_cleanup(&cur);
   return rc;
+}
+
+static pt_status apply_outbox(tx *x, job *j) {
+  pt_store *st = x->t->store;
+  if (!st->m->outbox_done) return PT_OK;
+  return st->m->outbox_done(st, j->ob_id, j->ob_ok, j->ob_bump, j->ob_next, &j->err);
 }
 
 static pt_status apply_resolve(tx *x, job *j) {
@@ -331,6 +346,8 @@ static pt_status apply_resolve(tx *x, job *j) {
     j->issue->open = 0;
     j->issue->resolved_at = j->now;
     rc = st->m->issue_put(st, j->issue, 0, &j->err);
+    if (rc == PT_OK && x->t->outbox && st->m->outbox_add)
+      rc = st->m->outbox_add(st, j->issue->id, "resolved", j->now, &j->err);
     if (rc) return rc;
   }
   j->result = PT_OK;
@@ -581,6 +598,11 @@ static void run_jobs(pt_tracker *t, job *jobs) {
       if (rc) err = j->err;
       continue;
     }
+    if (j->kind == JOB_OUTBOX) {
+      rc = apply_outbox(&x, j);
+      if (rc) err = j->err;
+      continue;
+    }
     if (j->kind == JOB_SNAPSHOT) {
       rc = apply_snapshot_job(&x, j);
       if (rc) err = j->err;
@@ -795,6 +817,35 @@ pt_status pt_issue_resolve(pt_tracker *t, const char *issue_id, char **out, pt_e
   return rc;
 }
 
+pt_status pt__outbox_mark(pt_tracker *t, int64_t id, int ok, int bump, int64_t next_at,
+                          pt_error *err) {
+  job j;
+  memset(&j, 0, sizeof j);
+  j.kind = JOB_OUTBOX;
+  j.ob_id = id;
+  j.ob_ok = ok;
+  j.ob_bump = bump;
+  j.ob_next = next_at;
+  submit(t, &j);
+  if (j.result != PT_OK && err) *err = j.err;
+  return j.result;
+}
+
+pt_status pt__outbox_due(pt_tracker *t, int64_t now, pt_outbox *out, size_t max, size_t *n,
+                         int64_t *waiting, pt_error *err) {
+  *n = 0;
+  *waiting = 0;
+  pt_store *st = t->store;
+  if (!st->m->read_outbox_due) return PT_OK;
+  pt_reader *r;
+  pt_status rc = st->m->reader_open(st, &r, err);
+  if (rc) return rc;
+  rc = st->m->read_outbox_due(r, now, (int64_t)max, out, n, err);
+  if (rc == PT_OK) rc = st->m->read_outbox_count(r, waiting, err);
+  st->m->reader_close(r);
+  return rc;
+}
+
 pt_status pt__flush(pt_tracker *t, pt_error *err) {
   if (!t->store->m->flush) return PT_OK;
   job j;
@@ -849,6 +900,7 @@ pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err) {
   t->clock = opts->clock ? opts->clock : system_ms;
   t->clock_ctx = opts->clock_ctx;
   t->auto_snapshot = opts->auto_snapshot != 0;
+  t->outbox = opts->issue_outbox != 0;
   t->lim.max_payload = opts->max_payload ? opts->max_payload : PT_DEFAULT_MAX_PAYLOAD;
   t->lim.max_depth = opts->max_depth > 0 ? opts->max_depth : PT_DEFAULT_MAX_DEPTH;
   pt_status rc;

@@ -408,11 +408,19 @@ int ptd_start(ptd_server *s, char *errbuf, size_t errlen) {
   const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
   s->port = di ? di->port : (uint16_t)s->cfg.port;
   if (pthread_create(&s->ticker, NULL, ticker, s) == 0) s->ticker_started = 1;
+  if (s->cfg.webhook_url && !(s->webhook = ptd_webhook_start(s))) {
+    snprintf(errbuf, errlen, "cannot start the webhook deliverer");
+    return -1;
+  }
   return 0;
 }
 
 void ptd_stop(ptd_server *s) {
   if (!s->d) return;
+  /* a delivery in flight finishes (or its lease expires and it is sent
+   * again after restart); nothing queued is lost */
+  ptd_webhook_stop(s->webhook);
+  s->webhook = NULL;
   /* no new connections; requests in flight finish (their commits too) */
   MHD_quiesce_daemon(s->d);
   pthread_mutex_lock(&s->lock);

@@ -39,6 +39,11 @@ static const opt OPTS[] = {
     {"heartbeat", 1, "SECONDS", "15", "status streams send a comment line this often"},
     {"drain-timeout", 1, "SECONDS", "10", "on SIGTERM, wait this long for requests in flight"},
     {"quiet", 0, NULL, NULL, "no log line per request"},
+    {"webhook-url", 1, "URL", NULL,
+     "POST every issue change here (opened, updated, reopened, resolved)"},
+    {"webhook-secret", 1, "SECRET", NULL, "sign deliveries: HMAC-SHA256 of \"timestamp.body\""},
+    {"webhook-timeout", 1, "MS", "10000", "a delivery that takes longer is retried"},
+    {"webhook-retry", 1, "MS", "1000", "first retry delay; doubles up to 5 minutes, with jitter"},
     {"help", 0, NULL, NULL, "this help"},
     {"version", 0, NULL, NULL, "print the version"},
 };
@@ -168,6 +173,10 @@ int main(int argc, char **argv) {
     O_HB,
     O_DRAIN,
     O_QUIET,
+    O_WH_URL,
+    O_WH_SECRET,
+    O_WH_TIMEOUT,
+    O_WH_RETRY,
     O_HELP,
     O_VERSION
   };
@@ -204,11 +213,12 @@ int main(int argc, char **argv) {
   struct {
     int o;
     unsigned long long max;
-  } nums[] = {{O_BODY, 1ull << 30}, {O_DEPTH, 256},      {O_PAYLOAD, 1ull << 26}, {O_HDR, 3600},
-              {O_IDLE, 86400},      {O_CONNS, 1000000},  {O_THREADS, 256},        {O_HB, 3600},
-              {O_DRAIN, 3600},      {O_CONNBUF, 1 << 20}};
-  unsigned long long out[10];
-  for (size_t i = 0; i < 10; i++)
+  } nums[] = {{O_BODY, 1ull << 30}, {O_DEPTH, 256},         {O_PAYLOAD, 1ull << 26},
+              {O_HDR, 3600},        {O_IDLE, 86400},        {O_CONNS, 1000000},
+              {O_THREADS, 256},     {O_HB, 3600},           {O_DRAIN, 3600},
+              {O_CONNBUF, 1 << 20}, {O_WH_TIMEOUT, 600000}, {O_WH_RETRY, 3600000}};
+  unsigned long long out[12];
+  for (size_t i = 0; i < 12; i++)
     if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
   cfg->max_body = (size_t)out[0];
   cfg->max_depth = (int)out[1];
@@ -220,6 +230,19 @@ int main(int argc, char **argv) {
   cfg->heartbeat_s = (unsigned)out[7];
   cfg->drain_timeout_s = (unsigned)out[8];
   cfg->conn_buffer = (size_t)out[9];
+  cfg->webhook_timeout_ms = (unsigned)out[10];
+  cfg->webhook_retry_ms = (unsigned)out[11];
+  cfg->webhook_url = get[O_WH_URL];
+  cfg->webhook_secret = get[O_WH_SECRET];
+  if (cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&
+      strncmp(cfg->webhook_url, "https://", 8) != 0) {
+    fprintf(stderr, "pipetrackd: --webhook-url: must be an http:// or https:// URL\n");
+    return 2;
+  }
+  if (cfg->webhook_retry_ms < 1 || cfg->webhook_timeout_ms < 1) {
+    fprintf(stderr, "pipetrackd: --webhook-retry and --webhook-timeout must be at least 1\n");
+    return 2;
+  }
   if (cfg->max_depth < 1 || cfg->max_body < 1 || cfg->max_connections < 1 || cfg->heartbeat_s < 1) {
     fprintf(stderr,
             "pipetrackd: --max-depth, --max-body, --max-connections and --heartbeat must "
@@ -255,7 +278,8 @@ int main(int argc, char **argv) {
                   .pipelines_file = cfg->pipelines_file,
                   .auto_snapshot = cfg->auto_snapshot,
                   .max_payload = cfg->max_payload,
-                  .max_depth = cfg->max_depth};
+                  .max_depth = cfg->max_depth,
+                  .issue_outbox = cfg->webhook_url != NULL};
   pt_error err;
   if (pt_open(&o, &srv.t, &err) != PT_OK) {
     fprintf(stderr, "pipetrackd: %s\n", err.message);

@@ -177,6 +177,20 @@ char *ptd_metrics_render(ptd_server *s) {
         k, step, status, m->ev[i]->n);
   }
   pthread_mutex_unlock(&m->lock);
+  uint64_t wd, wf;
+  int64_t ww;
+  ptd_webhook_stats(s->webhook, &wd, &wf, &ww);
+  pt_buf_printf(&b,
+                "# HELP pipetrack_webhook_deliveries_total Webhook deliveries, by result.\n"
+                "# TYPE pipetrack_webhook_deliveries_total counter\n"
+                "pipetrack_webhook_deliveries_total{result=\"delivered\"} %" PRIu64
+                "\n"
+                "pipetrack_webhook_deliveries_total{result=\"failed\"} %" PRIu64
+                "\n"
+                "# HELP pipetrack_webhook_outbox Deliveries waiting in the outbox.\n"
+                "# TYPE pipetrack_webhook_outbox gauge\n"
+                "pipetrack_webhook_outbox %" PRId64 "\n",
+                wd, wf, ww);
   pt_tracker_stats st;
   pt__stats(s->t, &st);
   pt_buf_printf(&b,

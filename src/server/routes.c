@@ -251,9 +251,10 @@ static void announce(ptd_req *r, const pt_batch_result *br) {
     const json_t *ev = r->items[i];
     const char *sid = json_string_value(json_object_get(ev, "session_id"));
     if (sid) ptd_hub_notify(r->srv->hub, sid);
+    const char *status = json_string_value(json_object_get(ev, "status"));
     ptd_metrics_event(r->srv->metrics, json_string_value(json_object_get(ev, "pipeline_type")),
-                      json_string_value(json_object_get(ev, "step")),
-                      json_string_value(json_object_get(ev, "status")));
+                      json_string_value(json_object_get(ev, "step")), status);
+    if (status && strcmp(status, "failure") == 0) ptd_webhook_kick(r->srv->webhook);
   }
 }
 
@@ -559,6 +560,7 @@ static enum MHD_Result issue_resolve(ptd_req *r) {
   char *out;
   pt_error err;
   pt_status st = pt_issue_resolve(r->srv->t, r->param, &out, &err);
+  if (st == PT_OK) ptd_webhook_kick(r->srv->webhook);
   return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
 }
 

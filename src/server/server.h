@@ -34,7 +34,10 @@ typedef struct ptd_config {
   unsigned threads;
   unsigned heartbeat_s; /* status streams: a comment line this often */
   unsigned drain_timeout_s;
-  int quiet; /* no request log lines */
+  int quiet;                  /* no request log lines */
+  const char *webhook_url;    /* NULL: no webhooks (and no outbox) */
+  const char *webhook_secret; /* NULL: unsigned */
+  unsigned webhook_timeout_ms, webhook_retry_ms;
 } ptd_config;
 
 /* Route ids: the index into the route table and the metrics. */
@@ -65,6 +68,7 @@ enum {
 
 typedef struct ptd_metrics ptd_metrics;
 typedef struct ptd_hub ptd_hub;
+typedef struct ptd_webhook ptd_webhook;
 
 typedef struct ptd_server {
   ptd_config cfg;
@@ -73,6 +77,7 @@ typedef struct ptd_server {
   uint16_t port;
   ptd_metrics *metrics;
   ptd_hub *hub;
+  ptd_webhook *webhook; /* NULL without --webhook-url */
   /* requests between their first byte and their answer (streams excluded),
    * atomic: SIGTERM waits for them */
   int inflight;
@@ -95,7 +100,7 @@ typedef struct ptd_req {
   char method[12];
   char path[256];
   char session_id[PT_ID_MAX + 1]; /* for the log line, when one is named */
-  char param[64];                  /* the {id} of a route's path */
+  char param[64];                 /* the {id} of a route's path */
   unsigned status;                /* the answer's, for log and metrics */
   int counted;                    /* in srv->inflight */
   int stream;                     /* answered with an event stream */
@@ -157,6 +162,13 @@ void ptd_hub_notify(ptd_hub *h, const char *sid);
 void ptd_hub_heartbeat(ptd_hub *h);
 void ptd_hub_close_all(ptd_hub *h);
 size_t ptd_hub_count(ptd_hub *h);
+
+/* ---- webhook.c ---- */
+ptd_webhook *ptd_webhook_start(ptd_server *s);
+/* Something may have been queued: look now instead of at the next poll. */
+void ptd_webhook_kick(ptd_webhook *w);
+void ptd_webhook_stop(ptd_webhook *w);
+void ptd_webhook_stats(ptd_webhook *w, uint64_t *delivered, uint64_t *failed, int64_t *waiting);
 
 /* ---- metrics.c ---- */
 ptd_metrics *ptd_metrics_new(void);

@@ -30,6 +30,15 @@ typedef int (*pt_snap_cb)(void *ctx, const pt_snap *s);
 typedef int (*pt_session_cb)(void *ctx, const pt_session *s, int64_t sort_ms);
 typedef int (*pt_sid_cb)(void *ctx, const char *session_id);
 typedef int (*pt_issue_cb)(void *ctx, const pt_issue *x);
+
+/* A webhook delivery waiting in the outbox (SPEC §1.6). */
+typedef struct pt_outbox {
+  int64_t id; /* increasing: deliveries of one issue go out in id order */
+  char issue_id[32];
+  char action[16]; /* opened, updated, reopened, resolved */
+  int64_t created_at, next_at;
+  int attempts;
+} pt_outbox;
 typedef int (*pt_issue_session_cb)(void *ctx, const char *session_id, int64_t first_seen,
                                    int64_t last_seen);
 
@@ -129,6 +138,23 @@ typedef struct pt_store_methods {
   /* The sessions an issue affected, most recent first. */
   pt_status (*read_issue_sessions)(pt_reader *r, const char *issue_id, int64_t limit,
                                    pt_issue_session_cb cb, void *ctx, pt_error *err);
+
+  /* ---- the webhook outbox, written with the change it announces ---- */
+  /* Queues a delivery; an "updated" is not queued while another "updated"
+   * of the same issue waits unattempted (a burst sends one). */
+  pt_status (*outbox_add)(pt_store *s, const char *issue_id, const char *action, int64_t at,
+                          pt_error *err);
+  /* Delivered (ok): removed. Else rescheduled at next_at, counting one more
+   * attempt when bump (a claim before sending bumps; a failure after it
+   * only reschedules). */
+  pt_status (*outbox_done)(pt_store *s, int64_t id, int ok, int bump, int64_t next_at,
+                           pt_error *err);
+  /* The first waiting delivery of each issue (the others wait behind it),
+   * due at `now`, oldest first; at most limit. */
+  pt_status (*read_outbox_due)(pt_reader *r, int64_t now, int64_t limit, pt_outbox *out,
+                               size_t *n, pt_error *err);
+  /* How many deliveries wait. */
+  pt_status (*read_outbox_count)(pt_reader *r, int64_t *out, pt_error *err);
 } pt_store_methods;
 
 /* Every backend's struct begins with this. */

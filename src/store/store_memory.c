@@ -57,6 +57,12 @@ typedef struct mstore {
   size_t niall, capiall;
   iundo *ilog; /* issues touched by the open transaction */
   size_t nilog, capilog;
+  /* the webhook outbox in id order; a rollback drops what the transaction
+   * added (claims and deliveries are never rolled back: they happen in
+   * transactions of their own that cannot fail here) */
+  pt_outbox *ob;
+  size_t nob, capob, ob_mark;
+  int64_t ob_next;
   pthread_rwlock_t lock;
   pt_map sessions;
   msess **all;
@@ -113,6 +119,7 @@ static void m_close(pt_store *st) {
   }
   free(m->iall);
   free(m->ilog);
+  free(m->ob);
   pt_map_cleanup(&m->issues);
   pthread_rwlock_destroy(&m->lock);
   free(m);
@@ -123,6 +130,7 @@ static pt_status m_begin(pt_store *st, pt_error *err) {
   mstore *m = (mstore *)st;
   pthread_rwlock_wrlock(&m->lock);
   m->nlog = 0;
+  m->ob_mark = m->nob;
   return PT_OK;
 }
 
@@ -170,6 +178,7 @@ static void m_rollback(pt_store *st) {
     u->old.sample_event = NULL;
     mi->exists = u->existed;
   }
+  if (m->nob > m->ob_mark) m->nob = m->ob_mark;
   clear_log(m);
   pthread_rwlock_unlock(&m->lock);
 }
@@ -577,6 +586,68 @@ static pt_status m_read_issue_sessions(pt_reader *r, const char *issue_id, int64
   return PT_OK;
 }
 
+/* ---- the webhook outbox ----------------------------------------------------- */
+
+static pt_status m_outbox_add(pt_store *st, const char *issue_id, const char *action, int64_t at,
+                              pt_error *err) {
+  mstore *m = (mstore *)st;
+  if (strcmp(action, "updated") == 0)
+    for (size_t i = 0; i < m->nob; i++)
+      if (m->ob[i].attempts == 0 && strcmp(m->ob[i].issue_id, issue_id) == 0) return PT_OK;
+  if (m->nob == m->capob) {
+    size_t nc = m->capob ? m->capob * 2 : 16;
+    pt_outbox *n = realloc(m->ob, nc * sizeof *n);
+    if (!n) return oom(err);
+    m->ob = n;
+    m->capob = nc;
+  }
+  pt_outbox *o = &m->ob[m->nob++];
+  memset(o, 0, sizeof *o);
+  o->id = ++m->ob_next;
+  snprintf(o->issue_id, sizeof o->issue_id, "%s", issue_id);
+  snprintf(o->action, sizeof o->action, "%s", action);
+  o->created_at = o->next_at = at;
+  return PT_OK;
+}
+
+static pt_status m_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t next_at,
+                               pt_error *err) {
+  (void)err;
+  mstore *m = (mstore *)st;
+  for (size_t i = 0; i < m->nob; i++) {
+    if (m->ob[i].id != id) continue;
+    if (ok) {
+      memmove(&m->ob[i], &m->ob[i + 1], (m->nob - i - 1) * sizeof *m->ob);
+      m->nob--;
+      if (m->ob_mark > i) m->ob_mark--;
+    } else {
+      m->ob[i].next_at = next_at;
+      m->ob[i].attempts += bump ? 1 : 0;
+    }
+    break;
+  }
+  return PT_OK;
+}
+
+static pt_status m_read_outbox_due(pt_reader *r, int64_t now, int64_t limit, pt_outbox *out,
+                                   size_t *n, pt_error *err) {
+  (void)err;
+  mstore *m = (mstore *)r->store;
+  *n = 0;
+  for (size_t i = 0; i < m->nob && (int64_t)*n < limit; i++) {
+    int head = 1;
+    for (size_t k = 0; k < i && head; k++) head = strcmp(m->ob[k].issue_id, m->ob[i].issue_id) != 0;
+    if (head && m->ob[i].next_at <= now) out[(*n)++] = m->ob[i];
+  }
+  return PT_OK;
+}
+
+static pt_status m_read_outbox_count(pt_reader *r, int64_t *out, pt_error *err) {
+  (void)err;
+  *out = (int64_t)((mstore *)r->store)->nob;
+  return PT_OK;
+}
+
 const pt_store_methods pt_store_memory_methods = {
     .version = 1,
     .scheme = "memory",
@@ -606,4 +677,8 @@ const pt_store_methods pt_store_memory_methods = {
     .read_issue = m_read_issue,
     .read_issues = m_read_issues,
     .read_issue_sessions = m_read_issue_sessions,
+    .outbox_add = m_outbox_add,
+    .outbox_done = m_outbox_done,
+    .read_outbox_due = m_read_outbox_due,
+    .read_outbox_count = m_read_outbox_count,
 };

@@ -14,7 +14,7 @@
 #include "../core/sha.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* Each migration takes the schema from version i to i+1. Never edit one that
  * has shipped: add the next. */
@@ -69,6 +69,11 @@ static const char *const MIGRATIONS[] = {
     " issue_id TEXT NOT NULL, session_id TEXT NOT NULL, first_seen INTEGER NOT NULL,"
     " last_seen INTEGER NOT NULL, PRIMARY KEY (issue_id, session_id)) WITHOUT ROWID;"
     "CREATE INDEX issue_sessions_by_time ON issue_sessions(issue_id, last_seen);",
+    /* 3 -> 4: the webhook outbox */
+    "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, issue_id TEXT NOT NULL,"
+    " action TEXT NOT NULL, created_at INTEGER NOT NULL, next_at INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL);"
+    "CREATE INDEX outbox_by_issue ON outbox(issue_id, id);",
 };
 
 enum {
@@ -85,6 +90,10 @@ enum {
   W_ISSUE_PUT,
   W_ISSUE_SESSION_INSERT,
   W_ISSUE_SESSION_TOUCH,
+  W_OUTBOX_ADD,
+  W_OUTBOX_ADD_COALESCED,
+  W_OUTBOX_DELETE,
+  W_OUTBOX_RESCHEDULE,
   W_COUNT
 };
 
@@ -141,6 +150,17 @@ static const char *const WSQL[W_COUNT] = {
     [W_ISSUE_SESSION_TOUCH] =
         "UPDATE issue_sessions SET last_seen = max(last_seen, ?3)"
         " WHERE issue_id = ?1 AND session_id = ?2",
+    [W_OUTBOX_ADD] =
+        "INSERT INTO outbox (issue_id, action, created_at, next_at, attempts)"
+        " VALUES (?1, ?2, ?3, ?3, 0)",
+    /* a waiting, unattempted delivery of the issue will carry this change */
+    [W_OUTBOX_ADD_COALESCED] =
+        "INSERT INTO outbox (issue_id, action, created_at, next_at, attempts)"
+        " SELECT ?1, ?2, ?3, ?3, 0 WHERE NOT EXISTS"
+        " (SELECT 1 FROM outbox WHERE issue_id = ?1 AND attempts = 0)",
+    [W_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
+    [W_OUTBOX_RESCHEDULE] =
+        "UPDATE outbox SET next_at = ?2, attempts = attempts + ?3 WHERE id = ?1",
 };
 
 enum {
@@ -159,6 +179,8 @@ enum {
   R_ISSUES_FIRST,
   R_ISSUES_AFTER,
   R_ISSUE_SESSIONS,
+  R_OUTBOX_DUE,
+  R_OUTBOX_COUNT,
   R_COUNT
 };
 
@@ -221,6 +243,12 @@ static const char *const RSQL[R_COUNT] = {
     [R_ISSUE_SESSIONS] =
         "SELECT session_id, first_seen, last_seen FROM issue_sessions WHERE issue_id = ?1"
         " ORDER BY last_seen DESC LIMIT ?2",
+    /* the head delivery of each issue, when due */
+    [R_OUTBOX_DUE] =
+        "SELECT id, issue_id, action, created_at, next_at, attempts FROM outbox o"
+        " WHERE next_at <= ?1 AND id = (SELECT min(id) FROM outbox WHERE issue_id = o.issue_id)"
+        " ORDER BY id LIMIT ?2",
+    [R_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
 };
 
 typedef struct sreader {
@@ -1193,6 +1221,66 @@ static pt_status s_read_issue_sessions(pt_reader *rb, const char *issue_id, int6
   return st;
 }
 
+/* ---- the webhook outbox --------------------------------------------------------- */
+
+static pt_status s_outbox_add(pt_store *st, const char *issue_id, const char *action, int64_t at,
+                              pt_error *err) {
+  sstore *s = (sstore *)st;
+  sqlite3_stmt *q = s->st[strcmp(action, "updated") == 0 ? W_OUTBOX_ADD_COALESCED : W_OUTBOX_ADD];
+  sqlite3_bind_text(q, 1, issue_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 3, at);
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "queue webhook");
+}
+
+static pt_status s_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t next_at,
+                               pt_error *err) {
+  sstore *s = (sstore *)st;
+  sqlite3_stmt *q = s->st[ok ? W_OUTBOX_DELETE : W_OUTBOX_RESCHEDULE];
+  sqlite3_bind_int64(q, 1, id);
+  if (!ok) {
+    sqlite3_bind_int64(q, 2, next_at);
+    sqlite3_bind_int(q, 3, bump ? 1 : 0);
+  }
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "update webhook");
+}
+
+static pt_status s_read_outbox_due(pt_reader *rb, int64_t now, int64_t limit, pt_outbox *out,
+                                   size_t *n, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[R_OUTBOX_DUE];
+  sqlite3_bind_int64(q, 1, now);
+  sqlite3_bind_int64(q, 2, limit);
+  *n = 0;
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW && (int64_t)*n < limit) {
+    pt_outbox *o = &out[(*n)++];
+    memset(o, 0, sizeof *o);
+    o->id = sqlite3_column_int64(q, 0);
+    snprintf(o->issue_id, sizeof o->issue_id, "%s", col_text(q, 1));
+    snprintf(o->action, sizeof o->action, "%s", col_text(q, 2));
+    o->created_at = sqlite3_column_int64(q, 3);
+    o->next_at = sqlite3_column_int64(q, 4);
+    o->attempts = sqlite3_column_int(q, 5);
+  }
+  pt_status st = rc == SQLITE_ROW || rc == SQLITE_DONE ? PT_OK : db_fail(err, r->db, "read outbox");
+  sqlite3_reset(q);
+  return st;
+}
+
+static pt_status s_read_outbox_count(pt_reader *rb, int64_t *out, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[R_OUTBOX_COUNT];
+  int rc = sqlite3_step(q);
+  *out = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+  sqlite3_reset(q);
+  return rc == SQLITE_ROW ? PT_OK : db_fail(err, r->db, "count outbox");
+}
+
 const pt_store_methods pt_store_sqlite_methods = {
     .version = 1,
     .scheme = "sqlite",
@@ -1223,4 +1311,8 @@ const pt_store_methods pt_store_sqlite_methods = {
     .read_issue = s_read_issue,
     .read_issues = s_read_issues,
     .read_issue_sessions = s_read_issue_sessions,
+    .outbox_add = s_outbox_add,
+    .outbox_done = s_outbox_done,
+    .read_outbox_due = s_read_outbox_due,
+    .read_outbox_count = s_read_outbox_count,
 };

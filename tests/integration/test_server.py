@@ -597,6 +597,120 @@ def test_storage_failure_and_limits():
     check(any(l.get("msg") == "stopped" for l in lines), "stop line")
 
 
+class Receiver:
+    """A local webhook receiver: records every request; answers 503 to the
+    first `fail_first` ones."""
+
+    def __init__(self, fail_first=0, port=0):
+        import http.server
+        rec = self
+        self.got = []  # (status answered, headers, body)
+        self.fail_first = fail_first
+        self.lock = threading.Lock()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with rec.lock:
+                    st = 503 if len(rec.got) < rec.fail_first else 200
+                    rec.got.append((st, dict(self.headers), body))
+                self.send_response(st)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+        self.port = self.httpd.server_address[1]
+        self.t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.t.start()
+
+    def delivered(self):
+        with self.lock:
+            return [(h, json.loads(b)) for st, h, b in self.got if st == 200]
+
+    def wait(self, pred, what, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pred(self.delivered()):
+                return self.delivered()
+            time.sleep(0.05)
+        raise AssertionError("webhook receiver: %s (got %r)" % (what, [d["action"] for _, d in self.delivered()]))
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_webhooks():
+    """Opened, coalesced updates, resolved, reopened: signed, in order,
+    delivered through a receiver that fails first; metrics count them."""
+    import hashlib
+    import hmac
+    rcv = Receiver(fail_first=2)
+    s = Server("webhooks", "--webhook-url", "http://127.0.0.1:%d/hook" % rcv.port,
+               "--webhook-secret", "s3cret", "--webhook-retry", "100")
+    try:
+        fail = lambda sid: event(sid, "payment_initiated", status="failure",
+                                 error={"code": "card_declined", "message": "Declined"})
+        eq(track(s, fail("w0"))[0], 201, "first failure")
+        rcv.wait(lambda d: len(d) >= 1, "opened delivered after two refusals")
+        for i in range(20):
+            track(s, fail("w%d" % (i % 5)))
+        iid = s.get("/api/pipeline/issues")[2]["items"][0]["id"]
+        rcv.wait(lambda d: d[-1][1]["issue"]["count"] == 21, "updates up to count 21")
+        s.post("/api/pipeline/issues/%s/resolve" % iid, {})
+        rcv.wait(lambda d: d[-1][1]["action"] == "resolved", "resolved")
+        track(s, fail("w9"))
+        got = rcv.wait(lambda d: d[-1][1]["action"] == "reopened", "reopened")
+        actions = [d["action"] for _, d in got]
+        eq(actions[0], "opened", "first action")
+        eq(actions[-2:], ["resolved", "reopened"], "last actions")
+        updates = actions.count("updated")
+        check(1 <= updates < 20, "20 failures coalesced into %d updates" % updates)
+        eq(set(actions[1:-2]), {"updated"}, "in order: %r" % actions)
+        with rcv.lock:
+            eq([st for st, _, _ in rcv.got[:3]], [503, 503, 200], "retried after refusals")
+            for st, h, body in rcv.got:
+                ts = h["X-Pipetrack-Timestamp"]
+                want = hmac.new(b"s3cret", ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+                eq(h["X-Pipetrack-Signature"], "sha256=" + want, "signature")
+        last = got[-1][1]
+        eq((last["issue"]["id"], last["issue"]["count"], last["issue"]["status"]), (iid, 22, "open"),
+           "the issue as it is when sent")
+        eq(last["report"]["session_id"], "w9", "the last session's report")
+        text = s.request("GET", "/metrics", raw=True)[2].decode()
+        check('pipetrack_webhook_deliveries_total{result="failed"} 2' in text, "failed counted:\n" + text)
+        check("pipetrack_webhook_outbox 0" in text or "pipetrack_webhook_outbox" in text, "outbox gauge")
+    finally:
+        eq(s.stop(), 0, "exit status")
+        rcv.close()
+
+
+def test_webhook_survives_a_crash():
+    """A server killed with a delivery not yet made sends it after restart."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there yet: deliveries fail
+    url = "http://127.0.0.1:%d/hook" % port
+    s = Server("crash", "--webhook-url", url, "--webhook-retry", "100")
+    track(s, event("k1", "payment_initiated", status="failure",
+                   error={"code": "timeout", "message": "gateway"}))
+    time.sleep(0.5)
+    s.stop(signal.SIGKILL)
+    rcv = Receiver(port=port)
+    s = Server("crash2", "--webhook-url", url, "--webhook-retry", "100", db=s.db)
+    try:
+        got = rcv.wait(lambda d: len(d) >= 1, "delivered after restart")
+        eq((got[0][1]["action"], got[0][1]["issue"]["fingerprint"]),
+           ("opened", "checkout_digital/payment_initiated/timeout"), "the queued delivery")
+    finally:
+        eq(s.stop(), 0, "exit status")
+        rcv.close()
+
+
 def raw(port, data, read=True, timeout=5):
     """Sends bytes on a fresh connection; returns what came back (or b'')."""
     sk = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -823,7 +937,8 @@ def test_openapi_covers_routes():
 
 TESTS = [test_openapi_covers_routes, test_track_and_errors, test_batch, test_reads, test_tamper,
          test_stream, test_auth_and_cors, test_sighup_reload, test_memory_store_and_options,
-         test_concurrent_tracking, test_storage_failure_and_limits, test_sigterm_in_flight,
+         test_concurrent_tracking, test_storage_failure_and_limits, test_webhooks,
+         test_webhook_survives_a_crash, test_sigterm_in_flight,
          test_malformed]
 
 for t in TESTS:
