@@ -143,6 +143,7 @@ typedef struct pt_track_result {
   int64_t seq;
   char link[65];
   char chain_hash[65]; /* the session's chain hash right after this event */
+  char issue_id[32];   /* the issue a stored failure counted in; "" otherwise */
 } pt_track_result;
 
 void pt_track_result_free(pt_track_result *r);

@@ -1093,6 +1093,12 @@ static pt_status fill_result(pt_tracker *t, job *j, size_t i, pt_track_result *r
   r->seq = e->seq;
   memcpy(r->link, e->link, 65);
   pt_chain_hash(e->session_id, e->link, r->chain_hash);
+  r->issue_id[0] = '\0';
+  if (e->status == PT_FAILURE && !r->replayed) {
+    pt_issue key;
+    pt_issue_key(&key, e, NULL);
+    memcpy(r->issue_id, key.id, sizeof r->issue_id);
+  }
   pt_buf b;
   if (text) {
     pt_buf_init_on(&b, *text, pt_event_json_size(e));

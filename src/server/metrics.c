@@ -52,6 +52,7 @@ static const char *ROUTE_NAMES[R_COUNT] = {
     [R_ISSUES] = "issues",
     [R_ISSUE] = "issue",
     [R_ISSUE_RESOLVE] = "issue_resolve",
+    [R_ISSUES_STREAM] = "issues_stream",
     [R_HEALTHZ] = "healthz",
     [R_READYZ] = "readyz",
     [R_INDEX] = "index",

@@ -23,6 +23,7 @@ const ptd_route ptd_routes[R_COUNT] = {
     [R_EXPORT] = {"/api/pipeline/export", "GET", AUTH_API, 0},
     [R_IMPORT] = {"/api/pipeline/import", "POST", AUTH_API, 1},
     [R_ISSUES] = {"/api/pipeline/issues", "GET", AUTH_API, 0},
+    [R_ISSUES_STREAM] = {"/api/pipeline/issues/stream", "GET", AUTH_API, 0},
     [R_ISSUE] = {"/api/pipeline/issues/{id}", "GET", AUTH_API, 0},
     [R_ISSUE_RESOLVE] = {"/api/pipeline/issues/{id}/resolve", "POST", AUTH_API, 0},
     [R_METRICS] = {"/metrics", "GET", AUTH_API, 0},
@@ -254,7 +255,10 @@ static void announce(ptd_req *r, const pt_batch_result *br) {
     const char *status = json_string_value(json_object_get(ev, "status"));
     ptd_metrics_event(r->srv->metrics, json_string_value(json_object_get(ev, "pipeline_type")),
                       json_string_value(json_object_get(ev, "step")), status);
-    if (status && strcmp(status, "failure") == 0) ptd_webhook_kick(r->srv->webhook);
+    if (status && strcmp(status, "failure") == 0) {
+      ptd_webhook_kick(r->srv->webhook);
+      ptd_hub_notify_issue(r->srv->hub, it->result->issue_id);
+    }
   }
 }
 
@@ -560,7 +564,10 @@ static enum MHD_Result issue_resolve(ptd_req *r) {
   char *out;
   pt_error err;
   pt_status st = pt_issue_resolve(r->srv->t, r->param, &out, &err);
-  if (st == PT_OK) ptd_webhook_kick(r->srv->webhook);
+  if (st == PT_OK) {
+    ptd_webhook_kick(r->srv->webhook);
+    ptd_hub_notify_issue(r->srv->hub, r->param);
+  }
   return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
 }
 
@@ -609,6 +616,7 @@ enum MHD_Result ptd_dispatch(ptd_req *r) {
     case R_ISSUES: return issues_get(r);
     case R_ISSUE: return issue_get(r);
     case R_ISSUE_RESOLVE: return issue_resolve(r);
+    case R_ISSUES_STREAM: return ptd_issue_stream_start(r);
     case R_METRICS: return metrics_get(r);
     case R_HEALTHZ: return ptd_reply_json(r, 200, strdup("{\"status\":\"ok\"}"));
     case R_READYZ: return readyz_get(r);

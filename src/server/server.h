@@ -56,6 +56,7 @@ enum {
   R_EXPORT,
   R_IMPORT,
   R_ISSUES,
+  R_ISSUES_STREAM, /* before R_ISSUE: "stream" is not an issue id */
   R_ISSUE,
   R_ISSUE_RESOLVE,
   R_METRICS,
@@ -158,6 +159,9 @@ enum MHD_Result ptd_track_finish(ptd_req *r);
 ptd_hub *ptd_hub_new(ptd_server *s);
 void ptd_hub_free(ptd_hub *h);
 enum MHD_Result ptd_stream_start(ptd_req *r, const char *sid, const char *ptype);
+/* The issues stream: the open issues at once, then every changed issue. */
+enum MHD_Result ptd_issue_stream_start(ptd_req *r);
+void ptd_hub_notify_issue(ptd_hub *h, const char *issue_id);
 void ptd_hub_notify(ptd_hub *h, const char *sid);
 void ptd_hub_heartbeat(ptd_hub *h);
 void ptd_hub_close_all(ptd_hub *h);

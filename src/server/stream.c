@@ -21,7 +21,11 @@ typedef struct stream {
   char *buf; /* bytes to send: buf[off..len) */
   size_t len, off;
   int dirty, heartbeat, closing, suspended, first;
-  int linked;                           /* in the hub's lists */
+  int linked;      /* in the hub's lists */
+  int issues;      /* the issues stream, not a status one */
+  char (*ids)[32]; /* issues changed since the last send */
+  size_t nids;
+  int resync;                           /* too many changed: send the whole list again */
   struct stream *next_same, *prev_same; /* streams of this session */
   struct stream *next_all, *prev_all;
 } stream;
@@ -74,6 +78,28 @@ void ptd_hub_notify(ptd_hub *h, const char *sid) {
   pthread_mutex_unlock(&h->lock);
 }
 
+/* The hub key of the issues streams: session ids cannot hold \x01. */
+#define ISSUES_KEY "\x01issues"
+#define IDS_MAX 64
+
+void ptd_hub_notify_issue(ptd_hub *h, const char *issue_id) {
+  if (!issue_id || !*issue_id) return;
+  pthread_mutex_lock(&h->lock);
+  for (stream *st = pt_map_get(&h->by_session, ISSUES_KEY); st; st = st->next_same) {
+    size_t i = 0;
+    while (i < st->nids && strcmp(st->ids[i], issue_id) != 0) i++;
+    if (i == st->nids) {
+      if (st->nids < IDS_MAX && st->ids)
+        snprintf(st->ids[st->nids++], 32, "%s", issue_id);
+      else
+        st->resync = 1;
+    }
+    st->dirty = 1;
+    wake(st);
+  }
+  pthread_mutex_unlock(&h->lock);
+}
+
 void ptd_hub_heartbeat(ptd_hub *h) {
   pthread_mutex_lock(&h->lock);
   for (stream *st = h->all; st; st = st->next_all) {
@@ -117,7 +143,46 @@ static void stream_free(void *cls) {
   stream *st = cls;
   if (st->linked) unlink_stream(st->hub, st);
   free(st->buf);
+  free(st->ids);
   free(st);
+}
+
+/* The issues stream's next bytes: the open issues at first (and after an
+ * overflow of changes), then each changed issue as it is now. */
+static void render_issues(stream *st, int heartbeat) {
+  ptd_server *s = st->hub->srv;
+  char ids[IDS_MAX][32];
+  pthread_mutex_lock(&st->hub->lock);
+  size_t n = st->nids;
+  if (n) memcpy(ids, st->ids, n * sizeof ids[0]);
+  st->nids = 0;
+  int all = st->first || st->resync;
+  st->resync = 0;
+  pthread_mutex_unlock(&st->hub->lock);
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_error err;
+  char *doc;
+  if (st->first) pt_buf_puts(&b, "retry: 2000\n\n");
+  if (all && pt_issues(s->t, "open", NULL, 100, NULL, &doc, &err) == PT_OK) {
+    pt_buf_printf(&b, "event: issues\ndata: %s\n\n", doc);
+    pt_free(doc);
+  }
+  for (size_t i = 0; i < n; i++)
+    if (pt_issue_get(s->t, ids[i], &doc, &err) == PT_OK) {
+      pt_buf_printf(&b, "event: issue\ndata: %s\n\n", doc);
+      pt_free(doc);
+    }
+  if (heartbeat && b.len == 0) pt_buf_puts(&b, ": keep-alive\n\n");
+  st->first = 0;
+  pthread_mutex_lock(&st->hub->lock);
+  free(st->buf);
+  st->len = b.len;
+  st->off = 0;
+  st->buf = pt_buf_take(&b);
+  if (!st->buf) st->len = 0;
+  pthread_mutex_unlock(&st->hub->lock);
+  pt_buf_cleanup(&b);
 }
 
 /* Renders what the stream should send now into st->buf (outside the lock).
@@ -185,7 +250,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
       int changed = st->dirty, hb = st->heartbeat;
       st->dirty = st->heartbeat = 0;
       pthread_mutex_unlock(&h->lock);
-      render(st, changed, hb);
+      if (st->issues)
+        render_issues(st, hb);
+      else
+        render(st, changed, hb);
       continue;
     }
     /* nothing to say: off MHD's loop until notify/heartbeat resumes it */
@@ -196,10 +264,25 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
   }
 }
 
+static enum MHD_Result start(ptd_req *r, const char *sid, const char *ptype, int issues);
+
 enum MHD_Result ptd_stream_start(ptd_req *r, const char *sid, const char *ptype) {
+  return start(r, sid, ptype, 0);
+}
+
+enum MHD_Result ptd_issue_stream_start(ptd_req *r) {
+  return start(r, ISSUES_KEY, NULL, 1);
+}
+
+static enum MHD_Result start(ptd_req *r, const char *sid, const char *ptype, int issues) {
   ptd_hub *h = r->srv->hub;
   stream *st = calloc(1, sizeof *st);
   if (!st) return MHD_NO;
+  st->issues = issues;
+  if (issues && !(st->ids = malloc(IDS_MAX * sizeof *st->ids))) {
+    free(st);
+    return MHD_NO;
+  }
   st->hub = h;
   st->conn = r->conn;
   snprintf(st->sid, sizeof st->sid, "%s", sid);
@@ -209,6 +292,7 @@ enum MHD_Result ptd_stream_start(ptd_req *r, const char *sid, const char *ptype)
   struct MHD_Response *resp =
       MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_read, st, stream_free);
   if (!resp) {
+    free(st->ids);
     free(st);
     return MHD_NO;
   }

@@ -660,7 +660,29 @@ def test_webhooks():
             track(s, fail("w%d" % (i % 5)))
         iid = s.get("/api/pipeline/issues")[2]["items"][0]["id"]
         rcv.wait(lambda d: d[-1][1]["issue"]["count"] == 21, "updates up to count 21")
+        # the issues stream: open issues at once, then each change
+        c = s.conn(timeout=10)
+        c.request("GET", "/api/pipeline/issues/stream")
+        resp = c.getresponse()
+        eq((resp.status, resp.getheader("Content-Type")), (200, "text/event-stream"), "issues stream")
+
+        def next_event():
+            ev = {}
+            while True:
+                line = resp.readline().decode().rstrip("\n")
+                if line == "" and "data" in ev:
+                    return ev
+                if line and not line.startswith(":"):
+                    k, _, v = line.partition(": ")
+                    ev[k] = v
+
+        first = next_event()
+        eq((first["event"], [x["id"] for x in json.loads(first["data"])["items"]]), ("issues", [iid]),
+           "open issues first")
         s.post("/api/pipeline/issues/%s/resolve" % iid, {})
+        ch = next_event()
+        eq((ch["event"], json.loads(ch["data"])["status"]), ("issue", "resolved"), "a change streamed")
+        c.close()
         rcv.wait(lambda d: d[-1][1]["action"] == "resolved", "resolved")
         track(s, fail("w9"))
         got = rcv.wait(lambda d: d[-1][1]["action"] == "reopened", "reopened")
