@@ -271,6 +271,15 @@ pt_status pt_issue_get(pt_tracker *t, const char *issue_id, char **out, pt_error
 /* Marks the issue resolved (no change if it is); the issue after. */
 pt_status pt_issue_resolve(pt_tracker *t, const char *issue_id, char **out, pt_error *err);
 
+/* Stalls: sessions with no event for their pipeline's stall_after_s (and
+ * not completed or failed) count once each in their pipeline's stall
+ * issue (step "*", code "stalled"). Looks only at sessions whose last activity
+ * crossed the stall time since the previous sweep (an index range, not a
+ * scan of every session); a session is counted once, also across restarts.
+ * *recorded: sessions counted by this call. pipetrackd runs it every
+ * --sweep-interval seconds. */
+pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err);
+
 /* ---- export and import (JSON Lines) ------------------------------------------ */
 
 /* An export: a header line {"type":"pipetrack_export","version":1}, then per

@@ -28,7 +28,7 @@
 #include "../store/store.h"
 #include "internal.h"
 
-enum { JOB_TRACK, JOB_SNAPSHOT, JOB_FLUSH, JOB_IMPORT, JOB_RESOLVE, JOB_OUTBOX };
+enum { JOB_TRACK, JOB_SNAPSHOT, JOB_FLUSH, JOB_IMPORT, JOB_RESOLVE, JOB_OUTBOX, JOB_STALL };
 
 /* Longest the committer waits to fill a group (see committer()). */
 #define GROUP_WAIT_NS 200000L
@@ -54,6 +54,11 @@ typedef struct job {
   /* JOB_OUTBOX */
   int64_t ob_id, ob_next;
   int ob_ok, ob_bump;
+  /* JOB_STALL: sessions found stalled (session_id, pipeline_type pairs) */
+  char (*stall_sid)[PT_ID_MAX + 1];
+  char (*stall_type)[PT_NAME_MAX + 1];
+  size_t nstall;
+  int64_t stalls_recorded;
   /* JOB_IMPORT: runs in a transaction of its own; a refusal rolls back only
    * that one and keeps its own error */
   pt__imrec *recs;
@@ -78,6 +83,9 @@ struct pt_tracker {
   pt_limits lim;
   int auto_snapshot;
   int outbox; /* issue changes are queued for webhooks */
+  /* the stall sweep: per pipeline, sessions active up to here are done */
+  pthread_mutex_t sweep_lock;
+  pt_map sweep_marks; /* pipeline type -> int64_t * (heap) */
   pt_clock_fn clock;
   void *clock_ctx;
   int inline_commit;
@@ -325,6 +333,49 @@ static pt_status record_failure(tx *x, const pt_event *e, pt_error *err) {
     rc = st->m->outbox_add(st, cur.id, action, e->received_at, err);
   pt_issue_cleanup(&cur);
   return rc;
+}
+
+/* A stalled session counts once in its pipeline's "stalled" issue: the
+ * issue's session list says whether it was counted (also across restarts). */
+static pt_status apply_stall(tx *x, job *j) {
+  pt_store *st = x->t->store;
+  if (!st->m->issue_put) return PT_OK;
+  for (size_t i = 0; i < j->nstall; i++) {
+    pt_issue cur;
+    pt_issue_key(&cur, NULL, j->stall_type[i]);
+    int new_session = 0;
+    pt_status rc =
+        st->m->issue_session_add(st, cur.id, j->stall_sid[i], j->now, &new_session, &j->err);
+    if (rc) return rc;
+    if (!new_session) continue; /* reported before */
+    pt_issue got;
+    rc = st->m->issue_get(st, cur.id, &got, &j->err);
+    int is_new = rc == PT_ENOTFOUND;
+    if (rc != PT_OK && !is_new) return rc;
+    const char *action = "updated";
+    if (is_new) {
+      cur.first_seen = j->now;
+      action = "opened";
+    } else {
+      cur = got;
+      if (!cur.open) {
+        cur.open = 1;
+        cur.reopened++;
+        action = "reopened";
+      }
+    }
+    cur.count++;
+    cur.sessions_affected++;
+    cur.last_seen = j->now;
+    snprintf(cur.last_session_id, sizeof cur.last_session_id, "%s", j->stall_sid[i]);
+    rc = st->m->issue_put(st, &cur, is_new, &j->err);
+    if (rc == PT_OK && x->t->outbox && st->m->outbox_add)
+      rc = st->m->outbox_add(st, cur.id, action, j->now, &j->err);
+    pt_issue_cleanup(&cur);
+    if (rc) return rc;
+    j->stalls_recorded++;
+  }
+  return PT_OK;
 }
 
 static pt_status apply_outbox(tx *x, job *j) {
@@ -603,6 +654,11 @@ static void run_jobs(pt_tracker *t, job *jobs) {
       if (rc) err = j->err;
       continue;
     }
+    if (j->kind == JOB_STALL) {
+      rc = apply_stall(&x, j);
+      if (rc) err = j->err;
+      continue;
+    }
     if (j->kind == JOB_SNAPSHOT) {
       rc = apply_snapshot_job(&x, j);
       if (rc) err = j->err;
@@ -846,6 +902,98 @@ pt_status pt__outbox_due(pt_tracker *t, int64_t now, pt_outbox *out, size_t max,
   return rc;
 }
 
+/* ---- the stall sweep ------------------------------------------------------------ */
+
+typedef struct sweep {
+  pt_tracker *t;
+  const pt_pipeline *p;
+  int64_t now, mark, newest;
+  char (*sid)[PT_ID_MAX + 1];
+  char (*type)[PT_NAME_MAX + 1];
+  size_t n, cap;
+  int oom;
+} sweep;
+
+/* Sessions whose last activity is older than the pipeline's stall time and
+ * newer than the last sweep's mark, newest first: only those that crossed
+ * the line since the last sweep are looked at. */
+static int sweep_one(void *ctx, const pt_session *s, int64_t sort_ms) {
+  sweep *w = ctx;
+  if (sort_ms <= w->mark) return 1; /* looked at by an earlier sweep */
+  if (sort_ms > w->newest) w->newest = sort_ms;
+  pt_cksum c;
+  pt_cksum_compute(s, w->p, w->now, &c);
+  if (strcmp(c.state, "stalled") != 0) return 0;
+  if (w->n == w->cap) {
+    size_t nc = w->cap ? w->cap * 2 : 64;
+    void *a = realloc(w->sid, nc * sizeof *w->sid),
+         *b = a ? realloc(w->type, nc * sizeof *w->type) : NULL;
+    if (a) w->sid = a;
+    if (!a || !b) {
+      w->oom = 1;
+      return 1;
+    }
+    w->type = b;
+    w->cap = nc;
+  }
+  snprintf(w->sid[w->n], sizeof w->sid[0], "%s", s->session_id);
+  snprintf(w->type[w->n], sizeof w->type[0], "%s", s->pipeline_type);
+  w->n++;
+  return 0;
+}
+
+pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
+  *recorded = 0;
+  pt_store *st = t->store;
+  if (!st->m->list_sessions || !st->m->issue_put) return PT_OK;
+  pt_status rc = pt__flush(t, err); /* the activity index follows the rows */
+  if (rc) return rc;
+  pt_defs *defs = pt__defs(t);
+  int64_t now = pt__now(t);
+  pthread_mutex_lock(&t->sweep_lock); /* one sweep at a time */
+  for (int i = 0; rc == PT_OK && i < defs->n; i++) {
+    const pt_pipeline *p = &defs->p[i];
+    int64_t *mark = pt_map_get(&t->sweep_marks, p->type);
+    if (!mark) {
+      char *key = strdup(p->type);
+      mark = calloc(1, sizeof *mark + 0);
+      if (!key || !mark || pt_map_put(&t->sweep_marks, key, mark)) {
+        free(key);
+        free(mark);
+        rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+        break;
+      }
+    }
+    int64_t cutoff = now - p->stall_after_s * 1000;
+    sweep w = {t, p, now, *mark, *mark, NULL, NULL, 0, 0, 0};
+    pt_reader *r;
+    if ((rc = st->m->reader_open(st, &r, err))) break;
+    /* (updated_at, id) < (cutoff + 1, "") : activity at or before cutoff */
+    rc = st->m->list_sessions(r, p->type, cutoff + 1, "", -1, sweep_one, &w, err);
+    st->m->reader_close(r);
+    if (rc == PT_OK && w.oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+    if (rc == PT_OK && w.n) {
+      job j;
+      memset(&j, 0, sizeof j);
+      j.kind = JOB_STALL;
+      j.now = now;
+      j.stall_sid = w.sid;
+      j.stall_type = w.type;
+      j.nstall = w.n;
+      submit(t, &j);
+      rc = j.result;
+      if (rc && err) *err = j.err;
+      *recorded += j.stalls_recorded;
+    }
+    if (rc == PT_OK) *mark = w.newest;
+    free(w.sid);
+    free(w.type);
+  }
+  pthread_mutex_unlock(&t->sweep_lock);
+  pt_defs_unref(defs);
+  return rc;
+}
+
 pt_status pt__flush(pt_tracker *t, pt_error *err) {
   if (!t->store->m->flush) return PT_OK;
   job j;
@@ -888,6 +1036,8 @@ pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err) {
   pt_tracker *t = calloc(1, sizeof *t);
   if (!t) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   pthread_mutex_init(&t->defs_lock, NULL);
+  pthread_mutex_init(&t->sweep_lock, NULL);
+  pt_map_init(&t->sweep_marks);
   pthread_mutex_init(&t->q_lock, NULL);
   pt_map_init(&t->cache);
   t->cache_gen = -1;
@@ -958,6 +1108,13 @@ void pt_close(pt_tracker *t) {
   free(t->cached);
   pt_defs_unref(t->defs);
   pthread_mutex_destroy(&t->defs_lock);
+  for (size_t i = 0; i < t->sweep_marks.cap; i++)
+    if (t->sweep_marks.slots[i].key) {
+      free((char *)t->sweep_marks.slots[i].key);
+      free(t->sweep_marks.slots[i].value);
+    }
+  pt_map_cleanup(&t->sweep_marks);
+  pthread_mutex_destroy(&t->sweep_lock);
   pthread_mutex_destroy(&t->q_lock);
   pthread_cond_destroy(&t->q_cond);
   pthread_cond_destroy(&t->done_cond);

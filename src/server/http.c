@@ -354,18 +354,45 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* ---- start and stop ------------------------------------------------------------------ */
 
+/* Heartbeats for the streams and the stall sweep, each on its interval. */
 static void *ticker(void *arg) {
   ptd_server *s = arg;
+  uint64_t next_hb = ptd_mono_ns() + (uint64_t)s->cfg.heartbeat_s * 1000000000u;
+  uint64_t next_sweep = ptd_mono_ns() + (uint64_t)s->cfg.sweep_interval_s * 1000000000u;
   pthread_mutex_lock(&s->lock);
   while (!s->draining) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += s->cfg.heartbeat_s ? s->cfg.heartbeat_s : 15;
-    while (!s->draining && pthread_cond_timedwait(&s->cond, &s->lock, &until) != ETIMEDOUT) {
-    }
+    until.tv_sec += 1;
+    pthread_cond_timedwait(&s->cond, &s->lock, &until);
     if (s->draining) break;
+    uint64_t now = ptd_mono_ns();
+    int hb = now >= next_hb, sweep = s->cfg.sweep_interval_s && now >= next_sweep;
+    if (!hb && !sweep) continue;
     pthread_mutex_unlock(&s->lock);
-    ptd_hub_heartbeat(s->hub);
+    if (hb) {
+      ptd_hub_heartbeat(s->hub);
+      next_hb = now + (uint64_t)s->cfg.heartbeat_s * 1000000000u;
+    }
+    if (sweep) {
+      int64_t n = 0;
+      pt_error err;
+      if (pt_sweep_stalls(s->t, &n, &err) != PT_OK) {
+        pt_buf e;
+        pt_buf_init(&e, 0);
+        pt_buf_puts(&e, "\"error\":");
+        pt_buf_json_cstr(&e, err.message);
+        ptd_log("error", "stall sweep failed", e.data);
+        pt_buf_cleanup(&e);
+      } else if (n > 0) {
+        char extra[64];
+        snprintf(extra, sizeof extra, "\"sessions\":%lld", (long long)n);
+        ptd_log("info", "stalled sessions counted", extra);
+        ptd_webhook_kick(s->webhook);
+        ptd_hub_issues_resync(s->hub);
+      }
+      next_sweep = ptd_mono_ns() + (uint64_t)s->cfg.sweep_interval_s * 1000000000u;
+    }
     pthread_mutex_lock(&s->lock);
   }
   pthread_mutex_unlock(&s->lock);

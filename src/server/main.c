@@ -39,6 +39,8 @@ static const opt OPTS[] = {
     {"heartbeat", 1, "SECONDS", "15", "status streams send a comment line this often"},
     {"drain-timeout", 1, "SECONDS", "10", "on SIGTERM, wait this long for requests in flight"},
     {"quiet", 0, NULL, NULL, "no log line per request"},
+    {"sweep-interval", 1, "SECONDS", "30",
+     "how often quiet sessions are checked for stalls (0: never)"},
     {"webhook-url", 1, "URL", NULL,
      "POST every issue change here (opened, updated, reopened, resolved)"},
     {"webhook-secret", 1, "SECRET", NULL, "sign deliveries: HMAC-SHA256 of \"timestamp.body\""},
@@ -173,6 +175,7 @@ int main(int argc, char **argv) {
     O_HB,
     O_DRAIN,
     O_QUIET,
+    O_SWEEP,
     O_WH_URL,
     O_WH_SECRET,
     O_WH_TIMEOUT,
@@ -216,9 +219,10 @@ int main(int argc, char **argv) {
   } nums[] = {{O_BODY, 1ull << 30}, {O_DEPTH, 256},         {O_PAYLOAD, 1ull << 26},
               {O_HDR, 3600},        {O_IDLE, 86400},        {O_CONNS, 1000000},
               {O_THREADS, 256},     {O_HB, 3600},           {O_DRAIN, 3600},
-              {O_CONNBUF, 1 << 20}, {O_WH_TIMEOUT, 600000}, {O_WH_RETRY, 3600000}};
-  unsigned long long out[12];
-  for (size_t i = 0; i < 12; i++)
+              {O_CONNBUF, 1 << 20}, {O_WH_TIMEOUT, 600000}, {O_WH_RETRY, 3600000},
+              {O_SWEEP, 86400}};
+  unsigned long long out[sizeof nums / sizeof *nums];
+  for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
     if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
   cfg->max_body = (size_t)out[0];
   cfg->max_depth = (int)out[1];
@@ -232,6 +236,7 @@ int main(int argc, char **argv) {
   cfg->conn_buffer = (size_t)out[9];
   cfg->webhook_timeout_ms = (unsigned)out[10];
   cfg->webhook_retry_ms = (unsigned)out[11];
+  cfg->sweep_interval_s = (unsigned)out[12];
   cfg->webhook_url = get[O_WH_URL];
   cfg->webhook_secret = get[O_WH_SECRET];
   if (cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&

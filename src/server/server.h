@@ -38,6 +38,7 @@ typedef struct ptd_config {
   const char *webhook_url;    /* NULL: no webhooks (and no outbox) */
   const char *webhook_secret; /* NULL: unsigned */
   unsigned webhook_timeout_ms, webhook_retry_ms;
+  unsigned sweep_interval_s; /* stall sweep; 0: off */
 } ptd_config;
 
 /* Route ids: the index into the route table and the metrics. */
@@ -162,6 +163,8 @@ enum MHD_Result ptd_stream_start(ptd_req *r, const char *sid, const char *ptype)
 /* The issues stream: the open issues at once, then every changed issue. */
 enum MHD_Result ptd_issue_stream_start(ptd_req *r);
 void ptd_hub_notify_issue(ptd_hub *h, const char *issue_id);
+/* Issues changed that are not named (stalls): issue streams resend the list. */
+void ptd_hub_issues_resync(ptd_hub *h);
 void ptd_hub_notify(ptd_hub *h, const char *sid);
 void ptd_hub_heartbeat(ptd_hub *h);
 void ptd_hub_close_all(ptd_hub *h);

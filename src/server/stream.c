@@ -100,6 +100,15 @@ void ptd_hub_notify_issue(ptd_hub *h, const char *issue_id) {
   pthread_mutex_unlock(&h->lock);
 }
 
+void ptd_hub_issues_resync(ptd_hub *h) {
+  pthread_mutex_lock(&h->lock);
+  for (stream *st = pt_map_get(&h->by_session, ISSUES_KEY); st; st = st->next_same) {
+    st->resync = st->dirty = 1;
+    wake(st);
+  }
+  pthread_mutex_unlock(&h->lock);
+}
+
 void ptd_hub_heartbeat(ptd_hub *h) {
   pthread_mutex_lock(&h->lock);
   for (stream *st = h->all; st; st = st->next_all) {

@@ -710,6 +710,35 @@ def test_webhooks():
         rcv.close()
 
 
+def test_stalls():
+    """A session quiet for its pipeline's stall_after_s becomes a stall issue
+    (once), announced by webhook; the sweep runs on its own."""
+    path = os.path.join(TMP, "stall-pipelines-%d.json" % os.getpid())
+    with open(path, "w") as f:
+        json.dump({"pipelines": [{"type": "job", "steps": ["a", "b"], "stall_after_s": 1}]}, f)
+    rcv = Receiver()
+    s = Server("stalls", "--pipelines", path, "--sweep-interval", "1",
+               "--webhook-url", "http://127.0.0.1:%d/hook" % rcv.port, "--webhook-retry", "100")
+    try:
+        track(s, event("q1", "a", status="started", ptype="job"))
+        track(s, event("q2", "a", ptype="job"))
+        track(s, event("q2", "b", ptype="job"))  # completed: never stalls
+        got = rcv.wait(lambda d: any(x["issue"]["code"] == "stalled" for _, x in d), "stall webhook",
+                       timeout=15)
+        stall = [x for _, x in got if x["issue"]["code"] == "stalled"][0]
+        eq((stall["action"], stall["issue"]["fingerprint"], stall["issue"]["last_session_id"]),
+           ("opened", "job/*/stalled", "q1"), "stall issue")
+        time.sleep(2.5)  # more sweeps: still counted once
+        st, _, doc = s.get("/api/pipeline/issues")
+        eq([(i["fingerprint"], i["count"], i["sessions_affected"]) for i in doc["items"]],
+           [("job/*/stalled", 1, 1)], "counted once")
+        st, _, doc = s.get("/api/pipeline/status?session_id=q1")
+        eq(doc["checksum"]["state"], "stalled", "the session's state")
+    finally:
+        eq(s.stop(), 0, "exit status")
+        rcv.close()
+
+
 def test_webhook_survives_a_crash():
     """A server killed with a delivery not yet made sends it after restart."""
     probe = socket.socket()
@@ -960,7 +989,7 @@ def test_openapi_covers_routes():
 TESTS = [test_openapi_covers_routes, test_track_and_errors, test_batch, test_reads, test_tamper,
          test_stream, test_auth_and_cors, test_sighup_reload, test_memory_store_and_options,
          test_concurrent_tracking, test_storage_failure_and_limits, test_webhooks,
-         test_webhook_survives_a_crash, test_sigterm_in_flight,
+         test_webhook_survives_a_crash, test_stalls, test_sigterm_in_flight,
          test_malformed]
 
 for t in TESTS:

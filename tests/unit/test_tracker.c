@@ -786,6 +786,47 @@ static void test_issues(void **state) {
   }
 }
 
+/* The stall sweep: a quiet session counts once in its pipeline's stall
+ * issue; busy, finished and already-counted sessions do not. */
+static void test_stall_sweep(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    pt_error err;
+    int64_t n;
+    tu_clock_ms = 10000000;
+    tu_track(t, "quiet", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    for (int k = 0; k < 4; k++) {
+      static const char *steps[] = {"checkout_started", "payment_initiated", "payment_confirmed",
+                                    "checkout_completed"};
+      tu_track(t, "done", "checkout_digital", steps[k], PT_SUCCESS, NULL);
+    }
+    TU_ASSERT_OK(pt_sweep_stalls(t, &n, &err), &err);
+    assert_int_equal(n, 0);    /* nothing is quiet yet */
+    tu_clock_ms += 901 * 1000; /* checkout_digital stalls after 900 s */
+    tu_track(t, "busy", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    TU_ASSERT_OK(pt_sweep_stalls(t, &n, &err), &err);
+    assert_int_equal(n, 1);
+    TU_ASSERT_OK(pt_sweep_stalls(t, &n, &err), &err);
+    assert_int_equal(n, 0); /* counted once */
+    char *doc;
+    TU_ASSERT_OK(pt_issues(t, "open", NULL, 0, NULL, &doc, &err), &err);
+    json_t *v = doc_json(doc);
+    json_t *it = json_array_get(json_object_get(v, "items"), 0);
+    assert_int_equal(json_array_size(json_object_get(v, "items")), 1);
+    assert_string_equal(jstr(it, "fingerprint"), "checkout_digital/*/stalled");
+    assert_int_equal(jint(it, "count"), 1);
+    assert_string_equal(jstr(it, "last_session_id"), "quiet");
+    assert_string_equal(jstr(it, "title"), "checkout_digital sessions stalled");
+    json_decref(v);
+    /* later, "busy" goes quiet too: counted by the next sweep */
+    tu_clock_ms += 901 * 1000;
+    TU_ASSERT_OK(pt_sweep_stalls(t, &n, &err), &err);
+    assert_int_equal(n, 1);
+    pt_close(t);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_idempotency, setup),
@@ -802,6 +843,7 @@ int main(void) {
       cmocka_unit_test_setup(test_status_etag, setup),
       cmocka_unit_test_setup(test_export_import, setup),
       cmocka_unit_test_setup(test_issues, setup),
+      cmocka_unit_test_setup(test_stall_sweep, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
