@@ -96,6 +96,9 @@ typedef struct pt_options {
    * store's outbox, in the transaction of the change, for a deliverer
    * (pipetrackd's --webhook-url). Off: nothing is queued. */
   int issue_outbox;
+  /* An "updated" change waits this long (ms) before it is due, so a burst
+   * of failures of one issue sends one update; 0 for the default 1000. */
+  int64_t issue_outbox_window_ms;
 } pt_options;
 
 /* Opens (creating if needed) the store at opts->db_url, loads definitions.

@@ -83,6 +83,7 @@ struct pt_tracker {
   pt_limits lim;
   int auto_snapshot;
   int outbox; /* issue changes are queued for webhooks */
+  int64_t outbox_window_ms;
   /* the stall sweep: per pipeline, sessions active up to here are done */
   pthread_mutex_t sweep_lock;
   pt_map sweep_marks; /* pipeline type -> int64_t * (heap) */
@@ -291,6 +292,12 @@ static pt_status take_snapshot(tx *x, txsess *ts, const pt_defs *defs, int64_t n
   return pt_store_snapshot_put(x->t->store, out, err);
 }
 
+/* When a queued change is sent: an "updated" waits the coalescing window,
+ * gathering the changes that follow; the others go at once. */
+static int64_t outbox_due(const pt_tracker *t, const char *action, int64_t at) {
+  return strcmp(action, "updated") == 0 ? at + t->outbox_window_ms : at;
+}
+
 /* Counts a stored failure in its issue, in the event's transaction: an
  * acknowledged failure is counted exactly once (replays never get here). */
 static pt_status record_failure(tx *x, const pt_event *e, pt_error *err) {
@@ -330,7 +337,8 @@ static pt_status record_failure(tx *x, const pt_event *e, pt_error *err) {
     rc = st->m->issue_put(st, &cur, is_new, err);
   }
   if (rc == PT_OK && x->t->outbox && st->m->outbox_add)
-    rc = st->m->outbox_add(st, cur.id, action, e->received_at, err);
+    rc = st->m->outbox_add(st, cur.id, action, e->received_at,
+                           outbox_due(x->t, action, e->received_at), err);
   pt_issue_cleanup(&cur);
   return rc;
 }
@@ -370,7 +378,7 @@ static pt_status apply_stall(tx *x, job *j) {
     snprintf(cur.last_session_id, sizeof cur.last_session_id, "%s", j->stall_sid[i]);
     rc = st->m->issue_put(st, &cur, is_new, &j->err);
     if (rc == PT_OK && x->t->outbox && st->m->outbox_add)
-      rc = st->m->outbox_add(st, cur.id, action, j->now, &j->err);
+      rc = st->m->outbox_add(st, cur.id, action, j->now, outbox_due(x->t, action, j->now), &j->err);
     pt_issue_cleanup(&cur);
     if (rc) return rc;
     j->stalls_recorded++;
@@ -398,7 +406,7 @@ static pt_status apply_resolve(tx *x, job *j) {
     j->issue->resolved_at = j->now;
     rc = st->m->issue_put(st, j->issue, 0, &j->err);
     if (rc == PT_OK && x->t->outbox && st->m->outbox_add)
-      rc = st->m->outbox_add(st, j->issue->id, "resolved", j->now, &j->err);
+      rc = st->m->outbox_add(st, j->issue->id, "resolved", j->now, j->now, &j->err);
     if (rc) return rc;
   }
   j->result = PT_OK;
@@ -1051,6 +1059,7 @@ pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err) {
   t->clock_ctx = opts->clock_ctx;
   t->auto_snapshot = opts->auto_snapshot != 0;
   t->outbox = opts->issue_outbox != 0;
+  t->outbox_window_ms = opts->issue_outbox_window_ms > 0 ? opts->issue_outbox_window_ms : 1000;
   t->lim.max_payload = opts->max_payload ? opts->max_payload : PT_DEFAULT_MAX_PAYLOAD;
   t->lim.max_depth = opts->max_depth > 0 ? opts->max_depth : PT_DEFAULT_MAX_DEPTH;
   pt_status rc;

@@ -46,6 +46,8 @@ static const opt OPTS[] = {
     {"webhook-secret", 1, "SECRET", NULL, "sign deliveries: HMAC-SHA256 of \"timestamp.body\""},
     {"webhook-timeout", 1, "MS", "10000", "a delivery that takes longer is retried"},
     {"webhook-retry", 1, "MS", "1000", "first retry delay; doubles up to 5 minutes, with jitter"},
+    {"webhook-coalesce", 1, "MS", "1000",
+     "an update waits this long, gathering the ones that follow"},
     {"help", 0, NULL, NULL, "this help"},
     {"version", 0, NULL, NULL, "print the version"},
 };
@@ -180,6 +182,7 @@ int main(int argc, char **argv) {
     O_WH_SECRET,
     O_WH_TIMEOUT,
     O_WH_RETRY,
+    O_WH_COALESCE,
     O_HELP,
     O_VERSION
   };
@@ -216,11 +219,11 @@ int main(int argc, char **argv) {
   struct {
     int o;
     unsigned long long max;
-  } nums[] = {{O_BODY, 1ull << 30}, {O_DEPTH, 256},         {O_PAYLOAD, 1ull << 26},
-              {O_HDR, 3600},        {O_IDLE, 86400},        {O_CONNS, 1000000},
-              {O_THREADS, 256},     {O_HB, 3600},           {O_DRAIN, 3600},
-              {O_CONNBUF, 1 << 20}, {O_WH_TIMEOUT, 600000}, {O_WH_RETRY, 3600000},
-              {O_SWEEP, 86400}};
+  } nums[] = {
+      {O_BODY, 1ull << 30}, {O_DEPTH, 256},          {O_PAYLOAD, 1ull << 26}, {O_HDR, 3600},
+      {O_IDLE, 86400},      {O_CONNS, 1000000},      {O_THREADS, 256},        {O_HB, 3600},
+      {O_DRAIN, 3600},      {O_CONNBUF, 1 << 20},    {O_WH_TIMEOUT, 600000},  {O_WH_RETRY, 3600000},
+      {O_SWEEP, 86400},     {O_WH_COALESCE, 3600000}};
   unsigned long long out[sizeof nums / sizeof *nums];
   for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
     if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
@@ -237,6 +240,7 @@ int main(int argc, char **argv) {
   cfg->webhook_timeout_ms = (unsigned)out[10];
   cfg->webhook_retry_ms = (unsigned)out[11];
   cfg->sweep_interval_s = (unsigned)out[12];
+  cfg->webhook_coalesce_ms = (unsigned)out[13];
   cfg->webhook_url = get[O_WH_URL];
   cfg->webhook_secret = get[O_WH_SECRET];
   if (cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&
@@ -284,7 +288,8 @@ int main(int argc, char **argv) {
                   .auto_snapshot = cfg->auto_snapshot,
                   .max_payload = cfg->max_payload,
                   .max_depth = cfg->max_depth,
-                  .issue_outbox = cfg->webhook_url != NULL};
+                  .issue_outbox = cfg->webhook_url != NULL,
+                  .issue_outbox_window_ms = cfg->webhook_coalesce_ms};
   pt_error err;
   if (pt_open(&o, &srv.t, &err) != PT_OK) {
     fprintf(stderr, "pipetrackd: %s\n", err.message);

@@ -37,7 +37,7 @@ typedef struct ptd_config {
   int quiet;                  /* no request log lines */
   const char *webhook_url;    /* NULL: no webhooks (and no outbox) */
   const char *webhook_secret; /* NULL: unsigned */
-  unsigned webhook_timeout_ms, webhook_retry_ms;
+  unsigned webhook_timeout_ms, webhook_retry_ms, webhook_coalesce_ms;
   unsigned sweep_interval_s; /* stall sweep; 0: off */
 } ptd_config;
 

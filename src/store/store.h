@@ -140,10 +140,11 @@ typedef struct pt_store_methods {
                                    pt_issue_session_cb cb, void *ctx, pt_error *err);
 
   /* ---- the webhook outbox, written with the change it announces ---- */
-  /* Queues a delivery; an "updated" is not queued while another "updated"
-   * of the same issue waits unattempted (a burst sends one). */
+  /* Queues a delivery due at due_at; an "updated" is not queued while a
+   * delivery of the same issue waits unattempted (it will carry the change:
+   * a burst sends one). */
   pt_status (*outbox_add)(pt_store *s, const char *issue_id, const char *action, int64_t at,
-                          pt_error *err);
+                          int64_t due_at, pt_error *err);
   /* Delivered (ok): removed. Else rescheduled at next_at, counting one more
    * attempt when bump (a claim before sending bumps; a failure after it
    * only reschedules). */

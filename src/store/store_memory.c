@@ -589,7 +589,7 @@ static pt_status m_read_issue_sessions(pt_reader *r, const char *issue_id, int64
 /* ---- the webhook outbox ----------------------------------------------------- */
 
 static pt_status m_outbox_add(pt_store *st, const char *issue_id, const char *action, int64_t at,
-                              pt_error *err) {
+                              int64_t due_at, pt_error *err) {
   mstore *m = (mstore *)st;
   if (strcmp(action, "updated") == 0)
     for (size_t i = 0; i < m->nob; i++)
@@ -606,7 +606,8 @@ static pt_status m_outbox_add(pt_store *st, const char *issue_id, const char *ac
   o->id = ++m->ob_next;
   snprintf(o->issue_id, sizeof o->issue_id, "%s", issue_id);
   snprintf(o->action, sizeof o->action, "%s", action);
-  o->created_at = o->next_at = at;
+  o->created_at = at;
+  o->next_at = due_at;
   return PT_OK;
 }
 

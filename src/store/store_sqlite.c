@@ -152,11 +152,11 @@ static const char *const WSQL[W_COUNT] = {
         " WHERE issue_id = ?1 AND session_id = ?2",
     [W_OUTBOX_ADD] =
         "INSERT INTO outbox (issue_id, action, created_at, next_at, attempts)"
-        " VALUES (?1, ?2, ?3, ?3, 0)",
+        " VALUES (?1, ?2, ?3, ?4, 0)",
     /* a waiting, unattempted delivery of the issue will carry this change */
     [W_OUTBOX_ADD_COALESCED] =
         "INSERT INTO outbox (issue_id, action, created_at, next_at, attempts)"
-        " SELECT ?1, ?2, ?3, ?3, 0 WHERE NOT EXISTS"
+        " SELECT ?1, ?2, ?3, ?4, 0 WHERE NOT EXISTS"
         " (SELECT 1 FROM outbox WHERE issue_id = ?1 AND attempts = 0)",
     [W_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
     [W_OUTBOX_RESCHEDULE] =
@@ -1224,12 +1224,13 @@ static pt_status s_read_issue_sessions(pt_reader *rb, const char *issue_id, int6
 /* ---- the webhook outbox --------------------------------------------------------- */
 
 static pt_status s_outbox_add(pt_store *st, const char *issue_id, const char *action, int64_t at,
-                              pt_error *err) {
+                              int64_t due_at, pt_error *err) {
   sstore *s = (sstore *)st;
   sqlite3_stmt *q = s->st[strcmp(action, "updated") == 0 ? W_OUTBOX_ADD_COALESCED : W_OUTBOX_ADD];
   sqlite3_bind_text(q, 1, issue_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
   sqlite3_bind_int64(q, 3, at);
+  sqlite3_bind_int64(q, 4, due_at);
   int rc = sqlite3_step(q);
   sqlite3_reset(q);
   return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "queue webhook");

@@ -690,7 +690,8 @@ def test_webhooks():
         eq(actions[0], "opened", "first action")
         eq(actions[-2:], ["resolved", "reopened"], "last actions")
         updates = actions.count("updated")
-        check(1 <= updates < 20, "20 failures coalesced into %d updates" % updates)
+        check(1 <= updates <= 3, "20 failures coalesced into %d updates" % updates)
+        print("  20 failures in a burst: %d updated deliveries" % updates, flush=True)
         eq(set(actions[1:-2]), {"updated"}, "in order: %r" % actions)
         with rcv.lock:
             eq([st for st, _, _ in rcv.got[:3]], [503, 503, 200], "retried after refusals")
