@@ -243,6 +243,14 @@ pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const cha
 pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *state, int limit,
                       const char *cursor, char **out, pt_error *err);
 
+/* The funnel of one pipeline type (SPEC §2 stats): {"pipeline_type",
+ * "sessions", "completed", "failed", "completion_rate", "duration_ms":
+ * {"p50", "p95"}, "steps": [{"step", "reached", "succeeded", "failed"}]},
+ * over sessions created at or after since_ms (0: all), at most the 100,000
+ * most recently active (then "truncated": true). */
+pt_status pt_stats(pt_tracker *t, const char *pipeline_type, int64_t since_ms, char **out,
+                   pt_error *err);
+
 /* The newest registry entry, or PT_ENOTFOUND when there is none. */
 pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, pt_error *err);
 

@@ -583,6 +583,129 @@ pt_status pt_issue_get(pt_tracker *t, const char *issue_id, char **out, pt_error
   return rc;
 }
 
+/* ---- the funnel ------------------------------------------------------------------ */
+
+#define STATS_SESSIONS_MAX 100000
+
+typedef struct funnel {
+  const pt_pipeline *p;
+  int64_t since, now;
+  int64_t sessions, completed, failed, seen;
+  int64_t reached[PT_MAX_STEPS], succeeded[PT_MAX_STEPS], failed_at[PT_MAX_STEPS];
+  int64_t *dur;
+  size_t ndur, capdur;
+  int truncated, oom;
+} funnel;
+
+static int funnel_one(void *ctx, const pt_session *s, int64_t sort_ms) {
+  funnel *f = ctx;
+  (void)sort_ms;
+  if (++f->seen > STATS_SESSIONS_MAX) {
+    f->truncated = 1;
+    return 1;
+  }
+  if (s->created_at < f->since) return 0;
+  f->sessions++;
+  pt_cksum c;
+  pt_cksum_compute(s, f->p, f->now, &c);
+  if (strcmp(c.state, "completed") == 0) {
+    f->completed++;
+    if (f->ndur == f->capdur) {
+      size_t nc = f->capdur ? f->capdur * 2 : 256;
+      int64_t *n = realloc(f->dur, nc * sizeof *n);
+      if (!n) {
+        f->oom = 1;
+        return 1;
+      }
+      f->dur = n;
+      f->capdur = nc;
+    }
+    f->dur[f->ndur++] = s->last_ts - s->first_ts;
+  } else if (strcmp(c.state, "failed") == 0) {
+    f->failed++;
+  }
+  for (int i = 0; i < f->p->nsteps; i++) {
+    const pt_step_state *st = pt_session_step(s, f->p->steps[i]);
+    if (!st) continue;
+    if (st->started || st->outcome != PT_OUTCOME_NONE) f->reached[i]++;
+    if (st->outcome == PT_OUTCOME_SUCCESS) f->succeeded[i]++;
+    if (st->outcome == PT_OUTCOME_FAILURE) f->failed_at[i]++;
+  }
+  return 0;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+pt_status pt_stats(pt_tracker *t, const char *pipeline_type, int64_t since_ms, char **out,
+                   pt_error *err) {
+  *out = NULL;
+  if (!pipeline_type || !pt_is_name(pipeline_type))
+    return pt_fail(err, PT_EINVALID, "pipeline_type",
+                   "pipeline_type: is required, a string matching ^[a-z][a-z0-9_]{0,63}$");
+  pt_defs *defs = pt__defs(t);
+  const pt_pipeline *p = pt_defs_find(defs, pipeline_type);
+  if (!p) {
+    pt_defs_unref(defs);
+    return pt_fail(err, PT_EUNKNOWN_PIPELINE, "pipeline_type",
+                   "pipeline_type: no pipeline \"%s\" is defined", pipeline_type);
+  }
+  funnel *f = calloc(1, sizeof *f);
+  if (!f) {
+    pt_defs_unref(defs);
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  f->p = p;
+  f->since = since_ms;
+  f->now = pt__now(t);
+  pt_store *st = pt__store(t);
+  pt_status rc = pt__flush(t, err);
+  pt_reader *r = NULL;
+  if (rc == PT_OK) rc = st->m->reader_open(st, &r, err);
+  if (rc == PT_OK) {
+    rc = st->m->list_sessions(r, pipeline_type, 0, NULL, -1, funnel_one, f, err);
+    st->m->reader_close(r);
+  }
+  if (rc == PT_OK && f->oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  if (rc == PT_OK) {
+    qsort(f->dur, f->ndur, sizeof *f->dur, cmp_i64);
+    pt_buf b;
+    pt_buf_init(&b, 0);
+    pt_buf_puts(&b, "{\"pipeline_type\":");
+    pt_buf_json_cstr(&b, pipeline_type);
+    double rate = f->sessions ? (double)f->completed / (double)f->sessions : 0;
+    pt_buf_printf(&b,
+                  ",\"sessions\":%" PRId64 ",\"completed\":%" PRId64 ",\"failed\":%" PRId64
+                  ",\"completion_rate\":%.4f,\"duration_ms\":",
+                  f->sessions, f->completed, f->failed, rate);
+    if (f->ndur)
+      pt_buf_printf(&b, "{\"p50\":%" PRId64 ",\"p95\":%" PRId64 "}", f->dur[(f->ndur - 1) / 2],
+                    f->dur[(f->ndur * 95 + 99) / 100 - 1]);
+    else
+      pt_buf_puts(&b, "{\"p50\":null,\"p95\":null}");
+    pt_buf_puts(&b, ",\"steps\":[");
+    for (int i = 0; i < p->nsteps; i++) {
+      if (i) pt_buf_putc(&b, ',');
+      pt_buf_puts(&b, "{\"step\":");
+      pt_buf_json_cstr(&b, p->steps[i]);
+      pt_buf_printf(&b,
+                    ",\"optional\":%s,\"reached\":%" PRId64 ",\"succeeded\":%" PRId64
+                    ",\"failed\":%" PRId64 "}",
+                    p->optional[i] ? "true" : "false", f->reached[i], f->succeeded[i],
+                    f->failed_at[i]);
+    }
+    pt_buf_printf(&b, "],\"truncated\":%s}", f->truncated ? "true" : "false");
+    rc = take(&b, out, err);
+    pt_buf_cleanup(&b);
+  }
+  free(f->dur);
+  free(f);
+  pt_defs_unref(defs);
+  return rc;
+}
+
 pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, pt_error *err) {
   *out = NULL;
   view v;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "assets.h"
+#include "core/sha.h"
 #include "core/validate.h"
 #include "server.h"
 
@@ -23,6 +25,8 @@ const ptd_route ptd_routes[R_COUNT] = {
     [R_EXPORT] = {"/api/pipeline/export", "GET", AUTH_API, 0},
     [R_IMPORT] = {"/api/pipeline/import", "POST", AUTH_API, 1},
     [R_ISSUES] = {"/api/pipeline/issues", "GET", AUTH_API, 0},
+    [R_STATS] = {"/api/pipeline/stats", "GET", AUTH_API, 0},
+    [R_ASSET] = {"/assets/{id}", "GET", AUTH_NONE, 0},
     [R_ISSUES_STREAM] = {"/api/pipeline/issues/stream", "GET", AUTH_API, 0},
     [R_ISSUE] = {"/api/pipeline/issues/{id}", "GET", AUTH_API, 0},
     [R_ISSUE_RESOLVE] = {"/api/pipeline/issues/{id}/resolve", "POST", AUTH_API, 0},
@@ -586,17 +590,51 @@ static enum MHD_Result readyz_get(ptd_req *r) {
   return ptd_reply_json(r, 200, strdup("{\"status\":\"ready\"}"));
 }
 
-static const char INDEX_HTML[] =
-    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-    "<title>pipetrack</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;"
-    "margin:3rem auto;padding:0 1rem;color:#1d2430}code{background:#eef1f5;padding:0 .25rem}"
-    "</style></head><body><h1>pipetrack</h1><p>pipetrackd is running. The dashboard is not "
-    "built yet; the HTTP API is under <code>/api/pipeline/</code> (see docs/api.md).</p>"
-    "<ul><li><a href=\"/api/pipeline/sessions\">sessions</a></li>"
-    "<li><a href=\"/api/pipeline/definitions\">pipeline definitions</a></li>"
-    "<li><a href=\"/metrics\">metrics</a></li><li><a href=\"/healthz\">health</a></li></ul>"
-    "</body></html>";
+static enum MHD_Result stats_get(ptd_req *r) {
+  const char *since = arg(r, "since");
+  char *end = NULL;
+  long long ms = since ? strtoll(since, &end, 10) : 0;
+  if (since && (*end || ms < 0))
+    return ptd_reply_http_error(r, 400, "invalid_request", "since",
+                                "since: must be a time in ms since the epoch");
+  char *out;
+  pt_error err;
+  pt_status st = pt_stats(r->srv->t, arg(r, "pipeline_type"), ms, &out, &err);
+  return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
+}
+
+/* The dashboard's files: built in, revalidated by ETag (a hash of the
+ * content), so a new build is picked up at once and an unchanged file costs
+ * a 304. */
+static enum MHD_Result asset(ptd_req *r, const char *name) {
+  for (size_t i = 0; i < ptd_nassets; i++) {
+    const ptd_asset *a = &ptd_assets[i];
+    if (strcmp(a->name, name) != 0) continue;
+    char hex[65], etag[40];
+    pt_sha256_hex(a->data, a->len, hex);
+    snprintf(etag, sizeof etag, "\"%.32s\"", hex);
+    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
+    struct MHD_Response *resp =
+        inm && strstr(inm, etag)
+            ? MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT)
+            : MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    unsigned status = inm && strstr(inm, etag) ? 304 : 200;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                            "img-src 'self' data:; object-src 'none'; base-uri 'none'");
+    r->status = status;
+    r->phase = PH_DONE;
+    enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+  }
+  return ptd_reply_http_error(r, 404, "not_found", NULL, "no such file: %s", name);
+}
 
 enum MHD_Result ptd_dispatch(ptd_req *r) {
   switch (r->route) {
@@ -620,11 +658,9 @@ enum MHD_Result ptd_dispatch(ptd_req *r) {
     case R_METRICS: return metrics_get(r);
     case R_HEALTHZ: return ptd_reply_json(r, 200, strdup("{\"status\":\"ok\"}"));
     case R_READYZ: return readyz_get(r);
-    case R_INDEX: {
-      char *page = strdup(INDEX_HTML);
-      return page ? ptd_reply(r, 200, page, sizeof INDEX_HTML - 1, "text/html; charset=utf-8", NULL)
-                  : MHD_NO;
-    }
+    case R_INDEX: return asset(r, "index.html");
+    case R_ASSET: return asset(r, r->param);
+    case R_STATS: return stats_get(r);
     default:
       return ptd_reply_http_error(r, 404, "not_found", NULL, "no such endpoint: %s", r->path);
   }

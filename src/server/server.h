@@ -60,6 +60,8 @@ enum {
   R_ISSUES_STREAM, /* before R_ISSUE: "stream" is not an issue id */
   R_ISSUE,
   R_ISSUE_RESOLVE,
+  R_STATS,
+  R_ASSET,
   R_METRICS,
   R_HEALTHZ,
   R_READYZ,

@@ -827,6 +827,46 @@ static void test_stall_sweep(void **state) {
   }
 }
 
+/* The funnel: per step reached / succeeded / failed, completion rate and
+ * durations of completed sessions. */
+static void test_stats(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    pt_error err;
+    static const char *steps[] = {"checkout_started", "payment_initiated", "payment_confirmed",
+                                  "checkout_completed"};
+    tu_clock_ms = 50000000;
+    for (int k = 0; k < 4; k++) {
+      tu_track(t, "f_ok", "checkout_digital", steps[k], PT_SUCCESS, NULL);
+      tu_clock_ms += 1000;
+    }
+    tu_track(t, "f_bad", "checkout_digital", steps[0], PT_SUCCESS, NULL);
+    tu_track(t, "f_bad", "checkout_digital", steps[1], PT_FAILURE, NULL);
+    tu_track(t, "f_run", "checkout_digital", steps[0], PT_STARTED, NULL);
+    char *doc;
+    TU_ASSERT_OK(pt_stats(t, "checkout_digital", 0, &doc, &err), &err);
+    json_t *v = doc_json(doc);
+    assert_int_equal(jint(v, "sessions"), 3);
+    assert_int_equal(jint(v, "completed"), 1);
+    assert_int_equal(jint(v, "failed"), 1);
+    assert_int_equal(jint(v, "duration_ms.p50"), 3000);
+    json_t *st = json_object_get(v, "steps");
+    assert_int_equal(jint(json_array_get(st, 0), "reached"), 3);
+    assert_int_equal(jint(json_array_get(st, 0), "succeeded"), 2);
+    assert_int_equal(jint(json_array_get(st, 1), "reached"), 2);
+    assert_int_equal(jint(json_array_get(st, 1), "failed"), 1);
+    assert_int_equal(jint(json_array_get(st, 3), "succeeded"), 1);
+    json_decref(v);
+    TU_ASSERT_OK(pt_stats(t, "checkout_digital", tu_clock_ms + 1, &doc, &err), &err);
+    v = doc_json(doc);
+    assert_int_equal(jint(v, "sessions"), 0);
+    json_decref(v);
+    assert_int_equal(pt_stats(t, "nope", 0, &doc, &err), PT_EUNKNOWN_PIPELINE);
+    pt_close(t);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_idempotency, setup),
@@ -844,6 +884,7 @@ int main(void) {
       cmocka_unit_test_setup(test_export_import, setup),
       cmocka_unit_test_setup(test_issues, setup),
       cmocka_unit_test_setup(test_stall_sweep, setup),
+      cmocka_unit_test_setup(test_stats, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

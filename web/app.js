@@ -1,0 +1,350 @@
+// pipetrack dashboard: plain ES module, no build step, no network beyond this
+// server. Every value from an event goes into the page as text (textContent
+// through h()), never as HTML.
+
+const view = document.getElementById("view");
+const liveLabel = document.getElementById("live");
+let stopLive = () => {};
+
+// ---- DOM ---------------------------------------------------------------------
+
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "style") el.setAttribute("style", v);
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const kid of kids.flat(Infinity)) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+
+const badge = (state, text) => h("span", { class: `badge s-${state}` }, text || state.replace("_", " "));
+const when = (ms) => (ms === null || ms === undefined || ms < 0 ? "–" : new Date(ms).toLocaleString());
+const dur = (ms) => (ms === null || ms === undefined ? "–" : ms < 1000 ? `${ms} ms` : ms < 60000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60000).toFixed(1)} min`);
+const json = (v) => h("pre", {}, v === null || v === undefined ? "null" : JSON.stringify(v, null, 2));
+
+function show(...nodes) {
+  view.replaceChildren(...nodes);
+}
+
+// ---- API ---------------------------------------------------------------------
+
+function token() {
+  return sessionStorage.getItem("pipetrack.token");
+}
+
+function askToken() {
+  const dlg = document.getElementById("token-dialog");
+  const input = document.getElementById("token-input");
+  return new Promise((resolve) => {
+    dlg.addEventListener("close", () => {
+      if (input.value) sessionStorage.setItem("pipetrack.token", input.value);
+      resolve();
+    }, { once: true });
+    if (!dlg.open) dlg.showModal();
+  });
+}
+
+async function api(path, opts = {}) {
+  for (let tries = 0; tries < 3; tries++) {
+    const headers = Object.assign({}, opts.headers || {});
+    if (token()) headers.Authorization = `Bearer ${token()}`;
+    if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+    const r = await fetch(path, { method: opts.method || "GET", headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+    if (r.status === 401) {
+      await askToken();
+      continue;
+    }
+    if (r.status === 304) return { status: 304, etag: r.headers.get("ETag") };
+    const type = r.headers.get("Content-Type") || "";
+    const body = type.startsWith("application/json") ? await r.json() : await r.text();
+    if (!r.ok) {
+      const msg = body && body.error ? body.error.message : `${r.status}`;
+      throw Object.assign(new Error(msg), { status: r.status });
+    }
+    return { status: r.status, etag: r.headers.get("ETag"), body };
+  }
+  throw new Error("an API token is needed");
+}
+
+// Live data: Server-Sent Events read through fetch (so the token can go in a
+// header), else polling with If-None-Match every 2 s; polling stops when
+// `done(data)` says so (a terminal session).
+function live(streamPath, pollPath, onData, done = () => false) {
+  let stopped = false;
+  const ctl = new AbortController();
+  const stop = () => { stopped = true; ctl.abort(); };
+
+  async function poll() {
+    liveLabel.textContent = "polling every 2 s";
+    let etag = null;
+    while (!stopped) {
+      try {
+        const headers = etag ? { "If-None-Match": etag } : {};
+        const r = await api(pollPath, { headers });
+        if (r.status !== 304) {
+          etag = r.etag;
+          onData(r.body);
+          if (done(r.body)) { liveLabel.textContent = "finished: not polling"; return; }
+        }
+      } catch (e) {
+        liveLabel.textContent = `polling: ${e.message}`;
+      }
+      await new Promise((res) => setTimeout(res, 2000));
+    }
+  }
+
+  async function stream() {
+    const headers = token() ? { Authorization: `Bearer ${token()}` } : {};
+    const r = await fetch(streamPath, { headers, signal: ctl.signal });
+    if (!r.ok || !r.body) throw new Error(`stream ${r.status}`);
+    liveLabel.textContent = "live";
+    const reader = r.body.getReader();
+    const dec = new TextDecoder();
+    let buf = "";
+    for (;;) {
+      const { value, done: end } = await reader.read();
+      if (end) break;
+      buf += dec.decode(value, { stream: true });
+      let i;
+      while ((i = buf.indexOf("\n\n")) >= 0) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        let event = "message", data = "";
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event: ")) event = line.slice(7);
+          else if (line.startsWith("data: ")) data += line.slice(6);
+        }
+        if (data) onData(JSON.parse(data), event);
+      }
+    }
+    throw new Error("stream ended");
+  }
+
+  (async () => {
+    if (streamPath && !sessionStorage.getItem("pipetrack.nostream")) {
+      try { await stream(); } catch (e) { if (stopped) return; }
+    }
+    if (!stopped && pollPath) poll();
+  })();
+  return stop;
+}
+
+// ---- views ---------------------------------------------------------------------
+
+let pipelines = null;
+async function definitions() {
+  if (!pipelines) pipelines = (await api("/api/pipeline/definitions")).body.pipelines;
+  return pipelines;
+}
+
+async function sessionsView(params) {
+  const defs = await definitions();
+  const type = params.get("pipeline_type") || "";
+  const state = params.get("state") || "";
+  const typeSel = h("select", { "aria-label": "pipeline type", onchange: () => go() },
+    h("option", { value: "" }, "all pipelines"), defs.map((p) => h("option", { value: p.type, selected: p.type === type }, p.type)));
+  const stateSel = h("select", { "aria-label": "state", onchange: () => go() },
+    ["", "in_progress", "completed", "failed", "stalled", "pending"].map((s) => h("option", { value: s, selected: s === state }, s ? s.replace("_", " ") : "all states")));
+  function go(cursor) {
+    const q = new URLSearchParams();
+    if (typeSel.value) q.set("pipeline_type", typeSel.value);
+    if (stateSel.value) q.set("state", stateSel.value);
+    if (cursor) q.set("cursor", cursor);
+    location.hash = `#/sessions?${q}`;
+  }
+  const table = h("div", {}, h("p", { class: "empty" }, "loading…"));
+  show(h("h1", {}, "Sessions"), h("div", { class: "filters" }, typeSel, stateSel), h("div", { class: "card" }, table));
+  const q = new URLSearchParams(params);
+  q.set("limit", "50");
+  let last = "";
+  async function load() {
+    const r = await api(`/api/pipeline/sessions?${q}`);
+    const text = JSON.stringify(r.body);
+    if (text === last) return; // unchanged: no re-render, no flicker
+    last = text;
+    const items = r.body.items;
+    table.replaceChildren(items.length === 0 ? h("p", { class: "empty" }, "No sessions yet.") :
+      h("table", {},
+        h("thead", {}, h("tr", {}, h("th", {}, "Session"), h("th", { class: "hide-narrow" }, "Pipeline"), h("th", {}, "State"), h("th", {}, "Progress"), h("th", { class: "num hide-narrow" }, "Events"), h("th", { class: "hide-narrow" }, "Last activity"))),
+        h("tbody", {}, items.map((s) => h("tr", {},
+          h("td", {}, h("a", { href: `#/session/${encodeURIComponent(s.session_id)}` }, s.session_id)),
+          h("td", { class: "hide-narrow" }, s.pipeline_type),
+          h("td", {}, badge(s.state)),
+          h("td", {}, s.progress ? `${s.progress.completed}/${s.progress.total}` : "–"),
+          h("td", { class: "num hide-narrow" }, s.event_count),
+          h("td", { class: "hide-narrow muted" }, when(s.updated_at)))))),
+      r.body.next_cursor ? h("p", {}, h("button", { class: "plain", onclick: () => go(r.body.next_cursor) }, "Older sessions →")) : null);
+  }
+  await load();
+  liveLabel.textContent = "refreshing every 5 s";
+  const timer = setInterval(() => load().catch(() => {}), 5000);
+  stopLive = () => clearInterval(timer);
+}
+
+function timeline(events, steps) {
+  const spans = {};
+  for (const e of events) {
+    const s = (spans[e.step] = spans[e.step] || { start: null, end: null, status: "started" });
+    if (e.status === "started") { if (s.start === null) s.start = e.ts; }
+    else { s.end = e.ts; s.status = e.status; if (s.start === null) s.start = e.ts; }
+  }
+  const all = Object.values(spans);
+  if (!all.length) return h("p", { class: "empty" }, "No steps yet.");
+  const t0 = Math.min(...all.map((s) => s.start)), t1 = Math.max(...all.map((s) => s.end ?? s.start), t0 + 1);
+  const order = steps.filter((n) => spans[n]).concat(Object.keys(spans).filter((n) => !steps.includes(n)));
+  return h("div", { class: "timeline" }, order.map((name) => {
+    const s = spans[name];
+    const left = ((s.start - t0) / (t1 - t0)) * 100, right = (((s.end ?? s.start) - t0) / (t1 - t0)) * 100;
+    return h("div", { class: "tl-row" }, h("span", {}, name),
+      h("div", { class: "tl-track" }, h("div", { class: `tl-bar s-${s.status}`, style: `left:${left}%;width:${Math.max(right - left, 0.5)}%`, title: s.status })),
+      h("span", { class: "muted" }, s.end !== null ? dur(s.end - s.start) : "running"));
+  }));
+}
+
+async function sessionView(id) {
+  const defs = await definitions();
+  const head = h("div", {}), body = h("div", {}, h("p", { class: "empty" }, "loading…"));
+  const verifyOut = h("div", {}), reportOut = h("div", {});
+  show(head, body);
+  let lastText = "";
+  function render(st) {
+    const text = JSON.stringify(st);
+    if (text === lastText) return;
+    lastText = text;
+    const ck = st.checksum, def = defs.find((p) => p.type === st.pipeline_type) || { steps: [], optional: [] };
+    head.replaceChildren(h("h1", {}, `Session ${st.session_id} `, badge(ck.state)),
+      h("div", { class: "card" },
+        h("div", { class: "row" }, h("span", {}, `${st.pipeline_type} · ${ck.progress.completed}/${ck.progress.total} steps`),
+          h("div", { class: "progress", role: "progressbar", "aria-valuenow": ck.progress.percent, "aria-valuemin": 0, "aria-valuemax": 100 }, h("div", { style: `width:${ck.progress.percent}%` })),
+          h("strong", {}, `${ck.progress.percent}%`)),
+        h("p", { class: "muted" }, `${st.event_count} events · duration ${dur(ck.duration_ms)} · `, st.terminal ? "finished" : `next update in ${st.poll_after_ms / 1000} s at the latest`),
+        h("p", {}, "Chain hash ", h("span", { class: "mono" }, ck.chain_hash)),
+        h("div", { class: "row" },
+          h("button", { onclick: verify }, "Verify chain"),
+          h("button", { class: "plain", onclick: snapshot }, "Take snapshot"),
+          h("button", { class: "plain", onclick: report }, "Show report")),
+        verifyOut));
+    const stepState = (n) => ck.failed_steps.includes(n) ? "failure" : ck.completed_steps.includes(n) ? "success" : st.events.some((e) => e.step === n) ? "running" : "missing";
+    body.replaceChildren(
+      h("h2", {}, "Steps"),
+      h("div", { class: "steps" }, def.steps.map((n, i) => h("div", { class: "step" }, h("span", { class: "name" }, n),
+        badge(stepState(n), { failure: "failed", success: "done", running: "running", missing: def.optional.includes(n) ? "optional" : "waiting" }[stepState(n)]),
+        ck.out_of_order_steps.includes(n) ? h("span", { class: "muted" }, " out of order") : null))),
+      h("h2", {}, "Timeline"), h("div", { class: "card" }, timeline(st.events, def.steps)),
+      h("h2", {}, "Events"),
+      h("div", { class: "card" }, st.events.length === 0 ? h("p", { class: "empty" }, "No events.") : h("table", {},
+        h("thead", {}, h("tr", {}, h("th", { class: "num" }, "#"), h("th", {}, "Step"), h("th", {}, "Status"), h("th", { class: "hide-narrow" }, "Time"), h("th", {}, "Input / output / error"))),
+        h("tbody", {}, st.events.slice().reverse().map((e) => h("tr", {},
+          h("td", { class: "num" }, e.seq), h("td", {}, e.step), h("td", {}, badge(e.status)),
+          h("td", { class: "hide-narrow muted" }, when(e.ts)),
+          h("td", {}, json({ input: e.input, output: e.output, error: e.error }))))))),
+      h("h2", {}, "Snapshots"),
+      h("div", { class: "card" }, st.history.length === 0 ? h("p", { class: "empty" }, "No snapshots.") : h("table", {},
+        h("thead", {}, h("tr", {}, h("th", {}, "Snapshot"), h("th", {}, "State"), h("th", { class: "num" }, "Events"), h("th", { class: "hide-narrow" }, "Taken"), h("th", { class: "hide-narrow" }, "Notes"))),
+        h("tbody", {}, st.history.map((s) => h("tr", {}, h("td", { class: "mono" }, s.id), h("td", {}, badge(s.state)), h("td", { class: "num" }, s.event_count), h("td", { class: "hide-narrow muted" }, when(s.created_at)), h("td", { class: "hide-narrow" }, s.notes || "")))))),
+      reportOut);
+  }
+  async function verify() {
+    verifyOut.replaceChildren(h("p", { class: "muted" }, "verifying…"));
+    const v = (await api(`/api/pipeline/verify?session_id=${encodeURIComponent(id)}`)).body;
+    verifyOut.replaceChildren(v.ok ? h("p", { id: "verify-result" }, badge("ok", "chain verified: every event and snapshot matches")) :
+      h("div", { id: "verify-result" }, h("p", {}, badge("mismatch", `${v.mismatches.length} mismatch(es): the stored data was altered`)),
+        h("ul", {}, v.mismatches.map((m) => h("li", {}, m.kind === "event" ? `event seq ${m.seq} (${m.event_id}): ${m.reason}` : `${m.kind} ${m.id || ""}: ${m.reason}`)))));
+  }
+  async function snapshot() {
+    await api("/api/pipeline/snapshot", { method: "POST", body: { session_id: id, notes: "from the dashboard" } });
+  }
+  async function report() {
+    const r = await api(`/api/pipeline/report?session_id=${encodeURIComponent(id)}&format=markdown`);
+    reportOut.replaceChildren(h("h2", {}, "Report"), h("div", { class: "card" }, h("pre", {}, r.body)));
+  }
+  const q = `session_id=${encodeURIComponent(id)}`;
+  stopLive = live(`/api/pipeline/status/stream?${q}`, `/api/pipeline/status?${q}`, render, (st) => st.terminal);
+}
+
+async function issuesView(params) {
+  const status = params.get("status") || "open";
+  const sel = h("select", { "aria-label": "status", onchange: () => { location.hash = `#/issues?status=${sel.value}`; } },
+    ["open", "resolved", "all"].map((s) => h("option", { value: s, selected: s === status }, s)));
+  const box = h("div", {}, h("p", { class: "empty" }, "loading…"));
+  show(h("h1", {}, "Issues"), h("div", { class: "filters" }, sel), h("div", { class: "card" }, box));
+  const path = `/api/pipeline/issues?limit=100${status === "all" ? "" : `&status=${status}`}`;
+  let last = "";
+  async function load() {
+    const r = await api(path);
+    const text = JSON.stringify(r.body);
+    if (text === last) return;
+    last = text;
+    const items = r.body.items;
+    box.replaceChildren(items.length === 0 ? h("p", { class: "empty" }, status === "open" ? "No open issues." : "No issues.") : h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "Issue"), h("th", {}, "Status"), h("th", { class: "num" }, "Count"), h("th", { class: "num hide-narrow" }, "Sessions"), h("th", { class: "hide-narrow" }, "First / last seen"), h("th", {}, ""))),
+      h("tbody", {}, items.map((x) => h("tr", {},
+        h("td", {}, h("strong", {}, x.title), h("br"), h("span", { class: "mono muted" }, x.fingerprint), h("br"),
+          x.last_session_id ? h("a", { href: `#/session/${encodeURIComponent(x.last_session_id)}` }, `last: ${x.last_session_id}`) : null),
+        h("td", {}, badge(x.status)), h("td", { class: "num" }, x.count), h("td", { class: "num hide-narrow" }, x.sessions_affected),
+        h("td", { class: "hide-narrow muted" }, when(x.first_seen), h("br"), when(x.last_seen)),
+        h("td", {}, x.status === "open" ? h("button", { class: "plain", onclick: async () => { await api(`/api/pipeline/issues/${x.id}/resolve`, { method: "POST", body: {} }); load(); } }, "Resolve") : null))))));
+  }
+  await load();
+  // the issues stream says when something changed; the list is re-read
+  stopLive = live("/api/pipeline/issues/stream", null, () => load().catch(() => {}));
+  const timer = setInterval(() => load().catch(() => {}), 5000);
+  const stopStream = stopLive;
+  stopLive = () => { stopStream(); clearInterval(timer); };
+}
+
+async function funnelView(params) {
+  const defs = await definitions();
+  const type = params.get("pipeline_type") || (defs[0] && defs[0].type);
+  const sel = h("select", { "aria-label": "pipeline type", onchange: () => { location.hash = `#/funnel?pipeline_type=${sel.value}`; } },
+    defs.map((p) => h("option", { value: p.type, selected: p.type === type }, p.type)));
+  const out = h("div", {}, h("p", { class: "empty" }, "loading…"));
+  show(h("h1", {}, "Funnel"), h("div", { class: "filters" }, sel), out);
+  const s = (await api(`/api/pipeline/stats?pipeline_type=${encodeURIComponent(type)}`)).body;
+  const top = Math.max(1, s.sessions);
+  out.replaceChildren(
+    h("div", { class: "kpis" },
+      h("div", { class: "card" }, h("div", { class: "kpi" }, s.sessions), h("div", { class: "muted" }, "sessions")),
+      h("div", { class: "card" }, h("div", { class: "kpi" }, `${Math.round(s.completion_rate * 100)}%`), h("div", { class: "muted" }, "completed")),
+      h("div", { class: "card" }, h("div", { class: "kpi" }, s.failed), h("div", { class: "muted" }, "failed")),
+      h("div", { class: "card" }, h("div", { class: "kpi" }, dur(s.duration_ms.p50)), h("div", { class: "muted" }, `median duration (p95 ${dur(s.duration_ms.p95)})`))),
+    h("div", { class: "card" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "Step"), h("th", { class: "num" }, "Reached"), h("th", {}, ""), h("th", { class: "num" }, "Succeeded"), h("th", { class: "num" }, "Failed"))),
+      h("tbody", {}, s.steps.map((st) => h("tr", {},
+        h("td", {}, st.step, st.optional ? h("span", { class: "muted" }, " (optional)") : null),
+        h("td", { class: "num" }, st.reached),
+        h("td", { style: "width:40%" }, h("div", { class: "funnel-bar", style: `width:${(st.reached / top) * 100}%`, title: `${st.reached} reached` }),
+          st.failed ? h("div", { class: "funnel-bar fail", style: `width:${(st.failed / top) * 100}%;margin-top:2px`, title: `${st.failed} failed` }) : null),
+        h("td", { class: "num" }, st.succeeded), h("td", { class: "num" }, st.failed)))))));
+  liveLabel.textContent = "as of now";
+}
+
+// ---- routing -----------------------------------------------------------------------
+
+async function route() {
+  stopLive();
+  stopLive = () => {};
+  const hash = location.hash || "#/sessions";
+  const [path, query] = hash.slice(1).split("?");
+  const params = new URLSearchParams(query || "");
+  const parts = path.split("/").filter(Boolean);
+  for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("on", a.dataset.nav === (parts[0] === "session" ? "sessions" : parts[0]));
+  try {
+    if (parts[0] === "session" && parts[1]) await sessionView(decodeURIComponent(parts[1]));
+    else if (parts[0] === "issues") await issuesView(params);
+    else if (parts[0] === "funnel") await funnelView(params);
+    else await sessionsView(params);
+  } catch (e) {
+    show(h("h1", {}, "Something went wrong"), h("p", { class: "error" }, e.message));
+  }
+}
+
+window.addEventListener("hashchange", route);
+route();
