@@ -20,6 +20,7 @@ asan: deps
 
 # Every test, in the optimised build and again under ASan+UBSan.
 test: build asan
+	@./scripts/install-deps.sh test
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)

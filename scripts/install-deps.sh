@@ -11,9 +11,15 @@ PKGS=(
   sqlite3 curl python3
 )
 
-# `install-deps.sh bench` adds what bench/http.sh drives the servers with.
+# `install-deps.sh bench` adds what bench/http.sh drives the servers with;
+# `install-deps.sh test` what the dashboard's browser test needs (Debian's
+# chromium, and Node.js with npm when no node is on the PATH).
 if [ "${1:-}" = "bench" ]; then
   PKGS+=(wrk nginx-light)
+fi
+if [ "${1:-}" = "test" ]; then
+  PKGS+=(chromium)
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 fi
 
 missing=()

@@ -670,7 +670,7 @@ pt_status pt_stats(pt_tracker *t, const char *pipeline_type, int64_t since_ms, c
   }
   if (rc == PT_OK && f->oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   if (rc == PT_OK) {
-    qsort(f->dur, f->ndur, sizeof *f->dur, cmp_i64);
+    if (f->ndur) qsort(f->dur, f->ndur, sizeof *f->dur, cmp_i64);
     pt_buf b;
     pt_buf_init(&b, 0);
     pt_buf_puts(&b, "{\"pipeline_type\":");
