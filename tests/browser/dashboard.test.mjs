@@ -114,13 +114,59 @@ try {
   check(overflow <= 1, `usable at phone width (horizontal overflow ${overflow} px)`);
   await page.screenshot({ path: join(SHOTS, "session-phone.png"), fullPage: true });
   check(errors.length === 0, `no console errors in the whole run (${errors.join("; ")})`);
+
+  // 7. without streams the page polls with If-None-Match, and stops when the
+  //    session is terminal
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.evaluate(() => sessionStorage.setItem("pipetrack.nostream", "1"));
+  const polls = [];
+  page.on("request", (r) => { if (r.url().includes("/api/pipeline/status?")) polls.push(r.headers()["if-none-match"] || ""); });
+  let notModified = 0;
+  page.on("response", (r) => { if (r.url().includes("/api/pipeline/status?") && r.status() === 304) notModified++; });
+  await page.goto(`${base}/?polling#/session/web1`); /* a fresh load: the setting is read at start */
+  await page.getByText("polling every 2 s").waitFor({ timeout: 10000 });
+  await new Promise((r) => setTimeout(r, 2500)); /* an unchanged poll: 304 */
+  await track(ev("web1", "checkout_completed", "success"));
+  await page.getByText("4/4 steps").waitFor({ timeout: 10000 });
+  await page.getByText("finished: not polling").waitFor({ timeout: 10000 });
+  check(polls.length >= 3 && polls.slice(1).every((h) => h.startsWith('"')) && notModified >= 1,
+    `polls after the first carry If-None-Match, unchanged ones get 304 (${polls.length} polls, ${notModified} × 304)`);
+  const n = polls.length;
+  await new Promise((r) => setTimeout(r, 2500));
+  check(polls.length === n, "no more polls once the session is terminal");
+  await page.evaluate(() => sessionStorage.removeItem("pipetrack.nostream"));
 } catch (e) {
   failures++;
   console.log(`FAIL ${e.stack || e}`);
 } finally {
+  await tokenCase().catch((e) => { failures++; console.log(`FAIL token: ${e.stack || e}`); });
   await browser.close();
   const exited = server.exitCode !== null ? server.exitCode : await new Promise((r) => { server.on("exit", (c) => r(c)); server.kill("SIGTERM"); });
   check(exited === 0, `pipetrackd exits 0 after SIGTERM (got ${exited})`);
 }
+// 8. a server with an API token: the page asks once, keeps it in the tab
+async function tokenCase() {
+  const db2 = join(TMP, `dashboard-token-${process.pid}.db`);
+  for (const s of ["", "-wal", "-shm"]) rmSync(db2 + s, { force: true });
+  const srv = spawn(PTD, ["--listen", "127.0.0.1:0", "--db", `sqlite:${db2}`, "--quiet", "--api-token", "t0k"], { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise((resolve, reject) => {
+    let out = "";
+    srv.stdout.on("data", (d) => { out += d; const m = out.match(/(http:\/\/127\.0\.0\.1:\d+)\//); if (m) resolve(m[1]); });
+    setTimeout(() => reject(new Error("pipetrackd did not start")), 10000);
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${url}/`);
+    await page.locator("#token-input").fill("t0k");
+    await page.getByText("Use token").click();
+    await page.getByText("No sessions yet.").waitFor({ timeout: 10000 });
+    check(await page.evaluate(() => sessionStorage.getItem("pipetrack.token") === "t0k"), "with --api-token the page asks for the token and keeps it in session storage");
+    await page.close();
+  } finally {
+    const code = await new Promise((r) => { srv.on("exit", (c) => r(c)); srv.kill("SIGTERM"); });
+    check(code === 0, "the token server exits 0");
+  }
+}
+
 console.log(failures ? `${failures} failed` : "all passed");
 process.exit(failures ? 1 : 0);
