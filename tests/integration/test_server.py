@@ -909,7 +909,11 @@ def test_malformed():
             t.join(timeout=30)
         sent += 10
         for res in slow_results:
-            check(res in (b"closed", b"") or res.startswith(b"HTTP/1.1 408"), "slow sender cut: %r" % res)
+            # cut (408 or closed); 400 when, on a loaded machine, the 4 s
+            # budget ran out mid-line and the sender sent a broken header
+            check(res in (b"closed", b"") or res.startswith(b"HTTP/1.1 408") or
+                  res.startswith(b"HTTP/1.1 400"), "slow sender cut: %r" % res)
+        check(not any(r.startswith(b"HTTP/1.1 200") for r in slow_results), "no slow sender was served")
         # idle connections are closed after --idle-timeout
         sk = socket.create_connection(("127.0.0.1", s.port), timeout=10)
         t0 = time.time()
