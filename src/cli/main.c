@@ -265,6 +265,26 @@ static int cmd_track(int argc, char **argv) {
   return EXIT_OK;
 }
 
+/* Appends "&name=value" to path for each --flag VALUE of flags (pairs of
+ * flag, query name) in argv[first..]; 0, or an exit status for an unknown
+ * argument. */
+static int query_flags(int argc, char **argv, int first, const char *const (*flags)[2], int nflags,
+                       char *path, size_t cap, const char *cmd) {
+  for (int i = first; i < argc; i++) {
+    int known = 0;
+    for (int k = 0; k < nflags && !known; k++)
+      if (strcmp(argv[i], flags[k][0]) == 0 && i + 1 < argc) {
+        char e[400];
+        escape_into(e, sizeof e, argv[++i]);
+        size_t n = strlen(path);
+        snprintf(path + n, cap - n, "&%s=%s", flags[k][1], e);
+        known = 1;
+      }
+    if (!known) return fail(EXIT_USAGE, "%s: unknown argument \"%s\"", cmd, argv[i]);
+  }
+  return EXIT_OK;
+}
+
 /* ---- reading commands ------------------------------------------------------------ */
 
 static void print_steps(json_t *ck) {
@@ -496,22 +516,12 @@ static void sessions_table(json_t *doc) {
 
 static int cmd_sessions(int argc, char **argv) {
   char path[1000] = "/api/pipeline/sessions?x=1";
-  static const char *flags[][2] = {{"--pipeline", "pipeline_type"},
-                                   {"--state", "state"},
-                                   {"--limit", "limit"},
-                                   {"--cursor", "cursor"}};
-  for (int i = 1; i < argc; i++) {
-    int known = 0;
-    for (int k = 0; k < 4; k++)
-      if (strcmp(argv[i], flags[k][0]) == 0 && i + 1 < argc) {
-        char e[400];
-        escape_into(e, sizeof e, argv[++i]);
-        size_t n = strlen(path);
-        snprintf(path + n, sizeof path - n, "&%s=%s", flags[k][1], e);
-        known = 1;
-      }
-    if (!known) return fail(EXIT_USAGE, "sessions: unknown argument \"%s\"", argv[i]);
-  }
+  static const char *const flags[][2] = {{"--pipeline", "pipeline_type"},
+                                         {"--state", "state"},
+                                         {"--limit", "limit"},
+                                         {"--cursor", "cursor"}};
+  int rc = query_flags(argc, argv, 1, flags, 4, path, sizeof path, "sessions");
+  if (rc) return rc;
   return show("GET", path, NULL, sessions_table);
 }
 
@@ -558,22 +568,12 @@ static int cmd_issues(int argc, char **argv) {
   if (strcmp(sub, "list") != 0)
     return fail(EXIT_USAGE, "issues: unknown subcommand \"%s\" (list, show, resolve)", sub);
   char path[1000] = "/api/pipeline/issues?x=1";
-  static const char *flags[][2] = {{"--status", "status"},
-                                   {"--pipeline", "pipeline_type"},
-                                   {"--limit", "limit"},
-                                   {"--cursor", "cursor"}};
-  for (int i = first; i < argc; i++) {
-    int known = 0;
-    for (int k = 0; k < 4; k++)
-      if (strcmp(argv[i], flags[k][0]) == 0 && i + 1 < argc) {
-        char e[400];
-        escape_into(e, sizeof e, argv[++i]);
-        size_t n = strlen(path);
-        snprintf(path + n, sizeof path - n, "&%s=%s", flags[k][1], e);
-        known = 1;
-      }
-    if (!known) return fail(EXIT_USAGE, "issues: unknown argument \"%s\"", argv[i]);
-  }
+  static const char *const flags[][2] = {{"--status", "status"},
+                                         {"--pipeline", "pipeline_type"},
+                                         {"--limit", "limit"},
+                                         {"--cursor", "cursor"}};
+  int rc = query_flags(argc, argv, first, flags, 4, path, sizeof path, "issues");
+  if (rc) return rc;
   return show("GET", path, NULL, issues_table);
 }
 

@@ -364,6 +364,21 @@ pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const cha
   return rc;
 }
 
+/* Closes a page: `],"next_cursor":"<ms>.<id>"|null}` and takes the text. */
+static pt_status end_page(pt_buf *b, int more, int64_t ms, const char *id, char **out,
+                          pt_error *err) {
+  pt_buf_puts(b, "],\"next_cursor\":");
+  if (more) {
+    char c[PT_ID_MAX + 32];
+    snprintf(c, sizeof c, "%" PRId64 ".%s", ms, id);
+    pt_buf_json_cstr(b, c);
+  } else {
+    pt_buf_puts(b, "null");
+  }
+  pt_buf_putc(b, '}');
+  return take(b, out, err);
+}
+
 /* ---- sessions listing ------------------------------------------------------ */
 
 /* Sessions looked at per call at most when filtering by state: a page may
@@ -455,18 +470,7 @@ pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *stat
                               before_id, -1, list_one, &l, err);
     st->m->reader_close(r);
   }
-  if (rc == PT_OK) {
-    pt_buf_puts(&b, "],\"next_cursor\":");
-    if (l.more) {
-      char c[PT_ID_MAX + 32];
-      snprintf(c, sizeof c, "%" PRId64 ".%s", l.last_ms, l.last_id);
-      pt_buf_json_cstr(&b, c);
-    } else {
-      pt_buf_puts(&b, "null");
-    }
-    pt_buf_putc(&b, '}');
-    rc = take(&b, out, err);
-  }
+  if (rc == PT_OK) rc = end_page(&b, l.more, l.last_ms, l.last_id, out, err);
   pt_buf_cleanup(&b);
   pt_defs_unref(l.defs);
   return rc;
@@ -529,18 +533,7 @@ pt_status pt_issues(pt_tracker *t, const char *status, const char *pipeline_type
                             before_ms, before_id, limit + 1, page_issue, &p, err);
     st->m->reader_close(r);
   }
-  if (rc == PT_OK) {
-    pt_buf_puts(&b, "],\"next_cursor\":");
-    if (p.more) {
-      char c[64];
-      snprintf(c, sizeof c, "%" PRId64 ".%s", p.last_ms, p.last_id);
-      pt_buf_json_cstr(&b, c);
-    } else {
-      pt_buf_puts(&b, "null");
-    }
-    pt_buf_putc(&b, '}');
-    rc = take(&b, out, err);
-  }
+  if (rc == PT_OK) rc = end_page(&b, p.more, p.last_ms, p.last_id, out, err);
   pt_buf_cleanup(&b);
   return rc;
 }
