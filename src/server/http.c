@@ -210,7 +210,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   pthread_mutex_init(&r->lock, NULL);
   const char *q = strchr(uri, '?');
   size_t n = q ? (size_t)(q - uri) : strlen(uri);
-  if (n >= sizeof r->path) n = sizeof r->path - 1;
+  if (n > 2048) n = 2048; /* the log line and error messages need no more */
+  r->path = malloc(n + 1);
+  if (!r->path) {
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+    return NULL;
+  }
   memcpy(r->path, uri, n);
   r->path[n] = '\0';
   MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, s->cfg.header_timeout_s);
@@ -220,6 +226,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
 }
 
 static void req_free(ptd_req *r) {
+  free(r->path);
   free(r->body);
   free(r->origin);
   free(r->items);

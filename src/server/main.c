@@ -29,7 +29,7 @@ static const opt OPTS[] = {
     {"cors-origin", 1, "LIST", NULL, "browser origins allowed, comma-separated, or *"},
     {"max-body", 1, "BYTES", "1048576", "largest request body"},
     {"max-depth", 1, "N", "32", "deepest JSON nesting in an event"},
-    {"conn-buffer", 1, "BYTES", "6144",
+    {"conn-buffer", 1, "BYTES", "5120",
      "buffer per connection; the request line and headers must fit (else 431)"},
     {"max-payload", 1, "BYTES", "65536", "largest canonical input/output of an event"},
     {"header-timeout", 1, "SECONDS", "10", "time allowed to send a request's headers"},

@@ -102,7 +102,7 @@ typedef struct ptd_req {
   int phase;
   uint64_t t0_ns;
   char method[12];
-  char path[256];
+  char *path; /* without the query; as long as it is (an idle stream keeps its request) */
   char session_id[PT_ID_MAX + 1]; /* for the log line, when one is named */
   char param[64];                 /* the {id} of a route's path */
   unsigned status;                /* the answer's, for log and metrics */
