@@ -600,7 +600,7 @@ static int cmd_export(int argc, char **argv) {
   int tty = isatty(2);
   int r = ptc_export(cli, sid, f, &lines, tty ? export_progress : NULL, why, sizeof why);
   if (tty) fputc('\n', stderr);
-  int closed = file ? fclose(f) : fflush(f);
+  int closed = f == stdout ? fflush(f) : fclose(f);
   if (r) return fail(EXIT_USAGE, "export: %s", why);
   if (closed) return fail(EXIT_USAGE, "export: cannot write %s", file ? file : "stdout");
   if (file && !json_out) fprintf(stderr, "exported %lld lines to %s\n", lines, file);

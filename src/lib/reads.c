@@ -200,7 +200,7 @@ static pt_status write_snaps(view *v, pt_buf *b, const snaplist *l, int64_t cap,
   if (rc == PT_OK && !ids) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   size_t k = 0;
   for (size_t i = 0; ids && i < more.n; i++) ids[k++] = more.items[i]->id;
-  for (size_t i = 0; ids && have_from < INT64_MAX && i < have->n; i++)
+  for (size_t i = 0; ids && have && have_from < INT64_MAX && i < have->n; i++)
     ids[k++] = have->items[i]->id;
   /* ids[0] is event `first`; a gap (missing events: damage) only shifts
    * which ids are shown, and verification reports it */
