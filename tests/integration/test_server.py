@@ -935,7 +935,9 @@ def test_memory_store_and_options():
     eq(out.returncode, 0, "--help exit")
     for flag in ("--listen", "--db", "--pipelines", "--auto-snapshot", "--ingest-key", "--api-token",
                  "--cors-origin", "--max-body", "--max-depth", "--header-timeout", "--idle-timeout",
-                 "--max-connections", "--heartbeat", "--drain-timeout"):
+                 "--max-connections", "--heartbeat", "--drain-timeout", "--conn-buffer",
+                 "--sweep-interval", "--webhook-url", "--webhook-secret", "--webhook-timeout",
+                 "--webhook-retry", "--webhook-coalesce", "--threads", "--quiet"):
         check(flag in out.stdout, "--help lists %s" % flag)
     out = subprocess.run([PIPETRACKD, "--max-body", "lots"], capture_output=True, text=True)
     eq(out.returncode, 2, "bad option value exit")
