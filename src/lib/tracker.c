@@ -300,7 +300,7 @@ static int64_t outbox_due(const pt_tracker *t, const char *action, int64_t at) {
 
 /* Counts a stored failure in its issue, in the event's transaction: an
  * acknowledged failure is counted exactly once (replays never get here). */
-static pt_status record_failure(tx *x, const pt_event *e, pt_error *err) {
+static pt_status record_failure(tx *x, const pt_event *e, int announce, pt_error *err) {
   pt_store *st = x->t->store;
   if (!st->m->issue_put) return PT_OK;
   pt_issue cur;
@@ -336,7 +336,7 @@ static pt_status record_failure(tx *x, const pt_event *e, pt_error *err) {
     cur.sessions_affected += new_session;
     rc = st->m->issue_put(st, &cur, is_new, err);
   }
-  if (rc == PT_OK && x->t->outbox && st->m->outbox_add)
+  if (rc == PT_OK && announce && x->t->outbox && st->m->outbox_add)
     rc = st->m->outbox_add(st, cur.id, action, e->received_at,
                            outbox_due(x->t, action, e->received_at), err);
   pt_issue_cleanup(&cur);
@@ -462,7 +462,7 @@ static pt_status apply_event(tx *x, job *j, size_t i) {
   ts->exists = 1;
   ts->dirty = 1;
   j->st[i] = PT_OK;
-  if (e->status == PT_FAILURE && (rc = record_failure(x, e, err))) return rc;
+  if (e->status == PT_FAILURE && (rc = record_failure(x, e, 1, err))) return rc;
   if (j->auto_snapshot) {
     rc = take_snapshot(x, ts, j->defs, j->now, NULL, &j->snaps[i], err);
     if (rc == PT_EUNKNOWN_PIPELINE) return PT_OK; /* defs reloaded away: no snapshot */
@@ -567,7 +567,8 @@ static pt_status apply_import(tx *x, job *j) {
       if (pt_session_apply(&ts->s, e)) return pt_fail(&j->err, PT_ENOMEM, NULL, "out of memory");
       ts->exists = ts->dirty = 1;
       /* issues are derived from the failures: counted here as when tracked */
-      if (e->status == PT_FAILURE && (rc = record_failure(x, e, &j->err))) return rc;
+      /* (not announced: an import replays history, it is not news) */
+      if (e->status == PT_FAILURE && (rc = record_failure(x, e, 0, &j->err))) return rc;
       j->ires->events_added++;
     } else {
       pt_snap *s = &r->snap;

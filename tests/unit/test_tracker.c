@@ -867,6 +867,38 @@ static void test_stats(void **state) {
   }
 }
 
+/* Issue changes are queued for webhooks when tracked, not when imported
+ * (an import replays history). */
+static void test_outbox_not_on_import(void **state) {
+  (void)state;
+  pt_options o = {.db_url = "memory:", .issue_outbox = 1};
+  pt_tracker *src, *dst;
+  pt_error err;
+  TU_ASSERT_OK(pt_open(&o, &src, &err), &err);
+  TU_ASSERT_OK(pt_open(&o, &dst, &err), &err);
+  tu_track(src, "ob", "checkout_digital", "checkout_started", PT_FAILURE, NULL);
+  pt_outbox due[4];
+  size_t n;
+  int64_t waiting;
+  TU_ASSERT_OK(pt__outbox_due(src, INT64_MAX, due, 4, &n, &waiting, &err), &err);
+  assert_int_equal(n, 1);
+  assert_string_equal(due[0].action, "opened");
+  char *text = export_all(src, NULL, NULL);
+  pt_import_result res;
+  TU_ASSERT_OK(pt_import(dst, text, strlen(text), 1, &res, &err), &err);
+  assert_int_equal(res.events_added, 1);
+  TU_ASSERT_OK(pt__outbox_due(dst, INT64_MAX, due, 4, &n, &waiting, &err), &err);
+  assert_int_equal(waiting, 0); /* counted in its issue, not announced */
+  char *doc;
+  TU_ASSERT_OK(pt_issues(dst, "open", NULL, 0, NULL, &doc, &err), &err);
+  json_t *v = doc_json(doc);
+  assert_int_equal(jint(json_array_get(json_object_get(v, "items"), 0), "count"), 1);
+  json_decref(v);
+  free(text);
+  pt_close(dst);
+  pt_close(src);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_idempotency, setup),
@@ -885,6 +917,7 @@ int main(void) {
       cmocka_unit_test_setup(test_issues, setup),
       cmocka_unit_test_setup(test_stall_sweep, setup),
       cmocka_unit_test_setup(test_stats, setup),
+      cmocka_unit_test(test_outbox_not_on_import),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
