@@ -295,11 +295,13 @@ pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err);
 
 /* An export: a header line {"type":"pipetrack_export","version":1}, then per
  * session its events in seq order ({"type":"event","event":{…stored…}}) and
- * its registry entries in order ({"type":"snapshot","snapshot":{…, "n"}}).
+ * its registry entries in order ({"type":"snapshot","snapshot":{…, "n"}}),
+ * then (for a whole store) each issue ({"type":"issue","issue":{…}})
+ * followed by the sessions it affected ({"type":"issue_session", …}).
  * Read in bounded memory, a chunk at a time. */
 typedef struct pt_export pt_export;
 typedef struct pt_export_counts {
-  int64_t sessions, events, snapshots;
+  int64_t sessions, events, snapshots, issues;
 } pt_export_counts;
 
 /* Everything (session_id NULL) or one session (PT_ENOTFOUND if absent). */
@@ -313,6 +315,7 @@ void pt_export_close(pt_export *x);
 typedef struct pt_import_result {
   int64_t events_added, events_skipped; /* skipped: stored already, identical */
   int64_t snapshots_added, snapshots_skipped;
+  int64_t issues_imported; /* issue states taken over (always overwritten) */
 } pt_import_result;
 
 /* Imports lines of an export (text holds whole lines; blank lines are

@@ -450,9 +450,10 @@ static int db_call(ptc_client *c, const char *method, const char *path, const ch
       pt_buf_init(&o, 0);
       pt_buf_printf(&o,
                     "{\"events_added\":%lld,\"events_skipped\":%lld,\"snapshots_added\":%lld,"
-                    "\"snapshots_skipped\":%lld}",
+                    "\"snapshots_skipped\":%lld,\"issues_imported\":%lld}",
                     (long long)res.events_added, (long long)res.events_skipped,
-                    (long long)res.snapshots_added, (long long)res.snapshots_skipped);
+                    (long long)res.snapshots_added, (long long)res.snapshots_skipped,
+                    (long long)res.issues_imported);
       doc = pt_buf_take(&o);
     }
     return done(rc, doc, &err, 200, status, out);

@@ -9,6 +9,9 @@
  *   {"type":"pipetrack_export","version":1}
  *   {"type":"event","event":{...the stored event...}}
  *   {"type":"snapshot","snapshot":{...the entry without event_ids, with n...}}
+ * then the issues, each followed by the sessions it affected:
+ *   {"type":"issue","issue":{...as the API shows it...}}
+ *   {"type":"issue_session","issue_id","session_id","first_seen","last_seen"}
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -21,7 +24,9 @@
 #define SESSIONS_PAGE 256
 #define ROWS_CHUNK 512
 
-enum { X_HEADER, X_SESSION, X_EVENTS, X_SNAPSHOTS, X_DONE };
+enum { X_HEADER, X_SESSION, X_EVENTS, X_SNAPSHOTS, X_ISSUES, X_ISSUE_SESSIONS, X_DONE };
+
+#define ISSUES_PAGE 64
 
 struct pt_export {
   pt_tracker *t;
@@ -35,6 +40,14 @@ struct pt_export {
   int64_t next_seq, next_n, rows;
   pt_buf out;
   pt_export_counts counts;
+  /* issues: a page of ids, the listing position, the sessions position */
+  char iids[ISSUES_PAGE][32];
+  size_t niids, iiid;
+  int issues_listed_last, have_icursor;
+  int64_t icursor_ms;
+  char icursor_id[32];
+  char iid[32], isess_after[PT_ID_MAX + 1];
+  int have_isess_after;
 };
 
 static int take_sid(void *ctx, const char *sid) {
@@ -80,6 +93,31 @@ static int put_snap(void *ctx, const pt_snap *s) {
   x->next_n = s->n + 1;
   x->rows++;
   x->counts.snapshots++;
+  return 0;
+}
+
+static int put_issue(void *ctx, const pt_issue *i) {
+  pt_export *x = ctx;
+  pt_buf_puts(&x->out, "{\"type\":\"issue\",\"issue\":");
+  pt_issue_write_json(&x->out, i);
+  pt_buf_puts(&x->out, "}\n");
+  snprintf(x->iids[x->niids++], 32, "%s", i->id);
+  x->icursor_ms = i->last_seen;
+  snprintf(x->icursor_id, sizeof x->icursor_id, "%s", i->id);
+  x->rows++;
+  return 0;
+}
+
+static int put_issue_session(void *ctx, const char *sid, int64_t first, int64_t last) {
+  pt_export *x = ctx;
+  pt_buf_puts(&x->out, "{\"type\":\"issue_session\",\"issue_id\":");
+  pt_buf_json_cstr(&x->out, x->iid);
+  pt_buf_puts(&x->out, ",\"session_id\":");
+  pt_buf_json_cstr(&x->out, sid);
+  pt_buf_printf(&x->out, ",\"first_seen\":%" PRId64 ",\"last_seen\":%" PRId64 "}\n", first, last);
+  snprintf(x->isess_after, sizeof x->isess_after, "%s", sid);
+  x->have_isess_after = 1;
+  x->rows++;
   return 0;
 }
 
@@ -139,7 +177,8 @@ static pt_status step(pt_export *x, pt_error *err) {
     case X_SESSION:
       if (x->ipage == x->npage) {
         if (x->one || x->listed_last) {
-          x->phase = X_DONE;
+          /* one session's export has no issues: they span sessions */
+          x->phase = x->one || !st->m->read_issues ? X_DONE : X_ISSUES;
           return PT_OK;
         }
         x->npage = x->ipage = 0;
@@ -172,6 +211,39 @@ static pt_status step(pt_export *x, pt_error *err) {
       st->m->reader_close(r);
       if (rc) return rc;
       if (x->rows < ROWS_CHUNK) x->phase = x->phase == X_EVENTS ? X_SNAPSHOTS : X_SESSION;
+      return PT_OK;
+    case X_ISSUES:
+      /* the issue lines of the page are written as it is read; each issue's
+       * sessions follow it (X_ISSUE_SESSIONS) */
+      if (x->iiid < x->niids) {
+        snprintf(x->iid, sizeof x->iid, "%s", x->iids[x->iiid++]);
+        x->have_isess_after = 0;
+        x->phase = X_ISSUE_SESSIONS;
+        return PT_OK;
+      }
+      if (x->issues_listed_last) {
+        x->phase = X_DONE;
+        return PT_OK;
+      }
+      x->niids = x->iiid = 0;
+      x->rows = 0;
+      if ((rc = st->m->reader_open(st, &r, err))) return rc;
+      rc = st->m->read_issues(r, -1, NULL, x->icursor_ms, x->have_icursor ? x->icursor_id : NULL,
+                              ISSUES_PAGE, put_issue, x, err);
+      st->m->reader_close(r);
+      if (rc) return rc;
+      x->have_icursor = 1;
+      x->counts.issues += x->rows;
+      if (x->rows < ISSUES_PAGE) x->issues_listed_last = 1;
+      return PT_OK;
+    case X_ISSUE_SESSIONS:
+      if ((rc = st->m->reader_open(st, &r, err))) return rc;
+      x->rows = 0;
+      rc = st->m->read_issue_sessions_from(r, x->iid, x->have_isess_after ? x->isess_after : NULL,
+                                           ROWS_CHUNK, put_issue_session, x, err);
+      st->m->reader_close(r);
+      if (rc) return rc;
+      if (x->rows < ROWS_CHUNK) x->phase = X_ISSUES;
       return PT_OK;
     default: return PT_OK;
   }

@@ -3,12 +3,14 @@
  * SPEC §1.2, payload digests against the exported ones, registry entry
  * shapes); the committer then applies them in order in one transaction
  * (pt__import_run), checking that each event continues its chain. */
+#define _GNU_SOURCE /* memmem */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/error.h"
+#include "../core/sha.h"
 #include "../core/validate.h"
 #include "internal.h"
 
@@ -162,8 +164,110 @@ static void free_recs(pt__imrec *recs, size_t n) {
   for (size_t i = 0; i < n; i++) {
     if (!recs[i].adopted) pt_event_free(recs[i].ev);
     pt_snap_cleanup(&recs[i].snap);
+    pt_issue_cleanup(&recs[i].issue);
   }
   free(recs);
+}
+
+/* The sample event's text as the export wrote it (the last member of the
+ * issue, the last member of the line: `..."sample_event":{...}}}`), so it is
+ * kept byte for byte; NULL when the line is not shaped so. */
+static char *raw_sample(const char *s, size_t l) {
+  static const char key[] = "\"sample_event\":";
+  const char *at = NULL;
+  for (const char *p = s; (p = memmem(p, l - (size_t)(p - s), key, sizeof key - 1)); p++) at = p;
+  if (!at) return NULL;
+  at += sizeof key - 1;
+  const char *end = s + l;
+  if (end - at < 3 || end[-1] != '}' || end[-2] != '}') return NULL;
+  end -= 2;
+  size_t n = (size_t)(end - at);
+  char *out = malloc(n + 1);
+  if (!out) return NULL;
+  memcpy(out, at, n);
+  out[n] = '\0';
+  json_t *v;
+  pt_error e;
+  if (pt_parse_ijson(out, n, "sample_event", &v, &e) != PT_OK) {
+    free(out);
+    return NULL;
+  }
+  int object = json_is_object(v);
+  json_decref(v);
+  if (!object) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
+static pt_status parse_issue(json_t *o, size_t line, pt__imrec *r, const char *text, size_t len,
+                             pt_error *err) {
+  if (!json_is_object(o)) return line_fail(err, line, "issue", "must be an object");
+  pt_issue *x = &r->issue;
+  const char *type = json_string_value(json_object_get(o, "pipeline_type"));
+  const char *step = json_string_value(json_object_get(o, "step"));
+  const char *code = json_string_value(json_object_get(o, "code"));
+  const char *id = json_string_value(json_object_get(o, "id"));
+  const char *status = json_string_value(json_object_get(o, "status"));
+  if (!type || !step || !code || !id || !status)
+    return line_fail(err, line, "issue", "id, pipeline_type, step, code and status are required");
+  /* the id and fingerprint must be what they are derived from */
+  if (strcmp(code, "stalled") == 0 && strcmp(step, "*") == 0) {
+    pt_issue_key(x, NULL, type);
+  } else {
+    char fp[PT_ISSUE_FP_MAX + 1];
+    snprintf(fp, sizeof fp, "%s/%s/%s", type, step, code);
+    memset(x, 0, sizeof *x);
+    snprintf(x->pipeline_type, sizeof x->pipeline_type, "%s", type);
+    snprintf(x->step, sizeof x->step, "%s", step);
+    snprintf(x->code, sizeof x->code, "%s", code);
+    snprintf(x->fingerprint, sizeof x->fingerprint, "%s", fp);
+    char hex[65];
+    pt_sha256_hex(fp, strlen(fp), hex);
+    snprintf(x->id, sizeof x->id, "iss_%.24s", hex);
+  }
+  if (strcmp(x->id, id) != 0)
+    return line_fail(err, line, "issue.id", "does not match its pipeline_type, step and code");
+  x->open = strcmp(status, "open") == 0;
+  if (!x->open && strcmp(status, "resolved") != 0)
+    return line_fail(err, line, "issue.status", "must be open or resolved");
+  if (get_i64(o, "count", &x->count) || get_i64(o, "sessions_affected", &x->sessions_affected) ||
+      get_i64(o, "first_seen", &x->first_seen) || get_i64(o, "last_seen", &x->last_seen) ||
+      get_i64(o, "reopened", &x->reopened))
+    return line_fail(err, line, "issue",
+                     "count, sessions_affected, first_seen, last_seen and reopened must be "
+                     "integers >= 0");
+  json_t *ra = json_object_get(o, "resolved_at");
+  x->resolved_at = -1;
+  if (ra && !json_is_null(ra) && get_i64(o, "resolved_at", &x->resolved_at))
+    return line_fail(err, line, "issue.resolved_at", "must be an integer >= 0 or null");
+  const char *last = json_string_value(json_object_get(o, "last_session_id"));
+  snprintf(x->last_session_id, sizeof x->last_session_id, "%s", last ? last : "");
+  json_t *sample = json_object_get(o, "sample_event");
+  if (sample && !json_is_null(sample)) {
+    if (!json_is_object(sample))
+      return line_fail(err, line, "issue.sample_event", "must be an event object or null");
+    x->sample_event = raw_sample(text, len);
+    if (!x->sample_event) x->sample_event = json_dumps(sample, JSON_COMPACT);
+    if (!x->sample_event) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  r->kind = 3;
+  return PT_OK;
+}
+
+static pt_status parse_issue_session(json_t *o, size_t line, pt__imrec *r, pt_error *err) {
+  const char *iid = json_string_value(json_object_get(o, "issue_id"));
+  const char *sid = json_string_value(json_object_get(o, "session_id"));
+  if (!iid || strlen(iid) >= sizeof r->iid || strncmp(iid, "iss_", 4) != 0)
+    return line_fail(err, line, "issue_id", "must be an issue id");
+  if (!sid || !pt_is_id(sid)) return line_fail(err, line, "session_id", "must be a session id");
+  if (get_i64(o, "first_seen", &r->ifirst) || get_i64(o, "last_seen", &r->ilast))
+    return line_fail(err, line, "first_seen", "first_seen and last_seen must be integers >= 0");
+  snprintf(r->iid, sizeof r->iid, "%s", iid);
+  snprintf(r->isid, sizeof r->isid, "%s", sid);
+  r->kind = 4;
+  return PT_OK;
 }
 
 pt_status pt_import(pt_tracker *t, const char *text, size_t len, size_t first_line,
@@ -207,6 +311,15 @@ pt_status pt_import(pt_tracker *t, const char *text, size_t len, size_t first_li
     } else if (type && strcmp(type, "event") == 0) {
       rc = parse_event(t, defs, json_object_get(v, "event"), line, r, err);
       if (r->kind) n++;
+    } else if (type && strcmp(type, "issue") == 0) {
+      rc = parse_issue(json_object_get(v, "issue"), line, r, s, l, err);
+      if (r->kind == 3)
+        n++;
+      else
+        pt_issue_cleanup(&r->issue);
+    } else if (type && strcmp(type, "issue_session") == 0) {
+      rc = parse_issue_session(v, line, r, err);
+      if (r->kind == 4) n++;
     } else if (type && strcmp(type, "snapshot") == 0) {
       rc = parse_snapshot(json_object_get(v, "snapshot"), line, r, err);
       if (r->kind == 2)
@@ -214,7 +327,8 @@ pt_status pt_import(pt_tracker *t, const char *text, size_t len, size_t first_li
       else
         pt_snap_cleanup(&r->snap);
     } else {
-      rc = line_fail(err, line, "type", "must be pipetrack_export, event or snapshot");
+      rc = line_fail(err, line, "type",
+                     "must be pipetrack_export, event, snapshot, issue or issue_session");
     }
     if (rc && r->kind == 0) {
       pt_event_free(r->ev);

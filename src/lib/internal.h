@@ -64,12 +64,15 @@ pt_status pt__flush(pt_tracker *t, pt_error *err);
 /* One parsed line of an export (import.c), applied in order by the
  * committer in a transaction of its own (pt__import_run). */
 typedef struct pt__imrec {
-  int kind; /* 1 event, 2 snapshot */
+  int kind; /* 1 event, 2 snapshot, 3 issue, 4 issue_session */
   size_t line;
   pt_event *ev; /* owned (until the store adopts it) */
   int adopted;
   char link[65]; /* the link the export says this event has */
   pt_snap snap;
+  pt_issue issue;                       /* kind 3 */
+  char iid[32], isid[PT_ID_MAX + 1];    /* kind 4 */
+  int64_t ifirst, ilast;
 } pt__imrec;
 /* Applies the records; refusals (a gap, a link off the chain, a stored
  * event that differs) roll the whole call back and name the line. */

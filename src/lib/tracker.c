@@ -533,6 +533,29 @@ static pt_status apply_import(tx *x, job *j) {
     pt__imrec *r = &j->recs[i];
     txsess *ts;
     pt_status rc;
+    if (r->kind == 3) {
+      /* the issue as it was in the source (after its failures, re-counted
+       * above from the events, it is overwritten with the exported state) */
+      if (!st->m->issue_put) continue;
+      if ((rc = st->m->issue_put(st, &r->issue, 0, &j->err))) return rc;
+      j->ires->issues_imported++;
+      continue;
+    }
+    if (r->kind == 4) {
+      if (!st->m->issue_session_add) continue;
+      pt_issue got;
+      rc = st->m->issue_get(st, r->iid, &got, &j->err);
+      pt_issue_cleanup(&got);
+      if (rc == PT_ENOTFOUND)
+        return import_refuse(j, r, PT_EINVALID,
+                             "issue_session of issue \"%s\" comes before the issue", r->iid);
+      if (rc) return rc;
+      int fresh;
+      if ((rc = st->m->issue_session_add(st, r->iid, r->isid, r->ifirst, &fresh, &j->err)) ||
+          (rc = st->m->issue_session_add(st, r->iid, r->isid, r->ilast, &fresh, &j->err)))
+        return rc;
+      continue;
+    }
     if (r->kind == 1) {
       pt_event *e = r->ev;
       if ((rc = tx_session(x, e->session_id, e->pipeline_type, &ts, &j->err))) return rc;

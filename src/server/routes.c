@@ -534,13 +534,14 @@ static enum MHD_Result import_post(ptd_req *r) {
   pt_error err;
   if (pt_import(r->srv->t, r->body ? r->body : "", r->len, first ? first : 1, &res, &err) != PT_OK)
     return ptd_reply_error(r, &err);
-  char *out = malloc(200);
+  char *out = malloc(256);
   if (!out) return MHD_NO;
-  snprintf(out, 200,
+  snprintf(out, 256,
            "{\"events_added\":%lld,\"events_skipped\":%lld,\"snapshots_added\":%lld,"
-           "\"snapshots_skipped\":%lld}",
+           "\"snapshots_skipped\":%lld,\"issues_imported\":%lld}",
            (long long)res.events_added, (long long)res.events_skipped,
-           (long long)res.snapshots_added, (long long)res.snapshots_skipped);
+           (long long)res.snapshots_added, (long long)res.snapshots_skipped,
+           (long long)res.issues_imported);
   return ptd_reply_json(r, 200, out);
 }
 

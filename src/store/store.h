@@ -138,6 +138,11 @@ typedef struct pt_store_methods {
   /* The sessions an issue affected, most recent first. */
   pt_status (*read_issue_sessions)(pt_reader *r, const char *issue_id, int64_t limit,
                                    pt_issue_session_cb cb, void *ctx, pt_error *err);
+  /* The same in a stable order (SQLite: by session id; memory: first
+   * affected), after `after` when not NULL: for export, a page at a time. */
+  pt_status (*read_issue_sessions_from)(pt_reader *r, const char *issue_id, const char *after,
+                                        int64_t limit, pt_issue_session_cb cb, void *ctx,
+                                        pt_error *err);
 
   /* ---- the webhook outbox, written with the change it announces ---- */
   /* Queues a delivery due at due_at; an "updated" is not queued while a

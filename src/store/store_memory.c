@@ -33,6 +33,7 @@ typedef struct undo {
 typedef struct msi {
   char sid[PT_ID_MAX + 1];
   int64_t first, last;
+  size_t pos; /* index in missue.s: the export's order */
 } msi;
 
 typedef struct missue {
@@ -524,6 +525,7 @@ static pt_status m_issue_session_add(pt_store *st, const char *issue_id, const c
   if (!e) return oom(err);
   snprintf(e->sid, sizeof e->sid, "%s", sid);
   e->first = e->last = at;
+  e->pos = mi->ns;
   if (pt_map_put(&mi->sess, e->sid, e)) {
     free(e);
     return oom(err);
@@ -583,6 +585,22 @@ static pt_status m_read_issue_sessions(pt_reader *r, const char *issue_id, int64
   for (size_t i = 0; i < mi->ns && (limit <= 0 || (int64_t)i < limit); i++)
     if (cb(ctx, v[i]->sid, v[i]->first, v[i]->last)) break;
   free(v);
+  return PT_OK;
+}
+
+static pt_status m_read_issue_sessions_from(pt_reader *r, const char *issue_id, const char *after,
+                                            int64_t limit, pt_issue_session_cb cb, void *ctx,
+                                            pt_error *err) {
+  (void)err;
+  missue *mi = pt_map_get(&((mstore *)r->store)->issues, issue_id);
+  if (!mi || !mi->exists) return PT_OK;
+  size_t i = 0;
+  if (after) {
+    msi *a = pt_map_get(&mi->sess, after);
+    i = a ? a->pos + 1 : mi->ns;
+  }
+  for (int64_t given = 0; i < mi->ns && (limit <= 0 || given < limit); i++, given++)
+    if (cb(ctx, mi->s[i]->sid, mi->s[i]->first, mi->s[i]->last)) break;
   return PT_OK;
 }
 
@@ -678,6 +696,7 @@ const pt_store_methods pt_store_memory_methods = {
     .read_issue = m_read_issue,
     .read_issues = m_read_issues,
     .read_issue_sessions = m_read_issue_sessions,
+    .read_issue_sessions_from = m_read_issue_sessions_from,
     .outbox_add = m_outbox_add,
     .outbox_done = m_outbox_done,
     .read_outbox_due = m_read_outbox_due,

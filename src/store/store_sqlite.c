@@ -179,6 +179,7 @@ enum {
   R_ISSUES_FIRST,
   R_ISSUES_AFTER,
   R_ISSUE_SESSIONS,
+  R_ISSUE_SESSIONS_FROM,
   R_OUTBOX_DUE,
   R_OUTBOX_COUNT,
   R_COUNT
@@ -243,6 +244,9 @@ static const char *const RSQL[R_COUNT] = {
     [R_ISSUE_SESSIONS] =
         "SELECT session_id, first_seen, last_seen FROM issue_sessions WHERE issue_id = ?1"
         " ORDER BY last_seen DESC LIMIT ?2",
+    [R_ISSUE_SESSIONS_FROM] =
+        "SELECT session_id, first_seen, last_seen FROM issue_sessions WHERE issue_id = ?1"
+        " AND session_id > ?2 ORDER BY session_id LIMIT ?3",
     /* the head delivery of each issue, when due */
     [R_OUTBOX_DUE] =
         "SELECT id, issue_id, action, created_at, next_at, attempts FROM outbox o"
@@ -1221,6 +1225,23 @@ static pt_status s_read_issue_sessions(pt_reader *rb, const char *issue_id, int6
   return st;
 }
 
+static pt_status s_read_issue_sessions_from(pt_reader *rb, const char *issue_id, const char *after,
+                                            int64_t limit, pt_issue_session_cb cb, void *ctx,
+                                            pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[R_ISSUE_SESSIONS_FROM];
+  sqlite3_bind_text(q, 1, issue_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, after ? after : "", -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 3, limit > 0 ? limit : -1);
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+    if (cb(ctx, col_text(q, 0), sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2))) break;
+  pt_status st =
+      rc == SQLITE_ROW || rc == SQLITE_DONE ? PT_OK : db_fail(err, r->db, "read issue sessions");
+  sqlite3_reset(q);
+  return st;
+}
+
 /* ---- the webhook outbox --------------------------------------------------------- */
 
 static pt_status s_outbox_add(pt_store *st, const char *issue_id, const char *action, int64_t at,
@@ -1312,6 +1333,7 @@ const pt_store_methods pt_store_sqlite_methods = {
     .read_issue = s_read_issue,
     .read_issues = s_read_issues,
     .read_issue_sessions = s_read_issue_sessions,
+    .read_issue_sessions_from = s_read_issue_sessions_from,
     .outbox_add = s_outbox_add,
     .outbox_done = s_outbox_done,
     .read_outbox_due = s_read_outbox_due,

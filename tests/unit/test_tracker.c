@@ -566,6 +566,13 @@ static void test_status_etag(void **state) {
   }
 }
 
+static json_t *issue_doc(pt_tracker *t, const char *id) {
+  char *doc;
+  pt_error err;
+  TU_ASSERT_OK(pt_issue_get(t, id, &doc, &err), &err);
+  return doc_json(doc);
+}
+
 static char *export_all(pt_tracker *t, const char *sid, pt_export_counts *counts) {
   pt_export *x;
   pt_error err;
@@ -613,8 +620,18 @@ static void test_export_import(void **state) {
     char *note;
     TU_ASSERT_OK(pt_snapshot(src, "x1", NULL, "manual", &note, &err), &err);
     pt_free(note);
+    /* the three failures made one issue: resolved, it travels as it is */
+    TU_ASSERT_OK(pt_issues(src, NULL, NULL, 0, NULL, &note, &err), &err);
+    json_t *iv = doc_json(note);
+    char iid[40];
+    snprintf(iid, sizeof iid, "%s", jstr(json_array_get(json_object_get(iv, "items"), 0), "id"));
+    json_decref(iv);
+    TU_ASSERT_OK(pt_issue_resolve(src, iid, &note, &err), &err);
+    pt_free(note);
     pt_export_counts counts;
     char *text = export_all(src, NULL, &counts);
+    assert_int_equal(counts.issues, 1);
+    assert_non_null(strstr(text, "{\"type\":\"issue_session\",\"issue_id\":"));
     assert_int_equal(counts.sessions, 3);
     assert_int_equal(counts.events, 6);
     assert_int_equal(counts.snapshots, 7);
@@ -647,6 +664,13 @@ static void test_export_import(void **state) {
     TU_ASSERT_OK(pt_import(dst, text, strlen(text), 1, &res, &err), &err);
     assert_int_equal(res.events_added, 6);
     assert_int_equal(res.snapshots_added, 7);
+    assert_int_equal(res.issues_imported, 1);
+    json_t *di = issue_doc(dst, iid);
+    assert_string_equal(jstr(di, "status"), "resolved");
+    assert_int_equal(jint(di, "count"), 3);
+    assert_int_equal(jint(di, "sessions_affected"), 3);
+    assert_int_equal(json_array_size(json_object_get(di, "sessions")), 3);
+    json_decref(di);
     for (int s = 0; s < 3; s++) {
       char sid[16], a[65], c[65];
       snprintf(sid, sizeof sid, "x%d", s);
@@ -677,13 +701,6 @@ static void test_export_import(void **state) {
     pt_close(dst);
     pt_close(src);
   }
-}
-
-static json_t *issue_doc(pt_tracker *t, const char *id) {
-  char *doc;
-  pt_error err;
-  TU_ASSERT_OK(pt_issue_get(t, id, &doc, &err), &err);
-  return doc_json(doc);
 }
 
 /* Failures grouped by pipeline/step/code as they are stored, counted once,
