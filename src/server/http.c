@@ -194,7 +194,7 @@ static enum MHD_Result preflight(ptd_req *r) {
  * (A broadcast here woke the ticker on every request: 4 futex calls a
  * request, most of the server's system time.) */
 static void inflight_add(ptd_server *s, int d) {
-  __atomic_add_fetch(&s->inflight, d, __ATOMIC_ACQ_REL);
+  __atomic_add_fetch(&s->inflight, d, __ATOMIC_SEQ_CST);
 }
 
 /* MHD calls this when the request line is in: the request starts here, so
@@ -293,6 +293,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     snprintf(r->method, sizeof r->method, "%s", method);
     r->route = ptd_route_find(r->path, method, r->param);
     r->origin = allowed_origin(r);
+    if (__atomic_load_n(&s->draining, __ATOMIC_SEQ_CST)) {
+      /* shutting down: answered at once, never suspended; the client
+       * retries on the next server */
+      MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 1);
+      return ptd_reply_http_error(r, 503, "shutting_down", NULL,
+                                  "the server is shutting down; retry");
+    }
     uint64_t waited = ptd_mono_ns() - r->t0_ns;
     if (s->cfg.header_timeout_s && waited > (uint64_t)s->cfg.header_timeout_s * 1000000000u) {
       MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 1);
@@ -458,14 +465,19 @@ void ptd_stop(ptd_server *s) {
   /* no new connections; requests in flight finish (their commits too) */
   MHD_quiesce_daemon(s->d);
   pthread_mutex_lock(&s->lock);
-  s->draining = 1;
+  /* sequentially consistent with the handlers' read (on_request): a request
+   * either is counted in `inflight` before the drain below reads it, or
+   * sees `draining` and is refused without being suspended (keep-alive
+   * connections still bring requests after the quiesce; a suspended one at
+   * MHD_stop_daemon is fatal) */
+  __atomic_store_n(&s->draining, 1, __ATOMIC_SEQ_CST);
   pthread_cond_broadcast(&s->cond);
   pthread_mutex_unlock(&s->lock);
   if (s->ticker_started) pthread_join(s->ticker, NULL);
   ptd_hub_close_all(s->hub);
   uint64_t until = ptd_mono_ns() + (uint64_t)s->cfg.drain_timeout_s * 1000000000u;
   pthread_mutex_lock(&s->lock);
-  while (__atomic_load_n(&s->inflight, __ATOMIC_ACQUIRE) > 0 || ptd_hub_count(s->hub) > 0) {
+  while (__atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST) > 0 || ptd_hub_count(s->hub) > 0) {
     if (ptd_mono_ns() >= until) break;
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
