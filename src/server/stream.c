@@ -109,22 +109,27 @@ void ptd_hub_issues_resync(ptd_hub *h) {
   pthread_mutex_unlock(&h->lock);
 }
 
-void ptd_hub_heartbeat(ptd_hub *h) {
+enum { POKE_HEARTBEAT, POKE_CLOSE };
+
+/* Marks every stream and wakes it. */
+static void poke_all(ptd_hub *h, int what) {
   pthread_mutex_lock(&h->lock);
   for (stream *st = h->all; st; st = st->next_all) {
-    st->heartbeat = 1;
+    if (what == POKE_HEARTBEAT)
+      st->heartbeat = 1;
+    else
+      st->closing = 1;
     wake(st);
   }
   pthread_mutex_unlock(&h->lock);
 }
 
+void ptd_hub_heartbeat(ptd_hub *h) {
+  poke_all(h, POKE_HEARTBEAT);
+}
+
 void ptd_hub_close_all(ptd_hub *h) {
-  pthread_mutex_lock(&h->lock);
-  for (stream *st = h->all; st; st = st->next_all) {
-    st->closing = 1;
-    wake(st);
-  }
-  pthread_mutex_unlock(&h->lock);
+  poke_all(h, POKE_CLOSE);
 }
 
 static void unlink_stream(ptd_hub *h, stream *st) {
