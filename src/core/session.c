@@ -25,14 +25,92 @@ void pt_session_init(pt_session *s, const char *session_id, const char *pipeline
   s->snap_ms = -1;
 }
 
+static void recent_drop(pt_session *s) {
+  free(s->recent);
+  s->recent = NULL;
+  s->recent_len = s->recent_cap = 0;
+  s->nrecent = 0;
+  s->recent_from = s->event_count;
+}
+
 void pt_session_cleanup(pt_session *s) {
   free(s->steps);
   s->steps = NULL;
   s->nsteps = s->capsteps = 0;
+  recent_drop(s);
+}
+
+void pt_session_keep_recent(pt_session *s) {
+  if (s->keep_recent) return;
+  recent_drop(s);
+  s->keep_recent = 1;
+}
+
+const char *pt_session_recent_ids(const pt_session *s, int64_t first) {
+  if (!s->keep_recent || first < s->recent_from || first > s->event_count ||
+      s->recent_from + s->nrecent != s->event_count)
+    return NULL;
+  const char *p = s->recent ? s->recent : "";
+  for (int64_t i = s->recent_from; i < first; i++) p += strlen(p) + 1;
+  return p;
+}
+
+/* Appends the id of event seq; the list only ever holds consecutive events,
+ * and losing it (no memory) costs a read later, not a failure now. */
+static void recent_push(pt_session *s, int64_t seq, const char *id) {
+  if (s->recent_from + s->nrecent != seq) {
+    recent_drop(s);
+    s->recent_from = seq;
+  }
+  size_t n = strlen(id) + 1;
+  if (s->nrecent == PT_RECENT_IDS) {
+    size_t first = strlen(s->recent) + 1;
+    memmove(s->recent, s->recent + first, s->recent_len - first);
+    s->recent_len -= first;
+    s->nrecent--;
+    s->recent_from++;
+  }
+  if (s->recent_len + n > s->recent_cap) {
+    size_t cap = s->recent_cap ? s->recent_cap * 2 : 256;
+    while (cap < s->recent_len + n) cap *= 2;
+    char *r = realloc(s->recent, cap);
+    if (!r) {
+      recent_drop(s);
+      s->recent_from = seq + 1;
+      return;
+    }
+    s->recent = r;
+    s->recent_cap = cap;
+  }
+  memcpy(s->recent + s->recent_len, id, n);
+  s->recent_len += n;
+  s->nrecent++;
+}
+
+/* Copies src's recent list into dst (whose own buffer, if any, is reused);
+ * on no memory dst keeps no list. */
+static void recent_copy(pt_session *dst, const pt_session *src, char *buf, size_t cap) {
+  dst->recent = buf;
+  dst->recent_cap = cap;
+  if (!src->keep_recent || !src->recent_len) {
+    dst->recent_len = 0;
+    return;
+  }
+  if (cap < src->recent_len) {
+    char *r = realloc(buf, src->recent_len);
+    if (!r) {
+      recent_drop(dst);
+      return;
+    }
+    dst->recent = r;
+    dst->recent_cap = src->recent_len;
+  }
+  memcpy(dst->recent, src->recent, src->recent_len);
 }
 
 int pt_session_copy(pt_session *dst, const pt_session *src) {
   *dst = *src;
+  recent_copy(dst, src, NULL, 0);
   dst->steps = NULL;
   dst->capsteps = 0;
   if (src->nsteps) {
@@ -56,7 +134,10 @@ int pt_session_assign(pt_session *dst, const pt_session *src) {
     steps = n;
     cap = src->nsteps;
   }
+  char *recent = dst->recent;
+  size_t rcap = dst->recent_cap;
   *dst = *src;
+  recent_copy(dst, src, recent, rcap);
   dst->steps = steps;
   dst->capsteps = cap;
   if (src->nsteps) memcpy(steps, src->steps, (size_t)src->nsteps * sizeof *steps);
@@ -104,6 +185,7 @@ int pt_session_apply(pt_session *s, const pt_event *e) {
   if (s->last_ts < 0 || e->ts > s->last_ts) s->last_ts = e->ts;
   if (s->created_at < 0) s->created_at = e->received_at;
   s->updated_at = e->received_at;
+  if (s->keep_recent) recent_push(s, e->seq, e->id);
   return 0;
 }
 

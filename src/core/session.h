@@ -35,7 +35,21 @@ typedef struct pt_session {
   int64_t snapshot_count;
   int nsteps, capsteps;
   pt_step_state *steps; /* owned; capsteps allocated */
+  /* The ids of the latest events, so that a registry entry made right after
+   * them lists its event_ids without reading the events back. Kept only
+   * where keep_recent is set (a tracker's in-memory aggregates); stores never
+   * persist it. recent holds nrecent NUL-terminated ids, those of events
+   * recent_from .. event_count - 1, at most PT_RECENT_IDS. */
+  int keep_recent;
+  int nrecent;
+  int64_t recent_from;
+  char *recent; /* owned */
+  size_t recent_len, recent_cap;
 } pt_session;
+
+/* Ids kept in a session's recent list: a pipeline of up to 8 steps with a
+ * `started` and an outcome for each fits whole. */
+#define PT_RECENT_IDS 16
 
 void pt_session_init(pt_session *s, const char *session_id, const char *pipeline_type);
 void pt_session_cleanup(pt_session *s);
@@ -46,6 +60,11 @@ int pt_session_assign(pt_session *dst, const pt_session *src);
 /* Folds one appended event (seq already set) into the aggregate. -1 on OOM. */
 int pt_session_apply(pt_session *s, const pt_event *e);
 const pt_step_state *pt_session_step(const pt_session *s, const char *name);
+/* Starts keeping the ids of events appended from now on (see recent). */
+void pt_session_keep_recent(pt_session *s);
+/* The ids of events first .. event_count - 1 as consecutive NUL-terminated
+ * strings, or NULL when the recent list does not hold all of them. */
+const char *pt_session_recent_ids(const pt_session *s, int64_t first);
 
 /* Compact text of the per-step state, for stores that keep it in a column:
  * "name,outcome,first_success,started,started_ts,outcome_ts;..." */

@@ -45,6 +45,9 @@ typedef struct job {
   pt_event **replayed; /* the stored event for a replay (owned), else NULL */
   pt_snap *snaps;
   int *has_snap;
+  /* the ids an auto-snapshot lists, from the session's recent list (owned,
+   * NUL-separated), or NULL: fill_result then reads them back */
+  char **snap_ids;
   int *adopted; /* the store owns evs[i] (memory store) */
   int auto_snapshot;
   const char *prefix; /* names the events in errors: "event", or NULL for "events[i]" */
@@ -111,6 +114,12 @@ struct pt_tracker {
 
 /* Sessions kept in the cache at most; past that it starts over. */
 #define SESSION_CACHE_MAX 20000
+
+/* The first event an entry lists the id of (it lists the latest
+ * PT_SNAP_IDS_MAX). */
+static int64_t snap_ids_first(const pt_snap *s) {
+  return s->event_count > PT_SNAP_IDS_MAX ? s->event_count - PT_SNAP_IDS_MAX : 0;
+}
 
 void pt_free(void *doc) {
   free(doc);
@@ -252,6 +261,8 @@ static pt_status tx_session(tx *x, const char *sid, const char *type, txsess **o
   } else {
     ts->exists = ts->stored = 1;
   }
+  /* stores that keep aggregates cached keep the latest ids with them */
+  if (!cached && x->t->store->m->generation) pt_session_keep_recent(&ts->s);
   if (pt_map_put(&x->map, ts->s.session_id, ts)) {
     pt_session_cleanup(&ts->s);
     free(ts);
@@ -278,8 +289,11 @@ static int same_content(const pt_event *stored, const pt_event *e) {
          memcmp(stored->output, e->output, e->output_len) == 0;
 }
 
+/* Makes and stores a registry entry for the session now. With ids, *ids gets
+ * the event ids the entry lists when the session's recent list holds them
+ * all (else NULL: they are read back when the entry is rendered). */
 static pt_status take_snapshot(tx *x, txsess *ts, const pt_defs *defs, int64_t now,
-                               const char *notes, pt_snap *out, pt_error *err) {
+                               const char *notes, pt_snap *out, char **ids, pt_error *err) {
   const pt_pipeline *p = pt_defs_find(defs, ts->s.pipeline_type);
   if (!p)
     return pt_fail(err, PT_EUNKNOWN_PIPELINE, "pipeline_type",
@@ -288,6 +302,11 @@ static pt_status take_snapshot(tx *x, txsess *ts, const pt_defs *defs, int64_t n
   pt_cksum_compute(&ts->s, p, now, &c);
   if (pt_snap_make(&ts->s, &c, now, notes, out))
     return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  const char *have = ids ? pt_session_recent_ids(&ts->s, snap_ids_first(out)) : NULL;
+  if (have) {
+    size_t len = (size_t)(ts->s.recent + ts->s.recent_len - have);
+    if ((*ids = malloc(len ? len : 1))) memcpy(*ids, have, len);
+  }
   ts->dirty = 1;
   return pt_store_snapshot_put(x->t->store, out, err);
 }
@@ -464,7 +483,7 @@ static pt_status apply_event(tx *x, job *j, size_t i) {
   j->st[i] = PT_OK;
   if (e->status == PT_FAILURE && (rc = record_failure(x, e, 1, err))) return rc;
   if (j->auto_snapshot) {
-    rc = take_snapshot(x, ts, j->defs, j->now, NULL, &j->snaps[i], err);
+    rc = take_snapshot(x, ts, j->defs, j->now, NULL, &j->snaps[i], &j->snap_ids[i], err);
     if (rc == PT_EUNKNOWN_PIPELINE) return PT_OK; /* defs reloaded away: no snapshot */
     if (rc) return rc;
     j->has_snap[i] = 1;
@@ -489,7 +508,7 @@ static pt_status apply_snapshot_job(tx *x, job *j) {
   }
   j->snaps = calloc(1, sizeof *j->snaps);
   if (!j->snaps) return pt_fail(&j->err, PT_ENOMEM, NULL, "out of memory");
-  rc = take_snapshot(x, ts, j->defs, j->now, j->notes, j->snaps, &j->err);
+  rc = take_snapshot(x, ts, j->defs, j->now, j->notes, j->snaps, NULL, &j->err);
   if (rc == PT_EUNKNOWN_PIPELINE) {
     j->result = rc;
     return PT_OK;
@@ -629,6 +648,8 @@ static void reset_job_outcome(job *j) {
     j->replayed[i] = NULL;
     if (j->has_snap[i]) pt_snap_cleanup(&j->snaps[i]);
     j->has_snap[i] = 0;
+    free(j->snap_ids[i]);
+    j->snap_ids[i] = NULL;
   }
   if (j->kind == JOB_SNAPSHOT && j->snaps) {
     pt_snap_cleanup(j->snaps);
@@ -1198,6 +1219,7 @@ static void job_free(job *j) {
   free(j->errs);
   free(j->replayed);
   free(j->snaps);
+  free(j->snap_ids);
   free(j->has_snap);
   free(j->adopted);
   pt_defs_unref(j->defs);
@@ -1216,9 +1238,11 @@ static pt_status job_init_track(pt_tracker *t, job *j, size_t n, int auto_snapsh
   j->errs = calloc(k, sizeof *j->errs);
   j->replayed = calloc(k, sizeof *j->replayed);
   j->snaps = calloc(k, sizeof *j->snaps);
+  j->snap_ids = calloc(k, sizeof *j->snap_ids);
   j->has_snap = calloc(k, sizeof *j->has_snap);
   j->adopted = calloc(k, sizeof *j->adopted);
-  if (!j->evs || !j->st || !j->errs || !j->replayed || !j->snaps || !j->has_snap || !j->adopted) {
+  if (!j->evs || !j->st || !j->errs || !j->replayed || !j->snaps || !j->snap_ids ||
+      !j->has_snap || !j->adopted) {
     j->n = 0;
     job_free(j);
     return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
@@ -1253,12 +1277,24 @@ static void idlist_free(idlist *l) {
   l->n = l->cap = 0;
 }
 
+/* Renders an entry whose ids take_snapshot found in memory. */
+static char *snapshot_json_with(const pt_snap *s, const char *ids) {
+  int64_t first = snap_ids_first(s), n = s->event_count - first;
+  const char *list[PT_RECENT_IDS];
+  if (n > PT_RECENT_IDS) return NULL; /* cannot happen: the list is shorter */
+  for (int64_t k = 0; k < n; k++, ids += strlen(ids) + 1) list[k] = ids;
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_snap_write_json(&b, s, list, first, n, PT_SNAP_IDS_MAX);
+  return pt_buf_take(&b);
+}
+
 char *pt__snapshot_json(pt_tracker *t, const pt_snap *s, pt_error *err) {
   pt_reader *r;
   if (t->store->m->reader_open(t->store, &r, err)) return NULL;
   idlist l;
   memset(&l, 0, sizeof l);
-  int64_t first = s->event_count > PT_SNAP_IDS_MAX ? s->event_count - PT_SNAP_IDS_MAX : 0;
+  int64_t first = snap_ids_first(s);
   pt_status rc =
       r->store->m->read_events(r, s->session_id, first, s->event_count, collect_id, &l, err);
   t->store->m->reader_close(r);
@@ -1304,7 +1340,8 @@ static pt_status fill_result(pt_tracker *t, job *j, size_t i, pt_track_result *r
     if (!r->event_json) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   }
   if (j->has_snap[i]) {
-    r->snapshot_json = pt__snapshot_json(t, &j->snaps[i], err);
+    r->snapshot_json = j->snap_ids[i] ? snapshot_json_with(&j->snaps[i], j->snap_ids[i])
+                                      : pt__snapshot_json(t, &j->snaps[i], err);
     if (!r->snapshot_json)
       return err && err->code != PT_OK ? err->code : pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   }

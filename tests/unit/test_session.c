@@ -156,6 +156,91 @@ static void test_steps_roundtrip(void **state) {
   pt_buf_cleanup(&b);
 }
 
+static void add_id(pt_session *s, const char *id) {
+  pt_event *e = pt_event_new(id, s->session_id, "p", "a", NULL, 0, NULL, 0, NULL, 0);
+  e->status = PT_SUCCESS;
+  e->seq = s->event_count;
+  e->ts = e->received_at = 1;
+  memset(e->link, 'a', 64);
+  e->link[64] = '\0';
+  assert_int_equal(pt_session_apply(s, e), 0);
+  pt_event_free(e);
+}
+
+/* The ids of ids[first..n-1] as the recent list gives them, joined by ','. */
+static void recent_joined(const pt_session *s, int64_t first, char *out, size_t cap) {
+  const char *p = pt_session_recent_ids(s, first);
+  assert_non_null(p);
+  out[0] = '\0';
+  for (int64_t i = first; i < s->event_count; i++, p += strlen(p) + 1) {
+    if (i > first) strncat(out, ",", cap - strlen(out) - 1);
+    strncat(out, p, cap - strlen(out) - 1);
+  }
+}
+
+/* The recent list: the latest PT_RECENT_IDS ids, consecutive, copied with
+ * the aggregate, and only where kept. */
+static void test_recent_ids(void **state) {
+  fx *f = *state;
+  add_id(&f->s, "x0"); /* not kept: no list */
+  assert_null(pt_session_recent_ids(&f->s, 0));
+  assert_null(pt_session_recent_ids(&f->s, 1));
+  pt_session s;
+  pt_session_init(&s, "r", "p");
+  pt_session_keep_recent(&s);
+  char got[512];
+  assert_non_null(pt_session_recent_ids(&s, 0)); /* empty, and whole */
+  add_id(&s, "e0");
+  add_id(&s, "e1");
+  add_id(&s, "e2");
+  recent_joined(&s, 0, got, sizeof got);
+  assert_string_equal(got, "e0,e1,e2");
+  recent_joined(&s, 2, got, sizeof got);
+  assert_string_equal(got, "e2");
+  char id[16];
+  for (int i = 3; i < PT_RECENT_IDS + 4; i++) {
+    snprintf(id, sizeof id, "e%d", i);
+    add_id(&s, id);
+  }
+  /* 20 events, the last 16 kept: e4..e19 */
+  assert_int_equal(s.event_count, PT_RECENT_IDS + 4);
+  assert_null(pt_session_recent_ids(&s, 0));
+  assert_null(pt_session_recent_ids(&s, 3));
+  recent_joined(&s, 17, got, sizeof got);
+  assert_string_equal(got, "e17,e18,e19");
+  recent_joined(&s, 4, got, sizeof got);
+  assert_true(strncmp(got, "e4,e5,", 6) == 0);
+  assert_null(pt_session_recent_ids(&s, 21)); /* past the end */
+  /* copies carry it; an assignment reuses the destination's buffer */
+  pt_session c, a;
+  assert_int_equal(pt_session_copy(&c, &s), 0);
+  recent_joined(&c, 18, got, sizeof got);
+  assert_string_equal(got, "e18,e19");
+  pt_session_init(&a, "r", "p");
+  pt_session_keep_recent(&a);
+  add_id(&a, "other");
+  assert_int_equal(pt_session_assign(&a, &c), 0);
+  add_id(&c, "e20"); /* the copies are independent */
+  recent_joined(&a, 19, got, sizeof got);
+  assert_string_equal(got, "e19");
+  recent_joined(&c, 19, got, sizeof got);
+  assert_string_equal(got, "e19,e20");
+  /* kept from the middle of a session (an aggregate read from a store): only
+   * events appended since are known */
+  pt_session m;
+  assert_int_equal(pt_session_copy(&m, &f->s), 0);
+  pt_session_keep_recent(&m);
+  assert_null(pt_session_recent_ids(&m, 0));
+  add_id(&m, "y1");
+  assert_null(pt_session_recent_ids(&m, 0));
+  recent_joined(&m, 1, got, sizeof got);
+  assert_string_equal(got, "y1");
+  pt_session_cleanup(&m);
+  pt_session_cleanup(&a);
+  pt_session_cleanup(&c);
+  pt_session_cleanup(&s);
+}
+
 static void test_snapshot_ids(void **state) {
   fx *f = *state;
   add(f, "a", PT_SUCCESS, 1);
@@ -208,6 +293,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_steps_roundtrip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_ids, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_recent_ids, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

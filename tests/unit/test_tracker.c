@@ -225,6 +225,58 @@ static void test_snapshots_and_history(void **state) {
   }
 }
 
+/* Tracks event `id` into session "ids" with an auto-snapshot and checks the
+ * entry lists exactly ids e0..e<n-1>: taken from the session's recent list
+ * while it holds them all, read back from the store after that. */
+static void track_and_check_ids(pt_tracker *t, int n, int batch) {
+  char id[16];
+  snprintf(id, sizeof id, "e%d", n - 1);
+  pt_event_in ev = {.id = id,
+                    .session_id = "ids",
+                    .pipeline_type = "checkout_digital",
+                    .step = "checkout_started",
+                    .status = PT_STARTED,
+                    .ts = -1};
+  pt_error err;
+  pt_track_result *r = NULL;
+  pt_batch_result *br = NULL;
+  if (batch) {
+    TU_ASSERT_OK(pt_track_batch(t, &ev, 1, 1, &br, &err), &err);
+    assert_int_equal(br->items[0].status, PT_OK);
+  } else {
+    TU_ASSERT_OK(pt_track(t, &ev, 1, &r, &err), &err);
+  }
+  json_t *s = tu_json((batch ? br->items[0].result : r)->snapshot_json);
+  json_t *ids = json_object_get(s, "event_ids");
+  assert_int_equal(json_array_size(ids), n);
+  for (int i = 0; i < n; i++) {
+    snprintf(id, sizeof id, "e%d", i);
+    assert_string_equal(json_string_value(json_array_get(ids, (size_t)i)), id);
+  }
+  json_decref(s);
+  pt_track_result_free(r);
+  pt_batch_result_free(br);
+}
+
+static void test_auto_snapshot_ids(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    int n = 0;
+    while (n < PT_RECENT_IDS + 4) {
+      n++;
+      track_and_check_ids(t, n, n % 2);
+    }
+    pt_close(t);
+    if (strncmp(url, "sqlite:", 7) != 0) continue;
+    /* a new tracker knows no recent ids: they are read back */
+    t = tu_open(url, 0);
+    track_and_check_ids(t, ++n, 0);
+    track_and_check_ids(t, ++n, 1);
+    pt_close(t);
+  }
+}
+
 static void test_status_summary(void **state) {
   (void)state;
   EACH_BACKEND {
@@ -923,6 +975,7 @@ int main(void) {
       cmocka_unit_test_setup(test_batch, setup),
       cmocka_unit_test_setup(test_snapshots_and_history, setup),
       cmocka_unit_test_setup(test_status_summary, setup),
+      cmocka_unit_test_setup(test_auto_snapshot_ids, setup),
       cmocka_unit_test_setup(test_report_and_verify, setup),
       cmocka_unit_test_setup(test_traced_step, setup),
       cmocka_unit_test_setup(test_storage_fault_stores_nothing, setup),
