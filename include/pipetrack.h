@@ -99,6 +99,12 @@ typedef struct pt_options {
   /* An "updated" change waits this long (ms) before it is due, so a burst
    * of failures of one issue sends one update; 0 for the default 1000. */
   int64_t issue_outbox_window_ms;
+  /* An Ed25519 private key as PEM text (`openssl genpkey -algorithm
+   * ed25519`). Set: every registry entry is signed when made (its
+   * "signature"), every tracked event's result carries a receipt, pt_verify
+   * checks the signatures and pt_pubkey serves the public key. NULL: none of
+   * that. */
+  const char *signing_key_pem;
 } pt_options;
 
 /* Opens (creating if needed) the store at opts->db_url, loads definitions.
@@ -147,6 +153,10 @@ typedef struct pt_track_result {
   char link[65];
   char chain_hash[65]; /* the session's chain hash right after this event */
   char issue_id[32];   /* the issue a stored failure counted in; "" otherwise */
+  /* With a signing key (SPEC §1.10): base64 Ed25519 signature of the RFC 8785
+   * form of {"chain_hash", "link", "seq", "session_id"} as above; "" without
+   * a key. */
+  char receipt[89];
 } pt_track_result;
 
 void pt_track_result_free(pt_track_result *r);
@@ -252,6 +262,11 @@ pt_status pt_stats(pt_tracker *t, const char *pipeline_type, int64_t since_ms, c
                    pt_error *err);
 
 /* The newest registry entry, or PT_ENOTFOUND when there is none. */
+/* {"algorithm": "ed25519", "public_key": base64 of its 32 raw bytes}, the
+ * key registry entries and receipts are signed with; PT_ENOTFOUND when the
+ * tracker has no signing key. */
+pt_status pt_pubkey(pt_tracker *t, char **out, pt_error *err);
+
 pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, pt_error *err);
 
 typedef enum pt_format { PT_FORMAT_JSON = 0, PT_FORMAT_MARKDOWN = 1 } pt_format;

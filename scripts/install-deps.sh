@@ -13,12 +13,14 @@ PKGS=(
 
 # `install-deps.sh bench` adds what bench/http.sh drives the servers with;
 # `install-deps.sh test` what the dashboard's browser test needs (Debian's
-# chromium, and Node.js with npm when no node is on the PATH).
+# chromium, and Node.js with npm when no node is on the PATH; the openssl
+# tool, which the server test uses to make a signing key and check
+# signatures as a client would).
 if [ "${1:-}" = "bench" ]; then
   PKGS+=(wrk nginx-light)
 fi
 if [ "${1:-}" = "test" ]; then
-  PKGS+=(chromium)
+  PKGS+=(chromium openssl)
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 fi
 

@@ -20,7 +20,8 @@ struct ptc_client {
   pt_tracker *t; /* db mode */
 };
 
-ptc_client *ptc_open(const char *server, const char *db, const char *token, char *why,
+ptc_client *ptc_open(const char *server, const char *db, const char *token, const char *key_pem,
+                     char *why,
                      size_t whylen) {
   ptc_client *c = calloc(1, sizeof *c);
   if (!c) {
@@ -52,7 +53,7 @@ ptc_client *ptc_open(const char *server, const char *db, const char *token, char
     }
     return c;
   }
-  pt_options o = {.db_url = db};
+  pt_options o = {.db_url = db, .signing_key_pem = key_pem};
   pt_error err;
   if (pt_open(&o, &c->t, &err) != PT_OK) {
     snprintf(why, whylen, "--db %s: %s", db ? db : "(default)", err.message);
@@ -335,9 +336,10 @@ static int db_track(ptc_client *c, const char *body, size_t len, int batch, int 
       return done(e.code ? e.code : it->status, NULL, &e, 0, status, out);
     }
     pt_track_result *r = it->result;
-    pt_buf_printf(&b, "{\"event\":%s,\"snapshot\":%s,\"receipt\":null,\"replayed\":%s}",
-                  r->event_json, r->snapshot_json ? r->snapshot_json : "null",
-                  r->replayed ? "true" : "false");
+    pt_buf_printf(&b, "{\"event\":%s,\"snapshot\":%s,\"receipt\":", r->event_json,
+                  r->snapshot_json ? r->snapshot_json : "null");
+    pt_buf_json_cstr(&b, r->receipt[0] ? r->receipt : NULL);
+    pt_buf_printf(&b, ",\"replayed\":%s}", r->replayed ? "true" : "false");
     *status = r->replayed ? 200 : 201;
   } else {
     pt_buf_puts(&b, "{\"results\":[");

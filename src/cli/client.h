@@ -14,7 +14,10 @@ typedef struct ptc_client ptc_client;
 
 /* url: "http://…" (server) or a store URL (db); token for the server. On
  * failure returns NULL with a message in why. */
-ptc_client *ptc_open(const char *server, const char *db, const char *token, char *why,
+/* key_pem: an Ed25519 signing key (PEM text) for the library (--db) mode,
+ * or NULL. */
+ptc_client *ptc_open(const char *server, const char *db, const char *token, const char *key_pem,
+                     char *why,
                      size_t whylen);
 void ptc_close(ptc_client *c);
 

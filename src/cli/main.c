@@ -24,6 +24,8 @@ static const char *USAGE =
     "  --db URL       a store, through the library: sqlite:PATH or memory:\n"
     "                 (default: PIPETRACK_SERVER, else PIPETRACK_DB, else sqlite:./pipetrack.db)\n"
     "  --json         print the API's JSON instead of tables\n"
+    "  --signing-key FILE  with --db: an Ed25519 key (PEM) to sign entries and\n"
+    "                 receipts with and to check signatures by (PIPETRACK_SIGNING_KEY)\n"
     "\n"
     "Commands:\n"
     "  track --session S --pipeline P --step X --status started|success|failure\n"
@@ -706,9 +708,9 @@ static const command COMMANDS[] = {
 int main(int argc, char **argv) {
   static struct option lo[] = {{"server", 1, 0, 's'}, {"db", 1, 0, 'd'},   {"token", 1, 0, 't'},
                                {"json", 0, 0, 'j'},   {"help", 0, 0, 'h'}, {"version", 0, 0, 'v'},
-                               {0, 0, 0, 0}};
+                               {"signing-key", 1, 0, 'k'}, {0, 0, 0, 0}};
   const char *server = getenv("PIPETRACK_SERVER"), *db = getenv("PIPETRACK_DB"),
-             *token = getenv("PIPETRACK_TOKEN");
+             *token = getenv("PIPETRACK_TOKEN"), *keyfile = getenv("PIPETRACK_SIGNING_KEY");
   int c, explicit_db = 0;
   /* options before the command only: "+" stops at the first non-option */
   while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
@@ -719,6 +721,7 @@ int main(int argc, char **argv) {
         explicit_db = 1;
         break;
       case 't': token = optarg; break;
+      case 'k': keyfile = optarg; break;
       case 'j': json_out = 1; break;
       case 'h': fputs(USAGE, stdout); return EXIT_OK;
       case 'v': printf("pipetrack %s\n", PT_VERSION); return EXIT_OK;
@@ -739,8 +742,26 @@ int main(int argc, char **argv) {
     fputs(cmd->help, stdout);
     return EXIT_OK;
   }
+  char *key = NULL;
+  if (keyfile && *keyfile && !server) {
+    FILE *f = fopen(keyfile, "rb");
+    pt_buf kb;
+    pt_buf_init(&kb, 1 << 16);
+    char chunk[4096];
+    size_t n;
+    while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0) pt_buf_put(&kb, chunk, n);
+    if (f) fclose(f);
+    if (!f || !(key = pt_buf_take(&kb))) {
+      pt_buf_cleanup(&kb);
+      return fail(EXIT_USAGE, "--signing-key %s: cannot read it", keyfile);
+    }
+  }
   char why[600];
-  cli = ptc_open(server, server ? NULL : db, token, why, sizeof why);
+  cli = ptc_open(server, server ? NULL : db, token, key, why, sizeof why);
+  if (key) {
+    memset(key, 0, strlen(key));
+    free(key);
+  }
   if (!cli) return fail(EXIT_USAGE, "%s", why);
   int rc = cmd->run(argc - optind, argv + optind);
   ptc_close(cli);

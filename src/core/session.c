@@ -2,6 +2,8 @@
  * (see session.h). */
 #include "session.h"
 
+#include "jparse.h"
+
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -355,8 +357,8 @@ int pt_snap_make(pt_session *s, const pt_cksum *c, int64_t now_ms, const char *n
   return 0;
 }
 
-void pt_snap_write_json(pt_buf *b, const pt_snap *s, const char *const *ids, int64_t first,
-                        int64_t nids, int64_t cap) {
+static void snap_write(pt_buf *b, const pt_snap *s, const char *const *ids, int64_t first,
+                       int64_t nids, int64_t cap, int with_signature) {
   pt_buf_puts(b, "{\"id\":");
   pt_buf_json_cstr(b, s->id);
   pt_buf_puts(b, ",\"session_id\":");
@@ -396,7 +398,25 @@ void pt_snap_write_json(pt_buf *b, const pt_snap *s, const char *const *ids, int
   pt_buf_i64(b, s->created_at);
   pt_buf_puts(b, ",\"notes\":");
   pt_buf_json_cstr(b, s->notes);
-  pt_buf_puts(b, ",\"signature\":");
-  pt_buf_json_cstr(b, s->signature);
+  if (with_signature) {
+    pt_buf_puts(b, ",\"signature\":");
+    pt_buf_json_cstr(b, s->signature);
+  }
   pt_buf_putc(b, '}');
+}
+
+void pt_snap_write_json(pt_buf *b, const pt_snap *s, const char *const *ids, int64_t first,
+                        int64_t nids, int64_t cap) {
+  snap_write(b, s, ids, first, nids, cap, 1);
+}
+
+int pt_snap_signed_text(pt_buf *out, const pt_snap *s, const char *const *ids, int64_t first,
+                        int64_t nids) {
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  snap_write(&b, s, ids, first, nids, PT_SNAP_IDS_MAX, 0);
+  pt_jparse_error je;
+  int rc = b.failed ? -1 : pt_jparse_canonical(b.data, b.len, 4, out, &je);
+  pt_buf_cleanup(&b);
+  return rc || out->failed ? -1 : 0;
 }

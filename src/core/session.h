@@ -123,5 +123,10 @@ int pt_snap_make(pt_session *s, const pt_cksum *c, int64_t now_ms, const char *n
  * "event_ids_truncated": true when that leaves any out. */
 void pt_snap_write_json(pt_buf *b, const pt_snap *s, const char *const *ids, int64_t first,
                         int64_t nids, int64_t cap);
+/* What an entry's signature signs (SPEC §1.5): the RFC 8785 form of the entry
+ * as lists show it (the last PT_SNAP_IDS_MAX ids), without "signature".
+ * Appends to out; 0, or -1 (no memory). */
+int pt_snap_signed_text(pt_buf *out, const pt_snap *s, const char *const *ids, int64_t first,
+                        int64_t nids);
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "sha.h"
+#include "sign.h"
 
 void pt_verifier_init(pt_verifier *v, const char *session_id) {
   memset(v, 0, sizeof *v);
@@ -25,6 +26,8 @@ void pt_verifier_init(pt_verifier *v, const char *session_id) {
 void pt_verifier_cleanup(pt_verifier *v) {
   free(v->snaps);
   v->snaps = NULL;
+  free(v->ring);
+  v->ring = NULL;
   pt_buf_cleanup(&v->mismatches);
 }
 
@@ -37,7 +40,32 @@ int pt_verifier_add_snapshot(pt_verifier *v, const pt_snap *s) {
   snprintf(x->chain_hash, sizeof x->chain_hash, "%s", s->chain_hash);
   snprintf(x->last_event_id, sizeof x->last_event_id, "%s", s->last_event_id);
   x->event_count = s->event_count;
+  x->snap = s;
+  if (v->signer && s->signature && !v->ring &&
+      !(v->ring = malloc(PT_SNAP_IDS_MAX * sizeof *v->ring)))
+    return -1;
   return 0;
+}
+
+void pt_verifier_set_signer(pt_verifier *v, const struct pt_signer *signer) {
+  v->signer = signer;
+}
+
+/* Does the entry's signature sign what the stored events and the entry say
+ * now? Its ids are the last ones fed (n events so far). 1 yes, 0 no, -1 no
+ * memory. */
+static int signature_holds(pt_verifier *v, const pt_snap *s, int64_t n) {
+  int64_t first = n > PT_SNAP_IDS_MAX ? n - PT_SNAP_IDS_MAX : 0, k = n - first;
+  const char **ids = k ? malloc((size_t)k * sizeof *ids) : NULL;
+  if (k && !ids) return -1;
+  for (int64_t i = 0; i < k; i++) ids[i] = v->ring[(first + i) % PT_SNAP_IDS_MAX];
+  pt_buf text;
+  pt_buf_init(&text, 0);
+  int rc = pt_snap_signed_text(&text, s, ids, first, k) ? -1
+           : pt_signer_check(v->signer, text.data, text.len, s->signature);
+  pt_buf_cleanup(&text);
+  free(ids);
+  return rc;
 }
 
 static int by_count(const void *a, const void *b) {
@@ -91,6 +119,8 @@ static void check_snaps_at(pt_verifier *v, int64_t n) {
       add_other_mismatch(v, "snapshot", s->id, "chain_hash differs from the recomputed chain");
     else if (strcmp(s->last_event_id, n ? v->last_id : "") != 0)
       add_other_mismatch(v, "snapshot", s->id, "last_event_id differs from the stored events");
+    else if (v->ring && s->snap->signature && signature_holds(v, s->snap, n) != 1)
+      add_other_mismatch(v, "snapshot", s->id, "signature does not verify with the signing key");
   }
 }
 
@@ -112,6 +142,7 @@ void pt_verifier_event(pt_verifier *v, const pt_event *e) {
   pt_chain_link(v->prev_computed, e, v->prev_computed);
   memcpy(v->prev_stored, e->link, 65);
   snprintf(v->last_id, sizeof v->last_id, "%s", e->id);
+  if (v->ring) snprintf(v->ring[v->next_seq % PT_SNAP_IDS_MAX], sizeof *v->ring, "%s", e->id);
   v->next_seq++;
   check_snaps_at(v, v->next_seq);
 }

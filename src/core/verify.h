@@ -13,7 +13,10 @@ typedef struct pt_vsnap {
   char chain_hash[65];
   char last_event_id[PT_ID_MAX + 1];
   int64_t event_count;
+  const pt_snap *snap; /* borrowed from pt_verifier_add_snapshot's caller */
 } pt_vsnap;
+
+struct pt_signer;
 
 typedef struct pt_verifier {
   char session_id[PT_ID_MAX + 1];
@@ -25,10 +28,18 @@ typedef struct pt_verifier {
   size_t nsnaps, next_snap;
   pt_buf mismatches; /* JSON array members, comma-separated */
   int count;
+  /* signature checks: the key, and the ids of the last PT_SNAP_IDS_MAX
+   * events (what an entry signs), kept only while some entry is signed */
+  const struct pt_signer *signer;
+  char (*ring)[PT_ID_MAX + 1];
 } pt_verifier;
 
 void pt_verifier_init(pt_verifier *v, const char *session_id);
-/* Adds a snapshot to check (any order); -1 on OOM. */
+/* Checks entries' signatures with this key (set before adding snapshots);
+ * without one they are not checked. */
+void pt_verifier_set_signer(pt_verifier *v, const struct pt_signer *signer);
+/* Adds a snapshot to check (any order); it must stay valid until
+ * pt_verifier_finish. -1 on OOM. */
 int pt_verifier_add_snapshot(pt_verifier *v, const pt_snap *s);
 /* Call once all snapshots are added and before the first event. */
 void pt_verifier_start(pt_verifier *v);

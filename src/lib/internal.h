@@ -24,6 +24,9 @@ int64_t pt__now(pt_tracker *t);
 pt_defs *pt__defs(pt_tracker *t);
 const pt_limits *pt__limits(pt_tracker *t);
 pt_store *pt__store(pt_tracker *t);
+/* The signing key, or NULL. */
+struct pt_signer;
+const struct pt_signer *pt__signer(pt_tracker *t);
 void pt__stats(pt_tracker *t, pt_tracker_stats *out);
 /* Test hook: the store fails its `after`-th write call from now. */
 void pt__inject_store_fault(pt_tracker *t, int after);

@@ -730,6 +730,7 @@ static int verify_event(void *ctx, const pt_event *e) {
 static pt_status run_verify(view *v, const snaplist *snaps, pt_buf *out, int *ok, pt_error *err) {
   pt_verifier ver;
   pt_verifier_init(&ver, v->s.session_id);
+  pt_verifier_set_signer(&ver, pt__signer(v->t));
   pt_status rc = PT_OK;
   for (size_t i = 0; i < snaps->n && rc == PT_OK; i++)
     if (pt_verifier_add_snapshot(&ver, &snaps->items[i]))

@@ -23,6 +23,7 @@
 #include "../core/map.h"
 #include "../core/report.h"
 #include "../core/session.h"
+#include "../core/sign.h"
 #include "../core/validate.h"
 #include "../core/verify.h"
 #include "../store/store.h"
@@ -84,6 +85,7 @@ struct pt_tracker {
   pthread_mutex_t defs_lock;
   pt_defs *defs;
   pt_limits lim;
+  pt_signer *signer; /* NULL: entries and receipts are not signed */
   int auto_snapshot;
   int outbox; /* issue changes are queued for webhooks */
   int64_t outbox_window_ms;
@@ -289,6 +291,44 @@ static int same_content(const pt_event *stored, const pt_event *e) {
          memcmp(stored->output, e->output, e->output_len) == 0;
 }
 
+static int collect_id_text(void *ctx, const char *id) {
+  pt_buf *b = ctx;
+  pt_buf_put(b, id, strlen(id) + 1);
+  return b->failed != 0;
+}
+
+/* Signs the entry (SPEC §1.5) before it is stored: over its listed form,
+ * whose ids come from the session's recent list (have, NUL-separated) or,
+ * past it, from this transaction's view of the store. */
+static pt_status sign_snapshot(tx *x, pt_snap *out, const char *have, pt_error *err) {
+  int64_t first = snap_ids_first(out), n = out->event_count - first;
+  pt_buf idtext;
+  pt_buf_init(&idtext, 0);
+  if (!have) {
+    pt_store *st = x->t->store;
+    pt_status rc = st->m->tx_event_ids(st, out->session_id, first, out->event_count,
+                                       collect_id_text, &idtext, err);
+    if (rc) {
+      pt_buf_cleanup(&idtext);
+      return rc;
+    }
+    have = idtext.data ? idtext.data : "";
+  }
+  const char **list = n ? malloc((size_t)n * sizeof *list) : NULL;
+  pt_buf text;
+  pt_buf_init(&text, 0);
+  char sig[PT_SIG_B64];
+  int ok = !idtext.failed && (list || !n);
+  for (int64_t k = 0; ok && k < n; k++, have += strlen(have) + 1) list[k] = have;
+  ok = ok && pt_snap_signed_text(&text, out, list, first, n) == 0 &&
+       pt_signer_sign(x->t->signer, text.data, text.len, sig) == 0 &&
+       (out->signature = strdup(sig)) != NULL;
+  free(list);
+  pt_buf_cleanup(&text);
+  pt_buf_cleanup(&idtext);
+  return ok ? PT_OK : pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+}
+
 /* Makes and stores a registry entry for the session now. With ids, *ids gets
  * the event ids the entry lists when the session's recent list holds them
  * all (else NULL: they are read back when the entry is rendered). */
@@ -302,12 +342,16 @@ static pt_status take_snapshot(tx *x, txsess *ts, const pt_defs *defs, int64_t n
   pt_cksum_compute(&ts->s, p, now, &c);
   if (pt_snap_make(&ts->s, &c, now, notes, out))
     return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
-  const char *have = ids ? pt_session_recent_ids(&ts->s, snap_ids_first(out)) : NULL;
-  if (have) {
+  const char *have = pt_session_recent_ids(&ts->s, snap_ids_first(out));
+  if (have && ids) {
     size_t len = (size_t)(ts->s.recent + ts->s.recent_len - have);
     if ((*ids = malloc(len ? len : 1))) memcpy(*ids, have, len);
   }
   ts->dirty = 1;
+  if (x->t->signer) {
+    pt_status rc = sign_snapshot(x, out, have, err);
+    if (rc) return rc;
+  }
   return pt_store_snapshot_put(x->t->store, out, err);
 }
 
@@ -1129,6 +1173,12 @@ pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err) {
   } else {
     rc = pt_defs_default(&t->defs, err);
   }
+  if (rc == PT_OK && opts->signing_key_pem) {
+    char why[160];
+    t->signer = pt_signer_from_pem(opts->signing_key_pem, strlen(opts->signing_key_pem), why,
+                                   sizeof why);
+    if (!t->signer) rc = pt_fail(err, PT_EINVALID, "signing_key", "signing_key: %s", why);
+  }
   if (rc == PT_OK)
     rc = pt_store_open(opts->db_url ? opts->db_url : "sqlite:./pipetrack.db", &t->store, err);
   if (rc == PT_OK) {
@@ -1158,6 +1208,7 @@ void pt_close(pt_tracker *t) {
     pthread_join(t->thread, NULL);
   }
   pt_store_close(t->store);
+  pt_signer_free(t->signer);
   cache_clear(t);
   free(t->cached);
   pt_defs_unref(t->defs);
@@ -1289,6 +1340,24 @@ static char *snapshot_json_with(const pt_snap *s, const char *ids) {
   return pt_buf_take(&b);
 }
 
+pt_status pt_pubkey(pt_tracker *t, char **out, pt_error *err) {
+  *out = NULL;
+  if (!t->signer)
+    return pt_fail(err, PT_ENOTFOUND, NULL,
+                   "no signing key: entries and receipts are not signed (--signing-key)");
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_buf_puts(&b, "{\"algorithm\":\"ed25519\",\"public_key\":\"");
+  pt_buf_puts(&b, pt_signer_pubkey(t->signer));
+  pt_buf_puts(&b, "\"}");
+  if (!(*out = pt_buf_take(&b))) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  return PT_OK;
+}
+
+const pt_signer *pt__signer(pt_tracker *t) {
+  return t->signer;
+}
+
 char *pt__snapshot_json(pt_tracker *t, const pt_snap *s, pt_error *err) {
   pt_reader *r;
   if (t->store->m->reader_open(t->store, &r, err)) return NULL;
@@ -1320,6 +1389,18 @@ static pt_status fill_result(pt_tracker *t, job *j, size_t i, pt_track_result *r
   memcpy(r->link, e->link, 65);
   pt_chain_hash(e->session_id, e->link, r->chain_hash);
   r->issue_id[0] = '\0';
+  r->receipt[0] = '\0';
+  if (t->signer) {
+    /* RFC 8785 as written: keys in order, an integer, ids that need no
+     * escaping (pt_is_id) */
+    char msg[PT_ID_MAX + 220];
+    int n = snprintf(msg, sizeof msg,
+                     "{\"chain_hash\":\"%s\",\"link\":\"%s\",\"seq\":%" PRId64
+                     ",\"session_id\":\"%s\"}",
+                     r->chain_hash, r->link, r->seq, e->session_id);
+    if (n < 0 || (size_t)n >= sizeof msg || pt_signer_sign(t->signer, msg, (size_t)n, r->receipt))
+      return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
   if (e->status == PT_FAILURE && !r->replayed) {
     pt_issue key;
     pt_issue_key(&key, e, NULL);

@@ -48,6 +48,8 @@ static const opt OPTS[] = {
     {"webhook-retry", 1, "MS", "1000", "first retry delay; doubles up to 5 minutes, with jitter"},
     {"webhook-coalesce", 1, "MS", "1000",
      "an update waits this long, gathering the ones that follow"},
+    {"signing-key", 1, "FILE", NULL,
+     "Ed25519 private key (PEM): sign registry entries and give receipts"},
     {"help", 0, NULL, NULL, "this help"},
     {"version", 0, NULL, NULL, "print the version"},
 };
@@ -183,6 +185,7 @@ int main(int argc, char **argv) {
     O_WH_TIMEOUT,
     O_WH_RETRY,
     O_WH_COALESCE,
+    O_SIGNING_KEY,
     O_HELP,
     O_VERSION
   };
@@ -283,7 +286,17 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  char *key_pem = NULL;
+  if (get[O_SIGNING_KEY]) {
+    size_t len;
+    if (!(key_pem = read_all(get[O_SIGNING_KEY], &len))) {
+      fprintf(stderr, "pipetrackd: --signing-key: cannot read %s: %s\n", get[O_SIGNING_KEY],
+              strerror(errno));
+      return 2;
+    }
+  }
   pt_options o = {.db_url = cfg->db_url,
+                  .signing_key_pem = key_pem,
                   .pipelines_file = cfg->pipelines_file,
                   .auto_snapshot = cfg->auto_snapshot,
                   .max_payload = cfg->max_payload,
@@ -291,9 +304,18 @@ int main(int argc, char **argv) {
                   .issue_outbox = cfg->webhook_url != NULL,
                   .issue_outbox_window_ms = cfg->webhook_coalesce_ms};
   pt_error err;
-  if (pt_open(&o, &srv.t, &err) != PT_OK) {
-    fprintf(stderr, "pipetrackd: %s\n", err.message);
-    return 1;
+  pt_status orc = pt_open(&o, &srv.t, &err);
+  if (key_pem) { /* the tracker keeps the key, not the text */
+    memset(key_pem, 0, strlen(key_pem));
+    free(key_pem);
+  }
+  if (orc != PT_OK) {
+    if (strcmp(err.field, "signing_key") == 0)
+      fprintf(stderr, "pipetrackd: --signing-key %s: %s\n", get[O_SIGNING_KEY],
+              err.message + strlen("signing_key: "));
+    else
+      fprintf(stderr, "pipetrackd: %s\n", err.message);
+    return orc == PT_EINVALID && strcmp(err.field, "signing_key") == 0 ? 2 : 1;
   }
   /* for tests only: the store fails its N-th write call (503 paths) */
   const char *fault = getenv("PIPETRACK_TEST_STORE_FAULT_AFTER");

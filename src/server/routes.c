@@ -26,6 +26,7 @@ const ptd_route ptd_routes[R_COUNT] = {
     [R_IMPORT] = {"/api/pipeline/import", "POST", AUTH_API, 1},
     [R_ISSUES] = {"/api/pipeline/issues", "GET", AUTH_API, 0},
     [R_STATS] = {"/api/pipeline/stats", "GET", AUTH_API, 0},
+    [R_PUBKEY] = {"/api/pipeline/pubkey", "GET", AUTH_API, 0},
     [R_ASSET] = {"/assets/{id}", "GET", AUTH_NONE, 0},
     [R_ISSUES_STREAM] = {"/api/pipeline/issues/stream", "GET", AUTH_API, 0},
     [R_ISSUE] = {"/api/pipeline/issues/{id}", "GET", AUTH_API, 0},
@@ -249,6 +250,12 @@ static enum MHD_Result track(ptd_req *r, int batch) {
 }
 
 /* What was stored (not replayed) goes to streams and metrics. */
+/* ,"receipt": the signed receipt (SPEC §1.10), or null without a key */
+static void put_receipt(pt_buf *b, const pt_track_result *r) {
+  pt_buf_puts(b, ",\"receipt\":");
+  pt_buf_json_cstr(b, r->receipt[0] ? r->receipt : NULL);
+}
+
 static void announce(ptd_req *r, const pt_batch_result *br) {
   for (size_t i = 0; i < br->count; i++) {
     const pt_batch_item *it = &br->items[i];
@@ -300,8 +307,8 @@ enum MHD_Result ptd_track_finish(ptd_req *r) {
     pt_buf_puts(&b, it->result->event_json);
     pt_buf_puts(&b, ",\"snapshot\":");
     pt_buf_puts(&b, it->result->snapshot_json ? it->result->snapshot_json : "null");
-    pt_buf_printf(&b, ",\"receipt\":null,\"replayed\":%s}",
-                  it->result->replayed ? "true" : "false");
+    put_receipt(&b, it->result);
+    pt_buf_printf(&b, ",\"replayed\":%s}", it->result->replayed ? "true" : "false");
   } else {
     pt_buf_puts(&b, "{\"results\":[");
     for (size_t i = 0; i < br->count; i++) {
@@ -312,6 +319,7 @@ enum MHD_Result ptd_track_finish(ptd_req *r) {
         pt_buf_puts(&b, it->result->event_json);
         pt_buf_puts(&b, ",\"snapshot\":");
         pt_buf_puts(&b, it->result->snapshot_json ? it->result->snapshot_json : "null");
+        put_receipt(&b, it->result);
         pt_buf_printf(&b, ",\"replayed\":%s}", it->result->replayed ? "true" : "false");
       } else {
         pt_buf_printf(&b, "{\"status\":%u,\"error\":", ptd_status_of(it->status));
@@ -453,6 +461,13 @@ static enum MHD_Result sessions_get(ptd_req *r) {
   pt_error err;
   pt_status st = pt_sessions(r->srv->t, arg(r, "pipeline_type"), arg(r, "state"), limit,
                              arg(r, "cursor"), &out, &err);
+  return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
+}
+
+static enum MHD_Result pubkey_get(ptd_req *r) {
+  char *out;
+  pt_error err;
+  pt_status st = pt_pubkey(r->srv->t, &out, &err);
   return st == PT_OK ? ptd_reply_json(r, 200, out) : ptd_reply_error(r, &err);
 }
 
@@ -662,6 +677,7 @@ enum MHD_Result ptd_dispatch(ptd_req *r) {
     case R_INDEX: return asset(r, "index.html");
     case R_ASSET: return asset(r, r->param);
     case R_STATS: return stats_get(r);
+    case R_PUBKEY: return pubkey_get(r);
     default:
       return ptd_reply_http_error(r, 404, "not_found", NULL, "no such endpoint: %s", r->path);
   }

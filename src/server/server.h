@@ -61,6 +61,7 @@ enum {
   R_ISSUE,
   R_ISSUE_RESOLVE,
   R_STATS,
+  R_PUBKEY,
   R_ASSET,
   R_METRICS,
   R_HEALTHZ,

@@ -93,6 +93,11 @@ typedef struct pt_store_methods {
    * behind (SQLite's session rows) be written by this transaction's
    * commit. */
   void (*flush)(pt_store *s);
+  /* Inside a write transaction: the ids of the session's events from_seq ..
+   * to_seq - 1 in seq order, this transaction's own included (to sign a
+   * registry entry before it is stored). */
+  pt_status (*tx_event_ids)(pt_store *s, const char *session_id, int64_t from_seq, int64_t to_seq,
+                            pt_sid_cb cb, void *ctx, pt_error *err);
 
   /* ---- readers ---- */
   pt_status (*reader_open)(pt_store *s, pt_reader **out, pt_error *err);

@@ -367,6 +367,20 @@ static pt_status m_read_events(pt_reader *r, const char *sid, int64_t from, int6
   return PT_OK;
 }
 
+static pt_status m_tx_event_ids(pt_store *st, const char *sid, int64_t from, int64_t to,
+                                pt_sid_cb cb, void *ctx, pt_error *err) {
+  (void)err;
+  /* not lookup(): a session begun in this transaction does not "exist"
+   * until its aggregate is written, but its events are there */
+  msess *s = pt_map_get(&((mstore *)st)->sessions, sid);
+  if (!s) return PT_OK;
+  if (from < 0) from = 0;
+  if (to > (int64_t)s->n) to = (int64_t)s->n;
+  for (int64_t i = from; i < to; i++)
+    if (cb(ctx, s->ev[i]->id)) break;
+  return PT_OK;
+}
+
 static pt_status m_read_snapshots(pt_reader *r, const char *sid, int64_t before_n, int64_t limit,
                                   pt_snap_cb cb, void *ctx, pt_error *err) {
   (void)err;
@@ -686,6 +700,7 @@ const pt_store_methods pt_store_memory_methods = {
     .reader_close = m_reader_close,
     .read_session = m_read_session,
     .read_events = m_read_events,
+    .tx_event_ids = m_tx_event_ids,
     .read_snapshots = m_read_snapshots,
     .list_sessions = m_list_sessions,
     .list_session_ids = m_list_session_ids,

@@ -94,6 +94,7 @@ enum {
   W_OUTBOX_ADD_COALESCED,
   W_OUTBOX_DELETE,
   W_OUTBOX_RESCHEDULE,
+  W_EVENT_IDS,
   W_COUNT
 };
 
@@ -161,6 +162,8 @@ static const char *const WSQL[W_COUNT] = {
     [W_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
     [W_OUTBOX_RESCHEDULE] =
         "UPDATE outbox SET next_at = ?2, attempts = attempts + ?3 WHERE id = ?1",
+    [W_EVENT_IDS] =
+        "SELECT id FROM events WHERE session_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq",
 };
 
 enum {
@@ -875,6 +878,21 @@ static pt_status s_event_append(pt_store *st, const pt_event *e, pt_error *err) 
   return rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "append event");
 }
 
+static pt_status s_tx_event_ids(pt_store *st, const char *sid, int64_t from, int64_t to,
+                                pt_sid_cb cb, void *ctx, pt_error *err) {
+  sstore *s = (sstore *)st;
+  sqlite3_stmt *q = s->st[W_EVENT_IDS];
+  sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 2, from);
+  sqlite3_bind_int64(q, 3, to);
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+    if (cb(ctx, (const char *)sqlite3_column_text(q, 0))) break;
+  pt_status st2 = rc == SQLITE_ROW || rc == SQLITE_DONE ? PT_OK : db_fail(err, s->db, "event ids");
+  sqlite3_reset(q);
+  return st2;
+}
+
 static pt_status s_snapshot_put(pt_store *st, const pt_snap *x, pt_error *err) {
   sstore *s = (sstore *)st;
   sqlite3_stmt *q = s->st[W_SNAPSHOT_PUT];
@@ -1322,6 +1340,7 @@ const pt_store_methods pt_store_sqlite_methods = {
     .snapshot_put = s_snapshot_put,
     .generation = s_generation,
     .flush = s_flush,
+    .tx_event_ids = s_tx_event_ids,
     .reader_open = s_reader_open,
     .reader_close = s_reader_close,
     .read_session = s_read_session,

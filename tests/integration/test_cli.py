@@ -304,7 +304,39 @@ def test_roundtrip_100k():
           % (t_track, t_export, t_import, peak_kb), flush=True)
 
 
-TESTS = [test_db_mode, test_server_mode, test_roundtrip_100k]
+def test_signing_key():
+    """--signing-key with --db: receipts, signed entries, verify checks them."""
+    import sqlite3
+    key = os.path.join(TMP, "cli-key-%d.pem" % os.getpid())
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key], check=True)
+    db = fresh_db("signed")
+    mode = ["--db", "sqlite:" + db, "--signing-key", key]
+    rc, out, err = run(mode + ["--json"], "track", "--session", "k1", "--pipeline",
+                       "checkout_digital", "--step", "checkout_started", "--status", "success",
+                       "--snapshot")
+    eq(rc, 0, "track: " + err)
+    doc = json.loads(out)
+    check(len(doc["receipt"]) == 88 and len(doc["snapshot"]["signature"]) == 88,
+          "receipt and signature: %r" % out)
+    rc, out, err = run(mode, "snapshot", "k1", "--notes", "signed")
+    eq(rc, 0, "snapshot")
+    rc, out, err = run(mode, "verify", "k1")
+    eq(rc, 0, "verify with the key: " + out + err)
+    c = sqlite3.connect(db)
+    c.execute("UPDATE snapshots SET notes = 'changed' WHERE n = 1")
+    c.commit()
+    c.close()
+    rc, out, err = run(mode, "verify", "k1")
+    eq(rc, 1, "an entry changed after signing fails verify")
+    check("signature" in out, "names the signature: %r" % out)
+    rc, out, err = run(["--db", "sqlite:" + db], "verify", "k1")
+    eq(rc, 0, "without the key signatures are not checked")
+    rc, out, err = run(["--db", "sqlite:" + db, "--signing-key", "/nonexistent"], "verify", "k1")
+    eq(rc, 2, "unreadable key: usage error")
+    check("--signing-key" in err, err)
+
+
+TESTS = [test_db_mode, test_server_mode, test_signing_key, test_roundtrip_100k]
 for t in TESTS:
     if ONLY and t.__name__ not in ONLY:
         continue

@@ -993,7 +993,96 @@ def test_openapi_covers_routes():
         check(method in paths[path], "%s %s missing from docs/openapi.yaml" % (method, path))
 
 
-TESTS = [test_openapi_covers_routes, test_track_and_errors, test_batch, test_reads, test_tamper,
+def openssl_verify(pub_pem, msg, sig_b64):
+    """Checks an Ed25519 signature as a client would, with the openssl tool."""
+    import base64
+    mf, sf = os.path.join(TMP, "msg.bin"), os.path.join(TMP, "sig.bin")
+    with open(mf, "wb") as f:
+        f.write(msg)
+    with open(sf, "wb") as f:
+        f.write(base64.b64decode(sig_b64))
+    r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub_pem, "-rawin",
+                        "-in", mf, "-sigfile", sf], capture_output=True)
+    return r.returncode == 0
+
+
+def jcs(doc):
+    # RFC 8785 for what is signed here: ASCII members, integers, no floats
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_signing():
+    import base64
+    key = os.path.join(TMP, "signing-%d.pem" % os.getpid())
+    pub = key + ".pub"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key], check=True)
+    subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True)
+    der = subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True).stdout
+    s = Server("signing", "--signing-key", key, "--auto-snapshot")
+    try:
+        st, _, doc = s.get("/api/pipeline/pubkey")
+        eq(st, 200, "pubkey")
+        eq(doc, {"algorithm": "ed25519", "public_key": base64.b64encode(der[-32:]).decode()},
+           "the served key is the file's public key")
+        st, _, doc = track(s, event("sg1", "checkout_started", id="sg1a"))
+        eq(st, 201, "track")
+        ev, snap, receipt = doc["event"], doc["snapshot"], doc["receipt"]
+        check(isinstance(receipt, str) and len(receipt) == 88, "receipt: %r" % receipt)
+        chain_hash = s.get("/api/pipeline/checksum?session_id=sg1")[2]["chain_hash"]
+        msg = jcs({"chain_hash": chain_hash, "link": ev["link"], "seq": ev["seq"],
+                   "session_id": "sg1"})
+        check(openssl_verify(pub, msg, receipt), "receipt verifies with openssl over %r" % msg)
+        check(not openssl_verify(pub, msg.replace(b'"seq":0', b'"seq":1'), receipt),
+              "a receipt does not verify for another seq")
+        sig = snap.pop("signature")
+        check(openssl_verify(pub, jcs(snap), sig), "the entry's signature verifies")
+        # batch results carry receipts; a manual entry is signed; verify holds
+        st, _, doc = s.post("/api/pipeline/track/batch",
+                            {"events": [event("sg1", "payment_initiated", id="sg1b")]})
+        check(len(doc["results"][0]["receipt"]) == 88, "batch receipt")
+        st, _, doc = s.post("/api/pipeline/snapshot", {"session_id": "sg1", "notes": "by hand"})
+        eq(st, 201, "snapshot")
+        sig = doc.pop("signature")
+        check(openssl_verify(pub, jcs(doc), sig), "the manual entry's signature verifies")
+        st, _, doc = s.get("/api/pipeline/verify?session_id=sg1")
+        eq((st, doc["ok"], doc["checked_snapshots"]), (200, True, 3), "verify")
+    finally:
+        s.stop()
+    # the entry signatures are checked by verify: alter one in the file
+    db = sqlite3.connect(s.db)
+    db.execute("UPDATE snapshots SET signature = (SELECT signature FROM snapshots WHERE n = 0)"
+               " WHERE n = 1")
+    db.commit()
+    db.close()
+    s = Server("signing2", "--signing-key", key, db=s.db)
+    try:
+        st, _, doc = s.get("/api/pipeline/verify?session_id=sg1")
+        eq((doc["ok"], [m["reason"] for m in doc["mismatches"]]),
+           (False, ["signature does not verify with the signing key"]), "altered signature")
+    finally:
+        s.stop()
+    # without a key: no receipt, no public key
+    s = Server("unsigned")
+    try:
+        st, _, doc = track(s, event("us1", "checkout_started"))
+        eq(doc["receipt"], None, "no receipt without a key")
+        st, _, doc = s.get("/api/pipeline/pubkey")
+        eq((st, doc["error"]["code"]), (404, "not_found"), "no public key without a key")
+    finally:
+        s.stop()
+    # a file that is not an Ed25519 key is refused at start, naming the option
+    bad = os.path.join(TMP, "not-a-key.pem")
+    with open(bad, "w") as f:
+        f.write("hello\n")
+    r = subprocess.run([PIPETRACKD, "--listen", "127.0.0.1:0", "--db", "memory:",
+                        "--signing-key", bad], capture_output=True, text=True, timeout=30)
+    eq(r.returncode, 2, "bad key exit")
+    check("--signing-key" in r.stderr and "not a PEM private key" in r.stderr,
+          "names the option and the reason: %r" % r.stderr)
+
+
+TESTS = [test_openapi_covers_routes, test_signing, test_track_and_errors, test_batch, test_reads, test_tamper,
          test_stream, test_auth_and_cors, test_sighup_reload, test_memory_store_and_options,
          test_concurrent_tracking, test_storage_failure_and_limits, test_webhooks,
          test_webhook_survives_a_crash, test_stalls, test_sigterm_in_flight,
