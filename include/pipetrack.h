@@ -240,6 +240,17 @@ pt_status pt_status_summary_etag(pt_tracker *t, const char *session_id, const ch
 pt_status pt_snapshot(pt_tracker *t, const char *session_id, const char *pipeline_type,
                       const char *notes, char **out, pt_error *err);
 
+/* Redacts events of a session (SPEC §1.9): their input and output are
+ * deleted for good (SQLite: zeroed in the file and gone from the WAL before
+ * this returns), their digests and links stay, so the chain still verifies,
+ * and they read as "redacted": true. event_ids NULL / n 0: every event of the
+ * session. actor says who asked (recorded with the count in a registry
+ * entry's notes; NULL: "unknown"). Answers {"session_id", "redacted": [ids],
+ * "snapshot": the entry, or null when every event was redacted already}.
+ * PT_ENOTFOUND for an unknown session or event id (nothing is changed). */
+pt_status pt_redact(pt_tracker *t, const char *session_id, const char *const *event_ids,
+                    size_t n, const char *actor, char **out, pt_error *err);
+
 /* Registry history, newest first, as {"items": [...], "next_cursor": ...}.
  * limit <= 0 means 50; cursor is NULL or a next_cursor from an earlier page. */
 pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const char *cursor,

@@ -69,21 +69,33 @@ pt_event *pt_event_new(const char *id, const char *session_id, const char *pipel
   return e;
 }
 
-pt_event *pt_event_clone(const pt_event *s) {
-  pt_event *e = pt_event_new(s->id, s->session_id, s->pipeline_type, s->step, s->input,
-                             s->input_len, s->output, s->output_len, s->error, s->error_len);
+/* A copy of s; without its payloads (null) and marked redacted when
+ * redact is set. */
+static pt_event *copy_event(const pt_event *s, int redact) {
+  pt_event *e = pt_event_new(s->id, s->session_id, s->pipeline_type, s->step,
+                             redact ? NULL : s->input, redact ? 0 : s->input_len,
+                             redact ? NULL : s->output, redact ? 0 : s->output_len, s->error,
+                             s->error_len);
   if (!e) return NULL;
   e->status = s->status;
   e->ts = s->ts;
   e->ts_given = s->ts_given;
   e->id_given = s->id_given;
-  e->redacted = s->redacted;
+  e->redacted = redact || s->redacted;
   e->seq = s->seq;
   e->received_at = s->received_at;
   memcpy(e->input_sha256, s->input_sha256, 65);
   memcpy(e->output_sha256, s->output_sha256, 65);
   memcpy(e->link, s->link, 65);
   return e;
+}
+
+pt_event *pt_event_clone(const pt_event *s) {
+  return copy_event(s, 0);
+}
+
+pt_event *pt_event_redacted(const pt_event *s) {
+  return copy_event(s, 1);
 }
 
 void pt_event_free(pt_event *e) {

@@ -48,6 +48,9 @@ pt_event *pt_event_new(const char *id, const char *session_id, const char *pipel
                        const char *step, const char *input, size_t input_len, const char *output,
                        size_t output_len, const char *error, size_t error_len);
 pt_event *pt_event_clone(const pt_event *e);
+/* A copy as it is once redacted (SPEC §1.9): input and output null, the
+ * digests and link kept, redacted set. NULL on OOM. */
+pt_event *pt_event_redacted(const pt_event *e);
 void pt_event_free(pt_event *e);
 void pt_event_digest(pt_event *e);
 

@@ -67,9 +67,18 @@ static pt_status parse_event(pt_tracker *t, pt_defs *defs, json_t *ev, size_t li
       return line_fail(err, line, f, "is not a member of a stored event");
     }
   }
-  if (json_is_true(json_object_get(ev, "redacted"))) {
+  /* A redacted event has no payloads left: its digests are taken as
+   * exported, and the link (recomputed below) still binds them. */
+  json_t *red = json_object_get(ev, "redacted");
+  int redacted = json_is_true(red);
+  if (red && !json_is_boolean(red)) {
     json_decref(client);
-    return line_fail(err, line, "event.redacted", "redacted events cannot be imported yet");
+    return line_fail(err, line, "event.redacted", "must be true or false");
+  }
+  if (redacted && ((json_object_get(ev, "input") && !json_is_null(json_object_get(ev, "input"))) ||
+                   (json_object_get(ev, "output") && !json_is_null(json_object_get(ev, "output"))))) {
+    json_decref(client);
+    return line_fail(err, line, "event.redacted", "a redacted event's input and output are null");
   }
   char prefix[48];
   snprintf(prefix, sizeof prefix, "line %zu: event", line);
@@ -86,6 +95,14 @@ static pt_status parse_event(pt_tracker *t, pt_defs *defs, json_t *ev, size_t li
   if (get_i64(ev, "received_at", &received_at))
     return line_fail(err, line, "event.received_at", "must be an integer >= 0");
   if (!is_hex64(link)) return line_fail(err, line, "event.link", "must be 64 lowercase hex digits");
+  if (redacted) {
+    if (!is_hex64(in_d)) return line_fail(err, line, "event.input_sha256", "must be 64 lowercase hex digits");
+    if (!is_hex64(out_d))
+      return line_fail(err, line, "event.output_sha256", "must be 64 lowercase hex digits");
+    memcpy(r->ev->input_sha256, in_d, 65);
+    memcpy(r->ev->output_sha256, out_d, 65);
+    r->ev->redacted = 1;
+  }
   if (!in_d || strcmp(in_d, r->ev->input_sha256) != 0)
     return line_fail(err, line, "event.input_sha256", "does not match the event's input");
   if (!out_d || strcmp(out_d, r->ev->output_sha256) != 0)

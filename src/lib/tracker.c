@@ -29,7 +29,16 @@
 #include "../store/store.h"
 #include "internal.h"
 
-enum { JOB_TRACK, JOB_SNAPSHOT, JOB_FLUSH, JOB_IMPORT, JOB_RESOLVE, JOB_OUTBOX, JOB_STALL };
+enum {
+  JOB_TRACK,
+  JOB_SNAPSHOT,
+  JOB_FLUSH,
+  JOB_IMPORT,
+  JOB_RESOLVE,
+  JOB_OUTBOX,
+  JOB_STALL,
+  JOB_REDACT
+};
 
 /* Longest the committer waits to fill a group (see committer()). */
 #define GROUP_WAIT_NS 200000L
@@ -55,6 +64,11 @@ typedef struct job {
   /* JOB_SNAPSHOT (sid: the issue id for JOB_RESOLVE) */
   const char *sid, *ptype, *notes;
   pt_issue *issue; /* JOB_RESOLVE: the issue after */
+  /* JOB_REDACT (sid, notes: who asked): the ids asked for (none: all), and
+   * the answer's list of redacted ids (a JSON array) */
+  const char *const *rids;
+  size_t nrids;
+  pt_buf *redacted;
   /* JOB_OUTBOX */
   int64_t ob_id, ob_next;
   int ob_ok, ob_bump;
@@ -535,6 +549,159 @@ static pt_status apply_event(tx *x, job *j, size_t i) {
   return PT_OK;
 }
 
+typedef struct evvec {
+  pt_event **v;
+  size_t n, cap;
+  int oom;
+} evvec;
+
+static int evvec_add(evvec *l, pt_event *e) {
+  if (!e) return l->oom = 1;
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 16;
+    pt_event **nv = realloc(l->v, nc * sizeof *nv);
+    if (!nv) {
+      pt_event_free(e);
+      return l->oom = 1;
+    }
+    l->v = nv;
+    l->cap = nc;
+  }
+  l->v[l->n++] = e;
+  return 0;
+}
+
+static int evvec_clone(void *ctx, const pt_event *e) {
+  return evvec_add(ctx, pt_event_clone(e));
+}
+
+static void evvec_free(evvec *l) {
+  for (size_t i = 0; i < l->n; i++) pt_event_free(l->v[i]);
+  free(l->v);
+}
+
+/* An issue whose sample is one of the redacted events gets the redacted
+ * copy as its sample: an issue's sample is its latest failure, so only
+ * issues whose last session is this one can hold one. */
+static pt_status redact_samples(tx *x, const evvec *l, pt_error *err) {
+  pt_store *st = x->t->store;
+  if (!st->m->issue_get) return PT_OK;
+  for (size_t i = 0; i < l->n; i++) {
+    const pt_event *e = l->v[i];
+    if (e->status != PT_FAILURE) continue;
+    pt_issue key, got;
+    pt_issue_key(&key, e, NULL);
+    pt_status rc = st->m->issue_get(st, key.id, &got, err);
+    if (rc == PT_ENOTFOUND) continue;
+    if (rc) return rc;
+    /* the sample is the event's JSON, which starts with its id */
+    char head[PT_ID_MAX + 16];
+    snprintf(head, sizeof head, "{\"id\":\"%s\",", e->id);
+    if (strcmp(got.last_session_id, e->session_id) == 0 && got.sample_event &&
+        strncmp(got.sample_event, head, strlen(head)) == 0) {
+      pt_event *r = pt_event_redacted(e);
+      pt_buf b;
+      pt_buf_init(&b, 0);
+      if (r) pt_event_write_json(&b, r);
+      pt_event_free(r);
+      char *text = pt_buf_take(&b);
+      if (!text) {
+        pt_issue_cleanup(&got);
+        return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+      }
+      free(got.sample_event);
+      got.sample_event = text;
+      rc = st->m->issue_put(st, &got, 0, err);
+    }
+    pt_issue_cleanup(&got);
+    if (rc) return rc;
+  }
+  return PT_OK;
+}
+
+/* Redaction (SPEC §1.9): every event asked for is checked first (an unknown
+ * id refuses the request with nothing changed), then each one not redacted
+ * yet loses its payloads, issue samples are redacted too, and a registry
+ * entry records who and how many. */
+static pt_status apply_redact(tx *x, job *j) {
+  pt_store *st = x->t->store;
+  if (!st->m->event_redact)
+    return pt_fail(&j->err, PT_ESTORAGE, NULL, "this store cannot redact");
+  txsess *ts;
+  pt_status rc = tx_session(x, j->sid, NULL, &ts, &j->err);
+  if (rc) return rc;
+  if (!ts->exists) {
+    j->result = pt_fail(&j->err, PT_ENOTFOUND, "session_id", "session_id: no session \"%s\" is stored",
+                        j->sid);
+    return PT_OK;
+  }
+  evvec l = {0};
+  if (j->nrids) {
+    for (size_t i = 0; i < j->nrids; i++) {
+      pt_event *e = NULL;
+      rc = pt_store_event_find(st, j->sid, j->rids[i], &e, &j->err);
+      if (rc == PT_ENOTFOUND) {
+        j->result = pt_fail(&j->err, PT_ENOTFOUND, NULL,
+                            "event_ids[%zu]: no event \"%s\" in session \"%s\"", i, j->rids[i],
+                            j->sid);
+        snprintf(j->err.field, sizeof j->err.field, "event_ids[%zu]", i);
+        evvec_free(&l);
+        return PT_OK;
+      }
+      if (rc) {
+        evvec_free(&l);
+        return rc;
+      }
+      int dup = 0;
+      for (size_t k = 0; k < l.n && !dup; k++) dup = l.v[k]->seq == e->seq;
+      if (dup)
+        pt_event_free(e);
+      else
+        evvec_add(&l, e);
+    }
+  } else {
+    rc = st->m->tx_read_events(st, j->sid, 0, ts->s.event_count, evvec_clone, &l, &j->err);
+  }
+  if (rc == PT_OK && l.oom) rc = pt_fail(&j->err, PT_ENOMEM, NULL, "out of memory");
+  size_t fresh = 0;
+  pt_buf_puts(j->redacted, "[");
+  for (size_t i = 0; rc == PT_OK && i < l.n; i++) {
+    if (i) pt_buf_putc(j->redacted, ',');
+    pt_buf_json_cstr(j->redacted, l.v[i]->id);
+    if (l.v[i]->redacted) continue;
+    rc = st->m->event_redact(st, j->sid, l.v[i]->seq, &j->err);
+    fresh++;
+  }
+  pt_buf_puts(j->redacted, "]");
+  if (rc == PT_OK) rc = redact_samples(x, &l, &j->err);
+  if (rc == PT_OK && fresh) {
+    /* who, when (the entry's created_at) and how many; ids in the list */
+    pt_buf note;
+    pt_buf_init(&note, 0);
+    pt_buf_printf(&note, "redacted %zu event%s by %s:", fresh, fresh == 1 ? "" : "s", j->notes);
+    size_t shown = 0;
+    for (size_t i = 0; i < l.n && shown < 10; i++)
+      if (!l.v[i]->redacted) pt_buf_printf(&note, "%s %s", shown++ ? "," : "", l.v[i]->id);
+    if (fresh > shown) pt_buf_printf(&note, " and %zu more", fresh - shown);
+    j->snaps = calloc(1, sizeof *j->snaps);
+    if (!j->snaps || note.failed)
+      rc = pt_fail(&j->err, PT_ENOMEM, NULL, "out of memory");
+    else
+      rc = take_snapshot(x, ts, j->defs, j->now, pt_buf_cstr(&note), j->snaps, NULL, &j->err);
+    pt_buf_cleanup(&note);
+    if (rc == PT_EUNKNOWN_PIPELINE) { /* definitions reloaded away: no entry */
+      free(j->snaps);
+      j->snaps = NULL;
+      rc = PT_OK;
+    }
+  }
+  evvec_free(&l);
+  if (rc == PT_OK && j->redacted->failed) rc = pt_fail(&j->err, PT_ENOMEM, NULL, "out of memory");
+  if (rc) return rc;
+  j->result = PT_OK;
+  return PT_OK;
+}
+
 static pt_status apply_snapshot_job(tx *x, job *j) {
   txsess *ts;
   pt_status rc = tx_session(x, j->sid, NULL, &ts, &j->err);
@@ -695,11 +862,33 @@ static void reset_job_outcome(job *j) {
     free(j->snap_ids[i]);
     j->snap_ids[i] = NULL;
   }
-  if (j->kind == JOB_SNAPSHOT && j->snaps) {
+  if ((j->kind == JOB_SNAPSHOT || j->kind == JOB_REDACT) && j->snaps) {
     pt_snap_cleanup(j->snaps);
     free(j->snaps);
     j->snaps = NULL;
   }
+}
+
+/* A redaction is acknowledged only once the store's files hold no older copy
+ * of the payloads (SPEC §1.9). */
+static void scrub_after_redactions(pt_tracker *t, job *jobs) {
+  int any = 0;
+  for (job *j = jobs; j; j = j->next) any |= j->kind == JOB_REDACT && j->result == PT_OK;
+  if (!any || !t->store->m->scrub) return;
+  pt_error err;
+  memset(&err, 0, sizeof err);
+  if (t->store->m->scrub(t->store, &err) == PT_OK) return;
+  for (job *j = jobs; j; j = j->next)
+    if (j->kind == JOB_REDACT && j->result == PT_OK) {
+      if (j->snaps) {
+        pt_snap_cleanup(j->snaps);
+        free(j->snaps);
+        j->snaps = NULL;
+      }
+      j->result = PT_ESTORAGE;
+      j->err = err;
+      j->err.code = PT_ESTORAGE;
+    }
 }
 
 /* Runs the jobs (a linked list) in one transaction. On a storage failure the
@@ -758,6 +947,11 @@ static void run_jobs(pt_tracker *t, job *jobs) {
     }
     if (j->kind == JOB_SNAPSHOT) {
       rc = apply_snapshot_job(&x, j);
+      if (rc) err = j->err;
+      continue;
+    }
+    if (j->kind == JOB_REDACT) {
+      rc = apply_redact(&x, j);
       if (rc) err = j->err;
       continue;
     }
@@ -823,6 +1017,7 @@ static void run_jobs(pt_tracker *t, job *jobs) {
   } else {
     __atomic_add_fetch(&t->stats.commits, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&t->stats.events_committed, events, __ATOMIC_RELAXED);
+    scrub_after_redactions(t, jobs);
   }
   __atomic_add_fetch(&t->stats.commit_ns, mono_ns() - t0, __ATOMIC_RELAXED);
 }
@@ -1776,6 +1971,64 @@ pt_status pt_step_end(pt_step *s, pt_event_status outcome, const char *output_js
 }
 
 /* ---- snapshots on request ------------------------------------------------------ */
+
+pt_status pt_redact(pt_tracker *t, const char *session_id, const char *const *event_ids,
+                    size_t n, const char *actor, char **out, pt_error *err) {
+  *out = NULL;
+  if (!session_id || !pt_is_id(session_id))
+    return pt_fail(err, PT_EINVALID, "session_id",
+                   "session_id: must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+  if (n > PT_BATCH_MAX)
+    return pt_fail(err, PT_EINVALID, "event_ids", "event_ids: at most %d ids a request",
+                   PT_BATCH_MAX);
+  for (size_t i = 0; i < n; i++)
+    if (!event_ids[i] || !pt_is_id(event_ids[i])) {
+      pt_fail(err, PT_EINVALID, NULL,
+              "event_ids[%zu]: must be 1-128 characters of A-Z a-z 0-9 _ . : -", i);
+      if (err) snprintf(err->field, sizeof err->field, "event_ids[%zu]", i);
+      return PT_EINVALID;
+    }
+  if (!actor || !*actor) actor = "unknown";
+  if (strlen(actor) > 256 || !pt_utf8_valid(actor, strlen(actor)))
+    return pt_fail(err, PT_EINVALID, "actor", "actor: must be valid UTF-8, at most 256 bytes");
+  pt_buf ids;
+  pt_buf_init(&ids, 0);
+  job j;
+  memset(&j, 0, sizeof j);
+  j.kind = JOB_REDACT;
+  j.defs = pt__defs(t);
+  j.now = pt__now(t);
+  j.sid = session_id;
+  j.notes = actor;
+  j.rids = event_ids;
+  j.nrids = n;
+  j.redacted = &ids;
+  submit(t, &j);
+  pt_status rc = j.result;
+  if (rc == PT_OK) {
+    char *entry = j.snaps ? pt__snapshot_json(t, j.snaps, err) : NULL;
+    pt_buf b;
+    pt_buf_init(&b, 0);
+    pt_buf_puts(&b, "{\"session_id\":");
+    pt_buf_json_cstr(&b, session_id);
+    pt_buf_puts(&b, ",\"redacted\":");
+    pt_buf_puts(&b, pt_buf_cstr(&ids));
+    pt_buf_puts(&b, ",\"snapshot\":");
+    pt_buf_puts(&b, entry ? entry : "null");
+    pt_buf_putc(&b, '}');
+    free(entry);
+    if ((j.snaps && !entry) || !(*out = pt_buf_take(&b))) {
+      pt_buf_cleanup(&b);
+      rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+    }
+  } else if (err) {
+    *err = j.err;
+  }
+  reset_job_outcome(&j);
+  pt_buf_cleanup(&ids);
+  pt_defs_unref(j.defs);
+  return rc;
+}
 
 pt_status pt_snapshot(pt_tracker *t, const char *session_id, const char *pipeline_type,
                       const char *notes, char **out, pt_error *err) {

@@ -1,5 +1,6 @@
 /* routes.c - the endpoints of SPEC §2: each turns a checked request into a
  * library call and its document into an answer. */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ const ptd_route ptd_routes[R_COUNT] = {
     [R_ISSUES] = {"/api/pipeline/issues", "GET", AUTH_API, 0},
     [R_STATS] = {"/api/pipeline/stats", "GET", AUTH_API, 0},
     [R_PUBKEY] = {"/api/pipeline/pubkey", "GET", AUTH_API, 0},
+    [R_REDACT] = {"/api/pipeline/redact", "POST", AUTH_API, 1},
     [R_ASSET] = {"/assets/{id}", "GET", AUTH_NONE, 0},
     [R_ISSUES_STREAM] = {"/api/pipeline/issues/stream", "GET", AUTH_API, 0},
     [R_ISSUE] = {"/api/pipeline/issues/{id}", "GET", AUTH_API, 0},
@@ -400,6 +402,68 @@ static enum MHD_Result snapshot_post(ptd_req *r) {
   return ptd_reply_json(r, 201, out);
 }
 
+/* POST /api/pipeline/redact {"session_id", "event_ids"?, "actor"?}: who
+ * asked is recorded as the credential and address the request came with,
+ * and the name the client gives, if any. */
+static enum MHD_Result redact_post(ptd_req *r) {
+  enum MHD_Result rc = MHD_NO;
+  json_t *doc = body_object(r, &rc);
+  if (!doc) return rc;
+  r->doc = doc;
+  static const char *const allowed[] = {"session_id", "event_ids", "actor", NULL};
+  if (only_members(r, doc, allowed, &rc)) return rc;
+  json_t *sid = json_object_get(doc, "session_id"), *ids = json_object_get(doc, "event_ids"),
+         *actor = json_object_get(doc, "actor");
+  if (!json_is_string(sid))
+    return ptd_reply_http_error(r, 400, "invalid_request", "session_id",
+                                "session_id: is required and must be a string");
+  if (ids && !json_is_array(ids))
+    return ptd_reply_http_error(r, 400, "invalid_request", "event_ids",
+                                "event_ids: must be an array of event ids (absent: all)");
+  if (ids && json_array_size(ids) == 0)
+    return ptd_reply_http_error(r, 400, "invalid_request", "event_ids",
+                                "event_ids: must not be empty (leave it out to redact every event)");
+  if (actor && (!json_is_string(actor) || json_string_length(actor) > 128))
+    return ptd_reply_http_error(r, 400, "invalid_request", "actor",
+                                "actor: must be a string of at most 128 bytes");
+  size_t n = ids ? json_array_size(ids) : 0;
+  if (n > PT_BATCH_MAX)
+    return ptd_reply_http_error(r, 413, "payload_too_large", "event_ids",
+                                "event_ids: at most %d ids a request", PT_BATCH_MAX);
+  const char **list = n ? calloc(n, sizeof *list) : NULL;
+  if (n && !list) return ptd_reply_http_error(r, 503, "storage_unavailable", NULL, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    list[i] = json_string_value(json_array_get(ids, i));
+    if (!list[i]) {
+      free(list);
+      char field[32];
+      snprintf(field, sizeof field, "event_ids[%zu]", i);
+      return ptd_reply_http_error(r, 400, "invalid_request", field, "%s: must be a string", field);
+    }
+  }
+  char ip[64] = "?";
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, ip, sizeof ip);
+  pt_buf who;
+  pt_buf_init(&who, 0);
+  pt_buf_printf(&who, "%s from %s", r->srv->cfg.api_token ? "the API token" : "an open server", ip);
+  if (actor) {
+    pt_buf_puts(&who, " as ");
+    pt_buf_json_cstr(&who, json_string_value(actor));
+  }
+  snprintf(r->session_id, sizeof r->session_id, "%s", json_string_value(sid));
+  char *out;
+  pt_error err;
+  pt_status st = pt_redact(r->srv->t, json_string_value(sid), list, n, pt_buf_cstr(&who), &out, &err);
+  free(list);
+  pt_buf_cleanup(&who);
+  if (st != PT_OK) return ptd_reply_error(r, &err);
+  ptd_hub_notify(r->srv->hub, json_string_value(sid));
+  return ptd_reply_json(r, 200, out);
+}
+
 static enum MHD_Result registry_get(ptd_req *r) {
   enum MHD_Result rc = MHD_NO;
   const char *sid = session_arg(r, &rc);
@@ -678,6 +742,7 @@ enum MHD_Result ptd_dispatch(ptd_req *r) {
     case R_ASSET: return asset(r, r->param);
     case R_STATS: return stats_get(r);
     case R_PUBKEY: return pubkey_get(r);
+    case R_REDACT: return redact_post(r);
     default:
       return ptd_reply_http_error(r, 404, "not_found", NULL, "no such endpoint: %s", r->path);
   }

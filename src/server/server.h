@@ -62,6 +62,7 @@ enum {
   R_ISSUE_RESOLVE,
   R_STATS,
   R_PUBKEY,
+  R_REDACT,
   R_ASSET,
   R_METRICS,
   R_HEALTHZ,

@@ -98,6 +98,19 @@ typedef struct pt_store_methods {
    * registry entry before it is stored). */
   pt_status (*tx_event_ids)(pt_store *s, const char *session_id, int64_t from_seq, int64_t to_seq,
                             pt_sid_cb cb, void *ctx, pt_error *err);
+  /* Inside a write transaction: the session's events from_seq .. to_seq - 1
+   * in seq order (borrowed for the call), this transaction's included. */
+  pt_status (*tx_read_events)(pt_store *s, const char *session_id, int64_t from_seq,
+                              int64_t to_seq, pt_event_cb cb, void *ctx, pt_error *err);
+  /* Redaction (SPEC §1.9), inside a write transaction: the event's input and
+   * output become null and it is marked redacted; its digests and link stay.
+   * Once committed no copy may remain in the store's memory. */
+  pt_status (*event_redact)(pt_store *s, const char *session_id, int64_t seq, pt_error *err);
+  /* Optional, outside transactions: after a redaction's commit, removes what
+   * the store's files may still hold of the old payloads (SQLite: old page
+   * images in the WAL). A redaction is acknowledged only once this
+   * succeeded. */
+  pt_status (*scrub)(pt_store *s, pt_error *err);
 
   /* ---- readers ---- */
   pt_status (*reader_open)(pt_store *s, pt_reader **out, pt_error *err);

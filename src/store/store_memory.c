@@ -2,6 +2,7 @@
  * under one read-write lock. Not durable; for tests, demos and benchmarks.
  * A transaction writes in place and keeps an undo log, so rollback after a
  * failed write restores exactly what was there. */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,13 @@ typedef struct mstore {
    * below maxlog own one), so a steady stream of appends allocates none. */
   undo *log;
   size_t nlog, caplog, maxlog;
+  /* redactions of the open transaction, applied by its commit (a rollback
+   * must find the payloads still there) */
+  struct mredact {
+    msess *s;
+    int64_t seq;
+  } *red;
+  size_t nred, capred;
 } mstore;
 
 typedef struct mreader {
@@ -109,6 +117,7 @@ static void m_close(pt_store *st) {
   free(m->all);
   for (size_t i = 0; i < m->maxlog; i++) pt_session_cleanup(&m->log[i].agg);
   free(m->log);
+  free(m->red);
   pt_map_cleanup(&m->sessions);
   for (size_t i = 0; i < m->niall; i++) {
     missue *mi = m->iall[i];
@@ -132,6 +141,7 @@ static pt_status m_begin(pt_store *st, pt_error *err) {
   pthread_rwlock_wrlock(&m->lock);
   m->nlog = 0;
   m->ob_mark = m->nob;
+  m->nred = 0;
   return PT_OK;
 }
 
@@ -141,9 +151,23 @@ static void clear_log(mstore *m) {
   m->nilog = 0;
 }
 
+/* The payload bytes are overwritten, not just dropped: nothing of them stays
+ * in the process's memory once the redaction is committed. */
+static void redact_now(pt_event *e) {
+  if (e->redacted) return;
+  memset((char *)e->input, 0, e->input_len);
+  memset((char *)e->output, 0, e->output_len);
+  e->input = e->output = "null";
+  e->input_len = e->output_len = 4;
+  e->redacted = 1;
+}
+
 static pt_status m_commit(pt_store *st, pt_error *err) {
   (void)err;
   mstore *m = (mstore *)st;
+  for (size_t i = 0; i < m->nred; i++)
+    if (m->red[i].seq < (int64_t)m->red[i].s->n) redact_now(m->red[i].s->ev[m->red[i].seq]);
+  m->nred = 0;
   clear_log(m);
   pthread_rwlock_unlock(&m->lock);
   return PT_OK;
@@ -151,6 +175,7 @@ static pt_status m_commit(pt_store *st, pt_error *err) {
 
 static void m_rollback(pt_store *st) {
   mstore *m = (mstore *)st;
+  m->nred = 0;
   for (size_t i = m->nlog; i-- > 0;) {
     undo *u = &m->log[i];
     msess *s = u->s;
@@ -367,17 +392,48 @@ static pt_status m_read_events(pt_reader *r, const char *sid, int64_t from, int6
   return PT_OK;
 }
 
+/* The session's events from .. to - 1 as the open transaction sees them (to
+ * clipped). Not lookup(): a session begun in this transaction does not
+ * "exist" until its aggregate is written, but its events are there. */
+static pt_event **tx_range(pt_store *st, const char *sid, int64_t *from, int64_t *to) {
+  msess *s = pt_map_get(&((mstore *)st)->sessions, sid);
+  if (!s) return NULL;
+  if (*from < 0) *from = 0;
+  if (*to > (int64_t)s->n) *to = (int64_t)s->n;
+  return s->ev;
+}
+
 static pt_status m_tx_event_ids(pt_store *st, const char *sid, int64_t from, int64_t to,
                                 pt_sid_cb cb, void *ctx, pt_error *err) {
   (void)err;
-  /* not lookup(): a session begun in this transaction does not "exist"
-   * until its aggregate is written, but its events are there */
-  msess *s = pt_map_get(&((mstore *)st)->sessions, sid);
-  if (!s) return PT_OK;
-  if (from < 0) from = 0;
-  if (to > (int64_t)s->n) to = (int64_t)s->n;
-  for (int64_t i = from; i < to; i++)
-    if (cb(ctx, s->ev[i]->id)) break;
+  pt_event **ev = tx_range(st, sid, &from, &to);
+  for (int64_t i = from; ev && i < to; i++)
+    if (cb(ctx, ev[i]->id)) break;
+  return PT_OK;
+}
+
+static pt_status m_tx_read_events(pt_store *st, const char *sid, int64_t from, int64_t to,
+                                  pt_event_cb cb, void *ctx, pt_error *err) {
+  (void)err;
+  pt_event **ev = tx_range(st, sid, &from, &to);
+  for (int64_t i = from; ev && i < to; i++)
+    if (cb(ctx, ev[i])) break;
+  return PT_OK;
+}
+
+static pt_status m_event_redact(pt_store *st, const char *sid, int64_t seq, pt_error *err) {
+  mstore *m = (mstore *)st;
+  msess *s = pt_map_get(&m->sessions, sid);
+  if (!s || seq < 0 || seq >= (int64_t)s->n)
+    return pt_fail(err, PT_ENOTFOUND, NULL, "no event %" PRId64 " in session \"%s\"", seq, sid);
+  if (m->nred == m->capred) {
+    size_t nc = m->capred ? m->capred * 2 : 16;
+    struct mredact *n = realloc(m->red, nc * sizeof *n);
+    if (!n) return oom(err);
+    m->red = n;
+    m->capred = nc;
+  }
+  m->red[m->nred++] = (struct mredact){s, seq};
   return PT_OK;
 }
 
@@ -701,6 +757,8 @@ const pt_store_methods pt_store_memory_methods = {
     .read_session = m_read_session,
     .read_events = m_read_events,
     .tx_event_ids = m_tx_event_ids,
+    .tx_read_events = m_tx_read_events,
+    .event_redact = m_event_redact,
     .read_snapshots = m_read_snapshots,
     .list_sessions = m_list_sessions,
     .list_session_ids = m_list_session_ids,

@@ -1082,7 +1082,57 @@ def test_signing():
           "names the option and the reason: %r" % r.stderr)
 
 
-TESTS = [test_openapi_covers_routes, test_signing, test_track_and_errors, test_batch, test_reads, test_tamper,
+def test_redact():
+    mark = b"MARKER-5500-0000-0000-0004"
+    auth = {"Authorization": "Bearer tok"}
+    s = Server("redact", "--api-token", "tok", "--ingest-key", "ing")
+    try:
+        ing = {"Authorization": "Bearer ing"}
+        for i, step in enumerate(STEPS[:2]):
+            st, _, doc = track(s, event("rd1", step, id="rd1-%d" % i, input={"card": mark.decode()}),
+                               headers=ing)
+            eq(st, 201, "track")
+        files = lambda: b"".join(open(s.db + x, "rb").read() for x in ("", "-wal")
+                                 if os.path.exists(s.db + x))
+        check(mark in files(), "the payload is in the store's files before")
+        body = {"session_id": "rd1", "event_ids": ["rd1-0"], "actor": "alice"}
+        eq(s.post("/api/pipeline/redact", body)[0], 401, "no credentials")
+        eq(s.post("/api/pipeline/redact", body, ing)[0], 403, "the ingest key cannot redact")
+        for bad, field, code in (({"event_ids": ["x"]}, "session_id", 400),
+                                 ({"session_id": "rd1", "event_ids": "rd1-0"}, "event_ids", 400),
+                                 ({"session_id": "rd1", "event_ids": []}, "event_ids", 400),
+                                 ({"session_id": "rd1", "event_ids": [1]}, "event_ids[0]", 400),
+                                 ({"session_id": "rd1", "why": 1}, "why", 400),
+                                 ({"session_id": "rd1", "actor": "x" * 200}, "actor", 400),
+                                 ({"session_id": "rd1", "event_ids": ["rd1-0", "nope"]},
+                                  "event_ids[1]", 404),
+                                 ({"session_id": "nobody"}, "session_id", 404)):
+            st, _, doc = s.post("/api/pipeline/redact", bad, auth)
+            eq((st, doc["error"]["field"]), (code, field), "refused: %r" % bad)
+        ev0 = s.get("/api/pipeline/status?session_id=rd1", auth)[2]["events"][0]
+        eq(ev0["redacted"], False, "nothing changed by the refusals")
+        st, _, doc = s.post("/api/pipeline/redact", body, auth)
+        eq(st, 200, "redact")
+        eq(doc["redacted"], ["rd1-0"], "ids")
+        eq(doc["snapshot"]["notes"], 'redacted 1 event by the API token from 127.0.0.1 as "alice": rd1-0',
+           "who and how many, in the registry")
+        evs = s.get("/api/pipeline/status?session_id=rd1", auth)[2]["events"]
+        eq((evs[0]["redacted"], evs[0]["input"]), (True, None), "redacted event")
+        eq(evs[1]["input"], {"card": mark.decode()}, "the other event keeps its payload")
+        st, _, doc = s.post("/api/pipeline/redact", {"session_id": "rd1"}, auth)
+        eq((st, doc["redacted"]), (200, ["rd1-0", "rd1-1"]), "the whole session")
+        check(mark not in files(), "no copy left in the database or its WAL once answered")
+        st, _, doc = s.get("/api/pipeline/verify?session_id=rd1", auth)
+        eq(doc["ok"], True, "the chain still verifies")
+        # a replay of the original content is still recognised
+        st, _, doc = track(s, event("rd1", STEPS[0], id="rd1-0", input={"card": mark.decode()}),
+                           headers=ing)
+        eq((st, doc["replayed"]), (200, True), "replay after redaction")
+    finally:
+        s.stop()
+
+
+TESTS = [test_openapi_covers_routes, test_signing, test_redact, test_track_and_errors, test_batch, test_reads, test_tamper,
          test_stream, test_auth_and_cors, test_sighup_reload, test_memory_store_and_options,
          test_concurrent_tracking, test_storage_failure_and_limits, test_webhooks,
          test_webhook_survives_a_crash, test_stalls, test_sigterm_in_flight,
