@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "ratelimit.h"
 #include "server.h"
 
 uint64_t ptd_mono_ns(void) {
@@ -54,6 +55,11 @@ unsigned ptd_status_of(pt_status code) {
 /* ---- answers ---------------------------------------------------------------- */
 
 void ptd_add_common_headers(ptd_req *r, struct MHD_Response *resp) {
+  if (r->retry_after) {
+    char v[16];
+    snprintf(v, sizeof v, "%u", r->retry_after);
+    MHD_add_response_header(resp, "Retry-After", v);
+  }
   if (r->origin) {
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->origin);
     MHD_add_response_header(resp, "Access-Control-Expose-Headers", "ETag");
@@ -317,6 +323,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   rt->path, rt->method, method);
     enum MHD_Result denied;
     if (check_access(r, &denied)) return denied;
+    if (rt->auth == AUTH_INGEST && s->limiter) {
+      /* after access, so a client without the key cannot spend another's
+       * budget; answered before the body is read */
+      const union MHD_ConnectionInfo *ci =
+          MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+      uint32_t addr = 0;
+      char ip[INET_ADDRSTRLEN] = "?";
+      if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
+        addr = ((const struct sockaddr_in *)ci->client_addr)->sin_addr.s_addr;
+        inet_ntop(AF_INET, &addr, ip, sizeof ip);
+      }
+      uint64_t wait_ms = ptd_limiter_take(s->limiter, addr, ptd_mono_ns());
+      if (wait_ms) {
+        r->retry_after = (unsigned)((wait_ms + 999) / 1000);
+        return ptd_reply_http_error(r, 429, "rate_limited", NULL,
+                                    "too many track requests from %s: at most %u a second "
+                                    "(bursts of %u); retry in %llu ms",
+                                    ip, s->cfg.rate_limit,
+                                    s->cfg.rate_burst ? s->cfg.rate_burst : s->cfg.rate_limit,
+                                    (unsigned long long)wait_ms);
+      }
+    }
     if (rt->body) {
       int lines = r->route == R_IMPORT;
       if (!json_content_type(
@@ -449,6 +477,10 @@ int ptd_start(ptd_server *s, char *errbuf, size_t errlen) {
   const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
   s->port = di ? di->port : (uint16_t)s->cfg.port;
   if (pthread_create(&s->ticker, NULL, ticker, s) == 0) s->ticker_started = 1;
+  if (s->cfg.rate_limit && !(s->limiter = ptd_limiter_new(s->cfg.rate_limit, s->cfg.rate_burst))) {
+    snprintf(errbuf, errlen, "out of memory");
+    return -1;
+  }
   if (s->cfg.webhook_url && !(s->webhook = ptd_webhook_start(s))) {
     snprintf(errbuf, errlen, "cannot start the webhook deliverer");
     return -1;
@@ -499,6 +531,8 @@ void ptd_stop(ptd_server *s) {
   s->d = NULL;
   ptd_hub_free(s->hub);
   ptd_metrics_free(s->metrics);
+  ptd_limiter_free(s->limiter);
+  s->limiter = NULL;
   s->hub = NULL;
   s->metrics = NULL;
 }

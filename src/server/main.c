@@ -48,6 +48,9 @@ static const opt OPTS[] = {
     {"webhook-retry", 1, "MS", "1000", "first retry delay; doubles up to 5 minutes, with jitter"},
     {"webhook-coalesce", 1, "MS", "1000",
      "an update waits this long, gathering the ones that follow"},
+    {"rate-limit", 1, "N", "0",
+     "track requests a second per client address (0: no limit); more get 429"},
+    {"rate-burst", 1, "N", "0", "requests a client may send at once before the limit (0: N)"},
     {"signing-key", 1, "FILE", NULL,
      "Ed25519 private key (PEM): sign registry entries and give receipts"},
     {"help", 0, NULL, NULL, "this help"},
@@ -185,6 +188,8 @@ int main(int argc, char **argv) {
     O_WH_TIMEOUT,
     O_WH_RETRY,
     O_WH_COALESCE,
+    O_RATE,
+    O_BURST,
     O_SIGNING_KEY,
     O_HELP,
     O_VERSION
@@ -226,7 +231,7 @@ int main(int argc, char **argv) {
       {O_BODY, 1ull << 30}, {O_DEPTH, 256},          {O_PAYLOAD, 1ull << 26}, {O_HDR, 3600},
       {O_IDLE, 86400},      {O_CONNS, 1000000},      {O_THREADS, 256},        {O_HB, 3600},
       {O_DRAIN, 3600},      {O_CONNBUF, 1 << 20},    {O_WH_TIMEOUT, 600000},  {O_WH_RETRY, 3600000},
-      {O_SWEEP, 86400},     {O_WH_COALESCE, 3600000}};
+      {O_SWEEP, 86400},     {O_WH_COALESCE, 3600000}, {O_RATE, 1000000},         {O_BURST, 1000000}};
   unsigned long long out[sizeof nums / sizeof *nums];
   for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
     if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
@@ -244,6 +249,8 @@ int main(int argc, char **argv) {
   cfg->webhook_retry_ms = (unsigned)out[11];
   cfg->sweep_interval_s = (unsigned)out[12];
   cfg->webhook_coalesce_ms = (unsigned)out[13];
+  cfg->rate_limit = (unsigned)out[14];
+  cfg->rate_burst = (unsigned)out[15];
   cfg->webhook_url = get[O_WH_URL];
   cfg->webhook_secret = get[O_WH_SECRET];
   if (cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&

@@ -12,7 +12,7 @@
 #include "server.h"
 
 static const unsigned CODES[] = {200, 201, 204, 304, 400, 401, 403, 404, 405,
-                                 408, 409, 413, 415, 422, 499, 500, 503};
+                                 408, 409, 413, 415, 422, 429, 431, 499, 500, 503};
 #define NCODES (sizeof CODES / sizeof *CODES)
 /* upper bounds in seconds */
 static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,

@@ -38,6 +38,7 @@ typedef struct ptd_config {
   const char *webhook_url;    /* NULL: no webhooks (and no outbox) */
   const char *webhook_secret; /* NULL: unsigned */
   unsigned webhook_timeout_ms, webhook_retry_ms, webhook_coalesce_ms;
+  unsigned rate_limit, rate_burst; /* track requests a second per client address; 0: off */
   unsigned sweep_interval_s; /* stall sweep; 0: off */
 } ptd_config;
 
@@ -84,6 +85,7 @@ typedef struct ptd_server {
   ptd_metrics *metrics;
   ptd_hub *hub;
   ptd_webhook *webhook; /* NULL without --webhook-url */
+  struct ptd_limiter *limiter; /* NULL without --rate-limit */
   /* requests between their first byte and their answer (streams excluded),
    * atomic: SIGTERM waits for them */
   int inflight;
@@ -111,6 +113,7 @@ typedef struct ptd_req {
   int counted;                    /* in srv->inflight */
   int stream;                     /* answered with an event stream */
   char *origin;                   /* allowed CORS origin to echo, or NULL */
+  unsigned retry_after;           /* seconds, for a Retry-After header (429) */
   /* the body */
   char *body;
   size_t len, cap;

@@ -937,7 +937,8 @@ def test_memory_store_and_options():
                  "--cors-origin", "--max-body", "--max-depth", "--header-timeout", "--idle-timeout",
                  "--max-connections", "--heartbeat", "--drain-timeout", "--conn-buffer",
                  "--sweep-interval", "--webhook-url", "--webhook-secret", "--webhook-timeout",
-                 "--webhook-retry", "--webhook-coalesce", "--threads", "--quiet"):
+                 "--webhook-retry", "--webhook-coalesce", "--threads", "--quiet",
+                 "--rate-limit", "--rate-burst", "--signing-key"):
         check(flag in out.stdout, "--help lists %s" % flag)
     out = subprocess.run([PIPETRACKD, "--max-body", "lots"], capture_output=True, text=True)
     eq(out.returncode, 2, "bad option value exit")
@@ -1132,7 +1133,37 @@ def test_redact():
         s.stop()
 
 
-TESTS = [test_openapi_covers_routes, test_signing, test_redact, test_track_and_errors, test_batch, test_reads, test_tamper,
+def test_rate_limit():
+    s = Server("ratelimit", "--rate-limit", "1", "--rate-burst", "3")
+    try:
+        t0 = time.time()
+        codes = []
+        for i in range(10):
+            st, h, doc = track(s, event("rl1", STEPS[0], id="rl-%d" % i))
+            codes.append(st)
+            if st == 429:
+                eq((doc["error"]["code"], doc["error"]["field"]), ("rate_limited", None), "error")
+                check("at most 1 a second" in doc["error"]["message"], doc["error"]["message"])
+                check(int(h.get("Retry-After", "0")) >= 1, "Retry-After: %r" % h)
+        elapsed = time.time() - t0
+        ok = codes.count(201)
+        # a burst of 3, then one a second: what the elapsed time allows, no more
+        check(3 <= ok <= 3 + int(elapsed) + 1, "201s: %d in %.2f s (%r)" % (ok, elapsed, codes))
+        eq(codes[:3], [201, 201, 201], "the burst goes through")
+        check(429 in codes, "the rest is refused: %r" % codes)
+        eq(set(codes), {201, 429}, "only 201 and 429")
+        # reads are not limited; a token comes back after a second
+        for _ in range(5):
+            eq(s.get("/api/pipeline/status?session_id=rl1")[0], 200, "status is not limited")
+        time.sleep(1.1)
+        eq(track(s, event("rl1", STEPS[1]))[0], 201, "allowed again after a second")
+        st, _, doc = s.get("/metrics")
+        check('code="429"' in doc.decode(), "429s counted in /metrics")
+    finally:
+        s.stop()
+
+
+TESTS = [test_openapi_covers_routes, test_signing, test_redact, test_rate_limit, test_track_and_errors, test_batch, test_reads, test_tamper,
          test_stream, test_auth_and_cors, test_sighup_reload, test_memory_store_and_options,
          test_concurrent_tracking, test_storage_failure_and_limits, test_webhooks,
          test_webhook_survives_a_crash, test_stalls, test_sigterm_in_flight,
