@@ -398,6 +398,31 @@ static int db_call(ptc_client *c, const char *method, const char *path, const ch
     json_decref(d);
     return done(rc, doc, &err, 201, status, out);
   }
+  if (IS("/api/pipeline/redact")) {
+    json_error_t je;
+    json_t *d = json_loadb(body, len, 0, &je);
+    json_t *ids = json_object_get(d, "event_ids");
+    size_t n = json_array_size(ids);
+    const char **list = n ? calloc(n, sizeof *list) : NULL;
+    for (size_t i = 0; list && i < n; i++) list[i] = json_string_value(json_array_get(ids, i));
+    /* who: this tool on this machine's account, and the name given */
+    pt_buf who;
+    pt_buf_init(&who, 0);
+    const char *user = getenv("USER");
+    pt_buf_printf(&who, "the pipetrack tool (user %s)", user && *user ? user : "?");
+    const char *actor = json_string_value(json_object_get(d, "actor"));
+    if (actor) {
+      pt_buf_puts(&who, " as ");
+      pt_buf_json_cstr(&who, actor);
+    }
+    rc = n && !list ? pt_fail(&err, PT_ENOMEM, NULL, "out of memory")
+                    : pt_redact(c->t, json_string_value(json_object_get(d, "session_id")), list, n,
+                                pt_buf_cstr(&who), &doc, &err);
+    free(list);
+    pt_buf_cleanup(&who);
+    json_decref(d);
+    return done(rc, doc, &err, 200, status, out);
+  }
   if (IS("/api/pipeline/registry")) {
     const char *l = param(q, "limit", a, sizeof a);
     rc = pt_history(c->t, s, l ? atoi(l) : 0, param(q, "cursor", cur, sizeof cur), &doc, &err);

@@ -34,6 +34,7 @@ static const char *USAGE =
     "  track --file FILE|-                           JSON Lines of events, 1000 a batch\n"
     "  status SESSION [--pipeline P]                 the status summary\n"
     "  snapshot SESSION [--notes TEXT]               store a registry entry\n"
+    "  redact SESSION [EVENT_ID ...] [--actor NAME]  delete events' payloads for good\n"
     "  history SESSION [--limit N] [--cursor C]      registry entries, newest first\n"
     "  report SESSION [--format markdown|json]       the issue report (Markdown)\n"
     "  verify SESSION | verify --all                 check chains; exit 1 on a mismatch\n"
@@ -355,6 +356,40 @@ static int cmd_snapshot(int argc, char **argv) {
   char *text = json_dumps(b, JSON_COMPACT);
   json_decref(b);
   int rc = show("POST", "/api/pipeline/snapshot", text, snapshot_line);
+  free(text);
+  return rc;
+}
+
+static void redact_line(json_t *doc) {
+  json_t *ids = json_object_get(doc, "redacted");
+  json_t *snap = json_object_get(doc, "snapshot");
+  printf("%zu event%s of %s redacted%s\n", json_array_size(ids), json_array_size(ids) == 1 ? "" : "s",
+         js(doc, "session_id"), json_is_null(snap) ? " (all were already)" : "");
+  if (!json_is_null(snap)) printf("noted in %s\n", js(snap, "id"));
+}
+
+/* redact SESSION [EVENT_ID ...] [--actor NAME] */
+static int cmd_redact(int argc, char **argv) {
+  if (argc < 2 || argv[1][0] == '-') return fail(EXIT_USAGE, "redact: SESSION is required");
+  json_t *b = json_pack("{s:s}", "session_id", argv[1]);
+  json_t *ids = json_array();
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--actor") == 0 && i + 1 < argc)
+      json_object_set_new(b, "actor", json_string(argv[++i]));
+    else if (argv[i][0] == '-') {
+      json_decref(ids);
+      json_decref(b);
+      return fail(EXIT_USAGE, "redact: unknown option %s", argv[i]);
+    } else
+      json_array_append_new(ids, json_string(argv[i]));
+  }
+  if (json_array_size(ids))
+    json_object_set_new(b, "event_ids", ids);
+  else
+    json_decref(ids);
+  char *text = json_dumps(b, JSON_COMPACT);
+  json_decref(b);
+  int rc = show("POST", "/api/pipeline/redact", text, redact_line);
   free(text);
   return rc;
 }
@@ -682,6 +717,10 @@ static const command COMMANDS[] = {
      "the latest events.\n"},
     {"snapshot", cmd_snapshot,
      "pipetrack snapshot SESSION [--notes TEXT]\nStores a registry entry.\n"},
+    {"redact", cmd_redact,
+     "pipetrack redact SESSION [EVENT_ID ...] [--actor NAME]\nDeletes the input and output of "
+     "the events (all of the session's without ids) for good; digests and links stay, so the "
+     "chain still verifies. A registry entry notes who and how many.\n"},
     {"history", cmd_history,
      "pipetrack history SESSION [--limit N] [--cursor C]\nRegistry entries, newest first.\n"},
     {"report", cmd_report,

@@ -336,7 +336,39 @@ def test_signing_key():
     check("--signing-key" in err, err)
 
 
-TESTS = [test_db_mode, test_server_mode, test_signing_key, test_roundtrip_100k]
+def test_redact_command():
+    """pipetrack redact, through the library and through a server."""
+    db = fresh_db("redact")
+    srv = Server(db, "--api-token", "tk")
+    try:
+        for mode, sid in ((["--db", "sqlite:" + fresh_db("redact-lib")], "rx1"),
+                          (["--server", srv.url, "--token", "tk"], "rx2")):
+            for i, step in enumerate(STEPS[:2]):
+                rc, out, err = run(mode, "track", "--session", sid, "--pipeline", "checkout_digital",
+                                   "--step", step, "--status", "success", "--id", "%s-%d" % (sid, i),
+                                   "--input", '{"email":"someone@example.com"}')
+                eq(rc, 0, "track: " + err)
+            rc, out, err = run(mode, "redact", sid, sid + "-0", "--actor", "gdpr-42")
+            eq((rc, out.splitlines()[0]), (0, "1 event of %s redacted" % sid), "redact one")
+            rc, out, err = run(mode + ["--json"], "status", sid)
+            evs = json.loads(out)["events"]
+            eq([e["redacted"] for e in evs], [True, False], "the one asked for")
+            eq(evs[0]["input"], None, "its input is gone")
+            rc, out, err = run(mode + ["--json"], "history", sid, "--limit", "1")
+            note = json.loads(out)["items"][0]["notes"]
+            check(note.startswith("redacted 1 event by ") and '"gdpr-42"' in note, note)
+            rc, out, err = run(mode, "redact", sid, "nope")
+            eq(rc, 2, "unknown event id")
+            check("event_ids[0]" in err, err)
+            rc, out, err = run(mode, "redact", sid)
+            eq((rc, out.splitlines()[0]), (0, "2 events of %s redacted" % sid), "the whole session")
+            rc, out, err = run(mode, "verify", sid)
+            eq(rc, 0, "still verifies: " + out)
+    finally:
+        srv.stop()
+
+
+TESTS = [test_db_mode, test_server_mode, test_signing_key, test_redact_command, test_roundtrip_100k]
 for t in TESTS:
     if ONLY and t.__name__ not in ONLY:
         continue
