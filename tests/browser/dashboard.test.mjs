@@ -82,6 +82,12 @@ try {
   check(shown >= 1, "the event's HTML is shown as text");
   check((await page.locator('img[src="x"]').count()) === 0 && dialogs === 0, "and no element was made from it, no script ran");
 
+  // 3b. a redacted event shows it, live, without its payload
+  const rr = await fetch(`${base}/api/pipeline/redact`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ session_id: "web1" }) });
+  check(rr.status === 200, `redact answered ${rr.status}`);
+  await page.getByText("payload redacted").first().waitFor({ timeout: 10000 });
+  check((await page.locator("pre", { hasText: "onerror=alert(1)" }).count()) === 0, "a redacted event shows no payload");
+
   // 4. a failure shows up in the issues view
   await track(ev("web2", "checkout_started", "success"));
   await track(ev("web2", "payment_initiated", "failure", { error: { code: "card_declined", message: "Declined" } }));
