@@ -466,7 +466,18 @@ def test_sighup_reload():
 
 def test_sigterm_in_flight():
     """Every event answered 2xx is there after SIGTERM and a restart."""
-    s = Server("term", "--quiet")
+    stop_under_load(signal.SIGTERM)
+
+
+def test_sigkill_under_load():
+    """... and after SIGKILL: no drain, session rows still lagging their
+    events (written behind), snapshots in the same commits."""
+    stop_under_load(signal.SIGKILL, "--auto-snapshot")
+
+
+def stop_under_load(sig, *args):
+    name = "term" if sig == signal.SIGTERM else "kill"
+    s = Server(name, "--quiet", *args)
     acked = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -494,13 +505,13 @@ def test_sigterm_in_flight():
     for t in ts:
         t.start()
     time.sleep(1.0)
-    rc = s.stop()
+    rc = s.stop(sig)
     stop.set()
     for t in ts:
         t.join(timeout=60)
-    eq(rc, 0, "SIGTERM exit status")
-    check(len(acked) > 20, "some events acknowledged before SIGTERM (%d)" % len(acked))
-    s = Server("term2", db=s.db)
+    eq(rc, 0 if sig == signal.SIGTERM else -signal.SIGKILL, "exit status")
+    check(len(acked) > 20, "some events acknowledged before the signal (%d)" % len(acked))
+    s = Server(name + "2", db=s.db)
     try:
         by_session = {}
         for sid, eid, seq in acked:
@@ -513,6 +524,9 @@ def test_sigterm_in_flight():
                 eq(stored.get(seq), eid, "acknowledged %s seq %d after restart" % (sid, seq))
             st, _, v = s.get("/api/pipeline/verify?session_id=" + sid)
             eq(v["ok"], True, "chain verifies after restart")
+            # the session goes on from where it stopped, gap-free
+            st, _, d = track(s, event(sid, STEPS[0]))
+            eq((st, d["event"]["seq"]), (201, doc["event_count"]), "next seq after restart")
     finally:
         eq(s.stop(), 0, "exit status")
 
@@ -1167,6 +1181,7 @@ TESTS = [test_openapi_covers_routes, test_signing, test_redact, test_rate_limit,
          test_stream, test_auth_and_cors, test_sighup_reload, test_memory_store_and_options,
          test_concurrent_tracking, test_storage_failure_and_limits, test_webhooks,
          test_webhook_survives_a_crash, test_stalls, test_sigterm_in_flight,
+         test_sigkill_under_load,
          test_malformed]
 
 for t in TESTS:
