@@ -69,6 +69,7 @@ typedef struct job {
   const char *const *rids;
   size_t nrids;
   pt_buf *redacted;
+  int needs_scrub; /* payloads were redacted: scrub the store after the commit */
   /* JOB_OUTBOX */
   int64_t ob_id, ob_next;
   int ob_ok, ob_bump;
@@ -671,6 +672,7 @@ static pt_status apply_redact(tx *x, job *j) {
     if (l.v[i]->redacted) continue;
     rc = st->m->event_redact(st, j->sid, l.v[i]->seq, &j->err);
     fresh++;
+    j->needs_scrub = 1;
   }
   pt_buf_puts(j->redacted, "]");
   if (rc == PT_OK) rc = redact_samples(x, &l, &j->err);
@@ -797,11 +799,19 @@ static pt_status apply_import(tx *x, job *j) {
         rc = pt_store_event_find(st, e->session_id, e->id, &found, &j->err);
         if (rc && rc != PT_ENOTFOUND) return rc;
         int same = found && found->seq == e->seq && strcmp(found->link, r->link) == 0;
+        /* redacted where it came from: redacted here too */
+        int redact = same && e->redacted && !found->redacted;
         pt_event_free(found);
         if (!same)
           return import_refuse(j, r, PT_EEVENT_ID_CONFLICT,
                                "event \"%s\" (seq %lld) differs from the stored session's event",
                                e->id, (long long)e->seq);
+        if (redact) {
+          if (!st->m->event_redact)
+            return pt_fail(&j->err, PT_ESTORAGE, NULL, "this store cannot redact");
+          if ((rc = st->m->event_redact(st, e->session_id, e->seq, &j->err))) return rc;
+          j->needs_scrub = 1;
+        }
         j->ires->events_skipped++;
         continue;
       }
@@ -873,13 +883,13 @@ static void reset_job_outcome(job *j) {
  * of the payloads (SPEC §1.9). */
 static void scrub_after_redactions(pt_tracker *t, job *jobs) {
   int any = 0;
-  for (job *j = jobs; j; j = j->next) any |= j->kind == JOB_REDACT && j->result == PT_OK;
+  for (job *j = jobs; j; j = j->next) any |= j->needs_scrub && j->result == PT_OK;
   if (!any || !t->store->m->scrub) return;
   pt_error err;
   memset(&err, 0, sizeof err);
   if (t->store->m->scrub(t->store, &err) == PT_OK) return;
   for (job *j = jobs; j; j = j->next)
-    if (j->kind == JOB_REDACT && j->result == PT_OK) {
+    if (j->needs_scrub && j->result == PT_OK) {
       if (j->snaps) {
         pt_snap_cleanup(j->snaps);
         free(j->snaps);

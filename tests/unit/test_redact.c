@@ -68,6 +68,16 @@ static int file_has(const char *path, const char *needle) {
   return found;
 }
 
+static void export_all(pt_tracker *t, pt_buf *out) {
+  pt_export *x;
+  pt_error err;
+  TU_ASSERT_OK(pt_export_open(t, "red", &x, &err), &err);
+  const char *chunk;
+  size_t len;
+  while (pt_export_next(x, &chunk, &len, &err) == PT_OK && len) pt_buf_put(out, chunk, len);
+  pt_export_close(x);
+}
+
 static void test_redact(void **state) {
   (void)state;
   const char *path = tu_tmp_db("redact");
@@ -78,6 +88,9 @@ static void test_redact(void **state) {
     pt_tracker *t = tu_open(urls[b], 0);
     track_three(t);
     if (b == 1) assert_true(file_has(path, MARK));
+    pt_buf before;
+    pt_buf_init(&before, 0);
+    export_all(t, &before);
     char *doc;
     pt_error err;
     /* refusals change nothing */
@@ -161,14 +174,9 @@ static void test_redact(void **state) {
     assert_int_equal(ok, 1);
     pt_free(doc);
     /* the copy moves with the rest and still verifies */
-    pt_export *x;
-    TU_ASSERT_OK(pt_export_open(t, "red", &x, &err), &err);
     pt_buf all;
     pt_buf_init(&all, 0);
-    const char *chunk;
-    size_t len;
-    while (pt_export_next(x, &chunk, &len, &err) == PT_OK && len) pt_buf_put(&all, chunk, len);
-    pt_export_close(x);
+    export_all(t, &all);
     assert_null(strstr(pt_buf_cstr(&all), MARK));
     pt_tracker *t2 = tu_open("memory:", 0);
     pt_import_result ir;
@@ -178,7 +186,25 @@ static void test_redact(void **state) {
     assert_int_equal(ok, 1);
     pt_free(doc);
     pt_close(t2);
+    /* a copy made before the redaction is redacted by importing one made
+     * after it */
+    t2 = tu_open("memory:", 0);
+    TU_ASSERT_OK(pt_import(t2, before.data, before.len, 1, &ir, &err), &err);
+    json_t *copy = events_of(t2);
+    assert_false(json_is_true(json_object_get(json_array_get(copy, 0), "redacted")));
+    json_decref(copy);
+    TU_ASSERT_OK(pt_import(t2, all.data, all.len, 1, &ir, &err), &err);
+    assert_int_equal(ir.events_skipped, 3);
+    copy = events_of(t2);
+    for (size_t k = 0; k < 3; k++)
+      assert_true(json_is_true(json_object_get(json_array_get(copy, k), "redacted")));
+    json_decref(copy);
+    TU_ASSERT_OK(pt_verify(t2, "red", &ok, &doc, &err), &err);
+    assert_int_equal(ok, 1);
+    pt_free(doc);
+    pt_close(t2);
     pt_buf_cleanup(&all);
+    pt_buf_cleanup(&before);
     pt_close(t);
     if (b == 1) assert_false(file_has(path, MARK));
   }
