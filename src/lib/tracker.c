@@ -672,7 +672,6 @@ static pt_status apply_redact(tx *x, job *j) {
     if (l.v[i]->redacted) continue;
     rc = st->m->event_redact(st, j->sid, l.v[i]->seq, &j->err);
     fresh++;
-    j->needs_scrub = 1;
   }
   pt_buf_puts(j->redacted, "]");
   if (rc == PT_OK) rc = redact_samples(x, &l, &j->err);
@@ -700,6 +699,9 @@ static pt_status apply_redact(tx *x, job *j) {
   evvec_free(&l);
   if (rc == PT_OK && j->redacted->failed) rc = pt_fail(&j->err, PT_ENOMEM, NULL, "out of memory");
   if (rc) return rc;
+  /* a repeat scrubs too: it is how a redaction whose scrub failed (readers
+   * held old pages) is completed */
+  j->needs_scrub = 1;
   j->result = PT_OK;
   return PT_OK;
 }

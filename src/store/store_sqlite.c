@@ -941,19 +941,21 @@ static pt_status s_event_redact(pt_store *st, const char *sid, int64_t seq, pt_e
 
 /* After a redaction's commit: a TRUNCATE checkpoint copies the current pages
  * (old payload space zeroed) into the database file and empties the WAL, so
- * no older page image remains in either file. It waits for readers still on
- * older snapshots (busy timeout), and is retried for a while. */
+ * no older page image remains in either file. It must wait for readers still
+ * on older snapshots (reads are short transactions, an export's included),
+ * and writes wait meanwhile: bounded to SCRUB_MS in all, in short tries. */
+#define SCRUB_MS 5000
 static pt_status s_scrub(pt_store *st, pt_error *err) {
   sstore *s = (sstore *)st;
   int rc = SQLITE_BUSY;
-  for (int i = 0; i < 50 && rc == SQLITE_BUSY; i++) {
+  uint64_t until = mono_ns() + (uint64_t)SCRUB_MS * 1000000u;
+  sqlite3_busy_timeout(s->db, 50);
+  while (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
     int nlog = 0, nckpt = 0;
     rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &nlog, &nckpt);
-    if (rc == SQLITE_BUSY) {
-      struct timespec ts = {0, 100 * 1000000L};
-      nanosleep(&ts, NULL);
-    }
+    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && mono_ns() >= until) break;
   }
+  sqlite3_busy_timeout(s->db, 10000);
   if (rc != SQLITE_OK)
     return pt_fail(err, PT_ESTORAGE, NULL,
                    "sqlite: the redaction is stored but older copies may remain in the "
