@@ -5,6 +5,7 @@
  * time; prints one line per measurement (and JSON lines with --json).
  *
  * Usage: bench_track [DIR]   (DIR holds the SQLite files; default /tmp) */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -240,6 +241,34 @@ static double raw_sqlite(int rows, int per_commit, int indexed) {
   return rows / secs;
 }
 
+/* The floor of a different design, for the decision issues 2 and 3 ask for:
+ * an append-only log of our own as the commit point (rows of the size
+ * pipetrack stores, per_commit of them per write() + fdatasync, in a file
+ * written once beforehand so commits overwrite and never grow it). No
+ * indexes, no SQLite: what durability alone costs on this disk. */
+static double raw_log(int rows, int per_commit) {
+  char path[400];
+  snprintf(path, sizeof path, "%s/bench-log-%d.bin", dir, (int)getpid());
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) exit(2);
+  size_t row = 350, size = (size_t)rows * row;
+  char *buf = calloc(1, (size_t)per_commit * row);
+  for (size_t off = 0; off < size; off += (size_t)per_commit * row)
+    if (write(fd, buf, (size_t)per_commit * row) < 0) exit(2);
+  fsync(fd);
+  lseek(fd, 0, SEEK_SET);
+  memset(buf, 'x', (size_t)per_commit * row);
+  double t0 = now_s();
+  for (int i = 0; i < rows; i += per_commit) {
+    if (write(fd, buf, (size_t)per_commit * row) < 0 || fdatasync(fd) != 0) exit(2);
+  }
+  double secs = now_s() - t0;
+  close(fd);
+  unlink(path);
+  free(buf);
+  return rows / secs;
+}
+
 /* ---- appending to one long session: cost at the 10th vs the 100,000th ---- */
 
 static int cmp_double(const void *a, const void *b) {
@@ -403,6 +432,12 @@ int main(int argc, char **argv) {
     run_long("sqlite", 100000);
     return 0;
   }
+  if (only && strcmp(only, "log") == 0) {
+    report("baseline: append-only log, 100 rows/fdatasync", raw_log(300000, 100));
+    report("baseline: append-only log, 8 rows/fdatasync", raw_log(40000, 8));
+    report("baseline: append-only log, 1 row/fdatasync", raw_log(5000, 1));
+    return 0;
+  }
   if (only && strcmp(only, "hash") == 0) {
     for (int i = 0; i < 5; i++) run_hash(2000);
     return 0;
@@ -428,6 +463,9 @@ int main(int argc, char **argv) {
   report("baseline: raw SQLite, 100 rows/commit, 2 indexes", raw100);
   report("baseline: raw SQLite, 100 rows/commit, no index", raw100bare);
   report("baseline: raw SQLite, 1 row/commit", raw1);
+  report("baseline: append-only log, 100 rows/fdatasync", raw_log(N(300000), 100));
+  report("baseline: append-only log, 8 rows/fdatasync", raw_log(N(40000), 8));
+  report("baseline: append-only log, 1 row/fdatasync", raw_log(N(5000), 1));
   double b = run_batched("sqlite", N(5000));
   report("sqlite (durable): batched (100/call)", b);
   printf("  = %.2fx raw SQLite with the same indexes, %.2fx without\n", b / raw100, b / raw100bare);
