@@ -169,6 +169,19 @@ static void test_signed_entries_and_receipts(void **state) {
     TU_ASSERT_OK(pt_verify(t, "sig", &ok, &doc, &err), &err);
     assert_int_equal(ok, 1);
     pt_free(doc);
+    /* a redaction's note is a signed entry too, and every signature made
+     * before it still holds (entries bind ids and the chain, not payloads) */
+    const char *two[] = {"s2"};
+    TU_ASSERT_OK(pt_redact(t, "sig", two, 1, "tester", &doc, &err), &err);
+    json_t *rd = tu_json(doc);
+    pt_free(doc);
+    char *entry = json_dumps(json_object_get(rd, "snapshot"), JSON_COMPACT);
+    check_entry(pub, entry);
+    free(entry);
+    json_decref(rd);
+    TU_ASSERT_OK(pt_verify(t, "sig", &ok, &doc, &err), &err);
+    assert_int_equal(ok, 1);
+    pt_free(doc);
     pt_close(t);
     free(pub);
   }
