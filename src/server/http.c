@@ -134,6 +134,12 @@ static int check_access(ptd_req *r, enum MHD_Result *out) {
    * token alone also guards tracking (docs/decisions.md). */
   if (need == AUTH_INGEST && !c->ingest_key && !c->api_token) return 0;
   if (need == AUTH_API && !c->api_token) return 0;
+  if (need == AUTH_TOKEN && !c->api_token) {
+    *out = ptd_reply_http_error(r, 403, "forbidden", NULL,
+                                "%s needs the API token: start pipetrackd with --api-token",
+                                ptd_routes[r->route].path);
+    return 1;
+  }
   const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
   const char *tok = NULL;
   if (h && strncasecmp(h, "Bearer ", 7) == 0) {

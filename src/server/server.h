@@ -153,7 +153,9 @@ typedef struct ptd_route {
   int auth;           /* AUTH_* */
   int body;           /* takes a JSON body */
 } ptd_route;
-enum { AUTH_NONE, AUTH_INGEST, AUTH_API };
+/* AUTH_TOKEN: the API token, and refused where none is configured
+ * (destructive: redaction) */
+enum { AUTH_NONE, AUTH_INGEST, AUTH_API, AUTH_TOKEN };
 extern const ptd_route ptd_routes[R_COUNT];
 /* The route for a path (and method: one path may serve several), or
  * R_OTHER; a "{id}" segment of the route's path is copied to param. */

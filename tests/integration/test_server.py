@@ -1077,13 +1077,16 @@ def test_signing():
            (False, ["signature does not verify with the signing key"]), "altered signature")
     finally:
         s.stop()
-    # without a key: no receipt, no public key
+    # without a key: no receipt, no public key (and no token: no redaction)
     s = Server("unsigned")
     try:
         st, _, doc = track(s, event("us1", "checkout_started"))
         eq(doc["receipt"], None, "no receipt without a key")
         st, _, doc = s.get("/api/pipeline/pubkey")
         eq((st, doc["error"]["code"]), (404, "not_found"), "no public key without a key")
+        st, _, doc = s.post("/api/pipeline/redact", {"session_id": "us1"})
+        eq((st, doc["error"]["code"]), (403, "forbidden"), "no redaction without --api-token")
+        check("--api-token" in doc["error"]["message"], doc["error"]["message"])
     finally:
         s.stop()
     # a file that is not an Ed25519 key is refused at start, naming the option
