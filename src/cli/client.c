@@ -398,6 +398,10 @@ static int db_call(ptc_client *c, const char *method, const char *path, const ch
     json_decref(d);
     return done(rc, doc, &err, 201, status, out);
   }
+  if (IS("/api/pipeline/pubkey")) {
+    rc = pt_pubkey(c->t, &doc, &err);
+    return done(rc, doc, &err, 200, status, out);
+  }
   if (IS("/api/pipeline/redact")) {
     json_error_t je;
     json_t *d = json_loadb(body, len, 0, &je);

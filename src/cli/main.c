@@ -13,6 +13,8 @@
 
 #include "client.h"
 #include "core/buf.h"
+#include "core/event.h"
+#include "core/sign.h"
 
 enum { EXIT_OK = 0, EXIT_CHECK = 1, EXIT_USAGE = 2 };
 
@@ -35,6 +37,7 @@ static const char *USAGE =
     "  status SESSION [--pipeline P]                 the status summary\n"
     "  snapshot SESSION [--notes TEXT]               store a registry entry\n"
     "  redact SESSION [EVENT_ID ...] [--actor NAME]  delete events' payloads for good\n"
+    "  check [--pubkey KEY] FILE|-                   check a receipt or signed entries offline\n"
     "  history SESSION [--limit N] [--cursor C]      registry entries, newest first\n"
     "  report SESSION [--format markdown|json]       the issue report (Markdown)\n"
     "  verify SESSION | verify --all                 check chains; exit 1 on a mismatch\n"
@@ -394,6 +397,98 @@ static int cmd_redact(int argc, char **argv) {
   return rc;
 }
 
+/* ---- check: receipts and signed entries, offline ------------------------------ */
+
+/* 1 when sig signs the RFC 8785 form of doc (a JSON value) with pubkey. */
+static int signs(const char *pubkey, json_t *doc, const char *sig) {
+  char *text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+  char *canon = NULL;
+  pt_error err;
+  int ok = text && pt_canonicalize(text, strlen(text), &canon, &err) == PT_OK &&
+           pt_ed25519_check(pubkey, canon, strlen(canon), sig);
+  free(text);
+  pt_free(canon);
+  return ok;
+}
+
+/* Checks an entry's signature (over the entry without "signature"); -1 when
+ * it has none. */
+static int check_entry(const char *pubkey, json_t *entry, int *bad) {
+  const char *sig = json_string_value(json_object_get(entry, "signature"));
+  if (!sig) return -1;
+  json_t *copy = json_deep_copy(entry);
+  json_object_del(copy, "signature");
+  int ok = signs(pubkey, copy, sig);
+  json_decref(copy);
+  printf("entry %s: %s\n", json_string_value(json_object_get(entry, "id")),
+         ok ? "signature ok" : "signature does NOT verify");
+  if (!ok) (*bad)++;
+  return ok;
+}
+
+/* check [--pubkey KEY] FILE|-: a saved track answer (its receipt, and its
+ * entry), an entry, or a registry page, against the public key (given, or
+ * the server's / the store's). */
+static int cmd_check(int argc, char **argv) {
+  const char *pubkey = NULL, *file = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc)
+      pubkey = argv[++i];
+    else if (argv[i][0] == '-' && argv[i][1])
+      return fail(EXIT_USAGE, "check: unknown option %s", argv[i]);
+    else
+      file = argv[i];
+  }
+  if (!file) return fail(EXIT_USAGE, "check: FILE (or - for stdin) is required");
+  json_error_t je;
+  json_t *doc = strcmp(file, "-") == 0 ? json_loadf(stdin, 0, &je) : json_load_file(file, 0, &je);
+  if (!doc && je.line < 0) return fail(EXIT_USAGE, "check: %s: %s", file, je.text);
+  if (!doc) return fail(EXIT_USAGE, "check: %s: not JSON (%s, line %d)", file, je.text, je.line);
+  json_t *keydoc = NULL;
+  if (!pubkey) {
+    int rc;
+    keydoc = call("GET", "/api/pipeline/pubkey", NULL, 0, NULL, NULL, &rc);
+    if (!keydoc) {
+      json_decref(doc);
+      return rc;
+    }
+    pubkey = json_string_value(json_object_get(keydoc, "public_key"));
+  }
+  int bad = 0, checked = 0;
+  const char *receipt = json_string_value(json_object_get(doc, "receipt"));
+  json_t *ev = json_object_get(doc, "event");
+  if (receipt && json_is_object(ev)) {
+    /* what was acknowledged: the chain hash right after the event is
+     * SHA-256(session_id ":" link), so the answer alone suffices */
+    const char *sid = json_string_value(json_object_get(ev, "session_id"));
+    const char *link = json_string_value(json_object_get(ev, "link"));
+    json_t *seq = json_object_get(ev, "seq");
+    int ok = 0;
+    if (sid && link && json_is_integer(seq)) {
+      char chain[65];
+      pt_chain_hash(sid, link, chain);
+      json_t *m = json_pack("{s:s,s:s,s:O,s:s}", "chain_hash", chain, "link", link, "seq", seq,
+                            "session_id", sid);
+      ok = m && signs(pubkey, m, receipt);
+      json_decref(m);
+    }
+    printf("receipt for %s seq %lld: %s\n", sid ? sid : "?", (long long)json_integer_value(seq),
+           ok ? "ok" : "does NOT verify");
+    bad += !ok;
+    checked++;
+  }
+  json_t *items = json_object_get(doc, "items");
+  for (size_t i = 0; i < json_array_size(items); i++)
+    checked += check_entry(pubkey, json_array_get(items, i), &bad) >= 0;
+  if (json_is_object(json_object_get(doc, "snapshot")))
+    checked += check_entry(pubkey, json_object_get(doc, "snapshot"), &bad) >= 0;
+  if (json_object_get(doc, "signature")) checked += check_entry(pubkey, doc, &bad) >= 0;
+  json_decref(doc);
+  json_decref(keydoc);
+  if (!checked) return fail(EXIT_USAGE, "check: %s holds no receipt and no signed entry", file);
+  return bad ? EXIT_CHECK : EXIT_OK;
+}
+
 static void more_line(json_t *doc) {
   const char *next = json_string_value(json_object_get(doc, "next_cursor"));
   if (next) printf("more: --cursor %s\n", next);
@@ -717,6 +812,11 @@ static const command COMMANDS[] = {
      "the latest events.\n"},
     {"snapshot", cmd_snapshot,
      "pipetrack snapshot SESSION [--notes TEXT]\nStores a registry entry.\n"},
+    {"check", cmd_check,
+     "pipetrack check [--pubkey KEY] FILE|-\nChecks, offline, what a server signed: the receipt "
+     "of a saved track answer, signed registry entries (a snapshot, a registry page). KEY is "
+     "the base64 public key; without it the server's (or, with --db, --signing-key's) is "
+     "used. Exit 1 when a signature does not verify.\n"},
     {"redact", cmd_redact,
      "pipetrack redact SESSION [EVENT_ID ...] [--actor NAME]\nDeletes the input and output of "
      "the events (all of the session's without ids) for good; digests and links stay, so the "
@@ -794,6 +894,15 @@ int main(int argc, char **argv) {
       pt_buf_cleanup(&kb);
       return fail(EXIT_USAGE, "--signing-key %s: cannot read it", keyfile);
     }
+  }
+  /* check with a key given works offline: no server, no store opened */
+  int offline = strcmp(name, "check") == 0;
+  for (int i = optind; offline && i < argc; i++) offline = strcmp(argv[i], "--pubkey") != 0;
+  offline = strcmp(name, "check") == 0 && !offline;
+  if (offline) {
+    if (key) memset(key, 0, strlen(key));
+    free(key);
+    return cmd->run(argc - optind, argv + optind);
   }
   char why[600];
   cli = ptc_open(server, server ? NULL : db, token, key, why, sizeof why);

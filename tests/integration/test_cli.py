@@ -368,7 +368,55 @@ def test_redact_command():
         srv.stop()
 
 
-TESTS = [test_db_mode, test_server_mode, test_signing_key, test_redact_command, test_roundtrip_100k]
+def test_check_command():
+    """pipetrack check: a saved answer's receipt and signed entries, offline."""
+    key = os.path.join(TMP, "cli-check-key-%d.pem" % os.getpid())
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key], check=True)
+    srv = Server(fresh_db("check"), "--signing-key", key)
+    try:
+        mode = ["--server", srv.url]
+        rc, out, err = run(mode + ["--json"], "track", "--session", "ck1", "--pipeline",
+                           "checkout_digital", "--step", "checkout_started", "--status", "success",
+                           "--snapshot")
+        eq(rc, 0, "track: " + err)
+        answer = os.path.join(TMP, "cli-answer.json")
+        with open(answer, "w") as f:
+            f.write(out)
+        rc, out, err = run(mode, "check", answer)
+        eq(rc, 0, "check with the server's key: " + out + err)
+        check("receipt for ck1 seq 0: ok" in out and "signature ok" in out, out)
+        import urllib.request
+        with urllib.request.urlopen(srv.url + "/api/pipeline/pubkey", timeout=30) as r:
+            pub = json.loads(r.read())["public_key"]
+        # offline, with the key given: nothing is opened (no store file made here)
+        cwd = os.path.join(TMP, "cli-check-cwd")
+        os.makedirs(cwd, exist_ok=True)
+        p = subprocess.run([os.path.abspath(PT), "check", "--pubkey", pub, os.path.abspath(answer)],
+                           capture_output=True, text=True,
+                           cwd=cwd, env=dict(os.environ, PIPETRACK_DB="", PIPETRACK_SERVER=""))
+        eq(p.returncode, 0, "offline check: " + p.stdout + p.stderr)
+        eq(os.listdir(cwd), [], "no store opened offline")
+        doc = json.loads(open(answer).read())
+        doc["event"]["seq"] = 1
+        with open(answer, "w") as f:
+            json.dump(doc, f)
+        rc, out, err = run(mode, "check", "--pubkey", pub, answer)
+        eq(rc, 1, "a changed answer fails the check")
+        check("does NOT verify" in out, out)
+        rc, out, err = run(mode + ["--json"], "history", "ck1")
+        page = os.path.join(TMP, "cli-page.json")
+        with open(page, "w") as f:
+            f.write(out)
+        rc, out, err = run(mode, "check", page)
+        eq(rc, 0, "a registry page: " + out + err)
+        rc, out, err = run(mode, "check", "--pubkey", pub, "/dev/null")
+        eq(rc, 2, "not JSON")
+    finally:
+        srv.stop()
+
+
+TESTS = [test_db_mode, test_server_mode, test_signing_key, test_redact_command, test_check_command,
+         test_roundtrip_100k]
 for t in TESTS:
     if ONLY and t.__name__ not in ONLY:
         continue
