@@ -898,28 +898,34 @@ static pt_status s_tx_event_ids(pt_store *st, const char *sid, int64_t from, int
   return st2;
 }
 
-static pt_status s_tx_read_events(pt_store *st, const char *sid, int64_t from, int64_t to,
-                                  pt_event_cb cb, void *ctx, pt_error *err) {
-  sstore *s = (sstore *)st;
-  sqlite3_stmt *q = s->st[W_EVENTS_FROM];
+/* Runs a query of events (session, from seq, to seq: W_EVENTS_FROM or
+ * R_EVENTS, the same columns) on db, handing each row to cb. */
+static pt_status events_range(sqlite3 *db, sqlite3_stmt *q, const char *sid, int64_t from,
+                              int64_t to, pt_event_cb cb, void *ctx, pt_error *err) {
   sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
   sqlite3_bind_int64(q, 2, from);
   sqlite3_bind_int64(q, 3, to);
-  pt_status rc = PT_OK;
-  int step;
-  while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+  pt_status st = PT_OK;
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     pt_event *e = row_event(q);
     if (!e) {
-      rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+      st = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
       break;
     }
     int stop = cb(ctx, e);
     pt_event_free(e);
     if (stop) break;
   }
-  if (rc == PT_OK && step != SQLITE_ROW && step != SQLITE_DONE) rc = db_fail(err, s->db, "read events");
+  if (st == PT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) st = db_fail(err, db, "read events");
   sqlite3_reset(q);
-  return rc;
+  return st;
+}
+
+static pt_status s_tx_read_events(pt_store *st, const char *sid, int64_t from, int64_t to,
+                                  pt_event_cb cb, void *ctx, pt_error *err) {
+  sstore *s = (sstore *)st;
+  return events_range(s->db, s->st[W_EVENTS_FROM], sid, from, to, cb, ctx, err);
 }
 
 /* The row is rewritten in place; secure_delete (on for the writer) zeroes
@@ -1058,25 +1064,7 @@ static pt_status s_read_session(pt_reader *rb, const char *sid, pt_session *out,
 static pt_status s_read_events(pt_reader *rb, const char *sid, int64_t from, int64_t to,
                                pt_event_cb cb, void *ctx, pt_error *err) {
   sreader *r = (sreader *)rb;
-  sqlite3_stmt *q = r->st[R_EVENTS];
-  sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(q, 2, from);
-  sqlite3_bind_int64(q, 3, to);
-  pt_status st = PT_OK;
-  int rc;
-  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-    pt_event *e = row_event(q);
-    if (!e) {
-      st = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
-      break;
-    }
-    int stop = cb(ctx, e);
-    pt_event_free(e);
-    if (stop) break;
-  }
-  if (st == PT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) st = db_fail(err, r->db, "read events");
-  sqlite3_reset(q);
-  return st;
+  return events_range(r->db, r->st[R_EVENTS], sid, from, to, cb, ctx, err);
 }
 
 /* Steps a bound snapshot query (the columns of RSQL's snapshot reads), one
