@@ -3,7 +3,7 @@ BUILD   ?= build
 ASAN    ?= build-asan
 JOBS    ?= $(shell nproc)
 
-.PHONY: all deps build asan test test-fast run bench bench-http fuzz clean
+.PHONY: all deps build asan test test-fast run bench bench-http bench-numbers fuzz clean
 
 all: build
 
@@ -38,15 +38,23 @@ bench: build
 bench-http: build
 	@./bench/http.sh $(BUILD)
 
+# Number spelling: speed, and 10 million random doubles against the oracles
+bench-numbers: build
+	@./bench/numbers.sh $(BUILD)
+
 # Bounded libFuzzer run of each target (clang), e.g. FUZZ_SECONDS=600 make fuzz
 FUZZ_SECONDS ?= 60
 fuzz: deps
+	@./scripts/install-deps.sh fuzz
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DPT_SANITIZE=ON -DPT_FUZZ=ON \
 	  -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link \
 	  -DPT_BUILD_BENCH=OFF -DPT_BUILD_TESTS=OFF >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_jparse
-	@mkdir -p build-fuzz/corpus && cp -n fuzz/corpus/jparse/* build-fuzz/corpus/ 2>/dev/null || true
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_jparse fuzz_number
+	@mkdir -p build-fuzz/corpus build-fuzz/corpus-number
+	@cp -n fuzz/corpus/jparse/* build-fuzz/corpus/ 2>/dev/null || true
+	@cp -n fuzz/corpus/number/* build-fuzz/corpus-number/ 2>/dev/null || true
 	@./build-fuzz/fuzz/fuzz_jparse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus
+	@./build-fuzz/fuzz/fuzz_number -max_total_time=$(FUZZ_SECONDS) -max_len=8 build-fuzz/corpus-number
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz

@@ -11,6 +11,7 @@ PKGS=(
   sqlite3 curl python3
 )
 
+# `install-deps.sh fuzz` adds clang and its libFuzzer runtime;
 # `install-deps.sh bench` adds what bench/http.sh drives the servers with;
 # `install-deps.sh test` what the dashboard's browser test needs (Debian's
 # chromium, and Node.js with npm when no node is on the PATH; the openssl
@@ -18,6 +19,9 @@ PKGS=(
 # signatures as a client would).
 if [ "${1:-}" = "bench" ]; then
   PKGS+=(wrk nginx-light)
+fi
+if [ "${1:-}" = "fuzz" ]; then
+  PKGS+=(clang libclang-rt-14-dev)
 fi
 if [ "${1:-}" = "test" ]; then
   PKGS+=(chromium openssl)

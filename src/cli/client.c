@@ -10,6 +10,7 @@
 
 #include "core/buf.h"
 #include "core/error.h"
+#include "core/jparse.h"
 #include "core/validate.h"
 #include "lib/internal.h"
 
@@ -390,8 +391,8 @@ static int db_call(ptc_client *c, const char *method, const char *path, const ch
     return done(rc, doc, &err, 200, status, out);
   }
   if (IS("/api/pipeline/snapshot")) {
-    json_error_t je;
-    json_t *d = json_loadb(body, len, 0, &je);
+    json_t *d = NULL;
+    if (pt_jparse_tree(body, len, 0, &d, NULL) != 0) d = NULL;
     rc = pt_snapshot(c->t, json_string_value(json_object_get(d, "session_id")),
                      json_string_value(json_object_get(d, "pipeline_type")),
                      json_string_value(json_object_get(d, "notes")), &doc, &err);
@@ -403,8 +404,8 @@ static int db_call(ptc_client *c, const char *method, const char *path, const ch
     return done(rc, doc, &err, 200, status, out);
   }
   if (IS("/api/pipeline/redact")) {
-    json_error_t je;
-    json_t *d = json_loadb(body, len, 0, &je);
+    json_t *d = NULL;
+    if (pt_jparse_tree(body, len, 0, &d, NULL) != 0) d = NULL;
     json_t *ids = json_object_get(d, "event_ids");
     size_t n = json_array_size(ids);
     const char **list = n ? calloc(n, sizeof *list) : NULL;

@@ -14,6 +14,7 @@
 #include "client.h"
 #include "core/buf.h"
 #include "core/event.h"
+#include "core/jparse.h"
 #include "core/sign.h"
 
 enum { EXIT_OK = 0, EXIT_CHECK = 1, EXIT_USAGE = 2 };
@@ -64,6 +65,13 @@ static int fail(int code, const char *fmt, ...) {
 }
 
 /* An API answer: the document on success, else the error named and exit 2. */
+/* An answer's JSON (any member names, U+0000 included), or NULL. */
+static json_t *read_json(const char *text) {
+  json_t *v = NULL;
+  if (!text || pt_jparse_tree(text, strlen(text), 0, &v, NULL) != 0) return NULL;
+  return v;
+}
+
 static json_t *call(const char *method, const char *path, const char *body, size_t len, int *status,
                     char **raw, int *rc) {
   char *out;
@@ -75,8 +83,7 @@ static json_t *call(const char *method, const char *path, const char *body, size
     return NULL;
   }
   if (status) *status = st;
-  json_error_t je;
-  json_t *doc = json_loads(out, JSON_DECODE_ANY, &je);
+  json_t *doc = read_json(out);
   if (st >= 400) {
     json_t *e = json_object_get(doc, "error");
     const char *msg = json_string_value(json_object_get(e, "message"));
@@ -237,11 +244,12 @@ static int cmd_track(int argc, char **argv) {
   const char *payload[2] = {v['I'], v['O']}, *names[2] = {"input", "output"};
   for (int k = 0; k < 2; k++) {
     if (!payload[k]) continue;
-    json_error_t je;
-    json_t *p = json_loads(payload[k], JSON_DECODE_ANY, &je);
-    if (!p) {
+    json_t *p = NULL;
+    pt_jparse_error je;
+    if (pt_jparse_tree(payload[k], strlen(payload[k]), 0, &p, &je) != 0) {
       json_decref(ev);
-      return fail(EXIT_USAGE, "track: --%s: not JSON: %s", names[k], je.text);
+      return fail(EXIT_USAGE, "track: --%s: not valid I-JSON at byte %zu: %s", names[k],
+                  je.offset, je.reason);
     }
     json_object_set_new(ev, names[k], p);
   }
@@ -440,10 +448,26 @@ static int cmd_check(int argc, char **argv) {
       file = argv[i];
   }
   if (!file) return fail(EXIT_USAGE, "check: FILE (or - for stdin) is required");
-  json_error_t je;
-  json_t *doc = strcmp(file, "-") == 0 ? json_loadf(stdin, 0, &je) : json_load_file(file, 0, &je);
-  if (!doc && je.line < 0) return fail(EXIT_USAGE, "check: %s: %s", file, je.text);
-  if (!doc) return fail(EXIT_USAGE, "check: %s: not JSON (%s, line %d)", file, je.text, je.line);
+  FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
+  if (!f) return fail(EXIT_USAGE, "check: %s: %s", file, strerror(errno));
+  pt_buf text;
+  pt_buf_init(&text, 64 << 20);
+  char chunk[4096];
+  size_t got;
+  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) pt_buf_put(&text, chunk, got);
+  int rerr = ferror(f);
+  if (f != stdin) fclose(f);
+  if (rerr || text.failed) {
+    pt_buf_cleanup(&text);
+    return fail(EXIT_USAGE, "check: %s: cannot read it", file);
+  }
+  json_t *doc = NULL;
+  pt_jparse_error je;
+  int perr = pt_jparse_tree(text.data ? text.data : "", text.len, 0, &doc, &je);
+  pt_buf_cleanup(&text);
+  if (perr)
+    return fail(EXIT_USAGE, "check: %s: not JSON (%s, line %d, column %d)", file, je.reason,
+                je.line, je.column);
   json_t *keydoc = NULL;
   if (!pubkey) {
     int rc;
@@ -464,7 +488,7 @@ static int cmd_check(int argc, char **argv) {
     const char *link = json_string_value(json_object_get(ev, "link"));
     json_t *seq = json_object_get(ev, "seq");
     int ok = 0;
-    if (sid && link && json_is_integer(seq)) {
+    if (sid && link && json_is_number(seq)) {
       char chain[65];
       pt_chain_hash(sid, link, chain);
       json_t *m = json_pack("{s:s,s:s,s:O,s:s}", "chain_hash", chain, "link", link, "seq", seq,
@@ -472,7 +496,7 @@ static int cmd_check(int argc, char **argv) {
       ok = m && signs(pubkey, m, receipt);
       json_decref(m);
     }
-    printf("receipt for %s seq %lld: %s\n", sid ? sid : "?", (long long)json_integer_value(seq),
+    printf("receipt for %s seq %lld: %s\n", sid ? sid : "?", (long long)json_number_value(seq),
            ok ? "ok" : "does NOT verify");
     bad += !ok;
     checked++;
@@ -541,8 +565,7 @@ static int cmd_report(int argc, char **argv) {
     return rc;
   }
   if (st >= 400) {
-    json_error_t je;
-    json_t *d = json_loads(out, 0, &je);
+    json_t *d = read_json(out);
     int rc = fail(EXIT_USAGE, "%s (%d)", js(json_object_get(d, "error"), "message"), st);
     json_decref(d);
     free(out);

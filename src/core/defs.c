@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "jparse.h"
 #include "sha.h"
 
 /* The built-in default when no --pipelines file is given. checkout_digital is
@@ -66,19 +67,23 @@ void pt_defs_unref(pt_defs *d) {
   if (d && __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) == 0) defs_free(d);
 }
 
+/* A string without U+0000 (a name never holds one), else NULL. */
+static const char *plain(const json_t *v) {
+  if (!json_is_string(v)) return NULL;
+  const char *s = json_string_value(v);
+  return strlen(s) == json_string_length(v) ? s : NULL;
+}
+
 static pt_status parse_pipeline(json_t *o, int idx, pt_pipeline *p, pt_error *err) {
   char path[96];
   if (!json_is_object(o))
     return pt_fail(err, PT_EDEFINITIONS, NULL, "pipelines[%d]: must be an object", idx);
-  const char *key;
-  json_t *v;
-  json_object_foreach(o, key, v) {
-    if (strcmp(key, "type") && strcmp(key, "steps") && strcmp(key, "optional") &&
-        strcmp(key, "stall_after_s"))
-      return pt_fail(err, PT_EDEFINITIONS, NULL, "pipelines[%d].%.40s: unknown member", idx, key);
-  }
+  static const char *const MEMBERS[] = {"type", "steps", "optional", "stall_after_s", NULL};
+  char bad[48];
+  if (!pt_json_only_members(o, MEMBERS, bad, sizeof bad))
+    return pt_fail(err, PT_EDEFINITIONS, NULL, "pipelines[%d].%s: unknown member", idx, bad);
   json_t *type = json_object_get(o, "type");
-  if (!json_is_string(type) || !pt_is_name(json_string_value(type)))
+  if (!pt_is_name(plain(type)))
     return pt_fail(err, PT_EDEFINITIONS, NULL,
                    "pipelines[%d].type: must be a string matching ^[a-z][a-z0-9_]{0,63}$", idx);
   json_t *steps = json_object_get(o, "steps");
@@ -94,7 +99,7 @@ static pt_status parse_pipeline(json_t *o, int idx, pt_pipeline *p, pt_error *er
   for (int i = 0; i < n; i++) {
     json_t *s = json_array_get(steps, (size_t)i);
     snprintf(path, sizeof path, "pipelines[%d].steps[%d]", idx, i);
-    if (!json_is_string(s) || !pt_is_name(json_string_value(s)))
+    if (!pt_is_name(plain(s)))
       return pt_fail(err, PT_EDEFINITIONS, NULL,
                      "%s: must be a string matching ^[a-z][a-z0-9_]{0,63}$", path);
     for (int j = 0; j < i; j++)
@@ -110,7 +115,7 @@ static pt_status parse_pipeline(json_t *o, int idx, pt_pipeline *p, pt_error *er
     return pt_fail(err, PT_EDEFINITIONS, NULL, "pipelines[%d].optional: must be an array", idx);
   for (size_t i = 0; opt && i < json_array_size(opt); i++) {
     json_t *s = json_array_get(opt, i);
-    int at = json_is_string(s) ? pt_pipeline_step(p, json_string_value(s)) : -1;
+    int at = plain(s) ? pt_pipeline_step(p, plain(s)) : -1;
     if (at < 0)
       return pt_fail(err, PT_EDEFINITIONS, NULL,
                      "pipelines[%d].optional[%zu]: must name a step of this pipeline", idx, i);
@@ -134,11 +139,11 @@ static pt_status parse_pipeline(json_t *o, int idx, pt_pipeline *p, pt_error *er
 
 pt_status pt_defs_parse(const char *json, size_t len, pt_defs **out, pt_error *err) {
   *out = NULL;
-  json_error_t je;
-  json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
-  if (!root)
+  json_t *root = NULL;
+  pt_jparse_error je;
+  if (pt_jparse_tree(json, len, 0, &root, &je) != 0)
     return pt_fail(err, PT_EDEFINITIONS, NULL, "line %d, column %d: %s", je.line, je.column,
-                   je.text);
+                   je.reason);
   pt_status rc = PT_OK;
   pt_defs *d = calloc(1, sizeof *d);
   json_t *arr = json_is_object(root) ? json_object_get(root, "pipelines") : NULL;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jparse.h"
 #include "sha.h"
 
 static void copy_cut(char *dst, size_t cap, const char *src, size_t max) {
@@ -29,8 +30,8 @@ void pt_issue_key(pt_issue *x, const pt_event *e, const char *stall_pipeline) {
     const char *code = NULL;
     json_t *err = NULL;
     if (e->error_len > 4) {
-      json_error_t je;
-      err = json_loadb(e->error, e->error_len, 0, &je);
+      /* a code holding U+0000 groups by its text before it */
+      if (pt_jparse_tree(e->error, e->error_len, 4, &err, NULL) != 0) err = NULL;
       code = json_string_value(json_object_get(err, "code"));
     }
     copy_cut(x->code, sizeof x->code, code && *code ? code : "unknown", PT_ISSUE_CODE_MAX);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shortest.h"
+
 /* Formats digits d[0..k) with decimal exponent n (value = 0.d * 10^n) the way
  * ECMAScript Number::toString does (ECMA-262 §6.1.6.1.20). */
 static size_t es_format(const char *d, int k, int n, int neg, char *out) {
@@ -51,55 +53,6 @@ static size_t es_format(const char *d, int k, int n, int neg, char *out) {
   return (size_t)(o - out);
 }
 
-/* Shortest round-trip: the fewest significant digits whose correctly
- * rounded decimal reads back as the same double. printf rounds correctly,
- * so the first precision that round-trips is also the closest such value,
- * which is what ECMAScript asks for. a > 0 and finite. */
-static size_t slow_number(double a, int neg, char *out) {
-  char e[40];
-  for (int p = 1; p <= 17; p++) {
-    snprintf(e, sizeof e, "%.*e", p - 1, a);
-    if (p == 17 || strtod(e, NULL) == a) break;
-  }
-  /* e is "d.ddde[+-]XX" or "de[+-]XX" */
-  char d[24];
-  int k = 0;
-  const char *s = e;
-  for (; *s && *s != 'e'; s++)
-    if (*s != '.') d[k++] = *s;
-  int exp10 = (int)strtol(s + 1, NULL, 10);
-  while (k > 1 && d[k - 1] == '0') k--;
-  return es_format(d, k, exp10 + 1, neg, out);
-}
-
-static const double P10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* Shortest digits for the common case of a decimal with few digits (prices,
- * ratios), without printf: the first k for which a*10^k is a whole number S
- * below 2^50 with S/10^k == a (division of exact operands rounds correctly,
- * so that decimal reads back as a). It is the shortest if no decimal with
- * k-1 fractional digits reads back as a; below 2^50 the neighbours at k-1
- * are floor or ceil of a*10^(k-1), so checking those two settles it, and
- * S is the only k-digit candidate. Anything else takes the general path. */
-static int fast_digits(double a, char *d, int *k_out, int *n_out) {
-  for (int k = 1; k <= 22; k++) {
-    double s = a * P10[k];
-    if (s >= 1125899906842624.0) return 0;
-    if (s != floor(s) || s / P10[k] != a) continue;
-    double t = a * P10[k - 1];
-    if (floor(t) / P10[k - 1] == a || ceil(t) / P10[k - 1] == a) return 0;
-    int tn = (int)pt_u64_digits((uint64_t)s, d);
-    int len = tn;
-    while (len > 1 && d[len - 1] == '0') len--;
-    *k_out = len;
-    *n_out = tn - k;
-    return 1;
-  }
-  return 0;
-}
-
 size_t pt_jcs_number(double v, char *out) {
   if (v == 0 || !isfinite(v)) { /* non-finite never reaches here (I-JSON) */
     out[0] = '0';
@@ -108,19 +61,19 @@ size_t pt_jcs_number(double v, char *out) {
   }
   int neg = v < 0;
   double a = neg ? -v : v;
-  /* Integers below 2^53 are exact and need no search. */
+  char d[24];
+  int k, n;
   if (a < 9007199254740992.0 && a == floor(a)) {
-    char d[24];
-    int tn = (int)pt_u64_digits((uint64_t)a, d);
-    int k = tn;
+    /* integers below 2^53 are exact: their digits are the answer */
+    n = (int)pt_u64_digits((uint64_t)a, d);
+    k = n;
     while (k > 1 && d[k - 1] == '0') k--;
-    return es_format(d, k, tn, neg, out);
+  } else {
+    k = pt_shortest_digits(a, d, &n);
   }
-  char fd[24];
-  int fk, fn;
-  if (fast_digits(a, fd, &fk, &fn)) return es_format(fd, fk, fn, neg, out);
-  return slow_number(a, neg, out);
+  return es_format(d, k, n, neg, out);
 }
+
 /* Next UTF-16 code unit of a UTF-8 string; *pending carries the low
  * surrogate of a supplementary character between calls. Input is valid UTF-8
  * (jansson checks it). Returns -1 at the end. */

@@ -185,7 +185,8 @@ static int string(jp *x) {
   }
 }
 
-static int number(jp *x, pt_buf *out) {
+/* Reads a number into *v: JSON grammar, and within a double's range. */
+static int lex_number(jp *x, double *v) {
   const char *s = x->p;
   const char *q = s;
   if (q < x->end && *q == '-') q++;
@@ -213,15 +214,14 @@ static int number(jp *x, pt_buf *out) {
   }
   size_t n = (size_t)(q - s);
   x->p = q;
-  double v;
   if (simple && n <= 16) {
     /* at most 15 digits (and a sign): exact in a double, no strtod needed */
     int neg = *s == '-';
     uint64_t u = 0;
     for (const char *d = s + neg; d < q; d++) u = u * 10 + (uint64_t)(*d - '0');
     if (u < (1ULL << 53)) {
-      v = neg ? -(double)u : (double)u;
-      goto have;
+      *v = neg ? -(double)u : (double)u;
+      return 0;
     }
   }
   {
@@ -231,15 +231,20 @@ static int number(jp *x, pt_buf *out) {
     memcpy(t, s, n);
     t[n] = '\0';
     errno = 0;
-    v = strtod(t, NULL);
-    int range = errno == ERANGE && isinf(v);
+    *v = strtod(t, NULL);
+    int range = errno == ERANGE && isinf(*v);
     if (t != small) free(t);
-    if (range || !isfinite(v)) {
+    if (range || !isfinite(*v)) {
       x->p = s;
       return fail(x, "number out of the range of a double");
     }
   }
-have:;
+  return 0;
+}
+
+static int number(jp *x, pt_buf *out) {
+  double v;
+  if (lex_number(x, &v)) return -1;
   char txt[40];
   pt_buf_put(out, txt, pt_jcs_number(v, txt));
   return 0;
@@ -293,9 +298,6 @@ static int object(jp *x, pt_buf *out, int depth) {
     ws(x);
     if (x->p >= x->end || *x->p != '"') return fail(x, "expected a member name");
     if (string(x)) return -1;
-    /* jansson, which reads whole events, cannot hold such a name; refusing
-     * it here too keeps both paths to one answer (see docs/decisions.md) */
-    if (x->str.len && memchr(x->str.data, 0, x->str.len)) return fail(x, "NUL in a member name");
     if (n == l->cap) {
       size_t nc = l->cap ? l->cap * 2 : 8;
       member *nm = l->m_inline ? malloc(nc * sizeof *nm) : realloc(l->m, nc * sizeof *nm);
@@ -395,41 +397,238 @@ static int value(jp *x, pt_buf *out, int depth) {
   return fail(x, "unexpected character");
 }
 
+static void jp_init(jp *x, const char *text, size_t len, int max_depth, int hard_max) {
+  memset(x, 0, sizeof *x);
+  x->start = x->p = text;
+  x->end = text + len;
+  x->max_depth = max_depth > 0 && max_depth < hard_max ? max_depth : hard_max;
+  pt_buf_init_on(&x->str, x->s_str, sizeof x->s_str);
+  pt_buf_init_on(&x->l0.keys, x->s_keys, sizeof x->s_keys);
+  pt_buf_init_on(&x->l0.body, x->s_body, sizeof x->s_body);
+  x->l0.m = x->m0;
+  x->l0.cap = sizeof x->m0 / sizeof *x->m0;
+  x->l0.m_inline = 1;
+  x->l0p = &x->l0;
+  x->levels = &x->l0p;
+  x->nlevels = 1;
+}
+
+static void jp_cleanup(jp *x) {
+  for (int i = 0; i < x->nlevels; i++) {
+    pt_buf_cleanup(&x->levels[i]->keys);
+    pt_buf_cleanup(&x->levels[i]->body);
+    if (!x->levels[i]->m_inline) free(x->levels[i]->m);
+    if (i) free(x->levels[i]);
+  }
+  if (x->levels != &x->l0p) free(x->levels);
+  pt_buf_cleanup(&x->str);
+}
+
+static void jp_error(const jp *x, int too_large, pt_jparse_error *err) {
+  if (!err) return;
+  err->reason = x->why;
+  err->offset = x->where;
+  err->too_large = too_large;
+  err->too_deep = x->why && strcmp(x->why, "nested too deeply") == 0;
+  err->line = 1;
+  err->column = 1;
+  for (size_t i = 0; i < x->where && x->start + i < x->end; i++) {
+    if (x->start[i] == '\n') {
+      err->line++;
+      err->column = 1;
+    } else if (((unsigned char)x->start[i] & 0xC0) != 0x80) {
+      err->column++; /* a character, not a continuation byte */
+    }
+  }
+}
+
 int pt_jparse_canonical(const char *text, size_t len, int max_depth, pt_buf *out,
                         pt_jparse_error *err) {
   jp x;
-  memset(&x, 0, sizeof x);
-  x.start = x.p = text;
-  x.end = text + len;
-  x.max_depth = max_depth > 0 && max_depth < HARD_MAX_DEPTH ? max_depth : HARD_MAX_DEPTH;
-  pt_buf_init_on(&x.str, x.s_str, sizeof x.s_str);
-  pt_buf_init_on(&x.l0.keys, x.s_keys, sizeof x.s_keys);
-  pt_buf_init_on(&x.l0.body, x.s_body, sizeof x.s_body);
-  x.l0.m = x.m0;
-  x.l0.cap = sizeof x.m0 / sizeof *x.m0;
-  x.l0.m_inline = 1;
-  x.l0p = &x.l0;
-  x.levels = &x.l0p;
-  x.nlevels = 1;
+  jp_init(&x, text, len, max_depth, HARD_MAX_DEPTH);
   int rc = value(&x, out, 0);
   if (rc == 0) {
     ws(&x);
     if (x.p != x.end) rc = fail(&x, "text after the value");
   }
   if (rc == 0 && out->failed) rc = fail(&x, out->failed == 2 ? "too large" : "out of memory");
-  for (int i = 0; i < x.nlevels; i++) {
-    pt_buf_cleanup(&x.levels[i]->keys);
-    pt_buf_cleanup(&x.levels[i]->body);
-    if (!x.levels[i]->m_inline) free(x.levels[i]->m);
-    if (i) free(x.levels[i]);
-  }
-  if (x.levels != &x.l0p) free(x.levels);
-  pt_buf_cleanup(&x.str);
-  if (rc && err) {
-    err->reason = x.why;
-    err->offset = x.where;
-    err->too_large = out->failed == 2;
-    err->too_deep = x.why && strcmp(x.why, "nested too deeply") == 0;
-  }
+  jp_cleanup(&x);
+  if (rc) jp_error(&x, out->failed == 2, err);
   return rc;
+}
+
+/* ---- the same grammar into a jansson tree ---- */
+
+static int tvalue(jp *x, int depth, json_t **out);
+
+static int tobject(jp *x, int depth, json_t **out) {
+  json_t *o = json_object();
+  if (!o) return fail(x, "out of memory");
+  x->p++; /* { */
+  ws(x);
+  if (x->p < x->end && *x->p == '}') {
+    x->p++;
+    *out = o;
+    return 0;
+  }
+  char small[64];
+  for (;;) {
+    ws(x);
+    if (x->p >= x->end || *x->p != '"') goto bad_name;
+    const char *at = x->p;
+    if (string(x)) goto fail_out;
+    /* the value's strings reuse x->str: keep the name aside */
+    size_t klen = x->str.len;
+    char *key = klen < sizeof small ? small : malloc(klen + 1);
+    if (!key) {
+      fail(x, "out of memory");
+      goto fail_out;
+    }
+    if (klen) memcpy(key, x->str.data, klen);
+    key[klen] = '\0';
+    if (json_object_getn(o, key, klen)) {
+      if (key != small) free(key);
+      x->p = at;
+      fail(x, "duplicate member name");
+      goto fail_out;
+    }
+    ws(x);
+    json_t *v = NULL;
+    if (x->p >= x->end || *x->p != ':') {
+      fail(x, "expected ':'");
+    } else {
+      x->p++;
+      if (tvalue(x, depth + 1, &v) == 0 && json_object_setn_new_nocheck(o, key, klen, v) != 0)
+        fail(x, "out of memory");
+    }
+    if (key != small) free(key);
+    if (x->why) goto fail_out;
+    ws(x);
+    if (x->p < x->end && *x->p == ',') {
+      x->p++;
+      continue;
+    }
+    if (x->p < x->end && *x->p == '}') {
+      x->p++;
+      *out = o;
+      return 0;
+    }
+    fail(x, "expected ',' or '}'");
+    goto fail_out;
+  }
+bad_name:
+  fail(x, "expected a member name");
+fail_out:
+  json_decref(o);
+  return -1;
+}
+
+static int tarray(jp *x, int depth, json_t **out) {
+  json_t *a = json_array();
+  if (!a) return fail(x, "out of memory");
+  x->p++; /* [ */
+  ws(x);
+  if (x->p < x->end && *x->p == ']') {
+    x->p++;
+    *out = a;
+    return 0;
+  }
+  for (;;) {
+    json_t *v = NULL;
+    if (tvalue(x, depth + 1, &v)) break;
+    if (json_array_append_new(a, v) != 0) {
+      fail(x, "out of memory");
+      break;
+    }
+    ws(x);
+    if (x->p < x->end && *x->p == ',') {
+      x->p++;
+      continue;
+    }
+    if (x->p < x->end && *x->p == ']') {
+      x->p++;
+      *out = a;
+      return 0;
+    }
+    fail(x, "expected ',' or ']'");
+    break;
+  }
+  json_decref(a);
+  return -1;
+}
+
+static int tliteral(jp *x, const char *word, size_t n, json_t *v, json_t **out) {
+  if ((size_t)(x->end - x->p) < n || memcmp(x->p, word, n) != 0) return fail(x, "invalid literal");
+  x->p += n;
+  *out = v;
+  return 0;
+}
+
+static int tvalue(jp *x, int depth, json_t **out) {
+  ws(x);
+  if (x->p >= x->end) return fail(x, "unexpected end of text");
+  char c = *x->p;
+  if (c == '{' || c == '[') {
+    if (depth >= x->max_depth) return fail(x, "nested too deeply");
+    return c == '{' ? tobject(x, depth, out) : tarray(x, depth, out);
+  }
+  if (c == '"') {
+    if (string(x)) return -1;
+    *out = json_stringn_nocheck(x->str.data ? x->str.data : "", x->str.len);
+    return *out ? 0 : fail(x, "out of memory");
+  }
+  if (c == '-' || (c >= '0' && c <= '9')) {
+    double d;
+    if (lex_number(x, &d)) return -1;
+    *out = json_real(d);
+    return *out ? 0 : fail(x, "out of memory");
+  }
+  if (c == 't') return tliteral(x, "true", 4, json_true(), out);
+  if (c == 'f') return tliteral(x, "false", 5, json_false(), out);
+  if (c == 'n') return tliteral(x, "null", 4, json_null(), out);
+  return fail(x, "unexpected character");
+}
+
+int pt_jparse_tree(const char *text, size_t len, int max_depth, json_t **out,
+                   pt_jparse_error *err) {
+  *out = NULL;
+  jp x;
+  jp_init(&x, text, len, max_depth, PT_JPARSE_TREE_MAX_DEPTH);
+  json_t *v = NULL;
+  int rc = tvalue(&x, 0, &v);
+  if (rc == 0) {
+    ws(&x);
+    if (x.p != x.end) rc = fail(&x, "text after the value");
+  }
+  jp_cleanup(&x);
+  if (rc) {
+    json_decref(v);
+    jp_error(&x, 0, err);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+int pt_json_only_members(const json_t *o, const char *const *allowed, char *bad, size_t badsz) {
+  const char *k;
+  size_t kl;
+  json_t *v;
+  json_object_keylen_foreach((json_t *)o, k, kl, v) {
+    int ok = 0;
+    for (const char *const *a = allowed; *a && !ok; a++) ok = pt_json_name_is(k, kl, *a);
+    if (ok) continue;
+    size_t n = 0;
+    for (size_t i = 0; i < kl && n + 7 < badsz; i++) {
+      unsigned char c = (unsigned char)k[i];
+      if (c < 0x20)
+        n += (size_t)snprintf(bad + n, badsz - n, "\\u%04x", c);
+      else
+        bad[n++] = (char)c;
+    }
+    bad[n] = '\0';
+    (void)v;
+    return 0;
+  }
+  return 1;
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jparse.h"
+
 static const pt_event *first_failure(const pt_report_in *r) {
   for (size_t i = 0; i < r->nevents; i++)
     if (r->events[i]->status == PT_FAILURE) return r->events[i];
@@ -103,7 +105,8 @@ static void md_cs(pt_buf *b, const char *s) {
 
 /* An event's error as "code: message", escaped. */
 static void md_error(pt_buf *b, const pt_event *e) {
-  json_t *v = json_loadb(e->error, e->error_len, JSON_ALLOW_NUL, NULL);
+  json_t *v = NULL;
+  if (pt_jparse_tree(e->error, e->error_len, 4, &v, NULL) != 0) v = NULL;
   json_t *code = json_object_get(v, "code"), *msg = json_object_get(v, "message");
   if (json_is_string(code) && json_is_string(msg)) {
     md_text(b, json_string_value(code), json_string_length(code));

@@ -16,19 +16,22 @@ static const char *const MEMBERS[] = {"id", "session_id", "pipeline_type", "step
 
 pt_status pt_parse_ijson(const char *text, size_t len, const char *what, json_t **out,
                          pt_error *err) {
-  json_error_t je;
-  /* JSON never holds a raw NUL (it is a control character, and in strings
-   * it must be escaped); jansson would take one as the end of the text. */
+  /* JSON never holds a raw NUL byte (it is a control character, and in
+   * strings it must be escaped): say so plainly. */
   const char *nul = memchr(text, 0, len);
   if (nul) {
     *out = NULL;
     return pt_fail(err, PT_EINVALID_JSON, what, "%s: not valid I-JSON at byte %zu: NUL byte", what,
                    (size_t)(nul - text));
   }
-  *out = json_loadb(text, len, PT_JSON_FLAGS | JSON_DECODE_ANY, &je);
-  if (!*out)
-    return pt_fail(err, PT_EINVALID_JSON, what, "%s: not valid I-JSON at line %d, column %d: %s",
-                   what, je.line, je.column, je.text);
+  pt_jparse_error je;
+  if (pt_jparse_tree(text, len, 0, out, &je) != 0) {
+    if (strcmp(je.reason, "out of memory") == 0)
+      return pt_fail(err, PT_ENOMEM, what, "out of memory");
+    return pt_fail(err, PT_EINVALID_JSON, what,
+                   "%s: not valid I-JSON at line %d, column %d (byte %zu): %s", what, je.line,
+                   je.column, je.offset, je.reason);
+  }
   return PT_OK;
 }
 
@@ -90,17 +93,12 @@ pt_status pt_validate_event(const json_t *v, const pt_defs *defs, const pt_limit
 #define FIELD(name) (snprintf(f, sizeof f, "%s.%s", prefix, name), f)
   if (!json_is_object(v))
     return pt_fail(err, PT_EINVALID, prefix, "%s: must be a JSON object", prefix);
-  const char *key;
-  json_t *m;
-  json_object_foreach((json_t *)v, key, m) {
-    int known = 0;
-    for (int i = 0; MEMBERS[i]; i++) known |= strcmp(key, MEMBERS[i]) == 0;
-    if (!known)
-      return pt_fail(err, PT_EINVALID, FIELD(key),
-                     "%s: unknown member (allowed: id, session_id, pipeline_type, step, "
-                     "status, ts, input, output, error)",
-                     f);
-  }
+  char bad[72];
+  if (!pt_json_only_members(v, MEMBERS, bad, sizeof bad))
+    return pt_fail(err, PT_EINVALID, FIELD(bad),
+                   "%s: unknown member (allowed: id, session_id, pipeline_type, step, "
+                   "status, ts, input, output, error)",
+                   f);
 
   json_t *jid = json_object_get(v, "id");
   const char *id = NULL;
@@ -149,11 +147,10 @@ pt_status pt_validate_event(const json_t *v, const pt_defs *defs, const pt_limit
     if (!json_is_object(jerr))
       return pt_fail(err, PT_EINVALID, FIELD("error"),
                      "%s: must be {\"code\": string, \"message\": string} or null", f);
-    json_object_foreach(jerr, key, m) {
-      if (strcmp(key, "code") && strcmp(key, "message")) {
-        snprintf(f, sizeof f, "%s.error.%.64s", prefix, key);
-        return pt_fail(err, PT_EINVALID, f, "%s: unknown member (allowed: code, message)", f);
-      }
+    static const char *const ERROR_MEMBERS[] = {"code", "message", NULL};
+    if (!pt_json_only_members(jerr, ERROR_MEMBERS, bad, sizeof bad)) {
+      snprintf(f, sizeof f, "%s.error.%s", prefix, bad);
+      return pt_fail(err, PT_EINVALID, f, "%s: unknown member (allowed: code, message)", f);
     }
     if (!json_is_string(json_object_get(jerr, "code")))
       return pt_fail(err, PT_EINVALID, FIELD("error.code"), "%s: is required, a string", f);

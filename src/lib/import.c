@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "../core/jparse.h"
 #include "../core/sha.h"
 #include "../core/validate.h"
 #include "internal.h"
@@ -41,31 +42,27 @@ static int get_i64(json_t *o, const char *k, int64_t *out) {
 /* The members a client sent: what validation and the chain take. */
 static const char *const CLIENT_MEMBERS[] = {"id", "session_id", "pipeline_type", "step", "status",
                                              "ts", "input",      "output",        "error"};
-static const char *const SERVER_MEMBERS[] = {"seq",           "received_at", "input_sha256",
-                                             "output_sha256", "link",        "redacted"};
+/* ... and with what the server added, every member a stored event has */
+static const char *const STORED_MEMBERS[] = {
+    "id",   "session_id",  "pipeline_type", "step",          "status", "ts",      "input",
+    "output", "error",     "seq",           "received_at",   "input_sha256", "output_sha256",
+    "link", "redacted",    NULL};
 
 static pt_status parse_event(pt_tracker *t, pt_defs *defs, json_t *ev, size_t line, pt__imrec *r,
                              pt_error *err) {
   if (!json_is_object(ev)) return line_fail(err, line, "event", "must be an object");
   json_t *client = json_object();
   if (!client) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
-  const char *k;
-  json_t *v;
-  json_object_foreach(ev, k, v) {
-    int known = 0;
-    for (size_t i = 0; i < sizeof CLIENT_MEMBERS / sizeof *CLIENT_MEMBERS; i++)
-      if (strcmp(k, CLIENT_MEMBERS[i]) == 0) {
-        json_object_set(client, k, v);
-        known = 1;
-      }
-    for (size_t i = 0; i < sizeof SERVER_MEMBERS / sizeof *SERVER_MEMBERS; i++)
-      known |= strcmp(k, SERVER_MEMBERS[i]) == 0;
-    if (!known) {
-      json_decref(client);
-      char f[80];
-      snprintf(f, sizeof f, "event.%.60s", k);
-      return line_fail(err, line, f, "is not a member of a stored event");
-    }
+  char bad[64];
+  if (!pt_json_only_members(ev, STORED_MEMBERS, bad, sizeof bad)) {
+    json_decref(client);
+    char f[80];
+    snprintf(f, sizeof f, "event.%s", bad);
+    return line_fail(err, line, f, "is not a member of a stored event");
+  }
+  for (size_t i = 0; i < sizeof CLIENT_MEMBERS / sizeof *CLIENT_MEMBERS; i++) {
+    json_t *v = json_object_get(ev, CLIENT_MEMBERS[i]);
+    if (v) json_object_set(client, CLIENT_MEMBERS[i], v);
   }
   /* A redacted event has no payloads left: its digests are taken as
    * exported, and the link (recomputed below) still binds them. */

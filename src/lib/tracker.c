@@ -20,6 +20,7 @@
 #include "../core/defs.h"
 #include "../core/error.h"
 #include "../core/jcs.h"
+#include "../core/jparse.h"
 #include "../core/map.h"
 #include "../core/report.h"
 #include "../core/session.h"
@@ -1940,8 +1941,9 @@ pt_status pt_step_begin(pt_tracker *t, const char *session_id, const char *pipel
   snprintf(s->pipeline_type, sizeof s->pipeline_type, "%s", pipeline_type);
   snprintf(s->step, sizeof s->step, "%s", step);
   /* The stored ts is the server's receive time of the started event. */
-  json_t *ev = json_loads(r->event_json, 0, NULL);
-  s->started_ms = ev ? (int64_t)json_integer_value(json_object_get(ev, "ts")) : pt__now(t);
+  json_t *ev = NULL;
+  if (pt_jparse_tree(r->event_json, strlen(r->event_json), 0, &ev, NULL) != 0) ev = NULL;
+  s->started_ms = ev ? (int64_t)json_number_value(json_object_get(ev, "ts")) : pt__now(t);
   json_decref(ev);
   pt_track_result_free(r);
   *out = s;

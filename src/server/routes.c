@@ -8,6 +8,7 @@
 
 #include "assets.h"
 #include "core/sha.h"
+#include "core/jparse.h"
 #include "core/validate.h"
 #include "server.h"
 
@@ -147,23 +148,19 @@ static json_t *body_object(ptd_req *r, enum MHD_Result *rc) {
   return v;
 }
 
+/* A JSON string as a C string: the ids, names and notes the library takes
+ * are C strings, so one holding U+0000 would be cut short; such a string is
+ * refused (not a string here) instead of being read as its prefix. */
+static int is_cstr(const json_t *v) {
+  return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
+}
+
 /* Refuses members other than the allowed ones (NULL-terminated). */
 static int only_members(ptd_req *r, json_t *o, const char *const *allowed, enum MHD_Result *rc) {
-  const char *k;
-  json_t *v;
-  json_object_foreach(o, k, v) {
-    int ok = 0;
-    for (const char *const *a = allowed; *a; a++) ok |= strcmp(*a, k) == 0;
-    if (!ok) {
-      char f[64];
-      snprintf(f, sizeof f, "%.60s", k);
-      *rc = ptd_reply_http_error(r, 400, "invalid_request", f,
-                                 "%s: is not a member of this request", f);
-      return -1;
-    }
-  }
-  (void)v;
-  return 0;
+  char f[64];
+  if (pt_json_only_members(o, allowed, f, sizeof f)) return 0;
+  *rc = ptd_reply_http_error(r, 400, "invalid_request", f, "%s: is not a member of this request", f);
+  return -1;
 }
 
 static int auto_snapshot_member(ptd_req *r, json_t *o, int *out, enum MHD_Result *rc) {
@@ -384,14 +381,15 @@ static enum MHD_Result snapshot_post(ptd_req *r) {
   if (only_members(r, doc, allowed, &rc)) return rc;
   json_t *sid = json_object_get(doc, "session_id"), *pt = json_object_get(doc, "pipeline_type"),
          *notes = json_object_get(doc, "notes");
-  if (!json_is_string(sid))
+  if (!is_cstr(sid))
     return ptd_reply_http_error(r, 400, "invalid_request", "session_id",
-                                "session_id: is required and must be a string");
-  if (pt && !json_is_null(pt) && !json_is_string(pt))
+                                "session_id: is required and must be a string without U+0000");
+  if (pt && !json_is_null(pt) && !is_cstr(pt))
     return ptd_reply_http_error(r, 400, "invalid_request", "pipeline_type",
-                                "pipeline_type: must be a string");
-  if (notes && !json_is_null(notes) && !json_is_string(notes))
-    return ptd_reply_http_error(r, 400, "invalid_request", "notes", "notes: must be a string");
+                                "pipeline_type: must be a string without U+0000");
+  if (notes && !json_is_null(notes) && !is_cstr(notes))
+    return ptd_reply_http_error(r, 400, "invalid_request", "notes",
+                                "notes: must be a string without U+0000");
   snprintf(r->session_id, sizeof r->session_id, "%s", json_string_value(sid));
   char *out;
   pt_error err;
@@ -414,18 +412,18 @@ static enum MHD_Result redact_post(ptd_req *r) {
   if (only_members(r, doc, allowed, &rc)) return rc;
   json_t *sid = json_object_get(doc, "session_id"), *ids = json_object_get(doc, "event_ids"),
          *actor = json_object_get(doc, "actor");
-  if (!json_is_string(sid))
+  if (!is_cstr(sid))
     return ptd_reply_http_error(r, 400, "invalid_request", "session_id",
-                                "session_id: is required and must be a string");
+                                "session_id: is required and must be a string without U+0000");
   if (ids && !json_is_array(ids))
     return ptd_reply_http_error(r, 400, "invalid_request", "event_ids",
                                 "event_ids: must be an array of event ids (absent: all)");
   if (ids && json_array_size(ids) == 0)
     return ptd_reply_http_error(r, 400, "invalid_request", "event_ids",
                                 "event_ids: must not be empty (leave it out to redact every event)");
-  if (actor && (!json_is_string(actor) || json_string_length(actor) > 128))
+  if (actor && (!is_cstr(actor) || json_string_length(actor) > 128))
     return ptd_reply_http_error(r, 400, "invalid_request", "actor",
-                                "actor: must be a string of at most 128 bytes");
+                                "actor: must be a string of at most 128 bytes without U+0000");
   size_t n = ids ? json_array_size(ids) : 0;
   if (n > PT_BATCH_MAX)
     return ptd_reply_http_error(r, 413, "payload_too_large", "event_ids",
@@ -433,12 +431,14 @@ static enum MHD_Result redact_post(ptd_req *r) {
   const char **list = n ? calloc(n, sizeof *list) : NULL;
   if (n && !list) return ptd_reply_http_error(r, 503, "storage_unavailable", NULL, "out of memory");
   for (size_t i = 0; i < n; i++) {
-    list[i] = json_string_value(json_array_get(ids, i));
+    json_t *id = json_array_get(ids, i);
+    list[i] = is_cstr(id) ? json_string_value(id) : NULL;
     if (!list[i]) {
       free(list);
       char field[32];
       snprintf(field, sizeof field, "event_ids[%zu]", i);
-      return ptd_reply_http_error(r, 400, "invalid_request", field, "%s: must be a string", field);
+      return ptd_reply_http_error(r, 400, "invalid_request", field,
+                                  "%s: must be a string without U+0000", field);
     }
   }
   char ip[64] = "?";

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/jparse.h"
 #include "server.h"
 
 struct ptd_webhook {
@@ -48,8 +49,8 @@ static char *render(ptd_server *s, const pt_outbox *o) {
   pt_error err;
   char *issue = NULL, *report = NULL;
   if (pt_issue_get(s->t, o->issue_id, &issue, &err) != PT_OK) return NULL;
-  json_error_t je;
-  json_t *iv = json_loads(issue, 0, &je);
+  json_t *iv = NULL;
+  if (pt_jparse_tree(issue, strlen(issue), 0, &iv, NULL) != 0) iv = NULL;
   const char *sid = json_string_value(json_object_get(iv, "last_session_id"));
   if (sid && pt_report(s->t, sid, PT_FORMAT_JSON, &report, &err) != PT_OK) report = NULL;
   json_decref(iv);

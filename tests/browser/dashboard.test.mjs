@@ -44,7 +44,10 @@ async function track(event) {
 }
 const ev = (sid, step, status, extra = {}) => Object.assign({ session_id: sid, pipeline_type: "checkout_digital", step, status }, extra);
 
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] });
+// a browser that cannot start fails the test at once (and stops the server,
+// which would otherwise keep this process alive until ctest's timeout)
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] })
+  .catch((e) => { console.log(`FAIL chromium did not start: ${e.message}`); server.kill("SIGKILL"); process.exit(1); });
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors = [];

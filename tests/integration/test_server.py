@@ -1180,7 +1180,37 @@ def test_rate_limit():
         s.stop()
 
 
-TESTS = [test_openapi_covers_routes, test_signing, test_redact, test_rate_limit, test_track_and_errors, test_batch, test_reads, test_tamper,
+def test_nul_names_and_numbers():
+    """U+0000 in a member name and a string, and 2^-509 (16 shortest digits,
+    where 17 were once written): the event is stored (201), its input comes
+    back as sent, input_sha256 is SHA-256 of the canonical text computed
+    here, the chain verifies; a request id holding U+0000 is refused."""
+    import hashlib
+    s = Server("nul")
+    try:
+        body = ('{"event":{"id":"n1","session_id":"nul1","pipeline_type":"checkout_digital",'
+                '"step":"checkout_started","status":"success","ts":5,'
+                '"input":{"x":5.966672584960166e-154,"a\\u0000b":"x\\u0000y","y":1E21}}}')
+        st, _, doc = s.post("/api/pipeline/track", body, {"Content-Type": "application/json"})
+        eq(st, 201, "track with U+0000 in a member name: %r" % (doc,))
+        canon = '{"a\\u0000b":"x\\u0000y","x":5.966672584960166e-154,"y":1e+21}'
+        eq(doc["event"]["input_sha256"], hashlib.sha256(canon.encode()).hexdigest(), "input_sha256")
+        eq(doc["event"]["input"], {"a\u0000b": "x\u0000y", "x": 2.0 ** -509, "y": 1e21}, "input back")
+        st, _, v = s.get("/api/pipeline/verify?session_id=nul1")
+        eq((st, v["ok"]), (200, True), "verify")
+        st, _, raw = s.request("GET", "/api/pipeline/status?session_id=nul1", raw=True)
+        check(canon.encode() in raw, "status shows the canonical input: %r" % raw[:400])
+        st, _, doc = s.post("/api/pipeline/snapshot", '{"session_id":"nul1\\u0000x"}',
+                            {"Content-Type": "application/json"})
+        eq((st, doc["error"]["field"]), (400, "session_id"), "a session id holding U+0000")
+        st, _, doc = s.post("/api/pipeline/track", '{"event":{},"x\\u0000":1}',
+                            {"Content-Type": "application/json"})
+        eq((st, doc["error"]["field"]), (400, "x\\u0000"), "an unknown member holding U+0000")
+    finally:
+        s.stop()
+
+
+TESTS = [test_nul_names_and_numbers, test_openapi_covers_routes, test_signing, test_redact, test_rate_limit, test_track_and_errors, test_batch, test_reads, test_tamper,
          test_stream, test_auth_and_cors, test_sighup_reload, test_memory_store_and_options,
          test_concurrent_tracking, test_storage_failure_and_limits, test_webhooks,
          test_webhook_survives_a_crash, test_stalls, test_sigterm_in_flight,

@@ -1,6 +1,7 @@
 /* test_chain.c - the SHA-256 chain (SPEC §1.3) against every session of the
- * shared vectors: digests, input_n, output_n, links and chain hashes, both
- * computed directly and as tracked through the memory and SQLite stores. */
+ * contract's vectors (tests/vectors/chain-v1.json): digests, input_n,
+ * output_n, links and chain hashes, both computed directly and as tracked
+ * through the memory and SQLite stores. */
 #include <stdlib.h>
 #include <string.h>
 

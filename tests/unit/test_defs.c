@@ -73,6 +73,13 @@ static void test_refusals(void **state) {
   refused("{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\"]},{\"type\":\"a\",\"steps\":[\"y\"]}]}",
           "pipelines[1].type: \"a\" is defined twice");
   refused("{\"pipelines\":[{\"type\":\"a\",\"type\":\"b\",\"steps\":[\"x\"]}]}", "duplicate");
+  /* U+0000 is read (I-JSON allows it) and then refused by the rules: a
+   * member name holding it is not "type", a name holding it is no name */
+  refused("{\"pipelines\":[{\"type\":\"a\",\"type\\u0000\":\"b\",\"steps\":[\"x\"]}]}",
+          "pipelines[0].type\\u0000: unknown member");
+  refused("{\"pipelines\":[{\"type\":\"a\\u0000b\",\"steps\":[\"x\"]}]}", "pipelines[0].type");
+  refused("{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\\u0000\"]}]}",
+          "pipelines[0].steps[0]");
 }
 
 static void test_tracker_reload_keeps_old_on_error(void **state) {

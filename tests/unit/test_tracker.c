@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sha.h"
 #include "lib/internal.h"
 #include "testutil.h"
 
@@ -755,6 +756,73 @@ static void test_export_import(void **state) {
   }
 }
 
+/* U+0000 in member names and strings (I-JSON allows both) and a power of
+ * two whose shortest spelling has 16 digits: the payload is stored
+ * byte-exact in canonical form, digested, chained and verified, shown in the
+ * issue it opens, exported and imported with the same bytes; an event member
+ * or id holding U+0000 is refused by its field. */
+static void test_nul_names_and_canonical_numbers(void **state) {
+  (void)state;
+  const char *ev =
+      "{\"id\":\"n1\",\"session_id\":\"nul\",\"pipeline_type\":\"checkout_digital\","
+      "\"step\":\"checkout_started\",\"status\":\"failure\",\"ts\":1,"
+      "\"input\":{\"x\":5.966672584960166e-154,\"a\\u0000b\":\"x\\u0000y\"},"
+      "\"error\":{\"code\":\"c\",\"message\":\"m\\u0000n\"}}";
+  const char *canon = "{\"a\\u0000b\":\"x\\u0000y\",\"x\":5.966672584960166e-154}";
+  char digest[65], want[160];
+  pt_sha256_hex(canon, strlen(canon), digest);
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    pt_track_result *r;
+    pt_error err;
+    TU_ASSERT_OK(pt_track_json(t, ev, strlen(ev), 0, &r, &err), &err);
+    snprintf(want, sizeof want, "\"input\":%s", canon);
+    if (!strstr(r->event_json, want)) fail_msg("stored: %s", r->event_json);
+    snprintf(want, sizeof want, "\"input_sha256\":\"%s\"", digest);
+    if (!strstr(r->event_json, want)) fail_msg("digest: %s", r->event_json);
+    assert_non_null(strstr(r->event_json, "\"message\":\"m\\u0000n\""));
+    pt_track_result_free(r);
+    int ok = 0;
+    char *doc;
+    TU_ASSERT_OK(pt_verify(t, "nul", &ok, &doc, &err), &err);
+    pt_free(doc);
+    assert_int_equal(ok, 1);
+    TU_ASSERT_OK(pt_issues(t, "open", NULL, 0, NULL, &doc, &err), &err);
+    if (!strstr(doc, canon)) fail_msg("issue sample: %s", doc);
+    pt_free(doc);
+    TU_ASSERT_OK(pt_report(t, "nul", PT_FORMAT_JSON, &doc, &err), &err);
+    if (!strstr(doc, canon)) fail_msg("report: %s", doc);
+    pt_free(doc);
+
+    char *text = export_all(t, NULL, NULL);
+    assert_non_null(strstr(text, canon));
+    pt_tracker *dst = tu_open("memory:", 0);
+    pt_import_result res;
+    TU_ASSERT_OK(pt_import(dst, text, strlen(text), 1, &res, &err), &err);
+    assert_int_equal(res.events_added, 1);
+    TU_ASSERT_OK(pt_verify(dst, "nul", &ok, &doc, &err), &err);
+    pt_free(doc);
+    assert_int_equal(ok, 1);
+    char *again = export_all(dst, NULL, NULL);
+    assert_string_equal(again, text);
+    free(again);
+    free(text);
+    pt_close(dst);
+
+    const char *bad_member =
+        "{\"session_id\":\"nul\",\"pipeline_type\":\"checkout_digital\",\"step\":"
+        "\"checkout_started\",\"status\":\"success\",\"id\\u0000x\":\"n2\"}";
+    assert_int_equal(pt_track_json(t, bad_member, strlen(bad_member), 0, &r, &err), PT_EINVALID);
+    assert_string_equal(err.field, "event.id\\u0000x");
+    const char *bad_sid =
+        "{\"session_id\":\"n\\u0000ul\",\"pipeline_type\":\"checkout_digital\",\"step\":"
+        "\"checkout_started\",\"status\":\"success\"}";
+    assert_int_equal(pt_track_json(t, bad_sid, strlen(bad_sid), 0, &r, &err), PT_EINVALID);
+    assert_string_equal(err.field, "event.session_id");
+    pt_close(t);
+  }
+}
+
 /* Failures grouped by pipeline/step/code as they are stored, counted once,
  * resolved and reopened; a rolled-back failure counts nothing. */
 static void test_issues(void **state) {
@@ -988,6 +1056,7 @@ int main(void) {
       cmocka_unit_test_setup(test_stall_sweep, setup),
       cmocka_unit_test_setup(test_stats, setup),
       cmocka_unit_test(test_outbox_not_on_import),
+      cmocka_unit_test_setup(test_nul_names_and_canonical_numbers, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

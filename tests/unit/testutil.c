@@ -45,7 +45,7 @@ const char *tu_tmp_db(const char *name) {
 
 json_t *tu_vectors(void) {
   const char *path = getenv("PT_VECTORS");
-  if (!path) path = "../shared/vectors/chain-v1.json";
+  if (!path) path = "tests/vectors/chain-v1.json";
   char *text = tu_read_file(path, NULL);
   json_t *v = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
   free(text);

@@ -17,7 +17,7 @@ char *tu_read_file(const char *path, size_t *len);
 /* A fresh path under $PT_TMP (or /tmp) unique to this process and name; any
  * old file and its -wal/-shm are removed. */
 const char *tu_tmp_db(const char *name);
-/* ../shared/vectors/chain-v1.json (or $PT_VECTORS), parsed with every
+/* tests/vectors/chain-v1.json (or $PT_VECTORS), parsed with every
  * number as a double; fails the test when it cannot be read. */
 json_t *tu_vectors(void);
 /* Parses JSON text or fails the test. */
