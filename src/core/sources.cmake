@@ -1,0 +1,18 @@
+# The pure core: no I/O, no globals.
+set(PT_CORE_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/buf.c
+  ${CMAKE_CURRENT_LIST_DIR}/defs.c
+  ${CMAKE_CURRENT_LIST_DIR}/error.c
+  ${CMAKE_CURRENT_LIST_DIR}/event.c
+  ${CMAKE_CURRENT_LIST_DIR}/issue.c
+  ${CMAKE_CURRENT_LIST_DIR}/jcs.c
+  ${CMAKE_CURRENT_LIST_DIR}/jparse.c
+  ${CMAKE_CURRENT_LIST_DIR}/map.c
+  ${CMAKE_CURRENT_LIST_DIR}/report.c
+  ${CMAKE_CURRENT_LIST_DIR}/session.c
+  ${CMAKE_CURRENT_LIST_DIR}/sha.c
+  ${CMAKE_CURRENT_LIST_DIR}/shortest.c
+  ${CMAKE_CURRENT_LIST_DIR}/sign.c
+  ${CMAKE_CURRENT_LIST_DIR}/validate.c
+  ${CMAKE_CURRENT_LIST_DIR}/verify.c
+)

@@ -1,0 +1,6 @@
+# Storage backends behind one vtable (store.h).
+set(PT_STORE_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/store.c
+  ${CMAKE_CURRENT_LIST_DIR}/store_memory.c
+  ${CMAKE_CURRENT_LIST_DIR}/store_sqlite.c
+)
