@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/http.sh - pipetrackd over HTTP on loopback, side by side with the seed
-# design on Node (../shared/peer-seed) and with nginx `return 200` of the same
+# design on Node (the directory $PIPETRACK_PEER_DIR, when set: a JavaScript
+# rendering of the original design, not part of this repository) and with nginx `return 200` of the same
 # body size as the ceiling for one HTTP answer on this machine. Drives all of
 # them with wrk (-t1 -c64 by default), each run bounded (DUR seconds), each
 # measurement the median of RUNS runs.
@@ -165,8 +166,8 @@ wait "$pt_pid" || true
 
 echo "== seed peer on Node (in-memory), same load" >&2
 peer_track=0 peer_status=0
-peer_src="$here/../shared/peer-seed"
-if command -v node >/dev/null && [ -d "$peer_src" ]; then
+peer_src="${PIPETRACK_PEER_DIR:-}"
+if command -v node >/dev/null && [ -n "$peer_src" ] && [ -d "$peer_src" ]; then
   peer="$here/$build/peer-seed"
   if [ ! -d "$peer/node_modules" ]; then
     rm -rf "$peer" && cp -r "$peer_src" "$peer" && chmod -R u+w "$peer"
@@ -183,7 +184,7 @@ if command -v node >/dev/null && [ -d "$peer_src" ]; then
   peer_track=$(wrk_rate "peer POST track (in memory, auto_snapshot)" "$pu" "$here/bench/http/track.lua")
   kill "$peer_pid" || true
 else
-  echo "  (no Node.js or ../shared/peer-seed: skipped)" >&2
+  echo "  (skipped: set PIPETRACK_PEER_DIR to the seed design's directory, and have Node.js, to measure it)" >&2
 fi
 
 echo "== nginx answering 200 with a ${body_size}-byte body (the ceiling)" >&2

@@ -1,4 +1,4 @@
-// The seed design's in-process tracker (../shared/peer-seed), driven the way
+// The seed design's in-process tracker ($PIPETRACK_PEER_DIR), driven the way
 // bench_track drives libpipetrack: sessions of checkout_digital, one event
 // per call, the same input payload, auto-snapshot off. Prints events/s.
 // Usage: node bench/peer_inproc.mjs PEER_DIR [EVENTS]

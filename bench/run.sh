@@ -9,8 +9,13 @@ tmp="$here/$build/bench-tmp"
 mkdir -p "$tmp"
 out=$("$here/$build/bench/bench_track" "$tmp" | tee /dev/stderr)
 
-peer_src="$here/../shared/peer-seed"
-if command -v node >/dev/null && [ -d "$peer_src" ]; then
+# The seed design (a JavaScript rendering of the original design, not part of
+# this repository) is the baseline when PIPETRACK_PEER_DIR names its directory.
+peer_src="${PIPETRACK_PEER_DIR:-}"
+if [ -z "$peer_src" ] || [ ! -d "$peer_src" ] || ! command -v node >/dev/null; then
+  echo "bench: seed design baseline skipped (set PIPETRACK_PEER_DIR to its directory; needs Node.js)" >&2
+fi
+if command -v node >/dev/null && [ -n "$peer_src" ] && [ -d "$peer_src" ]; then
   peer="$here/$build/peer-seed"
   if [ ! -d "$peer/node_modules" ]; then
     rm -rf "$peer" && cp -r "$peer_src" "$peer" && chmod -R u+w "$peer"

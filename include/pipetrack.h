@@ -79,7 +79,7 @@ typedef struct pt_options {
   /* "sqlite:PATH", "memory:" (not durable; for tests and demos). NULL means
    * "sqlite:./pipetrack.db". */
   const char *db_url;
-  /* Pipeline definitions (SPEC §1.1): a file path, or the JSON text itself.
+  /* Pipeline definitions (docs/concepts.md#pipelines): a file path, or the JSON text itself.
    * Both NULL: the built-in default (checkout_digital and friends). */
   const char *pipelines_file;
   const char *pipelines_json;
@@ -116,7 +116,7 @@ pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err);
  * follow. NULL is a no-op. */
 void pt_close(pt_tracker *t);
 
-/* Replaces the pipeline definitions (JSON text as SPEC §1.1). On error the
+/* Replaces the pipeline definitions (JSON text as docs/concepts.md#pipelines). On error the
  * definitions in force stay; err names the position and the reason. */
 pt_status pt_definitions_load(pt_tracker *t, const char *json, size_t len, pt_error *err);
 /* The definitions in force, as JSON {"pipelines": [...]}. */
@@ -153,7 +153,7 @@ typedef struct pt_track_result {
   char link[65];
   char chain_hash[65]; /* the session's chain hash right after this event */
   char issue_id[32];   /* the issue a stored failure counted in; "" otherwise */
-  /* With a signing key (SPEC §1.10): base64 Ed25519 signature of the RFC 8785
+  /* With a signing key (docs/concepts.md#receipts): base64 Ed25519 signature of the RFC 8785
    * form of {"chain_hash", "link", "seq", "session_id"} as above; "" without
    * a key. */
   char receipt[89];
@@ -166,8 +166,8 @@ void pt_track_result_free(pt_track_result *r);
 pt_status pt_track(pt_tracker *t, const pt_event_in *ev, int auto_snapshot, pt_track_result **out,
                    pt_error *err);
 
-/* Tracks one event given as JSON text (SPEC §1.2, as the HTTP API takes it).
- * Texts over 3 x max_payload + 16 KiB are refused (PT_ETOOBIG) unparsed. */
+/* Tracks one event given as JSON text (docs/concepts.md#sessions-and-events, as the HTTP API takes
+ * it). Texts over 3 x max_payload + 16 KiB are refused (PT_ETOOBIG) unparsed. */
 pt_status pt_track_json(pt_tracker *t, const char *json, size_t len, int auto_snapshot,
                         pt_track_result **out, pt_error *err);
 
@@ -214,11 +214,11 @@ pt_status pt_step_end(pt_step *s, pt_event_status outcome, const char *output_js
 
 /* ---- reading ---------------------------------------------------------------- */
 
-/* The checksum of a session now (SPEC §1.4); nothing stored. PT_ENOTFOUND for
+/* The checksum of a session now (docs/concepts.md#checksum); nothing stored. PT_ENOTFOUND for
  * an unknown session. */
 pt_status pt_checksum(pt_tracker *t, const char *session_id, char **out, pt_error *err);
 
-/* The status summary a UI polls (SPEC §2). pipeline_type may be NULL; an
+/* The status summary a UI polls (docs/api.md). pipeline_type may be NULL; an
  * unknown session with a pipeline_type is `pending`, without it PT_ENOTFOUND.
  * Limits <= 0 take the defaults (100 events, 20 snapshots). */
 pt_status pt_status_summary(pt_tracker *t, const char *session_id, const char *pipeline_type,
@@ -240,7 +240,7 @@ pt_status pt_status_summary_etag(pt_tracker *t, const char *session_id, const ch
 pt_status pt_snapshot(pt_tracker *t, const char *session_id, const char *pipeline_type,
                       const char *notes, char **out, pt_error *err);
 
-/* Redacts events of a session (SPEC §1.9): their input and output are
+/* Redacts events of a session (docs/concepts.md#redaction): their input and output are
  * deleted for good (SQLite: zeroed in the file and gone from the WAL before
  * this returns), their digests and links stay, so the chain still verifies,
  * and they read as "redacted": true. event_ids NULL / n 0: every event of the
@@ -264,7 +264,7 @@ pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const cha
 pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *state, int limit,
                       const char *cursor, char **out, pt_error *err);
 
-/* The funnel of one pipeline type (SPEC §2 stats): {"pipeline_type",
+/* The funnel of one pipeline type (docs/api.md stats): {"pipeline_type",
  * "sessions", "completed", "failed", "completion_rate", "duration_ms":
  * {"p50", "p95"}, "steps": [{"step", "reached", "succeeded", "failed"}]},
  * over sessions created at or after since_ms (0: all), at most the 100,000
@@ -282,16 +282,16 @@ pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, 
 
 typedef enum pt_format { PT_FORMAT_JSON = 0, PT_FORMAT_MARKDOWN = 1 } pt_format;
 
-/* The issue report of a session (SPEC §1.7). */
+/* The issue report of a session (docs/concepts.md#reports). */
 pt_status pt_report(pt_tracker *t, const char *session_id, pt_format format, char **out,
                     pt_error *err);
 
-/* Verification (SPEC §1.8). *ok is 1 when everything matches. The document is
+/* Verification (docs/concepts.md#verification). *ok is 1 when everything matches. The document is
  * {"ok": bool, "mismatches": [...]} naming every mismatching event and
  * snapshot. */
 pt_status pt_verify(pt_tracker *t, const char *session_id, int *ok, char **out, pt_error *err);
 
-/* ---- issues: failures grouped as they arrive (SPEC §1.6) ---------------------- */
+/* ---- issues: failures grouped as they arrive (docs/concepts.md#issues) ---------------------- */
 
 /* Every stored `failure` event counts in the issue of its fingerprint
  * pipeline_type/step/error.code ("unknown" without a code), in the same

@@ -1,4 +1,4 @@
-/* main.c - pipetrack, the command-line tool (SPEC §4): every command works
+/* main.c - pipetrack, the command-line tool (docs/pipetrack.1): every command works
  * against a server (--server URL) or straight on a store (--db URL).
  * Readable output by default, --json for scripts; exit status 0 ok, 1 a
  * check failed (verification), 2 usage, input or I/O error. */

@@ -1,4 +1,4 @@
-/* defs.h - pipeline definitions (SPEC §1.1): parsing, lookup, the built-in
+/* defs.h - pipeline definitions (docs/concepts.md#pipelines): parsing, lookup, the built-in
  * default. A pt_defs is immutable once built and shared by reference count,
  * so a reload can swap it while requests still use the old one. */
 #ifndef PT_DEFS_H

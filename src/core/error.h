@@ -10,10 +10,10 @@ pt_status pt_fail(pt_error *err, pt_status code, const char *field, const char *
     __attribute__((format(printf, 4, 5)));
 void pt_error_clear(pt_error *err);
 
-/* The HTTP status SPEC §2 gives an error code (the server answers it; the
+/* The HTTP status docs/api.md gives an error code (the server answers it; the
  * tool's --db mode reports the same). */
 unsigned pt_http_status(pt_status code);
-/* {"error": {"code", "message", "field"}} (SPEC §2), field null when empty;
+/* {"error": {"code", "message", "field"}} (docs/api.md), field null when empty;
  * malloc'd, NULL when out of memory. */
 char *pt_error_json(const char *code, const char *message, const char *field);
 

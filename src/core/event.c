@@ -1,4 +1,4 @@
-/* event.c - event ownership, rendering, and the SHA-256 chain (SPEC §1.3). */
+/* event.c - event ownership, rendering, and the SHA-256 chain (docs/concepts.md#the-chain). */
 #include "event.h"
 
 #include <pthread.h>

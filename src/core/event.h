@@ -1,6 +1,6 @@
-/* event.h - a stored event and its chain link (SPEC §1.2, §1.3).
- * An event owns one allocation holding all of its strings, so copying one
- * into a store or a result is a single malloc. */
+/* event.h - a stored event and its chain link (docs/concepts.md#sessions-and-events,
+ * docs/concepts.md#the-chain). An event owns one allocation holding all of its strings, so copying
+ * one into a store or a result is a single malloc. */
 #ifndef PT_EVENT_H
 #define PT_EVENT_H
 
@@ -48,7 +48,7 @@ pt_event *pt_event_new(const char *id, const char *session_id, const char *pipel
                        const char *step, const char *input, size_t input_len, const char *output,
                        size_t output_len, const char *error, size_t error_len);
 pt_event *pt_event_clone(const pt_event *e);
-/* A copy as it is once redacted (SPEC §1.9): input and output null, the
+/* A copy as it is once redacted (docs/concepts.md#redaction): input and output null, the
  * digests and link kept, redacted set. NULL on OOM. */
 pt_event *pt_event_redacted(const pt_event *e);
 void pt_event_free(pt_event *e);
@@ -64,7 +64,7 @@ size_t pt_event_json_size(const pt_event *e);
 
 #define PT_GENESIS "GENESIS"
 
-/* input_n and output_n of SPEC §1.3 appended to b. */
+/* input_n and output_n of docs/concepts.md#the-chain appended to b. */
 void pt_chain_input_n(pt_buf *b, const pt_event *e);
 void pt_chain_output_n(pt_buf *b, const pt_event *e);
 /* link_n from link_{n-1} (PT_GENESIS for the first event). */

@@ -1,4 +1,4 @@
-/* issue.h - failures grouped as they arrive (SPEC §1.6): the issue record,
+/* issue.h - failures grouped as they arrive (docs/concepts.md#issues): the issue record,
  * its fingerprint and id, its title, and its JSON. Pure: the store keeps
  * issues, the tracker updates them in the transaction of the event. */
 #ifndef PT_ISSUE_H
@@ -33,7 +33,7 @@ void pt_issue_key(pt_issue *x, const pt_event *e, const char *stall_pipeline);
 void pt_issue_cleanup(pt_issue *x);
 /* Copies src into dst (dst's old sample freed); -1 out of memory. */
 int pt_issue_copy(pt_issue *dst, const pt_issue *src);
-/* The issue as SPEC §1.6 shows it. */
+/* The issue as docs/concepts.md#issues shows it. */
 void pt_issue_write_json(pt_buf *b, const pt_issue *x);
 
 #endif

@@ -1,4 +1,4 @@
-/* report.h - the issue report of one session (SPEC §1.7), as JSON and as
+/* report.h - the issue report of one session (docs/concepts.md#reports), as JSON and as
  * Markdown. Pure: the caller gathers the events, snapshots and verification. */
 #ifndef PT_REPORT_H
 #define PT_REPORT_H

@@ -1,7 +1,7 @@
 /* session.h - the per-session aggregate a store keeps beside the events, and
- * what is computed from it: the checksum (SPEC §1.4) and registry entries
- * (SPEC §1.5). Keeping per-step outcomes in the aggregate makes appending and
- * computing a checksum O(steps), whatever the session's length. */
+ * what is computed from it: the checksum (docs/concepts.md#checksum) and registry entries
+ * (docs/concepts.md#registry-entries-snapshots). Keeping per-step outcomes in the aggregate makes
+ * appending and computing a checksum O(steps), whatever the session's length. */
 #ifndef PT_SESSION_H
 #define PT_SESSION_H
 
@@ -123,9 +123,9 @@ int pt_snap_make(pt_session *s, const pt_cksum *c, int64_t now_ms, const char *n
  * "event_ids_truncated": true when that leaves any out. */
 void pt_snap_write_json(pt_buf *b, const pt_snap *s, const char *const *ids, int64_t first,
                         int64_t nids, int64_t cap);
-/* What an entry's signature signs (SPEC §1.5): the RFC 8785 form of the entry
- * as lists show it (the last PT_SNAP_IDS_MAX ids), without "signature".
- * Appends to out; 0, or -1 (no memory). */
+/* What an entry's signature signs (docs/concepts.md#registry-entries-snapshots): the RFC 8785 form
+ * of the entry as lists show it (the last PT_SNAP_IDS_MAX ids), without "signature". Appends to
+ * out; 0, or -1 (no memory). */
 int pt_snap_signed_text(pt_buf *out, const pt_snap *s, const char *const *ids, int64_t first,
                         int64_t nids);
 

@@ -1,7 +1,7 @@
-/* sign.h - Ed25519 signatures for registry entries (SPEC §1.5) and receipts
- * (SPEC §1.10), on OpenSSL's libcrypto. A signer holds the private key; it
- * is read-only once made, so any number of threads may sign with it at once
- * (each call uses a context of its own). */
+/* sign.h - Ed25519 signatures for registry entries (docs/concepts.md#registry-entries-snapshots)
+ * and receipts (docs/concepts.md#receipts), on OpenSSL's libcrypto. A signer holds the private key;
+ * it is read-only once made, so any number of threads may sign with it at once (each call uses a
+ * context of its own). */
 #ifndef PT_SIGN_H
 #define PT_SIGN_H
 

@@ -1,6 +1,6 @@
-/* validate.c - event validation (SPEC §1.2). Checks run in a fixed order so
- * that the same bad event always earns the same refusal: shape and types of
- * every member first, then what the definitions say. */
+/* validate.c - event validation (docs/concepts.md#sessions-and-events). Checks run in a fixed order
+ * so that the same bad event always earns the same refusal: shape and types of every member first,
+ * then what the definitions say. */
 #include "validate.h"
 
 #include <math.h>

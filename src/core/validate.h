@@ -1,5 +1,5 @@
-/* validate.h - turns a client's event (SPEC §1.2) into an owned pt_event, or
- * refuses it naming the member path and the rule it breaks. */
+/* validate.h - turns a client's event (docs/concepts.md#sessions-and-events) into an owned
+ * pt_event, or refuses it naming the member path and the rule it breaks. */
 #ifndef PT_VALIDATE_H
 #define PT_VALIDATE_H
 

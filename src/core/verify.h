@@ -1,4 +1,4 @@
-/* verify.h - verification of a session's stored chain (SPEC §1.8), fed one
+/* verify.h - verification of a session's stored chain (docs/concepts.md#verification), fed one
  * event at a time so a session of any length is checked in bounded memory.
  * Pure: the caller reads the store and passes what it read. */
 #ifndef PT_VERIFY_H

@@ -1,5 +1,5 @@
 /* ratelimit.c - a token bucket per client address for the track endpoints
- * (--rate-limit, SPEC §2's 429 rate_limited). The table has a fixed size:
+ * (--rate-limit, docs/api.md's 429 rate_limited). The table has a fixed size:
  * memory does not grow with the number of clients; when a probe finds no
  * free slot the least recently seen client of the probed ones is forgotten
  * (it starts again with a full bucket). One mutex: a take is a few hundred

@@ -1,4 +1,4 @@
-/* routes.c - the endpoints of SPEC §2: each turns a checked request into a
+/* routes.c - the endpoints of docs/api.md: each turns a checked request into a
  * library call and its document into an answer. */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -249,7 +249,7 @@ static enum MHD_Result track(ptd_req *r, int batch) {
 }
 
 /* What was stored (not replayed) goes to streams and metrics. */
-/* ,"receipt": the signed receipt (SPEC §1.10), or null without a key */
+/* ,"receipt": the signed receipt (docs/concepts.md#receipts), or null without a key */
 static void put_receipt(pt_buf *b, const pt_track_result *r) {
   pt_buf_puts(b, ",\"receipt\":");
   pt_buf_json_cstr(b, r->receipt[0] ? r->receipt : NULL);

@@ -136,7 +136,7 @@ void ptd_stop(ptd_server *s);
 enum MHD_Result ptd_reply(ptd_req *r, unsigned status, char *body, size_t len, const char *ctype,
                           const char *etag);
 enum MHD_Result ptd_reply_json(ptd_req *r, unsigned status, char *json);
-/* The error body of SPEC §2 with the status its code maps to. */
+/* The error body of docs/api.md with the status its code maps to. */
 enum MHD_Result ptd_reply_error(ptd_req *r, const pt_error *err);
 enum MHD_Result ptd_reply_http_error(ptd_req *r, unsigned status, const char *code,
                                      const char *field, const char *fmt, ...)

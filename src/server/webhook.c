@@ -1,5 +1,5 @@
 /* webhook.c - delivers issue changes from the store's outbox to
- * --webhook-url (SPEC §1.6). The outbox row is written in the transaction of
+ * --webhook-url (docs/concepts.md#issues). The outbox row is written in the transaction of
  * the change, so an acknowledged change is never lost; this thread sends the
  * head delivery of each issue (the others wait behind it: in order per
  * issue), claiming it first (so changes made while it is in flight queue a

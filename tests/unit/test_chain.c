@@ -1,4 +1,4 @@
-/* test_chain.c - the SHA-256 chain (SPEC §1.3) against every session of the
+/* test_chain.c - the SHA-256 chain (docs/concepts.md#the-chain) against every session of the
  * contract's vectors (tests/vectors/chain-v1.json): digests, input_n,
  * output_n, links and chain hashes, both computed directly and as tracked
  * through the memory and SQLite stores. */

@@ -1,4 +1,4 @@
-/* test_redact.c - redaction (SPEC §1.9) on every backend: payloads gone (and,
+/* test_redact.c - redaction (docs/concepts.md#redaction) on every backend: payloads gone (and,
  * on SQLite, gone from the file and its WAL byte for byte), digests and
  * links kept so the chain verifies, replays still recognised, issue samples
  * redacted, the registry note, refusals that change nothing, and export /

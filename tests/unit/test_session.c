@@ -1,5 +1,5 @@
-/* test_session.c - the checksum (SPEC §1.4) from the session aggregate: every
- * field and every state, and registry entries (SPEC §1.5). */
+/* test_session.c - the checksum (docs/concepts.md#checksum) from the session aggregate: every
+ * field and every state, and registry entries (docs/concepts.md#registry-entries-snapshots). */
 #include <string.h>
 
 #include "core/defs.h"

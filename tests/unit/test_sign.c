@@ -1,6 +1,6 @@
-/* test_sign.c - Ed25519 signatures (SPEC §1.5, §1.10): the signing module,
- * signed registry entries and receipts checked the way a client would (from
- * the public key and the JSON it was given), and verification naming an
+/* test_sign.c - Ed25519 signatures (docs/concepts.md#registry-entries-snapshots,
+ * docs/concepts.md#receipts): the signing module, signed registry entries and receipts checked the
+ * way a client would (from the public key and the JSON it was given), and verification naming an
  * entry whose signature no longer holds. */
 #include <openssl/evp.h>
 #include <openssl/pem.h>

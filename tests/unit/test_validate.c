@@ -1,6 +1,6 @@
-/* test_validate.c - every rule of SPEC §1.2, table-driven: for each rule an
- * event that passes it and one that breaks it, with the code and the field
- * path the refusal must name. */
+/* test_validate.c - every rule of docs/concepts.md#sessions-and-events, table-driven: for each rule
+ * an event that passes it and one that breaks it, with the code and the field path the refusal must
+ * name. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
