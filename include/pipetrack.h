@@ -359,6 +359,139 @@ pt_status pt_import(pt_tracker *t, const char *text, size_t len, size_t first_li
 /* RFC 8785 canonical form of a JSON text. */
 pt_status pt_canonicalize(const char *json, size_t len, char **out, pt_error *err);
 
+/* ---- checking offline, as a client would ------------------------------------ */
+
+/* The chain hash of a session whose last link is link: hex(SHA-256(session_id
+ * ":" link)), lowercase, into out. */
+void pt_chain_hash_of(const char *session_id, const char *link, char out[65]);
+
+/* Whether signature (base64) is the Ed25519 signature, by the key pubkey
+ * (base64 of its 32 raw bytes, as pt_pubkey and GET /api/pipeline/pubkey give
+ * it), of the RFC 8785 form of the JSON text json. 1 yes, 0 no (also for a
+ * text that is not I-JSON, or a malformed key or signature). */
+int pt_signature_check(const char *pubkey, const char *json, size_t len, const char *signature);
+
+/* A registry entry as the API lists it (JSON text with its "signature"): 1
+ * when the signature holds for pubkey over the entry without "signature", 0
+ * when it does not, -1 when the entry carries no signature or is not an
+ * object. */
+int pt_entry_check(const char *pubkey, const char *entry_json, size_t len);
+
+/* A track answer's receipt: 1 when receipt is pubkey's signature of
+ * {"chain_hash", "link", "seq", "session_id"} (chain_hash computed from
+ * session_id and link), 0 when not. */
+int pt_receipt_check(const char *pubkey, const char *session_id, const char *link, int64_t seq,
+                     const char *receipt);
+
+/* ---- reading JSON as pipetrack does -------------------------------------------- */
+
+struct json_t; /* jansson's value type: the programs read answers with jansson */
+
+/* Reads an I-JSON text (RFC 7493: UTF-8, no duplicate names, no lone
+ * surrogates, numbers a double holds) into a new jansson tree in *out, every
+ * number a real; member names may hold U+0000 (iterate them with
+ * json_object_keylen_foreach). The caller owns *out (json_decref). On failure
+ * *out is NULL and err says where (line, column, byte) and why. */
+pt_status pt_json_read(const char *text, size_t len, struct json_t **out, pt_error *err);
+
+/* ---- the HTTP API as calls (docs/api.md) ------------------------------------------
+ *
+ * Every JSON endpoint of the HTTP API is a row of one table (pt_api_routes):
+ * its method, path, short name, who may call it and the body it takes; and
+ * pt_api_start/pt_api_call answer it: a request in, an HTTP status and a body
+ * out. A server adds the transport (access checks, CORS, limits) and what is
+ * its own (streams, metrics, health, the dashboard); a tool calls the same
+ * functions in-process. So the two cannot answer differently.
+ */
+
+/* Who may call a route. */
+typedef enum pt_access {
+  PT_ACCESS_OPEN,   /* anyone */
+  PT_ACCESS_INGEST, /* the ingest key or the API token (open when neither is set) */
+  PT_ACCESS_API,    /* the API token (open when none is set) */
+  PT_ACCESS_TOKEN   /* the API token; refused when none is set (destructive) */
+} pt_access;
+
+typedef struct pt_route {
+  const char *method; /* "GET" or "POST" */
+  const char *path;   /* at most one "{id}" segment: "/api/pipeline/issues/{id}" */
+  const char *name;   /* a stable short name: metrics label, log, docs */
+  pt_access access;
+  const char *body_type; /* the Content-Type of its body, or NULL: takes none */
+} pt_route;
+
+/* The table, in match order; *n its rows. Static: never freed. */
+const pt_route *pt_api_routes(size_t *n);
+
+/* Whether path matches the route pattern; a "{id}" segment (1-63 bytes) is
+ * copied to param. */
+int pt_route_match(const char *pattern, const char *path, char param[64]);
+
+/* The row for method and path, or -1. With -1, *path_known (when not NULL)
+ * says whether the path exists with another method (a 405, not a 404). */
+int pt_api_route_find(const char *method, const char *path, char param[64], int *path_known);
+
+/* A request to a route of pt_api_routes. Strings are borrowed for the call.
+ * The tracker's options give the defaults (auto_snapshot, max_depth). */
+typedef struct pt_request {
+  int route;          /* a row of pt_api_routes */
+  const char *param;  /* its "{id}" segment, or NULL */
+  /* query arguments: arg(arg_ctx, name) gives a value or NULL when absent */
+  const char *(*arg)(void *arg_ctx, const char *name);
+  void *arg_ctx;
+  const char *body; /* the body, or NULL */
+  size_t body_len;
+  const char *if_none_match; /* the If-None-Match header, or NULL */
+  const char *actor;         /* who asks, recorded by redactions; NULL: "unknown" */
+} pt_request;
+
+/* An answer: HTTP status, body, and what a server sends with it. */
+typedef struct pt_answer {
+  int status;
+  char *body; /* owned; NULL for none (304) */
+  size_t len;
+  const char *content_type; /* static; NULL with no body */
+  char etag[PT_ETAG_SIZE];  /* "" for none */
+  /* the session the request names, for logs ("" for none) */
+  char session_id[129];
+  /* a streamed body (an export): read it with pt_export_next until it gives
+   * 0 bytes; owned by the answer (body is then NULL) */
+  pt_export *stream;
+} pt_answer;
+
+/* Frees an answer (and its stream). NULL is a no-op. */
+void pt_answer_free(pt_answer *a);
+
+/* An error answer as every API error is shaped: status, and {"error":
+ * {"code", "message", "field"}} (field null when NULL or ""). NULL only when
+ * out of memory. */
+pt_answer *pt_answer_error(int status, const char *code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+typedef struct pt_call pt_call;
+
+/* Starts a request. Most answers are ready at once: *answer is set and *call
+ * NULL. A track waits for its group commit instead: *answer is NULL, *call
+ * set, and done(done_ctx) is called exactly once when the answer is ready —
+ * from the committer thread, or from inside this call — after which
+ * pt_call_finish gives it. No thread waits for the disk. Returns PT_OK, or
+ * PT_ENOMEM with both NULL. */
+pt_status pt_api_start(pt_tracker *t, const pt_request *rq, void (*done)(void *done_ctx),
+                       void *done_ctx, pt_call **call, pt_answer **answer);
+/* The answer of a started call (never NULL but out of memory); frees call. */
+pt_answer *pt_call_finish(pt_call *call);
+
+/* A request answered in the calling thread (it waits for a track's commit).
+ * NULL only when out of memory. */
+pt_answer *pt_api_call(pt_tracker *t, const pt_request *rq);
+
+/* The same from a method, a request target ("/api/pipeline/status?
+ * session_id=a%20b": the path and its percent-encoded query) and a body:
+ * what a tool sends a server, answered in-process. Unknown paths get 404,
+ * other methods 405; access is not checked (the caller holds the store). */
+pt_answer *pt_api_call_url(pt_tracker *t, const char *method, const char *target,
+                           const char *body, size_t len, const char *actor);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,4 +4,5 @@ set(PT_LIB_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/reads.c
   ${CMAKE_CURRENT_LIST_DIR}/export.c
   ${CMAKE_CURRENT_LIST_DIR}/import.c
+  ${CMAKE_CURRENT_LIST_DIR}/check.c
 )

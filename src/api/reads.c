@@ -1,0 +1,188 @@
+/* reads.c - the GET endpoints answered from the store: status (with its
+ * ETag and 304), registry, checksum, report, verify, sessions, definitions,
+ * stats, the public key, issues, and the export (a streamed answer). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+#define UNUSED_ASYNC \
+  (void)done;        \
+  (void)ctx;         \
+  (void)pending
+
+/* A handler of one session: session_id required, remembered for the log. */
+#define SESSION_OR_FAIL(sid)                       \
+  pt_answer *fail_ = NULL;                         \
+  const char *sid = pt__arg_session(rq, &fail_);   \
+  if (!sid) return fail_
+
+static pt_answer *with_session(pt_answer *a, const char *sid) {
+  pt__ans_session(a, sid);
+  return a;
+}
+
+pt_answer *pt__api_status(ARGS) {
+  UNUSED_ASYNC;
+  SESSION_OR_FAIL(sid);
+  long evl, hl;
+  pt_answer *bad;
+  if ((bad = pt__arg_int(rq, "events_limit", 1, 1000, &evl)) ||
+      (bad = pt__arg_int(rq, "history_limit", 1, 1000, &hl)))
+    return with_session(bad, sid);
+  const char *ptype = pt__arg(rq, "pipeline_type");
+  char etag[PT_ETAG_SIZE];
+  pt_error err;
+  if (rq->if_none_match) {
+    /* the tag alone costs one session read: an unchanged poll is cheap */
+    pt_status st = pt_status_summary_etag(t, sid, ptype, (int)evl, (int)hl, etag, NULL, &err);
+    if (st != PT_OK) return with_session(pt__ans_fail(&err), sid);
+    if (strstr(rq->if_none_match, etag) || strcmp(rq->if_none_match, "*") == 0) {
+      pt_answer *a = calloc(1, sizeof *a);
+      if (!a) return NULL;
+      a->status = 304;
+      memcpy(a->etag, etag, sizeof etag);
+      return with_session(a, sid);
+    }
+  }
+  char *doc;
+  pt_status st = pt_status_summary_etag(t, sid, ptype, (int)evl, (int)hl, etag, &doc, &err);
+  pt_answer *a = pt__ans_doc(st, 200, st == PT_OK ? doc : NULL, &err);
+  if (a && st == PT_OK) memcpy(a->etag, etag, sizeof etag);
+  return with_session(a, sid);
+}
+
+pt_answer *pt__api_registry(ARGS) {
+  UNUSED_ASYNC;
+  SESSION_OR_FAIL(sid);
+  long limit;
+  pt_answer *bad = pt__arg_int(rq, "limit", 1, 1000, &limit);
+  if (bad) return with_session(bad, sid);
+  char *out = NULL;
+  pt_error err;
+  pt_status st = pt_history(t, sid, (int)limit, pt__arg(rq, "cursor"), &out, &err);
+  return with_session(pt__ans_doc(st, 200, out, &err), sid);
+}
+
+pt_answer *pt__api_checksum(ARGS) {
+  UNUSED_ASYNC;
+  SESSION_OR_FAIL(sid);
+  char *out = NULL;
+  pt_error err;
+  pt_status st = pt_checksum(t, sid, &out, &err);
+  return with_session(pt__ans_doc(st, 200, out, &err), sid);
+}
+
+pt_answer *pt__api_report(ARGS) {
+  UNUSED_ASYNC;
+  SESSION_OR_FAIL(sid);
+  const char *f = pt__arg(rq, "format");
+  pt_format fmt = PT_FORMAT_JSON;
+  if (f && strcmp(f, "markdown") == 0)
+    fmt = PT_FORMAT_MARKDOWN;
+  else if (f && strcmp(f, "json") != 0)
+    return with_session(
+        pt_answer_error(400, "invalid_request", "format", "format: must be json or markdown"), sid);
+  char *out = NULL;
+  pt_error err;
+  pt_status st = pt_report(t, sid, fmt, &out, &err);
+  pt_answer *a = pt__ans_doc(st, 200, out, &err);
+  if (a && st == PT_OK && fmt == PT_FORMAT_MARKDOWN)
+    a->content_type = "text/markdown; charset=utf-8";
+  return with_session(a, sid);
+}
+
+pt_answer *pt__api_verify(ARGS) {
+  UNUSED_ASYNC;
+  SESSION_OR_FAIL(sid);
+  char *out = NULL;
+  int ok;
+  pt_error err;
+  pt_status st = pt_verify(t, sid, &ok, &out, &err);
+  return with_session(pt__ans_doc(st, 200, out, &err), sid);
+}
+
+pt_answer *pt__api_sessions(ARGS) {
+  UNUSED_ASYNC;
+  long limit;
+  pt_answer *bad = pt__arg_int(rq, "limit", 1, 1000, &limit);
+  if (bad) return bad;
+  char *out = NULL;
+  pt_error err;
+  pt_status st = pt_sessions(t, pt__arg(rq, "pipeline_type"), pt__arg(rq, "state"), (int)limit,
+                             pt__arg(rq, "cursor"), &out, &err);
+  return pt__ans_doc(st, 200, out, &err);
+}
+
+pt_answer *pt__api_definitions(ARGS) {
+  UNUSED_ASYNC;
+  (void)rq;
+  char *out = NULL;
+  pt_error err;
+  pt_status st = pt_definitions_json(t, &out, &err);
+  return pt__ans_doc(st, 200, out, &err);
+}
+
+pt_answer *pt__api_pubkey(ARGS) {
+  UNUSED_ASYNC;
+  (void)rq;
+  char *out = NULL;
+  pt_error err;
+  pt_status st = pt_pubkey(t, &out, &err);
+  return pt__ans_doc(st, 200, out, &err);
+}
+
+pt_answer *pt__api_stats(ARGS) {
+  UNUSED_ASYNC;
+  const char *since = pt__arg(rq, "since");
+  char *end = NULL;
+  long long ms = since ? strtoll(since, &end, 10) : 0;
+  if (since && (*end || end == since || ms < 0))
+    return pt_answer_error(400, "invalid_request", "since",
+                           "since: must be a time in ms since the epoch");
+  char *out = NULL;
+  pt_error err;
+  pt_status st = pt_stats(t, pt__arg(rq, "pipeline_type"), ms, &out, &err);
+  return pt__ans_doc(st, 200, out, &err);
+}
+
+pt_answer *pt__api_issues(ARGS) {
+  UNUSED_ASYNC;
+  long limit;
+  pt_answer *bad = pt__arg_int(rq, "limit", 1, 1000, &limit);
+  if (bad) return bad;
+  char *out = NULL;
+  pt_error err;
+  pt_status st = pt_issues(t, pt__arg(rq, "status"), pt__arg(rq, "pipeline_type"), (int)limit,
+                           pt__arg(rq, "cursor"), &out, &err);
+  return pt__ans_doc(st, 200, out, &err);
+}
+
+pt_answer *pt__api_issue(ARGS) {
+  UNUSED_ASYNC;
+  char *out = NULL;
+  pt_error err;
+  pt_status st = pt_issue_get(t, rq->param ? rq->param : "", &out, &err);
+  return pt__ans_doc(st, 200, out, &err);
+}
+
+/* The export streams: the answer holds the open export and the program
+ * pulls it a chunk at a time, so memory stays bounded however large the
+ * store. */
+pt_answer *pt__api_export(ARGS) {
+  UNUSED_ASYNC;
+  const char *sid = pt__arg(rq, "session_id");
+  pt_export *x;
+  pt_error err;
+  if (pt_export_open(t, sid, &x, &err) != PT_OK) return with_session(pt__ans_fail(&err), sid);
+  pt_answer *a = calloc(1, sizeof *a);
+  if (!a) {
+    pt_export_close(x);
+    return NULL;
+  }
+  a->status = 200;
+  a->stream = x;
+  a->content_type = "application/x-ndjson";
+  return with_session(a, sid);
+}
