@@ -16,6 +16,7 @@
 #include "core/event.h"
 #include "core/jparse.h"
 #include "core/sign.h"
+#include "pipetrack.h"
 
 enum { EXIT_OK = 0, EXIT_CHECK = 1, EXIT_USAGE = 2 };
 
@@ -77,7 +78,7 @@ static json_t *call(const char *method, const char *path, const char *body, size
   char *out;
   int st = 0;
   *rc = EXIT_OK;
-  if (ptc_call(cli, method, path, body, len, &st, &out) != 0) {
+  if (ptc_send(cli, method, path, body, len, &st, &out) != 0) {
     *rc = fail(EXIT_USAGE, "%s", out ? out : "request failed");
     free(out);
     return NULL;
@@ -102,8 +103,22 @@ static json_t *call(const char *method, const char *path, const char *body, size
   return doc;
 }
 
+/* Percent-escapes a query value into out (3x + 1 bytes). */
 static void escape_into(char *out, size_t cap, const char *v) {
-  ptc_escape(v ? v : "", out, cap);
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = 0;
+  for (const char *s = v ? v : ""; *s && o + 4 < cap; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+        ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      out[o++] = (char)ch;
+    } else {
+      out[o++] = '%';
+      out[o++] = hex[ch >> 4];
+      out[o++] = hex[ch & 15];
+    }
+  }
+  out[o] = '\0';
 }
 
 static const char *js(json_t *o, const char *k) {
@@ -248,8 +263,8 @@ static int cmd_track(int argc, char **argv) {
     pt_jparse_error je;
     if (pt_jparse_tree(payload[k], strlen(payload[k]), 0, &p, &je) != 0) {
       json_decref(ev);
-      return fail(EXIT_USAGE, "track: --%s: not valid I-JSON at byte %zu: %s", names[k],
-                  je.offset, je.reason);
+      return fail(EXIT_USAGE, "track: --%s: not valid I-JSON at byte %zu: %s", names[k], je.offset,
+                  je.reason);
     }
     json_object_set_new(ev, names[k], p);
   }
@@ -374,8 +389,9 @@ static int cmd_snapshot(int argc, char **argv) {
 static void redact_line(json_t *doc) {
   json_t *ids = json_object_get(doc, "redacted");
   json_t *snap = json_object_get(doc, "snapshot");
-  printf("%zu event%s of %s redacted%s\n", json_array_size(ids), json_array_size(ids) == 1 ? "" : "s",
-         js(doc, "session_id"), json_is_null(snap) ? " (all were already)" : "");
+  printf("%zu event%s of %s redacted%s\n", json_array_size(ids),
+         json_array_size(ids) == 1 ? "" : "s", js(doc, "session_id"),
+         json_is_null(snap) ? " (all were already)" : "");
   if (!json_is_null(snap)) printf("noted in %s\n", js(snap, "id"));
 }
 
@@ -559,7 +575,7 @@ static int cmd_report(int argc, char **argv) {
   snprintf(path, sizeof path, "/api/pipeline/report?session_id=%s&format=%s", s, fmt);
   char *out;
   int st;
-  if (ptc_call(cli, "GET", path, NULL, 0, &st, &out) != 0) {
+  if (ptc_send(cli, "GET", path, NULL, 0, &st, &out) != 0) {
     int rc = fail(EXIT_USAGE, "%s", out);
     free(out);
     return rc;
@@ -751,12 +767,25 @@ static int cmd_export(int argc, char **argv) {
   FILE *f = file ? fopen(file, "w") : stdout;
   if (!f) return fail(EXIT_USAGE, "%s: %s", file, strerror(errno));
   long long lines;
-  char why[600];
-  int tty = isatty(2);
-  int r = ptc_export(cli, sid, f, &lines, tty ? export_progress : NULL, why, sizeof why);
+  char path[600] = "/api/pipeline/export", e[400];
+  if (sid) {
+    escape_into(e, sizeof e, sid);
+    snprintf(path, sizeof path, "/api/pipeline/export?session_id=%s", e);
+  }
+  int tty = isatty(2), st;
+  char *why;
+  int r = ptc_export(cli, path, f, &lines, tty ? export_progress : NULL, &st, &why);
   if (tty) fputc('\n', stderr);
   int closed = f == stdout ? fflush(f) : fclose(f);
-  if (r) return fail(EXIT_USAGE, "export: %s", why);
+  if (r) {
+    json_t *d = r > 0 ? read_json(why) : NULL;
+    const char *msg = json_string_value(json_object_get(json_object_get(d, "error"), "message"));
+    int rc = r > 0 ? fail(EXIT_USAGE, "export: %s (%d)", msg ? msg : why, st)
+                   : fail(EXIT_USAGE, "export: %s", why ? why : "out of memory");
+    json_decref(d);
+    free(why);
+    return rc;
+  }
   if (closed) return fail(EXIT_USAGE, "export: cannot write %s", file ? file : "stdout");
   if (file && !json_out) fprintf(stderr, "exported %lld lines to %s\n", lines, file);
   return EXIT_OK;
@@ -868,8 +897,9 @@ static const command COMMANDS[] = {
 };
 
 int main(int argc, char **argv) {
-  static struct option lo[] = {{"server", 1, 0, 's'}, {"db", 1, 0, 'd'},   {"token", 1, 0, 't'},
-                               {"json", 0, 0, 'j'},   {"help", 0, 0, 'h'}, {"version", 0, 0, 'v'},
+  static struct option lo[] = {{"server", 1, 0, 's'},      {"db", 1, 0, 'd'},
+                               {"token", 1, 0, 't'},       {"json", 0, 0, 'j'},
+                               {"help", 0, 0, 'h'},        {"version", 0, 0, 'v'},
                                {"signing-key", 1, 0, 'k'}, {0, 0, 0, 0}};
   const char *server = getenv("PIPETRACK_SERVER"), *db = getenv("PIPETRACK_DB"),
              *token = getenv("PIPETRACK_TOKEN"), *keyfile = getenv("PIPETRACK_SIGNING_KEY");
