@@ -1,0 +1,156 @@
+/* cmd_track.c - `pipetrack track`: one event built from options, or a file
+ * of events (one JSON object a line) sent in batches, each refusal named by
+ * its line. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "input.h"
+#include "pipetrack.h"
+
+/* 2^53 - 1: the API's largest ts (every integer up to it is a double) */
+#define TS_MAX 9007199254740991LL
+
+/* What the batches of a file came to. */
+typedef struct tally {
+  const ptc_tool *tl;
+  long long stored, replayed, refused;
+  int tty;
+} tally;
+
+static int send_batch(void *ctx, const char *text, size_t len, const size_t *lines, size_t n) {
+  tally *y = ctx;
+  int rc;
+  char *raw;
+  json_t *doc = ptc_call(y->tl, "POST", "/api/pipeline/track/batch", text, len, NULL, &raw, &rc);
+  if (!doc) return rc;
+  json_t *res = json_object_get(doc, "results");
+  for (size_t i = 0; i < json_array_size(res); i++) {
+    json_t *it = json_array_get(res, i);
+    long long s = ptc_ji(it, "status");
+    if (s == 201) {
+      y->stored++;
+    } else if (s == 200) {
+      y->replayed++;
+    } else {
+      y->refused++;
+      fprintf(stderr, "pipetrack: line %zu: %s\n", lines[i < n ? i : n - 1],
+              ptc_js(json_object_get(it, "error"), "message"));
+    }
+  }
+  if (y->tl->json) puts(raw);
+  free(raw);
+  json_decref(doc);
+  if (y->tty) fprintf(stderr, "\rtracked %lld events", y->stored + y->replayed);
+  return EXIT_OK;
+}
+
+static int track_lines(const ptc_tool *tl, const char *file) {
+  FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+  if (!f) return ptc_fail(EXIT_USAGE, "%s: %s", file, strerror(errno));
+  tally y = {tl, 0, 0, 0, isatty(2)};
+  ptc_batches b = {"{\"events\":[", ",", "]}", 1, PT_BATCH_MAX, 0, send_batch, &y};
+  int rc = ptc_read_batches(f, &b);
+  if (y.tty) fputc('\n', stderr);
+  if (f != stdin) fclose(f);
+  if (rc) return rc;
+  if (!tl->json)
+    printf("stored %lld, replayed %lld, refused %lld\n", y.stored, y.replayed, y.refused);
+  return y.refused ? EXIT_USAGE : EXIT_OK;
+}
+
+/* The event of the options v (indexed by their letters) with its input and
+ * output already read (taken); NULL when out of memory. A text that is not
+ * UTF-8 leaves its member out, for the API to name. */
+static json_t *event_of(const char **v, long long ts, json_t **payload) {
+  static const struct {
+    char opt;
+    const char *name;
+  } members[] = {
+      {'s', "session_id"}, {'p', "pipeline_type"}, {'x', "step"}, {'t', "status"}, {'i', "id"}};
+  json_t *ev = json_object();
+  for (size_t k = 0; ev && k < sizeof members / sizeof *members; k++)
+    if (v[(int)members[k].opt])
+      json_object_set_new(ev, members[k].name, json_string(v[(int)members[k].opt]));
+  if (ev && v['T']) json_object_set_new(ev, "ts", json_integer(ts));
+  if (ev && payload[0]) json_object_set(ev, "input", payload[0]);
+  if (ev && payload[1]) json_object_set(ev, "output", payload[1]);
+  if (ev && (v['c'] || v['m'])) {
+    json_t *e = json_object();
+    if (v['c']) json_object_set_new(e, "code", json_string(v['c']));
+    if (v['m']) json_object_set_new(e, "message", json_string(v['m']));
+    json_object_set_new(ev, "error", e);
+  }
+  json_decref(payload[0]);
+  json_decref(payload[1]);
+  return ev;
+}
+
+static int track_one(const ptc_tool *tl, const char **v, int snap) {
+  long long ts = -1;
+  if (v['T'] && ptc_int_option("track", "--ts", v['T'], 0, TS_MAX, &ts) != EXIT_OK)
+    return EXIT_USAGE;
+  json_t *payload[2] = {NULL, NULL};
+  const char *names[2] = {"input", "output"}, *texts[2] = {v['I'], v['O']};
+  for (int k = 0; k < 2; k++) {
+    char why[300];
+    if (texts[k] && !(payload[k] = ptc_json(texts[k], strlen(texts[k]), why, sizeof why))) {
+      json_decref(payload[0]);
+      return ptc_fail(EXIT_USAGE, "track: --%s: %s", names[k], why);
+    }
+  }
+  json_t *ev = event_of(v, ts, payload);
+  json_t *body = ev ? json_pack("{s:o, s:b}", "event", ev, "auto_snapshot", snap) : NULL;
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (!text) return ptc_fail(EXIT_USAGE, "out of memory");
+  int rc, st;
+  char *raw;
+  json_t *doc = ptc_call(tl, "POST", "/api/pipeline/track", text, strlen(text), &st, &raw, &rc);
+  free(text);
+  if (!doc) return rc;
+  if (tl->json) {
+    puts(raw);
+  } else {
+    json_t *e = json_object_get(doc, "event");
+    printf("%s %s seq %lld  %s/%s %s\n  link %s\n", st == 200 ? "replayed" : "stored",
+           ptc_js(e, "id"), ptc_ji(e, "seq"), ptc_js(e, "pipeline_type"), ptc_js(e, "step"),
+           ptc_js(e, "status"), ptc_js(e, "link"));
+  }
+  free(raw);
+  json_decref(doc);
+  return EXIT_OK;
+}
+
+int ptc_cmd_track(const ptc_tool *tl, int argc, char **argv) {
+  static const struct option lo[] = {{"session", 1, 0, 's'},
+                                     {"pipeline", 1, 0, 'p'},
+                                     {"step", 1, 0, 'x'},
+                                     {"status", 1, 0, 't'},
+                                     {"id", 1, 0, 'i'},
+                                     {"ts", 1, 0, 'T'},
+                                     {"input", 1, 0, 'I'},
+                                     {"output", 1, 0, 'O'},
+                                     {"error-code", 1, 0, 'c'},
+                                     {"error-message", 1, 0, 'm'},
+                                     {"snapshot", 0, 0, 'S'},
+                                     {"file", 1, 0, 'f'},
+                                     {0, 0, 0, 0}};
+  const char *v[128] = {0};
+  int c, snap = 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    if (c == '?') return ptc_fail(EXIT_USAGE, "track: unknown option (see pipetrack track --help)");
+    if (c == 'S')
+      snap = 1;
+    else
+      v[c] = optarg;
+  }
+  if (v['f']) return track_lines(tl, v['f']);
+  if (!v['s'] || !v['p'] || !v['x'] || !v['t'])
+    return ptc_fail(EXIT_USAGE, "track: --session, --pipeline, --step and --status are required");
+  return track_one(tl, v, snap);
+}

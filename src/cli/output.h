@@ -1,0 +1,106 @@
+/* output.h - what the tool's commands share to talk to the API: calling it
+ * and printing its answers, building request targets. Messages go to stderr
+ * as "pipetrack: ..." lines. */
+#ifndef PTC_OUTPUT_H
+#define PTC_OUTPUT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "client.h"
+
+/* Exit statuses: a check failed (verification, a signature); usage, input,
+ * I/O or an error answer. */
+enum { EXIT_OK = 0, EXIT_CHECK = 1, EXIT_USAGE = 2 };
+
+/* What a command runs with. */
+typedef struct ptc_tool {
+  ptc_client *client; /* NULL: offline (check --pubkey) */
+  int json;           /* --json: print the API's JSON instead of tables */
+} ptc_tool;
+
+/* Prints "pipetrack: <message>" on stderr; returns code. */
+int ptc_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Says what an error answer (status, text) says, in one line: its message
+ * (else its text), status and code. Returns EXIT_USAGE. */
+int ptc_answer_failed(int status, const char *text);
+
+/* Sends a request to target (NULL: out of memory, as ptc_target_close
+ * says) with body (NULL for none) and takes its answer: EXIT_OK with
+ * the HTTP status in *status (may be NULL) and the text in *text (the
+ * caller frees it); or, having said why (no answer, or an error answer:
+ * its message, status and code), EXIT_USAGE with *text NULL. */
+int ptc_fetch(const ptc_tool *tl, const char *method, const char *target, const char *body,
+              size_t len, int *status, char **text);
+
+/* ptc_fetch, the answer read as JSON: the document (json_decref) and, when
+ * raw is not NULL, its text (free); or NULL with the exit status in *rc. */
+json_t *ptc_call(const ptc_tool *tl, const char *method, const char *target, const char *body,
+                 size_t len, int *status, char **raw, int *rc);
+
+/* Calls (body: NUL-terminated text or NULL) and prints the answer: its JSON
+ * with --json, else table(doc). Returns the exit status. */
+int ptc_show(const ptc_tool *tl, const char *method, const char *target, const char *body,
+             void (*table)(json_t *doc));
+
+/* POSTs the JSON body (taken; NULL counts as out of memory) to path and
+ * prints the answer as ptc_show does. */
+int ptc_show_post(const ptc_tool *tl, const char *path, json_t *body, void (*table)(json_t *doc));
+
+/* Reads a JSON text as pipetrack does (pt_json_read): the document, or NULL
+ * with the reason, "not valid I-JSON at line L, column C (byte B): why",
+ * in why. */
+json_t *ptc_json(const char *text, size_t len, char *why, size_t whylen);
+
+/* Member k of o: its string ("-" when absent); its number (-1 when absent
+ * or not an integer a long long holds). */
+const char *ptc_js(json_t *o, const char *k);
+long long ptc_ji(json_t *o, const char *k);
+/* "more: --cursor C" under a page that has a next one. */
+void ptc_more_line(json_t *doc);
+
+/* ---- request targets ---- */
+
+/* A target being built: a path, then "?name=value&..." (values escaped). */
+typedef struct ptc_target {
+  FILE *f; /* open_memstream on text */
+  char *text;
+  size_t len;
+  char sep; /* before the next argument: '?' or '&' */
+} ptc_target;
+
+/* Starts a target with path. Out of memory shows at ptc_target_close. */
+void ptc_target_open(ptc_target *t, const char *path);
+/* Appends s percent-escaped (a path segment holding an id). */
+void ptc_target_escape(ptc_target *t, const char *s);
+/* Appends a raw piece of path. */
+void ptc_target_puts(ptc_target *t, const char *s);
+/* Adds the query argument name=value; value NULL adds nothing. */
+void ptc_target_arg(ptc_target *t, const char *name, const char *value);
+/* The target (free), or NULL when out of memory. */
+char *ptc_target_close(ptc_target *t);
+
+/* An option --flag VALUE of a command that becomes the query argument name;
+ * with lo < hi its value must be an integer from lo to hi. */
+typedef struct ptc_flag {
+  const char *flag, *name;
+  long long lo, hi;
+} ptc_flag;
+
+/* The most items a page of the API holds (its limit arguments' bound). */
+#define PTC_PAGE_MAX 1000
+
+/* Adds argv[first..]'s options (each one of flags, with its value) to the
+ * target. EXIT_OK, or EXIT_USAGE having named the argument at fault. */
+int ptc_target_flags(ptc_target *t, int argc, char **argv, int first, const ptc_flag *flags,
+                     size_t n, const char *cmd);
+
+/* GET path with the query argument session_id (when not NULL) and
+ * argv[first..]'s options, shown with table (ptc_show). */
+int ptc_show_query(const ptc_tool *tl, const char *path, const char *session_id, int argc,
+                   char **argv, int first, const ptc_flag *flags, size_t n, const char *cmd,
+                   void (*table)(json_t *doc));
+
+#endif
