@@ -97,6 +97,30 @@ def every_command(mode, label):
                        stdin='{"session_id":"c2","pipeline_type":"checkout_digital","step":"x","status":"success"}\n')
     eq((rc, out.strip()), (2, "stored 0, replayed 0, refused 1"), label + " track --file refused")
     check("line 1" in err, "line named: %r" % err)
+    rc, out, err = run(mode, "track", "--file", "-",
+                       stdin='\n\n{"session_id":"c2","pipeline_type":"checkout_digital","step":"x","status":"success"}\n')
+    eq(rc, 2, label + " track --file refused after blank lines")
+    check("line 3:" in err, "blank lines counted in the line named: %r" % err)
+    # a batch result as a server answers it, in both modes; the API's JSON as it came
+    rc, out, err = run(mode, "--json", "track", "--file", "-",
+                       stdin=json.dumps({"id": "c1a", "session_id": "c1", "pipeline_type": "checkout_digital",
+                                         "step": "checkout_started", "status": "success",
+                                         "input": {"cart": 42}}) + "\n")
+    eq(rc, 0, label + " track --file --json")
+    item = json.loads(out)["results"][0]
+    eq(sorted(item), ["event", "receipt", "replayed", "snapshot", "status"], label + " batch result members")
+    eq((item["replayed"], item["receipt"]), (True, None), label + " batch result")
+    check('"status":200,' in out and '"seq":0,' in out, "integers printed as answered: %r" % out[:200])
+    # numbers given as options follow their rule, named before anything is sent
+    rc, out, err = run(mode, "track", "--session", "c1", "--pipeline", "checkout_digital", "--step",
+                       "checkout_started", "--status", "success", "--ts", "abc")
+    eq(rc, 2, label + " --ts abc")
+    check("track: --ts: must be an integer from 0 to" in err, "--ts rule: %r" % err)
+    for cmd in (["history", "c1"], ["sessions"], ["issues"]):
+        for bad in ("0x", "0", "1001", " 5"):
+            rc, out, err = run(mode, *cmd, "--limit", bad)
+            eq(rc, 2, "%s %s --limit %r" % (label, cmd[0], bad))
+            check("--limit: must be an integer from 1 to 1000" in err, "--limit rule: %r" % err)
     rc, out, err = run(mode, "status", "c1")
     eq(rc, 0, label + " status")
     check("state      completed (terminal)" in out and "progress   4/4 steps (100%)" in out,
@@ -130,6 +154,10 @@ def every_command(mode, label):
     eq([i["session_id"] for i in json.loads(out)["items"]], ["c1"], label + " sessions")
     rc, out, err = run(mode, "sessions", "--bogus", "x")
     eq(rc, 2, label + " sessions usage")
+    for cmd in (["status", "c1"], ["history", "c1"]):
+        rc, out, err = run(mode, *cmd, "--bogus", "x")
+        eq(rc, 2, label + " %s usage" % cmd[0])
+        check('unknown argument "--bogus"' in err, "names the argument: %r" % err)
     rc, out, err = run(mode, "track", "--session", "c9", "--pipeline", "checkout_digital", "--step",
                        "payment_initiated", "--status", "failure", "--error-code", "card_declined",
                        "--error-message", "Declined")
@@ -320,6 +348,12 @@ def test_signing_key():
           "receipt and signature: %r" % out)
     rc, out, err = run(mode, "snapshot", "k1", "--notes", "signed")
     eq(rc, 0, "snapshot")
+    # a batch result carries its receipt in --db mode too (as a server answers)
+    rc, out, err = run(mode + ["--json"], "track", "--file", "-",
+                       stdin=json.dumps({"session_id": "k1", "pipeline_type": "checkout_digital",
+                                         "step": "payment_initiated", "status": "success"}) + "\n")
+    eq(rc, 0, "track --file: " + err)
+    eq(len(json.loads(out)["results"][0]["receipt"]), 88, "a batch result's receipt")
     rc, out, err = run(mode, "verify", "k1")
     eq(rc, 0, "verify with the key: " + out + err)
     c = sqlite3.connect(db)
@@ -357,6 +391,8 @@ def test_redact_command():
             rc, out, err = run(mode + ["--json"], "history", sid, "--limit", "1")
             note = json.loads(out)["items"][0]["notes"]
             check(note.startswith("redacted 1 event by ") and '"gdpr-42"' in note, note)
+            if mode[0] == "--db":
+                check("by the pipetrack tool (user " in note, "the tool's actor: %r" % note)
             rc, out, err = run(mode, "redact", sid, "nope")
             eq(rc, 2, "unknown event id")
             check("event_ids[0]" in err, err)
