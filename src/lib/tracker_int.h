@@ -16,7 +16,7 @@
 /* What the committer runs; its table (committer.c) says how, kind by kind. */
 typedef enum pt__job_kind {
   PT__JOB_TRACK,    /* tracked events (tracker.c) */
-  PT__JOB_SNAPSHOT, /* a registry entry on request (tracker.c) */
+  PT__JOB_SNAPSHOT, /* a registry entry on request (snapshot.c) */
   PT__JOB_FLUSH,    /* what the store writes behind (committer.c) */
   PT__JOB_IMPORT,   /* the records of an import (tracker.c) */
   PT__JOB_RESOLVE,  /* an issue resolved (tracker.c) */
@@ -184,7 +184,7 @@ void pt__redact_reset(pt__job *j);
 
 /* ---- shared between the kinds --------------------------------------------- */
 
-/* Makes and stores a registry entry for the session now (tracker.c). With
+/* Makes and stores a registry entry for the session now (snapshot.c). With
  * ids, *ids gets the event ids the entry lists when the session's recent
  * list holds them all (else NULL: they are read back when the entry is
  * rendered). */
