@@ -19,9 +19,9 @@ typedef enum pt__job_kind {
   PT__JOB_SNAPSHOT, /* a registry entry on request (snapshot.c) */
   PT__JOB_FLUSH,    /* what the store writes behind (committer.c) */
   PT__JOB_IMPORT,   /* the records of an import (tracker.c) */
-  PT__JOB_RESOLVE,  /* an issue resolved (tracker.c) */
-  PT__JOB_OUTBOX,   /* a webhook delivery marked (tracker.c) */
-  PT__JOB_STALL,    /* stalled sessions counted (tracker.c) */
+  PT__JOB_RESOLVE,  /* an issue resolved (issues.c) */
+  PT__JOB_OUTBOX,   /* a webhook delivery marked (issues.c) */
+  PT__JOB_STALL,    /* stalled sessions counted (issues.c) */
   PT__JOB_REDACT,   /* events redacted (tracker.c) */
   PT__JOB_KINDS
 } pt__job_kind;
@@ -198,7 +198,7 @@ char *pt__snapshot_json_ids(const pt_snap *s, const char *ids);
 void pt__entry_free(pt_snap **entry);
 
 /* Counts a stored failure in its issue, in the event's transaction
- * (tracker.c); announce: queue the change in the outbox. */
+ * (issues.c); announce: queue the change in the outbox. */
 pt_status pt__record_failure(pt__tx *x, const pt_event *e, int announce, pt_error *err);
 
 /* After a group's commit: a redaction is acknowledged only once the store
@@ -206,7 +206,7 @@ pt_status pt__record_failure(pt__tx *x, const pt_event *e, int announce, pt_erro
  * fail. */
 void pt__scrub_after_redactions(pt_tracker *t, pt__job *jobs);
 
-/* The sweep's marks (tracker.c). */
+/* The sweep's marks (issues.c). */
 void pt__sweep_init(pt_tracker *t);
 void pt__sweep_cleanup(pt_tracker *t);
 
