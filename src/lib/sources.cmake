@@ -6,6 +6,7 @@ set(PT_LIB_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/append.c
   ${CMAKE_CURRENT_LIST_DIR}/snapshot.c
   ${CMAKE_CURRENT_LIST_DIR}/issues.c
+  ${CMAKE_CURRENT_LIST_DIR}/redact.c
   ${CMAKE_CURRENT_LIST_DIR}/reads.c
   ${CMAKE_CURRENT_LIST_DIR}/export.c
   ${CMAKE_CURRENT_LIST_DIR}/import.c

@@ -22,7 +22,7 @@ typedef enum pt__job_kind {
   PT__JOB_RESOLVE,  /* an issue resolved (issues.c) */
   PT__JOB_OUTBOX,   /* a webhook delivery marked (issues.c) */
   PT__JOB_STALL,    /* stalled sessions counted (issues.c) */
-  PT__JOB_REDACT,   /* events redacted (tracker.c) */
+  PT__JOB_REDACT,   /* events redacted (redact.c) */
   PT__JOB_KINDS
 } pt__job_kind;
 
@@ -202,7 +202,7 @@ void pt__entry_free(pt_snap **entry);
 pt_status pt__record_failure(pt__tx *x, const pt_event *e, int announce, pt_error *err);
 
 /* After a group's commit: a redaction is acknowledged only once the store
- * has scrubbed its files (tracker.c); if it cannot, the jobs that redacted
+ * has scrubbed its files (redact.c); if it cannot, the jobs that redacted
  * fail. */
 void pt__scrub_after_redactions(pt_tracker *t, pt__job *jobs);
 
