@@ -18,7 +18,7 @@ typedef enum pt__job_kind {
   PT__JOB_TRACK,    /* tracked events (tracker.c, append.c) */
   PT__JOB_SNAPSHOT, /* a registry entry on request (snapshot.c) */
   PT__JOB_FLUSH,    /* what the store writes behind (committer.c) */
-  PT__JOB_IMPORT,   /* the records of an import (tracker.c) */
+  PT__JOB_IMPORT,   /* the records of an import (import.c) */
   PT__JOB_RESOLVE,  /* an issue resolved (issues.c) */
   PT__JOB_OUTBOX,   /* a webhook delivery marked (issues.c) */
   PT__JOB_STALL,    /* stalled sessions counted (issues.c) */
