@@ -3,6 +3,7 @@ set(PT_LIB_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/tracker.c
   ${CMAKE_CURRENT_LIST_DIR}/committer.c
   ${CMAKE_CURRENT_LIST_DIR}/tx.c
+  ${CMAKE_CURRENT_LIST_DIR}/track.c
   ${CMAKE_CURRENT_LIST_DIR}/append.c
   ${CMAKE_CURRENT_LIST_DIR}/snapshot.c
   ${CMAKE_CURRENT_LIST_DIR}/issues.c

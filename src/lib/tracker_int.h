@@ -15,7 +15,7 @@
 
 /* What the committer runs; its table (committer.c) says how, kind by kind. */
 typedef enum pt__job_kind {
-  PT__JOB_TRACK,    /* tracked events (tracker.c, append.c) */
+  PT__JOB_TRACK,    /* tracked events (track.c, append.c) */
   PT__JOB_SNAPSHOT, /* a registry entry on request (snapshot.c) */
   PT__JOB_FLUSH,    /* what the store writes behind (committer.c) */
   PT__JOB_IMPORT,   /* the records of an import (import.c) */
@@ -50,8 +50,8 @@ typedef struct pt__job {
 /* The kind's struct of job h (whose kind the caller knows). */
 #define PT__JOB_AS(type, h) ((type *)(h))
 
-/* Tracked events: validated by tracker.c, applied by append.c, rendered by
- * tracker.c. */
+/* Tracked events: validated by track.c, applied by append.c, rendered by
+ * track.c. */
 typedef struct pt__track_job {
   pt__job h;
   size_t n;
