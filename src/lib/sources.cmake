@@ -8,6 +8,7 @@ set(PT_LIB_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/snapshot.c
   ${CMAKE_CURRENT_LIST_DIR}/issues.c
   ${CMAKE_CURRENT_LIST_DIR}/redact.c
+  ${CMAKE_CURRENT_LIST_DIR}/step.c
   ${CMAKE_CURRENT_LIST_DIR}/reads.c
   ${CMAKE_CURRENT_LIST_DIR}/export.c
   ${CMAKE_CURRENT_LIST_DIR}/import.c
