@@ -128,17 +128,13 @@ void pt__snapshot_reset(pt__job *h) {
 pt_status pt_snapshot(pt_tracker *t, const char *session_id, const char *pipeline_type,
                       const char *notes, char **out, pt_error *err) {
   *out = NULL;
-  if (!pt_is_id(session_id))
-    return pt_fail(err, PT_EINVALID, "session_id",
-                   "session_id: must be 1-128 characters of A-Z a-z 0-9 _ . : -");
-  if (pipeline_type && !pt_is_name(pipeline_type))
-    return pt_fail(err, PT_EINVALID, "pipeline_type",
-                   "pipeline_type: must be a string matching ^[a-z][a-z0-9_]{0,63}$");
+  pt_status rc = pt__check_session(session_id, pipeline_type, err);
+  if (rc) return rc;
   if (notes && (strlen(notes) > 4096 || !pt_utf8_valid(notes, strlen(notes))))
     return pt_fail(err, PT_EINVALID, "notes", "notes: must be valid UTF-8, at most 4096 bytes");
   snapshot_job j = {.sid = session_id, .ptype = pipeline_type, .notes = notes};
   pt__job_init(&j.h, PT__JOB_SNAPSHOT, t);
-  pt_status rc = pt__job_run(t, &j.h, err);
+  rc = pt__job_run(t, &j.h, err);
   if (rc == PT_OK) {
     *out = pt__snapshot_json(t, j.entry, err);
     if (!*out) rc = err && err->code ? err->code : PT_ENOMEM;

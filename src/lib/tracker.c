@@ -160,6 +160,16 @@ pt_status pt_definitions_json(pt_tracker *t, char **out, pt_error *err) {
   return *out ? PT_OK : pt_fail(err, PT_ENOMEM, NULL, "out of memory");
 }
 
+pt_status pt__check_session(const char *sid, const char *ptype, pt_error *err) {
+  if (!pt_is_id(sid))
+    return pt_fail(err, PT_EINVALID, "session_id",
+                   "session_id: must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+  if (ptype && !pt_is_name(ptype))
+    return pt_fail(err, PT_EINVALID, "pipeline_type",
+                   "pipeline_type: must be a string matching ^[a-z][a-z0-9_]{0,63}$");
+  return PT_OK;
+}
+
 void pt__stats(pt_tracker *t, pt_tracker_stats *out) {
   out->commits = __atomic_load_n(&t->stats.commits, __ATOMIC_RELAXED);
   out->commit_failures = __atomic_load_n(&t->stats.commit_failures, __ATOMIC_RELAXED);

@@ -183,7 +183,11 @@ pt_status pt__stall_apply(pt__tx *x, pt__job *j);
 pt_status pt__redact_apply(pt__tx *x, pt__job *j);
 void pt__redact_reset(pt__job *j);
 
-/* ---- shared between the kinds --------------------------------------------- */
+/* ---- shared between the calls and the kinds ---------------------------------- */
+
+/* Refuses a session id that is not one, or a pipeline type (where not
+ * NULL) that is not a name, in the words the calls share (tracker.c). */
+pt_status pt__check_session(const char *sid, const char *ptype, pt_error *err);
 
 /* Makes and stores a registry entry for the session now (snapshot.c). With
  * ids, *ids gets the event ids the entry lists when the session's recent
