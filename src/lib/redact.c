@@ -101,13 +101,8 @@ pt_status pt__redact_apply(pt__tx *x, pt__job *h) {
   pt_store *st = x->t->store;
   if (!st->m->event_redact) return pt_fail(&h->err, PT_ESTORAGE, NULL, "this store cannot redact");
   pt__txsess *ts;
-  pt_status rc = pt__tx_session(x, j->sid, NULL, &ts, &h->err);
-  if (rc) return rc;
-  if (!ts->exists) {
-    h->result = pt_fail(&h->err, PT_ENOTFOUND, "session_id",
-                        "session_id: no session \"%s\" is stored", j->sid);
-    return PT_OK;
-  }
+  pt_status rc = pt__tx_stored(x, h, j->sid, &ts);
+  if (rc || !ts) return rc;
   evvec l = {0};
   if (j->nrids) {
     for (size_t i = 0; i < j->nrids; i++) {

@@ -96,13 +96,8 @@ typedef struct snapshot_job {
 pt_status pt__snapshot_apply(pt__tx *x, pt__job *h) {
   snapshot_job *j = PT__JOB_AS(snapshot_job, h);
   pt__txsess *ts;
-  pt_status rc = pt__tx_session(x, j->sid, NULL, &ts, &h->err);
-  if (rc) return rc;
-  if (!ts->exists) {
-    h->result = pt_fail(&h->err, PT_ENOTFOUND, "session_id",
-                        "session_id: no session \"%s\" is stored", j->sid);
-    return PT_OK;
-  }
+  pt_status rc = pt__tx_stored(x, h, j->sid, &ts);
+  if (rc || !ts) return rc;
   if (j->ptype && strcmp(j->ptype, ts->s.pipeline_type) != 0) {
     h->result = pt_fail(&h->err, PT_ESESSION_CONFLICT, "pipeline_type",
                         "pipeline_type: session \"%s\" is a \"%s\" session, not \"%s\"", j->sid,

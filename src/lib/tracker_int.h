@@ -131,6 +131,9 @@ pt_status pt__tx_begin(pt__tx *x, pt_tracker *t, size_t nsessions, pt_error *err
  * of pipeline `type` when it is not stored). */
 pt_status pt__tx_session(pt__tx *x, const char *sid, const char *type, pt__txsess **out,
                          pt_error *err);
+/* The stored session job j names, as pt__tx_session; none stored: *out is
+ * NULL and j is refused (PT_ENOTFOUND). */
+pt_status pt__tx_stored(pt__tx *x, pt__job *j, const char *sid, pt__txsess **out);
 /* With rc PT_OK writes the sessions changed and commits, else rolls back
  * what began; keeps the session cache in step and frees x. Returns the
  * outcome: rc, or the commit's failure. */

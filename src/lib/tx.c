@@ -148,6 +148,15 @@ pt_status pt__tx_session(pt__tx *x, const char *sid, const char *type, pt__txses
   return PT_OK;
 }
 
+pt_status pt__tx_stored(pt__tx *x, pt__job *j, const char *sid, pt__txsess **out) {
+  pt_status rc = pt__tx_session(x, sid, NULL, out, &j->err);
+  if (rc || (*out)->exists) return rc;
+  *out = NULL;
+  j->result =
+      pt_fail(&j->err, PT_ENOTFOUND, "session_id", "session_id: no session \"%s\" is stored", sid);
+  return PT_OK;
+}
+
 pt_status pt__tx_end(pt__tx *x, pt_status rc, pt_error *err) {
   pt_tracker *t = x->t;
   for (size_t i = 0; rc == PT_OK && i < x->n; i++)
