@@ -112,13 +112,13 @@ static void recent_copy(pt_session *dst, const pt_session *src, char *buf, size_
 
 int pt_session_copy(pt_session *dst, const pt_session *src) {
   *dst = *src;
-  recent_copy(dst, src, NULL, 0);
   dst->steps = NULL;
   dst->capsteps = 0;
+  recent_copy(dst, src, NULL, 0);
   if (src->nsteps) {
     dst->steps = malloc((size_t)src->nsteps * sizeof *dst->steps);
     if (!dst->steps) {
-      dst->nsteps = 0;
+      pt_session_cleanup(dst); /* the recent list copied above */
       return -1;
     }
     dst->capsteps = src->nsteps;

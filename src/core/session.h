@@ -53,7 +53,10 @@ typedef struct pt_session {
 
 void pt_session_init(pt_session *s, const char *session_id, const char *pipeline_type);
 void pt_session_cleanup(pt_session *s);
-int pt_session_copy(pt_session *dst, const pt_session *src); /* 0 or -1 (no memory) */
+/* Makes dst (not initialised) a copy of src with buffers of its own, to be
+ * released with pt_session_cleanup. 0, or -1 (no memory): then nothing is
+ * left allocated and dst needs no cleanup (one is harmless). */
+int pt_session_copy(pt_session *dst, const pt_session *src);
 /* Makes dst (an initialised session) equal to src, reusing dst's step
  * buffer when it is large enough. 0, or -1 (no memory; dst unchanged). */
 int pt_session_assign(pt_session *dst, const pt_session *src);

@@ -5,6 +5,7 @@
  * (pt__import_run), checking that each event continues its chain. */
 #define _GNU_SOURCE /* memmem */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,9 @@
 #include "../core/jparse.h"
 #include "../core/sha.h"
 #include "../core/validate.h"
-#include "internal.h"
+#include "tracker_int.h"
+
+/* ---- parsing, in the caller's thread ---------------------------------------- */
 
 static pt_status line_fail(pt_error *err, size_t line, const char *field, const char *what) {
   pt_status rc = pt_fail(err, PT_EINVALID, NULL, "line %zu: %s%s%s", line, field ? field : "",
@@ -353,5 +356,178 @@ pt_status pt_import(pt_tracker *t, const char *text, size_t len, size_t first_li
   pt_defs_unref(defs);
   if (rc == PT_OK && n) rc = pt__import_run(t, recs, n, res, err);
   free_recs(recs, n < cap ? n + 1 : n);
+  return rc;
+}
+
+/* ---- applying, in the committer ------------------------------------------------ */
+
+/* An import runs in a transaction of its own; a refusal rolls back only that
+ * one and keeps its own error. */
+typedef struct import_job {
+  pt__job h;
+  pt__imrec *recs;
+  size_t nrecs;
+  pt_import_result *ires;
+  int refused;
+} import_job;
+
+/* Refuses an import: the transaction (the import's own) is rolled back. */
+static pt_status import_refuse(import_job *j, const pt__imrec *r, pt_status code, const char *fmt,
+                               ...) __attribute__((format(printf, 4, 5)));
+static pt_status import_refuse(import_job *j, const pt__imrec *r, pt_status code, const char *fmt,
+                               ...) {
+  char msg[200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  pt_fail(&j->h.err, code, NULL, "line %zu: %s", r->line, msg);
+  j->refused = 1;
+  return code;
+}
+
+/* The id suffix of a registry entry of that session and millisecond:
+ * reg_<sid>_<ms> is 0, reg_<sid>_<ms>_<N> is N; -1 when it is neither. */
+static int snap_suffix(const pt_snap *s) {
+  char base[PT_ID_MAX + 64];
+  int n = snprintf(base, sizeof base, "reg_%s_%" PRId64, s->session_id, s->created_at);
+  if (n < 0 || (size_t)n >= sizeof base || strncmp(s->id, base, (size_t)n) != 0) return -1;
+  const char *rest = s->id + n;
+  if (!*rest) return 0;
+  if (*rest != '_' || !rest[1]) return -1;
+  char *end;
+  long v = strtol(rest + 1, &end, 10);
+  return *end || v <= 0 || v > 1000000000L ? -1 : (int)v;
+}
+
+pt_status pt__import_apply(pt__tx *x, pt__job *h) {
+  import_job *j = PT__JOB_AS(import_job, h);
+  pt_store *st = x->t->store;
+  for (size_t i = 0; i < j->nrecs; i++) {
+    pt__imrec *r = &j->recs[i];
+    pt__txsess *ts;
+    pt_status rc;
+    if (r->kind == 3) {
+      /* the issue as it was in the source (after its failures, re-counted
+       * above from the events, it is overwritten with the exported state) */
+      if (!st->m->issue_put) continue;
+      if ((rc = st->m->issue_put(st, &r->issue, 0, &h->err))) return rc;
+      j->ires->issues_imported++;
+      continue;
+    }
+    if (r->kind == 4) {
+      if (!st->m->issue_session_add) continue;
+      pt_issue got;
+      rc = st->m->issue_get(st, r->iid, &got, &h->err);
+      pt_issue_cleanup(&got);
+      if (rc == PT_ENOTFOUND)
+        return import_refuse(j, r, PT_EINVALID,
+                             "issue_session of issue \"%s\" comes before the issue", r->iid);
+      if (rc) return rc;
+      int fresh;
+      if ((rc = st->m->issue_session_add(st, r->iid, r->isid, r->ifirst, &fresh, &h->err)) ||
+          (rc = st->m->issue_session_add(st, r->iid, r->isid, r->ilast, &fresh, &h->err)))
+        return rc;
+      continue;
+    }
+    if (r->kind == 1) {
+      pt_event *e = r->ev;
+      if ((rc = pt__tx_session(x, e->session_id, e->pipeline_type, &ts, &h->err))) return rc;
+      if (ts->exists && strcmp(ts->s.pipeline_type, e->pipeline_type) != 0)
+        return import_refuse(j, r, PT_ESESSION_CONFLICT, "session \"%s\" is a \"%s\" session here",
+                             e->session_id, ts->s.pipeline_type);
+      if (e->seq < ts->s.event_count) {
+        pt_event *found = NULL;
+        rc = pt_store_event_find(st, e->session_id, e->id, &found, &h->err);
+        if (rc && rc != PT_ENOTFOUND) return rc;
+        int same = found && found->seq == e->seq && strcmp(found->link, r->link) == 0;
+        /* redacted where it came from: redacted here too */
+        int redact = same && e->redacted && !found->redacted;
+        pt_event_free(found);
+        if (!same)
+          return import_refuse(j, r, PT_EEVENT_ID_CONFLICT,
+                               "event \"%s\" (seq %lld) differs from the stored session's event",
+                               e->id, (long long)e->seq);
+        if (redact) {
+          if (!st->m->event_redact)
+            return pt_fail(&h->err, PT_ESTORAGE, NULL, "this store cannot redact");
+          if ((rc = st->m->event_redact(st, e->session_id, e->seq, &h->err))) return rc;
+          h->needs_scrub = 1;
+        }
+        j->ires->events_skipped++;
+        continue;
+      }
+      if (e->seq > ts->s.event_count)
+        return import_refuse(j, r, PT_EINVALID,
+                             "event seq %lld of session \"%s\" leaves a gap: the session has "
+                             "%lld events",
+                             (long long)e->seq, e->session_id, (long long)ts->s.event_count);
+      pt_chain_link(ts->s.event_count ? ts->s.last_link : PT_GENESIS, e, e->link);
+      if (strcmp(e->link, r->link) != 0)
+        return import_refuse(j, r, PT_EINVALID,
+                             "the link of event \"%s\" (seq %lld) does not follow the chain: the "
+                             "export was altered",
+                             e->id, (long long)e->seq);
+      if ((rc = pt_store_event_put(st, e, &r->adopted, &h->err))) return rc;
+      if (pt_session_apply(&ts->s, e)) return pt_fail(&h->err, PT_ENOMEM, NULL, "out of memory");
+      ts->exists = ts->dirty = 1;
+      /* issues are derived from the failures: counted here as when tracked */
+      /* (not announced: an import replays history, it is not news) */
+      if (e->status == PT_FAILURE && (rc = pt__record_failure(x, e, 0, &h->err))) return rc;
+      j->ires->events_added++;
+    } else {
+      pt_snap *s = &r->snap;
+      if ((rc = pt__tx_session(x, s->session_id, NULL, &ts, &h->err))) return rc;
+      if (!ts->exists || strcmp(ts->s.pipeline_type, s->pipeline_type) != 0)
+        return import_refuse(j, r, PT_EINVALID,
+                             "registry entry \"%s\" comes before its session's events", s->id);
+      if (s->n < ts->s.snapshot_count) {
+        j->ires->snapshots_skipped++;
+        continue;
+      }
+      int suffix = snap_suffix(s);
+      if (s->n > ts->s.snapshot_count || suffix < 0 || s->event_count > ts->s.event_count)
+        return import_refuse(j, r, PT_EINVALID,
+                             "registry entry \"%s\" (n %lld) does not follow the session's "
+                             "registry (%lld entries)",
+                             s->id, (long long)s->n, (long long)ts->s.snapshot_count);
+      if ((rc = pt_store_snapshot_put(st, s, &h->err))) return rc;
+      if (s->created_at > ts->s.snap_ms ||
+          (s->created_at == ts->s.snap_ms && suffix > ts->s.snap_suffix)) {
+        ts->s.snap_ms = s->created_at;
+        ts->s.snap_suffix = suffix;
+      }
+      ts->s.snapshot_count++;
+      ts->dirty = 1;
+      j->ires->snapshots_added++;
+    }
+  }
+  return PT_OK;
+}
+
+/* The import's own transaction rolled back: its refusal, or the failure. */
+void pt__import_rolled_back(pt__job *h, pt_status rc, const pt_error *err) {
+  import_job *j = PT__JOB_AS(import_job, h);
+  for (size_t i = 0; i < j->nrecs; i++)
+    if (j->recs[i].adopted) { /* the rollback freed it */
+      j->recs[i].ev = NULL;
+      j->recs[i].adopted = 0;
+    }
+  memset(j->ires, 0, sizeof *j->ires);
+  if (!j->refused) {
+    h->err.code = h->result = rc;
+    if (!h->err.message[0]) h->err = *err;
+    h->err.code = rc;
+  } else {
+    h->result = h->err.code;
+  }
+}
+
+pt_status pt__import_run(pt_tracker *t, pt__imrec *recs, size_t n, pt_import_result *res,
+                         pt_error *err) {
+  import_job j = {.recs = recs, .nrecs = n, .ires = res};
+  pt__job_init(&j.h, PT__JOB_IMPORT, t);
+  pt_status rc = pt__job_run(t, &j.h, err);
+  pt_defs_unref(j.h.defs);
   return rc;
 }

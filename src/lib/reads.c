@@ -12,7 +12,7 @@
 #include "../core/report.h"
 #include "../core/sha.h"
 #include "../core/verify.h"
-#include "internal.h"
+#include "tracker_int.h"
 
 #define DEFAULT_EVENTS_LIMIT 100
 #define DEFAULT_HISTORY_LIMIT 20
@@ -33,15 +33,11 @@ static pt_status view_open(pt_tracker *t, const char *sid, const char *ptype, vi
   memset(v, 0, sizeof *v);
   v->t = t;
   pt_session_init(&v->s, sid ? sid : "", "");
-  if (!pt_is_id(sid))
-    return pt_fail(err, PT_EINVALID, "session_id",
-                   "session_id: must be 1-128 characters of A-Z a-z 0-9 _ . : -");
-  if (ptype && !pt_is_name(ptype))
-    return pt_fail(err, PT_EINVALID, "pipeline_type",
-                   "pipeline_type: must be a string matching ^[a-z][a-z0-9_]{0,63}$");
+  pt_status rc = pt__check_session(sid, ptype, err);
+  if (rc) return rc;
   v->defs = pt__defs(t);
   pt_store *st = pt__store(t);
-  pt_status rc = st->m->reader_open(st, &v->r, err);
+  rc = st->m->reader_open(st, &v->r, err);
   if (rc) return rc;
   pt_session_cleanup(&v->s);
   rc = st->m->read_session(v->r, sid, &v->s, err);

@@ -1,10 +1,53 @@
 /* test_session.c - the checksum (docs/concepts.md#checksum) from the session aggregate: every
- * field and every state, and registry entries (docs/concepts.md#registry-entries-snapshots). */
+ * field and every state, registry entries (docs/concepts.md#registry-entries-snapshots), and what a
+ * copy leaves behind when memory runs out. */
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/defs.h"
+#include "core/jparse.h"
 #include "core/session.h"
 #include "testutil.h"
+
+/* session.c is compiled into this test with its allocations counted, so a
+ * test can make the k-th one fail and see what is left allocated. */
+static long live;         /* session.c's blocks not freed yet */
+static long fail_in = -1; /* allocations until one fails; -1: none fails */
+
+static int fails(void) {
+  return fail_in >= 0 && fail_in-- == 0;
+}
+static void *counted_malloc(size_t n) {
+  void *p = fails() ? NULL : malloc(n);
+  live += p != NULL;
+  return p;
+}
+static void *counted_realloc(void *p, size_t n) {
+  void *q = fails() ? NULL : realloc(p, n);
+  live += q && !p;
+  return q;
+}
+static char *counted_strdup(const char *s) {
+  char *p = counted_malloc(strlen(s) + 1);
+  if (p) memcpy(p, s, strlen(s) + 1);
+  return p;
+}
+static void counted_free(void *p) {
+  live -= p != NULL;
+  free(p);
+}
+#define malloc counted_malloc
+#define realloc counted_realloc
+#define strdup counted_strdup
+#define free counted_free
+#include "core/session.c"
+#undef malloc
+#undef realloc
+#undef strdup
+#undef free
 
 static const char DEFS[] =
     "{\"pipelines\":[{\"type\":\"p\",\"steps\":[\"a\",\"b\",\"c\",\"d\"],"
@@ -284,6 +327,37 @@ static void test_snapshot_ids(void **state) {
   pt_snap_cleanup(&s4);
 }
 
+/* A copy that runs out of memory leaves nothing allocated (its callers
+ * free the struct without a cleanup), whichever allocation fails. */
+static void test_copy_out_of_memory(void **state) {
+  (void)state;
+  pt_session s;
+  pt_session_init(&s, "oom", "p");
+  pt_session_keep_recent(&s); /* a recent list and steps: two buffers to copy */
+  add_id(&s, "e0");
+  add_id(&s, "e1");
+  int refused = 0;
+  for (long k = 0;; k++) {
+    long before = live;
+    pt_session c;
+    fail_in = k;
+    int rc = pt_session_copy(&c, &s);
+    int injected = fail_in < 0;
+    fail_in = -1;
+    if (rc == 0) {
+      pt_session_cleanup(&c);
+    } else {
+      refused++;
+      assert_null(c.steps);
+      assert_null(c.recent);
+    }
+    assert_int_equal(live, before);
+    if (!injected) break; /* every allocation of the copy has failed once */
+  }
+  assert_true(refused > 0);
+  pt_session_cleanup(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
@@ -294,6 +368,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_steps_roundtrip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_ids, setup, teardown),
       cmocka_unit_test_setup_teardown(test_recent_ids, setup, teardown),
+      cmocka_unit_test(test_copy_out_of_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,303 @@
+/* issues.c - issues (SPEC §1.6) as they change: stored failures and stalled
+ * sessions counted in them in the transaction of the change, resolved on
+ * request, and each change queued in the webhook outbox, whose deliveries
+ * are read and marked here too. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/buf.h"
+#include "../core/error.h"
+#include "tracker_int.h"
+
+/* When a queued change is sent: an "updated" waits the coalescing window,
+ * gathering the changes that follow; the others go at once. */
+static int64_t outbox_due(const pt_tracker *t, const char *action, int64_t at) {
+  return strcmp(action, "updated") == 0 ? at + t->outbox_window_ms : at;
+}
+
+/* Queues an issue's change for the webhook deliverer, in the transaction of
+ * the change, where the tracker keeps an outbox. */
+static pt_status queue_change(pt__tx *x, const char *issue_id, const char *action, int64_t at,
+                              pt_error *err) {
+  pt_store *st = x->t->store;
+  if (!x->t->outbox || !st->m->outbox_add) return PT_OK;
+  return st->m->outbox_add(st, issue_id, action, at, outbox_due(x->t, action, at), err);
+}
+
+/* One more occurrence at `at` of the issue keyed in *cur: *cur becomes the
+ * stored issue, or a new one first seen then; a resolved one reopens.
+ * *action names the change for the outbox; *is_new: it was not stored. */
+static pt_status count_in_issue(pt_store *st, pt_issue *cur, int64_t at, const char **action,
+                                int *is_new, pt_error *err) {
+  pt_issue got;
+  pt_status rc = st->m->issue_get(st, cur->id, &got, err);
+  *is_new = rc == PT_ENOTFOUND;
+  if (rc != PT_OK && !*is_new) return rc;
+  *action = "updated";
+  if (*is_new) {
+    cur->first_seen = at;
+    *action = "opened";
+  } else {
+    *cur = got;
+    if (!cur->open) { /* it happens again: reopened */
+      cur->open = 1;
+      cur->reopened++;
+      *action = "reopened";
+    }
+  }
+  cur->count++;
+  return PT_OK;
+}
+
+/* An acknowledged failure is counted exactly once (replays never get
+ * here). */
+pt_status pt__record_failure(pt__tx *x, const pt_event *e, int announce, pt_error *err) {
+  pt_store *st = x->t->store;
+  if (!st->m->issue_put) return PT_OK;
+  pt_issue cur;
+  pt_issue_key(&cur, e, NULL);
+  const char *action;
+  int is_new;
+  pt_status rc = count_in_issue(st, &cur, e->received_at, &action, &is_new, err);
+  if (rc) return rc;
+  if (e->received_at > cur.last_seen) cur.last_seen = e->received_at;
+  snprintf(cur.last_session_id, sizeof cur.last_session_id, "%s", e->session_id);
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_event_write_json(&b, e);
+  free(cur.sample_event);
+  cur.sample_event = pt_buf_take(&b);
+  if (!cur.sample_event) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  int new_session = 0;
+  rc = st->m->issue_session_add(st, cur.id, e->session_id, e->received_at, &new_session, err);
+  if (rc == PT_OK) {
+    cur.sessions_affected += new_session;
+    rc = st->m->issue_put(st, &cur, is_new, err);
+  }
+  if (rc == PT_OK && announce) rc = queue_change(x, cur.id, action, e->received_at, err);
+  pt_issue_cleanup(&cur);
+  return rc;
+}
+
+/* ---- resolving ------------------------------------------------------------------ */
+
+typedef struct resolve_job {
+  pt__job h;
+  const char *id;
+  pt_issue *issue; /* the issue after */
+} resolve_job;
+
+pt_status pt__resolve_apply(pt__tx *x, pt__job *h) {
+  resolve_job *j = PT__JOB_AS(resolve_job, h);
+  pt_store *st = x->t->store;
+  if (!st->m->issue_get) return pt_fail(&h->err, PT_ENOTFOUND, "id", "this store keeps no issues");
+  pt_status rc = st->m->issue_get(st, j->id, j->issue, &h->err);
+  if (rc == PT_ENOTFOUND) {
+    h->result = pt_fail(&h->err, PT_ENOTFOUND, "id", "id: no issue \"%s\"", j->id);
+    return PT_OK;
+  }
+  if (rc) return rc;
+  if (j->issue->open) {
+    j->issue->open = 0;
+    j->issue->resolved_at = h->now;
+    rc = st->m->issue_put(st, j->issue, 0, &h->err);
+    if (rc == PT_OK) rc = queue_change(x, j->issue->id, "resolved", h->now, &h->err);
+    if (rc) return rc;
+  }
+  h->result = PT_OK;
+  return PT_OK;
+}
+
+pt_status pt_issue_resolve(pt_tracker *t, const char *issue_id, char **out, pt_error *err) {
+  *out = NULL;
+  if (!issue_id || strncmp(issue_id, "iss_", 4) != 0 || strlen(issue_id) > 31)
+    return pt_fail(err, PT_EINVALID, "id", "id: must be an issue id (iss_...)");
+  pt_issue x;
+  memset(&x, 0, sizeof x);
+  resolve_job j = {.h = {.kind = PT__JOB_RESOLVE, .now = pt__now(t)}, .id = issue_id, .issue = &x};
+  pt_status rc = pt__job_run(t, &j.h, err);
+  if (rc == PT_OK) {
+    pt_buf b;
+    pt_buf_init(&b, 0);
+    pt_issue_write_json(&b, &x);
+    *out = pt_buf_take(&b);
+    if (!*out) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  pt_issue_cleanup(&x);
+  return rc;
+}
+
+/* ---- the webhook outbox ------------------------------------------------------- */
+
+typedef struct outbox_job {
+  pt__job h;
+  int64_t id, next_at;
+  int ok, bump;
+} outbox_job;
+
+pt_status pt__outbox_apply(pt__tx *x, pt__job *h) {
+  outbox_job *j = PT__JOB_AS(outbox_job, h);
+  pt_store *st = x->t->store;
+  if (!st->m->outbox_done) return PT_OK;
+  return st->m->outbox_done(st, j->id, j->ok, j->bump, j->next_at, &h->err);
+}
+
+pt_status pt__outbox_mark(pt_tracker *t, int64_t id, int ok, int bump, int64_t next_at,
+                          pt_error *err) {
+  outbox_job j = {
+      .h = {.kind = PT__JOB_OUTBOX}, .id = id, .next_at = next_at, .ok = ok, .bump = bump};
+  return pt__job_run(t, &j.h, err);
+}
+
+pt_status pt__outbox_due(pt_tracker *t, int64_t now, pt_outbox *out, size_t max, size_t *n,
+                         int64_t *waiting, pt_error *err) {
+  *n = 0;
+  *waiting = 0;
+  pt_store *st = t->store;
+  if (!st->m->read_outbox_due) return PT_OK;
+  pt_reader *r;
+  pt_status rc = st->m->reader_open(st, &r, err);
+  if (rc) return rc;
+  rc = st->m->read_outbox_due(r, now, (int64_t)max, out, n, err);
+  if (rc == PT_OK) rc = st->m->read_outbox_count(r, waiting, err);
+  st->m->reader_close(r);
+  return rc;
+}
+
+/* ---- the stall sweep ------------------------------------------------------------ */
+
+typedef struct stall_job {
+  pt__job h;
+  /* sessions found stalled (session_id, pipeline_type pairs) */
+  char (*sid)[PT_ID_MAX + 1];
+  char (*type)[PT_NAME_MAX + 1];
+  size_t n;
+  int64_t recorded;
+} stall_job;
+
+/* A stalled session counts once in its pipeline's "stalled" issue: the
+ * issue's session list says whether it was counted (also across restarts). */
+pt_status pt__stall_apply(pt__tx *x, pt__job *h) {
+  stall_job *j = PT__JOB_AS(stall_job, h);
+  pt_store *st = x->t->store;
+  if (!st->m->issue_put) return PT_OK;
+  for (size_t i = 0; i < j->n; i++) {
+    pt_issue cur;
+    pt_issue_key(&cur, NULL, j->type[i]);
+    int new_session = 0;
+    pt_status rc = st->m->issue_session_add(st, cur.id, j->sid[i], h->now, &new_session, &h->err);
+    if (rc) return rc;
+    if (!new_session) continue; /* reported before */
+    const char *action;
+    int is_new;
+    if ((rc = count_in_issue(st, &cur, h->now, &action, &is_new, &h->err))) return rc;
+    cur.sessions_affected++;
+    cur.last_seen = h->now;
+    snprintf(cur.last_session_id, sizeof cur.last_session_id, "%s", j->sid[i]);
+    rc = st->m->issue_put(st, &cur, is_new, &h->err);
+    if (rc == PT_OK) rc = queue_change(x, cur.id, action, h->now, &h->err);
+    pt_issue_cleanup(&cur);
+    if (rc) return rc;
+    j->recorded++;
+  }
+  return PT_OK;
+}
+
+void pt__sweep_init(pt_tracker *t) {
+  pthread_mutex_init(&t->sweep_lock, NULL);
+  pt_map_init(&t->sweep_marks);
+}
+
+void pt__sweep_cleanup(pt_tracker *t) {
+  for (size_t i = 0; i < t->sweep_marks.cap; i++)
+    if (t->sweep_marks.slots[i].key) {
+      free((char *)t->sweep_marks.slots[i].key);
+      free(t->sweep_marks.slots[i].value);
+    }
+  pt_map_cleanup(&t->sweep_marks);
+  pthread_mutex_destroy(&t->sweep_lock);
+}
+
+typedef struct sweep {
+  pt_tracker *t;
+  const pt_pipeline *p;
+  int64_t now, mark, newest;
+  char (*sid)[PT_ID_MAX + 1];
+  char (*type)[PT_NAME_MAX + 1];
+  size_t n, cap;
+  int oom;
+} sweep;
+
+/* Sessions whose last activity is older than the pipeline's stall time and
+ * newer than the last sweep's mark, newest first: only those that crossed
+ * the line since the last sweep are looked at. */
+static int sweep_one(void *ctx, const pt_session *s, int64_t sort_ms) {
+  sweep *w = ctx;
+  if (sort_ms <= w->mark) return 1; /* looked at by an earlier sweep */
+  if (sort_ms > w->newest) w->newest = sort_ms;
+  pt_cksum c;
+  pt_cksum_compute(s, w->p, w->now, &c);
+  if (strcmp(c.state, "stalled") != 0) return 0;
+  if (w->n == w->cap) {
+    size_t nc = w->cap ? w->cap * 2 : 64;
+    void *a = realloc(w->sid, nc * sizeof *w->sid),
+         *b = a ? realloc(w->type, nc * sizeof *w->type) : NULL;
+    if (a) w->sid = a;
+    if (!a || !b) {
+      w->oom = 1;
+      return 1;
+    }
+    w->type = b;
+    w->cap = nc;
+  }
+  snprintf(w->sid[w->n], sizeof w->sid[0], "%s", s->session_id);
+  snprintf(w->type[w->n], sizeof w->type[0], "%s", s->pipeline_type);
+  w->n++;
+  return 0;
+}
+
+pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
+  *recorded = 0;
+  pt_store *st = t->store;
+  if (!st->m->list_sessions || !st->m->issue_put) return PT_OK;
+  pt_status rc = pt__flush(t, err); /* the activity index follows the rows */
+  if (rc) return rc;
+  pt_defs *defs = pt__defs(t);
+  int64_t now = pt__now(t);
+  pthread_mutex_lock(&t->sweep_lock); /* one sweep at a time */
+  for (int i = 0; rc == PT_OK && i < defs->n; i++) {
+    const pt_pipeline *p = &defs->p[i];
+    int64_t *mark = pt_map_get(&t->sweep_marks, p->type);
+    if (!mark) {
+      char *key = strdup(p->type);
+      mark = calloc(1, sizeof *mark + 0);
+      if (!key || !mark || pt_map_put(&t->sweep_marks, key, mark)) {
+        free(key);
+        free(mark);
+        rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+        break;
+      }
+    }
+    int64_t cutoff = now - p->stall_after_s * 1000;
+    sweep w = {t, p, now, *mark, *mark, NULL, NULL, 0, 0, 0};
+    pt_reader *r;
+    if ((rc = st->m->reader_open(st, &r, err))) break;
+    /* (updated_at, id) < (cutoff + 1, "") : activity at or before cutoff */
+    rc = st->m->list_sessions(r, p->type, cutoff + 1, "", -1, sweep_one, &w, err);
+    st->m->reader_close(r);
+    if (rc == PT_OK && w.oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+    if (rc == PT_OK && w.n) {
+      stall_job j = {
+          .h = {.kind = PT__JOB_STALL, .now = now}, .sid = w.sid, .type = w.type, .n = w.n};
+      rc = pt__job_run(t, &j.h, err);
+      *recorded += j.recorded;
+    }
+    if (rc == PT_OK) *mark = w.newest;
+    free(w.sid);
+    free(w.type);
+  }
+  pthread_mutex_unlock(&t->sweep_lock);
+  pt_defs_unref(defs);
+  return rc;
+}
