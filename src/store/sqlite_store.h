@@ -8,6 +8,7 @@
  * connections for concurrent reads.
  *
  *   sqlite_schema.c  the migrations and the text of every statement
+ *   sqlite_codec.c   rows to structs (and digests to blobs)
  *   store_sqlite.c   the rest, until it moves to files of its own */
 #ifndef PT_SQLITE_STORE_H
 #define PT_SQLITE_STORE_H
@@ -138,7 +139,7 @@ pt_status sq_db_fail(pt_error *err, sqlite3 *db, const char *what);
  * every reader alike). On failure *out is NULL. */
 pt_status sq_open_conn(const char *path, sqlite3 **out, pt_error *err);
 
-/* ---- store_sqlite.c: a row's columns as the core's structs ---- */
+/* ---- sqlite_codec.c: a row's columns as the core's structs ---- */
 
 /* The column's text, "" for NULL; valid until the statement steps again. */
 const char *sq_col_text(sqlite3_stmt *q, int i);
