@@ -9,6 +9,7 @@
  *
  *   sqlite_schema.c  the migrations and the text of every statement
  *   sqlite_codec.c   rows to structs (and digests to blobs)
+ *   sqlite_issues.c  issues, the sessions they affected, the webhook outbox
  *   store_sqlite.c   the rest, until it moves to files of its own */
 #ifndef PT_SQLITE_STORE_H
 #define PT_SQLITE_STORE_H
@@ -204,7 +205,7 @@ pt_status sq_list_sessions(pt_reader *rb, const char *ptype, int64_t before_ms,
                            const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
                            pt_error *err);
 
-/* ---- store_sqlite.c: issues and the webhook outbox ---- */
+/* ---- sqlite_issues.c: issues and the webhook outbox ---- */
 
 pt_status sq_issue_get(pt_store *st, const char *id, pt_issue *out, pt_error *err);
 pt_status sq_issue_put(pt_store *st, const pt_issue *x, int is_new, pt_error *err);
