@@ -5,5 +5,6 @@ set(PT_STORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/store_sqlite.c
   ${CMAKE_CURRENT_LIST_DIR}/sqlite_codec.c
   ${CMAKE_CURRENT_LIST_DIR}/sqlite_issues.c
+  ${CMAKE_CURRENT_LIST_DIR}/sqlite_read.c
   ${CMAKE_CURRENT_LIST_DIR}/sqlite_schema.c
 )

@@ -9,6 +9,7 @@
  *
  *   sqlite_schema.c  the migrations and the text of every statement
  *   sqlite_codec.c   rows to structs (and digests to blobs)
+ *   sqlite_read.c    the readers, and the reads the writer shares with them
  *   sqlite_issues.c  issues, the sessions they affected, the webhook outbox
  *   store_sqlite.c   the rest, until it moves to files of its own */
 #ifndef PT_SQLITE_STORE_H
@@ -175,7 +176,7 @@ pt_status sq_snapshot_put(pt_store *st, const pt_snap *x, pt_error *err);
 pt_status sq_generation(pt_store *st, int64_t *out, pt_error *err);
 void sq_flush(pt_store *st);
 
-/* ---- store_sqlite.c: the readers, and reads the writer shares ---- */
+/* ---- sqlite_read.c: the readers, and reads the writer shares ---- */
 
 /* The aggregate of sid read with q (R_SESSION or W_SESSION_GET) and brought
  * up to date past a lagging row with evq (R_EVENTS or W_EVENTS_FROM) and snq
