@@ -8,10 +8,11 @@
  * connections for concurrent reads.
  *
  *   sqlite_schema.c  the migrations and the text of every statement
+ *   sqlite_open.c    connections, open and close, the table of methods
  *   sqlite_codec.c   rows to structs (and digests to blobs)
+ *   sqlite_write.c   the write transaction, and session rows written behind
  *   sqlite_read.c    the readers, and the reads the writer shares with them
- *   sqlite_issues.c  issues, the sessions they affected, the webhook outbox
- *   store_sqlite.c   the rest, until it moves to files of its own */
+ *   sqlite_issues.c  issues, the sessions they affected, the webhook outbox */
 #ifndef PT_SQLITE_STORE_H
 #define PT_SQLITE_STORE_H
 
@@ -133,7 +134,7 @@ typedef struct sstore {
  * transaction; fails on a database newer than the build. */
 pt_status sq_migrate(sqlite3 *db, pt_error *err);
 
-/* ---- store_sqlite.c ---- */
+/* ---- sqlite_open.c ---- */
 
 /* Fills err with what db says went wrong in `what`; returns PT_ESTORAGE. */
 pt_status sq_db_fail(pt_error *err, sqlite3 *db, const char *what);
@@ -157,10 +158,13 @@ pt_event *sq_row_event(sqlite3_stmt *q);
  * failure included). */
 pt_status sq_row_issue(sqlite3_stmt *q, pt_issue *x, pt_error *err);
 
-/* ---- store_sqlite.c: the write transaction (store.h states each method) ---- */
+/* ---- sqlite_write.c: the write transaction (store.h states each method) ---- */
 
+/* CLOCK_MONOTONIC in nanoseconds: when rows were last written behind. */
 uint64_t sq_mono_ns(void);
+/* Frees every aggregate l holds, and its array. */
 void sq_plist_free(plist *l);
+/* Forgets what every session's row is known to hold. */
 void sq_rowcounts_clear(sstore *s);
 pt_status sq_begin(pt_store *st, pt_error *err);
 pt_status sq_commit(pt_store *st, pt_error *err);
