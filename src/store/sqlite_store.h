@@ -160,7 +160,7 @@ pt_status sq_row_issue(sqlite3_stmt *q, pt_issue *x, pt_error *err);
 
 /* ---- sqlite_write.c: the write transaction (store.h states each method) ---- */
 
-/* CLOCK_MONOTONIC in nanoseconds: when rows were last written behind. */
+/* CLOCK_MONOTONIC in nanoseconds: the write-behind interval, the scrub's deadline. */
 uint64_t sq_mono_ns(void);
 /* Frees every aggregate l holds, and its array. */
 void sq_plist_free(plist *l);
