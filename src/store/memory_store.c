@@ -1,16 +1,14 @@
-/* store_memory.c - the "memory:" backend: everything in hash maps and arrays
- * under one read-write lock. Not durable; for tests, demos and benchmarks.
- * A transaction writes in place and keeps an undo log, so rollback after a
- * failed write restores exactly what was there. */
+/* memory_store.c - the "memory:" backend (memory_store.h describes it):
+ * opening and closing, the transaction and its undo log, sessions, events
+ * and snapshots, the readers, and the table of methods. */
+#include "memory_store.h"
+
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/error.h"
-#include "../core/map.h"
-#include "store.h"
 
 typedef struct msess {
   pt_session agg;
@@ -30,70 +28,18 @@ typedef struct undo {
   pt_session agg; /* copy from before the transaction */
 } undo;
 
-/* An issue and the sessions it affected (in the order first affected). */
-typedef struct msi {
-  char sid[PT_ID_MAX + 1];
-  int64_t first, last;
-  size_t pos; /* index in missue.s: the export's order */
-} msi;
-
-typedef struct missue {
-  pt_issue x;
-  int exists;
-  pt_map sess; /* sid -> msi */
-  msi **s;
-  size_t ns, caps;
-} missue;
-
-typedef struct iundo {
-  missue *m;
-  int existed;
-  pt_issue old;
-  size_t ns;
-} iundo;
-
-typedef struct mstore {
-  pt_store base;
-  pt_map issues; /* id -> missue */
-  missue **iall;
-  size_t niall, capiall;
-  iundo *ilog; /* issues touched by the open transaction */
-  size_t nilog, capilog;
-  /* the webhook outbox in id order; a rollback drops what the transaction
-   * added (claims and deliveries are never rolled back: they happen in
-   * transactions of their own that cannot fail here) */
-  pt_outbox *ob;
-  size_t nob, capob, ob_mark;
-  int64_t ob_next;
-  pthread_rwlock_t lock;
-  pt_map sessions;
-  msess **all;
-  size_t nall, capall;
-  /* Undo entries keep their step buffers between transactions (entries
-   * below maxlog own one), so a steady stream of appends allocates none. */
-  undo *log;
-  size_t nlog, caplog, maxlog;
-  /* redactions of the open transaction, applied by its commit (a rollback
-   * must find the payloads still there) */
-  struct mredact {
-    msess *s;
-    int64_t seq;
-  } *red;
-  size_t nred, capred;
-} mstore;
-
 typedef struct mreader {
   pt_reader base;
 } mreader;
 
-static pt_status oom(pt_error *err) {
+pt_status mem_oom(pt_error *err) {
   return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
 }
 
 static pt_status m_open(const char *where, pt_store **out, pt_error *err) {
   (void)where;
   mstore *m = calloc(1, sizeof *m);
-  if (!m) return oom(err);
+  if (!m) return mem_oom(err);
   m->base.m = &pt_store_memory_methods;
   pthread_rwlock_init(&m->lock, NULL);
   pt_map_init(&m->sessions);
@@ -244,7 +190,7 @@ static pt_status m_session_get(pt_store *st, const char *sid, pt_session *out, p
   pt_session_init(out, sid, "");
   if (!s) return PT_ENOTFOUND;
   pt_session_cleanup(out);
-  return pt_session_copy(out, &s->agg) ? oom(err) : PT_OK;
+  return pt_session_copy(out, &s->agg) ? mem_oom(err) : PT_OK;
 }
 
 static pt_status m_session_put(pt_store *st, const pt_session *sess, int is_new, pt_error *err) {
@@ -255,23 +201,23 @@ static pt_status m_session_put(pt_store *st, const pt_session *sess, int is_new,
     if (m->nall == m->capall) {
       size_t nc = m->capall ? m->capall * 2 : 64;
       msess **n = realloc(m->all, nc * sizeof *n);
-      if (!n) return oom(err);
+      if (!n) return mem_oom(err);
       m->all = n;
       m->capall = nc;
     }
     s = calloc(1, sizeof *s);
-    if (!s) return oom(err);
+    if (!s) return mem_oom(err);
     pt_session_init(&s->agg, sess->session_id, sess->pipeline_type);
     pt_map_init(&s->ids);
     if (pt_map_put(&m->sessions, s->agg.session_id, s)) {
       free(s);
-      return oom(err);
+      return mem_oom(err);
     }
     s->pos = m->nall;
     m->all[m->nall++] = s;
   }
-  if (log_touch(m, s)) return oom(err);
-  if (pt_session_assign(&s->agg, sess)) return oom(err);
+  if (log_touch(m, s)) return mem_oom(err);
+  if (pt_session_assign(&s->agg, sess)) return mem_oom(err);
   s->exists = 1;
   return PT_OK;
 }
@@ -304,31 +250,31 @@ static pt_status m_event_find(pt_store *st, const char *sid, const char *eid, pt
   pt_event *e = s ? find_event(s, eid) : NULL;
   if (!e) return PT_ENOTFOUND;
   *out = pt_event_clone(e);
-  return *out ? PT_OK : oom(err);
+  return *out ? PT_OK : mem_oom(err);
 }
 
 /* Appends c (owned by the store from here on, once this returns PT_OK). */
 static pt_status append_owned(mstore *m, pt_event *c, pt_error *err) {
   msess *s = ensure(m, c->session_id, c->pipeline_type);
-  if (!s) return oom(err);
+  if (!s) return mem_oom(err);
   if (c->seq != (int64_t)s->n)
     return pt_fail(err, PT_ESTORAGE, NULL, "append out of order: seq %lld, have %zu",
                    (long long)c->seq, s->n);
   if (s->n == s->cap) {
     size_t nc = s->cap ? s->cap * 2 : 8;
     pt_event **n = realloc(s->ev, nc * sizeof *n);
-    if (!n) return oom(err);
+    if (!n) return mem_oom(err);
     s->ev = n;
     s->cap = nc;
   }
-  if (pt_map_put(&s->ids, c->id, (void *)(uintptr_t)(s->n + 1))) return oom(err);
+  if (pt_map_put(&s->ids, c->id, (void *)(uintptr_t)(s->n + 1))) return mem_oom(err);
   s->ev[s->n++] = c;
   return PT_OK;
 }
 
 static pt_status m_event_append(pt_store *st, const pt_event *e, pt_error *err) {
   pt_event *c = pt_event_clone(e);
-  if (!c) return oom(err);
+  if (!c) return mem_oom(err);
   pt_status rc = append_owned((mstore *)st, c, err);
   if (rc) pt_event_free(c);
   return rc;
@@ -341,11 +287,11 @@ static pt_status m_event_adopt(pt_store *st, pt_event *e, pt_error *err) {
 static pt_status m_snapshot_put(pt_store *st, const pt_snap *snap, pt_error *err) {
   mstore *m = (mstore *)st;
   msess *s = ensure(m, snap->session_id, snap->pipeline_type);
-  if (!s) return oom(err);
+  if (!s) return mem_oom(err);
   if (s->nsnap == s->capsnap) {
     size_t nc = s->capsnap ? s->capsnap * 2 : 8;
     pt_snap *n = realloc(s->snaps, nc * sizeof *n);
-    if (!n) return oom(err);
+    if (!n) return mem_oom(err);
     s->snaps = n;
     s->capsnap = nc;
   }
@@ -354,7 +300,7 @@ static pt_status m_snapshot_put(pt_store *st, const pt_snap *snap, pt_error *err
   c.signature = snap->signature ? strdup(snap->signature) : NULL;
   if ((snap->notes && !c.notes) || (snap->signature && !c.signature)) {
     pt_snap_cleanup(&c);
-    return oom(err);
+    return mem_oom(err);
   }
   /* in registry order: n is the session's count of entries before it */
   s->snaps[s->nsnap++] = c;
@@ -363,7 +309,7 @@ static pt_status m_snapshot_put(pt_store *st, const pt_snap *snap, pt_error *err
 
 static pt_status m_reader_open(pt_store *st, pt_reader **out, pt_error *err) {
   mreader *r = malloc(sizeof *r);
-  if (!r) return oom(err);
+  if (!r) return mem_oom(err);
   r->base.store = st;
   pthread_rwlock_rdlock(&((mstore *)st)->lock);
   *out = &r->base;
@@ -429,7 +375,7 @@ static pt_status m_event_redact(pt_store *st, const char *sid, int64_t seq, pt_e
   if (m->nred == m->capred) {
     size_t nc = m->capred ? m->capred * 2 : 16;
     struct mredact *n = realloc(m->red, nc * sizeof *n);
-    if (!n) return oom(err);
+    if (!n) return mem_oom(err);
     m->red = n;
     m->capred = nc;
   }
@@ -466,7 +412,7 @@ static pt_status m_list_sessions(pt_reader *r, const char *ptype, int64_t before
                                  pt_error *err) {
   mstore *m = (mstore *)r->store;
   msess **v = malloc((m->nall ? m->nall : 1) * sizeof *v);
-  if (!v) return oom(err);
+  if (!v) return mem_oom(err);
   size_t n = 0;
   for (size_t i = 0; i < m->nall; i++) {
     msess *s = m->all[i];
@@ -514,229 +460,6 @@ static pt_status m_read_snapshots_from(pt_reader *r, const char *sid, int64_t fr
   return PT_OK;
 }
 
-/* ---- issues ------------------------------------------------------------------- */
-
-/* The issue, created (not yet existing) when asked; logged for rollback the
- * first time the transaction touches it. NULL: out of memory. */
-static missue *issue_slot(mstore *m, const char *id, int create) {
-  missue *mi = pt_map_get(&m->issues, id);
-  if (!mi) {
-    if (!create) return NULL;
-    if (m->niall == m->capiall) {
-      size_t nc = m->capiall ? m->capiall * 2 : 16;
-      missue **n = realloc(m->iall, nc * sizeof *n);
-      if (!n) return NULL;
-      m->iall = n;
-      m->capiall = nc;
-    }
-    mi = calloc(1, sizeof *mi);
-    if (!mi) return NULL;
-    snprintf(mi->x.id, sizeof mi->x.id, "%s", id);
-    pt_map_init(&mi->sess);
-    if (pt_map_put(&m->issues, mi->x.id, mi)) {
-      free(mi);
-      return NULL;
-    }
-    m->iall[m->niall++] = mi;
-  }
-  for (size_t i = 0; i < m->nilog; i++)
-    if (m->ilog[i].m == mi) return mi;
-  if (m->nilog == m->capilog) {
-    size_t nc = m->capilog ? m->capilog * 2 : 8;
-    iundo *n = realloc(m->ilog, nc * sizeof *n);
-    if (!n) return NULL;
-    m->ilog = n;
-    m->capilog = nc;
-  }
-  iundo *u = &m->ilog[m->nilog];
-  memset(&u->old, 0, sizeof u->old);
-  if (pt_issue_copy(&u->old, &mi->x)) return NULL;
-  u->m = mi;
-  u->existed = mi->exists;
-  u->ns = mi->ns;
-  m->nilog++;
-  return mi;
-}
-
-static pt_status m_issue_get(pt_store *st, const char *id, pt_issue *out, pt_error *err) {
-  memset(out, 0, sizeof *out);
-  missue *mi = pt_map_get(&((mstore *)st)->issues, id);
-  if (!mi || !mi->exists) return PT_ENOTFOUND;
-  return pt_issue_copy(out, &mi->x) ? oom(err) : PT_OK;
-}
-
-static pt_status m_issue_put(pt_store *st, const pt_issue *x, int is_new, pt_error *err) {
-  (void)is_new;
-  missue *mi = issue_slot((mstore *)st, x->id, 1);
-  if (!mi || pt_issue_copy(&mi->x, x)) return oom(err);
-  mi->exists = 1;
-  return PT_OK;
-}
-
-static pt_status m_issue_session_add(pt_store *st, const char *issue_id, const char *sid,
-                                     int64_t at, int *is_new, pt_error *err) {
-  missue *mi = issue_slot((mstore *)st, issue_id, 1);
-  if (!mi) return oom(err);
-  msi *e = pt_map_get(&mi->sess, sid);
-  *is_new = e == NULL;
-  if (e) {
-    /* (a rollback does not move last_seen back: it only orders the list) */
-    if (at > e->last) e->last = at;
-    return PT_OK;
-  }
-  if (mi->ns == mi->caps) {
-    size_t nc = mi->caps ? mi->caps * 2 : 8;
-    msi **n = realloc(mi->s, nc * sizeof *n);
-    if (!n) return oom(err);
-    mi->s = n;
-    mi->caps = nc;
-  }
-  e = calloc(1, sizeof *e);
-  if (!e) return oom(err);
-  snprintf(e->sid, sizeof e->sid, "%s", sid);
-  e->first = e->last = at;
-  e->pos = mi->ns;
-  if (pt_map_put(&mi->sess, e->sid, e)) {
-    free(e);
-    return oom(err);
-  }
-  mi->s[mi->ns++] = e;
-  return PT_OK;
-}
-
-static pt_status m_read_issue(pt_reader *r, const char *id, pt_issue *out, pt_error *err) {
-  return m_issue_get(r->store, id, out, err);
-}
-
-static int issue_by_recency(const void *pa, const void *pb) {
-  const pt_issue *a = &(*(missue *const *)pa)->x, *b = &(*(missue *const *)pb)->x;
-  if (a->last_seen != b->last_seen) return a->last_seen < b->last_seen ? 1 : -1;
-  return -strcmp(a->id, b->id);
-}
-
-static pt_status m_read_issues(pt_reader *r, int open, const char *ptype, int64_t before_ms,
-                               const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
-                               pt_error *err) {
-  mstore *m = (mstore *)r->store;
-  missue **v = malloc((m->niall ? m->niall : 1) * sizeof *v);
-  if (!v) return oom(err);
-  size_t n = 0;
-  for (size_t i = 0; i < m->niall; i++) {
-    pt_issue *x = &m->iall[i]->x;
-    if (!m->iall[i]->exists || (open >= 0 && x->open != open) ||
-        (ptype && strcmp(x->pipeline_type, ptype) != 0))
-      continue;
-    if (before_id &&
-        (x->last_seen > before_ms || (x->last_seen == before_ms && strcmp(x->id, before_id) >= 0)))
-      continue;
-    v[n++] = m->iall[i];
-  }
-  qsort(v, n, sizeof *v, issue_by_recency);
-  for (size_t i = 0; i < n && (limit <= 0 || (int64_t)i < limit); i++)
-    if (cb(ctx, &v[i]->x)) break;
-  free(v);
-  return PT_OK;
-}
-
-static int session_by_recency(const void *pa, const void *pb) {
-  const msi *a = *(msi *const *)pa, *b = *(msi *const *)pb;
-  if (a->last != b->last) return a->last < b->last ? 1 : -1;
-  return -strcmp(a->sid, b->sid);
-}
-
-static pt_status m_read_issue_sessions(pt_reader *r, const char *issue_id, int64_t limit,
-                                       pt_issue_session_cb cb, void *ctx, pt_error *err) {
-  missue *mi = pt_map_get(&((mstore *)r->store)->issues, issue_id);
-  if (!mi || !mi->exists) return PT_OK;
-  msi **v = malloc((mi->ns ? mi->ns : 1) * sizeof *v);
-  if (!v) return oom(err);
-  memcpy(v, mi->s, mi->ns * sizeof *v);
-  qsort(v, mi->ns, sizeof *v, session_by_recency);
-  for (size_t i = 0; i < mi->ns && (limit <= 0 || (int64_t)i < limit); i++)
-    if (cb(ctx, v[i]->sid, v[i]->first, v[i]->last)) break;
-  free(v);
-  return PT_OK;
-}
-
-static pt_status m_read_issue_sessions_from(pt_reader *r, const char *issue_id, const char *after,
-                                            int64_t limit, pt_issue_session_cb cb, void *ctx,
-                                            pt_error *err) {
-  (void)err;
-  missue *mi = pt_map_get(&((mstore *)r->store)->issues, issue_id);
-  if (!mi || !mi->exists) return PT_OK;
-  size_t i = 0;
-  if (after) {
-    msi *a = pt_map_get(&mi->sess, after);
-    i = a ? a->pos + 1 : mi->ns;
-  }
-  for (int64_t given = 0; i < mi->ns && (limit <= 0 || given < limit); i++, given++)
-    if (cb(ctx, mi->s[i]->sid, mi->s[i]->first, mi->s[i]->last)) break;
-  return PT_OK;
-}
-
-/* ---- the webhook outbox ----------------------------------------------------- */
-
-static pt_status m_outbox_add(pt_store *st, const char *issue_id, const char *action, int64_t at,
-                              int64_t due_at, pt_error *err) {
-  mstore *m = (mstore *)st;
-  if (strcmp(action, "updated") == 0)
-    for (size_t i = 0; i < m->nob; i++)
-      if (m->ob[i].attempts == 0 && strcmp(m->ob[i].issue_id, issue_id) == 0) return PT_OK;
-  if (m->nob == m->capob) {
-    size_t nc = m->capob ? m->capob * 2 : 16;
-    pt_outbox *n = realloc(m->ob, nc * sizeof *n);
-    if (!n) return oom(err);
-    m->ob = n;
-    m->capob = nc;
-  }
-  pt_outbox *o = &m->ob[m->nob++];
-  memset(o, 0, sizeof *o);
-  o->id = ++m->ob_next;
-  snprintf(o->issue_id, sizeof o->issue_id, "%s", issue_id);
-  snprintf(o->action, sizeof o->action, "%s", action);
-  o->created_at = at;
-  o->next_at = due_at;
-  return PT_OK;
-}
-
-static pt_status m_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t next_at,
-                               pt_error *err) {
-  (void)err;
-  mstore *m = (mstore *)st;
-  for (size_t i = 0; i < m->nob; i++) {
-    if (m->ob[i].id != id) continue;
-    if (ok) {
-      memmove(&m->ob[i], &m->ob[i + 1], (m->nob - i - 1) * sizeof *m->ob);
-      m->nob--;
-      if (m->ob_mark > i) m->ob_mark--;
-    } else {
-      m->ob[i].next_at = next_at;
-      m->ob[i].attempts += bump ? 1 : 0;
-    }
-    break;
-  }
-  return PT_OK;
-}
-
-static pt_status m_read_outbox_due(pt_reader *r, int64_t now, int64_t limit, pt_outbox *out,
-                                   size_t *n, pt_error *err) {
-  (void)err;
-  mstore *m = (mstore *)r->store;
-  *n = 0;
-  for (size_t i = 0; i < m->nob && (int64_t)*n < limit; i++) {
-    int head = 1;
-    for (size_t k = 0; k < i && head; k++) head = strcmp(m->ob[k].issue_id, m->ob[i].issue_id) != 0;
-    if (head && m->ob[i].next_at <= now) out[(*n)++] = m->ob[i];
-  }
-  return PT_OK;
-}
-
-static pt_status m_read_outbox_count(pt_reader *r, int64_t *out, pt_error *err) {
-  (void)err;
-  *out = (int64_t)((mstore *)r->store)->nob;
-  return PT_OK;
-}
-
 const pt_store_methods pt_store_memory_methods = {
     .version = 1,
     .scheme = "memory",
@@ -763,15 +486,15 @@ const pt_store_methods pt_store_memory_methods = {
     .list_sessions = m_list_sessions,
     .list_session_ids = m_list_session_ids,
     .read_snapshots_from = m_read_snapshots_from,
-    .issue_get = m_issue_get,
-    .issue_put = m_issue_put,
-    .issue_session_add = m_issue_session_add,
-    .read_issue = m_read_issue,
-    .read_issues = m_read_issues,
-    .read_issue_sessions = m_read_issue_sessions,
-    .read_issue_sessions_from = m_read_issue_sessions_from,
-    .outbox_add = m_outbox_add,
-    .outbox_done = m_outbox_done,
-    .read_outbox_due = m_read_outbox_due,
-    .read_outbox_count = m_read_outbox_count,
+    .issue_get = mem_issue_get,
+    .issue_put = mem_issue_put,
+    .issue_session_add = mem_issue_session_add,
+    .read_issue = mem_read_issue,
+    .read_issues = mem_read_issues,
+    .read_issue_sessions = mem_read_issue_sessions,
+    .read_issue_sessions_from = mem_read_issue_sessions_from,
+    .outbox_add = mem_outbox_add,
+    .outbox_done = mem_outbox_done,
+    .read_outbox_due = mem_read_outbox_due,
+    .read_outbox_count = mem_read_outbox_count,
 };
