@@ -26,6 +26,15 @@ extern "C" {
 
 #define PT_VERSION "0.1.0"
 
+/* The longest id (session, event: 1-128 of A-Z a-z 0-9 _ . : -) and name
+ * (pipeline type, step: ^[a-z][a-z0-9_]{0,63}$), in bytes. */
+#define PT_ID_MAX 128
+#define PT_NAME_MAX 64
+/* The most items one page of a list (events, registry entries, sessions,
+ * issues) holds; the largest client ts (2^53 - 1 ms). */
+#define PT_PAGE_MAX 1000
+#define PT_TS_MAX 9007199254740991LL
+
 /* The error table: enum name, stable code string (as the HTTP API uses it),
  * and a description. One list makes the enum, pt_strerror and pt_err_name. */
 #define PT_ERRNO_MAP(X)                                                                    \
@@ -105,6 +114,14 @@ typedef struct pt_options {
    * checks the signatures and pt_pubkey serves the public key. NULL: none of
    * that. */
   const char *signing_key_pem;
+  /* SQLite: how long (ms) a session's row may lag its newest events before
+   * it is written (reads always fold the newer events in; see
+   * docs/architecture.md). 0: the default, 200 ms; negative: written in
+   * every commit. */
+  int64_t sqlite_row_lag_ms;
+  /* For tests of failure paths only: the store fails its N-th write call
+   * after opening (once), as a full disk would; 0: never. */
+  int store_fault_after;
 } pt_options;
 
 /* Opens (creating if needed) the store at opts->db_url, loads definitions.
@@ -317,6 +334,76 @@ pt_status pt_issue_resolve(pt_tracker *t, const char *issue_id, char **out, pt_e
  * --sweep-interval seconds. */
 pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err);
 
+/* ---- changes, as they are committed ------------------------------------------------ */
+
+typedef enum pt_change_kind {
+  PT_CHANGE_EVENT,   /* an event was stored (not a replay): session, type, step, status */
+  PT_CHANGE_SESSION, /* a session changed otherwise (snapshot, redaction, import) */
+  PT_CHANGE_ISSUE,   /* an issue changed (a failure counted, resolved, reopened) */
+  PT_CHANGE_ISSUES   /* issues changed that are not named one by one (stalls counted) */
+} pt_change_kind;
+
+/* One change. Strings are borrowed for the call. */
+typedef struct pt_change {
+  pt_change_kind kind;
+  const char *session_id;    /* EVENT, SESSION */
+  const char *pipeline_type; /* EVENT */
+  const char *step;          /* EVENT */
+  pt_event_status status;    /* EVENT */
+  const char *issue_id;      /* ISSUE */
+} pt_change;
+
+/* Called once per change after the transaction that made it is committed,
+ * in commit order, from the thread that committed it (the tracker's
+ * committer, or the caller's with the memory store). It must return quickly
+ * and must not wait for the tracker (it may start calls that do not wait). */
+typedef void (*pt_change_fn)(void *ctx, const pt_change *change);
+
+/* Subscribes fn to this tracker's changes: every event stored, session,
+ * and issue changed by any call on it (up to 8 subscribers; PT_ETOOBIG past
+ * that). Thread-safe. */
+pt_status pt_subscribe(pt_tracker *t, pt_change_fn fn, void *ctx, pt_error *err);
+/* Removes the subscription of fn with ctx (no change reaches it once this
+ * returns); unknown pairs are ignored. */
+void pt_unsubscribe(pt_tracker *t, pt_change_fn fn, void *ctx);
+
+/* ---- counters, for monitoring -------------------------------------------------------- */
+
+typedef struct pt_counters {
+  uint64_t commits;          /* store transactions committed */
+  uint64_t commit_failures;  /* store transactions that failed (rolled back) */
+  uint64_t events_committed; /* events written by commits */
+  uint64_t commit_ns;        /* time in transactions, begin to durable commit */
+} pt_counters;
+
+/* The tracker's counters since it was opened. */
+void pt_counters_get(pt_tracker *t, pt_counters *out);
+
+/* ---- the webhook outbox (pt_options.issue_outbox) -------------------------------------- */
+
+/* A delivery of an issue change waiting in the outbox. */
+typedef struct pt_delivery {
+  int64_t id; /* increasing: one issue's deliveries go out in id order */
+  char issue_id[32];
+  char action[16]; /* opened, updated, reopened, resolved */
+  int64_t created_at, next_at;
+  int attempts;
+} pt_delivery;
+
+/* The head delivery of each issue that is due at now (ms), at most max, in
+ * out[0..*n); *waiting counts every delivery queued. */
+pt_status pt_outbox_due(pt_tracker *t, int64_t now, pt_delivery *out, size_t max, size_t *n,
+                        int64_t *waiting, pt_error *err);
+/* After an attempt: ok removes the delivery; else it is due again at
+ * next_at. bump counts one more attempt (a deliverer claims a delivery
+ * before sending it, with bump and a lease as next_at, so a crash mid-send
+ * retries it after the lease). */
+pt_status pt_outbox_mark(pt_tracker *t, int64_t id, int ok, int bump, int64_t next_at,
+                         pt_error *err);
+/* The body a delivery POSTs: {"action", "issue": the issue now, "report":
+ * the report of its last session now (null when that session is gone)}. */
+pt_status pt_delivery_body(pt_tracker *t, const pt_delivery *d, char **out, pt_error *err);
+
 /* ---- export and import (JSON Lines) ------------------------------------------ */
 
 /* An export: a header line {"type":"pipetrack_export","version":1}, then per
@@ -467,6 +554,10 @@ void pt_answer_free(pt_answer *a);
  * out of memory. */
 pt_answer *pt_answer_error(int status, const char *code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* The answer the API gives for a library error: its HTTP status (400, 404,
+ * 409, 413, 422, 503, ...) and error body. NULL only when out of memory. */
+pt_answer *pt_answer_fail(const pt_error *err);
 
 typedef struct pt_call pt_call;
 

@@ -49,8 +49,6 @@ pt_answer *pt__api_track_finish(pt_tracker *t, pt__api_pending *p);
 /* ---- answers (call.c) ---- */
 /* An answer with a JSON body (owned, taken; NULL: out of memory -> 503). */
 pt_answer *pt__ans_json(int status, char *doc);
-/* The answer to a library error: its HTTP status and error body. */
-pt_answer *pt__ans_fail(const pt_error *err);
 /* A library call's result: 200-class doc, or its error. */
 pt_answer *pt__ans_doc(pt_status rc, int status, char *doc, const pt_error *err);
 /* Remembers the session a request names, for the log line. */

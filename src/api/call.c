@@ -56,14 +56,14 @@ pt_answer *pt_answer_error(int status, const char *code, const char *field, cons
   return a;
 }
 
-pt_answer *pt__ans_fail(const pt_error *err) {
+pt_answer *pt_answer_fail(const pt_error *err) {
   const char *msg = err->message[0] ? err->message : pt_strerror(err->code);
   return pt_answer_error((int)pt_http_status(err->code), pt_err_name(err->code), err->field, "%s",
                          msg);
 }
 
 pt_answer *pt__ans_doc(pt_status rc, int status, char *doc, const pt_error *err) {
-  return rc == PT_OK ? pt__ans_json(status, doc) : pt__ans_fail(err);
+  return rc == PT_OK ? pt__ans_json(status, doc) : pt_answer_fail(err);
 }
 
 void pt__ans_session(pt_answer *a, const char *sid) {
@@ -135,7 +135,7 @@ json_t *pt__body_object(pt_tracker *t, const pt_request *rq, pt_answer **fail) {
   json_t *v;
   pt_error err;
   if (pt_parse_ijson(rq->body, rq->body_len, "body", &v, &err) != PT_OK) {
-    *fail = pt__ans_fail(&err);
+    *fail = pt_answer_fail(&err);
     return NULL;
   }
   if (!json_is_object(v)) {
@@ -233,8 +233,8 @@ pt_answer *pt_api_call(pt_tracker *t, const pt_request *rq) {
 /* ---- a request target, as a tool sends it ---------------------------------------- */
 
 typedef struct query {
-  char *names[16], *values[16];
-  int n;
+  char **names, **values;
+  size_t n;
 } query;
 
 static int unhex(char c) {
@@ -244,8 +244,9 @@ static int unhex(char c) {
   return -1;
 }
 
-/* Percent-decodes s[0..n) ('+' is a space, as in forms) into a new string. */
-static char *decode(const char *s, size_t n) {
+/* Percent-decodes s[0..n) into a new string; in a query ('+' is a space
+ * there, as in forms) with plus. */
+static char *decode(const char *s, size_t n, int plus) {
   char *out = malloc(n + 1), *o = out;
   if (!out) return NULL;
   for (size_t i = 0; i < n; i++) {
@@ -253,7 +254,7 @@ static char *decode(const char *s, size_t n) {
       *o++ = (char)(unhex(s[i + 1]) * 16 + unhex(s[i + 2]));
       i += 2;
     } else {
-      *o++ = s[i] == '+' ? ' ' : s[i];
+      *o++ = plus && s[i] == '+' ? ' ' : s[i];
     }
   }
   *o = '\0';
@@ -262,51 +263,74 @@ static char *decode(const char *s, size_t n) {
 
 static const char *query_arg(void *ctx, const char *name) {
   query *q = ctx;
-  for (int i = 0; i < q->n; i++)
+  for (size_t i = 0; i < q->n; i++)
     if (strcmp(q->names[i], name) == 0) return q->values[i];
   return NULL;
 }
 
 static void query_free(query *q) {
-  for (int i = 0; i < q->n; i++) {
+  for (size_t i = 0; i < q->n; i++) {
     free(q->names[i]);
     free(q->values[i]);
   }
+  free(q->names);
+  free(q->values);
+}
+
+/* Splits "a=1&b=2" into q (percent-decoded). -1: out of memory. */
+static int query_parse(query *q, const char *qs) {
+  size_t cap = 1;
+  for (const char *p = qs; p && *p; p++) cap += *p == '&';
+  q->names = calloc(cap, sizeof *q->names);
+  q->values = calloc(cap, sizeof *q->values);
+  if (!q->names || !q->values) return -1;
+  for (const char *p = qs; p && *p;) {
+    const char *amp = strchr(p, '&'), *end = amp ? amp : p + strlen(p);
+    const char *eq = memchr(p, '=', (size_t)(end - p));
+    if (eq) {
+      q->names[q->n] = decode(p, (size_t)(eq - p), 1);
+      q->values[q->n] = decode(eq + 1, (size_t)(end - eq - 1), 1);
+      q->n++;
+      if (!q->names[q->n - 1] || !q->values[q->n - 1]) return -1;
+    }
+    p = amp ? amp + 1 : NULL;
+  }
+  return 0;
 }
 
 pt_answer *pt_api_call_url(pt_tracker *t, const char *method, const char *target,
                            const char *body, size_t len, const char *actor) {
   const char *qs = strchr(target, '?');
   size_t plen = qs ? (size_t)(qs - target) : strlen(target);
-  char path[512];
-  if (plen >= sizeof path)
-    return pt_answer_error(404, "not_found", NULL, "no such endpoint: %.60s...", target);
-  memcpy(path, target, plen);
-  path[plen] = '\0';
+  /* percent-decoded, as a server's HTTP layer hands the path on */
+  char *path = decode(target, plen, 0);
+  if (!path) return NULL;
   char param[64] = "";
   int known = 0;
   int route = pt_api_route_find(method, path, param, &known);
   if (route < 0) {
-    if (known) return pt_answer_error(405, "method_not_allowed", NULL, "%s does not take %s", path,
-                                      method);
-    return pt_answer_error(404, "not_found", NULL, "no such endpoint: %s", path);
-  }
-  query q = {.n = 0};
-  for (const char *p = qs ? qs + 1 : NULL; p && *p && q.n < 16;) {
-    const char *amp = strchr(p, '&'), *end = amp ? amp : p + strlen(p);
-    const char *eq = memchr(p, '=', (size_t)(end - p));
-    if (eq) {
-      q.names[q.n] = decode(p, (size_t)(eq - p));
-      q.values[q.n] = decode(eq + 1, (size_t)(end - eq - 1));
-      if (!q.names[q.n] || !q.values[q.n]) {
-        free(q.names[q.n]);
-        free(q.values[q.n]);
-        query_free(&q);
-        return NULL;
-      }
-      q.n++;
+    pt_answer *a;
+    if (known) {
+      /* the method the path takes, as a server's 405 names it */
+      size_t nr;
+      const pt_route *rows = pt_api_routes(&nr);
+      const char *takes = "another method";
+      char p2[64];
+      for (size_t i = 0; i < nr; i++)
+        if (pt_route_match(rows[i].path, path, p2)) takes = rows[i].method;
+      a = pt_answer_error(405, "method_not_allowed", NULL, "%s takes %s, not %s", path, takes,
+                          method);
+    } else {
+      a = pt_answer_error(404, "not_found", NULL, "no such endpoint: %s", path);
     }
-    p = amp ? amp + 1 : NULL;
+    free(path);
+    return a;
+  }
+  free(path);
+  query q = {NULL, NULL, 0};
+  if (query_parse(&q, qs ? qs + 1 : NULL) != 0) {
+    query_free(&q);
+    return NULL;
   }
   pt_request rq = {.route = route,
                    .param = param[0] ? param : NULL,

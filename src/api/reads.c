@@ -1,6 +1,7 @@
 /* reads.c - the GET endpoints answered from the store: status (with its
  * ETag and 304), registry, checksum, report, verify, sessions, definitions,
  * stats, the public key, issues, and the export (a streamed answer). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,8 @@ pt_answer *pt__api_status(ARGS) {
   SESSION_OR_FAIL(sid);
   long evl, hl;
   pt_answer *bad;
-  if ((bad = pt__arg_int(rq, "events_limit", 1, 1000, &evl)) ||
-      (bad = pt__arg_int(rq, "history_limit", 1, 1000, &hl)))
+  if ((bad = pt__arg_int(rq, "events_limit", 1, PT_PAGE_MAX, &evl)) ||
+      (bad = pt__arg_int(rq, "history_limit", 1, PT_PAGE_MAX, &hl)))
     return with_session(bad, sid);
   const char *ptype = pt__arg(rq, "pipeline_type");
   char etag[PT_ETAG_SIZE];
@@ -37,7 +38,7 @@ pt_answer *pt__api_status(ARGS) {
   if (rq->if_none_match) {
     /* the tag alone costs one session read: an unchanged poll is cheap */
     pt_status st = pt_status_summary_etag(t, sid, ptype, (int)evl, (int)hl, etag, NULL, &err);
-    if (st != PT_OK) return with_session(pt__ans_fail(&err), sid);
+    if (st != PT_OK) return with_session(pt_answer_fail(&err), sid);
     if (strstr(rq->if_none_match, etag) || strcmp(rq->if_none_match, "*") == 0) {
       pt_answer *a = calloc(1, sizeof *a);
       if (!a) return NULL;
@@ -57,7 +58,7 @@ pt_answer *pt__api_registry(ARGS) {
   UNUSED_ASYNC;
   SESSION_OR_FAIL(sid);
   long limit;
-  pt_answer *bad = pt__arg_int(rq, "limit", 1, 1000, &limit);
+  pt_answer *bad = pt__arg_int(rq, "limit", 1, PT_PAGE_MAX, &limit);
   if (bad) return with_session(bad, sid);
   char *out = NULL;
   pt_error err;
@@ -106,7 +107,7 @@ pt_answer *pt__api_verify(ARGS) {
 pt_answer *pt__api_sessions(ARGS) {
   UNUSED_ASYNC;
   long limit;
-  pt_answer *bad = pt__arg_int(rq, "limit", 1, 1000, &limit);
+  pt_answer *bad = pt__arg_int(rq, "limit", 1, PT_PAGE_MAX, &limit);
   if (bad) return bad;
   char *out = NULL;
   pt_error err;
@@ -137,8 +138,9 @@ pt_answer *pt__api_stats(ARGS) {
   UNUSED_ASYNC;
   const char *since = pt__arg(rq, "since");
   char *end = NULL;
+  errno = 0;
   long long ms = since ? strtoll(since, &end, 10) : 0;
-  if (since && (*end || end == since || ms < 0))
+  if (since && (*end || end == since || ms < 0 || errno == ERANGE))
     return pt_answer_error(400, "invalid_request", "since",
                            "since: must be a time in ms since the epoch");
   char *out = NULL;
@@ -150,7 +152,7 @@ pt_answer *pt__api_stats(ARGS) {
 pt_answer *pt__api_issues(ARGS) {
   UNUSED_ASYNC;
   long limit;
-  pt_answer *bad = pt__arg_int(rq, "limit", 1, 1000, &limit);
+  pt_answer *bad = pt__arg_int(rq, "limit", 1, PT_PAGE_MAX, &limit);
   if (bad) return bad;
   char *out = NULL;
   pt_error err;
@@ -175,7 +177,7 @@ pt_answer *pt__api_export(ARGS) {
   const char *sid = pt__arg(rq, "session_id");
   pt_export *x;
   pt_error err;
-  if (pt_export_open(t, sid, &x, &err) != PT_OK) return with_session(pt__ans_fail(&err), sid);
+  if (pt_export_open(t, sid, &x, &err) != PT_OK) return with_session(pt_answer_fail(&err), sid);
   pt_answer *a = calloc(1, sizeof *a);
   if (!a) {
     pt_export_close(x);

@@ -89,7 +89,7 @@ static pt_answer *track(pt_tracker *t, const pt_request *rq, int batch, void (*d
   if (pt__track_start(t, x->items, n, snap, batch ? NULL : "event", done, done_ctx, &x->p, &err) !=
       PT_OK) {
     *pending = NULL;
-    pt_answer *a = pt__ans_fail(&err);
+    pt_answer *a = pt_answer_fail(&err);
     pt__ans_session(a, x->session_id);
     pending_free(x);
     return a;
@@ -132,9 +132,9 @@ pt_answer *pt__api_track_finish(pt_tracker *t, pt__api_pending *x) {
   pt_status st = pt__track_finish(t, x->p, &br, &err);
   pt_answer *a;
   if (st != PT_OK) {
-    a = pt__ans_fail(&err);
+    a = pt_answer_fail(&err);
   } else if (!x->batch && br->items[0].status != PT_OK) {
-    a = pt__ans_fail(&br->items[0].error);
+    a = pt_answer_fail(&br->items[0].error);
   } else {
     pt_buf b;
     pt_buf_init(&b, 0);

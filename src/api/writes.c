@@ -124,7 +124,7 @@ pt_answer *pt__api_import(ARGS) {
   pt_error err;
   if (pt_import(t, rq->body ? rq->body : "", rq->body_len, first ? (size_t)first : 1, &res, &err) !=
       PT_OK)
-    return pt__ans_fail(&err);
+    return pt_answer_fail(&err);
   pt_buf b;
   pt_buf_init(&b, 0);
   pt_buf_printf(&b,

@@ -58,7 +58,7 @@ int ptc_cmd_issues(const ptc_tool *tl, int argc, char **argv) {
     return ptc_fail(EXIT_USAGE, "issues: unknown subcommand \"%s\" (list, show, resolve)", sub);
   static const ptc_flag flags[] = {{"--status", "status", 0, 0},
                                    {"--pipeline", "pipeline_type", 0, 0},
-                                   {"--limit", "limit", 1, PTC_PAGE_MAX},
+                                   {"--limit", "limit", 1, PT_PAGE_MAX},
                                    {"--cursor", "cursor", 0, 0}};
   return ptc_show_query(tl, "/api/pipeline/issues", NULL, argc, argv, named ? 2 : 1, flags, 4,
                         "issues", issues_table);

@@ -83,7 +83,7 @@ static void history_table(json_t *doc) {
 
 int ptc_cmd_history(const ptc_tool *tl, int argc, char **argv) {
   if (argc < 2 || argv[1][0] == '-') return ptc_fail(EXIT_USAGE, "history: SESSION is required");
-  static const ptc_flag flags[] = {{"--limit", "limit", 1, PTC_PAGE_MAX},
+  static const ptc_flag flags[] = {{"--limit", "limit", 1, PT_PAGE_MAX},
                                    {"--cursor", "cursor", 0, 0}};
   return ptc_show_query(tl, "/api/pipeline/registry", argv[1], argc, argv, 2, flags, 2, "history",
                         history_table);
@@ -222,7 +222,7 @@ static void sessions_table(json_t *doc) {
 int ptc_cmd_sessions(const ptc_tool *tl, int argc, char **argv) {
   static const ptc_flag flags[] = {{"--pipeline", "pipeline_type", 0, 0},
                                    {"--state", "state", 0, 0},
-                                   {"--limit", "limit", 1, PTC_PAGE_MAX},
+                                   {"--limit", "limit", 1, PT_PAGE_MAX},
                                    {"--cursor", "cursor", 0, 0}};
   return ptc_show_query(tl, "/api/pipeline/sessions", NULL, argc, argv, 1, flags, 4, "sessions",
                         sessions_table);

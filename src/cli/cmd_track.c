@@ -11,8 +11,6 @@
 #include "input.h"
 #include "pipetrack.h"
 
-/* 2^53 - 1: the API's largest ts (every integer up to it is a double) */
-#define TS_MAX 9007199254740991LL
 
 /* What the batches of a file came to. */
 typedef struct tally {
@@ -91,7 +89,7 @@ static json_t *event_of(const char **v, long long ts, json_t **payload) {
 
 static int track_one(const ptc_tool *tl, const char **v, int snap) {
   long long ts = -1;
-  if (v['T'] && ptc_int_option("track", "--ts", v['T'], 0, TS_MAX, &ts) != EXIT_OK)
+  if (v['T'] && ptc_int_option("track", "--ts", v['T'], 0, PT_TS_MAX, &ts) != EXIT_OK)
     return EXIT_USAGE;
   json_t *payload[2] = {NULL, NULL};
   const char *names[2] = {"input", "output"}, *texts[2] = {v['I'], v['O']};

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "client.h"
+#include "pipetrack.h"
 
 /* Exit statuses: a check failed (verification, a signature); usage, input,
  * I/O or an error answer. */
@@ -88,9 +89,6 @@ typedef struct ptc_flag {
   const char *flag, *name;
   long long lo, hi;
 } ptc_flag;
-
-/* The most items a page of the API holds (its limit arguments' bound). */
-#define PTC_PAGE_MAX 1000
 
 /* Adds argv[first..]'s options (each one of flags, with its value) to the
  * target. EXIT_OK, or EXIT_USAGE having named the argument at fault. */

@@ -8,9 +8,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-
-#define PT_ID_MAX 128
-#define PT_NAME_MAX 64
+#include "pipetrack.h" /* PT_ID_MAX, PT_NAME_MAX */
 
 typedef struct pt_event {
   const char *id;

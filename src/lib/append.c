@@ -127,3 +127,23 @@ void pt__track_rolled_back(pt__job *h, pt_status rc, const pt_error *err) {
       }
     }
 }
+
+void pt__track_publish(pt_tracker *t, pt__job *h) {
+  pt__track_job *j = PT__JOB_AS(pt__track_job, h);
+  for (size_t i = 0; i < j->n; i++) {
+    const pt_event *e = j->evs[i];
+    if (!e || j->st[i] != PT_OK || j->replayed[i]) continue; /* a replay changes nothing */
+    pt_change c = {.kind = PT_CHANGE_EVENT,
+                   .session_id = e->session_id,
+                   .pipeline_type = e->pipeline_type,
+                   .step = e->step,
+                   .status = e->status};
+    pt__publish(t, &c);
+    if (e->status == PT_FAILURE) {
+      pt_issue key;
+      pt_issue_key(&key, e, NULL);
+      pt_change ic = {.kind = PT_CHANGE_ISSUE, .issue_id = key.id};
+      pt__publish(t, &ic);
+    }
+  }
+}

@@ -27,6 +27,7 @@ typedef struct job_kind {
   pt_status (*apply)(pt__tx *x, pt__job *j);
   void (*reset)(pt__job *j);                                          /* NULL: nothing to drop */
   void (*rolled_back)(pt__job *j, pt_status rc, const pt_error *err); /* NULL: pt__job_fail */
+  void (*publish)(pt_tracker *t, pt__job *j); /* NULL: changes nothing to tell */
   /* Runs in a transaction of its own, after the group: its refusal rolls
    * back nothing but itself. */
   int alone;
@@ -35,16 +36,22 @@ typedef struct job_kind {
 static const job_kind KINDS[PT__JOB_KINDS] = {
     [PT__JOB_TRACK] = {.apply = pt__track_apply,
                        .reset = pt__track_reset,
-                       .rolled_back = pt__track_rolled_back},
-    [PT__JOB_SNAPSHOT] = {.apply = pt__snapshot_apply, .reset = pt__snapshot_reset},
+                       .rolled_back = pt__track_rolled_back,
+                       .publish = pt__track_publish},
+    [PT__JOB_SNAPSHOT] = {.apply = pt__snapshot_apply,
+                          .reset = pt__snapshot_reset,
+                          .publish = pt__snapshot_publish},
     [PT__JOB_FLUSH] = {.apply = flush_apply},
     [PT__JOB_IMPORT] = {.apply = pt__import_apply,
                         .rolled_back = pt__import_rolled_back,
+                        .publish = pt__import_publish,
                         .alone = 1},
-    [PT__JOB_RESOLVE] = {.apply = pt__resolve_apply},
+    [PT__JOB_RESOLVE] = {.apply = pt__resolve_apply, .publish = pt__resolve_publish},
     [PT__JOB_OUTBOX] = {.apply = pt__outbox_apply},
-    [PT__JOB_STALL] = {.apply = pt__stall_apply},
-    [PT__JOB_REDACT] = {.apply = pt__redact_apply, .reset = pt__redact_reset},
+    [PT__JOB_STALL] = {.apply = pt__stall_apply, .publish = pt__stall_publish},
+    [PT__JOB_REDACT] = {.apply = pt__redact_apply,
+                        .reset = pt__redact_reset,
+                        .publish = pt__redact_publish},
 };
 
 void pt__job_fail(pt__job *j, pt_status rc, const pt_error *err) {
@@ -88,6 +95,10 @@ static void run_jobs(pt_tracker *t, pt__job *jobs) {
     __atomic_add_fetch(&t->stats.commits, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&t->stats.events_committed, events, __ATOMIC_RELAXED);
     pt__scrub_after_redactions(t, jobs);
+    /* committed (and scrubbed): subscribers hear of it before the callers
+     * get their answers, in commit order */
+    for (pt__job *j = jobs; j; j = j->next)
+      if (KINDS[j->kind].publish && j->result == PT_OK) KINDS[j->kind].publish(t, j);
   }
   __atomic_add_fetch(&t->stats.commit_ns, mono_ns() - t0, __ATOMIC_RELAXED);
 }

@@ -531,3 +531,24 @@ pt_status pt__import_run(pt_tracker *t, pt__imrec *recs, size_t n, pt_import_res
   pt_defs_unref(j.h.defs);
   return rc;
 }
+
+/* Every session an import added to, once each run of its records, and the
+ * issues it took over as one change (they are not named one by one). */
+void pt__import_publish(pt_tracker *t, pt__job *h) {
+  import_job *j = PT__JOB_AS(import_job, h);
+  const char *last = NULL;
+  int issues = 0;
+  for (size_t i = 0; i < j->nrecs; i++) {
+    const pt__imrec *r = &j->recs[i];
+    const char *sid = r->kind == 1 && r->ev ? r->ev->session_id : r->kind == 2 ? r->snap.session_id : NULL;
+    issues |= r->kind == 3;
+    if (!sid || (last && strcmp(last, sid) == 0)) continue;
+    pt_change c = {.kind = PT_CHANGE_SESSION, .session_id = sid};
+    pt__publish(t, &c);
+    last = sid;
+  }
+  if (issues) {
+    pt_change c = {.kind = PT_CHANGE_ISSUES};
+    pt__publish(t, &c);
+  }
+}

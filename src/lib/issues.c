@@ -301,3 +301,16 @@ pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
   pt_defs_unref(defs);
   return rc;
 }
+
+void pt__resolve_publish(pt_tracker *t, pt__job *h) {
+  resolve_job *j = PT__JOB_AS(resolve_job, h);
+  pt_change c = {.kind = PT_CHANGE_ISSUE, .issue_id = j->id};
+  pt__publish(t, &c);
+}
+
+void pt__stall_publish(pt_tracker *t, pt__job *h) {
+  stall_job *j = PT__JOB_AS(stall_job, h);
+  if (!j->recorded) return;
+  pt_change c = {.kind = PT_CHANGE_ISSUES};
+  pt__publish(t, &c);
+}

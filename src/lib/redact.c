@@ -236,3 +236,9 @@ pt_status pt_redact(pt_tracker *t, const char *session_id, const char *const *ev
   pt_defs_unref(j.h.defs);
   return rc;
 }
+
+void pt__redact_publish(pt_tracker *t, pt__job *h) {
+  redact_job *j = PT__JOB_AS(redact_job, h);
+  pt_change c = {.kind = PT_CHANGE_SESSION, .session_id = j->sid};
+  pt__publish(t, &c);
+}

@@ -198,3 +198,9 @@ char *pt__snapshot_json(pt_tracker *t, const pt_snap *s, pt_error *err) {
   idlist_free(&l);
   return pt_buf_take(&b);
 }
+
+void pt__snapshot_publish(pt_tracker *t, pt__job *h) {
+  snapshot_job *j = PT__JOB_AS(snapshot_job, h);
+  pt_change c = {.kind = PT_CHANGE_SESSION, .session_id = j->sid};
+  pt__publish(t, &c);
+}

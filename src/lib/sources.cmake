@@ -2,6 +2,7 @@
 set(PT_LIB_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/tracker.c
   ${CMAKE_CURRENT_LIST_DIR}/committer.c
+  ${CMAKE_CURRENT_LIST_DIR}/changes.c
   ${CMAKE_CURRENT_LIST_DIR}/tx.c
   ${CMAKE_CURRENT_LIST_DIR}/track.c
   ${CMAKE_CURRENT_LIST_DIR}/append.c
@@ -13,4 +14,5 @@ set(PT_LIB_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/export.c
   ${CMAKE_CURRENT_LIST_DIR}/import.c
   ${CMAKE_CURRENT_LIST_DIR}/check.c
+  ${CMAKE_CURRENT_LIST_DIR}/monitor.c
 )

@@ -78,6 +78,7 @@ pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err) {
   if (!t) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   pthread_mutex_init(&t->defs_lock, NULL);
   pt__sweep_init(t);
+  pt__changes_init(t);
   pt__committer_init(t);
   pt__cache_init(t);
   t->clock = opts->clock ? opts->clock : system_ms;
@@ -115,8 +116,10 @@ pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err) {
         pt_signer_from_pem(opts->signing_key_pem, strlen(opts->signing_key_pem), why, sizeof why);
     if (!t->signer) rc = pt_fail(err, PT_EINVALID, "signing_key", "signing_key: %s", why);
   }
+  pt_store_config sc = {.row_lag_ms = opts->sqlite_row_lag_ms,
+                        .fail_after = opts->store_fault_after};
   if (rc == PT_OK)
-    rc = pt_store_open(opts->db_url ? opts->db_url : "sqlite:./pipetrack.db", &t->store, err);
+    rc = pt_store_open(opts->db_url ? opts->db_url : "sqlite:./pipetrack.db", &sc, &t->store, err);
   if (rc == PT_OK) rc = pt__committer_start(t, err);
   if (rc != PT_OK) {
     pt_close(t);
@@ -135,6 +138,7 @@ void pt_close(pt_tracker *t) {
   pt_defs_unref(t->defs);
   pthread_mutex_destroy(&t->defs_lock);
   pt__sweep_cleanup(t);
+  pt__changes_cleanup(t);
   free(t);
 }
 

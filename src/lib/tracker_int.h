@@ -71,6 +71,8 @@ typedef struct pt__track_job {
 
 /* ---- the tracker ------------------------------------------------------------ */
 
+#define PT__SUBS_MAX 8
+
 struct pt_tracker {
   pt_store *store;
   pthread_mutex_t defs_lock;
@@ -97,6 +99,13 @@ struct pt_tracker {
   int last_group; /* jobs in the last group commit */
   int stopping;
   pt_tracker_stats stats;
+  /* the subscribers to changes (pt_subscribe), under subs_lock */
+  pthread_mutex_t subs_lock;
+  struct {
+    pt_change_fn fn;
+    void *ctx;
+  } subs[PT__SUBS_MAX];
+  int nsubs;
   /* Session aggregates as last committed, for stores with a generation():
    * touched only inside the committer's transactions, which never run two
    * at once. */
@@ -166,6 +175,14 @@ pt_status pt__job_run(pt_tracker *t, pt__job *j, pt_error *err);
  * is its result. */
 void pt__job_fail(pt__job *j, pt_status rc, const pt_error *err);
 
+/* ---- changes (changes.c) ------------------------------------------------------- */
+
+/* Hands c to every subscriber, after the commit that made it. */
+void pt__publish(pt_tracker *t, const pt_change *c);
+/* The subscribers' lock: made with the tracker, destroyed with it. */
+void pt__changes_init(pt_tracker *t);
+void pt__changes_cleanup(pt_tracker *t);
+
 /* ---- each kind's part, named in the committer's table ------------------------ */
 
 /* Apply: runs the job in the group's transaction. A refusal is the job's own
@@ -185,6 +202,14 @@ pt_status pt__outbox_apply(pt__tx *x, pt__job *j);
 pt_status pt__stall_apply(pt__tx *x, pt__job *j);
 pt_status pt__redact_apply(pt__tx *x, pt__job *j);
 void pt__redact_reset(pt__job *j);
+/* Publish: after the job's commit (and its result PT_OK), the changes it
+ * made, to the subscribers (pt__publish). */
+void pt__track_publish(pt_tracker *t, pt__job *j);
+void pt__snapshot_publish(pt_tracker *t, pt__job *j);
+void pt__import_publish(pt_tracker *t, pt__job *j);
+void pt__resolve_publish(pt_tracker *t, pt__job *j);
+void pt__stall_publish(pt_tracker *t, pt__job *j);
+void pt__redact_publish(pt_tracker *t, pt__job *j);
 
 /* ---- shared between the calls and the kinds ---------------------------------- */
 

@@ -8,6 +8,7 @@
 typedef struct ptd_asset {
   const char *name; /* "index.html", "app.js", … */
   const char *type; /* Content-Type */
+  const char *etag; /* quoted: 32 hex digits of the content's SHA-256 */
   const unsigned char *data;
   size_t len;
 } ptd_asset;

@@ -10,6 +10,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "lifecycle.h"
+#include "reply.h"
+#include "routes.h"
 #include "server.h"
 
 typedef struct opt {
@@ -53,6 +59,11 @@ static const opt OPTS[] = {
     {"rate-burst", 1, "N", "0", "requests a client may send at once before the limit (0: N)"},
     {"signing-key", 1, "FILE", NULL,
      "Ed25519 private key (PEM): sign registry entries and give receipts"},
+    {"sqlite-row-lag", 1, "MS", "200",
+     "SQLite: how long a session's row may lag its events (0: written in every commit)"},
+    {"test-store-fault-after", 1, "N", "0",
+     "for tests of failure paths: the store fails its N-th write call, once (0: never)"},
+    {"routes", 0, NULL, NULL, "print every route (method, path, name, access) and exit"},
     {"help", 0, NULL, NULL, "this help"},
     {"version", 0, NULL, NULL, "print the version"},
 };
@@ -97,18 +108,26 @@ static int parse_uint(const char *name, const char *v, unsigned long long max,
   return 0;
 }
 
+/* A whole file (NUL-terminated, *len bytes), or NULL with errno set. */
 static char *read_all(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
-  pt_buf b;
-  pt_buf_init(&b, 0);
+  char *text = NULL;
+  size_t n = 0;
+  FILE *m = open_memstream(&text, &n);
   char chunk[8192];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) pt_buf_put(&b, chunk, n);
+  size_t got;
+  while (m && (got = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, got, m);
+  int bad = ferror(f) || !m;
   fclose(f);
-  *len = b.len;
-  char *s = pt_buf_take(&b);
-  return s ? s : strdup("");
+  if (m && fclose(m) != 0) bad = 1;
+  if (bad) {
+    free(text);
+    errno = errno ? errno : ENOMEM;
+    return NULL;
+  }
+  *len = n;
+  return text;
 }
 
 static void reload(ptd_server *s) {
@@ -118,25 +137,35 @@ static void reload(ptd_server *s) {
   }
   size_t len;
   char *text = read_all(s->cfg.pipelines_file, &len);
-  pt_buf extra;
-  pt_buf_init(&extra, 0);
-  pt_buf_puts(&extra, "\"file\":");
-  pt_buf_json_cstr(&extra, s->cfg.pipelines_file);
+  json_t *extra = json_pack("{s:s}", "file", s->cfg.pipelines_file);
   if (!text) {
-    pt_buf_printf(&extra, ",\"error\":\"%s\"", strerror(errno));
-    ptd_log("error", "SIGHUP: cannot read the definitions; the old ones stay", extra.data);
+    json_object_set_new(extra, "error", json_string(strerror(errno)));
+    ptd_log("error", "SIGHUP: cannot read the definitions; the old ones stay", extra);
   } else {
     pt_error err;
     if (pt_definitions_load(s->t, text, len, &err) != PT_OK) {
-      pt_buf_puts(&extra, ",\"error\":");
-      pt_buf_json_cstr(&extra, err.message);
-      ptd_log("error", "SIGHUP: invalid definitions; the old ones stay", extra.data);
+      json_object_set_new(extra, "error", json_string(err.message));
+      ptd_log("error", "SIGHUP: invalid definitions; the old ones stay", extra);
     } else {
-      ptd_log("info", "SIGHUP: definitions reloaded", extra.data);
+      ptd_log("info", "SIGHUP: definitions reloaded", extra);
     }
   }
   free(text);
-  pt_buf_cleanup(&extra);
+  json_decref(extra);
+}
+
+/* --routes: the table every request is found in, one row a line. */
+static int print_routes(void) {
+  ptd_server s;
+  memset(&s, 0, sizeof s);
+  static const char *ACCESS[] = {"open", "ingest", "api", "token"};
+  size_t n;
+  ptd_route *t = ptd_routes_build(&n);
+  if (!t) return 1;
+  for (size_t i = 0; i < n; i++)
+    printf("%-5s %-36s %-14s %s\n", t[i].method, t[i].path, t[i].name, ACCESS[t[i].access]);
+  free(t);
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -191,6 +220,9 @@ int main(int argc, char **argv) {
     O_RATE,
     O_BURST,
     O_SIGNING_KEY,
+    O_ROW_LAG,
+    O_FAULT,
+    O_ROUTES,
     O_HELP,
     O_VERSION
   };
@@ -203,6 +235,7 @@ int main(int argc, char **argv) {
     printf("pipetrackd %s\n", PT_VERSION);
     return 0;
   }
+  if (val[O_ROUTES]) return print_routes();
   ptd_server srv;
   memset(&srv, 0, sizeof srv);
   ptd_config *cfg = &srv.cfg;
@@ -219,7 +252,7 @@ int main(int argc, char **argv) {
   cfg->port = (int)n;
   cfg->db_url = get[O_DB];
   cfg->pipelines_file = get[O_PIPELINES];
-  cfg->auto_snapshot = get[O_AUTO] && strcmp(get[O_AUTO], "0") != 0;
+  int auto_snapshot = get[O_AUTO] && strcmp(get[O_AUTO], "0") != 0;
   cfg->ingest_key = get[O_INGEST];
   cfg->api_token = get[O_TOKEN];
   cfg->cors_origins = get[O_CORS];
@@ -231,13 +264,14 @@ int main(int argc, char **argv) {
       {O_BODY, 1ull << 30}, {O_DEPTH, 256},          {O_PAYLOAD, 1ull << 26}, {O_HDR, 3600},
       {O_IDLE, 86400},      {O_CONNS, 1000000},      {O_THREADS, 256},        {O_HB, 3600},
       {O_DRAIN, 3600},      {O_CONNBUF, 1 << 20},    {O_WH_TIMEOUT, 600000},  {O_WH_RETRY, 3600000},
-      {O_SWEEP, 86400},     {O_WH_COALESCE, 3600000}, {O_RATE, 1000000},         {O_BURST, 1000000}};
+      {O_SWEEP, 86400},     {O_WH_COALESCE, 3600000}, {O_RATE, 1000000},         {O_BURST, 1000000},
+      {O_ROW_LAG, 86400000}, {O_FAULT, 1000000000}};
   unsigned long long out[sizeof nums / sizeof *nums];
   for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
     if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
   cfg->max_body = (size_t)out[0];
-  cfg->max_depth = (int)out[1];
-  cfg->max_payload = (size_t)out[2];
+  int max_depth = (int)out[1];
+  size_t max_payload = (size_t)out[2];
   cfg->header_timeout_s = (unsigned)out[3];
   cfg->idle_timeout_s = (unsigned)out[4];
   cfg->max_connections = (unsigned)out[5];
@@ -248,9 +282,12 @@ int main(int argc, char **argv) {
   cfg->webhook_timeout_ms = (unsigned)out[10];
   cfg->webhook_retry_ms = (unsigned)out[11];
   cfg->sweep_interval_s = (unsigned)out[12];
-  cfg->webhook_coalesce_ms = (unsigned)out[13];
+  unsigned webhook_coalesce_ms = (unsigned)out[13];
   cfg->rate_limit = (unsigned)out[14];
   cfg->rate_burst = (unsigned)out[15];
+  /* 0 on the command line is "every commit"; the library's 0 is its default */
+  int64_t row_lag = out[16] ? (int64_t)out[16] : -1;
+  int fault_after = (int)out[17];
   cfg->webhook_url = get[O_WH_URL];
   cfg->webhook_secret = get[O_WH_SECRET];
   if (cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&
@@ -262,7 +299,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "pipetrackd: --webhook-retry and --webhook-timeout must be at least 1\n");
     return 2;
   }
-  if (cfg->max_depth < 1 || cfg->max_body < 1 || cfg->max_connections < 1 || cfg->heartbeat_s < 1) {
+  if (max_depth < 1 || cfg->max_body < 1 || cfg->max_connections < 1 || cfg->heartbeat_s < 1) {
     fprintf(stderr,
             "pipetrackd: --max-depth, --max-body, --max-connections and --heartbeat must "
             "be at least 1\n");
@@ -305,15 +342,17 @@ int main(int argc, char **argv) {
   pt_options o = {.db_url = cfg->db_url,
                   .signing_key_pem = key_pem,
                   .pipelines_file = cfg->pipelines_file,
-                  .auto_snapshot = cfg->auto_snapshot,
-                  .max_payload = cfg->max_payload,
-                  .max_depth = cfg->max_depth,
+                  .auto_snapshot = auto_snapshot,
+                  .max_payload = max_payload,
+                  .max_depth = max_depth,
                   .issue_outbox = cfg->webhook_url != NULL,
-                  .issue_outbox_window_ms = cfg->webhook_coalesce_ms};
+                  .issue_outbox_window_ms = webhook_coalesce_ms,
+                  .sqlite_row_lag_ms = row_lag,
+                  .store_fault_after = fault_after};
   pt_error err;
   pt_status orc = pt_open(&o, &srv.t, &err);
   if (key_pem) { /* the tracker keeps the key, not the text */
-    memset(key_pem, 0, strlen(key_pem));
+    OPENSSL_cleanse(key_pem, strlen(key_pem));
     free(key_pem);
   }
   if (orc != PT_OK) {
@@ -324,9 +363,6 @@ int main(int argc, char **argv) {
       fprintf(stderr, "pipetrackd: %s\n", err.message);
     return orc == PT_EINVALID && strcmp(err.field, "signing_key") == 0 ? 2 : 1;
   }
-  /* for tests only: the store fails its N-th write call (503 paths) */
-  const char *fault = getenv("PIPETRACK_TEST_STORE_FAULT_AFTER");
-  if (fault && *fault) pt__inject_store_fault(srv.t, atoi(fault));
   char why[256];
   if (ptd_start(&srv, why, sizeof why) != 0) {
     fprintf(stderr, "pipetrackd: %s\n", why);
@@ -335,15 +371,10 @@ int main(int argc, char **argv) {
   }
   char url[128];
   snprintf(url, sizeof url, "http://%s:%u/", cfg->host, (unsigned)srv.port);
-  pt_buf extra;
-  pt_buf_init(&extra, 0);
-  pt_buf_puts(&extra, "\"url\":");
-  pt_buf_json_cstr(&extra, url);
-  pt_buf_puts(&extra, ",\"db\":");
-  pt_buf_json_cstr(&extra, cfg->db_url);
-  pt_buf_printf(&extra, ",\"threads\":%u,\"version\":\"%s\"", cfg->threads, PT_VERSION);
-  ptd_log("info", "listening", extra.data);
-  pt_buf_cleanup(&extra);
+  json_t *extra = json_pack("{s:s,s:s,s:i,s:s}", "url", url, "db", cfg->db_url, "threads",
+                            (int)cfg->threads, "version", PT_VERSION);
+  ptd_log("info", "listening", extra);
+  json_decref(extra);
   if (strncmp(cfg->db_url, "memory:", 7) == 0)
     ptd_log("warn", "the memory: store keeps nothing after exit (for tests and demos)", NULL);
   printf("pipetrackd listening on %s\n", url);
@@ -361,6 +392,7 @@ int main(int argc, char **argv) {
   ptd_log("info", "draining", NULL);
   ptd_stop(&srv);
   pt_close(srv.t); /* commits what is queued; SQLite rows written */
+  ptd_free(&srv);
   ptd_log("info", "stopped", NULL);
   return 0;
 }

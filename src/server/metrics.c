@@ -1,15 +1,20 @@
 /* metrics.c - counters for /metrics in the Prometheus text format: requests
- * by route and status, a latency histogram per route, events tracked by
- * pipeline, step and status, open streams and the store's commit time.
- * Request counters are relaxed atomics (no lock on the request path); the
- * event counters are a small map under a mutex, bounded by the pipeline
- * definitions (names are validated before they are counted). */
+ * by route and status, a latency histogram per route, events stored by
+ * pipeline, step and status, open streams, webhook deliveries and the
+ * store's commits. Request counters are relaxed atomics (no lock on the
+ * request path); event counters are a small hash table under a mutex,
+ * bounded by the pipeline definitions (names are validated before they are
+ * stored). Route names come from the route table, so a new route is counted
+ * under its own name without a list to keep in step. */
+#include "metrics.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server.h"
+#include "stream.h"
+#include "webhook.h"
 
 static const unsigned CODES[] = {200, 201, 204, 304, 400, 401, 403, 404, 405,
                                  408, 409, 413, 415, 422, 429, 431, 499, 500, 503};
@@ -18,205 +23,195 @@ static const unsigned CODES[] = {200, 201, 204, 304, 400, 401, 403, 404, 405,
 static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                  0.05,   0.1,   0.25,   0.5,   1,    2.5};
 #define NBUCKETS (sizeof BUCKETS / sizeof *BUCKETS)
+#define EV_BUCKETS 1024
+#define EV_MAX 100000 /* distinct pipeline/step/status triples counted at most */
 
 typedef struct evcount {
-  char key[3 * (PT_NAME_MAX + 2)]; /* "ptype\tstep\tstatus" */
+  char ptype[PT_NAME_MAX + 1], step[PT_NAME_MAX + 1], status[8];
   uint64_t n;
+  struct evcount *next;
 } evcount;
 
+typedef struct route_counts {
+  uint64_t requests[NCODES + 1]; /* last: other codes */
+  uint64_t hist[NBUCKETS + 1];   /* last: +Inf */
+  uint64_t sum_ns;
+} route_counts;
+
 struct ptd_metrics {
-  uint64_t requests[R_COUNT][NCODES + 1]; /* last: other codes */
-  uint64_t hist[R_COUNT][NBUCKETS + 1];   /* last: +Inf */
-  uint64_t sum_ns[R_COUNT];
+  size_t nroutes;
+  route_counts *routes; /* nroutes + 1: the last is "other" */
   pthread_mutex_t lock;
-  pt_map events;
-  evcount **ev;
-  size_t nev, capev;
+  evcount *ev[EV_BUCKETS];
+  size_t nev;
 };
 
-static const char *ROUTE_NAMES[R_COUNT] = {
-    [R_TRACK] = "track",
-    [R_BATCH] = "track_batch",
-    [R_STATUS] = "status",
-    [R_STREAM] = "status_stream",
-    [R_SNAPSHOT] = "snapshot",
-    [R_REGISTRY] = "registry",
-    [R_CHECKSUM] = "checksum",
-    [R_REPORT] = "report",
-    [R_VERIFY] = "verify",
-    [R_SESSIONS] = "sessions",
-    [R_DEFINITIONS] = "definitions",
-    [R_METRICS] = "metrics",
-    [R_EXPORT] = "export",
-    [R_IMPORT] = "import",
-    [R_ISSUES] = "issues",
-    [R_ISSUE] = "issue",
-    [R_ISSUE_RESOLVE] = "issue_resolve",
-    [R_ISSUES_STREAM] = "issues_stream",
-    [R_STATS] = "stats",
-    [R_ASSET] = "asset",
-    [R_HEALTHZ] = "healthz",
-    [R_READYZ] = "readyz",
-    [R_INDEX] = "index",
-    [R_OTHER] = "other",
-};
-
-ptd_metrics *ptd_metrics_new(void) {
+ptd_metrics *ptd_metrics_new(size_t nroutes) {
   ptd_metrics *m = calloc(1, sizeof *m);
   if (!m) return NULL;
+  if (!(m->routes = calloc(nroutes + 1, sizeof *m->routes))) {
+    free(m);
+    return NULL;
+  }
+  m->nroutes = nroutes;
   pthread_mutex_init(&m->lock, NULL);
-  pt_map_init(&m->events);
   return m;
 }
 
 void ptd_metrics_free(ptd_metrics *m) {
   if (!m) return;
-  for (size_t i = 0; i < m->nev; i++) free(m->ev[i]);
-  free(m->ev);
-  pt_map_cleanup(&m->events);
+  for (size_t b = 0; b < EV_BUCKETS; b++)
+    for (evcount *e = m->ev[b], *next; e; e = next) {
+      next = e->next;
+      free(e);
+    }
+  free(m->routes);
   pthread_mutex_destroy(&m->lock);
   free(m);
 }
 
-void ptd_metrics_request(ptd_metrics *m, int route, unsigned status, uint64_t ns) {
-  if (route < 0 || route >= R_COUNT) route = R_OTHER;
+void ptd_metrics_request(ptd_metrics *m, size_t route, unsigned status, uint64_t ns) {
+  if (route > m->nroutes) route = m->nroutes;
+  route_counts *rc = &m->routes[route];
   size_t c = 0;
   while (c < NCODES && CODES[c] != status) c++;
-  __atomic_add_fetch(&m->requests[route][c], 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&rc->requests[c], 1, __ATOMIC_RELAXED);
   double secs = (double)ns / 1e9;
   size_t b = 0;
   while (b < NBUCKETS && secs > BUCKETS[b]) b++;
-  __atomic_add_fetch(&m->hist[route][b], 1, __ATOMIC_RELAXED);
-  __atomic_add_fetch(&m->sum_ns[route], ns, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&rc->hist[b], 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&rc->sum_ns, ns, __ATOMIC_RELAXED);
 }
 
-void ptd_metrics_event(ptd_metrics *m, const char *ptype, const char *step, const char *status) {
-  if (!ptype || !step || !status) return;
-  char key[sizeof((evcount *)0)->key];
-  int n = snprintf(key, sizeof key, "%s\t%s\t%s", ptype, step, status);
-  if (n < 0 || (size_t)n >= sizeof key) return;
+static uint32_t fnv(uint32_t h, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 16777619u;
+  return h;
+}
+
+static const char *STATUS[] = {"started", "success", "failure"};
+
+void ptd_metrics_on_change(void *ctx, const pt_change *c) {
+  ptd_metrics *m = ctx;
+  if (c->kind != PT_CHANGE_EVENT || !c->pipeline_type || !c->step) return;
+  if ((unsigned)c->status > PT_FAILURE) return;
+  const char *status = STATUS[c->status];
+  size_t b = fnv(fnv(fnv(2166136261u, c->pipeline_type), c->step), status) % EV_BUCKETS;
   pthread_mutex_lock(&m->lock);
-  evcount *e = pt_map_get(&m->events, key);
-  if (!e && m->nev < 100000) {
-    if (m->nev == m->capev) {
-      size_t nc = m->capev ? m->capev * 2 : 64;
-      evcount **ne = realloc(m->ev, nc * sizeof *ne);
-      if (ne) {
-        m->ev = ne;
-        m->capev = nc;
-      }
-    }
-    if (m->nev < m->capev && (e = calloc(1, sizeof *e))) {
-      memcpy(e->key, key, (size_t)n + 1);
-      if (pt_map_put(&m->events, e->key, e) == 0) {
-        m->ev[m->nev++] = e;
-      } else {
-        free(e);
-        e = NULL;
-      }
-    }
+  evcount *e = m->ev[b];
+  while (e && (strcmp(e->ptype, c->pipeline_type) || strcmp(e->step, c->step) ||
+               strcmp(e->status, status)))
+    e = e->next;
+  if (!e && m->nev < EV_MAX && (e = calloc(1, sizeof *e))) {
+    snprintf(e->ptype, sizeof e->ptype, "%s", c->pipeline_type);
+    snprintf(e->step, sizeof e->step, "%s", c->step);
+    snprintf(e->status, sizeof e->status, "%s", status);
+    e->next = m->ev[b];
+    m->ev[b] = e;
+    m->nev++;
   }
   if (e) e->n++;
   pthread_mutex_unlock(&m->lock);
 }
 
+static void requests(FILE *f, const ptd_metrics *m, const char *name, const route_counts *rc) {
+  for (size_t c = 0; c <= NCODES; c++) {
+    uint64_t n = __atomic_load_n(&rc->requests[c], __ATOMIC_RELAXED);
+    if (!n) continue;
+    if (c < NCODES)
+      fprintf(f, "pipetrack_http_requests_total{route=\"%s\",code=\"%u\"} %" PRIu64 "\n", name,
+              CODES[c], n);
+    else
+      fprintf(f, "pipetrack_http_requests_total{route=\"%s\",code=\"other\"} %" PRIu64 "\n", name,
+              n);
+  }
+  (void)m;
+}
+
+static void histogram(FILE *f, const char *name, const route_counts *rc) {
+  uint64_t cum = 0, total = 0;
+  for (size_t k = 0; k <= NBUCKETS; k++) total += __atomic_load_n(&rc->hist[k], __ATOMIC_RELAXED);
+  if (!total) return;
+  for (size_t k = 0; k < NBUCKETS; k++) {
+    cum += __atomic_load_n(&rc->hist[k], __ATOMIC_RELAXED);
+    fprintf(f, "pipetrack_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
+            name, BUCKETS[k], cum);
+  }
+  fprintf(f, "pipetrack_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
+          name, total);
+  fprintf(f, "pipetrack_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", name,
+          (double)__atomic_load_n(&rc->sum_ns, __ATOMIC_RELAXED) / 1e9);
+  fprintf(f, "pipetrack_http_request_duration_seconds_count{route=\"%s\"} %" PRIu64 "\n", name,
+          total);
+}
+
 char *ptd_metrics_render(ptd_server *s) {
   ptd_metrics *m = s->metrics;
-  pt_buf b;
-  pt_buf_init(&b, 0);
-  pt_buf_puts(&b,
-              "# HELP pipetrack_http_requests_total HTTP requests answered, by route and status.\n"
-              "# TYPE pipetrack_http_requests_total counter\n");
-  for (int r = 0; r < R_COUNT; r++)
-    for (size_t c = 0; c <= NCODES; c++) {
-      uint64_t n = __atomic_load_n(&m->requests[r][c], __ATOMIC_RELAXED);
-      if (!n) continue;
-      if (c < NCODES)
-        pt_buf_printf(&b, "pipetrack_http_requests_total{route=\"%s\",code=\"%u\"} %" PRIu64 "\n",
-                      ROUTE_NAMES[r], CODES[c], n);
-      else
-        pt_buf_printf(&b,
-                      "pipetrack_http_requests_total{route=\"%s\",code=\"other\"} %" PRIu64 "\n",
-                      ROUTE_NAMES[r], n);
-    }
-  pt_buf_puts(&b,
-              "# HELP pipetrack_http_request_duration_seconds Time from request line to answer.\n"
-              "# TYPE pipetrack_http_request_duration_seconds histogram\n");
-  for (int r = 0; r < R_COUNT; r++) {
-    uint64_t cum = 0, total = 0;
-    for (size_t k = 0; k <= NBUCKETS; k++)
-      total += __atomic_load_n(&m->hist[r][k], __ATOMIC_RELAXED);
-    if (!total) continue;
-    for (size_t k = 0; k < NBUCKETS; k++) {
-      cum += __atomic_load_n(&m->hist[r][k], __ATOMIC_RELAXED);
-      pt_buf_printf(
-          &b,
-          "pipetrack_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
-          ROUTE_NAMES[r], BUCKETS[k], cum);
-    }
-    pt_buf_printf(
-        &b,
-        "pipetrack_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
-        ROUTE_NAMES[r], total);
-    pt_buf_printf(&b, "pipetrack_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
-                  ROUTE_NAMES[r], (double)__atomic_load_n(&m->sum_ns[r], __ATOMIC_RELAXED) / 1e9);
-    pt_buf_printf(&b, "pipetrack_http_request_duration_seconds_count{route=\"%s\"} %" PRIu64 "\n",
-                  ROUTE_NAMES[r], total);
-  }
-  pt_buf_puts(&b,
-              "# HELP pipetrack_events_total Events stored (replays not counted), by pipeline, "
-              "step and status.\n# TYPE pipetrack_events_total counter\n");
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return NULL;
+  /* the route table names every row; the row after it is "other" */
+  fputs("# HELP pipetrack_http_requests_total HTTP requests answered, by route and status.\n"
+        "# TYPE pipetrack_http_requests_total counter\n",
+        f);
+  for (size_t r = 0; r <= m->nroutes; r++) requests(f, m, s->routes[r].name, &m->routes[r]);
+  fputs("# HELP pipetrack_http_request_duration_seconds Time from request line to answer.\n"
+        "# TYPE pipetrack_http_request_duration_seconds histogram\n",
+        f);
+  for (size_t r = 0; r <= m->nroutes; r++) histogram(f, s->routes[r].name, &m->routes[r]);
+  fputs("# HELP pipetrack_events_total Events stored (replays not counted), by pipeline, "
+        "step and status.\n# TYPE pipetrack_events_total counter\n",
+        f);
   pthread_mutex_lock(&m->lock);
-  for (size_t i = 0; i < m->nev; i++) {
-    char k[sizeof m->ev[i]->key];
-    memcpy(k, m->ev[i]->key, sizeof k);
-    char *step = strchr(k, '\t'), *status = step ? strchr(step + 1, '\t') : NULL;
-    if (!status) continue;
-    *step++ = '\0';
-    *status++ = '\0';
-    /* the names are validated (lower case, digits, _): no escaping needed */
-    pt_buf_printf(
-        &b, "pipetrack_events_total{pipeline_type=\"%s\",step=\"%s\",status=\"%s\"} %" PRIu64 "\n",
-        k, step, status, m->ev[i]->n);
-  }
+  for (size_t b = 0; b < EV_BUCKETS; b++)
+    for (const evcount *e = m->ev[b]; e; e = e->next)
+      /* the names are validated (lower case, digits, _): no escaping needed */
+      fprintf(f,
+              "pipetrack_events_total{pipeline_type=\"%s\",step=\"%s\",status=\"%s\"} %" PRIu64
+              "\n",
+              e->ptype, e->step, e->status, e->n);
   pthread_mutex_unlock(&m->lock);
-  uint64_t wd, wf;
-  int64_t ww;
+  uint64_t wd = 0, wf = 0;
+  int64_t ww = 0;
   ptd_webhook_stats(s->webhook, &wd, &wf, &ww);
-  pt_buf_printf(&b,
-                "# HELP pipetrack_webhook_deliveries_total Webhook deliveries, by result.\n"
-                "# TYPE pipetrack_webhook_deliveries_total counter\n"
-                "pipetrack_webhook_deliveries_total{result=\"delivered\"} %" PRIu64
-                "\n"
-                "pipetrack_webhook_deliveries_total{result=\"failed\"} %" PRIu64
-                "\n"
-                "# HELP pipetrack_webhook_outbox Deliveries waiting in the outbox.\n"
-                "# TYPE pipetrack_webhook_outbox gauge\n"
-                "pipetrack_webhook_outbox %" PRId64 "\n",
-                wd, wf, ww);
-  pt_tracker_stats st;
-  pt__stats(s->t, &st);
-  pt_buf_printf(&b,
-                "# HELP pipetrack_store_commits_total Store transactions committed.\n"
-                "# TYPE pipetrack_store_commits_total counter\n"
-                "pipetrack_store_commits_total %" PRIu64
-                "\n"
-                "# HELP pipetrack_store_commit_failures_total Store transactions that failed.\n"
-                "# TYPE pipetrack_store_commit_failures_total counter\n"
-                "pipetrack_store_commit_failures_total %" PRIu64
-                "\n"
-                "# HELP pipetrack_store_commit_seconds_total Time in store transactions, begin to "
-                "durable commit.\n"
-                "# TYPE pipetrack_store_commit_seconds_total counter\n"
-                "pipetrack_store_commit_seconds_total %.6f\n"
-                "# HELP pipetrack_store_events_committed_total Events written by commits.\n"
-                "# TYPE pipetrack_store_events_committed_total counter\n"
-                "pipetrack_store_events_committed_total %" PRIu64
-                "\n"
-                "# HELP pipetrack_status_streams Open status streams.\n"
-                "# TYPE pipetrack_status_streams gauge\n"
-                "pipetrack_status_streams %zu\n",
-                st.commits, st.commit_failures, (double)st.commit_ns / 1e9, st.events_committed,
-                ptd_hub_count(s->hub));
-  return pt_buf_take(&b);
+  fprintf(f,
+          "# HELP pipetrack_webhook_deliveries_total Webhook deliveries, by result.\n"
+          "# TYPE pipetrack_webhook_deliveries_total counter\n"
+          "pipetrack_webhook_deliveries_total{result=\"delivered\"} %" PRIu64
+          "\n"
+          "pipetrack_webhook_deliveries_total{result=\"failed\"} %" PRIu64
+          "\n"
+          "# HELP pipetrack_webhook_outbox Deliveries waiting in the outbox.\n"
+          "# TYPE pipetrack_webhook_outbox gauge\n"
+          "pipetrack_webhook_outbox %" PRId64 "\n",
+          wd, wf, ww);
+  pt_counters st;
+  pt_counters_get(s->t, &st);
+  fprintf(f,
+          "# HELP pipetrack_store_commits_total Store transactions committed.\n"
+          "# TYPE pipetrack_store_commits_total counter\n"
+          "pipetrack_store_commits_total %" PRIu64
+          "\n"
+          "# HELP pipetrack_store_commit_failures_total Store transactions that failed.\n"
+          "# TYPE pipetrack_store_commit_failures_total counter\n"
+          "pipetrack_store_commit_failures_total %" PRIu64
+          "\n"
+          "# HELP pipetrack_store_commit_seconds_total Time in store transactions, begin to "
+          "durable commit.\n"
+          "# TYPE pipetrack_store_commit_seconds_total counter\n"
+          "pipetrack_store_commit_seconds_total %.6f\n"
+          "# HELP pipetrack_store_events_committed_total Events written by commits.\n"
+          "# TYPE pipetrack_store_events_committed_total counter\n"
+          "pipetrack_store_events_committed_total %" PRIu64
+          "\n"
+          "# HELP pipetrack_status_streams Open status streams.\n"
+          "# TYPE pipetrack_status_streams gauge\n"
+          "pipetrack_status_streams %zu\n",
+          st.commits, st.commit_failures, (double)st.commit_ns / 1e9, st.events_committed,
+          ptd_hub_count(s->hub));
+  if (fclose(f) != 0) {
+    free(text);
+    return NULL;
+  }
+  return text;
 }

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/jparse.h"
-#include "server.h"
+#include "reply.h"
+#include "webhook.h"
 
 struct ptd_webhook {
   ptd_server *srv;
@@ -43,31 +43,6 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx) {
   return size * n;
 }
 
-/* {"action", "issue", "report"}: the issue and its last session's report as
- * they are now. */
-static char *render(ptd_server *s, const pt_outbox *o) {
-  pt_error err;
-  char *issue = NULL, *report = NULL;
-  if (pt_issue_get(s->t, o->issue_id, &issue, &err) != PT_OK) return NULL;
-  json_t *iv = NULL;
-  if (pt_jparse_tree(issue, strlen(issue), 0, &iv, NULL) != 0) iv = NULL;
-  const char *sid = json_string_value(json_object_get(iv, "last_session_id"));
-  if (sid && pt_report(s->t, sid, PT_FORMAT_JSON, &report, &err) != PT_OK) report = NULL;
-  json_decref(iv);
-  pt_buf b;
-  pt_buf_init(&b, 0);
-  pt_buf_puts(&b, "{\"action\":");
-  pt_buf_json_cstr(&b, o->action);
-  pt_buf_puts(&b, ",\"issue\":");
-  pt_buf_puts(&b, issue);
-  pt_buf_puts(&b, ",\"report\":");
-  pt_buf_puts(&b, report ? report : "null");
-  pt_buf_putc(&b, '}');
-  pt_free(issue);
-  pt_free(report);
-  return pt_buf_take(&b);
-}
-
 /* 0 delivered; else the reason in why. */
 static int post(ptd_webhook *w, const char *body, char *why, size_t whylen) {
   const ptd_config *c = &w->srv->cfg;
@@ -77,15 +52,24 @@ static int post(ptd_webhook *w, const char *body, char *why, size_t whylen) {
   if (c->webhook_secret) {
     char ts[32];
     snprintf(ts, sizeof ts, "%lld", (long long)(now_ms() / 1000));
-    pt_buf signed_text;
-    pt_buf_init(&signed_text, 0);
-    pt_buf_printf(&signed_text, "%s.", ts);
-    pt_buf_puts(&signed_text, body);
+    /* HMAC-SHA256 of "timestamp.body" */
+    size_t tl = strlen(ts), bl = strlen(body);
+    char *text = malloc(tl + 1 + bl);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
-    HMAC(EVP_sha256(), c->webhook_secret, (int)strlen(c->webhook_secret),
-         (const unsigned char *)signed_text.data, signed_text.len, mac, &maclen);
-    pt_buf_cleanup(&signed_text);
+    if (text) {
+      memcpy(text, ts, tl);
+      text[tl] = '.';
+      memcpy(text + tl + 1, body, bl);
+    }
+    if (!text || !HMAC(EVP_sha256(), c->webhook_secret, (int)strlen(c->webhook_secret),
+                       (const unsigned char *)text, tl + 1 + bl, mac, &maclen)) {
+      free(text);
+      curl_slist_free_all(h);
+      snprintf(why, whylen, "cannot sign the delivery");
+      return -1;
+    }
+    free(text);
     char hex[2 * EVP_MAX_MD_SIZE + 1];
     for (unsigned int i = 0; i < maclen; i++) snprintf(hex + 2 * i, 3, "%02x", mac[i]);
     snprintf(line, sizeof line, "X-Pipetrack-Timestamp: %s", ts);
@@ -126,35 +110,31 @@ static int64_t backoff_ms(const ptd_config *c, int attempts) {
   return d * 3 / 4 + (int64_t)(rand() % (int)(d / 2 + 1));
 }
 
-static void deliver(ptd_webhook *w, const pt_outbox *o) {
+static void deliver(ptd_webhook *w, const pt_delivery *o) {
   ptd_server *s = w->srv;
-  pt_error err;
   int64_t now = now_ms();
   /* claimed: one more attempt counted, and leased long enough to send */
-  if (pt__outbox_mark(s->t, o->id, 0, 1, now + (int64_t)s->cfg.webhook_timeout_ms + 5000, &err))
+  if (pt_outbox_mark(s->t, o->id, 0, 1, now + (int64_t)s->cfg.webhook_timeout_ms + 5000, NULL))
     return;
-  char *body = render(s, o);
+  char *body = NULL;
   char why[200] = "the issue could not be read";
-  int ok = body && post(w, body, why, sizeof why) == 0;
-  free(body);
-  pt_buf extra;
-  pt_buf_init(&extra, 0);
-  pt_buf_printf(&extra, "\"issue_id\":\"%s\",\"action\":\"%s\",\"attempt\":%d", o->issue_id,
-                o->action, o->attempts + 1);
+  int ok = pt_delivery_body(s->t, o, &body, NULL) == PT_OK && post(w, body, why, sizeof why) == 0;
+  pt_free(body);
+  json_t *extra = json_pack("{s:s,s:s,s:i}", "issue_id", o->issue_id, "action", o->action,
+                            "attempt", o->attempts + 1);
   if (ok) {
-    pt__outbox_mark(s->t, o->id, 1, 0, 0, &err);
+    pt_outbox_mark(s->t, o->id, 1, 0, 0, NULL);
     __atomic_add_fetch(&w->delivered, 1, __ATOMIC_RELAXED);
-    ptd_log("info", "webhook delivered", extra.data);
+    ptd_log("info", "webhook delivered", extra);
   } else {
     int64_t next = now_ms() + backoff_ms(&s->cfg, o->attempts + 1);
-    pt__outbox_mark(s->t, o->id, 0, 0, next, &err);
+    pt_outbox_mark(s->t, o->id, 0, 0, next, NULL);
     __atomic_add_fetch(&w->failed, 1, __ATOMIC_RELAXED);
-    pt_buf_puts(&extra, ",\"error\":");
-    pt_buf_json_cstr(&extra, why);
-    pt_buf_printf(&extra, ",\"retry_in_ms\":%" PRId64, next - now_ms());
-    ptd_log("warn", "webhook failed", extra.data);
+    json_object_set_new(extra, "error", json_string(why));
+    json_object_set_new(extra, "retry_in_ms", json_integer(next - now_ms()));
+    ptd_log("warn", "webhook failed", extra);
   }
-  pt_buf_cleanup(&extra);
+  json_decref(extra);
 }
 
 static void *run(void *arg) {
@@ -174,11 +154,10 @@ static void *run(void *arg) {
     w->kicked = 0;
     if (w->stop) break;
     pthread_mutex_unlock(&w->lock);
-    pt_outbox due[16];
+    pt_delivery due[16];
     size_t n = 0;
     int64_t waiting = 0;
-    pt_error err;
-    if (pt__outbox_due(w->srv->t, now_ms(), due, 16, &n, &waiting, &err) == PT_OK) {
+    if (pt_outbox_due(w->srv->t, now_ms(), due, 16, &n, &waiting, NULL) == PT_OK) {
       __atomic_store_n(&w->waiting, waiting, __ATOMIC_RELAXED);
       for (size_t i = 0; i < n && !__atomic_load_n(&w->stop, __ATOMIC_RELAXED); i++)
         deliver(w, &due[i]);
@@ -199,15 +178,18 @@ ptd_webhook *ptd_webhook_start(ptd_server *s) {
   w->curl = curl_easy_init();
   srand((unsigned)now_ms());
   if (!w->curl || pthread_create(&w->thread, NULL, run, w) != 0) {
-    ptd_webhook_stop(w);
+    ptd_webhook_free(w);
     return NULL;
   }
   w->started = 1;
   return w;
 }
 
-void ptd_webhook_kick(ptd_webhook *w) {
-  if (!w) return;
+void ptd_webhook_on_change(void *ctx, const pt_change *c) {
+  ptd_webhook *w = ctx;
+  /* a change of an issue queued a delivery in its transaction: look now
+   * instead of at the next poll */
+  if (c->kind != PT_CHANGE_ISSUE && c->kind != PT_CHANGE_ISSUES) return;
   pthread_mutex_lock(&w->lock);
   w->kicked = 1;
   pthread_cond_signal(&w->cond);
@@ -215,12 +197,18 @@ void ptd_webhook_kick(ptd_webhook *w) {
 }
 
 void ptd_webhook_stop(ptd_webhook *w) {
-  if (!w) return;
+  if (!w || !w->started) return;
   pthread_mutex_lock(&w->lock);
   w->stop = 1;
   pthread_cond_signal(&w->cond);
   pthread_mutex_unlock(&w->lock);
-  if (w->started) pthread_join(w->thread, NULL);
+  pthread_join(w->thread, NULL);
+  w->started = 0;
+}
+
+void ptd_webhook_free(ptd_webhook *w) {
+  if (!w) return;
+  ptd_webhook_stop(w);
   if (w->curl) curl_easy_cleanup(w->curl);
   curl_global_cleanup();
   pthread_mutex_destroy(&w->lock);

@@ -36,7 +36,9 @@ pt_status mem_oom(pt_error *err) {
   return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
 }
 
-static pt_status m_open(const char *where, pt_store **out, pt_error *err) {
+static pt_status m_open(const char *where, const pt_store_config *cfg, pt_store **out,
+                        pt_error *err) {
+  (void)cfg; /* nothing of it applies in memory */
   (void)where;
   mstore *m = calloc(1, sizeof *m);
   if (!m) return mem_oom(err);

@@ -45,7 +45,8 @@ pt_status sq_open_conn(const char *path, sqlite3 **out, pt_error *err) {
 
 static void s_close(pt_store *st);
 
-static pt_status s_open(const char *where, pt_store **out, pt_error *err) {
+static pt_status s_open(const char *where, const pt_store_config *cfg, pt_store **out,
+                        pt_error *err) {
   *out = NULL;
   if (!where || !*where)
     return pt_fail(err, PT_EINVALID, "db", "db: sqlite needs a path, as sqlite:PATH");
@@ -61,10 +62,8 @@ static pt_status s_open(const char *where, pt_store **out, pt_error *err) {
   pt_map_init(&s->rowcounts);
   s->data_version = -1;
   s->last_flush_ns = sq_mono_ns();
-  /* PT_SQLITE_FLUSH_MS: how long session rows may lag (tests set it high to
-   * exercise lagging rows; 0 writes them in every commit) */
-  const char *fm = getenv("PT_SQLITE_FLUSH_MS");
-  s->flush_ms = fm && *fm ? strtoll(fm, NULL, 10) : FLUSH_MS_DEFAULT;
+  /* how long session rows may lag (0: written in every commit) */
+  s->flush_ms = cfg->row_lag_ms == 0 ? FLUSH_MS_DEFAULT : cfg->row_lag_ms < 0 ? 0 : cfg->row_lag_ms;
   pt_status rc = sq_open_conn(s->path, &s->db, err);
   if (rc == PT_OK) rc = sq_migrate(s->db, err);
   for (int i = 0; rc == PT_OK && i < W_COUNT; i++)

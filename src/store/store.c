@@ -13,7 +13,10 @@ static const pt_store_methods *const BACKENDS[] = {
     &pt_store_sqlite_methods,
 };
 
-pt_status pt_store_open(const char *url, pt_store **out, pt_error *err) {
+pt_status pt_store_open(const char *url, const pt_store_config *cfg, pt_store **out,
+                        pt_error *err) {
+  static const pt_store_config defaults = {0, 0};
+  if (!cfg) cfg = &defaults;
   *out = NULL;
   const char *colon = url ? strchr(url, ':') : NULL;
   if (!colon)
@@ -23,8 +26,8 @@ pt_status pt_store_open(const char *url, pt_store **out, pt_error *err) {
   for (size_t i = 0; i < sizeof BACKENDS / sizeof *BACKENDS; i++) {
     const pt_store_methods *m = BACKENDS[i];
     if (strlen(m->scheme) == n && strncmp(url, m->scheme, n) == 0) {
-      pt_status rc = m->open(colon + 1, out, err);
-      if (rc == PT_OK) (*out)->fail_after = -1;
+      pt_status rc = m->open(colon + 1, cfg, out, err);
+      if (rc == PT_OK) (*out)->fail_after = cfg->fail_after > 0 ? cfg->fail_after : -1;
       return rc;
     }
   }

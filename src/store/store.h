@@ -49,14 +49,24 @@ enum {
   PT_STORE_F_INLINE = 1,
 };
 
+/* What a store is opened with; zeroes are the defaults. */
+typedef struct pt_store_config {
+  /* SQLite: how long (ms) a session's row may lag its events before it is
+   * written (0: 200 ms; negative: in every commit). */
+  int64_t row_lag_ms;
+  /* Tests: the store fails its N-th write call, once (0: never). */
+  int fail_after;
+} pt_store_config;
+
 typedef struct pt_store_methods {
   int version;        /* 1 */
   const char *scheme; /* "memory", "sqlite" */
   int flags;
 
-  /* Opens the store at `where` (the URL after "scheme:"). Creates or migrates
-   * the schema. On failure *out is NULL. */
-  pt_status (*open)(const char *where, pt_store **out, pt_error *err);
+  /* Opens the store at `where` (the URL after "scheme:") with cfg (never
+   * NULL). Creates or migrates the schema. On failure *out is NULL. */
+  pt_status (*open)(const char *where, const pt_store_config *cfg, pt_store **out,
+                    pt_error *err);
   /* Closes; no transaction or reader may be open. */
   void (*close)(pt_store *s);
 
@@ -193,8 +203,9 @@ struct pt_reader {
   pt_store *store;
 };
 
-/* Opens a store by URL: "memory:", "sqlite:PATH". */
-pt_status pt_store_open(const char *url, pt_store **out, pt_error *err);
+/* Opens a store by URL: "memory:", "sqlite:PATH". cfg NULL: the defaults. */
+pt_status pt_store_open(const char *url, const pt_store_config *cfg, pt_store **out,
+                        pt_error *err);
 void pt_store_close(pt_store *s);
 
 /* The wrappers the tracker calls: they hold the fault-injection hook. */

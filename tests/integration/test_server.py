@@ -983,11 +983,18 @@ def test_memory_store_and_options():
         p.stdout.close()
 
 
+def server_routes():
+    """The route table as `pipetrackd --routes` prints it: (method, path, name, access)."""
+    out = subprocess.run([PIPETRACKD, "--routes"], capture_output=True, text=True, check=True).stdout
+    rows = [tuple(line.split()) for line in out.splitlines() if line.strip()]
+    check(all(len(r) == 4 for r in rows), "--routes prints four columns: %r" % out[:300])
+    return rows
+
+
 def test_openapi_covers_routes():
     """Every route of the server is in docs/openapi.yaml with its method."""
-    src = open(os.path.join(ROOT, "src/server/routes.c")).read()
-    routes = re.findall(r'\[R_\w+\] = \{"(/[^"]*)", "(GET|POST)"', src)
-    check(len(routes) >= 15, "route table parsed (%d)" % len(routes))
+    routes = server_routes()
+    check(len(routes) >= 25, "route table read (%d)" % len(routes))
     spec = open(os.path.join(ROOT, "docs/openapi.yaml")).read()
     check(spec.startswith("openapi: 3.1"), "OpenAPI 3.1")
     paths = {}
@@ -1003,9 +1010,64 @@ def test_openapi_covers_routes():
             paths[current].add(m.group(1).upper())
         elif re.match(r"^\S", line):
             current = None
-    for path, method in routes:
+    for method, path, name, access in routes:
         check(path in paths, "route %s missing from docs/openapi.yaml" % path)
         check(method in paths[path], "%s %s missing from docs/openapi.yaml" % (method, path))
+
+
+def test_every_route_in_metrics():
+    """Each route of the table, called once, is counted in /metrics under its
+    own name (no route missing, none named twice, none "(null)")."""
+    s = Server("allroutes", "--heartbeat", "1")
+    try:
+        names = []
+        st, _, doc = track(s, event("m1", STEPS[0], status="failure", error={"code": "x", "message": "y"}))
+        eq(st, 201, "track")
+        st, _, issues = s.get("/api/pipeline/issues")
+        iid = issues["items"][0]["id"]
+        bodies = {
+            "track": {"event": event("m1", STEPS[1])},
+            "track_batch": {"events": [event("m1", STEPS[2])]},
+            "snapshot": {"session_id": "m1"},
+            "redact": {"session_id": "m1"},
+        }
+        for method, path, name, access in server_routes():
+            names.append(name)
+            target = path.replace("{id}", "app.js" if name == "asset" else iid)
+            if target.startswith("/api/pipeline/") and "issues" not in target:
+                target += "?session_id=m1"
+            if name.endswith("stream"):
+                c = s.conn(timeout=10)
+                c.request("GET", target)
+                r = c.getresponse()
+                eq(r.status, 200, "%s answers" % name)
+                r.fp.readline()  # the first bytes arrive: the stream is open
+                c.close()
+                continue
+            if name == "import":
+                st, _, _ = s.request("POST", target, b"", {"Content-Type": "application/x-ndjson"})
+            elif method == "POST":
+                st, _, _ = s.post(target, bodies.get(name, {}) if name in bodies else None)
+            else:
+                st, _, _ = s.get(target)
+            check(st < 500, "%s %s answered %d" % (method, target, st))
+        eq(len(set(names)), len(names), "route names are unique: %r" % names)
+        # a stream is counted when it ends: the server sees the client gone
+        # at its next heartbeat (1 s here)
+        deadline = time.time() + 10
+        while True:
+            st, _, text = s.get("/metrics")
+            text = text.decode()
+            if 'route="issues_stream"' in text and 'route="status_stream"' in text:
+                break
+            check(time.time() < deadline, "the streams were counted within 10 s")
+            time.sleep(0.2)
+        check("(null)" not in text, "no route named (null)")
+        for name in names:
+            check('pipetrack_http_requests_total{route="%s",' % name in text,
+                  "/metrics names route %s after a call" % name)
+    finally:
+        s.stop()
 
 
 def openssl_verify(pub_pem, msg, sig_b64):
@@ -1210,7 +1272,7 @@ def test_nul_names_and_numbers():
         s.stop()
 
 
-TESTS = [test_nul_names_and_numbers, test_openapi_covers_routes, test_signing, test_redact, test_rate_limit, test_track_and_errors, test_batch, test_reads, test_tamper,
+TESTS = [test_nul_names_and_numbers, test_openapi_covers_routes, test_every_route_in_metrics, test_signing, test_redact, test_rate_limit, test_track_and_errors, test_batch, test_reads, test_tamper,
          test_stream, test_auth_and_cors, test_sighup_reload, test_memory_store_and_options,
          test_concurrent_tracking, test_storage_failure_and_limits, test_webhooks,
          test_webhook_survives_a_crash, test_stalls, test_sigterm_in_flight,

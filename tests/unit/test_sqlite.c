@@ -30,10 +30,14 @@ static int64_t query_int(const char *path, const char *sql) {
   return v;
 }
 
-static pt_tracker *open_at(const char *path) {
+static pt_tracker *open_lag(const char *path, int64_t row_lag_ms) {
   char url[600];
   snprintf(url, sizeof url, "sqlite:%s", path);
-  return tu_open(url, 1);
+  return tu_open_lag(url, 1, row_lag_ms);
+}
+
+static pt_tracker *open_at(const char *path) {
+  return open_lag(path, 0);
 }
 
 static void fill(pt_tracker *t, const char *sid, int n) {
@@ -186,14 +190,13 @@ static void test_two_writers_on_one_file(void **state) {
 }
 
 /* Session rows are written behind their events. With rows held back (a
- * huge PT_SQLITE_FLUSH_MS), every reader and writer must still see the
+ * huge sqlite_row_lag_ms), every reader and writer must still see the
  * whole session: another tracker on the file, and one opened after a
  * process died without closing. */
 static void test_lagging_rows_are_folded(void **state) {
   (void)state;
-  setenv("PT_SQLITE_FLUSH_MS", "100000000", 1);
   const char *path = tu_tmp_db("lagging");
-  pt_tracker *a = open_at(path);
+  pt_tracker *a = open_lag(path, 100000000);
   fill(a, "lag", 3);
   /* the row holds the first event only: the rest are staged in memory */
   char sql[256];
@@ -202,7 +205,7 @@ static void test_lagging_rows_are_folded(void **state) {
   char *ca, *cb;
   pt_error err;
   TU_ASSERT_OK(pt_checksum(a, "lag", &ca, &err), &err);
-  pt_tracker *b = open_at(path);
+  pt_tracker *b = open_lag(path, 100000000);
   TU_ASSERT_OK(pt_checksum(b, "lag", &cb, &err), &err); /* folds events 1 and 2 */
   assert_string_equal(ca, cb);
   pt_free(ca);
@@ -232,7 +235,7 @@ static void test_lagging_rows_are_folded(void **state) {
   /* a process that dies without closing leaves lagging rows behind */
   pid_t pid = fork();
   if (pid == 0) {
-    pt_tracker *c = open_at(path);
+    pt_tracker *c = open_lag(path, 100000000);
     fill(c, "lag", 3); /* seq 6, 7, 8 */
     fill(c, "died", 4);
     _exit(0);
@@ -241,7 +244,6 @@ static void test_lagging_rows_are_folded(void **state) {
   waitpid(pid, &status, 0);
   assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   assert_int_equal(query_int(path, sql), 6);
-  unsetenv("PT_SQLITE_FLUSH_MS");
   pt_tracker *d = open_at(path);
   verify_doc(d, "lag", 1, &v);
   assert_int_equal(json_integer_value(json_object_get(v, "checked_events")), 9);

@@ -46,7 +46,7 @@ static int snap_cb(void *ctx, const pt_snap *s) {
 static void conformance(const char *url) {
   pt_store *s;
   pt_error err;
-  TU_ASSERT_OK(pt_store_open(url, &s, &err), &err);
+  TU_ASSERT_OK(pt_store_open(url, NULL, &s, &err), &err);
 
   /* an append, committed */
   TU_ASSERT_OK(pt_store_begin(s, &err), &err);
@@ -188,12 +188,12 @@ static void test_bad_urls(void **state) {
   (void)state;
   pt_store *s;
   pt_error err;
-  assert_int_equal(pt_store_open("mysql://x", &s, &err), PT_EINVALID);
+  assert_int_equal(pt_store_open("mysql://x", NULL, &s, &err), PT_EINVALID);
   assert_null(s);
   assert_string_equal(err.field, "db");
-  assert_int_equal(pt_store_open("nothing", &s, &err), PT_EINVALID);
-  assert_int_equal(pt_store_open("sqlite:", &s, &err), PT_EINVALID);
-  assert_int_equal(pt_store_open("sqlite:/nonexistent/dir/x.db", &s, &err), PT_ESTORAGE);
+  assert_int_equal(pt_store_open("nothing", NULL, &s, &err), PT_EINVALID);
+  assert_int_equal(pt_store_open("sqlite:", NULL, &s, &err), PT_EINVALID);
+  assert_int_equal(pt_store_open("sqlite:/nonexistent/dir/x.db", NULL, &s, &err), PT_ESTORAGE);
   assert_null(s);
 }
 

@@ -61,7 +61,14 @@ json_t *tu_json(const char *text) {
 }
 
 pt_tracker *tu_open(const char *url, int auto_snapshot) {
-  pt_options o = {.db_url = url, .auto_snapshot = auto_snapshot, .clock = clock_fn};
+  return tu_open_lag(url, auto_snapshot, 0);
+}
+
+pt_tracker *tu_open_lag(const char *url, int auto_snapshot, int64_t row_lag_ms) {
+  pt_options o = {.db_url = url,
+                  .auto_snapshot = auto_snapshot,
+                  .clock = clock_fn,
+                  .sqlite_row_lag_ms = row_lag_ms};
   pt_tracker *t = NULL;
   pt_error err;
   TU_ASSERT_OK(pt_open(&o, &t, &err), &err);

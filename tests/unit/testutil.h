@@ -24,6 +24,8 @@ json_t *tu_vectors(void);
 json_t *tu_json(const char *text);
 /* Opens a tracker on url with a settable clock (tu_clock_ms). */
 pt_tracker *tu_open(const char *url, int auto_snapshot);
+/* The same with pt_options.sqlite_row_lag_ms. */
+pt_tracker *tu_open_lag(const char *url, int auto_snapshot, int64_t row_lag_ms);
 extern int64_t tu_clock_ms;
 /* Tracks a simple event, asserting success; returns the seq. */
 int64_t tu_track(pt_tracker *t, const char *sid, const char *type, const char *step,

@@ -1,0 +1,101 @@
+/* endpoints.c - what pipetrackd answers itself: the status and issues
+ * streams (checked here, served by stream.c), /metrics (metrics.c renders
+ * it), /healthz, /readyz and the dashboard's files built into the binary. */
+#include "endpoints.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assets.h"
+#include "metrics.h"
+#include "reply.h"
+#include "stream.h"
+
+static const char *arg(ptd_req *r, const char *name) {
+  const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+  return v && *v ? v : NULL;
+}
+
+static enum MHD_Result fail(ptd_req *r, const pt_error *err) {
+  return ptd_reply_answer(r, pt_answer_fail(err));
+}
+
+enum MHD_Result ptd_status_stream_get(ptd_req *r) {
+  const char *sid = arg(r, "session_id");
+  if (!sid)
+    return ptd_reply_error(r, 400, "invalid_request", "session_id", "session_id: is required");
+  snprintf(r->session_id, sizeof r->session_id, "%s", sid);
+  const char *ptype = arg(r, "pipeline_type");
+  char etag[PT_ETAG_SIZE];
+  pt_error err;
+  /* refusals (unknown session, bad names) as plain answers, before the
+   * stream starts */
+  if (pt_status_summary_etag(r->srv->t, sid, ptype, 0, 0, etag, NULL, &err) != PT_OK)
+    return fail(r, &err);
+  return ptd_stream_start(r, sid, ptype);
+}
+
+enum MHD_Result ptd_issues_stream_get(ptd_req *r) {
+  return ptd_issue_stream_start(r);
+}
+
+enum MHD_Result ptd_metrics_get(ptd_req *r) {
+  char *out = ptd_metrics_render(r->srv);
+  if (!out) return MHD_NO;
+  return ptd_reply(r, 200, out, strlen(out), "text/plain; version=0.0.4; charset=utf-8", NULL);
+}
+
+static enum MHD_Result json_text(ptd_req *r, const char *text) {
+  char *body = strdup(text);
+  if (!body) return MHD_NO;
+  return ptd_reply(r, 200, body, strlen(body), "application/json", NULL);
+}
+
+enum MHD_Result ptd_healthz_get(ptd_req *r) {
+  return json_text(r, "{\"status\":\"ok\"}");
+}
+
+enum MHD_Result ptd_readyz_get(ptd_req *r) {
+  char etag[PT_ETAG_SIZE];
+  pt_error err;
+  /* "the store answers": a read of a session that need not exist */
+  pt_status st = pt_status_summary_etag(r->srv->t, "readyz.probe", NULL, 0, 0, etag, NULL, &err);
+  if (st != PT_OK && st != PT_ENOTFOUND) return fail(r, &err);
+  return json_text(r, "{\"status\":\"ready\"}");
+}
+
+/* The dashboard's files: built in, revalidated by ETag (a hash of the
+ * content), so a new build is picked up at once and an unchanged file costs
+ * a 304. */
+static enum MHD_Result asset(ptd_req *r, const char *name) {
+  for (size_t i = 0; i < ptd_nassets; i++) {
+    const ptd_asset *a = &ptd_assets[i];
+    if (strcmp(a->name, name) != 0) continue;
+    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
+    int same = inm && strstr(inm, a->etag);
+    struct MHD_Response *resp =
+        same ? MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT)
+             : MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, a->etag);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                            "img-src 'self' data:; object-src 'none'; base-uri 'none'");
+    enum MHD_Result rc = ptd_queue(r, same ? 304 : 200, resp);
+    MHD_destroy_response(resp);
+    return rc;
+  }
+  return ptd_reply_error(r, 404, "not_found", NULL, "no such file: %s", name);
+}
+
+enum MHD_Result ptd_index_get(ptd_req *r) {
+  return asset(r, "index.html");
+}
+
+enum MHD_Result ptd_asset_get(ptd_req *r) {
+  return asset(r, r->param);
+}
