@@ -1,9 +1,10 @@
 /* bench_numbers.c - the cost of spelling doubles the RFC 8785 way
- * (pt_jcs_number: shortest round-trip digits, ECMAScript form) beside two
- * baselines run in the same process: printf("%.17g") (fixed 17 digits, not
- * canonical) and pipetrack's own spelling before 2026-11-29 (a digit fast
- * path, else a printf/strtod search over 1..17 digits). Also canonicalising a payload full of
- * numbers, in MB/s. Bounded counts; best of 5 runs each. */
+ * (pt_jcs_number: shortest round-trip digits, ECMAScript form) beside
+ * printf("%.17g") in the same process (fixed 17 digits: not canonical, but
+ * the cost of any printf-based spelling). Also canonicalising a payload
+ * full of numbers, in MB/s. Bounded counts; best of 5 runs each. (The
+ * figures against the spelling this replaced, measured side by side when
+ * it was replaced, are in docs/performance.md.) */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,126 +29,6 @@ static uint64_t next(void) {
   return rng;
 }
 
-/* ---- pt_jcs_number as it was before 2026-11-29 (git history), the baseline:
- * a digit fast path for short decimals, else the first precision whose
- * correctly rounded printf text reads back (which missed the shorter text
- * at some powers of two). ---- */
-/* Formats digits d[0..k) with decimal exponent n (value = 0.d * 10^n) the way
- * ECMAScript Number::toString does (ECMA-262 §6.1.6.1.20). */
-static size_t old_es_format(const char *d, int k, int n, int neg, char *out) {
-  char *o = out;
-  if (neg) *o++ = '-';
-  if (k <= n && n <= 21) {
-    memcpy(o, d, (size_t)k);
-    o += k;
-    for (int i = 0; i < n - k; i++) *o++ = '0';
-  } else if (0 < n && n <= 21) {
-    memcpy(o, d, (size_t)n);
-    o += n;
-    *o++ = '.';
-    memcpy(o, d + n, (size_t)(k - n));
-    o += k - n;
-  } else if (-6 < n && n <= 0) {
-    *o++ = '0';
-    *o++ = '.';
-    for (int i = 0; i < -n; i++) *o++ = '0';
-    memcpy(o, d, (size_t)k);
-    o += k;
-  } else {
-    *o++ = d[0];
-    if (k > 1) {
-      *o++ = '.';
-      memcpy(o, d + 1, (size_t)(k - 1));
-      o += k - 1;
-    }
-    *o++ = 'e';
-    int e = n - 1;
-    *o++ = e < 0 ? '-' : '+';
-    if (e < 0) e = -e;
-    char t[8];
-    int tn = 0;
-    do {
-      t[tn++] = (char)('0' + e % 10);
-      e /= 10;
-    } while (e);
-    while (tn) *o++ = t[--tn];
-  }
-  *o = '\0';
-  return (size_t)(o - out);
-}
-
-/* Shortest round-trip: the fewest significant digits whose correctly
- * rounded decimal reads back as the same double. printf rounds correctly,
- * so the first precision that round-trips is also the closest such value,
- * which is what ECMAScript asks for. a > 0 and finite. */
-static size_t slow_number(double a, int neg, char *out) {
-  char e[40];
-  for (int p = 1; p <= 17; p++) {
-    snprintf(e, sizeof e, "%.*e", p - 1, a);
-    if (p == 17 || strtod(e, NULL) == a) break;
-  }
-  /* e is "d.ddde[+-]XX" or "de[+-]XX" */
-  char d[24];
-  int k = 0;
-  const char *s = e;
-  for (; *s && *s != 'e'; s++)
-    if (*s != '.') d[k++] = *s;
-  int exp10 = (int)strtol(s + 1, NULL, 10);
-  while (k > 1 && d[k - 1] == '0') k--;
-  return old_es_format(d, k, exp10 + 1, neg, out);
-}
-
-static const double P10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* Shortest digits for the common case of a decimal with few digits (prices,
- * ratios), without printf: the first k for which a*10^k is a whole number S
- * below 2^50 with S/10^k == a (division of exact operands rounds correctly,
- * so that decimal reads back as a). It is the shortest if no decimal with
- * k-1 fractional digits reads back as a; below 2^50 the neighbours at k-1
- * are floor or ceil of a*10^(k-1), so checking those two settles it, and
- * S is the only k-digit candidate. Anything else takes the general path. */
-static int fast_digits(double a, char *d, int *k_out, int *n_out) {
-  for (int k = 1; k <= 22; k++) {
-    double s = a * P10[k];
-    if (s >= 1125899906842624.0) return 0;
-    if (s != floor(s) || s / P10[k] != a) continue;
-    double t = a * P10[k - 1];
-    if (floor(t) / P10[k - 1] == a || ceil(t) / P10[k - 1] == a) return 0;
-    int tn = (int)pt_u64_digits((uint64_t)s, d);
-    int len = tn;
-    while (len > 1 && d[len - 1] == '0') len--;
-    *k_out = len;
-    *n_out = tn - k;
-    return 1;
-  }
-  return 0;
-}
-
-static size_t earlier(double v, char *out) {
-  if (v == 0 || !isfinite(v)) { /* non-finite never reaches here (I-JSON) */
-    out[0] = '0';
-    out[1] = '\0';
-    return 1;
-  }
-  int neg = v < 0;
-  double a = neg ? -v : v;
-  /* Integers below 2^53 are exact and need no search. */
-  if (a < 9007199254740992.0 && a == floor(a)) {
-    char d[24];
-    int tn = (int)pt_u64_digits((uint64_t)a, d);
-    int k = tn;
-    while (k > 1 && d[k - 1] == '0') k--;
-    return old_es_format(d, k, tn, neg, out);
-  }
-  char fd[24];
-  int fk, fn;
-  if (fast_digits(a, fd, &fk, &fn)) return old_es_format(fd, fk, fn, neg, out);
-  return slow_number(a, neg, out);
-}
-/* ---- end of the earlier code ---- */
-
 typedef size_t (*fmt_fn)(double, char *);
 
 static size_t g17(double a, char *out) {
@@ -169,10 +50,9 @@ static double run(fmt_fn f, const double *v, int n) {
 }
 
 static void row(const char *name, const double *v, int n) {
-  double ours = run(pt_jcs_number, v, n), p17 = run(g17, v, n), old = run(earlier, v, n);
-  printf("%-34s pt_jcs_number %6.1f ns, printf %%.17g %6.1f ns (%.1fx), earlier code %7.1f ns "
-         "(%.1fx)\n",
-         name, ours, p17, p17 / ours, old, old / ours);
+  double ours = run(pt_jcs_number, v, n), p17 = run(g17, v, n);
+  printf("%-34s pt_jcs_number %6.1f ns, printf %%.17g %6.1f ns (%.1fx)\n", name, ours, p17,
+         p17 / ours);
 }
 
 int main(int argc, char **argv) {

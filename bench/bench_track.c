@@ -38,15 +38,14 @@ static pt_tracker *open_store(const char *kind, const char *name) {
   if (strcmp(kind, "memory") == 0) {
     snprintf(url, sizeof url, "memory:");
   } else {
-    char path[400];
-    snprintf(path, sizeof path, "%s/bench-%s-%d.db", dir, name, (int)getpid());
-    char side[420];
-    unlink(path);
-    snprintf(side, sizeof side, "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", path);
-    unlink(side);
-    snprintf(url, sizeof url, "sqlite:%s", path);
+    /* a fresh file: the database and its -wal and -shm gone */
+    static const char *const SUFFIXES[] = {"", "-wal", "-shm"};
+    char path[420];
+    for (int k = 0; k < 3; k++) {
+      snprintf(path, sizeof path, "%s/bench-%s-%d.db%s", dir, name, (int)getpid(), SUFFIXES[k]);
+      unlink(path);
+    }
+    snprintf(url, sizeof url, "sqlite:%s/bench-%s-%d.db", dir, name, (int)getpid());
   }
   pt_options o = {.db_url = url};
   pt_tracker *t;
@@ -337,11 +336,12 @@ static void run_long(const char *kind, int total) {
   }
   printf("%s: status summary, 4-event session %.0f us, 100k-event session %.0f us (%.2fx)\n", kind,
          st[0], st[1], st[1] / st[0]);
-  printf("%-44s first 2k %.2f us/event, last 2k of %dk %.2f us/event (late/early %.2f, "
-         "medians of 100-event batches)\n",
-         kind[0] == 'm' ? "memory: append cost, one 100k-event session"
-                        : "sqlite: append cost, one 100k-event session",
-         e, total / 1000, l, l / e);
+  printf(
+      "%-44s first 2k %.2f us/event, last 2k of %dk %.2f us/event (late/early %.2f, "
+      "medians of 100-event batches)\n",
+      kind[0] == 'm' ? "memory: append cost, one 100k-event session"
+                     : "sqlite: append cost, one 100k-event session",
+      e, total / 1000, l, l / e);
   fflush(stdout);
   close_store(t, kind, "long");
 }

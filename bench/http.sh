@@ -69,7 +69,7 @@ etag1=$(sed -n 2p "$tmp/etags.txt" | cut -d' ' -f2-)
 pt_304=$(wrk_rate "pipetrackd GET status 304" \
   "$pt/api/pipeline/status?session_id=p_1&pipeline_type=checkout_digital" "" -H "If-None-Match: $etag1")
 pt_304r=$(ETAGS="$tmp/etags.txt" wrk_rate "pipetrackd GET status 304, 1,000 sessions (Lua)" "$pt" \
-  "$here/bench/http/status304.lua")
+  "$here/bench/http/status.lua")
 pt_track=$(wrk_rate "pipetrackd POST track (durable, auto_snapshot)" "$pt" "$here/bench/http/track.lua")
 commits=$(curl -s "$pt/metrics" | awk '/^pipetrack_store_commits_total/ {c=$2} /^pipetrack_store_events_committed_total/ {e=$2} END { if (c > 0) printf "%.1f events/commit", e / c }')
 echo "  (group commit during the run: $commits)" >&2

@@ -90,36 +90,20 @@ static void oracle(double v, char *out) {
     }
   }
   while (k > 1 && d[k - 1] == '0') k--;
-  /* ECMAScript Number::toString, with n = e + 1 */
+  /* ECMAScript Number::toString from the digits and the point's place
+   * n = e + 1, each form one snprintf (unlike jcs.c's loop: an oracle that
+   * is written another way) */
+  static const char Z[] = "000000000000000000000";
+  const char *sign = neg ? "-" : "";
   int n = e + 1;
-  char *o = out;
-  if (neg) *o++ = '-';
-  if (k <= n && n <= 21) {
-    memcpy(o, d, (size_t)k);
-    o += k;
-    for (int i = k; i < n; i++) *o++ = '0';
-  } else if (0 < n && n <= 21) {
-    memcpy(o, d, (size_t)n);
-    o += n;
-    *o++ = '.';
-    memcpy(o, d + n, (size_t)(k - n));
-    o += k - n;
-  } else if (-6 < n && n <= 0) {
-    *o++ = '0';
-    *o++ = '.';
-    for (int i = 0; i < -n; i++) *o++ = '0';
-    memcpy(o, d, (size_t)k);
-    o += k;
-  } else {
-    *o++ = d[0];
-    if (k > 1) {
-      *o++ = '.';
-      memcpy(o, d + 1, (size_t)k - 1);
-      o += k - 1;
-    }
-    o += snprintf(o, 8, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
-  }
-  *o = '\0';
+  if (k <= n && n <= 21)
+    snprintf(out, 64, "%s%.*s%.*s", sign, k, d, n - k, Z);
+  else if (0 < n && n <= 21)
+    snprintf(out, 64, "%s%.*s.%.*s", sign, n, d, k - n, d + n);
+  else if (-6 < n && n <= 0)
+    snprintf(out, 64, "%s0.%.*s%.*s", sign, -n, Z, k, d);
+  else
+    snprintf(out, 64, "%s%c%s%.*se%+d", sign, d[0], k > 1 ? "." : "", k - 1, d + 1, n - 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

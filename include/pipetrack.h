@@ -265,8 +265,8 @@ pt_status pt_snapshot(pt_tracker *t, const char *session_id, const char *pipelin
  * entry's notes; NULL: "unknown"). Answers {"session_id", "redacted": [ids],
  * "snapshot": the entry, or null when every event was redacted already}.
  * PT_ENOTFOUND for an unknown session or event id (nothing is changed). */
-pt_status pt_redact(pt_tracker *t, const char *session_id, const char *const *event_ids,
-                    size_t n, const char *actor, char **out, pt_error *err);
+pt_status pt_redact(pt_tracker *t, const char *session_id, const char *const *event_ids, size_t n,
+                    const char *actor, char **out, pt_error *err);
 
 /* Registry history, newest first, as {"items": [...], "next_cursor": ...}.
  * limit <= 0 means 50; cursor is NULL or a next_cursor from an earlier page. */
@@ -289,12 +289,12 @@ pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *stat
 pt_status pt_stats(pt_tracker *t, const char *pipeline_type, int64_t since_ms, char **out,
                    pt_error *err);
 
-/* The newest registry entry, or PT_ENOTFOUND when there is none. */
 /* {"algorithm": "ed25519", "public_key": base64 of its 32 raw bytes}, the
  * key registry entries and receipts are signed with; PT_ENOTFOUND when the
  * tracker has no signing key. */
 pt_status pt_pubkey(pt_tracker *t, char **out, pt_error *err);
 
+/* The newest registry entry, or PT_ENOTFOUND when there is none. */
 pt_status pt_latest_snapshot(pt_tracker *t, const char *session_id, char **out, pt_error *err);
 
 typedef enum pt_format { PT_FORMAT_JSON = 0, PT_FORMAT_MARKDOWN = 1 } pt_format;
@@ -521,8 +521,8 @@ int pt_api_route_find(const char *method, const char *path, char param[64], int 
 /* A request to a route of pt_api_routes. Strings are borrowed for the call.
  * The tracker's options give the defaults (auto_snapshot, max_depth). */
 typedef struct pt_request {
-  int route;          /* a row of pt_api_routes */
-  const char *param;  /* its "{id}" segment, or NULL */
+  int route;         /* a row of pt_api_routes */
+  const char *param; /* its "{id}" segment, or NULL */
   /* query arguments: arg(arg_ctx, name) gives a value or NULL when absent */
   const char *(*arg)(void *arg_ctx, const char *name);
   void *arg_ctx;
@@ -580,8 +580,8 @@ pt_answer *pt_api_call(pt_tracker *t, const pt_request *rq);
  * session_id=a%20b": the path and its percent-encoded query) and a body:
  * what a tool sends a server, answered in-process. Unknown paths get 404,
  * other methods 405; access is not checked (the caller holds the store). */
-pt_answer *pt_api_call_url(pt_tracker *t, const char *method, const char *target,
-                           const char *body, size_t len, const char *actor);
+pt_answer *pt_api_call_url(pt_tracker *t, const char *method, const char *target, const char *body,
+                           size_t len, const char *actor);
 
 #ifdef __cplusplus
 }

@@ -12,17 +12,15 @@
 /* A handler answers a request at once (returns the answer), or — tracking
  * only — starts a commit and returns NULL with *pending set (see track.c). */
 typedef struct pt__api_pending pt__api_pending;
-typedef pt_answer *(*pt__api_handler)(pt_tracker *t, const pt_request *rq,
-                                      void (*done)(void *), void *done_ctx,
-                                      pt__api_pending **pending);
+typedef pt_answer *(*pt__api_handler)(pt_tracker *t, const pt_request *rq, void (*done)(void *),
+                                      void *done_ctx, pt__api_pending **pending);
 
 /* The handlers behind the rows of pt_api_routes, in the same order. */
 extern const pt__api_handler pt__api_handlers[];
 
 /* A handler's parameters, for defining one. */
-#define ARGS                                                                        \
-  pt_tracker *t, const pt_request *rq, void (*done)(void *), void *ctx, \
-      pt__api_pending **pending
+#define ARGS \
+  pt_tracker *t, const pt_request *rq, void (*done)(void *), void *ctx, pt__api_pending **pending
 
 /* the handlers, one a route (track.c, reads.c, writes.c) */
 pt_answer *pt__api_track(ARGS);
@@ -51,6 +49,9 @@ pt_answer *pt__api_track_finish(pt_tracker *t, pt__api_pending *p);
 pt_answer *pt__ans_json(int status, char *doc);
 /* A library call's result: 200-class doc, or its error. */
 pt_answer *pt__ans_doc(pt_status rc, int status, char *doc, const pt_error *err);
+/* The answer of fn on the route's {id} (an issue's id). */
+pt_answer *pt__by_param(pt_tracker *t, const pt_request *rq,
+                        pt_status (*fn)(pt_tracker *t, const char *id, char **out, pt_error *err));
 /* Remembers the session a request names, for the log line. */
 void pt__ans_session(pt_answer *a, const char *sid);
 
@@ -67,6 +68,13 @@ json_t *pt__body_object(pt_tracker *t, const pt_request *rq, pt_answer **fail);
 /* Whether every member of o is one of allowed (NULL-terminated); else the
  * 400 answer naming the member. */
 pt_answer *pt__only_members(json_t *o, const char *const *allowed);
+/* The body as an object of allowed members only; NULL with *fail set. */
+json_t *pt__body_members(pt_tracker *t, const pt_request *rq, const char *const *allowed,
+                         pt_answer **fail);
+/* The member as a C string, or NULL when absent or null; *fail set to the
+ * 400 answer when it is not a string without U+0000 (or absent and
+ * required). Does nothing when *fail is set already, so checks chain. */
+const char *pt__str_member(json_t *doc, const char *name, int required, pt_answer **fail);
 /* A JSON string member usable as a C string (no U+0000), or NULL. */
 const char *pt__cstr(const json_t *v);
 

@@ -22,9 +22,9 @@ void pt_answer_free(pt_answer *a) {
   free(a);
 }
 
-pt_answer *pt__ans_json(int status, char *doc) {
-  if (!doc) return pt_answer_error(503, "out_of_memory", NULL, "out of memory");
-  pt_answer *a = calloc(1, sizeof *a);
+/* An answer holding doc (taken; NULL: out of memory). */
+static pt_answer *with_body(int status, char *doc) {
+  pt_answer *a = doc ? calloc(1, sizeof *a) : NULL;
   if (!a) {
     free(doc);
     return NULL; /* out of memory */
@@ -36,24 +36,18 @@ pt_answer *pt__ans_json(int status, char *doc) {
   return a;
 }
 
+pt_answer *pt__ans_json(int status, char *doc) {
+  if (!doc) return pt_answer_error(503, "out_of_memory", NULL, "out of memory");
+  return with_body(status, doc);
+}
+
 pt_answer *pt_answer_error(int status, const char *code, const char *field, const char *fmt, ...) {
   char msg[300];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  char *doc = pt_error_json(code, msg, field && *field ? field : NULL);
-  if (!doc) return NULL; /* out of memory */
-  pt_answer *a = calloc(1, sizeof *a);
-  if (!a) {
-    free(doc);
-    return NULL; /* out of memory */
-  }
-  a->status = status;
-  a->body = doc;
-  a->len = strlen(doc);
-  a->content_type = "application/json";
-  return a;
+  return with_body(status, pt_error_json(code, msg, field && *field ? field : NULL));
 }
 
 pt_answer *pt_answer_fail(const pt_error *err) {
@@ -64,6 +58,14 @@ pt_answer *pt_answer_fail(const pt_error *err) {
 
 pt_answer *pt__ans_doc(pt_status rc, int status, char *doc, const pt_error *err) {
   return rc == PT_OK ? pt__ans_json(status, doc) : pt_answer_fail(err);
+}
+
+pt_answer *pt__by_param(pt_tracker *t, const pt_request *rq,
+                        pt_status (*fn)(pt_tracker *t, const char *id, char **out, pt_error *err)) {
+  char *out = NULL;
+  pt_error err;
+  pt_status st = fn(t, rq->param ? rq->param : "", &out, &err);
+  return pt__ans_doc(st, 200, out, &err);
 }
 
 void pt__ans_session(pt_answer *a, const char *sid) {
@@ -92,8 +94,8 @@ pt_answer *pt__arg_int(const pt_request *rq, const char *name, long lo, long hi,
 
 const char *pt__arg_session(const pt_request *rq, pt_answer **fail) {
   const char *sid = pt__arg(rq, "session_id");
-  *fail = sid ? NULL
-              : pt_answer_error(400, "invalid_request", "session_id", "session_id: is required");
+  *fail =
+      sid ? NULL : pt_answer_error(400, "invalid_request", "session_id", "session_id: is required");
   return sid;
 }
 
@@ -128,8 +130,8 @@ json_t *pt__body_object(pt_tracker *t, const pt_request *rq, pt_answer **fail) {
     return NULL;
   }
   if (json_depth(rq->body, rq->body_len) > limit) {
-    *fail = pt_answer_error(400, "invalid_request", "body", "body: JSON nested deeper than %d levels",
-                            limit);
+    *fail = pt_answer_error(400, "invalid_request", "body",
+                            "body: JSON nested deeper than %d levels", limit);
     return NULL;
   }
   json_t *v;
@@ -144,6 +146,32 @@ json_t *pt__body_object(pt_tracker *t, const pt_request *rq, pt_answer **fail) {
     return NULL;
   }
   return v;
+}
+
+json_t *pt__body_members(pt_tracker *t, const pt_request *rq, const char *const *allowed,
+                         pt_answer **fail) {
+  json_t *doc = pt__body_object(t, rq, fail);
+  if (doc && (*fail = pt__only_members(doc, allowed))) {
+    json_decref(doc);
+    doc = NULL;
+  }
+  return doc;
+}
+
+const char *pt__str_member(json_t *doc, const char *name, int required, pt_answer **fail) {
+  if (*fail) return NULL;
+  json_t *v = json_object_get(doc, name);
+  if (!v || json_is_null(v)) {
+    if (required)
+      *fail = pt_answer_error(400, "invalid_request", name,
+                              "%s: is required and must be a string without U+0000", name);
+    return NULL;
+  }
+  const char *s = pt__cstr(v);
+  if (!s)
+    *fail =
+        pt_answer_error(400, "invalid_request", name, "%s: must be a string without U+0000", name);
+  return s;
 }
 
 pt_answer *pt__only_members(json_t *o, const char *const *allowed) {
@@ -298,8 +326,8 @@ static int query_parse(query *q, const char *qs) {
   return 0;
 }
 
-pt_answer *pt_api_call_url(pt_tracker *t, const char *method, const char *target,
-                           const char *body, size_t len, const char *actor) {
+pt_answer *pt_api_call_url(pt_tracker *t, const char *method, const char *target, const char *body,
+                           size_t len, const char *actor) {
   const char *qs = strchr(target, '?');
   size_t plen = qs ? (size_t)(qs - target) : strlen(target);
   /* percent-decoded, as a server's HTTP layer hands the path on */

@@ -14,9 +14,9 @@
   (void)pending
 
 /* A handler of one session: session_id required, remembered for the log. */
-#define SESSION_OR_FAIL(sid)                       \
-  pt_answer *fail_ = NULL;                         \
-  const char *sid = pt__arg_session(rq, &fail_);   \
+#define SESSION_OR_FAIL(sid)                     \
+  pt_answer *fail_ = NULL;                       \
+  const char *sid = pt__arg_session(rq, &fail_); \
   if (!sid) return fail_
 
 static pt_answer *with_session(pt_answer *a, const char *sid) {
@@ -104,34 +104,45 @@ pt_answer *pt__api_verify(ARGS) {
   return with_session(pt__ans_doc(st, 200, out, &err), sid);
 }
 
-pt_answer *pt__api_sessions(ARGS) {
-  UNUSED_ASYNC;
+/* A listing with two filters, a limit and a cursor (sessions, issues). */
+typedef pt_status (*list_fn)(pt_tracker *t, const char *a, const char *b, int limit,
+                             const char *cursor, char **out, pt_error *err);
+
+static pt_answer *listing(pt_tracker *t, const pt_request *rq, const char *a, const char *b,
+                          list_fn fn) {
   long limit;
   pt_answer *bad = pt__arg_int(rq, "limit", 1, PT_PAGE_MAX, &limit);
   if (bad) return bad;
   char *out = NULL;
   pt_error err;
-  pt_status st = pt_sessions(t, pt__arg(rq, "pipeline_type"), pt__arg(rq, "state"), (int)limit,
-                             pt__arg(rq, "cursor"), &out, &err);
+  pt_status st =
+      fn(t, pt__arg(rq, a), pt__arg(rq, b), (int)limit, pt__arg(rq, "cursor"), &out, &err);
+  return pt__ans_doc(st, 200, out, &err);
+}
+
+pt_answer *pt__api_sessions(ARGS) {
+  UNUSED_ASYNC;
+  return listing(t, rq, "pipeline_type", "state", pt_sessions);
+}
+
+/* A document of the whole tracker (no argument). */
+static pt_answer *whole(pt_tracker *t, pt_status (*fn)(pt_tracker *t, char **out, pt_error *err)) {
+  char *out = NULL;
+  pt_error err;
+  pt_status st = fn(t, &out, &err);
   return pt__ans_doc(st, 200, out, &err);
 }
 
 pt_answer *pt__api_definitions(ARGS) {
   UNUSED_ASYNC;
   (void)rq;
-  char *out = NULL;
-  pt_error err;
-  pt_status st = pt_definitions_json(t, &out, &err);
-  return pt__ans_doc(st, 200, out, &err);
+  return whole(t, pt_definitions_json);
 }
 
 pt_answer *pt__api_pubkey(ARGS) {
   UNUSED_ASYNC;
   (void)rq;
-  char *out = NULL;
-  pt_error err;
-  pt_status st = pt_pubkey(t, &out, &err);
-  return pt__ans_doc(st, 200, out, &err);
+  return whole(t, pt_pubkey);
 }
 
 pt_answer *pt__api_stats(ARGS) {
@@ -151,22 +162,12 @@ pt_answer *pt__api_stats(ARGS) {
 
 pt_answer *pt__api_issues(ARGS) {
   UNUSED_ASYNC;
-  long limit;
-  pt_answer *bad = pt__arg_int(rq, "limit", 1, PT_PAGE_MAX, &limit);
-  if (bad) return bad;
-  char *out = NULL;
-  pt_error err;
-  pt_status st = pt_issues(t, pt__arg(rq, "status"), pt__arg(rq, "pipeline_type"), (int)limit,
-                           pt__arg(rq, "cursor"), &out, &err);
-  return pt__ans_doc(st, 200, out, &err);
+  return listing(t, rq, "status", "pipeline_type", pt_issues);
 }
 
 pt_answer *pt__api_issue(ARGS) {
   UNUSED_ASYNC;
-  char *out = NULL;
-  pt_error err;
-  pt_status st = pt_issue_get(t, rq->param ? rq->param : "", &out, &err);
-  return pt__ans_doc(st, 200, out, &err);
+  return pt__by_param(t, rq, pt_issue_get);
 }
 
 /* The export streams: the answer holds the open export and the program

@@ -111,18 +111,14 @@ static void put_result(pt_buf *b, const pt_track_result *r) {
   pt_buf_puts(b, r->event_json);
   pt_buf_puts(b, ",\"snapshot\":");
   pt_buf_puts(b, r->snapshot_json ? r->snapshot_json : "null");
-  pt_buf_puts(b, ",\"receipt\":");
-  pt_buf_json_cstr(b, r->receipt[0] ? r->receipt : NULL);
+  pt_buf_json_member(b, ",\"receipt\":", r->receipt[0] ? r->receipt : NULL);
   pt_buf_printf(b, ",\"replayed\":%s", r->replayed ? "true" : "false");
 }
 
 static void put_error(pt_buf *b, const pt_error *e) {
-  pt_buf_puts(b, "{\"code\":");
-  pt_buf_json_cstr(b, pt_err_name(e->code));
-  pt_buf_puts(b, ",\"message\":");
-  pt_buf_json_cstr(b, e->message[0] ? e->message : pt_strerror(e->code));
-  pt_buf_puts(b, ",\"field\":");
-  pt_buf_json_cstr(b, e->field[0] ? e->field : NULL);
+  pt_buf_json_member(b, "{\"code\":", pt_err_name(e->code));
+  pt_buf_json_member(b, ",\"message\":", e->message[0] ? e->message : pt_strerror(e->code));
+  pt_buf_json_member(b, ",\"field\":", e->field[0] ? e->field : NULL);
   pt_buf_putc(b, '}');
 }
 

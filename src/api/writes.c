@@ -16,31 +16,21 @@
 /* POST /api/pipeline/snapshot {"session_id", "pipeline_type"?, "notes"?} */
 pt_answer *pt__api_snapshot(ARGS) {
   UNUSED_ASYNC;
-  pt_answer *fail = NULL;
-  json_t *doc = pt__body_object(t, rq, &fail);
-  if (!doc) return fail;
   static const char *const allowed[] = {"session_id", "pipeline_type", "notes", NULL};
-  json_t *sid = json_object_get(doc, "session_id"), *pt = json_object_get(doc, "pipeline_type"),
-         *notes = json_object_get(doc, "notes");
-  if ((fail = pt__only_members(doc, allowed))) {
-  } else if (!pt__cstr(sid)) {
-    fail = pt_answer_error(400, "invalid_request", "session_id",
-                           "session_id: is required and must be a string without U+0000");
-  } else if (pt && !json_is_null(pt) && !pt__cstr(pt)) {
-    fail = pt_answer_error(400, "invalid_request", "pipeline_type",
-                           "pipeline_type: must be a string without U+0000");
-  } else if (notes && !json_is_null(notes) && !pt__cstr(notes)) {
-    fail = pt_answer_error(400, "invalid_request", "notes", "notes: must be a string without U+0000");
+  pt_answer *fail = NULL;
+  json_t *doc = pt__body_members(t, rq, allowed, &fail);
+  if (!doc) return fail;
+  const char *sid = pt__str_member(doc, "session_id", 1, &fail);
+  const char *ptype = pt__str_member(doc, "pipeline_type", 0, &fail);
+  const char *notes = pt__str_member(doc, "notes", 0, &fail);
+  pt_answer *a = fail;
+  if (!fail) {
+    char *out = NULL;
+    pt_error err;
+    pt_status st = pt_snapshot(t, sid, ptype, notes, &out, &err);
+    a = pt__ans_doc(st, 201, out, &err);
+    pt__ans_session(a, sid);
   }
-  if (fail) {
-    json_decref(doc);
-    return fail;
-  }
-  char *out = NULL;
-  pt_error err;
-  pt_status st = pt_snapshot(t, pt__cstr(sid), pt__cstr(pt), pt__cstr(notes), &out, &err);
-  pt_answer *a = pt__ans_doc(st, 201, out, &err);
-  pt__ans_session(a, pt__cstr(sid));
   json_decref(doc);
   return a;
 }
@@ -50,24 +40,22 @@ pt_answer *pt__api_snapshot(ARGS) {
  * credential and the address) and the name the body gives, if any. */
 pt_answer *pt__api_redact(ARGS) {
   UNUSED_ASYNC;
-  pt_answer *fail = NULL;
-  json_t *doc = pt__body_object(t, rq, &fail);
-  if (!doc) return fail;
   static const char *const allowed[] = {"session_id", "event_ids", "actor", NULL};
-  json_t *sid = json_object_get(doc, "session_id"), *ids = json_object_get(doc, "event_ids"),
-         *actor = json_object_get(doc, "actor");
+  pt_answer *fail = NULL;
+  json_t *doc = pt__body_members(t, rq, allowed, &fail);
+  if (!doc) return fail;
+  json_t *ids = json_object_get(doc, "event_ids"), *actor = json_object_get(doc, "actor");
+  const char *sid = pt__str_member(doc, "session_id", 1, &fail);
+  pt__str_member(doc, "actor", 0, &fail);
   size_t n = ids ? json_array_size(ids) : 0;
-  if ((fail = pt__only_members(doc, allowed))) {
-  } else if (!pt__cstr(sid)) {
-    fail = pt_answer_error(400, "invalid_request", "session_id",
-                           "session_id: is required and must be a string without U+0000");
+  if (fail) {
   } else if (ids && !json_is_array(ids)) {
     fail = pt_answer_error(400, "invalid_request", "event_ids",
                            "event_ids: must be an array of event ids (absent: all)");
   } else if (ids && n == 0) {
     fail = pt_answer_error(400, "invalid_request", "event_ids",
                            "event_ids: must not be empty (leave it out to redact every event)");
-  } else if (actor && (!pt__cstr(actor) || json_string_length(actor) > 128)) {
+  } else if (actor && json_string_length(actor) > 128) {
     fail = pt_answer_error(400, "invalid_request", "actor",
                            "actor: must be a string of at most 128 bytes without U+0000");
   } else if (n > PT_BATCH_MAX) {
@@ -90,7 +78,7 @@ pt_answer *pt__api_redact(ARGS) {
   }
   if (fail) {
     free(list);
-    pt__ans_session(fail, pt__cstr(sid));
+    pt__ans_session(fail, sid);
     json_decref(doc);
     return fail;
   }
@@ -98,16 +86,15 @@ pt_answer *pt__api_redact(ARGS) {
   pt_buf_init(&who, 0);
   pt_buf_puts(&who, rq->actor ? rq->actor : "unknown");
   if (actor) {
-    pt_buf_puts(&who, " as ");
-    pt_buf_json_cstr(&who, pt__cstr(actor));
+    pt_buf_json_member(&who, " as ", pt__cstr(actor));
   }
   char *out = NULL;
   pt_error err;
-  pt_status st = pt_redact(t, pt__cstr(sid), list, n, pt_buf_cstr(&who), &out, &err);
+  pt_status st = pt_redact(t, sid, list, n, pt_buf_cstr(&who), &out, &err);
   pt_buf_cleanup(&who);
   free(list);
   pt_answer *a = pt__ans_doc(st, 200, out, &err);
-  pt__ans_session(a, pt__cstr(sid));
+  pt__ans_session(a, sid);
   json_decref(doc);
   return a;
 }
@@ -139,8 +126,5 @@ pt_answer *pt__api_import(ARGS) {
 /* POST /api/pipeline/issues/{id}/resolve */
 pt_answer *pt__api_issue_resolve(ARGS) {
   UNUSED_ASYNC;
-  char *out = NULL;
-  pt_error err;
-  pt_status st = pt_issue_resolve(t, rq->param ? rq->param : "", &out, &err);
-  return pt__ans_doc(st, 200, out, &err);
+  return pt__by_param(t, rq, pt_issue_resolve);
 }

@@ -6,18 +6,25 @@
 
 #include "output.h"
 
-int ptc_cmd_track(const ptc_tool *tl, int argc, char **argv);
-int ptc_cmd_status(const ptc_tool *tl, int argc, char **argv);
-int ptc_cmd_snapshot(const ptc_tool *tl, int argc, char **argv);
-int ptc_cmd_history(const ptc_tool *tl, int argc, char **argv);
-int ptc_cmd_report(const ptc_tool *tl, int argc, char **argv);
-int ptc_cmd_verify(const ptc_tool *tl, int argc, char **argv);
-int ptc_cmd_sessions(const ptc_tool *tl, int argc, char **argv);
-int ptc_cmd_issues(const ptc_tool *tl, int argc, char **argv);
-int ptc_cmd_export(const ptc_tool *tl, int argc, char **argv);
-int ptc_cmd_import(const ptc_tool *tl, int argc, char **argv);
-int ptc_cmd_redact(const ptc_tool *tl, int argc, char **argv);
-/* tl->client is NULL when a public key is given: nothing is opened */
-int ptc_cmd_check(const ptc_tool *tl, int argc, char **argv);
+/* Every command, by name: each is int ptc_cmd_<name>(const ptc_tool *tl, int
+ * argc, char **argv). check runs with tl->client NULL when a public key is
+ * given: nothing is opened. */
+#define PTC_COMMANDS(X) \
+  X(track)              \
+  X(status)             \
+  X(snapshot)           \
+  X(history)            \
+  X(report)             \
+  X(verify)             \
+  X(sessions)           \
+  X(issues)             \
+  X(export)             \
+  X(import)             \
+  X(redact)             \
+  X(check)
+
+#define PTC_DECLARE(name) int ptc_cmd_##name(const ptc_tool *tl, int argc, char **argv);
+PTC_COMMANDS(PTC_DECLARE)
+#undef PTC_DECLARE
 
 #endif

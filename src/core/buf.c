@@ -208,3 +208,8 @@ const char *pt_buf_cstr(pt_buf *b) {
   b->data[b->len] = '\0';
   return b->data;
 }
+
+void pt_buf_json_member(pt_buf *b, const char *head, const char *s) {
+  pt_buf_puts(b, head);
+  pt_buf_json_cstr(b, s);
+}

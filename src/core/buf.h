@@ -34,7 +34,10 @@ void pt_buf_printf(pt_buf *b, const char *fmt, ...) __attribute__((format(printf
 /* A JSON string literal (quotes included), escaped as RFC 8785 requires:
  * only ", \\ and control characters; \b \t \n \f \r in short form. */
 void pt_buf_json_str(pt_buf *b, const char *s, size_t n);
-void pt_buf_json_cstr(pt_buf *b, const char *s); /* NULL writes null */
+void pt_buf_json_cstr(pt_buf *b, const char *s);
+/* Appends head (a member's lead, such as ",\"id\":") and then s as
+ * pt_buf_json_cstr does: one call a string member. */
+void pt_buf_json_member(pt_buf *b, const char *head, const char *s); /* NULL writes null */
 /* Takes the text out (NUL-terminated, caller frees); the buffer is reset.
  * NULL when the buffer failed. */
 char *pt_buf_take(pt_buf *b);

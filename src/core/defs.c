@@ -208,8 +208,7 @@ void pt_defs_write_json(pt_buf *b, const pt_defs *d) {
   for (int i = 0; i < d->n; i++) {
     const pt_pipeline *p = &d->p[i];
     if (i) pt_buf_putc(b, ',');
-    pt_buf_puts(b, "{\"type\":");
-    pt_buf_json_cstr(b, p->type);
+    pt_buf_json_member(b, "{\"type\":", p->type);
     pt_buf_puts(b, ",\"steps\":[");
     for (int j = 0; j < p->nsteps; j++) {
       if (j) pt_buf_putc(b, ',');

@@ -71,12 +71,9 @@ unsigned pt_http_status(pt_status code) {
 char *pt_error_json(const char *code, const char *message, const char *field) {
   pt_buf b;
   pt_buf_init(&b, 0);
-  pt_buf_puts(&b, "{\"error\":{\"code\":");
-  pt_buf_json_cstr(&b, code);
-  pt_buf_puts(&b, ",\"message\":");
-  pt_buf_json_cstr(&b, message);
-  pt_buf_puts(&b, ",\"field\":");
-  pt_buf_json_cstr(&b, field && *field ? field : NULL);
+  pt_buf_json_member(&b, "{\"error\":{\"code\":", code);
+  pt_buf_json_member(&b, ",\"message\":", message);
+  pt_buf_json_member(&b, ",\"field\":", field && *field ? field : NULL);
   pt_buf_puts(&b, "}}");
   return pt_buf_take(&b);
 }

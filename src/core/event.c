@@ -72,10 +72,10 @@ pt_event *pt_event_new(const char *id, const char *session_id, const char *pipel
 /* A copy of s; without its payloads (null) and marked redacted when
  * redact is set. */
 static pt_event *copy_event(const pt_event *s, int redact) {
-  pt_event *e = pt_event_new(s->id, s->session_id, s->pipeline_type, s->step,
-                             redact ? NULL : s->input, redact ? 0 : s->input_len,
-                             redact ? NULL : s->output, redact ? 0 : s->output_len, s->error,
-                             s->error_len);
+  pt_event *e =
+      pt_event_new(s->id, s->session_id, s->pipeline_type, s->step, redact ? NULL : s->input,
+                   redact ? 0 : s->input_len, redact ? NULL : s->output, redact ? 0 : s->output_len,
+                   s->error, s->error_len);
   if (!e) return NULL;
   e->status = s->status;
   e->ts = s->ts;
@@ -124,14 +124,10 @@ size_t pt_event_json_size(const pt_event *e) {
 }
 
 void pt_event_write_json(pt_buf *b, const pt_event *e) {
-  pt_buf_puts(b, "{\"id\":");
-  pt_buf_json_cstr(b, e->id);
-  pt_buf_puts(b, ",\"session_id\":");
-  pt_buf_json_cstr(b, e->session_id);
-  pt_buf_puts(b, ",\"pipeline_type\":");
-  pt_buf_json_cstr(b, e->pipeline_type);
-  pt_buf_puts(b, ",\"step\":");
-  pt_buf_json_cstr(b, e->step);
+  pt_buf_json_member(b, "{\"id\":", e->id);
+  pt_buf_json_member(b, ",\"session_id\":", e->session_id);
+  pt_buf_json_member(b, ",\"pipeline_type\":", e->pipeline_type);
+  pt_buf_json_member(b, ",\"step\":", e->step);
   pt_buf_puts(b, ",\"status\":\"");
   pt_buf_puts(b, pt_status_names[e->status]);
   pt_buf_puts(b, "\",\"ts\":");
@@ -159,12 +155,10 @@ void pt_event_write_json(pt_buf *b, const pt_event *e) {
  * (id < input_sha256 < step < ts; error < output_sha256 < status), so the
  * canonical text is written directly, without building an object. */
 void pt_chain_input_n(pt_buf *b, const pt_event *e) {
-  pt_buf_puts(b, "{\"id\":");
-  pt_buf_json_cstr(b, e->id);
+  pt_buf_json_member(b, "{\"id\":", e->id);
   pt_buf_puts(b, ",\"input_sha256\":\"");
   pt_buf_put(b, e->input_sha256, 64);
-  pt_buf_puts(b, "\",\"step\":");
-  pt_buf_json_cstr(b, e->step);
+  pt_buf_json_member(b, "\",\"step\":", e->step);
   pt_buf_puts(b, ",\"ts\":");
   if (e->ts < 0)
     pt_buf_puts(b, "null");

@@ -63,10 +63,8 @@ int pt_issue_copy(pt_issue *dst, const pt_issue *src) {
 }
 
 void pt_issue_write_json(pt_buf *b, const pt_issue *x) {
-  pt_buf_puts(b, "{\"id\":");
-  pt_buf_json_cstr(b, x->id);
-  pt_buf_puts(b, ",\"fingerprint\":");
-  pt_buf_json_cstr(b, x->fingerprint);
+  pt_buf_json_member(b, "{\"id\":", x->id);
+  pt_buf_json_member(b, ",\"fingerprint\":", x->fingerprint);
   pt_buf_puts(b, ",\"title\":");
   char title[400];
   if (strcmp(x->code, "stalled") == 0 && strcmp(x->step, "*") == 0)
@@ -76,12 +74,9 @@ void pt_issue_write_json(pt_buf *b, const pt_issue *x) {
   else
     snprintf(title, sizeof title, "%s failed in %s: %s", x->step, x->pipeline_type, x->code);
   pt_buf_json_cstr(b, title);
-  pt_buf_puts(b, ",\"pipeline_type\":");
-  pt_buf_json_cstr(b, x->pipeline_type);
-  pt_buf_puts(b, ",\"step\":");
-  pt_buf_json_cstr(b, x->step);
-  pt_buf_puts(b, ",\"code\":");
-  pt_buf_json_cstr(b, x->code);
+  pt_buf_json_member(b, ",\"pipeline_type\":", x->pipeline_type);
+  pt_buf_json_member(b, ",\"step\":", x->step);
+  pt_buf_json_member(b, ",\"code\":", x->code);
   pt_buf_printf(b,
                 ",\"status\":\"%s\",\"count\":%" PRId64 ",\"sessions_affected\":%" PRId64
                 ",\"first_seen\":%" PRId64 ",\"last_seen\":%" PRId64 ",\"reopened\":%" PRId64,
@@ -92,8 +87,7 @@ void pt_issue_write_json(pt_buf *b, const pt_issue *x) {
     pt_buf_i64(b, x->resolved_at);
   else
     pt_buf_puts(b, "null");
-  pt_buf_puts(b, ",\"last_session_id\":");
-  pt_buf_json_cstr(b, x->last_session_id[0] ? x->last_session_id : NULL);
+  pt_buf_json_member(b, ",\"last_session_id\":", x->last_session_id[0] ? x->last_session_id : NULL);
   pt_buf_puts(b, ",\"sample_event\":");
   pt_buf_puts(b, x->sample_event ? x->sample_event : "null");
   pt_buf_putc(b, '}');

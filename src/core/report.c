@@ -31,10 +31,8 @@ static const char **ids_upto(const pt_report_in *r, const char **ids) {
 
 void pt_report_json(pt_buf *b, const pt_report_in *r) {
   const pt_cksum *c = r->checksum;
-  pt_buf_puts(b, "{\"session_id\":");
-  pt_buf_json_cstr(b, r->session->session_id);
-  pt_buf_puts(b, ",\"pipeline_type\":");
-  pt_buf_json_cstr(b, r->session->pipeline_type);
+  pt_buf_json_member(b, "{\"session_id\":", r->session->session_id);
+  pt_buf_json_member(b, ",\"pipeline_type\":", r->session->pipeline_type);
   pt_buf_puts(b, ",\"generated_at\":");
   pt_buf_i64(b, r->generated_at);
   pt_buf_printf(b, ",\"state\":\"%s\",\"is_valid\":%s", c->state, c->is_valid ? "true" : "false");

@@ -2,13 +2,13 @@
  * (see session.h). */
 #include "session.h"
 
-#include "jparse.h"
-
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "jparse.h"
 
 static void copy_str(char *dst, size_t cap, const char *src) {
   size_t n = strlen(src);
@@ -301,8 +301,7 @@ void pt_cksum_write_json(pt_buf *b, const pt_cksum *c, const pt_pipeline *p) {
   pt_buf_put(b, c->chain_hash, 64);
   pt_buf_puts(b, "\",\"event_count\":");
   pt_buf_i64(b, c->event_count);
-  pt_buf_puts(b, ",\"last_event_id\":");
-  pt_buf_json_cstr(b, c->last_event_id);
+  pt_buf_json_member(b, ",\"last_event_id\":", c->last_event_id);
   pt_buf_printf(b,
                 ",\"state\":\"%s\",\"is_complete\":%s,\"is_valid\":%s,\"progress\":"
                 "{\"completed\":%d,\"total\":%d,\"percent\":%d}",
@@ -359,18 +358,14 @@ int pt_snap_make(pt_session *s, const pt_cksum *c, int64_t now_ms, const char *n
 
 static void snap_write(pt_buf *b, const pt_snap *s, const char *const *ids, int64_t first,
                        int64_t nids, int64_t cap, int with_signature) {
-  pt_buf_puts(b, "{\"id\":");
-  pt_buf_json_cstr(b, s->id);
-  pt_buf_puts(b, ",\"session_id\":");
-  pt_buf_json_cstr(b, s->session_id);
-  pt_buf_puts(b, ",\"pipeline_type\":");
-  pt_buf_json_cstr(b, s->pipeline_type);
+  pt_buf_json_member(b, "{\"id\":", s->id);
+  pt_buf_json_member(b, ",\"session_id\":", s->session_id);
+  pt_buf_json_member(b, ",\"pipeline_type\":", s->pipeline_type);
   pt_buf_puts(b, ",\"chain_hash\":\"");
   pt_buf_put(b, s->chain_hash, 64);
   pt_buf_puts(b, "\",\"event_count\":");
   pt_buf_i64(b, s->event_count);
-  pt_buf_puts(b, ",\"last_event_id\":");
-  pt_buf_json_cstr(b, s->last_event_id[0] ? s->last_event_id : NULL);
+  pt_buf_json_member(b, ",\"last_event_id\":", s->last_event_id[0] ? s->last_event_id : NULL);
   int64_t lo = cap > 0 && s->event_count > cap ? s->event_count - cap : 0;
   if (lo > 0) pt_buf_puts(b, ",\"event_ids_truncated\":true");
   pt_buf_puts(b, ",\"event_ids\":[");
@@ -396,11 +391,9 @@ static void snap_write(pt_buf *b, const pt_snap *s, const char *const *ids, int6
                 "\"state\":\"%s\",\"is_valid\":%s,\"created_at\":",
                 s->completed, s->total, s->percent, s->state, s->is_valid ? "true" : "false");
   pt_buf_i64(b, s->created_at);
-  pt_buf_puts(b, ",\"notes\":");
-  pt_buf_json_cstr(b, s->notes);
+  pt_buf_json_member(b, ",\"notes\":", s->notes);
   if (with_signature) {
-    pt_buf_puts(b, ",\"signature\":");
-    pt_buf_json_cstr(b, s->signature);
+    pt_buf_json_member(b, ",\"signature\":", s->signature);
   }
   pt_buf_putc(b, '}');
 }

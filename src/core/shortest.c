@@ -114,17 +114,11 @@ int pt_shortest_digits(double a, char *digits, int *exp10) {
     /* Rare: exact quotients need the dropped digits' exactness tracked
      * for ties (round half to even) and for vm as a candidate. */
     int dropped_zero = vr_exact; /* every digit dropped before `last` is 0 */
-    while (vp / 10 > vm / 10) {
-      vm_exact = vm_exact && vm % 10 == 0;
-      dropped_zero = dropped_zero && last == 0;
-      last = (int)(vr % 10);
-      vr /= 10;
-      vp /= 10;
-      vm /= 10;
-      removed++;
-    }
-    if (vm_exact) {
-      while (vm % 10 == 0) {
+    /* drop digits while a shorter decimal stays inside; then, when vm itself
+     * is a candidate, its trailing zeros too */
+    for (int pass = 0; pass < 2; pass++)
+      while (pass == 0 ? vp / 10 > vm / 10 : vm_exact && vm % 10 == 0) {
+        if (pass == 0) vm_exact = vm_exact && vm % 10 == 0;
         dropped_zero = dropped_zero && last == 0;
         last = (int)(vr % 10);
         vr /= 10;
@@ -132,7 +126,6 @@ int pt_shortest_digits(double a, char *digits, int *exp10) {
         vm /= 10;
         removed++;
       }
-    }
     if (dropped_zero && last == 5 && vr % 2 == 0) last = 4; /* a tie: keep even */
     out = vr + ((vr == vm && !vm_exact) || last >= 5);
   } else {

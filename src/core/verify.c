@@ -61,8 +61,9 @@ static int signature_holds(pt_verifier *v, const pt_snap *s, int64_t n) {
   for (int64_t i = 0; i < k; i++) ids[i] = v->ring[(first + i) % PT_SNAP_IDS_MAX];
   pt_buf text;
   pt_buf_init(&text, 0);
-  int rc = pt_snap_signed_text(&text, s, ids, first, k) ? -1
-           : pt_signer_check(v->signer, text.data, text.len, s->signature);
+  int rc = pt_snap_signed_text(&text, s, ids, first, k)
+               ? -1
+               : pt_signer_check(v->signer, text.data, text.len, s->signature);
   pt_buf_cleanup(&text);
   free(ids);
   return rc;
@@ -83,10 +84,8 @@ static void add_event_mismatch(pt_verifier *v, int64_t seq, const char *id, cons
   if (v->count++) pt_buf_putc(b, ',');
   pt_buf_puts(b, "{\"kind\":\"event\",\"seq\":");
   pt_buf_i64(b, seq);
-  pt_buf_puts(b, ",\"event_id\":");
-  pt_buf_json_cstr(b, id);
-  pt_buf_puts(b, ",\"reason\":");
-  pt_buf_json_cstr(b, reason);
+  pt_buf_json_member(b, ",\"event_id\":", id);
+  pt_buf_json_member(b, ",\"reason\":", reason);
   pt_buf_putc(b, '}');
 }
 
@@ -94,14 +93,11 @@ static void add_other_mismatch(pt_verifier *v, const char *kind, const char *id,
                                const char *reason) {
   pt_buf *b = &v->mismatches;
   if (v->count++) pt_buf_putc(b, ',');
-  pt_buf_puts(b, "{\"kind\":");
-  pt_buf_json_cstr(b, kind);
+  pt_buf_json_member(b, "{\"kind\":", kind);
   if (id) {
-    pt_buf_puts(b, ",\"id\":");
-    pt_buf_json_cstr(b, id);
+    pt_buf_json_member(b, ",\"id\":", id);
   }
-  pt_buf_puts(b, ",\"reason\":");
-  pt_buf_json_cstr(b, reason);
+  pt_buf_json_member(b, ",\"reason\":", reason);
   pt_buf_putc(b, '}');
 }
 
@@ -163,8 +159,7 @@ int pt_verifier_finish(pt_verifier *v, const pt_session *s, pt_buf *out) {
   pt_chain_hash(v->session_id, v->prev_computed, hash);
   int ok = v->count == 0;
   pt_buf_puts(out, ok ? "{\"ok\":true" : "{\"ok\":false");
-  pt_buf_puts(out, ",\"session_id\":");
-  pt_buf_json_cstr(out, v->session_id);
+  pt_buf_json_member(out, ",\"session_id\":", v->session_id);
   pt_buf_puts(out, ",\"checked_events\":");
   pt_buf_i64(out, v->next_seq);
   pt_buf_puts(out, ",\"checked_snapshots\":");

@@ -13,8 +13,8 @@
 #include "../core/error.h"
 #include "tracker_int.h"
 
-/* Same content as SPEC §1.2 defines it for a replay: the members the client
- * sent, canonical; a ts left out of the replay counts as equal. */
+/* Same content as docs/concepts.md#sessions-and-events defines it for a replay: the members the
+ * client sent, canonical; a ts left out of the replay counts as equal. */
 static int same_content(const pt_event *stored, const pt_event *e) {
   if (strcmp(stored->pipeline_type, e->pipeline_type) || strcmp(stored->step, e->step) ||
       stored->status != e->status)
@@ -95,7 +95,8 @@ pt_status pt__track_apply(pt__tx *x, pt__job *h) {
     if (!j->evs[i]) continue;
     rc = apply_event(x, j, i);
     if (rc) h->err = j->errs[i];
-    x->events++;
+    /* written: not a replay, not refused (the counter says "written") */
+    if (rc == PT_OK && j->st[i] == PT_OK && !j->replayed[i]) x->events++;
   }
   return rc;
 }

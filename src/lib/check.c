@@ -44,8 +44,8 @@ int pt_entry_check(const char *pubkey, const char *entry_json, size_t len) {
     /* the canonical form is what was signed: any member order will do */
     pt_buf b;
     pt_buf_init(&b, 0);
-    rc = s && pt_jcs_write(&b, e, 0) == 0 && !b.failed &&
-         pt_ed25519_check(pubkey, b.data, b.len, s);
+    rc =
+        s && pt_jcs_write(&b, e, 0) == 0 && !b.failed && pt_ed25519_check(pubkey, b.data, b.len, s);
     pt_buf_cleanup(&b);
     free(s);
   }
@@ -61,10 +61,8 @@ int pt_receipt_check(const char *pubkey, const char *session_id, const char *lin
   pt_buf b;
   pt_buf_init(&b, 0);
   /* {"chain_hash","link","seq","session_id"}: already in canonical order */
-  pt_buf_puts(&b, "{\"chain_hash\":");
-  pt_buf_json_cstr(&b, chain);
-  pt_buf_puts(&b, ",\"link\":");
-  pt_buf_json_cstr(&b, link);
+  pt_buf_json_member(&b, "{\"chain_hash\":", chain);
+  pt_buf_json_member(&b, ",\"link\":", link);
   pt_buf_printf(&b, ",\"seq\":%" PRId64 ",\"session_id\":", seq);
   pt_buf_json_cstr(&b, session_id);
   pt_buf_putc(&b, '}');

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../core/clock.h"
 #include "../core/error.h"
 #include "tracker_int.h"
 
@@ -61,17 +62,11 @@ void pt__job_fail(pt__job *j, pt_status rc, const pt_error *err) {
   j->err.code = rc;
 }
 
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Runs the jobs (a linked list) in one transaction. On a storage failure the
  * whole transaction is rolled back and every job in it fails: nothing of it
  * is stored, and nothing was acknowledged. */
 static void run_jobs(pt_tracker *t, pt__job *jobs) {
-  uint64_t t0 = mono_ns();
+  uint64_t t0 = pt_mono_ns();
   pt_error err;
   pt_error_clear(&err);
   size_t want = 0;
@@ -100,7 +95,7 @@ static void run_jobs(pt_tracker *t, pt__job *jobs) {
     for (pt__job *j = jobs; j; j = j->next)
       if (KINDS[j->kind].publish && j->result == PT_OK) KINDS[j->kind].publish(t, j);
   }
-  __atomic_add_fetch(&t->stats.commit_ns, mono_ns() - t0, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&t->stats.commit_ns, pt_mono_ns() - t0, __ATOMIC_RELAXED);
 }
 
 static void *committer(void *arg) {

@@ -70,25 +70,19 @@ static int put_event(void *ctx, const pt_event *e) {
 static int put_snap(void *ctx, const pt_snap *s) {
   pt_export *x = ctx;
   pt_buf *b = &x->out;
-  pt_buf_puts(b, "{\"type\":\"snapshot\",\"snapshot\":{\"id\":");
-  pt_buf_json_cstr(b, s->id);
-  pt_buf_puts(b, ",\"session_id\":");
-  pt_buf_json_cstr(b, s->session_id);
-  pt_buf_puts(b, ",\"pipeline_type\":");
-  pt_buf_json_cstr(b, s->pipeline_type);
+  pt_buf_json_member(b, "{\"type\":\"snapshot\",\"snapshot\":{\"id\":", s->id);
+  pt_buf_json_member(b, ",\"session_id\":", s->session_id);
+  pt_buf_json_member(b, ",\"pipeline_type\":", s->pipeline_type);
   pt_buf_printf(b, ",\"n\":%" PRId64 ",\"chain_hash\":\"%s\",\"event_count\":%" PRId64, s->n,
                 s->chain_hash, s->event_count);
-  pt_buf_puts(b, ",\"last_event_id\":");
-  pt_buf_json_cstr(b, s->last_event_id[0] ? s->last_event_id : NULL);
+  pt_buf_json_member(b, ",\"last_event_id\":", s->last_event_id[0] ? s->last_event_id : NULL);
   pt_buf_printf(b,
                 ",\"progress\":{\"completed\":%d,\"total\":%d,\"percent\":%d},\"state\":\"%s\","
                 "\"is_valid\":%s,\"created_at\":%" PRId64,
                 s->completed, s->total, s->percent, s->state, s->is_valid ? "true" : "false",
                 s->created_at);
-  pt_buf_puts(b, ",\"notes\":");
-  pt_buf_json_cstr(b, s->notes);
-  pt_buf_puts(b, ",\"signature\":");
-  pt_buf_json_cstr(b, s->signature);
+  pt_buf_json_member(b, ",\"notes\":", s->notes);
+  pt_buf_json_member(b, ",\"signature\":", s->signature);
   pt_buf_puts(b, "}}\n");
   x->next_n = s->n + 1;
   x->rows++;
@@ -110,10 +104,8 @@ static int put_issue(void *ctx, const pt_issue *i) {
 
 static int put_issue_session(void *ctx, const char *sid, int64_t first, int64_t last) {
   pt_export *x = ctx;
-  pt_buf_puts(&x->out, "{\"type\":\"issue_session\",\"issue_id\":");
-  pt_buf_json_cstr(&x->out, x->iid);
-  pt_buf_puts(&x->out, ",\"session_id\":");
-  pt_buf_json_cstr(&x->out, sid);
+  pt_buf_json_member(&x->out, "{\"type\":\"issue_session\",\"issue_id\":", x->iid);
+  pt_buf_json_member(&x->out, ",\"session_id\":", sid);
   pt_buf_printf(&x->out, ",\"first_seen\":%" PRId64 ",\"last_seen\":%" PRId64 "}\n", first, last);
   snprintf(x->isess_after, sizeof x->isess_after, "%s", sid);
   x->have_isess_after = 1;
@@ -178,7 +170,7 @@ static pt_status step(pt_export *x, pt_error *err) {
       if (x->ipage == x->npage) {
         if (x->one || x->listed_last) {
           /* one session's export has no issues: they span sessions */
-          x->phase = x->one || !st->m->read_issues ? X_DONE : X_ISSUES;
+          x->phase = x->one || !st->m->issues ? X_DONE : X_ISSUES;
           return PT_OK;
         }
         x->npage = x->ipage = 0;
@@ -228,8 +220,9 @@ static pt_status step(pt_export *x, pt_error *err) {
       x->niids = x->iiid = 0;
       x->rows = 0;
       if ((rc = st->m->reader_open(st, &r, err))) return rc;
-      rc = st->m->read_issues(r, -1, NULL, x->icursor_ms, x->have_icursor ? x->icursor_id : NULL,
-                              ISSUES_PAGE, put_issue, x, err);
+      rc = st->m->issues->read_issues(r, -1, NULL, x->icursor_ms,
+                                      x->have_icursor ? x->icursor_id : NULL, ISSUES_PAGE,
+                                      put_issue, x, err);
       st->m->reader_close(r);
       if (rc) return rc;
       x->have_icursor = 1;
@@ -239,8 +232,9 @@ static pt_status step(pt_export *x, pt_error *err) {
     case X_ISSUE_SESSIONS:
       if ((rc = st->m->reader_open(st, &r, err))) return rc;
       x->rows = 0;
-      rc = st->m->read_issue_sessions_from(r, x->iid, x->have_isess_after ? x->isess_after : NULL,
-                                           ROWS_CHUNK, put_issue_session, x, err);
+      rc = st->m->issues->read_issue_sessions_from(r, x->iid,
+                                                   x->have_isess_after ? x->isess_after : NULL,
+                                                   ROWS_CHUNK, put_issue_session, x, err);
       st->m->reader_close(r);
       if (rc) return rc;
       if (x->rows < ROWS_CHUNK) x->phase = X_ISSUES;

@@ -1,6 +1,6 @@
 /* import.c - reads the lines of an export (export.c) back: each line is
  * parsed and checked in the caller's thread (I-JSON, the event rules of
- * SPEC §1.2, payload digests against the exported ones, registry entry
+ * docs/concepts.md#sessions-and-events, payload digests against the exported ones, registry entry
  * shapes); the committer then applies them in order in one transaction
  * (pt__import_run), checking that each event continues its chain. */
 #define _GNU_SOURCE /* memmem */
@@ -47,9 +47,10 @@ static const char *const CLIENT_MEMBERS[] = {"id", "session_id", "pipeline_type"
                                              "ts", "input",      "output",        "error"};
 /* ... and with what the server added, every member a stored event has */
 static const char *const STORED_MEMBERS[] = {
-    "id",   "session_id",  "pipeline_type", "step",          "status", "ts",      "input",
-    "output", "error",     "seq",           "received_at",   "input_sha256", "output_sha256",
-    "link", "redacted",    NULL};
+    "id",          "session_id",   "pipeline_type", "step",  "status",
+    "ts",          "input",        "output",        "error", "seq",
+    "received_at", "input_sha256", "output_sha256", "link",  "redacted",
+    NULL};
 
 static pt_status parse_event(pt_tracker *t, pt_defs *defs, json_t *ev, size_t line, pt__imrec *r,
                              pt_error *err) {
@@ -75,8 +76,9 @@ static pt_status parse_event(pt_tracker *t, pt_defs *defs, json_t *ev, size_t li
     json_decref(client);
     return line_fail(err, line, "event.redacted", "must be true or false");
   }
-  if (redacted && ((json_object_get(ev, "input") && !json_is_null(json_object_get(ev, "input"))) ||
-                   (json_object_get(ev, "output") && !json_is_null(json_object_get(ev, "output"))))) {
+  if (redacted &&
+      ((json_object_get(ev, "input") && !json_is_null(json_object_get(ev, "input"))) ||
+       (json_object_get(ev, "output") && !json_is_null(json_object_get(ev, "output"))))) {
     json_decref(client);
     return line_fail(err, line, "event.redacted", "a redacted event's input and output are null");
   }
@@ -96,7 +98,8 @@ static pt_status parse_event(pt_tracker *t, pt_defs *defs, json_t *ev, size_t li
     return line_fail(err, line, "event.received_at", "must be an integer >= 0");
   if (!is_hex64(link)) return line_fail(err, line, "event.link", "must be 64 lowercase hex digits");
   if (redacted) {
-    if (!is_hex64(in_d)) return line_fail(err, line, "event.input_sha256", "must be 64 lowercase hex digits");
+    if (!is_hex64(in_d))
+      return line_fail(err, line, "event.input_sha256", "must be 64 lowercase hex digits");
     if (!is_hex64(out_d))
       return line_fail(err, line, "event.output_sha256", "must be 64 lowercase hex digits");
     memcpy(r->ev->input_sha256, in_d, 65);
@@ -410,23 +413,24 @@ pt_status pt__import_apply(pt__tx *x, pt__job *h) {
     if (r->kind == 3) {
       /* the issue as it was in the source (after its failures, re-counted
        * above from the events, it is overwritten with the exported state) */
-      if (!st->m->issue_put) continue;
-      if ((rc = st->m->issue_put(st, &r->issue, 0, &h->err))) return rc;
+      if (!st->m->issues) continue;
+      if ((rc = st->m->issues->issue_put(st, &r->issue, 0, &h->err))) return rc;
       j->ires->issues_imported++;
       continue;
     }
     if (r->kind == 4) {
-      if (!st->m->issue_session_add) continue;
+      if (!st->m->issues) continue;
       pt_issue got;
-      rc = st->m->issue_get(st, r->iid, &got, &h->err);
+      rc = st->m->issues->issue_get(st, r->iid, &got, &h->err);
       pt_issue_cleanup(&got);
       if (rc == PT_ENOTFOUND)
         return import_refuse(j, r, PT_EINVALID,
                              "issue_session of issue \"%s\" comes before the issue", r->iid);
       if (rc) return rc;
       int fresh;
-      if ((rc = st->m->issue_session_add(st, r->iid, r->isid, r->ifirst, &fresh, &h->err)) ||
-          (rc = st->m->issue_session_add(st, r->iid, r->isid, r->ilast, &fresh, &h->err)))
+      if ((rc =
+               st->m->issues->issue_session_add(st, r->iid, r->isid, r->ifirst, &fresh, &h->err)) ||
+          (rc = st->m->issues->issue_session_add(st, r->iid, r->isid, r->ilast, &fresh, &h->err)))
         return rc;
       continue;
     }
@@ -540,7 +544,9 @@ void pt__import_publish(pt_tracker *t, pt__job *h) {
   int issues = 0;
   for (size_t i = 0; i < j->nrecs; i++) {
     const pt__imrec *r = &j->recs[i];
-    const char *sid = r->kind == 1 && r->ev ? r->ev->session_id : r->kind == 2 ? r->snap.session_id : NULL;
+    const char *sid = r->kind == 1 && r->ev ? r->ev->session_id
+                      : r->kind == 2        ? r->snap.session_id
+                                            : NULL;
     issues |= r->kind == 3;
     if (!sid || (last && strcmp(last, sid) == 0)) continue;
     pt_change c = {.kind = PT_CHANGE_SESSION, .session_id = sid};

@@ -1,4 +1,4 @@
-/* issues.c - issues (SPEC §1.6) as they change: stored failures and stalled
+/* issues.c - issues (docs/concepts.md#issues) as they change: stored failures and stalled
  * sessions counted in them in the transaction of the change, resolved on
  * request, and each change queued in the webhook outbox, whose deliveries
  * are read and marked here too. */
@@ -21,8 +21,8 @@ static int64_t outbox_due(const pt_tracker *t, const char *action, int64_t at) {
 static pt_status queue_change(pt__tx *x, const char *issue_id, const char *action, int64_t at,
                               pt_error *err) {
   pt_store *st = x->t->store;
-  if (!x->t->outbox || !st->m->outbox_add) return PT_OK;
-  return st->m->outbox_add(st, issue_id, action, at, outbox_due(x->t, action, at), err);
+  if (!x->t->outbox || !st->m->issues) return PT_OK;
+  return st->m->issues->outbox_add(st, issue_id, action, at, outbox_due(x->t, action, at), err);
 }
 
 /* One more occurrence at `at` of the issue keyed in *cur: *cur becomes the
@@ -31,7 +31,7 @@ static pt_status queue_change(pt__tx *x, const char *issue_id, const char *actio
 static pt_status count_in_issue(pt_store *st, pt_issue *cur, int64_t at, const char **action,
                                 int *is_new, pt_error *err) {
   pt_issue got;
-  pt_status rc = st->m->issue_get(st, cur->id, &got, err);
+  pt_status rc = st->m->issues->issue_get(st, cur->id, &got, err);
   *is_new = rc == PT_ENOTFOUND;
   if (rc != PT_OK && !*is_new) return rc;
   *action = "updated";
@@ -54,7 +54,7 @@ static pt_status count_in_issue(pt_store *st, pt_issue *cur, int64_t at, const c
  * here). */
 pt_status pt__record_failure(pt__tx *x, const pt_event *e, int announce, pt_error *err) {
   pt_store *st = x->t->store;
-  if (!st->m->issue_put) return PT_OK;
+  if (!st->m->issues) return PT_OK;
   pt_issue cur;
   pt_issue_key(&cur, e, NULL);
   const char *action;
@@ -70,10 +70,11 @@ pt_status pt__record_failure(pt__tx *x, const pt_event *e, int announce, pt_erro
   cur.sample_event = pt_buf_take(&b);
   if (!cur.sample_event) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   int new_session = 0;
-  rc = st->m->issue_session_add(st, cur.id, e->session_id, e->received_at, &new_session, err);
+  rc = st->m->issues->issue_session_add(st, cur.id, e->session_id, e->received_at, &new_session,
+                                        err);
   if (rc == PT_OK) {
     cur.sessions_affected += new_session;
-    rc = st->m->issue_put(st, &cur, is_new, err);
+    rc = st->m->issues->issue_put(st, &cur, is_new, err);
   }
   if (rc == PT_OK && announce) rc = queue_change(x, cur.id, action, e->received_at, err);
   pt_issue_cleanup(&cur);
@@ -91,8 +92,8 @@ typedef struct resolve_job {
 pt_status pt__resolve_apply(pt__tx *x, pt__job *h) {
   resolve_job *j = PT__JOB_AS(resolve_job, h);
   pt_store *st = x->t->store;
-  if (!st->m->issue_get) return pt_fail(&h->err, PT_ENOTFOUND, "id", "this store keeps no issues");
-  pt_status rc = st->m->issue_get(st, j->id, j->issue, &h->err);
+  if (!st->m->issues) return pt_fail(&h->err, PT_ENOTFOUND, "id", "this store keeps no issues");
+  pt_status rc = st->m->issues->issue_get(st, j->id, j->issue, &h->err);
   if (rc == PT_ENOTFOUND) {
     h->result = pt_fail(&h->err, PT_ENOTFOUND, "id", "id: no issue \"%s\"", j->id);
     return PT_OK;
@@ -101,7 +102,7 @@ pt_status pt__resolve_apply(pt__tx *x, pt__job *h) {
   if (j->issue->open) {
     j->issue->open = 0;
     j->issue->resolved_at = h->now;
-    rc = st->m->issue_put(st, j->issue, 0, &h->err);
+    rc = st->m->issues->issue_put(st, j->issue, 0, &h->err);
     if (rc == PT_OK) rc = queue_change(x, j->issue->id, "resolved", h->now, &h->err);
     if (rc) return rc;
   }
@@ -139,8 +140,8 @@ typedef struct outbox_job {
 pt_status pt__outbox_apply(pt__tx *x, pt__job *h) {
   outbox_job *j = PT__JOB_AS(outbox_job, h);
   pt_store *st = x->t->store;
-  if (!st->m->outbox_done) return PT_OK;
-  return st->m->outbox_done(st, j->id, j->ok, j->bump, j->next_at, &h->err);
+  if (!st->m->issues) return PT_OK;
+  return st->m->issues->outbox_done(st, j->id, j->ok, j->bump, j->next_at, &h->err);
 }
 
 pt_status pt__outbox_mark(pt_tracker *t, int64_t id, int ok, int bump, int64_t next_at,
@@ -155,12 +156,12 @@ pt_status pt__outbox_due(pt_tracker *t, int64_t now, pt_outbox *out, size_t max,
   *n = 0;
   *waiting = 0;
   pt_store *st = t->store;
-  if (!st->m->read_outbox_due) return PT_OK;
+  if (!st->m->issues) return PT_OK;
   pt_reader *r;
   pt_status rc = st->m->reader_open(st, &r, err);
   if (rc) return rc;
-  rc = st->m->read_outbox_due(r, now, (int64_t)max, out, n, err);
-  if (rc == PT_OK) rc = st->m->read_outbox_count(r, waiting, err);
+  rc = st->m->issues->read_outbox_due(r, now, (int64_t)max, out, n, err);
+  if (rc == PT_OK) rc = st->m->issues->read_outbox_count(r, waiting, err);
   st->m->reader_close(r);
   return rc;
 }
@@ -181,12 +182,13 @@ typedef struct stall_job {
 pt_status pt__stall_apply(pt__tx *x, pt__job *h) {
   stall_job *j = PT__JOB_AS(stall_job, h);
   pt_store *st = x->t->store;
-  if (!st->m->issue_put) return PT_OK;
+  if (!st->m->issues) return PT_OK;
   for (size_t i = 0; i < j->n; i++) {
     pt_issue cur;
     pt_issue_key(&cur, NULL, j->type[i]);
     int new_session = 0;
-    pt_status rc = st->m->issue_session_add(st, cur.id, j->sid[i], h->now, &new_session, &h->err);
+    pt_status rc =
+        st->m->issues->issue_session_add(st, cur.id, j->sid[i], h->now, &new_session, &h->err);
     if (rc) return rc;
     if (!new_session) continue; /* reported before */
     const char *action;
@@ -195,7 +197,7 @@ pt_status pt__stall_apply(pt__tx *x, pt__job *h) {
     cur.sessions_affected++;
     cur.last_seen = h->now;
     snprintf(cur.last_session_id, sizeof cur.last_session_id, "%s", j->sid[i]);
-    rc = st->m->issue_put(st, &cur, is_new, &h->err);
+    rc = st->m->issues->issue_put(st, &cur, is_new, &h->err);
     if (rc == PT_OK) rc = queue_change(x, cur.id, action, h->now, &h->err);
     pt_issue_cleanup(&cur);
     if (rc) return rc;
@@ -260,7 +262,7 @@ static int sweep_one(void *ctx, const pt_session *s, int64_t sort_ms) {
 pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
   *recorded = 0;
   pt_store *st = t->store;
-  if (!st->m->list_sessions || !st->m->issue_put) return PT_OK;
+  if (!st->m->list_sessions || !st->m->issues) return PT_OK;
   pt_status rc = pt__flush(t, err); /* the activity index follows the rows */
   if (rc) return rc;
   pt_defs *defs = pt__defs(t);
@@ -271,7 +273,7 @@ pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
     int64_t *mark = pt_map_get(&t->sweep_marks, p->type);
     if (!mark) {
       char *key = strdup(p->type);
-      mark = calloc(1, sizeof *mark + 0);
+      mark = calloc(1, sizeof *mark);
       if (!key || !mark || pt_map_put(&t->sweep_marks, key, mark)) {
         free(key);
         free(mark);
@@ -291,7 +293,7 @@ pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
       stall_job j = {
           .h = {.kind = PT__JOB_STALL, .now = now}, .sid = w.sid, .type = w.type, .n = w.n};
       rc = pt__job_run(t, &j.h, err);
-      *recorded += j.recorded;
+      if (rc == PT_OK) *recorded += j.recorded; /* a rolled-back job recorded nothing */
     }
     if (rc == PT_OK) *mark = w.newest;
     free(w.sid);

@@ -54,8 +54,7 @@ pt_status pt_delivery_body(pt_tracker *t, const pt_delivery *d, char **out, pt_e
   json_decref(iv);
   pt_buf b;
   pt_buf_init(&b, 0);
-  pt_buf_puts(&b, "{\"action\":");
-  pt_buf_json_cstr(&b, d->action);
+  pt_buf_json_member(&b, "{\"action\":", d->action);
   pt_buf_puts(&b, ",\"issue\":");
   pt_buf_puts(&b, issue);
   pt_buf_puts(&b, ",\"report\":");

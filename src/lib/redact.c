@@ -1,4 +1,4 @@
-/* redact.c - redaction (SPEC §1.9): events' payloads deleted for good in the
+/* redact.c - redaction (docs/concepts.md#redaction): events' payloads deleted for good in the
  * committer's transaction, issue samples redacted with them, a registry
  * entry saying who and how many, and the scrub of the store's files after
  * the commit, without which a redaction is not acknowledged. */
@@ -47,13 +47,13 @@ static void evvec_free(evvec *l) {
  * issues whose last session is this one can hold one. */
 static pt_status redact_samples(pt__tx *x, const evvec *l, pt_error *err) {
   pt_store *st = x->t->store;
-  if (!st->m->issue_get) return PT_OK;
+  if (!st->m->issues) return PT_OK;
   for (size_t i = 0; i < l->n; i++) {
     const pt_event *e = l->v[i];
     if (e->status != PT_FAILURE) continue;
     pt_issue key, got;
     pt_issue_key(&key, e, NULL);
-    pt_status rc = st->m->issue_get(st, key.id, &got, err);
+    pt_status rc = st->m->issues->issue_get(st, key.id, &got, err);
     if (rc == PT_ENOTFOUND) continue;
     if (rc) return rc;
     /* the sample is the event's JSON, which starts with its id */
@@ -73,7 +73,7 @@ static pt_status redact_samples(pt__tx *x, const evvec *l, pt_error *err) {
       }
       free(got.sample_event);
       got.sample_event = text;
-      rc = st->m->issue_put(st, &got, 0, err);
+      rc = st->m->issues->issue_put(st, &got, 0, err);
     }
     pt_issue_cleanup(&got);
     if (rc) return rc;
@@ -177,7 +177,7 @@ void pt__redact_reset(pt__job *h) {
 }
 
 /* A redaction is acknowledged only once the store's files hold no older copy
- * of the payloads (SPEC §1.9). */
+ * of the payloads (docs/concepts.md#redaction). */
 void pt__scrub_after_redactions(pt_tracker *t, pt__job *jobs) {
   int any = 0;
   for (pt__job *j = jobs; j; j = j->next) any |= j->needs_scrub && j->result == PT_OK;
@@ -218,8 +218,7 @@ pt_status pt_redact(pt_tracker *t, const char *session_id, const char *const *ev
     char *entry = j.entry ? pt__snapshot_json(t, j.entry, err) : NULL;
     pt_buf b;
     pt_buf_init(&b, 0);
-    pt_buf_puts(&b, "{\"session_id\":");
-    pt_buf_json_cstr(&b, session_id);
+    pt_buf_json_member(&b, "{\"session_id\":", session_id);
     pt_buf_puts(&b, ",\"redacted\":");
     pt_buf_puts(&b, pt_buf_cstr(&ids));
     pt_buf_puts(&b, ",\"snapshot\":");

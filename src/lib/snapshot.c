@@ -1,6 +1,6 @@
-/* snapshot.c - registry entries (SPEC §1.5): made in the committer's
- * transaction (after a tracked event, on request, after a redaction), signed
- * before they are stored, and rendered with the event ids they list. */
+/* snapshot.c - registry entries (docs/concepts.md#registry-entries-snapshots): made in the
+ * committer's transaction (after a tracked event, on request, after a redaction), signed before
+ * they are stored, and rendered with the event ids they list. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,9 +23,9 @@ static int collect_id_text(void *ctx, const char *id) {
   return b->failed != 0;
 }
 
-/* Signs the entry (SPEC §1.5) before it is stored: over its listed form,
- * whose ids come from the session's recent list (have, NUL-separated) or,
- * past it, from this transaction's view of the store. */
+/* Signs the entry (docs/concepts.md#registry-entries-snapshots) before it is stored: over its
+ * listed form, whose ids come from the session's recent list (have, NUL-separated) or, past it,
+ * from this transaction's view of the store. */
 static pt_status sign_snapshot(pt__tx *x, pt_snap *out, const char *have, pt_error *err) {
   int64_t first = snap_ids_first(out), n = out->event_count - first;
   pt_buf idtext;

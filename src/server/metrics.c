@@ -13,11 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "stream.h"
 #include "webhook.h"
 
-static const unsigned CODES[] = {200, 201, 204, 304, 400, 401, 403, 404, 405,
-                                 408, 409, 413, 415, 422, 429, 431, 499, 500, 503};
+static const unsigned CODES[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 408,
+                                 409, 413, 415, 422, 429, 431, 499, 500, 503};
 #define NCODES (sizeof CODES / sizeof *CODES)
 /* upper bounds in seconds */
 static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -83,11 +84,6 @@ void ptd_metrics_request(ptd_metrics *m, size_t route, unsigned status, uint64_t
   __atomic_add_fetch(&rc->sum_ns, ns, __ATOMIC_RELAXED);
 }
 
-static uint32_t fnv(uint32_t h, const char *s) {
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 16777619u;
-  return h;
-}
-
 static const char *STATUS[] = {"started", "success", "failure"};
 
 void ptd_metrics_on_change(void *ctx, const pt_change *c) {
@@ -95,7 +91,8 @@ void ptd_metrics_on_change(void *ctx, const pt_change *c) {
   if (c->kind != PT_CHANGE_EVENT || !c->pipeline_type || !c->step) return;
   if ((unsigned)c->status > PT_FAILURE) return;
   const char *status = STATUS[c->status];
-  size_t b = fnv(fnv(fnv(2166136261u, c->pipeline_type), c->step), status) % EV_BUCKETS;
+  size_t b =
+      ptd_hash(ptd_hash(ptd_hash(PTD_HASH_SEED, c->pipeline_type), c->step), status) % EV_BUCKETS;
   pthread_mutex_lock(&m->lock);
   evcount *e = m->ev[b];
   while (e && (strcmp(e->ptype, c->pipeline_type) || strcmp(e->step, c->step) ||
@@ -133,10 +130,12 @@ static void histogram(FILE *f, const char *name, const route_counts *rc) {
   if (!total) return;
   for (size_t k = 0; k < NBUCKETS; k++) {
     cum += __atomic_load_n(&rc->hist[k], __ATOMIC_RELAXED);
-    fprintf(f, "pipetrack_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
+    fprintf(f,
+            "pipetrack_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
             name, BUCKETS[k], cum);
   }
-  fprintf(f, "pipetrack_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
+  fprintf(f,
+          "pipetrack_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
           name, total);
   fprintf(f, "pipetrack_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", name,
           (double)__atomic_load_n(&rc->sum_ns, __ATOMIC_RELAXED) / 1e9);
@@ -151,25 +150,27 @@ char *ptd_metrics_render(ptd_server *s) {
   FILE *f = open_memstream(&text, &len);
   if (!f) return NULL;
   /* the route table names every row; the row after it is "other" */
-  fputs("# HELP pipetrack_http_requests_total HTTP requests answered, by route and status.\n"
-        "# TYPE pipetrack_http_requests_total counter\n",
-        f);
+  fputs(
+      "# HELP pipetrack_http_requests_total HTTP requests answered, by route and status.\n"
+      "# TYPE pipetrack_http_requests_total counter\n",
+      f);
   for (size_t r = 0; r <= m->nroutes; r++) requests(f, m, s->routes[r].name, &m->routes[r]);
-  fputs("# HELP pipetrack_http_request_duration_seconds Time from request line to answer.\n"
-        "# TYPE pipetrack_http_request_duration_seconds histogram\n",
-        f);
+  fputs(
+      "# HELP pipetrack_http_request_duration_seconds Time from request line to answer.\n"
+      "# TYPE pipetrack_http_request_duration_seconds histogram\n",
+      f);
   for (size_t r = 0; r <= m->nroutes; r++) histogram(f, s->routes[r].name, &m->routes[r]);
-  fputs("# HELP pipetrack_events_total Events stored (replays not counted), by pipeline, "
-        "step and status.\n# TYPE pipetrack_events_total counter\n",
-        f);
+  fputs(
+      "# HELP pipetrack_events_total Events stored (replays not counted), by pipeline, "
+      "step and status.\n# TYPE pipetrack_events_total counter\n",
+      f);
   pthread_mutex_lock(&m->lock);
   for (size_t b = 0; b < EV_BUCKETS; b++)
     for (const evcount *e = m->ev[b]; e; e = e->next)
       /* the names are validated (lower case, digits, _): no escaping needed */
-      fprintf(f,
-              "pipetrack_events_total{pipeline_type=\"%s\",step=\"%s\",status=\"%s\"} %" PRIu64
-              "\n",
-              e->ptype, e->step, e->status, e->n);
+      fprintf(
+          f, "pipetrack_events_total{pipeline_type=\"%s\",step=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+          e->ptype, e->step, e->status, e->n);
   pthread_mutex_unlock(&m->lock);
   uint64_t wd = 0, wf = 0;
   int64_t ww = 0;

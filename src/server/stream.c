@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "reply.h"
 
 #define IDS_MAX 64   /* issues remembered between sends; more: resend the list */
@@ -31,8 +32,8 @@ typedef struct stream {
   int issues;      /* the issues stream, not a status one */
   char (*ids)[32]; /* issues changed since the last send */
   size_t nids;
-  int resync;                   /* too many changed: send the whole list again */
-  struct stream *next, *prev;   /* in its bucket (status) or the issues list */
+  int resync;                 /* too many changed: send the whole list again */
+  struct stream *next, *prev; /* in its bucket (status) or the issues list */
   struct stream *next_all, *prev_all;
 } stream;
 
@@ -45,11 +46,8 @@ struct ptd_hub {
   size_t count;
 };
 
-/* FNV-1a: session ids are short, and any spread will do. */
 static size_t bucket_of(const char *sid) {
-  uint32_t h = 2166136261u;
-  for (const unsigned char *p = (const unsigned char *)sid; *p; p++) h = (h ^ *p) * 16777619u;
-  return h % BUCKETS;
+  return ptd_hash(PTD_HASH_SEED, sid) % BUCKETS;
 }
 
 ptd_hub *ptd_hub_new(ptd_server *s) {

@@ -1,4 +1,4 @@
-/* memory_issues.c - the "memory:" backend's issues (SPEC §1.6), the
+/* memory_issues.c - the "memory:" backend's issues (docs/concepts.md#issues), the
  * sessions each affected, and the webhook outbox; a rollback of their
  * transaction undoes them in memory_store.c. */
 #include <stdio.h>
@@ -52,14 +52,14 @@ static missue *issue_slot(mstore *m, const char *id, int create) {
   return mi;
 }
 
-pt_status mem_issue_get(pt_store *st, const char *id, pt_issue *out, pt_error *err) {
+static pt_status mem_issue_get(pt_store *st, const char *id, pt_issue *out, pt_error *err) {
   memset(out, 0, sizeof *out);
   missue *mi = pt_map_get(&((mstore *)st)->issues, id);
   if (!mi || !mi->exists) return PT_ENOTFOUND;
   return pt_issue_copy(out, &mi->x) ? mem_oom(err) : PT_OK;
 }
 
-pt_status mem_issue_put(pt_store *st, const pt_issue *x, int is_new, pt_error *err) {
+static pt_status mem_issue_put(pt_store *st, const pt_issue *x, int is_new, pt_error *err) {
   (void)is_new;
   missue *mi = issue_slot((mstore *)st, x->id, 1);
   if (!mi || pt_issue_copy(&mi->x, x)) return mem_oom(err);
@@ -67,8 +67,8 @@ pt_status mem_issue_put(pt_store *st, const pt_issue *x, int is_new, pt_error *e
   return PT_OK;
 }
 
-pt_status mem_issue_session_add(pt_store *st, const char *issue_id, const char *sid, int64_t at,
-                                int *is_new, pt_error *err) {
+static pt_status mem_issue_session_add(pt_store *st, const char *issue_id, const char *sid,
+                                       int64_t at, int *is_new, pt_error *err) {
   missue *mi = issue_slot((mstore *)st, issue_id, 1);
   if (!mi) return mem_oom(err);
   msi *e = pt_map_get(&mi->sess, sid);
@@ -98,7 +98,7 @@ pt_status mem_issue_session_add(pt_store *st, const char *issue_id, const char *
   return PT_OK;
 }
 
-pt_status mem_read_issue(pt_reader *r, const char *id, pt_issue *out, pt_error *err) {
+static pt_status mem_read_issue(pt_reader *r, const char *id, pt_issue *out, pt_error *err) {
   return mem_issue_get(r->store, id, out, err);
 }
 
@@ -108,9 +108,9 @@ static int issue_by_recency(const void *pa, const void *pb) {
   return -strcmp(a->id, b->id);
 }
 
-pt_status mem_read_issues(pt_reader *r, int open, const char *ptype, int64_t before_ms,
-                          const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
-                          pt_error *err) {
+static pt_status mem_read_issues(pt_reader *r, int open, const char *ptype, int64_t before_ms,
+                                 const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
+                                 pt_error *err) {
   mstore *m = (mstore *)r->store;
   missue **v = malloc((m->niall ? m->niall : 1) * sizeof *v);
   if (!v) return mem_oom(err);
@@ -138,8 +138,8 @@ static int session_by_recency(const void *pa, const void *pb) {
   return -strcmp(a->sid, b->sid);
 }
 
-pt_status mem_read_issue_sessions(pt_reader *r, const char *issue_id, int64_t limit,
-                                  pt_issue_session_cb cb, void *ctx, pt_error *err) {
+static pt_status mem_read_issue_sessions(pt_reader *r, const char *issue_id, int64_t limit,
+                                         pt_issue_session_cb cb, void *ctx, pt_error *err) {
   missue *mi = pt_map_get(&((mstore *)r->store)->issues, issue_id);
   if (!mi || !mi->exists) return PT_OK;
   msi **v = malloc((mi->ns ? mi->ns : 1) * sizeof *v);
@@ -152,9 +152,9 @@ pt_status mem_read_issue_sessions(pt_reader *r, const char *issue_id, int64_t li
   return PT_OK;
 }
 
-pt_status mem_read_issue_sessions_from(pt_reader *r, const char *issue_id, const char *after,
-                                       int64_t limit, pt_issue_session_cb cb, void *ctx,
-                                       pt_error *err) {
+static pt_status mem_read_issue_sessions_from(pt_reader *r, const char *issue_id, const char *after,
+                                              int64_t limit, pt_issue_session_cb cb, void *ctx,
+                                              pt_error *err) {
   (void)err;
   missue *mi = pt_map_get(&((mstore *)r->store)->issues, issue_id);
   if (!mi || !mi->exists) return PT_OK;
@@ -170,8 +170,8 @@ pt_status mem_read_issue_sessions_from(pt_reader *r, const char *issue_id, const
 
 /* ---- the webhook outbox ----------------------------------------------------- */
 
-pt_status mem_outbox_add(pt_store *st, const char *issue_id, const char *action, int64_t at,
-                         int64_t due_at, pt_error *err) {
+static pt_status mem_outbox_add(pt_store *st, const char *issue_id, const char *action, int64_t at,
+                                int64_t due_at, pt_error *err) {
   mstore *m = (mstore *)st;
   if (strcmp(action, "updated") == 0)
     for (size_t i = 0; i < m->nob; i++)
@@ -193,8 +193,8 @@ pt_status mem_outbox_add(pt_store *st, const char *issue_id, const char *action,
   return PT_OK;
 }
 
-pt_status mem_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t next_at,
-                          pt_error *err) {
+static pt_status mem_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t next_at,
+                                 pt_error *err) {
   (void)err;
   mstore *m = (mstore *)st;
   for (size_t i = 0; i < m->nob; i++) {
@@ -212,8 +212,8 @@ pt_status mem_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t ne
   return PT_OK;
 }
 
-pt_status mem_read_outbox_due(pt_reader *r, int64_t now, int64_t limit, pt_outbox *out, size_t *n,
-                              pt_error *err) {
+static pt_status mem_read_outbox_due(pt_reader *r, int64_t now, int64_t limit, pt_outbox *out,
+                                     size_t *n, pt_error *err) {
   (void)err;
   mstore *m = (mstore *)r->store;
   *n = 0;
@@ -225,8 +225,10 @@ pt_status mem_read_outbox_due(pt_reader *r, int64_t now, int64_t limit, pt_outbo
   return PT_OK;
 }
 
-pt_status mem_read_outbox_count(pt_reader *r, int64_t *out, pt_error *err) {
+static pt_status mem_read_outbox_count(pt_reader *r, int64_t *out, pt_error *err) {
   (void)err;
   *out = (int64_t)((mstore *)r->store)->nob;
   return PT_OK;
 }
+
+const pt_store_issue_methods pt__memory_issue_methods = PT_STORE_ISSUE_METHODS(mem);

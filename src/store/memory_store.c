@@ -45,6 +45,7 @@ static pt_status m_open(const char *where, const pt_store_config *cfg, pt_store 
   m->base.m = &pt_store_memory_methods;
   pthread_rwlock_init(&m->lock, NULL);
   pt_map_init(&m->sessions);
+  pt_map_init(&m->issues);
   *out = &m->base;
   return PT_OK;
 }
@@ -488,15 +489,5 @@ const pt_store_methods pt_store_memory_methods = {
     .list_sessions = m_list_sessions,
     .list_session_ids = m_list_session_ids,
     .read_snapshots_from = m_read_snapshots_from,
-    .issue_get = mem_issue_get,
-    .issue_put = mem_issue_put,
-    .issue_session_add = mem_issue_session_add,
-    .read_issue = mem_read_issue,
-    .read_issues = mem_read_issues,
-    .read_issue_sessions = mem_read_issue_sessions,
-    .read_issue_sessions_from = mem_read_issue_sessions_from,
-    .outbox_add = mem_outbox_add,
-    .outbox_done = mem_outbox_done,
-    .read_outbox_due = mem_read_outbox_due,
-    .read_outbox_count = mem_read_outbox_count,
+    .issues = &pt__memory_issue_methods,
 };

@@ -72,7 +72,7 @@ typedef struct mstore {
   struct mredact {
     msess *s;
     int64_t seq;
-  } *red;
+  } * red;
   size_t nred, capred;
 } mstore;
 
@@ -83,25 +83,6 @@ pt_status mem_oom(pt_error *err);
 
 /* ---- memory_issues.c: issues and the webhook outbox (store.h states each method) ---- */
 
-pt_status mem_issue_get(pt_store *st, const char *id, pt_issue *out, pt_error *err);
-pt_status mem_issue_put(pt_store *st, const pt_issue *x, int is_new, pt_error *err);
-pt_status mem_issue_session_add(pt_store *st, const char *issue_id, const char *sid, int64_t at,
-                                int *is_new, pt_error *err);
-pt_status mem_read_issue(pt_reader *r, const char *id, pt_issue *out, pt_error *err);
-pt_status mem_read_issues(pt_reader *r, int open, const char *ptype, int64_t before_ms,
-                          const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
-                          pt_error *err);
-pt_status mem_read_issue_sessions(pt_reader *r, const char *issue_id, int64_t limit,
-                                  pt_issue_session_cb cb, void *ctx, pt_error *err);
-pt_status mem_read_issue_sessions_from(pt_reader *r, const char *issue_id, const char *after,
-                                       int64_t limit, pt_issue_session_cb cb, void *ctx,
-                                       pt_error *err);
-pt_status mem_outbox_add(pt_store *st, const char *issue_id, const char *action, int64_t at,
-                         int64_t due_at, pt_error *err);
-pt_status mem_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t next_at,
-                          pt_error *err);
-pt_status mem_read_outbox_due(pt_reader *r, int64_t now, int64_t limit, pt_outbox *out, size_t *n,
-                              pt_error *err);
-pt_status mem_read_outbox_count(pt_reader *r, int64_t *out, pt_error *err);
+extern const pt_store_issue_methods pt__memory_issue_methods;
 
 #endif

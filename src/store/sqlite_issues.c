@@ -1,4 +1,4 @@
-/* sqlite_issues.c - the SQLite backend's issues (SPEC §1.6), the sessions
+/* sqlite_issues.c - the SQLite backend's issues (docs/concepts.md#issues), the sessions
  * each affected, and the webhook outbox: written in the transaction of the
  * change they record, read through a reader. */
 #include <stdio.h>
@@ -21,12 +21,12 @@ static pt_status one_issue(sqlite3 *db, sqlite3_stmt *q, const char *id, pt_issu
   return st;
 }
 
-pt_status sq_issue_get(pt_store *st, const char *id, pt_issue *out, pt_error *err) {
+static pt_status sq_issue_get(pt_store *st, const char *id, pt_issue *out, pt_error *err) {
   sstore *s = (sstore *)st;
   return one_issue(s->db, s->st[W_ISSUE_GET], id, out, err);
 }
 
-pt_status sq_issue_put(pt_store *st, const pt_issue *x, int is_new, pt_error *err) {
+static pt_status sq_issue_put(pt_store *st, const pt_issue *x, int is_new, pt_error *err) {
   (void)is_new; /* INSERT OR REPLACE serves both */
   sstore *s = (sstore *)st;
   sqlite3_stmt *q = s->st[W_ISSUE_PUT];
@@ -52,8 +52,8 @@ pt_status sq_issue_put(pt_store *st, const pt_issue *x, int is_new, pt_error *er
   return rc == SQLITE_DONE ? PT_OK : sq_db_fail(err, s->db, "write issue");
 }
 
-pt_status sq_issue_session_add(pt_store *st, const char *issue_id, const char *sid, int64_t at,
-                               int *is_new, pt_error *err) {
+static pt_status sq_issue_session_add(pt_store *st, const char *issue_id, const char *sid,
+                                      int64_t at, int *is_new, pt_error *err) {
   sstore *s = (sstore *)st;
   sqlite3_stmt *q = s->st[W_ISSUE_SESSION_INSERT];
   sqlite3_bind_text(q, 1, issue_id, -1, SQLITE_STATIC);
@@ -73,14 +73,14 @@ pt_status sq_issue_session_add(pt_store *st, const char *issue_id, const char *s
   return rc == SQLITE_DONE ? PT_OK : sq_db_fail(err, s->db, "write issue session");
 }
 
-pt_status sq_read_issue(pt_reader *rb, const char *id, pt_issue *out, pt_error *err) {
+static pt_status sq_read_issue(pt_reader *rb, const char *id, pt_issue *out, pt_error *err) {
   sreader *r = (sreader *)rb;
   return one_issue(r->db, r->st[R_ISSUE], id, out, err);
 }
 
-pt_status sq_read_issues(pt_reader *rb, int open, const char *ptype, int64_t before_ms,
-                         const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
-                         pt_error *err) {
+static pt_status sq_read_issues(pt_reader *rb, int open, const char *ptype, int64_t before_ms,
+                                const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
+                                pt_error *err) {
   sreader *r = (sreader *)rb;
   sqlite3_stmt *q = r->st[before_id ? R_ISSUES_AFTER : R_ISSUES_FIRST];
   sqlite3_bind_int(q, 1, open);
@@ -108,12 +108,9 @@ pt_status sq_read_issues(pt_reader *rb, int open, const char *ptype, int64_t bef
   return st;
 }
 
-pt_status sq_read_issue_sessions(pt_reader *rb, const char *issue_id, int64_t limit,
-                                 pt_issue_session_cb cb, void *ctx, pt_error *err) {
-  sreader *r = (sreader *)rb;
-  sqlite3_stmt *q = r->st[R_ISSUE_SESSIONS];
-  sqlite3_bind_text(q, 1, issue_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
+/* Steps q (bound) over issue sessions into cb. */
+static pt_status issue_session_rows(sreader *r, sqlite3_stmt *q, pt_issue_session_cb cb, void *ctx,
+                                    pt_error *err) {
   int rc;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW)
     if (cb(ctx, sq_col_text(q, 0), sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2))) break;
@@ -123,27 +120,30 @@ pt_status sq_read_issue_sessions(pt_reader *rb, const char *issue_id, int64_t li
   return st;
 }
 
-pt_status sq_read_issue_sessions_from(pt_reader *rb, const char *issue_id, const char *after,
-                                      int64_t limit, pt_issue_session_cb cb, void *ctx,
-                                      pt_error *err) {
+static pt_status sq_read_issue_sessions(pt_reader *rb, const char *issue_id, int64_t limit,
+                                        pt_issue_session_cb cb, void *ctx, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[R_ISSUE_SESSIONS];
+  sqlite3_bind_text(q, 1, issue_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
+  return issue_session_rows(r, q, cb, ctx, err);
+}
+
+static pt_status sq_read_issue_sessions_from(pt_reader *rb, const char *issue_id, const char *after,
+                                             int64_t limit, pt_issue_session_cb cb, void *ctx,
+                                             pt_error *err) {
   sreader *r = (sreader *)rb;
   sqlite3_stmt *q = r->st[R_ISSUE_SESSIONS_FROM];
   sqlite3_bind_text(q, 1, issue_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(q, 2, after ? after : "", -1, SQLITE_STATIC);
   sqlite3_bind_int64(q, 3, limit > 0 ? limit : -1);
-  int rc;
-  while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-    if (cb(ctx, sq_col_text(q, 0), sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2))) break;
-  pt_status st =
-      rc == SQLITE_ROW || rc == SQLITE_DONE ? PT_OK : sq_db_fail(err, r->db, "read issue sessions");
-  sqlite3_reset(q);
-  return st;
+  return issue_session_rows(r, q, cb, ctx, err);
 }
 
 /* ---- the webhook outbox --------------------------------------------------------- */
 
-pt_status sq_outbox_add(pt_store *st, const char *issue_id, const char *action, int64_t at,
-                        int64_t due_at, pt_error *err) {
+static pt_status sq_outbox_add(pt_store *st, const char *issue_id, const char *action, int64_t at,
+                               int64_t due_at, pt_error *err) {
   sstore *s = (sstore *)st;
   sqlite3_stmt *q = s->st[strcmp(action, "updated") == 0 ? W_OUTBOX_ADD_COALESCED : W_OUTBOX_ADD];
   sqlite3_bind_text(q, 1, issue_id, -1, SQLITE_STATIC);
@@ -155,8 +155,8 @@ pt_status sq_outbox_add(pt_store *st, const char *issue_id, const char *action, 
   return rc == SQLITE_DONE ? PT_OK : sq_db_fail(err, s->db, "queue webhook");
 }
 
-pt_status sq_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t next_at,
-                         pt_error *err) {
+static pt_status sq_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t next_at,
+                                pt_error *err) {
   sstore *s = (sstore *)st;
   sqlite3_stmt *q = s->st[ok ? W_OUTBOX_DELETE : W_OUTBOX_RESCHEDULE];
   sqlite3_bind_int64(q, 1, id);
@@ -169,8 +169,8 @@ pt_status sq_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t nex
   return rc == SQLITE_DONE ? PT_OK : sq_db_fail(err, s->db, "update webhook");
 }
 
-pt_status sq_read_outbox_due(pt_reader *rb, int64_t now, int64_t limit, pt_outbox *out, size_t *n,
-                             pt_error *err) {
+static pt_status sq_read_outbox_due(pt_reader *rb, int64_t now, int64_t limit, pt_outbox *out,
+                                    size_t *n, pt_error *err) {
   sreader *r = (sreader *)rb;
   sqlite3_stmt *q = r->st[R_OUTBOX_DUE];
   sqlite3_bind_int64(q, 1, now);
@@ -193,7 +193,7 @@ pt_status sq_read_outbox_due(pt_reader *rb, int64_t now, int64_t limit, pt_outbo
   return st;
 }
 
-pt_status sq_read_outbox_count(pt_reader *rb, int64_t *out, pt_error *err) {
+static pt_status sq_read_outbox_count(pt_reader *rb, int64_t *out, pt_error *err) {
   sreader *r = (sreader *)rb;
   sqlite3_stmt *q = r->st[R_OUTBOX_COUNT];
   int rc = sqlite3_step(q);
@@ -201,3 +201,5 @@ pt_status sq_read_outbox_count(pt_reader *rb, int64_t *out, pt_error *err) {
   sqlite3_reset(q);
   return rc == SQLITE_ROW ? PT_OK : sq_db_fail(err, r->db, "count outbox");
 }
+
+const pt_store_issue_methods pt__sqlite_issue_methods = PT_STORE_ISSUE_METHODS(sq);

@@ -21,7 +21,7 @@ pt_status sq_open_conn(const char *path, sqlite3 **out, pt_error *err) {
     *out = NULL;
     return s;
   }
-  sqlite3_busy_timeout(db, 10000);
+  sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
   /* WAL lets readers run beside the writer; synchronous=FULL makes every
    * commit durable (NORMAL in WAL mode may lose the last commits on power
    * loss, which would break "a 2xx answer means durable"). */
@@ -29,7 +29,7 @@ pt_status sq_open_conn(const char *path, sqlite3 **out, pt_error *err) {
    * not 40 MB, into the database in the middle of a commit, and the WAL is
    * overwritten (not grown) sooner; POST track's p99 halved (38 -> 17 ms).
    * secure_delete: space freed in a page (a redacted payload, an old row
-   * version) is zeroed, not left for a later write to cover (SPEC §1.9). */
+   * version) is zeroed, not left for a later write to cover (docs/concepts.md#redaction). */
   const char *pragmas =
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"
       "PRAGMA cache_size=-16000; PRAGMA wal_autocheckpoint=1000; PRAGMA secure_delete=ON;";
@@ -61,7 +61,7 @@ static pt_status s_open(const char *where, const pt_store_config *cfg, pt_store 
   pt_map_init(&s->staged.map);
   pt_map_init(&s->rowcounts);
   s->data_version = -1;
-  s->last_flush_ns = sq_mono_ns();
+  s->last_flush_ns = pt_mono_ns();
   /* how long session rows may lag (0: written in every commit) */
   s->flush_ms = cfg->row_lag_ms == 0 ? FLUSH_MS_DEFAULT : cfg->row_lag_ms < 0 ? 0 : cfg->row_lag_ms;
   pt_status rc = sq_open_conn(s->path, &s->db, err);
@@ -117,6 +117,7 @@ const pt_store_methods pt_store_sqlite_methods = {
     .event_append = sq_event_append,
     .snapshot_put = sq_snapshot_put,
     .generation = sq_generation,
+    .issues = &pt__sqlite_issue_methods,
     .flush = sq_flush,
     .tx_event_ids = sq_tx_event_ids,
     .tx_read_events = sq_tx_read_events,
@@ -130,15 +131,4 @@ const pt_store_methods pt_store_sqlite_methods = {
     .list_sessions = sq_list_sessions,
     .list_session_ids = sq_list_session_ids,
     .read_snapshots_from = sq_read_snapshots_from,
-    .issue_get = sq_issue_get,
-    .issue_put = sq_issue_put,
-    .issue_session_add = sq_issue_session_add,
-    .read_issue = sq_read_issue,
-    .read_issues = sq_read_issues,
-    .read_issue_sessions = sq_read_issue_sessions,
-    .read_issue_sessions_from = sq_read_issue_sessions_from,
-    .outbox_add = sq_outbox_add,
-    .outbox_done = sq_outbox_done,
-    .read_outbox_due = sq_read_outbox_due,
-    .read_outbox_count = sq_read_outbox_count,
 };

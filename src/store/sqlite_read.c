@@ -11,8 +11,9 @@
 
 /* The "_N" suffix of a registry id reg_<session>_<ms>[_N]. */
 static int id_suffix(const char *id, const char *sid) {
-  const char *p = id + 4 + strlen(sid) + 1;
-  if (strlen(id) < (size_t)(p - id)) return 0;
+  size_t skip = 4 + strlen(sid) + 1; /* "reg_" sid "_" */
+  if (strlen(id) < skip) return 0;   /* damaged: no suffix (checked before pointing past it) */
+  const char *p = id + skip;
   while (*p >= '0' && *p <= '9') p++;
   return *p == '_' ? (int)strtol(p + 1, NULL, 10) : 0;
 }

@@ -106,8 +106,8 @@ const char *const sq_wsql[W_COUNT] = {
         " received_at, input, output, error, input_sha256, output_sha256, link,"
         " redacted FROM events WHERE session_id = ?1 AND seq >= ?2 AND seq < ?3"
         " ORDER BY seq",
-    /* every entry of the newest millisecond: their ids' "_N" suffixes do
-     * not sort as numbers ("_10" < "_9"), so the largest is found by hand */
+    /* the newest entry, by its position in the session (its id's "_N"
+     * suffix would not sort as a number: "_10" < "_9") */
     [W_LATEST_SNAP] =
         "SELECT created_at, id, n FROM snapshots WHERE session_id = ?1 ORDER BY n DESC LIMIT 1",
     [W_ISSUE_GET] =
@@ -159,8 +159,7 @@ const char *const sq_rsql[R_COUNT] = {
         " last_event_id, completed, total, percent, state, is_valid, created_at,"
         " notes, signature, n FROM snapshots WHERE session_id = ?1"
         " AND n < ?3 ORDER BY n DESC LIMIT ?2",
-    /* every entry of the newest millisecond: their ids' "_N" suffixes do
-     * not sort as numbers ("_10" < "_9"), so the largest is found by hand */
+    /* the newest entry, by its position (as W_LATEST_SNAP) */
     [R_LATEST_SNAP] =
         "SELECT created_at, id, n FROM snapshots WHERE session_id = ?1 ORDER BY n DESC LIMIT 1",
     /* ?1 pipeline type or NULL for all; ?2 limit; ?3, ?4 the cursor */

@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "../core/clock.h"
 #include "../core/map.h"
 #include "store.h"
 
@@ -124,6 +125,8 @@ typedef struct sstore {
 } sstore;
 
 #define FLUSH_MS_DEFAULT 200
+/* How long a statement waits for another connection's lock (ms). */
+#define BUSY_TIMEOUT_MS 10000
 #define FLUSH_MAX 2048
 #define LAG_MAX 32
 #define ROWCOUNTS_MAX 100000
@@ -160,8 +163,6 @@ pt_status sq_row_issue(sqlite3_stmt *q, pt_issue *x, pt_error *err);
 
 /* ---- sqlite_write.c: the write transaction (store.h states each method) ---- */
 
-/* CLOCK_MONOTONIC in nanoseconds: the write-behind interval, the scrub's deadline. */
-uint64_t sq_mono_ns(void);
 /* Frees every aggregate l holds, and its array. */
 void sq_plist_free(plist *l);
 /* Forgets what every session's row is known to hold. */
@@ -212,25 +213,6 @@ pt_status sq_list_sessions(pt_reader *rb, const char *ptype, int64_t before_ms,
 
 /* ---- sqlite_issues.c: issues and the webhook outbox ---- */
 
-pt_status sq_issue_get(pt_store *st, const char *id, pt_issue *out, pt_error *err);
-pt_status sq_issue_put(pt_store *st, const pt_issue *x, int is_new, pt_error *err);
-pt_status sq_issue_session_add(pt_store *st, const char *issue_id, const char *sid, int64_t at,
-                               int *is_new, pt_error *err);
-pt_status sq_read_issue(pt_reader *rb, const char *id, pt_issue *out, pt_error *err);
-pt_status sq_read_issues(pt_reader *rb, int open, const char *ptype, int64_t before_ms,
-                         const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
-                         pt_error *err);
-pt_status sq_read_issue_sessions(pt_reader *rb, const char *issue_id, int64_t limit,
-                                 pt_issue_session_cb cb, void *ctx, pt_error *err);
-pt_status sq_read_issue_sessions_from(pt_reader *rb, const char *issue_id, const char *after,
-                                      int64_t limit, pt_issue_session_cb cb, void *ctx,
-                                      pt_error *err);
-pt_status sq_outbox_add(pt_store *st, const char *issue_id, const char *action, int64_t at,
-                        int64_t due_at, pt_error *err);
-pt_status sq_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t next_at,
-                         pt_error *err);
-pt_status sq_read_outbox_due(pt_reader *rb, int64_t now, int64_t limit, pt_outbox *out, size_t *n,
-                             pt_error *err);
-pt_status sq_read_outbox_count(pt_reader *rb, int64_t *out, pt_error *err);
+extern const pt_store_issue_methods pt__sqlite_issue_methods;
 
 #endif

@@ -8,12 +8,6 @@
 #include "../core/error.h"
 #include "sqlite_store.h"
 
-uint64_t sq_mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void plist_clear(plist *l) {
   for (size_t i = 0; i < l->n; i++) {
     pt_session_cleanup(&l->items[i]->s);
@@ -124,7 +118,7 @@ pt_status sq_begin(pt_store *st, pt_error *err) {
 
 pt_status sq_commit(pt_store *st, pt_error *err) {
   sstore *s = (sstore *)st;
-  uint64_t now = sq_mono_ns();
+  uint64_t now = pt_mono_ns();
   int flush = s->pending.n + s->staged.n >= FLUSH_MAX ||
               now - s->last_flush_ns >= (uint64_t)s->flush_ms * 1000000u;
   pt_status rc = flush ? flush_rows(s, err) : PT_OK;
@@ -317,14 +311,14 @@ pt_status sq_event_redact(pt_store *st, const char *sid, int64_t seq, pt_error *
 pt_status sq_scrub(pt_store *st, pt_error *err) {
   sstore *s = (sstore *)st;
   int rc = SQLITE_BUSY;
-  uint64_t until = sq_mono_ns() + (uint64_t)SCRUB_MS * 1000000u;
+  uint64_t until = pt_mono_ns() + (uint64_t)SCRUB_MS * 1000000u;
   sqlite3_busy_timeout(s->db, 50);
   while (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
     int nlog = 0, nckpt = 0;
     rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &nlog, &nckpt);
-    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && sq_mono_ns() >= until) break;
+    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && pt_mono_ns() >= until) break;
   }
-  sqlite3_busy_timeout(s->db, 10000);
+  sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
   if (rc != SQLITE_OK)
     return pt_fail(err, PT_ESTORAGE, NULL,
                    "sqlite: the redaction is stored but older copies may remain in the "

@@ -31,7 +31,7 @@ typedef int (*pt_session_cb)(void *ctx, const pt_session *s, int64_t sort_ms);
 typedef int (*pt_sid_cb)(void *ctx, const char *session_id);
 typedef int (*pt_issue_cb)(void *ctx, const pt_issue *x);
 
-/* A webhook delivery waiting in the outbox (SPEC §1.6). */
+/* A webhook delivery waiting in the outbox (docs/concepts.md#issues). */
 typedef struct pt_outbox {
   int64_t id; /* increasing: deliveries of one issue go out in id order */
   char issue_id[32];
@@ -49,6 +49,63 @@ enum {
   PT_STORE_F_INLINE = 1,
 };
 
+/* A store's issues and webhook outbox: a table of its own, so a backend
+ * keeps them in a file of their own (each backend's *_issues.c). */
+typedef struct pt_store_issue_methods {
+  /* ---- issues, written in the transaction of their event ---- */
+  /* The issue (*out owned by the caller: pt_issue_cleanup), or PT_ENOTFOUND. */
+  pt_status (*issue_get)(pt_store *s, const char *id, pt_issue *out, pt_error *err);
+  pt_status (*issue_put)(pt_store *s, const pt_issue *x, int is_new, pt_error *err);
+  /* Notes that the session is affected at `at`; *is_new is 1 the first time. */
+  pt_status (*issue_session_add)(pt_store *s, const char *issue_id, const char *session_id,
+                                 int64_t at, int *is_new, pt_error *err);
+  pt_status (*read_issue)(pt_reader *r, const char *id, pt_issue *out, pt_error *err);
+  /* Newest activity first (last_seen, then id, descending); open: 1 open,
+   * 0 resolved, -1 both; ptype NULL for all; after (before_ms, before_id)
+   * when before_id is not NULL. */
+  pt_status (*read_issues)(pt_reader *r, int open, const char *ptype, int64_t before_ms,
+                           const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
+                           pt_error *err);
+  /* The sessions an issue affected, most recent first. */
+  pt_status (*read_issue_sessions)(pt_reader *r, const char *issue_id, int64_t limit,
+                                   pt_issue_session_cb cb, void *ctx, pt_error *err);
+  /* The same in a stable order (SQLite: by session id; memory: first
+   * affected), after `after` when not NULL: for export, a page at a time. */
+  pt_status (*read_issue_sessions_from)(pt_reader *r, const char *issue_id, const char *after,
+                                        int64_t limit, pt_issue_session_cb cb, void *ctx,
+                                        pt_error *err);
+
+  /* ---- the webhook outbox, written with the change it announces ---- */
+  /* Queues a delivery due at due_at; an "updated" is not queued while a
+   * delivery of the same issue waits unattempted (it will carry the change:
+   * a burst sends one). */
+  pt_status (*outbox_add)(pt_store *s, const char *issue_id, const char *action, int64_t at,
+                          int64_t due_at, pt_error *err);
+  /* Delivered (ok): removed. Else rescheduled at next_at, counting one more
+   * attempt when bump (a claim before sending bumps; a failure after it
+   * only reschedules). */
+  pt_status (*outbox_done)(pt_store *s, int64_t id, int ok, int bump, int64_t next_at,
+                           pt_error *err);
+  /* The first waiting delivery of each issue (the others wait behind it),
+   * due at `now`, oldest first; at most limit. */
+  pt_status (*read_outbox_due)(pt_reader *r, int64_t now, int64_t limit, pt_outbox *out, size_t *n,
+                               pt_error *err);
+  /* How many deliveries wait. */
+  pt_status (*read_outbox_count)(pt_reader *r, int64_t *out, pt_error *err);
+} pt_store_issue_methods;
+
+/* A backend's table of issue methods, its functions named <prefix>_<method>:
+ * one list for every backend, so none misses a method. */
+#define PT_STORE_ISSUE_METHODS(prefix)                                                           \
+  {                                                                                              \
+    .issue_get = prefix##_issue_get, .issue_put = prefix##_issue_put,                            \
+    .issue_session_add = prefix##_issue_session_add, .read_issue = prefix##_read_issue,          \
+    .read_issues = prefix##_read_issues, .read_issue_sessions = prefix##_read_issue_sessions,    \
+    .read_issue_sessions_from = prefix##_read_issue_sessions_from,                               \
+    .outbox_add = prefix##_outbox_add, .outbox_done = prefix##_outbox_done,                      \
+    .read_outbox_due = prefix##_read_outbox_due, .read_outbox_count = prefix##_read_outbox_count \
+  }
+
 /* What a store is opened with; zeroes are the defaults. */
 typedef struct pt_store_config {
   /* SQLite: how long (ms) a session's row may lag its events before it is
@@ -65,8 +122,7 @@ typedef struct pt_store_methods {
 
   /* Opens the store at `where` (the URL after "scheme:") with cfg (never
    * NULL). Creates or migrates the schema. On failure *out is NULL. */
-  pt_status (*open)(const char *where, const pt_store_config *cfg, pt_store **out,
-                    pt_error *err);
+  pt_status (*open)(const char *where, const pt_store_config *cfg, pt_store **out, pt_error *err);
   /* Closes; no transaction or reader may be open. */
   void (*close)(pt_store *s);
 
@@ -110,9 +166,9 @@ typedef struct pt_store_methods {
                             pt_sid_cb cb, void *ctx, pt_error *err);
   /* Inside a write transaction: the session's events from_seq .. to_seq - 1
    * in seq order (borrowed for the call), this transaction's included. */
-  pt_status (*tx_read_events)(pt_store *s, const char *session_id, int64_t from_seq,
-                              int64_t to_seq, pt_event_cb cb, void *ctx, pt_error *err);
-  /* Redaction (SPEC §1.9), inside a write transaction: the event's input and
+  pt_status (*tx_read_events)(pt_store *s, const char *session_id, int64_t from_seq, int64_t to_seq,
+                              pt_event_cb cb, void *ctx, pt_error *err);
+  /* Redaction (docs/concepts.md#redaction), inside a write transaction: the event's input and
    * output become null and it is marked redacted; its digests and link stay.
    * Once committed no copy may remain in the store's memory. */
   pt_status (*event_redact)(pt_store *s, const char *session_id, int64_t seq, pt_error *err);
@@ -149,46 +205,8 @@ typedef struct pt_store_methods {
   pt_status (*read_snapshots_from)(pt_reader *r, const char *session_id, int64_t from_n,
                                    int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err);
 
-  /* ---- issues (SPEC §1.6), written in the transaction of their event ---- */
-  /* The issue (*out owned by the caller: pt_issue_cleanup), or PT_ENOTFOUND. */
-  pt_status (*issue_get)(pt_store *s, const char *id, pt_issue *out, pt_error *err);
-  pt_status (*issue_put)(pt_store *s, const pt_issue *x, int is_new, pt_error *err);
-  /* Notes that the session is affected at `at`; *is_new is 1 the first time. */
-  pt_status (*issue_session_add)(pt_store *s, const char *issue_id, const char *session_id,
-                                 int64_t at, int *is_new, pt_error *err);
-  pt_status (*read_issue)(pt_reader *r, const char *id, pt_issue *out, pt_error *err);
-  /* Newest activity first (last_seen, then id, descending); open: 1 open,
-   * 0 resolved, -1 both; ptype NULL for all; after (before_ms, before_id)
-   * when before_id is not NULL. */
-  pt_status (*read_issues)(pt_reader *r, int open, const char *ptype, int64_t before_ms,
-                           const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
-                           pt_error *err);
-  /* The sessions an issue affected, most recent first. */
-  pt_status (*read_issue_sessions)(pt_reader *r, const char *issue_id, int64_t limit,
-                                   pt_issue_session_cb cb, void *ctx, pt_error *err);
-  /* The same in a stable order (SQLite: by session id; memory: first
-   * affected), after `after` when not NULL: for export, a page at a time. */
-  pt_status (*read_issue_sessions_from)(pt_reader *r, const char *issue_id, const char *after,
-                                        int64_t limit, pt_issue_session_cb cb, void *ctx,
-                                        pt_error *err);
-
-  /* ---- the webhook outbox, written with the change it announces ---- */
-  /* Queues a delivery due at due_at; an "updated" is not queued while a
-   * delivery of the same issue waits unattempted (it will carry the change:
-   * a burst sends one). */
-  pt_status (*outbox_add)(pt_store *s, const char *issue_id, const char *action, int64_t at,
-                          int64_t due_at, pt_error *err);
-  /* Delivered (ok): removed. Else rescheduled at next_at, counting one more
-   * attempt when bump (a claim before sending bumps; a failure after it
-   * only reschedules). */
-  pt_status (*outbox_done)(pt_store *s, int64_t id, int ok, int bump, int64_t next_at,
-                           pt_error *err);
-  /* The first waiting delivery of each issue (the others wait behind it),
-   * due at `now`, oldest first; at most limit. */
-  pt_status (*read_outbox_due)(pt_reader *r, int64_t now, int64_t limit, pt_outbox *out,
-                               size_t *n, pt_error *err);
-  /* How many deliveries wait. */
-  pt_status (*read_outbox_count)(pt_reader *r, int64_t *out, pt_error *err);
+  /* Issues and the webhook outbox; NULL for a store that keeps none. */
+  const struct pt_store_issue_methods *issues;
 } pt_store_methods;
 
 /* Every backend's struct begins with this. */
@@ -204,8 +222,7 @@ struct pt_reader {
 };
 
 /* Opens a store by URL: "memory:", "sqlite:PATH". cfg NULL: the defaults. */
-pt_status pt_store_open(const char *url, const pt_store_config *cfg, pt_store **out,
-                        pt_error *err);
+pt_status pt_store_open(const char *url, const pt_store_config *cfg, pt_store **out, pt_error *err);
 void pt_store_close(pt_store *s);
 
 /* The wrappers the tracker calls: they hold the fault-injection hook. */

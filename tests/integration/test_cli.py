@@ -15,10 +15,12 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import check, eq, launch, run_tests, stop  # noqa: E402
+
 PT, PTD, TMP = sys.argv[1], sys.argv[2], sys.argv[3]
 ONLY = sys.argv[4:]
 os.makedirs(TMP, exist_ok=True)
-failures = []
 STEPS = ["checkout_started", "payment_initiated", "payment_confirmed", "checkout_completed"]
 
 
@@ -35,21 +37,11 @@ def fresh_db(name):
 class Server:
     def __init__(self, db, *args):
         self.log = open(os.path.join(TMP, "cli-server.log"), "ab")
-        self.p = subprocess.Popen([PTD, "--listen", "127.0.0.1:0", "--db", "sqlite:" + db, "--quiet"]
-                                  + list(args), stdout=subprocess.PIPE, stderr=self.log,
-                                  stdin=subprocess.DEVNULL)
-        line = self.p.stdout.readline().decode()
-        m = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
-        if not m:
-            raise RuntimeError("pipetrackd did not start: %r" % line)
-        self.url = m.group(1)
+        self.p, port = launch(PTD, ["--db", "sqlite:" + db, "--quiet"] + list(args), self.log)
+        self.url = "http://127.0.0.1:%d" % port
 
     def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        rc = self.p.wait(timeout=60)
-        self.p.stdout.close()
-        self.log.close()
-        return rc
+        return stop(self.p, self.log)
 
 
 def run(mode, *args, stdin=None, env=None):
@@ -61,16 +53,6 @@ def run(mode, *args, stdin=None, env=None):
     p = subprocess.run([PT] + list(mode) + list(args), input=stdin, capture_output=True,
                        text=True, env=e, timeout=600)
     return p.returncode, p.stdout, p.stderr
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %r, want %r" % (what, got, want))
 
 
 def every_command(mode, label):
@@ -453,17 +435,4 @@ def test_check_command():
 
 TESTS = [test_db_mode, test_server_mode, test_signing_key, test_redact_command, test_check_command,
          test_roundtrip_100k]
-for t in TESTS:
-    if ONLY and t.__name__ not in ONLY:
-        continue
-    t0 = time.time()
-    try:
-        t()
-        print("ok   %s (%.1f s)" % (t.__name__, time.time() - t0), flush=True)
-    except Exception as e:
-        import traceback
-        traceback.print_exc()
-        print("FAIL %s: %s" % (t.__name__, e), flush=True)
-        failures.append(t.__name__)
-print("%d failed" % len(failures) if failures else "all passed")
-sys.exit(1 if failures else 0)
+run_tests(TESTS, ONLY)

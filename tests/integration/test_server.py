@@ -17,13 +17,15 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import check, eq, launch, run_tests, stop  # noqa: E402
+
 PIPETRACKD = sys.argv[1]
 TMP = sys.argv[2]
 ONLY = sys.argv[3:]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.makedirs(TMP, exist_ok=True)
 
-failures = []
 
 
 class Server:
@@ -40,14 +42,8 @@ class Server:
         self.log = open(os.path.join(TMP, "srv-%s.log" % name), "wb")
         e = dict(os.environ)
         e.update(env or {})
-        self.p = subprocess.Popen(
-            [PIPETRACKD, "--listen", "127.0.0.1:0", "--db", "sqlite:" + self.db] + list(args),
-            stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL, env=e)
-        line = self.p.stdout.readline().decode()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        if not m:
-            raise RuntimeError("pipetrackd did not start: %r" % line)
-        self.port = int(m.group(1))
+        self.p, self.port = launch(PIPETRACKD, ["--db", "sqlite:" + self.db] + list(args), self.log,
+                                   env=e)
 
     def conn(self, timeout=30):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -75,21 +71,7 @@ class Server:
         return self.request("POST", path, body, headers)
 
     def stop(self, sig=signal.SIGTERM):
-        self.p.send_signal(sig)
-        rc = self.p.wait(timeout=60)
-        self.p.stdout.close()
-        self.log.close()
-        return rc
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+        return stop(self.p, self.log, sig)
 
 
 def event(sid, step, status="success", ptype="checkout_digital", **kw):
@@ -1279,17 +1261,4 @@ TESTS = [test_nul_names_and_numbers, test_openapi_covers_routes, test_every_rout
          test_sigkill_under_load,
          test_malformed]
 
-for t in TESTS:
-    if ONLY and t.__name__ not in ONLY:
-        continue
-    t0 = time.time()
-    try:
-        t()
-        print("ok   %s (%.1f s)" % (t.__name__, time.time() - t0), flush=True)
-    except Exception as e:  # report every test, then fail
-        import traceback
-        traceback.print_exc()
-        print("FAIL %s: %s" % (t.__name__, e), flush=True)
-        failures.append(t.__name__)
-print("%d failed" % len(failures) if failures else "all passed")
-sys.exit(1 if failures else 0)
+run_tests(TESTS, ONLY)

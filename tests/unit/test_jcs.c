@@ -8,15 +8,18 @@
 #include "core/validate.h"
 #include "testutil.h"
 
-static json_t *vectors(void) {
-  return tu_vectors();
+/* The vector file (owned: *root) and its list `key`, of at least min items. */
+static json_t *vectors(const char *key, size_t min, json_t **root) {
+  *root = tu_vectors();
+  json_t *list = json_object_get(*root, key);
+  assert_true(json_array_size(list) >= min);
+  return list;
 }
 
 static void test_number_vectors(void **state) {
   (void)state;
-  json_t *v = vectors();
-  json_t *nums = json_object_get(v, "numbers");
-  assert_true(json_array_size(nums) >= 600);
+  json_t *v;
+  json_t *nums = vectors("numbers", 600, &v);
   size_t i;
   json_t *n;
   json_array_foreach(nums, i, n) {
@@ -34,9 +37,8 @@ static void test_number_vectors(void **state) {
 
 static void test_document_vectors(void **state) {
   (void)state;
-  json_t *v = vectors();
-  json_t *docs = json_object_get(v, "documents");
-  assert_true(json_array_size(docs) >= 30);
+  json_t *v;
+  json_t *docs = vectors("documents", 30, &v);
   size_t i;
   json_t *d;
   json_array_foreach(docs, i, d) {
@@ -180,9 +182,9 @@ static void test_numbers_read_back(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_number_vectors),           cmocka_unit_test(test_document_vectors),
-      cmocka_unit_test(test_rfc8785_examples),         cmocka_unit_test(test_numbers_edge),
-      cmocka_unit_test(test_refuses_non_ijson),        cmocka_unit_test(test_keycmp),
+      cmocka_unit_test(test_number_vectors),    cmocka_unit_test(test_document_vectors),
+      cmocka_unit_test(test_rfc8785_examples),  cmocka_unit_test(test_numbers_edge),
+      cmocka_unit_test(test_refuses_non_ijson), cmocka_unit_test(test_keycmp),
       cmocka_unit_test(test_numbers_read_back),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

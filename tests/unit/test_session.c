@@ -88,6 +88,14 @@ static void add(fx *f, const char *step, int status, int64_t ts) {
   pt_event_free(e);
 }
 
+/* The checksum's JSON text (the caller frees it). */
+static char *cksum_json(const pt_cksum *c, const pt_pipeline *p) {
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_cksum_write_json(&b, c, p);
+  return pt_buf_take(&b);
+}
+
 static void test_pending(void **state) {
   fx *f = *state;
   pt_cksum c;
@@ -99,12 +107,10 @@ static void test_pending(void **state) {
   assert_int_equal(c.percent, 0);
   assert_int_equal(c.nmissing, 3);
   assert_int_equal(c.started_at, -1);
-  pt_buf b;
-  pt_buf_init(&b, 0);
-  pt_cksum_write_json(&b, &c, f->p);
-  assert_non_null(strstr(pt_buf_cstr(&b), "\"duration_ms\":null"));
-  assert_non_null(strstr(pt_buf_cstr(&b), "\"missing_steps\":[\"a\",\"b\",\"d\"]"));
-  pt_buf_cleanup(&b);
+  char *j = cksum_json(&c, f->p);
+  assert_non_null(strstr(j, "\"duration_ms\":null"));
+  assert_non_null(strstr(j, "\"missing_steps\":[\"a\",\"b\",\"d\"]"));
+  free(j);
 }
 
 static void test_in_progress_then_completed(void **state) {
@@ -128,14 +134,11 @@ static void test_in_progress_then_completed(void **state) {
   assert_int_equal(c.started_at, 1000);
   assert_int_equal(c.last_event_at, 4000);
   assert_int_equal(c.event_count, 4);
-  pt_buf b;
-  pt_buf_init(&b, 0);
-  pt_cksum_write_json(&b, &c, f->p);
-  assert_non_null(strstr(pt_buf_cstr(&b), "\"completed_steps\":[\"a\",\"b\",\"d\"]"));
-  assert_non_null(strstr(pt_buf_cstr(&b), "\"duration_ms\":3000"));
-  assert_non_null(
-      strstr(pt_buf_cstr(&b), "\"progress\":{\"completed\":3,\"total\":3,\"percent\":100}"));
-  pt_buf_cleanup(&b);
+  char *j = cksum_json(&c, f->p);
+  assert_non_null(strstr(j, "\"completed_steps\":[\"a\",\"b\",\"d\"]"));
+  assert_non_null(strstr(j, "\"duration_ms\":3000"));
+  assert_non_null(strstr(j, "\"progress\":{\"completed\":3,\"total\":3,\"percent\":100}"));
+  free(j);
 }
 
 static void test_failed_and_retry(void **state) {
