@@ -156,8 +156,6 @@ static void reload(ptd_server *s) {
 
 /* --routes: the table every request is found in, one row a line. */
 static int print_routes(void) {
-  ptd_server s;
-  memset(&s, 0, sizeof s);
   static const char *ACCESS[] = {"open", "ingest", "api", "token"};
   size_t n;
   ptd_route *t = ptd_routes_build(&n);
