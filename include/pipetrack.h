@@ -394,12 +394,15 @@ typedef struct pt_delivery {
  * out[0..*n); *waiting counts every delivery queued. */
 pt_status pt_outbox_due(pt_tracker *t, int64_t now, pt_delivery *out, size_t max, size_t *n,
                         int64_t *waiting, pt_error *err);
+/* Claims a delivery before sending it: when it is still due at now, it is
+ * leased until lease_until (a crash mid-send sends it again after the lease)
+ * and one more attempt is counted, *claimed = 1. *claimed = 0 when another
+ * deliverer (another server on the same store) claimed it first: skip it. */
+pt_status pt_outbox_claim(pt_tracker *t, int64_t id, int64_t now, int64_t lease_until,
+                          int *claimed, pt_error *err);
 /* After an attempt: ok removes the delivery; else it is due again at
- * next_at. bump counts one more attempt (a deliverer claims a delivery
- * before sending it, with bump and a lease as next_at, so a crash mid-send
- * retries it after the lease). */
-pt_status pt_outbox_mark(pt_tracker *t, int64_t id, int ok, int bump, int64_t next_at,
-                         pt_error *err);
+ * next_at. */
+pt_status pt_outbox_mark(pt_tracker *t, int64_t id, int ok, int64_t next_at, pt_error *err);
 /* The body a delivery POSTs: {"action", "issue": the issue now, "report":
  * the report of its last session now (null when that session is gone)}. */
 pt_status pt_delivery_body(pt_tracker *t, const pt_delivery *d, char **out, pt_error *err);

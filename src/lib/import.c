@@ -413,13 +413,11 @@ pt_status pt__import_apply(pt__tx *x, pt__job *h) {
     if (r->kind == 3) {
       /* the issue as it was in the source (after its failures, re-counted
        * above from the events, it is overwritten with the exported state) */
-      if (!st->m->issues) continue;
       if ((rc = st->m->issues->issue_put(st, &r->issue, 0, &h->err))) return rc;
       j->ires->issues_imported++;
       continue;
     }
     if (r->kind == 4) {
-      if (!st->m->issues) continue;
       pt_issue got;
       rc = st->m->issues->issue_get(st, r->iid, &got, &h->err);
       pt_issue_cleanup(&got);

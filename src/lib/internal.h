@@ -1,5 +1,6 @@
-/* internal.h - what the tracker's modules share with each other and with the
- * programs built in this tree (pipetrackd, tests, benchmarks). Not API. */
+/* internal.h - what the tracker's modules share with each other, with the
+ * request layer (src/api) and with the white-box tests and benchmarks. Not
+ * API: the programs use include/pipetrack.h alone. */
 #ifndef PT_INTERNAL_H
 #define PT_INTERNAL_H
 
@@ -55,10 +56,6 @@ pt_status pt__track_finish(pt_tracker *t, pt__pending *p, pt_batch_result **out,
  * each issue that is due at `now` (at most max), and how many wait. */
 pt_status pt__outbox_due(pt_tracker *t, int64_t now, pt_outbox *out, size_t max, size_t *n,
                          int64_t *waiting, pt_error *err);
-/* ok: delivered, removed. Else rescheduled at next_at (bump: one more
- * attempt; a claim before sending bumps, so later changes queue anew). */
-pt_status pt__outbox_mark(pt_tracker *t, int64_t id, int ok, int bump, int64_t next_at,
-                          pt_error *err);
 
 /* Writes what the store holds back (SQLite's lagging session rows) in one
  * commit, so listings ordered by the rows see the newest activity. */

@@ -21,7 +21,7 @@ static int64_t outbox_due(const pt_tracker *t, const char *action, int64_t at) {
 static pt_status queue_change(pt__tx *x, const char *issue_id, const char *action, int64_t at,
                               pt_error *err) {
   pt_store *st = x->t->store;
-  if (!x->t->outbox || !st->m->issues) return PT_OK;
+  if (!x->t->outbox) return PT_OK;
   return st->m->issues->outbox_add(st, issue_id, action, at, outbox_due(x->t, action, at), err);
 }
 
@@ -54,7 +54,6 @@ static pt_status count_in_issue(pt_store *st, pt_issue *cur, int64_t at, const c
  * here). */
 pt_status pt__record_failure(pt__tx *x, const pt_event *e, int announce, pt_error *err) {
   pt_store *st = x->t->store;
-  if (!st->m->issues) return PT_OK;
   pt_issue cur;
   pt_issue_key(&cur, e, NULL);
   const char *action;
@@ -92,7 +91,6 @@ typedef struct resolve_job {
 pt_status pt__resolve_apply(pt__tx *x, pt__job *h) {
   resolve_job *j = PT__JOB_AS(resolve_job, h);
   pt_store *st = x->t->store;
-  if (!st->m->issues) return pt_fail(&h->err, PT_ENOTFOUND, "id", "this store keeps no issues");
   pt_status rc = st->m->issues->issue_get(st, j->id, j->issue, &h->err);
   if (rc == PT_ENOTFOUND) {
     h->result = pt_fail(&h->err, PT_ENOTFOUND, "id", "id: no issue \"%s\"", j->id);
@@ -131,23 +129,34 @@ pt_status pt_issue_resolve(pt_tracker *t, const char *issue_id, char **out, pt_e
 
 /* ---- the webhook outbox ------------------------------------------------------- */
 
+/* A claim (now >= 0: claimed when still due then; the lease is next_at) or
+ * the outcome of an attempt (ok, or due again at next_at). */
 typedef struct outbox_job {
   pt__job h;
-  int64_t id, next_at;
-  int ok, bump;
+  int64_t id, next_at, now;
+  int ok, claim, claimed;
 } outbox_job;
 
 pt_status pt__outbox_apply(pt__tx *x, pt__job *h) {
   outbox_job *j = PT__JOB_AS(outbox_job, h);
   pt_store *st = x->t->store;
-  if (!st->m->issues) return PT_OK;
-  return st->m->issues->outbox_done(st, j->id, j->ok, j->bump, j->next_at, &h->err);
+  j->claimed = 0;
+  if (j->claim)
+    return st->m->issues->outbox_claim(st, j->id, j->now, j->next_at, &j->claimed, &h->err);
+  return st->m->issues->outbox_done(st, j->id, j->ok, j->next_at, &h->err);
 }
 
-pt_status pt__outbox_mark(pt_tracker *t, int64_t id, int ok, int bump, int64_t next_at,
-                          pt_error *err) {
+pt_status pt_outbox_claim(pt_tracker *t, int64_t id, int64_t now, int64_t lease_until,
+                          int *claimed, pt_error *err) {
   outbox_job j = {
-      .h = {.kind = PT__JOB_OUTBOX}, .id = id, .next_at = next_at, .ok = ok, .bump = bump};
+      .h = {.kind = PT__JOB_OUTBOX}, .id = id, .next_at = lease_until, .now = now, .claim = 1};
+  pt_status rc = pt__job_run(t, &j.h, err);
+  *claimed = rc == PT_OK && j.claimed;
+  return rc;
+}
+
+pt_status pt_outbox_mark(pt_tracker *t, int64_t id, int ok, int64_t next_at, pt_error *err) {
+  outbox_job j = {.h = {.kind = PT__JOB_OUTBOX}, .id = id, .next_at = next_at, .ok = ok};
   return pt__job_run(t, &j.h, err);
 }
 
@@ -156,7 +165,6 @@ pt_status pt__outbox_due(pt_tracker *t, int64_t now, pt_outbox *out, size_t max,
   *n = 0;
   *waiting = 0;
   pt_store *st = t->store;
-  if (!st->m->issues) return PT_OK;
   pt_reader *r;
   pt_status rc = st->m->reader_open(st, &r, err);
   if (rc) return rc;
@@ -182,7 +190,6 @@ typedef struct stall_job {
 pt_status pt__stall_apply(pt__tx *x, pt__job *h) {
   stall_job *j = PT__JOB_AS(stall_job, h);
   pt_store *st = x->t->store;
-  if (!st->m->issues) return PT_OK;
   for (size_t i = 0; i < j->n; i++) {
     pt_issue cur;
     pt_issue_key(&cur, NULL, j->type[i]);
@@ -262,7 +269,7 @@ static int sweep_one(void *ctx, const pt_session *s, int64_t sort_ms) {
 pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
   *recorded = 0;
   pt_store *st = t->store;
-  if (!st->m->list_sessions || !st->m->issues) return PT_OK;
+  
   pt_status rc = pt__flush(t, err); /* the activity index follows the rows */
   if (rc) return rc;
   pt_defs *defs = pt__defs(t);

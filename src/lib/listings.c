@@ -140,7 +140,6 @@ pt_status pt_issues(pt_tracker *t, const char *status, const char *pipeline_type
   const char *before_id = NULL;
   if (pt__page(&limit, cursor, &before_ms, &before_id, err)) return PT_EINVALID;
   pt_store *st = pt__store(t);
-  if (!st->m->issues) return pt_fail(err, PT_ESTORAGE, NULL, "this store keeps no issues");
   pt_buf b;
   pt_buf_init(&b, 0);
   issue_page p = {&b, limit, 0, 0, 0, ""};
@@ -170,7 +169,6 @@ pt_status pt_issue_get(pt_tracker *t, const char *issue_id, char **out, pt_error
   if (!issue_id || strncmp(issue_id, "iss_", 4) != 0 || strlen(issue_id) > 31)
     return pt_fail(err, PT_EINVALID, "id", "id: must be an issue id (iss_...)");
   pt_store *st = pt__store(t);
-  if (!st->m->issues) return pt_fail(err, PT_ENOTFOUND, "id", "this store keeps no issues");
   pt_reader *r;
   pt_status rc = st->m->reader_open(st, &r, err);
   if (rc) return rc;

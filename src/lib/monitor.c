@@ -35,10 +35,6 @@ pt_status pt_outbox_due(pt_tracker *t, int64_t now, pt_delivery *out, size_t max
   return rc;
 }
 
-pt_status pt_outbox_mark(pt_tracker *t, int64_t id, int ok, int bump, int64_t next_at,
-                         pt_error *err) {
-  return pt__outbox_mark(t, id, ok, bump, next_at, err);
-}
 
 /* {"action", "issue", "report"}: the issue and its last session's report as
  * they are when sent, not as they were when queued. */

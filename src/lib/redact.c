@@ -47,7 +47,6 @@ static void evvec_free(evvec *l) {
  * issues whose last session is this one can hold one. */
 static pt_status redact_samples(pt__tx *x, const evvec *l, pt_error *err) {
   pt_store *st = x->t->store;
-  if (!st->m->issues) return PT_OK;
   for (size_t i = 0; i < l->n; i++) {
     const pt_event *e = l->v[i];
     if (e->status != PT_FAILURE) continue;

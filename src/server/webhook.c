@@ -113,8 +113,12 @@ static int64_t backoff_ms(const ptd_config *c, int attempts) {
 static void deliver(ptd_webhook *w, const pt_delivery *o) {
   ptd_server *s = w->srv;
   int64_t now = now_ms();
-  /* claimed: one more attempt counted, and leased long enough to send */
-  if (pt_outbox_mark(s->t, o->id, 0, 1, now + (int64_t)s->cfg.webhook_timeout_ms + 5000, NULL))
+  /* claimed: one more attempt counted, and leased long enough to send; a
+   * delivery another server claimed first is its to send */
+  int claimed = 0;
+  if (pt_outbox_claim(s->t, o->id, now, now + (int64_t)s->cfg.webhook_timeout_ms + 5000, &claimed,
+                      NULL) ||
+      !claimed)
     return;
   char *body = NULL;
   char why[200] = "the issue could not be read";
@@ -123,12 +127,12 @@ static void deliver(ptd_webhook *w, const pt_delivery *o) {
   json_t *extra = json_pack("{s:s,s:s,s:i}", "issue_id", o->issue_id, "action", o->action,
                             "attempt", o->attempts + 1);
   if (ok) {
-    pt_outbox_mark(s->t, o->id, 1, 0, 0, NULL);
+    pt_outbox_mark(s->t, o->id, 1, 0, NULL);
     __atomic_add_fetch(&w->delivered, 1, __ATOMIC_RELAXED);
     ptd_log("info", "webhook delivered", extra);
   } else {
     int64_t next = now_ms() + backoff_ms(&s->cfg, o->attempts + 1);
-    pt_outbox_mark(s->t, o->id, 0, 0, next, NULL);
+    pt_outbox_mark(s->t, o->id, 0, next, NULL);
     __atomic_add_fetch(&w->failed, 1, __ATOMIC_RELAXED);
     json_object_set_new(extra, "error", json_string(why));
     json_object_set_new(extra, "retry_in_ms", json_integer(next - now_ms()));

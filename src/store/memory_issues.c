@@ -193,21 +193,40 @@ static pt_status mem_outbox_add(pt_store *st, const char *issue_id, const char *
   return PT_OK;
 }
 
-static pt_status mem_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t next_at,
+static pt_outbox *mem_outbox_find(mstore *m, int64_t id, size_t *at) {
+  for (size_t i = 0; i < m->nob; i++)
+    if (m->ob[i].id == id) {
+      *at = i;
+      return &m->ob[i];
+    }
+  return NULL;
+}
+
+static pt_status mem_outbox_claim(pt_store *st, int64_t id, int64_t now, int64_t until,
+                                  int *claimed, pt_error *err) {
+  (void)err;
+  size_t i;
+  pt_outbox *o = mem_outbox_find((mstore *)st, id, &i);
+  *claimed = o && o->next_at <= now;
+  if (*claimed) {
+    o->next_at = until;
+    o->attempts++;
+  }
+  return PT_OK;
+}
+
+static pt_status mem_outbox_done(pt_store *st, int64_t id, int ok, int64_t next_at,
                                  pt_error *err) {
   (void)err;
   mstore *m = (mstore *)st;
-  for (size_t i = 0; i < m->nob; i++) {
-    if (m->ob[i].id != id) continue;
-    if (ok) {
-      memmove(&m->ob[i], &m->ob[i + 1], (m->nob - i - 1) * sizeof *m->ob);
-      m->nob--;
-      if (m->ob_mark > i) m->ob_mark--;
-    } else {
-      m->ob[i].next_at = next_at;
-      m->ob[i].attempts += bump ? 1 : 0;
-    }
-    break;
+  size_t i;
+  pt_outbox *o = mem_outbox_find(m, id, &i);
+  if (o && ok) {
+    memmove(&m->ob[i], &m->ob[i + 1], (m->nob - i - 1) * sizeof *m->ob);
+    m->nob--;
+    if (m->ob_mark > i) m->ob_mark--;
+  } else if (o) {
+    o->next_at = next_at;
   }
   return PT_OK;
 }

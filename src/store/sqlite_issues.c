@@ -155,15 +155,26 @@ static pt_status sq_outbox_add(pt_store *st, const char *issue_id, const char *a
   return rc == SQLITE_DONE ? PT_OK : sq_db_fail(err, s->db, "queue webhook");
 }
 
-static pt_status sq_outbox_done(pt_store *st, int64_t id, int ok, int bump, int64_t next_at,
+static pt_status sq_outbox_claim(pt_store *st, int64_t id, int64_t now, int64_t until,
+                                 int *claimed, pt_error *err) {
+  sstore *s = (sstore *)st;
+  sqlite3_stmt *q = s->st[W_OUTBOX_CLAIM];
+  sqlite3_bind_int64(q, 1, id);
+  sqlite3_bind_int64(q, 2, until);
+  sqlite3_bind_int64(q, 3, now);
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  if (rc != SQLITE_DONE) return sq_db_fail(err, s->db, "claim webhook");
+  *claimed = sqlite3_changes(s->db) == 1;
+  return PT_OK;
+}
+
+static pt_status sq_outbox_done(pt_store *st, int64_t id, int ok, int64_t next_at,
                                 pt_error *err) {
   sstore *s = (sstore *)st;
   sqlite3_stmt *q = s->st[ok ? W_OUTBOX_DELETE : W_OUTBOX_RESCHEDULE];
   sqlite3_bind_int64(q, 1, id);
-  if (!ok) {
-    sqlite3_bind_int64(q, 2, next_at);
-    sqlite3_bind_int(q, 3, bump ? 1 : 0);
-  }
+  if (!ok) sqlite3_bind_int64(q, 2, next_at);
   int rc = sqlite3_step(q);
   sqlite3_reset(q);
   return rc == SQLITE_DONE ? PT_OK : sq_db_fail(err, s->db, "update webhook");

@@ -130,8 +130,10 @@ const char *const sq_wsql[W_COUNT] = {
         " SELECT ?1, ?2, ?3, ?4, 0 WHERE NOT EXISTS"
         " (SELECT 1 FROM outbox WHERE issue_id = ?1 AND attempts = 0)",
     [W_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
-    [W_OUTBOX_RESCHEDULE] =
-        "UPDATE outbox SET next_at = ?2, attempts = attempts + ?3 WHERE id = ?1",
+    [W_OUTBOX_RESCHEDULE] = "UPDATE outbox SET next_at = ?2 WHERE id = ?1",
+    /* only while still due: of concurrent claimers one wins */
+    [W_OUTBOX_CLAIM] =
+        "UPDATE outbox SET next_at = ?2, attempts = attempts + 1 WHERE id = ?1 AND next_at <= ?3",
     [W_EVENT_IDS] =
         "SELECT id FROM events WHERE session_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq",
     [W_EVENT_REDACT] =

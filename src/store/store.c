@@ -13,6 +13,49 @@ static const pt_store_methods *const BACKENDS[] = {
     &pt_store_sqlite_methods,
 };
 
+/* The name of a required method the backend leaves NULL, or NULL: a
+ * missing method is a broken build, not a feature turned off. */
+static const char *missing(const pt_store_methods *m) {
+#define REQ(f) \
+  if (!m->f) return #f
+  REQ(open);
+  REQ(close);
+  REQ(begin);
+  REQ(commit);
+  REQ(rollback);
+  REQ(session_get);
+  REQ(session_put);
+  REQ(event_find);
+  REQ(event_append);
+  REQ(snapshot_put);
+  REQ(tx_event_ids);
+  REQ(tx_read_events);
+  REQ(event_redact);
+  REQ(reader_open);
+  REQ(reader_close);
+  REQ(read_session);
+  REQ(read_events);
+  REQ(read_snapshots);
+  REQ(list_sessions);
+  REQ(list_session_ids);
+  REQ(read_snapshots_from);
+  REQ(issues);
+  REQ(issues->issue_get);
+  REQ(issues->issue_put);
+  REQ(issues->issue_session_add);
+  REQ(issues->read_issue);
+  REQ(issues->read_issues);
+  REQ(issues->read_issue_sessions);
+  REQ(issues->read_issue_sessions_from);
+  REQ(issues->outbox_add);
+  REQ(issues->outbox_claim);
+  REQ(issues->outbox_done);
+  REQ(issues->read_outbox_due);
+  REQ(issues->read_outbox_count);
+#undef REQ
+  return NULL;
+}
+
 pt_status pt_store_open(const char *url, const pt_store_config *cfg, pt_store **out,
                         pt_error *err) {
   static const pt_store_config defaults = {0, 0};
@@ -25,14 +68,25 @@ pt_status pt_store_open(const char *url, const pt_store_config *cfg, pt_store **
   size_t n = (size_t)(colon - url);
   for (size_t i = 0; i < sizeof BACKENDS / sizeof *BACKENDS; i++) {
     const pt_store_methods *m = BACKENDS[i];
-    if (strlen(m->scheme) == n && strncmp(url, m->scheme, n) == 0) {
-      pt_status rc = m->open(colon + 1, cfg, out, err);
-      if (rc == PT_OK) (*out)->fail_after = cfg->fail_after > 0 ? cfg->fail_after : -1;
-      return rc;
+    int match = strlen(m->scheme) == n && strncmp(url, m->scheme, n) == 0;
+    /* "postgresql://" names the same backend as "postgres://" */
+    if (!match && m->alias) match = strlen(m->alias) == n && strncmp(url, m->alias, n) == 0;
+    if (!match) continue;
+    const char *gap = missing(m);
+    if (gap)
+      return pt_fail(err, PT_ESTORAGE, "db", "db: the %s store misses its %s method", m->scheme,
+                     gap);
+    /* a conninfo URL is handed on whole; others get what follows "scheme:" */
+    pt_status rc = m->open(m->flags & PT_STORE_F_WHOLE_URL ? url : colon + 1, cfg, out, err);
+    if (rc == PT_OK) {
+      (*out)->fail_after = cfg->fail_after > 0 ? cfg->fail_after : -1;
+      (*out)->retryable = 0;
     }
+    return rc;
   }
   return pt_fail(err, PT_EINVALID, "db",
-                 "db: unknown store \"%.*s\" (this build has sqlite: and memory:)", (int)n, url);
+                 "db: unknown store \"%.*s\" (this build has sqlite:, memory: and postgres://)",
+                 (int)n, url);
 }
 
 void pt_store_close(pt_store *s) {

@@ -47,6 +47,9 @@ enum {
   /* commit() costs nothing (memory): the tracker appends inline instead of
    * queueing for group commit. */
   PT_STORE_F_INLINE = 1,
+  /* open() gets the whole URL (a libpq conninfo URL), not what follows
+   * "scheme:". */
+  PT_STORE_F_WHOLE_URL = 2,
 };
 
 /* A store's issues and webhook outbox: a table of its own, so a backend
@@ -81,11 +84,16 @@ typedef struct pt_store_issue_methods {
    * a burst sends one). */
   pt_status (*outbox_add)(pt_store *s, const char *issue_id, const char *action, int64_t at,
                           int64_t due_at, pt_error *err);
-  /* Delivered (ok): removed. Else rescheduled at next_at, counting one more
-   * attempt when bump (a claim before sending bumps; a failure after it
-   * only reschedules). */
-  pt_status (*outbox_done)(pt_store *s, int64_t id, int ok, int bump, int64_t next_at,
-                           pt_error *err);
+  /* Claims a delivery before it is sent: when it is still due at now
+   * (next_at <= now), its next_at becomes until (a lease) and one more
+   * attempt is counted, *claimed = 1; else (another claimer won, or it is
+   * gone) nothing changes, *claimed = 0. Exactly one of several concurrent
+   * claimers wins. */
+  pt_status (*outbox_claim)(pt_store *s, int64_t id, int64_t now, int64_t until, int *claimed,
+                            pt_error *err);
+  /* After an attempt: delivered (ok) removes it; else it is due again at
+   * next_at. */
+  pt_status (*outbox_done)(pt_store *s, int64_t id, int ok, int64_t next_at, pt_error *err);
   /* The first waiting delivery of each issue (the others wait behind it),
    * due at `now`, oldest first; at most limit. */
   pt_status (*read_outbox_due)(pt_reader *r, int64_t now, int64_t limit, pt_outbox *out, size_t *n,
@@ -102,9 +110,29 @@ typedef struct pt_store_issue_methods {
     .issue_session_add = prefix##_issue_session_add, .read_issue = prefix##_read_issue,          \
     .read_issues = prefix##_read_issues, .read_issue_sessions = prefix##_read_issue_sessions,    \
     .read_issue_sessions_from = prefix##_read_issue_sessions_from,                               \
-    .outbox_add = prefix##_outbox_add, .outbox_done = prefix##_outbox_done,                      \
+    .outbox_add = prefix##_outbox_add, .outbox_claim = prefix##_outbox_claim,                    \
+    .outbox_done = prefix##_outbox_done,                                                         \
     .read_outbox_due = prefix##_read_outbox_due, .read_outbox_count = prefix##_read_outbox_count \
   }
+
+/* What one group commit will touch, known before it runs: the sessions
+ * (sorted, unique), the issues, and the (session, event id) pairs whose
+ * idempotency it will look up. A store that serialises writers by lock
+ * takes every lock at once, in one order (no deadlock between groups), and
+ * may fetch what it will be asked for in one round trip. */
+typedef struct pt_store_keys {
+  const char *const *sessions;
+  size_t nsessions;
+  const char *const *issues;
+  size_t nissues;
+  const char *const *event_sessions, *const *event_ids; /* pairs */
+  size_t nevents;
+} pt_store_keys;
+
+/* A change another process committed to a shared store (listen). kind 's'
+ * (a session, id its session_id), 'i' (an issue), or 'r' (resync: the
+ * notifications were interrupted; anything may have changed). */
+typedef void (*pt_store_change_fn)(void *ctx, char kind, const char *id);
 
 /* What a store is opened with; zeroes are the defaults. */
 typedef struct pt_store_config {
@@ -117,7 +145,8 @@ typedef struct pt_store_config {
 
 typedef struct pt_store_methods {
   int version;        /* 1 */
-  const char *scheme; /* "memory", "sqlite" */
+  const char *scheme; /* "memory", "sqlite", "postgres" */
+  const char *alias;  /* another scheme for the same store ("postgresql"), or NULL */
   int flags;
 
   /* Opens the store at `where` (the URL after "scheme:") with cfg (never
@@ -128,6 +157,9 @@ typedef struct pt_store_methods {
 
   /* ---- the write transaction ---- */
   pt_status (*begin)(pt_store *s, pt_error *err);
+  /* Optional, right after begin: what the transaction will touch (see
+   * pt_store_keys). Nothing else may be assumed locked or fetched. */
+  pt_status (*prepare)(pt_store *s, const pt_store_keys *keys, pt_error *err);
   /* Durable when it returns PT_OK. On failure the transaction is rolled back:
    * nothing of it is stored. */
   pt_status (*commit)(pt_store *s, pt_error *err);
@@ -205,8 +237,13 @@ typedef struct pt_store_methods {
   pt_status (*read_snapshots_from)(pt_reader *r, const char *session_id, int64_t from_n,
                                    int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err);
 
-  /* Issues and the webhook outbox; NULL for a store that keeps none. */
+  /* Issues and the webhook outbox (every method set). */
   const struct pt_store_issue_methods *issues;
+
+  /* Optional, for stores several processes share: calls fn from a thread
+   * of the store's for every change another process commits, until close
+   * (one listener a store). */
+  pt_status (*listen)(pt_store *s, pt_store_change_fn fn, void *ctx, pt_error *err);
 } pt_store_methods;
 
 /* Every backend's struct begins with this. */
@@ -216,6 +253,10 @@ struct pt_store {
    * (begin, writes, commit) and the call that brings it to 0 fails with
    * PT_ESTORAGE. -1: off. Only the committer thread touches it. */
   int fail_after;
+  /* Set by the backend with a PT_ESTORAGE failure that running the same
+   * transaction again may cure (a deadlock between writers, a
+   * serialization failure); the committer clears it and retries. */
+  int retryable;
 };
 struct pt_reader {
   pt_store *store;
