@@ -340,7 +340,9 @@ typedef enum pt_change_kind {
   PT_CHANGE_EVENT,   /* an event was stored (not a replay): session, type, step, status */
   PT_CHANGE_SESSION, /* a session changed otherwise (snapshot, redaction, import) */
   PT_CHANGE_ISSUE,   /* an issue changed (a failure counted, resolved, reopened) */
-  PT_CHANGE_ISSUES   /* issues changed that are not named one by one (stalls counted) */
+  PT_CHANGE_ISSUES,  /* issues changed that are not named one by one (stalls counted) */
+  PT_CHANGE_RESYNC   /* anything may have changed: the news from other processes sharing
+                      * the store was interrupted (a lost connection) */
 } pt_change_kind;
 
 /* One change. Strings are borrowed for the call. */
@@ -360,8 +362,11 @@ typedef struct pt_change {
 typedef void (*pt_change_fn)(void *ctx, const pt_change *change);
 
 /* Subscribes fn to this tracker's changes: every event stored, session,
- * and issue changed by any call on it (up to 8 subscribers; PT_ETOOBIG past
- * that). Thread-safe. */
+ * and issue changed by any call on it — and, on a store that several
+ * processes share (PostgreSQL), the sessions and issues the others change
+ * (as PT_CHANGE_SESSION / PT_CHANGE_ISSUE, from a listener thread, within
+ * moments of their commit). Up to 8 subscribers (PT_ETOOBIG past that).
+ * Thread-safe. */
 pt_status pt_subscribe(pt_tracker *t, pt_change_fn fn, void *ctx, pt_error *err);
 /* Removes the subscription of fn with ctx (no change reaches it once this
  * returns); unknown pairs are ignored. */
@@ -374,6 +379,7 @@ typedef struct pt_counters {
   uint64_t commit_failures;  /* store transactions that failed (rolled back) */
   uint64_t events_committed; /* events written by commits */
   uint64_t commit_ns;        /* time in transactions, begin to durable commit */
+  uint64_t commit_retries;   /* transactions run again after a deadlock between servers */
 } pt_counters;
 
 /* The tracker's counters since it was opened. */
@@ -398,8 +404,8 @@ pt_status pt_outbox_due(pt_tracker *t, int64_t now, pt_delivery *out, size_t max
  * leased until lease_until (a crash mid-send sends it again after the lease)
  * and one more attempt is counted, *claimed = 1. *claimed = 0 when another
  * deliverer (another server on the same store) claimed it first: skip it. */
-pt_status pt_outbox_claim(pt_tracker *t, int64_t id, int64_t now, int64_t lease_until,
-                          int *claimed, pt_error *err);
+pt_status pt_outbox_claim(pt_tracker *t, int64_t id, int64_t now, int64_t lease_until, int *claimed,
+                          pt_error *err);
 /* After an attempt: ok removes the delivery; else it is due again at
  * next_at. */
 pt_status pt_outbox_mark(pt_tracker *t, int64_t id, int ok, int64_t next_at, pt_error *err);

@@ -101,9 +101,28 @@ pt_status pt__track_apply(pt__tx *x, pt__job *h) {
   return rc;
 }
 
+void pt__track_keys(pt__job *h, pt__keys *k) {
+  pt__track_job *j = PT__JOB_AS(pt__track_job, h);
+  for (size_t i = 0; i < j->n; i++) {
+    const pt_event *e = j->evs[i];
+    if (!e) continue;
+    pt__keys_session(k, e->session_id);
+    if (e->id_given) pt__keys_event(k, e->session_id, e->id);
+    if (e->status == PT_FAILURE) {
+      pt_issue key;
+      pt_issue_key(&key, e, NULL);
+      pt__keys_issue(k, key.id);
+    }
+  }
+}
+
 void pt__track_reset(pt__job *h) {
   pt__track_job *j = PT__JOB_AS(pt__track_job, h);
   for (size_t i = 0; i < j->n; i++) {
+    if (j->evs[i] && !j->adopted[i]) { /* valid: as validation left it */
+      j->st[i] = PT_OK;
+      pt_error_clear(&j->errs[i]);
+    }
     pt_event_free(j->replayed[i]);
     j->replayed[i] = NULL;
     if (j->has_snap[i]) pt_snap_cleanup(&j->snaps[i]);

@@ -14,6 +14,19 @@ void pt__changes_cleanup(pt_tracker *t) {
   pthread_mutex_destroy(&t->subs_lock);
 }
 
+/* What another process committed to a shared store, told as a change. */
+static void from_store(void *ctx, char kind, const char *id) {
+  pt_change c = {.kind = PT_CHANGE_RESYNC};
+  if (kind == 's') {
+    c.kind = PT_CHANGE_SESSION;
+    c.session_id = id;
+  } else if (kind == 'i') {
+    c.kind = PT_CHANGE_ISSUE;
+    c.issue_id = id;
+  }
+  pt__publish(ctx, &c);
+}
+
 pt_status pt_subscribe(pt_tracker *t, pt_change_fn fn, void *ctx, pt_error *err) {
   if (!fn) return pt_fail(err, PT_EINVALID, NULL, "subscribe: fn is NULL");
   pthread_mutex_lock(&t->subs_lock);
@@ -23,8 +36,19 @@ pt_status pt_subscribe(pt_tracker *t, pt_change_fn fn, void *ctx, pt_error *err)
     t->subs[t->nsubs].ctx = ctx;
     t->nsubs++;
   }
+  /* the first subscriber starts listening to the other processes */
+  int listen = !full && !t->listening && t->store->m->listen;
+  if (listen) t->listening = 1;
   pthread_mutex_unlock(&t->subs_lock);
-  if (full) return pt_fail(err, PT_ETOOBIG, NULL, "subscribe: at most %d subscribers", PT__SUBS_MAX);
+  if (full)
+    return pt_fail(err, PT_ETOOBIG, NULL, "subscribe: at most %d subscribers", PT__SUBS_MAX);
+  if (listen) {
+    pt_status rc = t->store->m->listen(t->store, from_store, t, err);
+    if (rc) {
+      pt_unsubscribe(t, fn, ctx);
+      return rc;
+    }
+  }
   return PT_OK;
 }
 

@@ -29,6 +29,7 @@ typedef struct job_kind {
   void (*reset)(pt__job *j);                                          /* NULL: nothing to drop */
   void (*rolled_back)(pt__job *j, pt_status rc, const pt_error *err); /* NULL: pt__job_fail */
   void (*publish)(pt_tracker *t, pt__job *j); /* NULL: changes nothing to tell */
+  void (*keys)(pt__job *j, pt__keys *k);      /* NULL: touches nothing to lock */
   /* Runs in a transaction of its own, after the group: its refusal rolls
    * back nothing but itself. */
   int alone;
@@ -38,21 +39,32 @@ static const job_kind KINDS[PT__JOB_KINDS] = {
     [PT__JOB_TRACK] = {.apply = pt__track_apply,
                        .reset = pt__track_reset,
                        .rolled_back = pt__track_rolled_back,
-                       .publish = pt__track_publish},
+                       .publish = pt__track_publish,
+                       .keys = pt__track_keys},
     [PT__JOB_SNAPSHOT] = {.apply = pt__snapshot_apply,
                           .reset = pt__snapshot_reset,
-                          .publish = pt__snapshot_publish},
+                          .publish = pt__snapshot_publish,
+                          .keys = pt__snapshot_keys},
     [PT__JOB_FLUSH] = {.apply = flush_apply},
     [PT__JOB_IMPORT] = {.apply = pt__import_apply,
+                        .reset = pt__import_reset,
                         .rolled_back = pt__import_rolled_back,
                         .publish = pt__import_publish,
+                        .keys = pt__import_keys,
                         .alone = 1},
-    [PT__JOB_RESOLVE] = {.apply = pt__resolve_apply, .publish = pt__resolve_publish},
+    [PT__JOB_RESOLVE] = {.apply = pt__resolve_apply,
+                         .reset = pt__resolve_reset,
+                         .publish = pt__resolve_publish,
+                         .keys = pt__resolve_keys},
     [PT__JOB_OUTBOX] = {.apply = pt__outbox_apply},
-    [PT__JOB_STALL] = {.apply = pt__stall_apply, .publish = pt__stall_publish},
+    [PT__JOB_STALL] = {.apply = pt__stall_apply,
+                       .reset = pt__stall_reset,
+                       .publish = pt__stall_publish,
+                       .keys = pt__stall_keys},
     [PT__JOB_REDACT] = {.apply = pt__redact_apply,
                         .reset = pt__redact_reset,
-                        .publish = pt__redact_publish},
+                        .publish = pt__redact_publish,
+                        .keys = pt__redact_keys},
 };
 
 void pt__job_fail(pt__job *j, pt_status rc, const pt_error *err) {
@@ -62,21 +74,137 @@ void pt__job_fail(pt__job *j, pt_status rc, const pt_error *err) {
   j->err.code = rc;
 }
 
+/* ---- what a group will touch ------------------------------------------------ */
+
+static int grow(const char ***v, size_t *cap, size_t n) {
+  if (n < *cap) return 0;
+  size_t nc = *cap ? *cap * 2 : 32;
+  const char **nv = realloc(*v, nc * sizeof *nv);
+  if (!nv) return -1;
+  *v = nv;
+  *cap = nc;
+  return 0;
+}
+
+void pt__keys_session(pt__keys *k, const char *sid) {
+  if (grow(&k->sessions, &k->caps, k->nsessions)) {
+    k->oom = 1;
+    return;
+  }
+  k->sessions[k->nsessions++] = sid;
+}
+
+void pt__keys_issue(pt__keys *k, const char *issue_id) {
+  char *c = strdup(issue_id);
+  if (!c || grow(&k->issues, &k->capi, k->nissues)) {
+    free(c);
+    k->oom = 1;
+    return;
+  }
+  k->issues[k->nissues++] = c; /* owned: issue ids are computed, not borrowed */
+}
+
+void pt__keys_event(pt__keys *k, const char *sid, const char *eid) {
+  size_t cap = k->cape;
+  if (grow(&k->esessions, &cap, k->nevents) || grow(&k->eids, &k->cape, k->nevents)) {
+    k->oom = 1;
+    return;
+  }
+  k->esessions[k->nevents] = sid;
+  k->eids[k->nevents++] = eid;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorted, each once: every group takes its locks in one order. */
+static size_t sort_unique(const char **v, size_t n) {
+  if (!n) return 0;
+  qsort(v, n, sizeof *v, cmp_str);
+  size_t m = 1;
+  for (size_t i = 1; i < n; i++)
+    if (strcmp(v[i], v[m - 1]) != 0) v[m++] = v[i];
+  return m;
+}
+
+static void keys_free(pt__keys *k) {
+  for (size_t i = 0; i < k->nissues_all; i++) free((char *)k->issues[i]);
+  free(k->sessions);
+  free(k->issues);
+  free(k->esessions);
+  free(k->eids);
+  memset(k, 0, sizeof *k);
+}
+
+/* The keys of the jobs, for a store that takes them (prepare); NULL
+ * otherwise, or when they cannot be gathered (the store then locks as it
+ * goes). */
+static pt__keys *keys_of(pt_tracker *t, pt__job *jobs, pt__keys *k) {
+  memset(k, 0, sizeof *k);
+  if (!t->store->m->prepare) return NULL;
+  for (pt__job *j = jobs; j; j = j->next)
+    if (KINDS[j->kind].keys) KINDS[j->kind].keys(j, k);
+  k->nissues_all = k->nissues;
+  k->nsessions = sort_unique(k->sessions, k->nsessions);
+  /* the duplicates stay owned past nissues, freed by keys_free */
+  if (k->oom) {
+    keys_free(k);
+    return NULL;
+  }
+  qsort(k->issues, k->nissues, sizeof *k->issues, cmp_str);
+  size_t m = k->nissues ? 1 : 0;
+  for (size_t i = 1; i < k->nissues; i++) {
+    if (strcmp(k->issues[i], k->issues[m - 1]) != 0) {
+      const char *tmp = k->issues[m];
+      k->issues[m++] = k->issues[i];
+      k->issues[i] = tmp;
+    }
+  }
+  k->nissues = m;
+  return k;
+}
+
+/* A group whose transaction the store says may succeed if run again (a
+ * deadlock or serialization failure between writers on a shared store): its
+ * jobs are reset to where apply found them. Attempts at most. */
+#define RETRIES_MAX 8
+
+static void reset_for_retry(pt__job *jobs) {
+  for (pt__job *j = jobs; j; j = j->next) {
+    if (KINDS[j->kind].reset) KINDS[j->kind].reset(j);
+    j->result = PT_OK;
+    pt_error_clear(&j->err);
+    j->needs_scrub = 0;
+  }
+}
+
 /* Runs the jobs (a linked list) in one transaction. On a storage failure the
  * whole transaction is rolled back and every job in it fails: nothing of it
  * is stored, and nothing was acknowledged. */
 static void run_jobs(pt_tracker *t, pt__job *jobs) {
   uint64_t t0 = pt_mono_ns();
   pt_error err;
-  pt_error_clear(&err);
   size_t want = 0;
   for (pt__job *j = jobs; j; j = j->next) want += j->nsessions ? j->nsessions : 1;
-  pt__tx x;
-  pt_status rc = pt__tx_begin(&x, t, want, &err);
-  for (pt__job *j = jobs; rc == PT_OK && j; j = j->next)
-    if ((rc = KINDS[j->kind].apply(&x, j))) err = j->err;
-  size_t events = x.events;
-  rc = pt__tx_end(&x, rc, &err);
+  pt__keys kbuf;
+  pt__keys *keys = keys_of(t, jobs, &kbuf);
+  pt_status rc;
+  size_t events;
+  for (int attempt = 0;; attempt++) {
+    pt_error_clear(&err);
+    t->store->retryable = 0;
+    pt__tx x;
+    rc = pt__tx_begin(&x, t, want, keys, &err);
+    for (pt__job *j = jobs; rc == PT_OK && j; j = j->next)
+      if ((rc = KINDS[j->kind].apply(&x, j))) err = j->err;
+    events = x.events;
+    rc = pt__tx_end(&x, rc, &err);
+    if (rc == PT_OK || !t->store->retryable || attempt + 1 >= RETRIES_MAX) break;
+    __atomic_add_fetch(&t->stats.commit_retries, 1, __ATOMIC_RELAXED);
+    reset_for_retry(jobs);
+  }
+  if (keys) keys_free(keys);
   if (rc != PT_OK) {
     if (rc != PT_ENOMEM) rc = PT_ESTORAGE;
     for (pt__job *j = jobs; j; j = j->next) {

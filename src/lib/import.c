@@ -556,3 +556,26 @@ void pt__import_publish(pt_tracker *t, pt__job *h) {
     pt__publish(t, &c);
   }
 }
+
+void pt__import_keys(pt__job *h, pt__keys *k) {
+  import_job *j = PT__JOB_AS(import_job, h);
+  for (size_t i = 0; i < j->nrecs; i++) {
+    const pt__imrec *r = &j->recs[i];
+    if (r->kind == 1 && r->ev) {
+      pt__keys_session(k, r->ev->session_id);
+      pt__keys_event(k, r->ev->session_id, r->ev->id);
+    } else if (r->kind == 2) {
+      pt__keys_session(k, r->snap.session_id);
+    } else if (r->kind == 3) {
+      pt__keys_issue(k, r->issue.id);
+    } else if (r->kind == 4) {
+      pt__keys_issue(k, r->iid);
+    }
+  }
+}
+
+void pt__import_reset(pt__job *h) {
+  import_job *j = PT__JOB_AS(import_job, h);
+  memset(j->ires, 0, sizeof *j->ires);
+  j->refused = 0;
+}

@@ -17,7 +17,8 @@ typedef struct pt_tracker_stats {
   uint64_t commits;
   uint64_t commit_failures;
   uint64_t events_committed;
-  uint64_t commit_ns; /* time spent in transactions, begin to commit */
+  uint64_t commit_ns;      /* time spent in transactions, begin to commit */
+  uint64_t commit_retries; /* transactions run again (a shared store's deadlock) */
 } pt_tracker_stats;
 
 int64_t pt__now(pt_tracker *t);
@@ -70,8 +71,8 @@ typedef struct pt__imrec {
   int adopted;
   char link[65]; /* the link the export says this event has */
   pt_snap snap;
-  pt_issue issue;                       /* kind 3 */
-  char iid[32], isid[PT_ID_MAX + 1];    /* kind 4 */
+  pt_issue issue;                    /* kind 3 */
+  char iid[32], isid[PT_ID_MAX + 1]; /* kind 4 */
   int64_t ifirst, ilast;
 } pt__imrec;
 /* Applies the records; refusals (a gap, a link off the chain, a stored

@@ -146,8 +146,8 @@ pt_status pt__outbox_apply(pt__tx *x, pt__job *h) {
   return st->m->issues->outbox_done(st, j->id, j->ok, j->next_at, &h->err);
 }
 
-pt_status pt_outbox_claim(pt_tracker *t, int64_t id, int64_t now, int64_t lease_until,
-                          int *claimed, pt_error *err) {
+pt_status pt_outbox_claim(pt_tracker *t, int64_t id, int64_t now, int64_t lease_until, int *claimed,
+                          pt_error *err) {
   outbox_job j = {
       .h = {.kind = PT__JOB_OUTBOX}, .id = id, .next_at = lease_until, .now = now, .claim = 1};
   pt_status rc = pt__job_run(t, &j.h, err);
@@ -269,7 +269,7 @@ static int sweep_one(void *ctx, const pt_session *s, int64_t sort_ms) {
 pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
   *recorded = 0;
   pt_store *st = t->store;
-  
+
   pt_status rc = pt__flush(t, err); /* the activity index follows the rows */
   if (rc) return rc;
   pt_defs *defs = pt__defs(t);
@@ -322,4 +322,27 @@ void pt__stall_publish(pt_tracker *t, pt__job *h) {
   if (!j->recorded) return;
   pt_change c = {.kind = PT_CHANGE_ISSUES};
   pt__publish(t, &c);
+}
+
+void pt__resolve_keys(pt__job *h, pt__keys *k) {
+  pt__keys_issue(k, PT__JOB_AS(resolve_job, h)->id);
+}
+
+void pt__resolve_reset(pt__job *h) {
+  pt_issue *x = PT__JOB_AS(resolve_job, h)->issue;
+  pt_issue_cleanup(x);
+  memset(x, 0, sizeof *x);
+}
+
+void pt__stall_keys(pt__job *h, pt__keys *k) {
+  stall_job *j = PT__JOB_AS(stall_job, h);
+  for (size_t i = 0; i < j->n; i++) {
+    pt_issue key;
+    pt_issue_key(&key, NULL, j->type[i]);
+    pt__keys_issue(k, key.id);
+  }
+}
+
+void pt__stall_reset(pt__job *h) {
+  PT__JOB_AS(stall_job, h)->recorded = 0;
 }

@@ -16,6 +16,7 @@ void pt_counters_get(pt_tracker *t, pt_counters *out) {
   out->commit_failures = st.commit_failures;
   out->events_committed = st.events_committed;
   out->commit_ns = st.commit_ns;
+  out->commit_retries = st.commit_retries;
 }
 
 pt_status pt_outbox_due(pt_tracker *t, int64_t now, pt_delivery *out, size_t max, size_t *n,
@@ -34,7 +35,6 @@ pt_status pt_outbox_due(pt_tracker *t, int64_t now, pt_delivery *out, size_t max
   }
   return rc;
 }
-
 
 /* {"action", "issue", "report"}: the issue and its last session's report as
  * they are when sent, not as they were when queued. */

@@ -172,7 +172,9 @@ pt_status pt__redact_apply(pt__tx *x, pt__job *h) {
 }
 
 void pt__redact_reset(pt__job *h) {
-  pt__entry_free(&PT__JOB_AS(redact_job, h)->entry);
+  redact_job *j = PT__JOB_AS(redact_job, h);
+  pt__entry_free(&j->entry);
+  pt_buf_reset(j->redacted); /* the list is written again */
 }
 
 /* A redaction is acknowledged only once the store's files hold no older copy
@@ -239,4 +241,8 @@ void pt__redact_publish(pt_tracker *t, pt__job *h) {
   redact_job *j = PT__JOB_AS(redact_job, h);
   pt_change c = {.kind = PT_CHANGE_SESSION, .session_id = j->sid};
   pt__publish(t, &c);
+}
+
+void pt__redact_keys(pt__job *h, pt__keys *k) {
+  pt__keys_session(k, PT__JOB_AS(redact_job, h)->sid);
 }

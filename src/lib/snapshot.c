@@ -204,3 +204,7 @@ void pt__snapshot_publish(pt_tracker *t, pt__job *h) {
   pt_change c = {.kind = PT_CHANGE_SESSION, .session_id = j->sid};
   pt__publish(t, &c);
 }
+
+void pt__snapshot_keys(pt__job *h, pt__keys *k) {
+  pt__keys_session(k, PT__JOB_AS(snapshot_job, h)->sid);
+}

@@ -179,6 +179,7 @@ void pt__stats(pt_tracker *t, pt_tracker_stats *out) {
   out->commit_failures = __atomic_load_n(&t->stats.commit_failures, __ATOMIC_RELAXED);
   out->events_committed = __atomic_load_n(&t->stats.events_committed, __ATOMIC_RELAXED);
   out->commit_ns = __atomic_load_n(&t->stats.commit_ns, __ATOMIC_RELAXED);
+  out->commit_retries = __atomic_load_n(&t->stats.commit_retries, __ATOMIC_RELAXED);
 }
 
 void pt__inject_store_fault(pt_tracker *t, int after) {

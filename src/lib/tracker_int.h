@@ -69,6 +69,22 @@ typedef struct pt__track_job {
   const char *prefix; /* names the events in errors: "event", or NULL for "events[i]" */
 } pt__track_job;
 
+/* What a group will touch (see pt_store_keys), gathered kind by kind for a
+ * store that locks it all at once (committer.c). */
+typedef struct pt__keys {
+  const char **sessions; /* borrowed from the jobs */
+  size_t nsessions, caps;
+  const char **issues; /* owned */
+  size_t nissues, nissues_all, capi;
+  const char **esessions, **eids; /* borrowed pairs */
+  size_t nevents, cape;
+  int oom;
+} pt__keys;
+
+void pt__keys_session(pt__keys *k, const char *sid);
+void pt__keys_issue(pt__keys *k, const char *issue_id);
+void pt__keys_event(pt__keys *k, const char *sid, const char *eid);
+
 /* ---- the tracker ------------------------------------------------------------ */
 
 #define PT__SUBS_MAX 8
@@ -106,6 +122,7 @@ struct pt_tracker {
     void *ctx;
   } subs[PT__SUBS_MAX];
   int nsubs;
+  int listening; /* the store's listener runs (shared stores) */
   /* Session aggregates as last committed, for stores with a generation():
    * touched only inside the committer's transactions, which never run two
    * at once. */
@@ -134,8 +151,10 @@ typedef struct pt__tx {
 } pt__tx;
 
 /* Begins the store's write transaction, its session table sized for
- * nsessions. Whatever it returns, pt__tx_end ends x. */
-pt_status pt__tx_begin(pt__tx *x, pt_tracker *t, size_t nsessions, pt_error *err);
+ * nsessions, and tells the store what it will touch (keys, may be NULL).
+ * Whatever it returns, pt__tx_end ends x. */
+pt_status pt__tx_begin(pt__tx *x, pt_tracker *t, size_t nsessions, const pt__keys *keys,
+                       pt_error *err);
 /* The session's aggregate as of this transaction (loaded once; a new one
  * of pipeline `type` when it is not stored). */
 pt_status pt__tx_session(pt__tx *x, const char *sid, const char *type, pt__txsess **out,
@@ -205,6 +224,18 @@ void pt__redact_reset(pt__job *j);
 /* Publish: after the job's commit (and its result PT_OK), the changes it
  * made, to the subscribers (pt__publish). */
 void pt__track_publish(pt_tracker *t, pt__job *j);
+/* Keys: what the job will touch (sessions, issues, event ids looked up).
+ * Reset (where above none): back to where apply found the job, to run it
+ * again. */
+void pt__track_keys(pt__job *j, pt__keys *k);
+void pt__snapshot_keys(pt__job *j, pt__keys *k);
+void pt__import_keys(pt__job *j, pt__keys *k);
+void pt__import_reset(pt__job *j);
+void pt__resolve_keys(pt__job *j, pt__keys *k);
+void pt__resolve_reset(pt__job *j);
+void pt__stall_keys(pt__job *j, pt__keys *k);
+void pt__stall_reset(pt__job *j);
+void pt__redact_keys(pt__job *j, pt__keys *k);
 void pt__snapshot_publish(pt_tracker *t, pt__job *j);
 void pt__import_publish(pt_tracker *t, pt__job *j);
 void pt__resolve_publish(pt_tracker *t, pt__job *j);

@@ -75,13 +75,19 @@ static void cache_put(pt_tracker *t, const pt_session *s) {
 
 /* ---- the write transaction ---------------------------------------------- */
 
-pt_status pt__tx_begin(pt__tx *x, pt_tracker *t, size_t nsessions, pt_error *err) {
+pt_status pt__tx_begin(pt__tx *x, pt_tracker *t, size_t nsessions, const pt__keys *keys,
+                       pt_error *err) {
   memset(x, 0, sizeof *x);
   x->t = t;
   pt_map_init(&x->map);
   pt_map_reserve(&x->map, nsessions); /* one table for the whole group: no rehashing */
   pt_status rc = pt_store_begin(t->store, err);
   x->began = rc == PT_OK;
+  if (rc == PT_OK && keys && t->store->m->prepare) {
+    pt_store_keys k = {keys->sessions,  keys->nsessions, keys->issues, keys->nissues,
+                       keys->esessions, keys->eids,      keys->nevents};
+    rc = t->store->m->prepare(t->store, &k, err);
+  }
   if (rc == PT_OK && t->store->m->generation) {
     int64_t gen;
     rc = t->store->m->generation(t->store, &gen, err);

@@ -110,6 +110,23 @@ static void notify_issue(ptd_hub *h, const char *issue_id) {
   pthread_mutex_unlock(&h->lock);
 }
 
+enum { POKE_HEARTBEAT, POKE_CLOSE, POKE_DIRTY };
+
+/* Marks every stream and wakes it. */
+static void poke_all(ptd_hub *h, int what) {
+  pthread_mutex_lock(&h->lock);
+  for (stream *st = h->all; st; st = st->next_all) {
+    if (what == POKE_HEARTBEAT)
+      st->heartbeat = 1;
+    else if (what == POKE_DIRTY)
+      st->dirty = 1;
+    else
+      st->closing = 1;
+    wake(st);
+  }
+  pthread_mutex_unlock(&h->lock);
+}
+
 void ptd_hub_on_change(void *ctx, const pt_change *c) {
   ptd_hub *h = ctx;
   switch (c->kind) {
@@ -119,22 +136,11 @@ void ptd_hub_on_change(void *ctx, const pt_change *c) {
       if (c->issue_id && *c->issue_id) notify_issue(h, c->issue_id);
       break;
     case PT_CHANGE_ISSUES: notify_issue(h, NULL); break;
+    case PT_CHANGE_RESYNC: /* every stream looks again (its ETag tells) */
+      notify_issue(h, NULL);
+      poke_all(h, POKE_DIRTY);
+      break;
   }
-}
-
-enum { POKE_HEARTBEAT, POKE_CLOSE };
-
-/* Marks every stream and wakes it. */
-static void poke_all(ptd_hub *h, int what) {
-  pthread_mutex_lock(&h->lock);
-  for (stream *st = h->all; st; st = st->next_all) {
-    if (what == POKE_HEARTBEAT)
-      st->heartbeat = 1;
-    else
-      st->closing = 1;
-    wake(st);
-  }
-  pthread_mutex_unlock(&h->lock);
 }
 
 void ptd_hub_heartbeat(ptd_hub *h) {

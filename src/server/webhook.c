@@ -8,6 +8,8 @@
  * removal sends that one again after restart: at least once. Bursts are
  * coalesced by the store (an "updated" joins a waiting unattempted one), and
  * every delivery carries the issue as it is when sent. */
+#include "webhook.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -18,7 +20,6 @@
 #include <time.h>
 
 #include "reply.h"
-#include "webhook.h"
 
 struct ptd_webhook {
   ptd_server *srv;
@@ -193,7 +194,8 @@ void ptd_webhook_on_change(void *ctx, const pt_change *c) {
   ptd_webhook *w = ctx;
   /* a change of an issue queued a delivery in its transaction: look now
    * instead of at the next poll */
-  if (c->kind != PT_CHANGE_ISSUE && c->kind != PT_CHANGE_ISSUES) return;
+  if (c->kind != PT_CHANGE_ISSUE && c->kind != PT_CHANGE_ISSUES && c->kind != PT_CHANGE_RESYNC)
+    return;
   pthread_mutex_lock(&w->lock);
   w->kicked = 1;
   pthread_cond_signal(&w->cond);
