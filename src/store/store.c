@@ -11,6 +11,7 @@
 static const pt_store_methods *const BACKENDS[] = {
     &pt_store_memory_methods,
     &pt_store_sqlite_methods,
+    &pt_store_pg_methods,
 };
 
 /* The name of a required method the backend leaves NULL, or NULL: a
@@ -63,7 +64,8 @@ pt_status pt_store_open(const char *url, const pt_store_config *cfg, pt_store **
   *out = NULL;
   const char *colon = url ? strchr(url, ':') : NULL;
   if (!colon)
-    return pt_fail(err, PT_EINVALID, "db", "db: \"%s\" is not a store URL (sqlite:PATH or memory:)",
+    return pt_fail(err, PT_EINVALID, "db",
+                   "db: \"%s\" is not a store URL (sqlite:PATH, postgres://URL or memory:)",
                    url ? url : "");
   size_t n = (size_t)(colon - url);
   for (size_t i = 0; i < sizeof BACKENDS / sizeof *BACKENDS; i++) {

@@ -282,5 +282,6 @@ pt_status pt_store_snapshot_put(pt_store *s, const pt_snap *x, pt_error *err);
 
 extern const pt_store_methods pt_store_memory_methods;
 extern const pt_store_methods pt_store_sqlite_methods;
+extern const pt_store_methods pt_store_pg_methods;
 
 #endif

@@ -1,0 +1,651 @@
+/* pg_write.c - the PostgreSQL backend's write transaction.
+ *
+ * A group's transaction costs two round trips and one WAL flush however
+ * many events it holds: prepare() sends BEGIN, the advisory locks of every
+ * session and issue of the group and the reads of their rows (sessions,
+ * event ids) in one pipeline; the appends are kept here and commit() sends
+ * them as one multi-row statement a table (arrays, one per column), the
+ * notifications and COMMIT in a second pipeline. Reads that must see the
+ * transaction's own writes (a range of events, a redaction) send what is
+ * kept first. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "pg_store.h"
+
+#define EVENT_KEY_SIZE (2 * PT_ID_MAX + 2)
+/* Rows a paged read fetches at a time. */
+#define PAGE 1000
+
+void pg_tx_clear(pgstore *s) {
+  for (size_t i = 0; i < s->nev; i++) pt_event_free(s->ev[i]);
+  s->nev = s->evsent = 0;
+  for (size_t i = 0; i < s->nsnaps; i++) pt_snap_cleanup(&s->snaps[i]);
+  s->nsnaps = s->snapsent = 0;
+  pgset_clear(&s->evpend);
+  pgset_clear(&s->sesspend);
+  pgset_clear(&s->notify);
+  pgset_clear(&s->locked);
+  pgset_clear(&s->presess);
+  pgset_clear(&s->preev);
+  s->in_tx = s->tx_sent = 0;
+}
+
+static pt_status oom(pt_error *err) {
+  return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+}
+
+/* Runs q on the writer inside the transaction; its first statements go
+ * with the BEGIN. A connection found lost at that first contact (the
+ * database restarted since the last transaction) is made again and the
+ * statements sent once more: nothing of the transaction had reached the
+ * server. */
+static pt_status wpipe(pgstore *s, pgq *q, int n, const char *what, pt_error *err) {
+  pgq all[17];
+  for (int attempt = 0;; attempt++) {
+    int first = !s->tx_sent, m = 0;
+    if (first) all[m++] = (pgq){.stmt = -1, .sql = "BEGIN"};
+    memcpy(all + m, q, (size_t)n * sizeof *q);
+    pt_status rc = pg_pipeline(&s->w, all, m + n, what, err);
+    if (rc == PT_OK) {
+      s->tx_sent = 1;
+      if (first) PQclear(all[0].res);
+      memcpy(q, all + m, (size_t)n * sizeof *q);
+      return PT_OK;
+    }
+    if (s->w.retryable) s->base.retryable = 1;
+    if (!s->w.broken) {
+      s->tx_sent = 1; /* the transaction is open (and failed): rollback ends it */
+      return rc;
+    }
+    if (!first || attempt > 0) return rc;
+    pg_disconnect(&s->w);
+    if ((rc = pg_connect(s->conninfo, &s->w, err))) return rc;
+  }
+}
+
+static pt_status wexec(pgstore *s, int stmt, int n, const char *const *v, PGresult **res,
+                       const char *what, pt_error *err) {
+  pgq q = {.stmt = stmt, .n = n, .v = v};
+  pt_status rc = wpipe(s, &q, 1, what, err);
+  *res = q.res;
+  return rc;
+}
+
+pt_status pg_begin(pt_store *st, pt_error *err) {
+  pgstore *s = (pgstore *)st;
+  pg_tx_clear(s);
+  if (!s->w.c || s->w.broken || PQstatus(s->w.c) != CONNECTION_OK) {
+    pg_disconnect(&s->w);
+    pt_status rc = pg_connect(s->conninfo, &s->w, err);
+    if (rc) return rc;
+  }
+  s->in_tx = 1;
+  return PT_OK;
+}
+
+/* ---- locks and what prepare reads ------------------------------------------ */
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The sorted, unique lock keys of names (each prefixed) not held yet,
+ * marked held, as an array literal in b. How many are new. */
+static size_t lock_keys(pgstore *s, const char *const *sids, size_t ns, const char *const *iids,
+                        size_t ni, pt_buf *b, int *fail) {
+  int64_t *k = malloc((ns + ni + 1) * sizeof *k);
+  if (!k) {
+    *fail = 1;
+    return 0;
+  }
+  size_t n = 0;
+  char key[PT_ID_MAX + 8];
+  for (size_t i = 0; i < ns + ni; i++) {
+    snprintf(key, sizeof key, "%s%s", i < ns ? "s:" : "i:", i < ns ? sids[i] : iids[i - ns]);
+    if (pgset_has(&s->locked, key)) continue;
+    if (pgset_put(&s->locked, key, NULL)) *fail = 1;
+    k[n++] = pg_lock_key(key);
+  }
+  qsort(k, n, sizeof *k, cmp_i64);
+  pg_arr_open(b);
+  for (size_t i = 0; i < n; i++)
+    if (i == 0 || k[i] != k[i - 1]) pg_arr_i64(b, k[i]);
+  pg_arr_close(b);
+  free(k);
+  return n;
+}
+
+pt_status pg_prepare(pt_store *st, const pt_store_keys *keys, pt_error *err) {
+  pgstore *s = (pgstore *)st;
+  pt_buf locks, sids, esids, eids;
+  pt_buf_init(&locks, 0);
+  pt_buf_init(&sids, 0);
+  pt_buf_init(&esids, 0);
+  pt_buf_init(&eids, 0);
+  int fail = 0;
+  size_t nlocks =
+      lock_keys(s, keys->sessions, keys->nsessions, keys->issues, keys->nissues, &locks, &fail);
+  pg_arr_open(&sids);
+  for (size_t i = 0; i < keys->nsessions; i++) pg_arr_text(&sids, keys->sessions[i]);
+  pg_arr_close(&sids);
+  pg_arr_open(&esids);
+  pg_arr_open(&eids);
+  for (size_t i = 0; i < keys->nevents; i++) {
+    pg_arr_text(&esids, keys->event_sessions[i]);
+    pg_arr_text(&eids, keys->event_ids[i]);
+  }
+  pg_arr_close(&esids);
+  pg_arr_close(&eids);
+  pt_status rc = PT_OK;
+  if (fail || locks.failed || sids.failed || esids.failed || eids.failed) rc = oom(err);
+  const char *lv[1] = {pt_buf_cstr(&locks)}, *sv[1] = {pt_buf_cstr(&sids)},
+             *ev[2] = {pt_buf_cstr(&esids), pt_buf_cstr(&eids)};
+  pgq q[3];
+  int n = 0, qs = -1, qe = -1;
+  /* the locks first: the reads after them see what the last holder committed */
+  if (nlocks) q[n++] = (pgq){.stmt = Q_LOCKS, .n = 1, .v = lv};
+  if (keys->nsessions) qs = n, q[n++] = (pgq){.stmt = Q_SESSIONS_GET, .n = 1, .v = sv};
+  if (keys->nevents) qe = n, q[n++] = (pgq){.stmt = Q_EVENTS_FIND, .n = 2, .v = ev};
+  if (rc == PT_OK && n) rc = wpipe(s, q, n, "prepare", err);
+  if (rc == PT_OK && qs >= 0) {
+    PGresult *r = q[qs].res;
+    for (int i = 0; rc == PT_OK && i < PQntuples(r); i++) {
+      pt_session *x = malloc(sizeof *x);
+      if (!x) {
+        rc = oom(err);
+        break;
+      }
+      const char *sid = pg_text(r, i, 0);
+      rc = pg_row_session(r, i, 1, sid, x, err);
+      if (rc) {
+        pg_free_session(x);
+      } else if (pgset_put(&s->presess, sid, x)) {
+        rc = oom(err);
+      }
+    }
+    for (size_t i = 0; rc == PT_OK && i < keys->nsessions; i++)
+      if (!pgset_has(&s->presess, keys->sessions[i]) &&
+          pgset_put(&s->presess, keys->sessions[i], pg_absent))
+        rc = oom(err);
+  }
+  if (rc == PT_OK && qe >= 0) {
+    PGresult *r = q[qe].res;
+    char key[EVENT_KEY_SIZE];
+    for (int i = 0; rc == PT_OK && i < PQntuples(r); i++) {
+      pt_event *e = pg_row_event(r, i);
+      if (!e) {
+        rc = oom(err);
+        break;
+      }
+      pg_event_key(key, e->session_id, e->id);
+      if (pgset_put(&s->preev, key, e)) rc = oom(err);
+    }
+    for (size_t i = 0; rc == PT_OK && i < keys->nevents; i++) {
+      pg_event_key(key, keys->event_sessions[i], keys->event_ids[i]);
+      if (!pgset_has(&s->preev, key) && pgset_put(&s->preev, key, pg_absent)) rc = oom(err);
+    }
+  }
+  for (int i = 0; i < n; i++) PQclear(q[i].res);
+  pt_buf_cleanup(&locks);
+  pt_buf_cleanup(&sids);
+  pt_buf_cleanup(&esids);
+  pt_buf_cleanup(&eids);
+  return rc;
+}
+
+pt_status pg_lock(pgstore *s, const char *key, pt_error *err) {
+  if (pgset_has(&s->locked, key)) return PT_OK;
+  char arr[32];
+  snprintf(arr, sizeof arr, "{%lld}", (long long)pg_lock_key(key));
+  const char *v[1] = {arr};
+  PGresult *r;
+  pt_status rc = wexec(s, Q_LOCKS, 1, v, &r, "lock", err);
+  PQclear(r);
+  if (rc == PT_OK && pgset_put(&s->locked, key, NULL)) rc = oom(err);
+  return rc;
+}
+
+/* ---- what the transaction writes ------------------------------------------- */
+
+/* The column arrays of the kept writes, and the statements that send them. */
+#define COLS_EVENTS 16
+#define COLS_SNAPS 15
+#define COLS_SESSIONS 13
+#define COLS (COLS_EVENTS + COLS_SNAPS + COLS_SESSIONS + 1)
+typedef struct batch {
+  pt_buf col[COLS];
+  const char *v[COLS];
+  pgq q[4];
+  int nq, used;
+} batch;
+
+static pt_buf *columns(batch *b, int n, int stmt) {
+  pt_buf *c = b->col + b->used;
+  for (int i = 0; i < n; i++) {
+    pt_buf_init(&c[i], 0);
+    pg_arr_open(&c[i]);
+  }
+  b->q[b->nq++] = (pgq){.stmt = stmt, .n = n, .v = b->v + b->used};
+  b->used += n;
+  return c;
+}
+
+static int batch_close(batch *b) {
+  int failed = 0;
+  for (int i = 0; i < b->used; i++) {
+    pg_arr_close(&b->col[i]);
+    failed |= b->col[i].failed;
+    b->v[i] = pt_buf_cstr(&b->col[i]);
+  }
+  return failed;
+}
+
+static void batch_free(batch *b) {
+  for (int i = 0; i < b->nq; i++) PQclear(b->q[i].res);
+  for (int i = 0; i < b->used; i++) pt_buf_cleanup(&b->col[i]);
+}
+
+static void add_events(pgstore *s, batch *b) {
+  if (s->evsent == s->nev) return;
+  pt_buf *c = columns(b, COLS_EVENTS, Q_EVENTS_INSERT);
+  for (size_t i = s->evsent; i < s->nev; i++) {
+    const pt_event *e = s->ev[i];
+    pg_arr_text(&c[0], e->session_id);
+    pg_arr_i64(&c[1], e->seq);
+    pg_arr_text(&c[2], e->id);
+    pg_arr_text(&c[3], e->pipeline_type);
+    pg_arr_text(&c[4], e->step);
+    pg_arr_i64(&c[5], e->status);
+    pg_arr_i64(&c[6], e->ts);
+    pg_arr_i64(&c[7], e->ts_given);
+    pg_arr_i64(&c[8], e->received_at);
+    pg_arr_text(&c[9], e->input);
+    pg_arr_text(&c[10], e->output);
+    pg_arr_text(&c[11], e->error);
+    pg_arr_text(&c[12], e->input_sha256);
+    pg_arr_text(&c[13], e->output_sha256);
+    pg_arr_text(&c[14], e->link);
+    pg_arr_i64(&c[15], e->redacted);
+  }
+}
+
+static void add_snaps(pgstore *s, batch *b) {
+  if (s->snapsent == s->nsnaps) return;
+  pt_buf *c = columns(b, COLS_SNAPS, Q_SNAPS_INSERT);
+  for (size_t i = s->snapsent; i < s->nsnaps; i++) {
+    const pt_snap *x = &s->snaps[i];
+    pg_arr_text(&c[0], x->id);
+    pg_arr_text(&c[1], x->session_id);
+    pg_arr_text(&c[2], x->pipeline_type);
+    pg_arr_text(&c[3], x->chain_hash);
+    pg_arr_i64(&c[4], x->event_count);
+    pg_arr_text(&c[5], x->last_event_id);
+    pg_arr_i64(&c[6], x->completed);
+    pg_arr_i64(&c[7], x->total);
+    pg_arr_i64(&c[8], x->percent);
+    pg_arr_text(&c[9], x->state);
+    pg_arr_i64(&c[10], x->is_valid);
+    pg_arr_i64(&c[11], x->created_at);
+    pg_arr_text(&c[12], x->notes);
+    pg_arr_text(&c[13], x->signature);
+    pg_arr_i64(&c[14], x->n);
+  }
+}
+
+static void add_sessions(pgstore *s, batch *b) {
+  if (!s->sesspend.n) return;
+  pt_buf *c = columns(b, COLS_SESSIONS, Q_SESSIONS_PUT);
+  pt_buf steps;
+  pt_buf_init(&steps, 0);
+  for (size_t i = 0; i < s->sesspend.n; i++) {
+    const pt_session *x = s->sesspend.e[i]->v;
+    pg_arr_text(&c[0], x->session_id);
+    pg_arr_text(&c[1], x->pipeline_type);
+    pg_arr_i64(&c[2], x->event_count);
+    pg_arr_text(&c[3], x->last_link);
+    pg_arr_text(&c[4], x->last_event_id);
+    pg_arr_i64(&c[5], x->first_ts);
+    pg_arr_i64(&c[6], x->last_ts);
+    pg_arr_i64(&c[7], x->created_at);
+    pg_arr_i64(&c[8], x->updated_at);
+    pg_arr_i64(&c[9], x->snap_ms);
+    pg_arr_i64(&c[10], x->snap_suffix);
+    pg_arr_i64(&c[11], x->snapshot_count);
+    pt_buf_reset(&steps);
+    pt_session_steps_encode(&steps, x);
+    if (steps.failed) c[12].failed = 1;
+    pg_arr_text(&c[12], pt_buf_cstr(&steps));
+  }
+  pt_buf_cleanup(&steps);
+}
+
+/* Marks what the batch sent as sent: the sessions' rows are now what the
+ * transaction reads back (they move to presess). */
+static pt_status batch_sent(pgstore *s, pt_error *err) {
+  s->evsent = s->nev;
+  s->snapsent = s->nsnaps;
+  pt_status rc = PT_OK;
+  for (size_t i = 0; i < s->sesspend.n; i++) {
+    pgent *e = s->sesspend.e[i];
+    if (pgset_put(&s->presess, e->key, e->v)) rc = oom(err);
+    e->v = NULL; /* handed over (or freed by the failed put) */
+  }
+  pgset_clear(&s->sesspend);
+  return rc;
+}
+
+/* Sends what the transaction kept, so that its own reads see it. */
+static pt_status send_kept(pgstore *s, pt_error *err) {
+  if (s->evsent == s->nev && s->snapsent == s->nsnaps && !s->sesspend.n) return PT_OK;
+  batch b;
+  memset(&b, 0, sizeof b);
+  add_events(s, &b);
+  add_snaps(s, &b);
+  add_sessions(s, &b);
+  pt_status rc = batch_close(&b) ? oom(err) : wpipe(s, b.q, b.nq, "write", err);
+  batch_free(&b);
+  return rc == PT_OK ? batch_sent(s, err) : rc;
+}
+
+pt_status pg_commit(pt_store *st, pt_error *err) {
+  pgstore *s = (pgstore *)st;
+  if (!s->tx_sent && s->nev == 0 && s->nsnaps == 0 && !s->sesspend.n) {
+    pg_tx_clear(s); /* nothing reached the server: nothing to commit */
+    return PT_OK;
+  }
+  batch b;
+  memset(&b, 0, sizeof b);
+  add_events(s, &b);
+  add_snaps(s, &b);
+  add_sessions(s, &b);
+  if (s->notify.n) {
+    /* other servers' streams hear of each session and issue once */
+    pt_buf *c = columns(&b, 1, Q_NOTIFY);
+    char payload[PT_ID_MAX + 32];
+    for (size_t i = 0; i < s->notify.n; i++) {
+      snprintf(payload, sizeof payload, "%s|%s", s->instance, s->notify.e[i]->key);
+      pg_arr_text(c, payload);
+    }
+  }
+  b.q[b.nq++] = (pgq){.stmt = -1, .sql = "COMMIT"};
+  pt_status rc = batch_close(&b) ? oom(err) : wpipe(s, b.q, b.nq, "commit", err);
+  /* COMMIT of a transaction that failed earlier answers ROLLBACK */
+  if (rc == PT_OK && strcmp(PQcmdStatus(b.q[b.nq - 1].res), "COMMIT") != 0)
+    rc = pt_fail(err, PT_ESTORAGE, NULL, "postgres: commit: the transaction was rolled back");
+  batch_free(&b);
+  if (rc == PT_OK) {
+    pg_tx_clear(s);
+    return PT_OK;
+  }
+  pg_rollback(st);
+  return rc;
+}
+
+void pg_rollback(pt_store *st) {
+  pgstore *s = (pgstore *)st;
+  if (s->tx_sent && s->w.c && !s->w.broken && PQstatus(s->w.c) == CONNECTION_OK) {
+    PGresult *r = PQexec(s->w.c, "ROLLBACK");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) s->w.broken = 1;
+    PQclear(r);
+  }
+  pg_tx_clear(s);
+}
+
+/* ---- sessions and events ------------------------------------------------------ */
+
+static pt_status session_copy(const pt_session *src, pt_session *out, pt_error *err) {
+  pt_session_init(out, src->session_id, src->pipeline_type);
+  pt_session tmp;
+  if (pt_session_copy(&tmp, src)) return oom(err);
+  pt_session_cleanup(out);
+  *out = tmp;
+  return PT_OK;
+}
+
+pt_status pg_session_get(pt_store *st, const char *sid, pt_session *out, pt_error *err) {
+  pgstore *s = (pgstore *)st;
+  const pt_session *x = pgset_get(&s->sesspend, sid);
+  if (!x) x = pgset_get(&s->presess, sid);
+  if (x == (const pt_session *)pg_absent) {
+    pt_session_init(out, sid, "");
+    return PT_ENOTFOUND;
+  }
+  if (x) return session_copy(x, out, err);
+  /* not named at prepare: lock it, then read it */
+  char key[PT_ID_MAX + 3];
+  snprintf(key, sizeof key, "s:%s", sid);
+  pt_status rc = pg_lock(s, key, err);
+  PGresult *r = NULL;
+  const char *v[1] = {sid};
+  if (rc == PT_OK) rc = wexec(s, Q_SESSION_GET, 1, v, &r, "read session", err);
+  if (rc == PT_OK && PQntuples(r) == 1) {
+    rc = pg_row_session(r, 0, 1, sid, out, err);
+  } else {
+    pt_session_init(out, sid, "");
+    if (rc == PT_OK) rc = PT_ENOTFOUND;
+  }
+  PQclear(r);
+  return rc;
+}
+
+pt_status pg_session_put(pt_store *st, const pt_session *x, int is_new, pt_error *err) {
+  (void)is_new; /* the upsert serves both, under the session's lock */
+  pgstore *s = (pgstore *)st;
+  pt_session *c = malloc(sizeof *c);
+  if (!c || pt_session_copy(c, x)) {
+    free(c);
+    return oom(err);
+  }
+  char key[PT_ID_MAX + 3];
+  snprintf(key, sizeof key, "s|%s", x->session_id);
+  if (pgset_put(&s->sesspend, x->session_id, c) || pgset_put(&s->notify, key, NULL))
+    return oom(err);
+  return PT_OK;
+}
+
+pt_status pg_event_find(pt_store *st, const char *sid, const char *eid, pt_event **out,
+                        pt_error *err) {
+  pgstore *s = (pgstore *)st;
+  *out = NULL;
+  char key[EVENT_KEY_SIZE];
+  pg_event_key(key, sid, eid);
+  const pt_event *e = pgset_get(&s->evpend, key);
+  if (!e) e = pgset_get(&s->preev, key);
+  if (e == (const pt_event *)pg_absent) return PT_ENOTFOUND;
+  if (e) return (*out = pt_event_clone(e)) ? PT_OK : oom(err);
+  const char *v[2] = {sid, eid};
+  PGresult *r;
+  pt_status rc = wexec(s, Q_EVENT_FIND, 2, v, &r, "find event", err);
+  if (rc == PT_OK) {
+    if (PQntuples(r) == 0)
+      rc = PT_ENOTFOUND;
+    else if (!(*out = pg_row_event(r, 0)))
+      rc = oom(err);
+  }
+  PQclear(r);
+  return rc;
+}
+
+pt_status pg_event_append(pt_store *st, const pt_event *e, pt_error *err) {
+  pgstore *s = (pgstore *)st;
+  if (s->nev == s->capev) {
+    size_t nc = s->capev ? s->capev * 2 : 256;
+    pt_event **n = realloc(s->ev, nc * sizeof *n);
+    if (!n) return oom(err);
+    s->ev = n;
+    s->capev = nc;
+  }
+  pt_event *c = pt_event_clone(e);
+  if (!c) return oom(err);
+  s->ev[s->nev++] = c;
+  char key[EVENT_KEY_SIZE];
+  pg_event_key(key, e->session_id, e->id);
+  if (pgset_put(&s->evpend, key, c)) return oom(err);
+  snprintf(key, sizeof key, "s|%s", e->session_id);
+  if (pgset_put(&s->notify, key, NULL)) return oom(err);
+  return PT_OK;
+}
+
+pt_status pg_snapshot_put(pt_store *st, const pt_snap *x, pt_error *err) {
+  pgstore *s = (pgstore *)st;
+  if (s->nsnaps == s->capsnaps) {
+    size_t nc = s->capsnaps ? s->capsnaps * 2 : 16;
+    pt_snap *n = realloc(s->snaps, nc * sizeof *n);
+    if (!n) return oom(err);
+    s->snaps = n;
+    s->capsnaps = nc;
+  }
+  pt_snap *c = &s->snaps[s->nsnaps];
+  *c = *x;
+  c->notes = x->notes ? strdup(x->notes) : NULL;
+  c->signature = x->signature ? strdup(x->signature) : NULL;
+  if ((x->notes && !c->notes) || (x->signature && !c->signature)) {
+    pt_snap_cleanup(c);
+    return oom(err);
+  }
+  s->nsnaps++;
+  char key[PT_ID_MAX + 3];
+  snprintf(key, sizeof key, "s|%s", x->session_id);
+  return pgset_put(&s->notify, key, NULL) ? oom(err) : PT_OK;
+}
+
+/* ---- reads inside the transaction ----------------------------------------------- */
+
+typedef struct range_ctx {
+  pt_event_cb ecb;
+  pt_sid_cb icb;
+  void *ctx;
+} range_ctx;
+
+/* Pages through the session's events from .. to - 1 (ids only when rc->icb),
+ * this transaction's included. */
+static pt_status tx_range(pgstore *s, const char *sid, int64_t from, int64_t to,
+                          const range_ctx *rc_, pt_error *err) {
+  pt_status rc = send_kept(s, err);
+  int stop = 0;
+  while (rc == PT_OK && !stop && from < to) {
+    char f[24], t[24], l[24];
+    snprintf(f, sizeof f, "%lld", (long long)from);
+    snprintf(t, sizeof t, "%lld", (long long)to);
+    snprintf(l, sizeof l, "%d", PAGE);
+    const char *v[4] = {sid, f, t, l};
+    PGresult *r;
+    rc = wexec(s, rc_->icb ? Q_EVENT_IDS : Q_EVENTS_RANGE, 4, v, &r, "read events", err);
+    if (rc) break;
+    int n = PQntuples(r);
+    for (int i = 0; i < n && !stop; i++) {
+      if (rc_->icb) {
+        stop = rc_->icb(rc_->ctx, pg_text(r, i, 0));
+        from = pg_i64(r, i, 1) + 1;
+        continue;
+      }
+      pt_event *e = pg_row_event(r, i);
+      if (!e) {
+        rc = oom(err);
+        break;
+      }
+      from = e->seq + 1;
+      stop = rc_->ecb(rc_->ctx, e);
+      pt_event_free(e);
+    }
+    PQclear(r);
+    if (n < PAGE) break;
+  }
+  return rc;
+}
+
+pt_status pg_tx_event_ids(pt_store *st, const char *sid, int64_t from, int64_t to, pt_sid_cb cb,
+                          void *ctx, pt_error *err) {
+  range_ctx c = {NULL, cb, ctx};
+  return tx_range((pgstore *)st, sid, from, to, &c, err);
+}
+
+pt_status pg_tx_read_events(pt_store *st, const char *sid, int64_t from, int64_t to, pt_event_cb cb,
+                            void *ctx, pt_error *err) {
+  range_ctx c = {cb, NULL, ctx};
+  return tx_range((pgstore *)st, sid, from, to, &c, err);
+}
+
+/* ---- redaction ---------------------------------------------------------------------- */
+
+/* Copies this transaction holds of the event lose their payloads too. */
+static pt_status redact_kept(pgstore *s, const char *sid, int64_t seq, pt_error *err) {
+  for (size_t i = 0; i < s->nev; i++) {
+    pt_event *e = s->ev[i];
+    if (e->seq != seq || strcmp(e->session_id, sid) != 0) continue;
+    pt_event *r = pt_event_redacted(e);
+    if (!r) return oom(err);
+    char key[EVENT_KEY_SIZE];
+    pg_event_key(key, sid, e->id);
+    if (pgset_put(&s->evpend, key, r)) return oom(err); /* borrowed: nothing freed */
+    s->ev[i] = r;
+    pt_event_free(e);
+  }
+  for (size_t i = 0; i < s->preev.n; i++) {
+    pt_event *e = s->preev.e[i]->v;
+    if (e == (pt_event *)pg_absent || e->seq != seq || strcmp(e->session_id, sid) != 0) continue;
+    pt_event *r = pt_event_redacted(e);
+    if (!r) return oom(err);
+    s->preev.e[i]->v = r;
+    pt_event_free(e);
+  }
+  return PT_OK;
+}
+
+pt_status pg_event_redact(pt_store *st, const char *sid, int64_t seq, pt_error *err) {
+  pgstore *s = (pgstore *)st;
+  pt_status rc = send_kept(s, err);
+  if (rc) return rc;
+  char q[24];
+  snprintf(q, sizeof q, "%lld", (long long)seq);
+  const char *v[2] = {sid, q};
+  PGresult *r;
+  if ((rc = wexec(s, Q_EVENT_REDACT, 2, v, &r, "redact", err))) return rc;
+  int changed = strcmp(PQcmdTuples(r), "1") == 0;
+  PQclear(r);
+  if (!changed)
+    return pt_fail(err, PT_ENOTFOUND, NULL, "no event %lld in session \"%s\"", (long long)seq, sid);
+  char key[PT_ID_MAX + 3];
+  snprintf(key, sizeof key, "s|%s", sid);
+  if (pgset_put(&s->notify, key, NULL)) return oom(err);
+  return redact_kept(s, sid, seq, err);
+}
+
+/* After a redaction's commit. An UPDATE leaves the old row version (with
+ * the payloads) in the table's pages until VACUUM removes it; VACUUM of the
+ * tables redaction touches (events, and issues for their samples) does that
+ * now instead of whenever autovacuum comes. It cannot remove versions that a
+ * transaction still open elsewhere may see, and it cannot reach the WAL,
+ * replicas or backups: docs/api.md says what that means. */
+pt_status pg_scrub(pt_store *st, pt_error *err) {
+  pgstore *s = (pgstore *)st;
+  if (!s->w.c || s->w.broken || PQstatus(s->w.c) != CONNECTION_OK) {
+    pg_disconnect(&s->w);
+    pt_status rc = pg_connect(s->conninfo, &s->w, err);
+    if (rc) return rc;
+  }
+  static const char *const steps[] = {"SET lock_timeout = '5s'", "VACUUM events", "VACUUM issues",
+                                      "RESET lock_timeout"};
+  pt_status rc = PT_OK;
+  for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+    PGresult *r = PQexec(s->w.c, steps[i]);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == PT_OK) {
+      pt_error why;
+      pg_fail(&s->w, r, steps[i], &why);
+      rc = pt_fail(err, PT_ESTORAGE, NULL,
+                   "postgres: the redaction is stored but old row versions may remain until "
+                   "VACUUM (%s); repeat the request",
+                   why.message);
+    }
+    PQclear(r);
+  }
+  return rc;
+}
+
+pt_status pg_exec_tx(pgstore *s, pgq *q, const char *what, pt_error *err) {
+  return wpipe(s, q, 1, what, err);
+}
