@@ -16,7 +16,8 @@ PKGS=(
 # `install-deps.sh test` what the dashboard's browser test needs (Debian's
 # chromium, and Node.js with npm when no node is on the PATH; the openssl
 # tool, which the server test uses to make a signing key and check
-# signatures as a client would).
+# signatures as a client would; the PostgreSQL server and psql, which
+# test_postgres runs the suites on: tests/pg/).
 if [ "${1:-}" = "bench" ]; then
   PKGS+=(wrk nginx-light)
 fi
@@ -24,7 +25,7 @@ if [ "${1:-}" = "fuzz" ]; then
   PKGS+=(clang libclang-rt-14-dev)
 fi
 if [ "${1:-}" = "test" ]; then
-  PKGS+=(chromium openssl)
+  PKGS+=(chromium openssl postgresql)
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 fi
 

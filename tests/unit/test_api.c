@@ -8,12 +8,13 @@
 
 #include "testutil.h"
 
-static char urls[2][600];
+static char urls[TU_STORES_MAX][TU_URL_SIZE];
+static size_t nurls;
 
+/* Empty stores of every backend (tu_store_urls) for each test. */
 static int setup(void **state) {
-  snprintf(urls[0], sizeof urls[0], "memory:");
-  snprintf(urls[1], sizeof urls[1], "sqlite:%s", tu_tmp_db("api"));
-  *state = urls;
+  (void)state;
+  nurls = tu_store_urls("api", urls, TU_STORES_MAX);
   return 0;
 }
 
@@ -64,8 +65,8 @@ static double num(json_t *o, const char *k) {
 
 static void test_every_route(void **state) {
   (void)state;
-  for (int b = 0; b < 2; b++) {
-    pt_tracker *t = tu_open(urls[b], 0);
+  TU_EACH_URL(urls, nurls, url) {
+    pt_tracker *t = tu_open(url, 0);
     /* tracking */
     json_t *d = call(t, "POST", "/api/pipeline/track",
                      "{\"event\":{\"id\":\"e1\",\"session_id\":\"s1\",\"pipeline_type\":"
@@ -258,8 +259,8 @@ static void done(void *ctx) {
 
 static void test_async_track(void **state) {
   (void)state;
-  for (int b = 0; b < 2; b++) {
-    pt_tracker *t = tu_open(urls[b], 0);
+  TU_EACH_URL(urls, nurls, url) {
+    pt_tracker *t = tu_open(url, 0);
     const char *body = "{\"event\":" EV("as1", "checkout_started", "success") "}";
     pt_request rq = {.route = pt_api_route_find("POST", "/api/pipeline/track", (char[64]){0}, NULL),
                      .body = body,

@@ -1,8 +1,8 @@
-/* test_redact.c - redaction (docs/concepts.md#redaction) on every backend: payloads gone (and,
- * on SQLite, gone from the file and its WAL byte for byte), digests and
- * links kept so the chain verifies, replays still recognised, issue samples
- * redacted, the registry note, refusals that change nothing, and export /
- * import of redacted events. */
+/* test_redact.c - redaction (docs/concepts.md#redaction) on every backend
+ * (tu_store_urls): payloads gone (and, on SQLite, gone from the file and its
+ * WAL byte for byte), digests and links kept so the chain verifies, replays
+ * still recognised, issue samples redacted, the registry note, refusals that
+ * change nothing, and export / import of redacted events. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,14 +81,14 @@ static void export_all(pt_tracker *t, pt_buf *out) {
 
 static void test_redact(void **state) {
   (void)state;
-  const char *path = tu_tmp_db("redact");
-  char sqlite_url[700];
-  snprintf(sqlite_url, sizeof sqlite_url, "sqlite:%s", path);
-  const char *urls[] = {"memory:", sqlite_url};
-  for (int b = 0; b < 2; b++) {
-    pt_tracker *t = tu_open(urls[b], 0);
+  char urls[TU_STORES_MAX][TU_URL_SIZE];
+  size_t n = tu_store_urls("redact", urls, TU_STORES_MAX);
+  TU_EACH_URL(urls, n, url) {
+    /* on SQLite the payloads are looked for in the file and its WAL too */
+    const char *path = tu_sqlite_path(url);
+    pt_tracker *t = tu_open(url, 0);
     track_three(t);
-    if (b == 1) assert_true(file_has(path, MARK));
+    if (path) assert_true(file_has(path, MARK));
     pt_buf before;
     pt_buf_init(&before, 0);
     export_all(t, &before);
@@ -162,7 +162,7 @@ static void test_redact(void **state) {
                         "redacted 2 events by unknown: r0, r2");
     json_decref(v);
     /* acknowledged: no copy in the file or its WAL, while the store is open */
-    if (b == 1) assert_false(file_has(path, MARK));
+    if (path) assert_false(file_has(path, MARK));
     TU_ASSERT_OK(pt_redact(t, "red", NULL, 0, NULL, &doc, &err), &err);
     v = tu_json(doc);
     pt_free(doc);
@@ -207,7 +207,7 @@ static void test_redact(void **state) {
     pt_buf_cleanup(&all);
     pt_buf_cleanup(&before);
     pt_close(t);
-    if (b == 1) assert_false(file_has(path, MARK));
+    if (path) assert_false(file_has(path, MARK));
   }
 }
 

@@ -60,8 +60,6 @@ static void test_signer(void **state) {
   free(pem);
 }
 
-static char dbpath[600];
-
 static pt_tracker *open_signed(const char *url, const char *pem) {
   pt_options o = {.db_url = url, .signing_key_pem = pem, .auto_snapshot = 1};
   pt_tracker *t;
@@ -112,10 +110,10 @@ static void check_receipt(const char *pubkey, const pt_track_result *r, const ch
 static void test_signed_entries_and_receipts(void **state) {
   (void)state;
   char *pem = make_key_pem("ED25519");
-  snprintf(dbpath, sizeof dbpath, "sqlite:%s", tu_tmp_db("signed"));
-  const char *urls[] = {"memory:", dbpath};
-  for (int b = 0; b < 2; b++) {
-    pt_tracker *t = open_signed(urls[b], pem);
+  char urls[TU_STORES_MAX][TU_URL_SIZE];
+  size_t n = tu_store_urls("signed", urls, TU_STORES_MAX);
+  TU_EACH_URL(urls, n, url) {
+    pt_tracker *t = open_signed(url, pem);
     char *pub = pubkey_of(t);
     pt_error err;
     /* 20 events: the entries of the last four list ids the session's recent

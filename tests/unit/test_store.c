@@ -1,15 +1,12 @@
 /* test_store.c - the storage conformance suite: the same assertions against
- * every backend (memory:, sqlite:), through the vtable, including rollback
- * and injected faults. */
+ * every backend (memory:, sqlite:, and PostgreSQL when PT_PG_URL is set),
+ * through the vtable, including rollback and injected faults. */
 #include <stdio.h>
 #include <string.h>
 
 #include "core/map.h"
 #include "store/store.h"
 #include "testutil.h"
-
-static const char *URLS[] = {"memory:", NULL};
-static char sqlite_url[600];
 
 static pt_event *mk(const char *sid, const char *id, int64_t seq, const char *prev) {
   pt_event *e = pt_event_new(id, sid, "checkout_digital", "checkout_started", "{\"n\":1}", 7, NULL,
@@ -176,12 +173,9 @@ static void conformance(const char *url) {
 
 static void test_conformance(void **state) {
   (void)state;
-  snprintf(sqlite_url, sizeof sqlite_url, "sqlite:%s", tu_tmp_db("store"));
-  URLS[1] = sqlite_url;
-  for (size_t i = 0; i < 2; i++) {
-    print_message("backend %s\n", URLS[i]);
-    conformance(URLS[i]);
-  }
+  char urls[TU_STORES_MAX][TU_URL_SIZE];
+  size_t n = tu_store_urls("store", urls, TU_STORES_MAX);
+  TU_EACH_URL(urls, n, url) conformance(url);
 }
 
 static void test_bad_urls(void **state) {

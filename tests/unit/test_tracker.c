@@ -1,6 +1,6 @@
-/* test_tracker.c - the public API end to end on every backend: idempotency,
- * conflicts, batches, auto-snapshots, history paging, status summary, report,
- * verification, traced steps and storage faults. */
+/* test_tracker.c - the public API end to end on every backend (tu_store_urls):
+ * idempotency, conflicts, batches, auto-snapshots, history paging, status
+ * summary, report, verification, traced steps and storage faults. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,18 +9,17 @@
 #include "lib/internal.h"
 #include "testutil.h"
 
-static char urls[2][600];
+static char urls[TU_STORES_MAX][TU_URL_SIZE];
+static size_t nurls;
 
+/* Empty stores of every backend for each test. */
 static int setup(void **state) {
-  snprintf(urls[0], sizeof urls[0], "memory:");
-  snprintf(urls[1], sizeof urls[1], "sqlite:%s", tu_tmp_db("tracker"));
-  *state = urls;
+  (void)state;
+  nurls = tu_store_urls("tracker", urls, TU_STORES_MAX);
   return 0;
 }
 
-#define EACH_BACKEND             \
-  for (int b_ = 0; b_ < 2; b_++) \
-    for (const char *url = urls[b_]; url; url = NULL)
+#define EACH_BACKEND TU_EACH_URL(urls, nurls, url)
 
 static json_t *doc_json(char *doc) {
   json_t *v = tu_json(doc);
@@ -269,7 +268,7 @@ static void test_auto_snapshot_ids(void **state) {
       track_and_check_ids(t, n, n % 2);
     }
     pt_close(t);
-    if (strncmp(url, "sqlite:", 7) != 0) continue;
+    if (!tu_store_persists(url)) continue;
     /* a new tracker knows no recent ids: they are read back */
     t = tu_open(url, 0);
     track_and_check_ids(t, ++n, 0);
@@ -656,13 +655,14 @@ static void chain_of(pt_tracker *t, const char *sid, char out[65]) {
   json_decref(v);
 }
 
-/* Export from one backend, import into the other: chains equal, verified;
- * a second import changes nothing; an altered line is refused by number
- * and nothing of that call is stored. */
+/* Export from each backend, import into the next one (memory, SQLite,
+ * PostgreSQL, and round): chains equal, verified; a second import changes
+ * nothing; an altered line is refused by number and nothing of that call is
+ * stored. */
 static void test_export_import(void **state) {
   (void)state;
-  for (int b = 0; b < 2; b++) {
-    pt_tracker *src = tu_open(urls[b], 1);
+  for (size_t b = 0; b < nurls; b++) {
+    pt_tracker *src = tu_open(tu_backend(urls[b]), 1);
     pt_error err;
     for (int s = 0; s < 3; s++) {
       char sid[16];
@@ -696,11 +696,9 @@ static void test_export_import(void **state) {
     pt_export *x;
     assert_int_equal(pt_export_open(src, "nope", &x, &err), PT_ENOTFOUND);
 
-    char dst_url[600];
-    /* memory -> a fresh SQLite file; SQLite -> memory */
-    snprintf(dst_url, sizeof dst_url, "%s%s",
-             b == 0 ? "sqlite:" : "memory:", b == 0 ? tu_tmp_db("tracker_import") : "");
-    pt_tracker *dst = tu_open(dst_url, 0);
+    char dst_urls[TU_STORES_MAX][TU_URL_SIZE];
+    size_t ndst = tu_store_urls("tracker_import", dst_urls, TU_STORES_MAX);
+    pt_tracker *dst = tu_open(dst_urls[(b + 1) % ndst], 0);
     /* an altered export: the status of the second event of x0 */
     char *bad = strdup(text);
     char *at = strstr(bad, "\"status\":\"failure\"");

@@ -1,6 +1,8 @@
 /* testutil.c - shared helpers for the cmocka tests. */
 #include "testutil.h"
 
+#include <ctype.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,87 @@ const char *tu_tmp_db(const char *name) {
   snprintf(side, sizeof side, "%s-shm", path);
   unlink(side);
   return path;
+}
+
+/* libpq's message as one line: its newlines become spaces. */
+static const char *one_line(const char *msg, char out[300]) {
+  snprintf(out, 300, "%s", msg);
+  for (char *p = out; *p; p++)
+    if (*p == '\n') *p = ' ';
+  return out;
+}
+
+/* Makes database db on the server at server_url empty (dropped, then
+ * created), over one bounded connection; fails the test when it cannot. */
+static void pg_recreate(const char *server_url, const char *db) {
+  const char *keys[] = {"dbname", "connect_timeout", "options", NULL};
+  const char *vals[] = {server_url, "10",
+                        "-c statement_timeout=60000 -c client_min_messages=warning", NULL};
+  char why[300];
+  PGconn *c = PQconnectdbParams(keys, vals, 1);
+  if (PQstatus(c) != CONNECTION_OK) {
+    one_line(PQerrorMessage(c), why);
+    PQfinish(c);
+    fail_msg("PT_PG_URL %s: cannot connect: %s", server_url, why);
+  }
+  char sql[2][200];
+  /* FORCE: a tracker a failed test left open may still be connected */
+  snprintf(sql[0], sizeof sql[0], "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", db);
+  snprintf(sql[1], sizeof sql[1], "CREATE DATABASE \"%s\"", db);
+  for (int i = 0; i < 2; i++) {
+    PGresult *r = PQexec(c, sql[i]);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+      one_line(PQresultErrorMessage(r), why);
+      PQclear(r);
+      PQfinish(c);
+      fail_msg("PT_PG_URL %s: %s: %s", server_url, sql[i], why);
+    }
+    PQclear(r);
+  }
+  PQfinish(c);
+}
+
+/* server_url with its path (the database) replaced by "/db", query kept. */
+static void pg_url_with_db(const char *server_url, const char *db, char out[TU_URL_SIZE]) {
+  const char *auth = strstr(server_url, "://");
+  if (!auth) fail_msg("PT_PG_URL %s: not a URL (postgresql://user@host:port/db)", server_url);
+  auth += 3;
+  const char *path = auth + strcspn(auth, "/?");
+  const char *query = path + strcspn(path, "?");
+  int n = snprintf(out, TU_URL_SIZE, "%.*s/%s%s", (int)(path - server_url), server_url, db, query);
+  if (n < 0 || n >= TU_URL_SIZE) fail_msg("PT_PG_URL %s: too long", server_url);
+}
+
+size_t tu_store_urls(const char *name, char urls[][TU_URL_SIZE], size_t max) {
+  size_t n = 0;
+  if (n < max) snprintf(urls[n++], TU_URL_SIZE, "memory:");
+  if (n < max) snprintf(urls[n++], TU_URL_SIZE, "sqlite:%s", tu_tmp_db(name));
+  const char *pg = getenv("PT_PG_URL");
+  if (pg && *pg && n < max) {
+    char db[64];
+    int len = snprintf(db, sizeof db, "pt_%s_%d", name, (int)getpid());
+    if (len < 0 || len >= (int)sizeof db) fail_msg("database name for %s too long", name);
+    for (char *p = db; *p; p++) {
+      unsigned char c = (unsigned char)*p;
+      *p = isalnum(c) ? (char)tolower(c) : '_';
+    }
+    pg_recreate(pg, db);
+    pg_url_with_db(pg, db, urls[n++]);
+  }
+  return n;
+}
+
+int tu_store_persists(const char *url) {
+  return strncmp(url, "memory:", 7) != 0;
+}
+
+const char *tu_sqlite_path(const char *url) {
+  return strncmp(url, "sqlite:", 7) == 0 ? url + 7 : NULL;
+}
+
+const char *tu_backend(const char *url) {
+  print_message("backend %s\n", url);
+  return url;
 }
 
 json_t *tu_vectors(void) {

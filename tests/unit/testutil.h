@@ -17,6 +17,27 @@ char *tu_read_file(const char *path, size_t *len);
 /* A fresh path under $PT_TMP (or /tmp) unique to this process and name; any
  * old file and its -wal/-shm are removed. */
 const char *tu_tmp_db(const char *name);
+
+/* Room for one store URL, and for the URLs of every backend. */
+#define TU_URL_SIZE 600
+#define TU_STORES_MAX 3
+/* The URLs of an empty store of each backend for `name`, into urls (at most
+ * max): "memory:", "sqlite:" on a fresh tu_tmp_db(name), and, when
+ * $PT_PG_URL names a PostgreSQL server (a libpq URL), a database
+ * pt_<name>_<pid> made again on it (dropped and created: empty). Returns
+ * how many; fails the test when the database cannot be made. Each call
+ * empties the stores of its name again. */
+size_t tu_store_urls(const char *name, char urls[][TU_URL_SIZE], size_t max);
+/* Does a store at url outlive its tracker (all but "memory:")? */
+int tu_store_persists(const char *url);
+/* The file of a "sqlite:" URL, NULL for another backend. */
+const char *tu_sqlite_path(const char *url);
+/* Prints "backend <url>" (which backend a failure belongs to); returns url. */
+const char *tu_backend(const char *url);
+/* Runs the statement that follows once for each of urls[0..n-1], as url. */
+#define TU_EACH_URL(urls, n, url)              \
+  for (size_t tu_b_ = 0; tu_b_ < (n); tu_b_++) \
+    for (const char *url = tu_backend((urls)[tu_b_]); url; url = NULL)
 /* tests/vectors/chain-v1.json (or $PT_VECTORS), parsed with every
  * number as a double; fails the test when it cannot be read. */
 json_t *tu_vectors(void);
