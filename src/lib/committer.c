@@ -152,7 +152,7 @@ static pt__keys *keys_of(pt_tracker *t, pt__job *jobs, pt__keys *k) {
     keys_free(k);
     return NULL;
   }
-  qsort(k->issues, k->nissues, sizeof *k->issues, cmp_str);
+  if (k->nissues > 1) qsort(k->issues, k->nissues, sizeof *k->issues, cmp_str);
   size_t m = k->nissues ? 1 : 0;
   for (size_t i = 1; i < k->nissues; i++) {
     if (strcmp(k->issues[i], k->issues[m - 1]) != 0) {

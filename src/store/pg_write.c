@@ -219,7 +219,7 @@ pt_status pg_lock(pgstore *s, const char *key, pt_error *err) {
 typedef struct batch {
   pt_buf col[COLS];
   const char *v[COLS];
-  pgq q[4];
+  pgq q[6]; /* events, snapshots, sessions, notifications, COMMIT */
   int nq, used;
 } batch;
 
