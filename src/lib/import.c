@@ -413,22 +413,21 @@ pt_status pt__import_apply(pt__tx *x, pt__job *h) {
     if (r->kind == 3) {
       /* the issue as it was in the source (after its failures, re-counted
        * above from the events, it is overwritten with the exported state) */
-      if ((rc = st->m->issues->issue_put(st, &r->issue, 0, &h->err))) return rc;
+      if ((rc = pt_store_issue_put(st, &r->issue, 0, &h->err))) return rc;
       j->ires->issues_imported++;
       continue;
     }
     if (r->kind == 4) {
       pt_issue got;
-      rc = st->m->issues->issue_get(st, r->iid, &got, &h->err);
+      rc = pt_store_issue_get(st, r->iid, &got, &h->err);
       pt_issue_cleanup(&got);
       if (rc == PT_ENOTFOUND)
         return import_refuse(j, r, PT_EINVALID,
                              "issue_session of issue \"%s\" comes before the issue", r->iid);
       if (rc) return rc;
       int fresh;
-      if ((rc =
-               st->m->issues->issue_session_add(st, r->iid, r->isid, r->ifirst, &fresh, &h->err)) ||
-          (rc = st->m->issues->issue_session_add(st, r->iid, r->isid, r->ilast, &fresh, &h->err)))
+      if ((rc = pt_store_issue_session_add(st, r->iid, r->isid, r->ifirst, &fresh, &h->err)) ||
+          (rc = pt_store_issue_session_add(st, r->iid, r->isid, r->ilast, &fresh, &h->err)))
         return rc;
       continue;
     }
@@ -451,9 +450,7 @@ pt_status pt__import_apply(pt__tx *x, pt__job *h) {
                                "event \"%s\" (seq %lld) differs from the stored session's event",
                                e->id, (long long)e->seq);
         if (redact) {
-          if (!st->m->event_redact)
-            return pt_fail(&h->err, PT_ESTORAGE, NULL, "this store cannot redact");
-          if ((rc = st->m->event_redact(st, e->session_id, e->seq, &h->err))) return rc;
+          if ((rc = pt_store_event_redact(st, e->session_id, e->seq, &h->err))) return rc;
           h->needs_scrub = 1;
         }
         j->ires->events_skipped++;

@@ -22,7 +22,7 @@ static pt_status queue_change(pt__tx *x, const char *issue_id, const char *actio
                               pt_error *err) {
   pt_store *st = x->t->store;
   if (!x->t->outbox) return PT_OK;
-  return st->m->issues->outbox_add(st, issue_id, action, at, outbox_due(x->t, action, at), err);
+  return pt_store_outbox_add(st, issue_id, action, at, outbox_due(x->t, action, at), err);
 }
 
 /* One more occurrence at `at` of the issue keyed in *cur: *cur becomes the
@@ -31,7 +31,7 @@ static pt_status queue_change(pt__tx *x, const char *issue_id, const char *actio
 static pt_status count_in_issue(pt_store *st, pt_issue *cur, int64_t at, const char **action,
                                 int *is_new, pt_error *err) {
   pt_issue got;
-  pt_status rc = st->m->issues->issue_get(st, cur->id, &got, err);
+  pt_status rc = pt_store_issue_get(st, cur->id, &got, err);
   *is_new = rc == PT_ENOTFOUND;
   if (rc != PT_OK && !*is_new) return rc;
   *action = "updated";
@@ -69,11 +69,10 @@ pt_status pt__record_failure(pt__tx *x, const pt_event *e, int announce, pt_erro
   cur.sample_event = pt_buf_take(&b);
   if (!cur.sample_event) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   int new_session = 0;
-  rc = st->m->issues->issue_session_add(st, cur.id, e->session_id, e->received_at, &new_session,
-                                        err);
+  rc = pt_store_issue_session_add(st, cur.id, e->session_id, e->received_at, &new_session, err);
   if (rc == PT_OK) {
     cur.sessions_affected += new_session;
-    rc = st->m->issues->issue_put(st, &cur, is_new, err);
+    rc = pt_store_issue_put(st, &cur, is_new, err);
   }
   if (rc == PT_OK && announce) rc = queue_change(x, cur.id, action, e->received_at, err);
   pt_issue_cleanup(&cur);
@@ -91,7 +90,7 @@ typedef struct resolve_job {
 pt_status pt__resolve_apply(pt__tx *x, pt__job *h) {
   resolve_job *j = PT__JOB_AS(resolve_job, h);
   pt_store *st = x->t->store;
-  pt_status rc = st->m->issues->issue_get(st, j->id, j->issue, &h->err);
+  pt_status rc = pt_store_issue_get(st, j->id, j->issue, &h->err);
   if (rc == PT_ENOTFOUND) {
     h->result = pt_fail(&h->err, PT_ENOTFOUND, "id", "id: no issue \"%s\"", j->id);
     return PT_OK;
@@ -100,7 +99,7 @@ pt_status pt__resolve_apply(pt__tx *x, pt__job *h) {
   if (j->issue->open) {
     j->issue->open = 0;
     j->issue->resolved_at = h->now;
-    rc = st->m->issues->issue_put(st, j->issue, 0, &h->err);
+    rc = pt_store_issue_put(st, j->issue, 0, &h->err);
     if (rc == PT_OK) rc = queue_change(x, j->issue->id, "resolved", h->now, &h->err);
     if (rc) return rc;
   }
@@ -141,9 +140,8 @@ pt_status pt__outbox_apply(pt__tx *x, pt__job *h) {
   outbox_job *j = PT__JOB_AS(outbox_job, h);
   pt_store *st = x->t->store;
   j->claimed = 0;
-  if (j->claim)
-    return st->m->issues->outbox_claim(st, j->id, j->now, j->next_at, &j->claimed, &h->err);
-  return st->m->issues->outbox_done(st, j->id, j->ok, j->next_at, &h->err);
+  if (j->claim) return pt_store_outbox_claim(st, j->id, j->now, j->next_at, &j->claimed, &h->err);
+  return pt_store_outbox_done(st, j->id, j->ok, j->next_at, &h->err);
 }
 
 pt_status pt_outbox_claim(pt_tracker *t, int64_t id, int64_t now, int64_t lease_until, int *claimed,
@@ -194,8 +192,7 @@ pt_status pt__stall_apply(pt__tx *x, pt__job *h) {
     pt_issue cur;
     pt_issue_key(&cur, NULL, j->type[i]);
     int new_session = 0;
-    pt_status rc =
-        st->m->issues->issue_session_add(st, cur.id, j->sid[i], h->now, &new_session, &h->err);
+    pt_status rc = pt_store_issue_session_add(st, cur.id, j->sid[i], h->now, &new_session, &h->err);
     if (rc) return rc;
     if (!new_session) continue; /* reported before */
     const char *action;
@@ -204,7 +201,7 @@ pt_status pt__stall_apply(pt__tx *x, pt__job *h) {
     cur.sessions_affected++;
     cur.last_seen = h->now;
     snprintf(cur.last_session_id, sizeof cur.last_session_id, "%s", j->sid[i]);
-    rc = st->m->issues->issue_put(st, &cur, is_new, &h->err);
+    rc = pt_store_issue_put(st, &cur, is_new, &h->err);
     if (rc == PT_OK) rc = queue_change(x, cur.id, action, h->now, &h->err);
     pt_issue_cleanup(&cur);
     if (rc) return rc;

@@ -52,7 +52,7 @@ static pt_status redact_samples(pt__tx *x, const evvec *l, pt_error *err) {
     if (e->status != PT_FAILURE) continue;
     pt_issue key, got;
     pt_issue_key(&key, e, NULL);
-    pt_status rc = st->m->issues->issue_get(st, key.id, &got, err);
+    pt_status rc = pt_store_issue_get(st, key.id, &got, err);
     if (rc == PT_ENOTFOUND) continue;
     if (rc) return rc;
     /* the sample is the event's JSON, which starts with its id */
@@ -72,7 +72,7 @@ static pt_status redact_samples(pt__tx *x, const evvec *l, pt_error *err) {
       }
       free(got.sample_event);
       got.sample_event = text;
-      rc = st->m->issues->issue_put(st, &got, 0, err);
+      rc = pt_store_issue_put(st, &got, 0, err);
     }
     pt_issue_cleanup(&got);
     if (rc) return rc;
@@ -98,7 +98,6 @@ typedef struct redact_job {
 pt_status pt__redact_apply(pt__tx *x, pt__job *h) {
   redact_job *j = PT__JOB_AS(redact_job, h);
   pt_store *st = x->t->store;
-  if (!st->m->event_redact) return pt_fail(&h->err, PT_ESTORAGE, NULL, "this store cannot redact");
   pt__txsess *ts;
   pt_status rc = pt__tx_stored(x, h, j->sid, &ts);
   if (rc || !ts) return rc;
@@ -136,7 +135,7 @@ pt_status pt__redact_apply(pt__tx *x, pt__job *h) {
     if (i) pt_buf_putc(j->redacted, ',');
     pt_buf_json_cstr(j->redacted, l.v[i]->id);
     if (l.v[i]->redacted) continue;
-    rc = st->m->event_redact(st, j->sid, l.v[i]->seq, &h->err);
+    rc = pt_store_event_redact(st, j->sid, l.v[i]->seq, &h->err);
     fresh++;
   }
   pt_buf_puts(j->redacted, "]");

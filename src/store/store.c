@@ -154,3 +154,41 @@ pt_status pt_store_snapshot_put(pt_store *s, const pt_snap *x, pt_error *err) {
   if (faulted(s, err)) return PT_ESTORAGE;
   return s->m->snapshot_put(s, x, err);
 }
+
+pt_status pt_store_event_redact(pt_store *s, const char *sid, int64_t seq, pt_error *err) {
+  if (faulted(s, err)) return PT_ESTORAGE;
+  return s->m->event_redact(s, sid, seq, err);
+}
+
+pt_status pt_store_issue_get(pt_store *s, const char *id, pt_issue *out, pt_error *err) {
+  return s->m->issues->issue_get(s, id, out, err);
+}
+
+pt_status pt_store_issue_put(pt_store *s, const pt_issue *x, int is_new, pt_error *err) {
+  if (faulted(s, err)) return PT_ESTORAGE;
+  return s->m->issues->issue_put(s, x, is_new, err);
+}
+
+pt_status pt_store_issue_session_add(pt_store *s, const char *issue_id, const char *sid, int64_t at,
+                                     int *is_new, pt_error *err) {
+  if (faulted(s, err)) return PT_ESTORAGE;
+  return s->m->issues->issue_session_add(s, issue_id, sid, at, is_new, err);
+}
+
+pt_status pt_store_outbox_add(pt_store *s, const char *issue_id, const char *action, int64_t at,
+                              int64_t due_at, pt_error *err) {
+  if (faulted(s, err)) return PT_ESTORAGE;
+  return s->m->issues->outbox_add(s, issue_id, action, at, due_at, err);
+}
+
+pt_status pt_store_outbox_claim(pt_store *s, int64_t id, int64_t now, int64_t until, int *claimed,
+                                pt_error *err) {
+  *claimed = 0;
+  if (faulted(s, err)) return PT_ESTORAGE;
+  return s->m->issues->outbox_claim(s, id, now, until, claimed, err);
+}
+
+pt_status pt_store_outbox_done(pt_store *s, int64_t id, int ok, int64_t next_at, pt_error *err) {
+  if (faulted(s, err)) return PT_ESTORAGE;
+  return s->m->issues->outbox_done(s, id, ok, next_at, err);
+}

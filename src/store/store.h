@@ -104,15 +104,15 @@ typedef struct pt_store_issue_methods {
 
 /* A backend's table of issue methods, its functions named <prefix>_<method>:
  * one list for every backend, so none misses a method. */
-#define PT_STORE_ISSUE_METHODS(prefix)                                                           \
-  {                                                                                              \
-    .issue_get = prefix##_issue_get, .issue_put = prefix##_issue_put,                            \
-    .issue_session_add = prefix##_issue_session_add, .read_issue = prefix##_read_issue,          \
-    .read_issues = prefix##_read_issues, .read_issue_sessions = prefix##_read_issue_sessions,    \
-    .read_issue_sessions_from = prefix##_read_issue_sessions_from,                               \
-    .outbox_add = prefix##_outbox_add, .outbox_claim = prefix##_outbox_claim,                    \
-    .outbox_done = prefix##_outbox_done,                                                         \
-    .read_outbox_due = prefix##_read_outbox_due, .read_outbox_count = prefix##_read_outbox_count \
+#define PT_STORE_ISSUE_METHODS(prefix)                                                        \
+  {                                                                                           \
+    .issue_get = prefix##_issue_get, .issue_put = prefix##_issue_put,                         \
+    .issue_session_add = prefix##_issue_session_add, .read_issue = prefix##_read_issue,       \
+    .read_issues = prefix##_read_issues, .read_issue_sessions = prefix##_read_issue_sessions, \
+    .read_issue_sessions_from = prefix##_read_issue_sessions_from,                            \
+    .outbox_add = prefix##_outbox_add, .outbox_claim = prefix##_outbox_claim,                 \
+    .outbox_done = prefix##_outbox_done, .read_outbox_due = prefix##_read_outbox_due,         \
+    .read_outbox_count = prefix##_read_outbox_count                                           \
   }
 
 /* What one group commit will touch, known before it runs: the sessions
@@ -279,6 +279,16 @@ pt_status pt_store_event_append(pt_store *s, const pt_event *e, pt_error *err);
  * whether the store now owns e. */
 pt_status pt_store_event_put(pt_store *s, pt_event *e, int *adopted, pt_error *err);
 pt_status pt_store_snapshot_put(pt_store *s, const pt_snap *x, pt_error *err);
+pt_status pt_store_event_redact(pt_store *s, const char *sid, int64_t seq, pt_error *err);
+pt_status pt_store_issue_get(pt_store *s, const char *id, pt_issue *out, pt_error *err);
+pt_status pt_store_issue_put(pt_store *s, const pt_issue *x, int is_new, pt_error *err);
+pt_status pt_store_issue_session_add(pt_store *s, const char *issue_id, const char *sid, int64_t at,
+                                     int *is_new, pt_error *err);
+pt_status pt_store_outbox_add(pt_store *s, const char *issue_id, const char *action, int64_t at,
+                              int64_t due_at, pt_error *err);
+pt_status pt_store_outbox_claim(pt_store *s, int64_t id, int64_t now, int64_t until, int *claimed,
+                                pt_error *err);
+pt_status pt_store_outbox_done(pt_store *s, int64_t id, int ok, int64_t next_at, pt_error *err);
 
 extern const pt_store_methods pt_store_memory_methods;
 extern const pt_store_methods pt_store_sqlite_methods;
