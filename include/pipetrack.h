@@ -85,7 +85,10 @@ typedef struct pt_tracker pt_tracker;
 typedef int64_t (*pt_clock_fn)(void *ctx);
 
 typedef struct pt_options {
-  /* "sqlite:PATH", "memory:" (not durable; for tests and demos). NULL means
+  /* "sqlite:PATH", "postgres://USER@HOST:PORT/DB" (or "postgresql://"; a
+   * libpq connection URL, PG* environment variables fill in what it leaves
+   * out; several processes may share the database: docs/scaling.md), or
+   * "memory:" (not durable; for tests and demos). NULL means
    * "sqlite:./pipetrack.db". */
   const char *db_url;
   /* Pipeline definitions (docs/concepts.md#pipelines): a file path, or the JSON text itself.

@@ -20,7 +20,7 @@ static const char *USAGE =
     "\n"
     "Where:\n"
     "  --server URL   a pipetrackd (http://127.0.0.1:8080); --token or PIPETRACK_TOKEN\n"
-    "  --db URL       a store, through the library: sqlite:PATH or memory:\n"
+    "  --db URL       a store, through the library: sqlite:PATH, postgres://... or memory:\n"
     "                 (default: PIPETRACK_SERVER, else PIPETRACK_DB, else sqlite:./pipetrack.db)\n"
     "  --json         print the API's JSON instead of tables\n"
     "  --signing-key FILE  with --db: an Ed25519 key (PEM) to sign entries and\n"

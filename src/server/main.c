@@ -27,7 +27,7 @@ typedef struct opt {
 static const opt OPTS[] = {
     {"listen", 1, "ADDR:PORT", "127.0.0.1:8080",
      "address and port to listen on (port 0: any free)"},
-    {"db", 1, "URL", "sqlite:./pipetrack.db", "store: sqlite:PATH or memory:"},
+    {"db", 1, "URL", "sqlite:./pipetrack.db", "store: sqlite:PATH, postgres://USER@HOST/DB or memory:"},
     {"pipelines", 1, "FILE", NULL, "pipeline definitions (JSON); SIGHUP reloads it"},
     {"auto-snapshot", 0, NULL, NULL, "snapshot after every tracked event (a request may override)"},
     {"ingest-key", 1, "KEY", NULL, "Bearer key for the track endpoints only"},

@@ -197,6 +197,11 @@ char *ptd_metrics_render(ptd_server *s) {
           "# TYPE pipetrack_store_commit_failures_total counter\n"
           "pipetrack_store_commit_failures_total %" PRIu64
           "\n"
+          "# HELP pipetrack_store_commit_retries_total Store transactions run again after a "
+          "deadlock or serialization failure between servers.\n"
+          "# TYPE pipetrack_store_commit_retries_total counter\n"
+          "pipetrack_store_commit_retries_total %" PRIu64
+          "\n"
           "# HELP pipetrack_store_commit_seconds_total Time in store transactions, begin to "
           "durable commit.\n"
           "# TYPE pipetrack_store_commit_seconds_total counter\n"
@@ -208,7 +213,7 @@ char *ptd_metrics_render(ptd_server *s) {
           "# HELP pipetrack_status_streams Open status streams.\n"
           "# TYPE pipetrack_status_streams gauge\n"
           "pipetrack_status_streams %zu\n",
-          st.commits, st.commit_failures, (double)st.commit_ns / 1e9, st.events_committed,
+          st.commits, st.commit_failures, st.commit_retries, (double)st.commit_ns / 1e9, st.events_committed,
           ptd_hub_count(s->hub));
   if (fclose(f) != 0) {
     free(text);
