@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# cluster.sh - a throwaway PostgreSQL cluster for the tests, in a directory the
-# caller made (mktemp -d): `start DIR` prints its URL, `restart DIR [DOWN_S]`
-# stops it fast and starts it again, `stop DIR` stops it by its PID and removes DIR.
+# cluster.sh - a throwaway PostgreSQL cluster for the tests, in a directory
+# the caller made (mktemp -d; made when missing): `start DIR` prints its URL,
+# `restart DIR [DOWN_S]` stops it fast and starts it again (after DOWN_S
+# seconds down), `stop DIR` stops it by its PID and removes DIR.
 #
 # Debian's server binaries (/usr/lib/postgresql/<version>/bin, the newest; or
 # $PT_PG_BIN). initdb refuses root, so as root the server runs as the
@@ -71,7 +72,7 @@ pg_start() {
 }
 
 start() {
-  [ -d "$dir" ] || die "$dir: no such directory (make it with mktemp -d)"
+  mkdir -p "$dir" || die "cannot make $dir"
   [ ! -e "$data" ] || die "$data exists: a cluster is there already"
   touch "$dir/cluster" # marks DIR as ours: stop removes only such a directory
   if [ "$(id -u)" -eq 0 ]; then
