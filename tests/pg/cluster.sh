@@ -37,7 +37,8 @@ bin_dir() {
   local d
   d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
   [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] ||
-    die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (install Debian's postgresql: scripts/install-deps.sh test)"
+    die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin" \
+      "(Debian's postgresql; scripts/install-deps.sh test installs it)"
   echo "$d"
 }
 
@@ -116,7 +117,8 @@ postmaster_pid() {
 
 # Is PID a live process (a zombie is not)?
 alive() {
-  [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null &&
+    ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null
 }
 
 # Waits up to $2 seconds for PID $1 and the processes of its group to end;
@@ -171,7 +173,7 @@ case $cmd in
     restart "${3:-0}"
     ;;
   stop)
-    BIN=$(bin_dir) || BIN="" # without binaries: stopped by PID alone
+    BIN=$(bin_dir 2>/dev/null) || BIN="" # without binaries: stopped by PID alone
     stop
     ;;
   *) usage ;;
