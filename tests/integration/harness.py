@@ -118,7 +118,8 @@ def pg_database(server_url, name):
                         "-c", 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % db,
                         "-c", 'CREATE DATABASE "%s"' % db],
                        capture_output=True, text=True, timeout=60,
-                       env=dict(os.environ, PGCONNECT_TIMEOUT="10", PGOPTIONS="-c client_min_messages=warning"))
+                       env=dict(os.environ, PGCONNECT_TIMEOUT="10",
+                                PGOPTIONS="-c client_min_messages=warning"))
     if r.returncode != 0:
         raise RuntimeError("PT_TEST_DB_URL %s: cannot make database %s: %s"
                            % (server_url, db, r.stderr.strip().replace("\n", " ")))
@@ -144,6 +145,18 @@ def fresh_store(tmp, name):
 def sqlite_path(url):
     """The file of a sqlite: store URL; None for another store."""
     return url[len("sqlite:"):] if url.startswith("sqlite:") else None
+
+
+def sqlite_exec(path, sql):
+    """Runs sql on the SQLite file at path and commits: a change made behind
+    the server's back, as by someone with the file."""
+    import sqlite3
+    con = sqlite3.connect(path)
+    try:
+        con.execute(sql)
+        con.commit()
+    finally:
+        con.close()
 
 
 def on_sqlite(path, what):

@@ -12,14 +12,13 @@ import os
 import re
 import resource
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (PG_URL, Skip, check, eq, fresh_store, launch, on_sqlite,  # noqa: E402
-                     pg_database, run_tests, sqlite_path, stop)
+                     pg_database, run_tests, sqlite_exec, sqlite_path, stop)
 
 PT, PTD, TMP = sys.argv[1], sys.argv[2], sys.argv[3]
 ONLY = sys.argv[4:]
@@ -207,10 +206,8 @@ def test_db_mode():
     # a tampered database: verify exits 1 naming the event
     if on_sqlite(sqlite_path(db), "verify names an event altered in the file (with the tool, "
                  "through a server)"):
-        con = sqlite3.connect(sqlite_path(db))
-        con.execute("UPDATE events SET status = 2 WHERE session_id = 'c1' AND seq = 2")
-        con.commit()
-        con.close()
+        sqlite_exec(sqlite_path(db),
+                    "UPDATE events SET status = 2 WHERE session_id = 'c1' AND seq = 2")
         rc, out, err = run(mode, "verify", "c1")
         eq(rc, 1, "tampered verify exit")
         check("MISMATCH" in out and "event seq 2" in out, "names the event: %r" % out)
@@ -338,10 +335,7 @@ def test_signing_key():
     rc, out, err = run(mode, "verify", "k1")
     eq(rc, 0, "verify with the key: " + out + err)
     if on_sqlite(sqlite_path(db), "verify names an entry changed in the file after signing"):
-        c = sqlite3.connect(sqlite_path(db))
-        c.execute("UPDATE snapshots SET notes = 'changed' WHERE n = 1")
-        c.commit()
-        c.close()
+        sqlite_exec(sqlite_path(db), "UPDATE snapshots SET notes = 'changed' WHERE n = 1")
         rc, out, err = run(mode, "verify", "k1")
         eq(rc, 1, "an entry changed after signing fails verify")
         check("signature" in out, "names the signature: %r" % out)

@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (PG_URL, Skip, check, eq, fresh_store, launch, next_sse,  # noqa: E402
-                     on_sqlite, run_tests, sqlite_path, stop)
+                     on_sqlite, run_tests, sqlite_exec, sqlite_path, stop)
 from harness import request as http_request  # noqa: E402
 
 PIPETRACKD = sys.argv[1]
@@ -289,10 +288,7 @@ def test_tamper():
     for step in STEPS[:3]:
         track(s, event("tm", step))
     eq(s.stop(), 0, "exit status")
-    db = sqlite3.connect(s.db)
-    db.execute("UPDATE events SET status = 2 WHERE session_id = 'tm' AND seq = 1")
-    db.commit()
-    db.close()
+    sqlite_exec(s.db, "UPDATE events SET status = 2 WHERE session_id = 'tm' AND seq = 1")
     s = Server("tamper2", store=s)
     try:
         st, _, v = s.get("/api/pipeline/verify?session_id=tm")
@@ -1072,11 +1068,8 @@ def test_signing():
         s.stop()
     # the entry signatures are checked by verify: alter one in the file
     if on_sqlite(s.db, "verify names an entry whose signature was altered in the file"):
-        db = sqlite3.connect(s.db)
-        db.execute("UPDATE snapshots SET signature = (SELECT signature FROM snapshots WHERE n = 0)"
-                   " WHERE n = 1")
-        db.commit()
-        db.close()
+        sqlite_exec(s.db, "UPDATE snapshots SET signature = (SELECT signature FROM snapshots"
+                    " WHERE n = 0) WHERE n = 1")
         s = Server("signing2", "--signing-key", key, store=s)
         try:
             st, _, doc = s.get("/api/pipeline/verify?session_id=sg1")

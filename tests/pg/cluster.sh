@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# cluster.sh - a throwaway PostgreSQL cluster for the tests, in a directory the
-# caller made (mktemp -d): `start DIR` prints its URL, `restart DIR [DOWN_S]`
-# stops it fast and starts it again, `stop DIR` stops it by its PID and removes DIR.
+# cluster.sh - a throwaway PostgreSQL cluster for the tests, in a directory
+# the caller made (mktemp -d; made when missing): `start DIR` prints its URL,
+# `restart DIR [DOWN_S]` stops it fast and starts it again (after DOWN_S
+# seconds down), `stop DIR` stops it by its PID and removes DIR.
 #
 # Debian's server binaries (/usr/lib/postgresql/<version>/bin, the newest; or
 # $PT_PG_BIN). initdb refuses root, so as root the server runs as the
@@ -19,7 +20,7 @@ usage() {
 [ $# -ge 2 ] || usage
 cmd=$1
 dir=${2%/}
-[ -n "$dir" ] && [ "$dir" != "/" ] || usage
+if [ -z "$dir" ] || [ "$dir" = "/" ]; then usage; fi
 data=$dir/data
 
 die() {
@@ -34,10 +35,15 @@ bin_dir() {
     return
   fi
   local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] ||
-    die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (install Debian's postgresql: scripts/install-deps.sh test)"
-  echo "$d"
+  # the newest version with a server (a newer one may hold only psql)
+  for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -rV); do
+    if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
+      echo "$d"
+      return
+    fi
+  done
+  die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin" \
+    "(Debian's postgresql; scripts/install-deps.sh test installs it)"
 }
 
 # Runs a server binary as the user that owns the cluster (postgres when root).
@@ -71,7 +77,7 @@ pg_start() {
 }
 
 start() {
-  [ -d "$dir" ] || die "$dir: no such directory (make it with mktemp -d)"
+  mkdir -p "$dir" || die "cannot make $dir"
   [ ! -e "$data" ] || die "$data exists: a cluster is there already"
   touch "$dir/cluster" # marks DIR as ours: stop removes only such a directory
   if [ "$(id -u)" -eq 0 ]; then
@@ -110,20 +116,30 @@ EOF
 
 # The postmaster's PID, from the first line of its pid file ("" when none).
 postmaster_pid() {
-  [ -f "$data/postmaster.pid" ] && head -n 1 "$data/postmaster.pid" || true
+  if [ -f "$data/postmaster.pid" ]; then head -n 1 "$data/postmaster.pid"; fi
 }
 
-# Is PID a live process (a zombie is not)?
+# Is PID a live postgres process (not a zombie, not a PID taken since by
+# another program)?
 alive() {
-  [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null
+  local st
+  st=$(ps -o stat=,comm= -p "$1" 2>/dev/null) || return 1
+  case $st in
+    Z*) return 1 ;;
+    *postgres) return 0 ;;
+    *) return 1 ;;
+  esac
 }
 
-# Waits up to $2 seconds for PID $1 and the processes of its group to end;
-# fails when some are left.
+# wait_gone SECONDS PID...: waits for those processes to end; fails when
+# some are left.
 wait_gone() {
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    alive "$1" || pgrep -g "$1" >/dev/null || return 0
+  local i p left n=$1
+  shift
+  for ((i = 0; i < n * 10; i++)); do
+    left=0
+    for p in "$@"; do alive "$p" && left=1; done
+    [ $left -eq 1 ] || return 0
     sleep 0.1
   done
   return 1
@@ -144,17 +160,21 @@ stop() {
   [ -d "$dir" ] || return 0
   rmdir "$dir" 2>/dev/null && return 0 # empty: start never ran
   [ -f "$dir/cluster" ] || die "$dir was not made by cluster.sh start: left alone"
-  local pid
+  local pid pids p
   pid=$(postmaster_pid)
   if alive "$pid"; then
+    # the server's processes each lead a process group of their own: they
+    # are taken by PID, the postmaster's children as they are now
+    pids="$pid $(pgrep -P "$pid" | tr '\n' ' ')"
     [ -z "$BIN" ] || as_owner "$BIN/pg_ctl" stop -D "$data" -m fast -w -t "$WAIT_S" -s || true
-    # the postmaster leads its own process group (pg_ctl's setsid): its
-    # children end with it
-    if ! wait_gone "$pid" 5; then
-      echo "cluster.sh: PID $pid (or its group) still there after pg_ctl stop: killing it" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-      wait_gone "$pid" "$WAIT_S" || kill -KILL -- "-$pid" 2>/dev/null || true
-      wait_gone "$pid" 5 || die "PID $pid (or its group) survived SIGKILL; $dir left in place"
+    # shellcheck disable=SC2086
+    if ! wait_gone 5 $pids; then
+      echo "cluster.sh: PIDs $pids still there after pg_ctl stop: killing them" >&2
+      for p in $pids; do
+        if alive "$p"; then kill -KILL "$p" 2>/dev/null || true; fi
+      done
+      # shellcheck disable=SC2086
+      wait_gone "$WAIT_S" $pids || die "PIDs $pids survived SIGKILL; $dir left in place"
     fi
   fi
   rm -rf "$dir"
@@ -170,7 +190,7 @@ case $cmd in
     restart "${3:-0}"
     ;;
   stop)
-    BIN=$(bin_dir) || BIN="" # without binaries: stopped by PID alone
+    BIN=$(bin_dir 2>/dev/null) || BIN="" # without binaries: stopped by PID alone
     stop
     ;;
   *) usage ;;

@@ -28,7 +28,8 @@ fail() {
   exit 1
 }
 
-command -v psql >/dev/null || fail "no psql (Debian's postgresql-client; make test installs it: scripts/install-deps.sh test)"
+command -v psql >/dev/null ||
+  fail "no psql (Debian's postgresql-client; scripts/install-deps.sh test installs it)"
 dir=$(mktemp -d /tmp/pt-pg.XXXXXX) || fail "mktemp"
 child="" # the running step's timeout process
 trap 'bash "$CLUSTER" stop "$dir"' EXIT
@@ -77,9 +78,10 @@ step() {
 for t in "${UNIT_TESTS[@]}"; do
   step "$t" "$BUILD/tests/$t"
 done
-step test_server.py python3 "$SRC/tests/integration/test_server.py" "$BUILD/pipetrackd" "$PT_TMP/server"
-step test_cli.py python3 "$SRC/tests/integration/test_cli.py" "$BUILD/pipetrack" "$BUILD/pipetrackd" \
-  "$PT_TMP/cli"
+step test_server.py python3 "$SRC/tests/integration/test_server.py" "$BUILD/pipetrackd" \
+  "$PT_TMP/server"
+step test_cli.py python3 "$SRC/tests/integration/test_cli.py" "$BUILD/pipetrack" \
+  "$BUILD/pipetrackd" "$PT_TMP/cli"
 step test_scaleout.py python3 "$SRC/tests/integration/test_scaleout.py" "$BUILD/pipetrackd" \
   "$BUILD/pipetrack"
 
