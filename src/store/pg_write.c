@@ -41,8 +41,9 @@ static pt_status oom(pt_error *err) {
  * with the BEGIN. A connection found lost at that first contact (the
  * database restarted since the last transaction) is made again and the
  * statements sent once more: nothing of the transaction had reached the
- * server. */
-static pt_status wpipe(pgstore *s, pgq *q, int n, const char *what, pt_error *err) {
+ * server. Never for statements that end with COMMIT (resend 0): the commit
+ * may have happened before the connection was lost. */
+static pt_status wpipe(pgstore *s, pgq *q, int n, const char *what, int resend, pt_error *err) {
   pgq all[17];
   for (int attempt = 0;; attempt++) {
     int first = !s->tx_sent, m = 0;
@@ -60,7 +61,7 @@ static pt_status wpipe(pgstore *s, pgq *q, int n, const char *what, pt_error *er
       s->tx_sent = 1; /* the transaction is open (and failed): rollback ends it */
       return rc;
     }
-    if (!first || attempt > 0) return rc;
+    if (!first || !resend || attempt > 0) return rc;
     pg_disconnect(&s->w);
     if ((rc = pg_connect(s->conninfo, &s->w, err))) return rc;
   }
@@ -69,7 +70,7 @@ static pt_status wpipe(pgstore *s, pgq *q, int n, const char *what, pt_error *er
 static pt_status wexec(pgstore *s, int stmt, int n, const char *const *v, PGresult **res,
                        const char *what, pt_error *err) {
   pgq q = {.stmt = stmt, .n = n, .v = v};
-  pt_status rc = wpipe(s, &q, 1, what, err);
+  pt_status rc = wpipe(s, &q, 1, what, 1, err);
   *res = q.res;
   return rc;
 }
@@ -150,7 +151,7 @@ pt_status pg_prepare(pt_store *st, const pt_store_keys *keys, pt_error *err) {
   if (nlocks) q[n++] = (pgq){.stmt = Q_LOCKS, .n = 1, .v = lv};
   if (keys->nsessions) qs = n, q[n++] = (pgq){.stmt = Q_SESSIONS_GET, .n = 1, .v = sv};
   if (keys->nevents) qe = n, q[n++] = (pgq){.stmt = Q_EVENTS_FIND, .n = 2, .v = ev};
-  if (rc == PT_OK && n) rc = wpipe(s, q, n, "prepare", err);
+  if (rc == PT_OK && n) rc = wpipe(s, q, n, "prepare", 1, err);
   if (rc == PT_OK && qs >= 0) {
     PGresult *r = q[qs].res;
     for (int i = 0; rc == PT_OK && i < PQntuples(r); i++) {
@@ -346,7 +347,7 @@ static pt_status send_kept(pgstore *s, pt_error *err) {
   add_events(s, &b);
   add_snaps(s, &b);
   add_sessions(s, &b);
-  pt_status rc = batch_close(&b) ? oom(err) : wpipe(s, b.q, b.nq, "write", err);
+  pt_status rc = batch_close(&b) ? oom(err) : wpipe(s, b.q, b.nq, "write", 1, err);
   batch_free(&b);
   return rc == PT_OK ? batch_sent(s, err) : rc;
 }
@@ -372,7 +373,7 @@ pt_status pg_commit(pt_store *st, pt_error *err) {
     }
   }
   b.q[b.nq++] = (pgq){.stmt = -1, .sql = "COMMIT"};
-  pt_status rc = batch_close(&b) ? oom(err) : wpipe(s, b.q, b.nq, "commit", err);
+  pt_status rc = batch_close(&b) ? oom(err) : wpipe(s, b.q, b.nq, "commit", 0, err);
   /* COMMIT of a transaction that failed earlier answers ROLLBACK */
   if (rc == PT_OK && strcmp(PQcmdStatus(b.q[b.nq - 1].res), "COMMIT") != 0)
     rc = pt_fail(err, PT_ESTORAGE, NULL, "postgres: commit: the transaction was rolled back");
@@ -647,5 +648,5 @@ pt_status pg_scrub(pt_store *st, pt_error *err) {
 }
 
 pt_status pg_exec_tx(pgstore *s, pgq *q, const char *what, pt_error *err) {
-  return wpipe(s, q, 1, what, err);
+  return wpipe(s, q, 1, what, 1, err);
 }
