@@ -131,6 +131,11 @@ typedef struct pt_options {
  * opts may be NULL for all defaults. *out is owned by the caller: pt_close. */
 pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err);
 
+/* A store URL as it may be shown or logged: a password in it
+ * (postgres://user:secret@host/db, or password=secret among its
+ * parameters) becomes "***". Writes at most size bytes, NUL included. */
+void pt_db_url_display(const char *url, char *out, size_t size);
+
 /* Commits what is queued, writes what the store holds back (SQLite session
  * rows), then closes the store. No other call on t may be in progress or
  * follow. NULL is a no-op. */

@@ -77,7 +77,9 @@ ptc_client *ptc_open(const char *server, const char *db, const char *token, cons
     return NULL;
   }
   if (pt_open(&o, &c->t, &err) != PT_OK) {
-    snprintf(why, whylen, "--db %s: %s", db ? db : "(default)", err.message);
+    char shown[512];
+    pt_db_url_display(db ? db : "(default)", shown, sizeof shown);
+    snprintf(why, whylen, "--db %s: %s", shown, err.message);
     free(c->actor);
     free(c);
     return NULL;

@@ -199,3 +199,39 @@ pt_status pt_pubkey(pt_tracker *t, char **out, pt_error *err) {
   if (!(*out = pt_buf_take(&b))) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   return PT_OK;
 }
+
+void pt_db_url_display(const char *url, char *out, size_t size) {
+  if (!size) return;
+  if (!url) url = "";
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  const char *p = url, *auth = strstr(url, "://");
+  if (auth) {
+    auth += 3;
+    /* the authority ends at the path, the parameters or the end */
+    size_t alen = strcspn(auth, "/?");
+    const char *at = memchr(auth, '@', alen);
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon) {
+      pt_buf_put(&b, url, (size_t)(colon + 1 - url));
+      pt_buf_puts(&b, "***");
+      p = at;
+    }
+  }
+  /* password=VALUE among the parameters (conninfo URL) */
+  for (;;) {
+    const char *k = strstr(p, "password=");
+    if (!k || (k > url && k[-1] != '?' && k[-1] != '&')) {
+      if (!k) break;
+      pt_buf_put(&b, p, (size_t)(k + 9 - p));
+      p = k + 9;
+      continue;
+    }
+    pt_buf_put(&b, p, (size_t)(k + 9 - p));
+    pt_buf_puts(&b, "***");
+    p = k + 9 + strcspn(k + 9, "&");
+  }
+  pt_buf_puts(&b, p);
+  snprintf(out, size, "%s", b.failed ? "(a store URL)" : pt_buf_cstr(&b));
+  pt_buf_cleanup(&b);
+}

@@ -3,15 +3,14 @@
  * reloads the pipeline definitions (keeping the old ones on error). */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-#include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "lifecycle.h"
 #include "reply.h"
@@ -27,7 +26,8 @@ typedef struct opt {
 static const opt OPTS[] = {
     {"listen", 1, "ADDR:PORT", "127.0.0.1:8080",
      "address and port to listen on (port 0: any free)"},
-    {"db", 1, "URL", "sqlite:./pipetrack.db", "store: sqlite:PATH, postgres://USER@HOST/DB or memory:"},
+    {"db", 1, "URL", "sqlite:./pipetrack.db",
+     "store: sqlite:PATH, postgres://USER@HOST/DB or memory:"},
     {"pipelines", 1, "FILE", NULL, "pipeline definitions (JSON); SIGHUP reloads it"},
     {"auto-snapshot", 0, NULL, NULL, "snapshot after every tracked event (a request may override)"},
     {"ingest-key", 1, "KEY", NULL, "Bearer key for the track endpoints only"},
@@ -258,12 +258,15 @@ int main(int argc, char **argv) {
   struct {
     int o;
     unsigned long long max;
-  } nums[] = {
-      {O_BODY, 1ull << 30}, {O_DEPTH, 256},          {O_PAYLOAD, 1ull << 26}, {O_HDR, 3600},
-      {O_IDLE, 86400},      {O_CONNS, 1000000},      {O_THREADS, 256},        {O_HB, 3600},
-      {O_DRAIN, 3600},      {O_CONNBUF, 1 << 20},    {O_WH_TIMEOUT, 600000},  {O_WH_RETRY, 3600000},
-      {O_SWEEP, 86400},     {O_WH_COALESCE, 3600000}, {O_RATE, 1000000},         {O_BURST, 1000000},
-      {O_ROW_LAG, 86400000}, {O_FAULT, 1000000000}};
+  } nums[] = {{O_BODY, 1ull << 30},    {O_DEPTH, 256},
+              {O_PAYLOAD, 1ull << 26}, {O_HDR, 3600},
+              {O_IDLE, 86400},         {O_CONNS, 1000000},
+              {O_THREADS, 256},        {O_HB, 3600},
+              {O_DRAIN, 3600},         {O_CONNBUF, 1 << 20},
+              {O_WH_TIMEOUT, 600000},  {O_WH_RETRY, 3600000},
+              {O_SWEEP, 86400},        {O_WH_COALESCE, 3600000},
+              {O_RATE, 1000000},       {O_BURST, 1000000},
+              {O_ROW_LAG, 86400000},   {O_FAULT, 1000000000}};
   unsigned long long out[sizeof nums / sizeof *nums];
   for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
     if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
@@ -369,7 +372,9 @@ int main(int argc, char **argv) {
   }
   char url[128];
   snprintf(url, sizeof url, "http://%s:%u/", cfg->host, (unsigned)srv.port);
-  json_t *extra = json_pack("{s:s,s:s,s:i,s:s}", "url", url, "db", cfg->db_url, "threads",
+  char db_shown[512]; /* never a password in the log */
+  pt_db_url_display(cfg->db_url, db_shown, sizeof db_shown);
+  json_t *extra = json_pack("{s:s,s:s,s:i,s:s}", "url", url, "db", db_shown, "threads",
                             (int)cfg->threads, "version", PT_VERSION);
   ptd_log("info", "listening", extra);
   json_decref(extra);

@@ -170,9 +170,17 @@ const char *const pg_sql[Q_COUNT] = {
 
 /* PQerrorMessage without its trailing newline. */
 static const char *msg_of(const char *m, char *buf, size_t n) {
-  snprintf(buf, n, "%s", m && *m ? m : "unknown error");
-  size_t l = strlen(buf);
-  while (l && (buf[l - 1] == '\n' || buf[l - 1] == ' ')) buf[--l] = 0;
+  if (!m || !*m) m = "unknown error";
+  /* libpq's messages span lines ("...refused\n\tIs the server running"):
+   * one line, single spaces */
+  size_t l = 0;
+  for (; *m && l + 1 < n; m++) {
+    char c = *m == '\n' || *m == '\t' || *m == '\r' ? ' ' : *m;
+    if (c == ' ' && (l == 0 || buf[l - 1] == ' ')) continue;
+    buf[l++] = c;
+  }
+  while (l && buf[l - 1] == ' ') l--;
+  buf[l] = 0;
   return buf;
 }
 

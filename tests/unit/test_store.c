@@ -191,6 +191,28 @@ static void test_bad_urls(void **state) {
   assert_null(s);
 }
 
+/* Store URLs as logs and errors show them: no password. */
+static void test_url_display(void **state) {
+  (void)state;
+  char out[256];
+  const char *cases[][2] = {
+      {"postgres://u:s3cret@db:5432/x", "postgres://u:***@db:5432/x"},
+      {"postgresql://u@db/x", "postgresql://u@db/x"},
+      {"postgres://db/x?user=u&password=p w&sslmode=require",
+       "postgres://db/x?user=u&password=***&sslmode=require"},
+      {"postgres://u:a@b@db/x?password=z", "postgres://u:***@b@db/x?password=***"},
+      {"postgres://db/x?xpassword=keep", "postgres://db/x?xpassword=keep"},
+      {"sqlite:/srv/password=x.db", "sqlite:/srv/password=x.db"},
+      {"memory:", "memory:"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    pt_db_url_display(cases[i][0], out, sizeof out);
+    assert_string_equal(out, cases[i][1]);
+  }
+  pt_db_url_display("postgres://u:secret@h/d", out, 12); /* cut, never past the size */
+  assert_string_equal(out, "postgres://");
+}
+
 static void test_map_delete(void **state) {
   (void)state;
   static char keys[2000][16];
@@ -222,6 +244,7 @@ int main(void) {
       cmocka_unit_test(test_map_delete),
       cmocka_unit_test(test_conformance),
       cmocka_unit_test(test_bad_urls),
+      cmocka_unit_test(test_url_display),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
