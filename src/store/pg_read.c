@@ -98,10 +98,10 @@ static const char *i64s(char *buf, int64_t v) {
   return buf;
 }
 
-pt_status pg_read_session(pt_reader *rb, const char *sid, pt_session *out, pt_error *err) {
+pt_status pg_get_session(pg_run_fn run, void *on, const char *sid, pt_session *out, pt_error *err) {
   const char *v[1] = {sid};
-  PGresult *r;
-  pt_status rc = pg_read((pgreader *)rb, Q_SESSION_GET, 1, v, &r, "read session", err);
+  PGresult *r = NULL;
+  pt_status rc = run(on, Q_SESSION_GET, 1, v, &r, "read session", err);
   if (rc == PT_OK && PQntuples(r) == 1) {
     rc = pg_row_session(r, 0, 1, sid, out, err);
   } else {
@@ -112,30 +112,49 @@ pt_status pg_read_session(pt_reader *rb, const char *sid, pt_session *out, pt_er
   return rc;
 }
 
-pt_status pg_read_events(pt_reader *rb, const char *sid, int64_t from, int64_t to, pt_event_cb cb,
-                         void *ctx, pt_error *err) {
+pt_status pg_events_paged(pg_run_fn run, void *on, const char *sid, int64_t from, int64_t to,
+                          pt_event_cb ecb, pt_sid_cb icb, void *ctx, pt_error *err) {
   pt_status rc = PT_OK;
   int stop = 0;
   while (rc == PT_OK && !stop && from < to) {
     char f[24], t[24], l[24];
     const char *v[4] = {sid, i64s(f, from), i64s(t, to), i64s(l, PAGE)};
     PGresult *r;
-    if ((rc = pg_read((pgreader *)rb, Q_EVENTS_RANGE, 4, v, &r, "read events", err))) break;
+    if ((rc = run(on, icb ? Q_EVENT_IDS : Q_EVENTS_RANGE, 4, v, &r, "read events", err))) break;
     int n = PQntuples(r);
     for (int i = 0; i < n && !stop; i++) {
+      if (icb) {
+        stop = icb(ctx, pg_text(r, i, 0));
+        from = pg_i64(r, i, 1) + 1;
+        continue;
+      }
       pt_event *e = pg_row_event(r, i);
       if (!e) {
         rc = oom(err);
         break;
       }
       from = e->seq + 1;
-      stop = cb(ctx, e);
+      stop = ecb(ctx, e);
       pt_event_free(e);
     }
     PQclear(r);
     if (n < PAGE) break;
   }
   return rc;
+}
+
+static pt_status run_reader(void *on, int stmt, int n, const char *const *v, PGresult **res,
+                            const char *what, pt_error *err) {
+  return pg_read(on, stmt, n, v, res, what, err);
+}
+
+pt_status pg_read_session(pt_reader *rb, const char *sid, pt_session *out, pt_error *err) {
+  return pg_get_session(run_reader, rb, sid, out, err);
+}
+
+pt_status pg_read_events(pt_reader *rb, const char *sid, int64_t from, int64_t to, pt_event_cb cb,
+                         void *ctx, pt_error *err) {
+  return pg_events_paged(run_reader, rb, sid, from, to, cb, NULL, ctx, err);
 }
 
 static pt_status snapshot_rows(pgreader *r, int stmt, int n, const char *const *v, pt_snap_cb cb,

@@ -247,7 +247,19 @@ pt_status pg_exec_tx(pgstore *s, pgq *q, const char *what, pt_error *err);
 /* Frees what the transaction kept (pending writes, prefetched rows, locks). */
 void pg_tx_clear(pgstore *s);
 
-/* ---- pg_read.c ---- */
+/* ---- pg_read.c: the readers, and the reads the writer shares ---- */
+
+/* Runs one statement on `on` (the writer's transaction: wexec; a reader:
+ * pg_read). */
+typedef pt_status (*pg_run_fn)(void *on, int stmt, int n, const char *const *v, PGresult **res,
+                               const char *what, pt_error *err);
+/* The session's row into *out (initialised here; the caller cleans it up,
+ * PT_ENOTFOUND included). */
+pt_status pg_get_session(pg_run_fn run, void *on, const char *sid, pt_session *out, pt_error *err);
+/* The session's events from .. to - 1 a page at a time, each to ecb (or
+ * only their ids, to icb, when icb is set). */
+pt_status pg_events_paged(pg_run_fn run, void *on, const char *sid, int64_t from, int64_t to,
+                          pt_event_cb ecb, pt_sid_cb icb, void *ctx, pt_error *err);
 pt_status pg_reader_open(pt_store *st, pt_reader **out, pt_error *err);
 void pg_reader_close(pt_reader *rb);
 /* A reader's statement, inside its read transaction (begun with the

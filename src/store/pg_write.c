@@ -16,8 +16,6 @@
 #include "pg_store.h"
 
 #define EVENT_KEY_SIZE (2 * PT_ID_MAX + 2)
-/* Rows a paged read fetches at a time. */
-#define PAGE 1000
 
 void pg_tx_clear(pgstore *s) {
   for (size_t i = 0; i < s->nev; i++) pt_event_free(s->ev[i]);
@@ -73,6 +71,11 @@ static pt_status wexec(pgstore *s, int stmt, int n, const char *const *v, PGresu
   pt_status rc = wpipe(s, &q, 1, what, 1, err);
   *res = q.res;
   return rc;
+}
+
+static pt_status run_writer(void *on, int stmt, int n, const char *const *v, PGresult **res,
+                            const char *what, pt_error *err) {
+  return wexec(on, stmt, n, v, res, what, err);
 }
 
 pt_status pg_begin(pt_store *st, pt_error *err) {
@@ -420,17 +423,11 @@ pt_status pg_session_get(pt_store *st, const char *sid, pt_session *out, pt_erro
   char key[PT_ID_MAX + 3];
   snprintf(key, sizeof key, "s:%s", sid);
   pt_status rc = pg_lock(s, key, err);
-  PGresult *r = NULL;
-  const char *v[1] = {sid};
-  if (rc == PT_OK) rc = wexec(s, Q_SESSION_GET, 1, v, &r, "read session", err);
-  if (rc == PT_OK && PQntuples(r) == 1) {
-    rc = pg_row_session(r, 0, 1, sid, out, err);
-  } else {
+  if (rc) {
     pt_session_init(out, sid, "");
-    if (rc == PT_OK) rc = PT_ENOTFOUND;
+    return rc;
   }
-  PQclear(r);
-  return rc;
+  return pg_get_session(run_writer, s, sid, out, err);
 }
 
 pt_status pg_session_put(pt_store *st, const pt_session *x, int is_new, pt_error *err) {
@@ -516,59 +513,21 @@ pt_status pg_snapshot_put(pt_store *st, const pt_snap *x, pt_error *err) {
 
 /* ---- reads inside the transaction ----------------------------------------------- */
 
-typedef struct range_ctx {
-  pt_event_cb ecb;
-  pt_sid_cb icb;
-  void *ctx;
-} range_ctx;
-
-/* Pages through the session's events from .. to - 1 (ids only when rc->icb),
- * this transaction's included. */
-static pt_status tx_range(pgstore *s, const char *sid, int64_t from, int64_t to,
-                          const range_ctx *rc_, pt_error *err) {
+/* Reads that must see the transaction's own writes send them first. */
+static pt_status tx_range(pgstore *s, const char *sid, int64_t from, int64_t to, pt_event_cb ecb,
+                          pt_sid_cb icb, void *ctx, pt_error *err) {
   pt_status rc = send_kept(s, err);
-  int stop = 0;
-  while (rc == PT_OK && !stop && from < to) {
-    char f[24], t[24], l[24];
-    snprintf(f, sizeof f, "%lld", (long long)from);
-    snprintf(t, sizeof t, "%lld", (long long)to);
-    snprintf(l, sizeof l, "%d", PAGE);
-    const char *v[4] = {sid, f, t, l};
-    PGresult *r;
-    rc = wexec(s, rc_->icb ? Q_EVENT_IDS : Q_EVENTS_RANGE, 4, v, &r, "read events", err);
-    if (rc) break;
-    int n = PQntuples(r);
-    for (int i = 0; i < n && !stop; i++) {
-      if (rc_->icb) {
-        stop = rc_->icb(rc_->ctx, pg_text(r, i, 0));
-        from = pg_i64(r, i, 1) + 1;
-        continue;
-      }
-      pt_event *e = pg_row_event(r, i);
-      if (!e) {
-        rc = oom(err);
-        break;
-      }
-      from = e->seq + 1;
-      stop = rc_->ecb(rc_->ctx, e);
-      pt_event_free(e);
-    }
-    PQclear(r);
-    if (n < PAGE) break;
-  }
-  return rc;
+  return rc ? rc : pg_events_paged(run_writer, s, sid, from, to, ecb, icb, ctx, err);
 }
 
 pt_status pg_tx_event_ids(pt_store *st, const char *sid, int64_t from, int64_t to, pt_sid_cb cb,
                           void *ctx, pt_error *err) {
-  range_ctx c = {NULL, cb, ctx};
-  return tx_range((pgstore *)st, sid, from, to, &c, err);
+  return tx_range((pgstore *)st, sid, from, to, NULL, cb, ctx, err);
 }
 
 pt_status pg_tx_read_events(pt_store *st, const char *sid, int64_t from, int64_t to, pt_event_cb cb,
                             void *ctx, pt_error *err) {
-  range_ctx c = {cb, NULL, ctx};
-  return tx_range((pgstore *)st, sid, from, to, &c, err);
+  return tx_range((pgstore *)st, sid, from, to, cb, NULL, ctx, err);
 }
 
 /* ---- redaction ---------------------------------------------------------------------- */
