@@ -2,7 +2,8 @@
 # run.sh - the suites on a real PostgreSQL (ctest's test_postgres): one
 # throwaway cluster (cluster.sh), the backend-parametrised unit tests with
 # PT_PG_URL, test_server.py and test_cli.py with PT_TEST_DB_URL, then
-# test_scaleout.py; the cluster is stopped by its PID whatever happens.
+# test_scaleout.py and test_scaleout_work.py; the cluster is stopped by its
+# PID whatever happens.
 #
 # Usage: run.sh BUILD_DIR SOURCE_DIR. Every step runs (one failing does not
 # hide the next); exits 1 when any failed, naming them. No PostgreSQL
@@ -84,8 +85,10 @@ step test_cli.py python3 "$SRC/tests/integration/test_cli.py" "$BUILD/pipetrack"
   "$BUILD/pipetrackd" "$PT_TMP/cli"
 step test_scaleout.py python3 "$SRC/tests/integration/test_scaleout.py" "$BUILD/pipetrackd" \
   "$BUILD/pipetrack"
+step test_scaleout_work.py python3 "$SRC/tests/integration/test_scaleout_work.py" \
+  "$BUILD/pipetrackd" "$BUILD/pipetrack"
 
-steps=$((${#UNIT_TESTS[@]} + 3))
+steps=$((${#UNIT_TESTS[@]} + 4))
 if [ ${#failed[@]} -gt 0 ]; then
   echo "test_postgres: ${#failed[@]} of $steps steps failed: ${failed[*]}"
   exit 1
