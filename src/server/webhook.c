@@ -45,11 +45,17 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx) {
 }
 
 /* 0 delivered; else the reason in why. */
-static int post(ptd_webhook *w, const char *body, char *why, size_t whylen) {
+static int post(ptd_webhook *w, const pt_delivery *o, const char *body, char *why, size_t whylen) {
   const ptd_config *c = &w->srv->cfg;
   struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
   h = curl_slist_append(h, "Expect:");
   char line[200];
+  /* a delivery sent again (a lost answer, a server killed mid-delivery)
+   * keeps its id: receivers drop what they have seen */
+  snprintf(line, sizeof line, "X-Pipetrack-Delivery: %lld", (long long)o->id);
+  h = curl_slist_append(h, line);
+  snprintf(line, sizeof line, "X-Pipetrack-Attempt: %d", o->attempts + 1);
+  h = curl_slist_append(h, line);
   if (c->webhook_secret) {
     char ts[32];
     snprintf(ts, sizeof ts, "%lld", (long long)(now_ms() / 1000));
@@ -117,13 +123,20 @@ static void deliver(ptd_webhook *w, const pt_delivery *o) {
   /* claimed: one more attempt counted, and leased long enough to send; a
    * delivery another server claimed first is its to send */
   int claimed = 0;
+  pt_error err;
   if (pt_outbox_claim(s->t, o->id, now, now + (int64_t)s->cfg.webhook_timeout_ms + 5000, &claimed,
-                      NULL) ||
-      !claimed)
+                      &err)) {
+    json_t *x = json_pack("{s:s,s:s,s:s}", "issue_id", o->issue_id, "action", o->action, "error",
+                          err.message);
+    ptd_log("warn", "webhook claim failed", x); /* due still: the next poll tries again */
+    json_decref(x);
     return;
+  }
+  if (!claimed) return;
   char *body = NULL;
   char why[200] = "the issue could not be read";
-  int ok = pt_delivery_body(s->t, o, &body, NULL) == PT_OK && post(w, body, why, sizeof why) == 0;
+  int ok =
+      pt_delivery_body(s->t, o, &body, NULL) == PT_OK && post(w, o, body, why, sizeof why) == 0;
   pt_free(body);
   json_t *extra = json_pack("{s:s,s:s,s:i}", "issue_id", o->issue_id, "action", o->action,
                             "attempt", o->attempts + 1);

@@ -649,6 +649,12 @@ def test_webhooks():
         eq(set(actions[1:-2]), {"updated"}, "in order: %r" % actions)
         with rcv.lock:
             eq([st for st, _, _ in rcv.got[:3]], [503, 503, 200], "retried after refusals")
+            # a delivery sent again keeps its id; its attempts count up
+            eq([(h["X-Pipetrack-Delivery"], h["X-Pipetrack-Attempt"]) for _, h, _ in rcv.got[:3]],
+               [(rcv.got[0][1]["X-Pipetrack-Delivery"], str(n)) for n in (1, 2, 3)],
+               "one delivery, three attempts")
+            ids = [h["X-Pipetrack-Delivery"] for st, h, _ in rcv.got if st == 200]
+            eq(len(set(ids)), len(ids), "each delivered delivery has an id of its own: %r" % ids)
             for st, h, body in rcv.got:
                 ts = h["X-Pipetrack-Timestamp"]
                 want = hmac.new(b"s3cret", ts.encode() + b"." + body, hashlib.sha256).hexdigest()
