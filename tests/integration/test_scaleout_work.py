@@ -297,7 +297,9 @@ class Receiver:
                     doc = {}
                 m = re.match(r"/hook/(\d+)$", self.path)
                 d = {"t": t, "server": int(m.group(1)) if m else self.path,
-                     "action": doc.get("action"), "issue": doc.get("issue") or {}, "body": body}
+                     "action": doc.get("action"), "issue": doc.get("issue") or {}, "body": body,
+                     "delivery": self.headers.get("X-Pipetrack-Delivery"),
+                     "attempt": self.headers.get("X-Pipetrack-Attempt")}
                 with rec.lock:
                     rec.got.append(d)
                     hold = rec.hold_id is not None and d["issue"].get("id") == rec.hold_id \
@@ -530,6 +532,8 @@ def test_webhook_claimer_killed():
         eq((again["action"], again["issue"]), ("opened", first["issue"]),
            "the delivery sent again (action, issue)")
         eq(again["issue"].get("count"), 1, "the issue's count")
+        eq((again["delivery"], first["attempt"], again["attempt"]), (first["delivery"], "1", "2"),
+           "the same delivery id, its second attempt")
         # a lower bound: a slow machine lengthens the gap; only the killed
         # server's time from its claim to its POST shortens it (2 s allowed)
         check(gap >= LEASE_S - 2, "not sent again before the lease ran out: %.2f s after the "
