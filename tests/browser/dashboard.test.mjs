@@ -25,8 +25,15 @@ function check(cond, what) {
   }
 }
 
+// the servers this test starts: killed by PID whatever ends the test (a
+// signal from ctest's timeout included), so none outlives it
+const children = [];
+process.on("exit", () => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL"); });
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
+
 // the real server on a free loopback port, stopped by its PID
 const server = spawn(PTD, ["--listen", "127.0.0.1:0", "--db", `sqlite:${db}`, "--quiet"], { stdio: ["ignore", "pipe", "inherit"] });
+children.push(server);
 const base = await new Promise((resolve, reject) => {
   let out = "";
   server.stdout.on("data", (d) => {
@@ -153,6 +160,7 @@ async function tokenCase() {
   const db2 = join(TMP, `dashboard-token-${process.pid}.db`);
   for (const s of ["", "-wal", "-shm"]) rmSync(db2 + s, { force: true });
   const srv = spawn(PTD, ["--listen", "127.0.0.1:0", "--db", `sqlite:${db2}`, "--quiet", "--api-token", "t0k"], { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(srv);
   const url = await new Promise((resolve, reject) => {
     let out = "";
     srv.stdout.on("data", (d) => { out += d; const m = out.match(/(http:\/\/127\.0\.0\.1:\d+)\//); if (m) resolve(m[1]); });
