@@ -226,6 +226,13 @@ enum {
                   writes with a pg_notify a session and COMMIT */
 };
 
+/* The parts of pipetrack's protocol RAW_PROTOCOL sends: all by default;
+ * PT_BENCH_PROTOCOL=trip,locks,read,notify (any of them) to see what each
+ * costs ("trip" alone: the second round trip with nothing in the first but
+ * BEGIN). */
+enum { P_TRIP = 1, P_LOCKS = 2, P_READ = 4, P_NOTIFY = 8 };
+static int proto_parts = P_TRIP | P_LOCKS | P_READ | P_NOTIFY;
+
 #define EV_COLS 16
 #define SE_COLS 13
 static const char *EV_LIST =
@@ -487,16 +494,17 @@ static void *raw_worker(void *p) {
         sb_puts(&col[k], "}");
         cv[k] = col[k].p;
       }
-      if (a->how == RAW_PROTOCOL) {
+      if (a->how == RAW_PROTOCOL && (proto_parts & (P_LOCKS | P_READ | P_TRIP))) {
         /* the first round trip: BEGIN, locks, the rows they guard */
-        q[n++] = (rq){"locks", NULL, 1, cv + EV_COLS + SE_COLS};
-        q[n++] = (rq){"read", NULL, 1, cv + EV_COLS + SE_COLS + 1};
+        if (proto_parts & P_LOCKS) q[n++] = (rq){"locks", NULL, 1, cv + EV_COLS + SE_COLS};
+        if (proto_parts & P_READ) q[n++] = (rq){"read", NULL, 1, cv + EV_COLS + SE_COLS + 1};
         pipeline(c, q, n);
         n = 0;
       }
       q[n++] = (rq){"ev", NULL, EV_COLS, cv};
       q[n++] = (rq){"se", NULL, SE_COLS, cv + EV_COLS};
-      if (a->how == RAW_PROTOCOL) q[n++] = (rq){"notify", NULL, 1, cv + EV_COLS + SE_COLS + 2};
+      if (a->how == RAW_PROTOCOL && (proto_parts & P_NOTIFY))
+        q[n++] = (rq){"notify", NULL, 1, cv + EV_COLS + SE_COLS + 2};
     }
     q[n++] = (rq){NULL, "COMMIT", 0, NULL};
     pipeline(c, q, n);
@@ -604,6 +612,12 @@ int main(int argc, char **argv) {
   if (runs < 1) runs = 1;
   if (runs > RUNS_MAX) runs = RUNS_MAX;
   if (getenv("PT_BENCH_MAX_S")) max_s = strtod(getenv("PT_BENCH_MAX_S"), NULL);
+  const char *parts = getenv("PT_BENCH_PROTOCOL");
+  if (parts) {
+    proto_parts = (strstr(parts, "trip") ? P_TRIP : 0) | (strstr(parts, "locks") ? P_LOCKS : 0) |
+                  (strstr(parts, "read") ? P_READ : 0) | (strstr(parts, "notify") ? P_NOTIFY : 0);
+    printf("(raw libpq with pipetrack's protocol: only %s)\n", parts);
+  }
 #define N(x) ((int)((x)*scale) > 0 ? (int)((x)*scale) : 1)
   int b1 = N(500), b4 = N(200); /* batches a thread: 50,000 and 4 x 20,000 events */
 
