@@ -3,7 +3,7 @@ BUILD   ?= build
 ASAN    ?= build-asan
 JOBS    ?= $(shell nproc)
 
-.PHONY: all deps build asan test test-fast run bench bench-http bench-numbers fuzz clean
+.PHONY: all deps build asan test test-fast run bench bench-http bench-pg bench-numbers fuzz clean
 
 all: build
 
@@ -37,6 +37,11 @@ bench: build
 # pipetrackd over HTTP beside the seed design on Node and nginx (wrk, loopback)
 bench-http: build
 	@./bench/http.sh $(BUILD)
+
+# PostgreSQL: in-process against raw libpq, POST track on 1 and 3 servers
+# (nginx) against SQLite, cross-server stream latency (a throwaway cluster)
+bench-pg: build
+	@./bench/pg.sh $(BUILD)
 
 # Number spelling: speed, and 10 million random doubles against the oracles
 bench-numbers: build

@@ -13,6 +13,7 @@ PKGS=(
 
 # `install-deps.sh fuzz` adds clang and its libFuzzer runtime;
 # `install-deps.sh bench` adds what bench/http.sh drives the servers with;
+# `install-deps.sh bench-pg` that and the PostgreSQL server bench/pg.sh runs;
 # `install-deps.sh test` what the dashboard's browser test needs (Debian's
 # chromium, and Node.js with npm when no node is on the PATH; the openssl
 # tool, which the server test uses to make a signing key and check
@@ -20,6 +21,9 @@ PKGS=(
 # test_postgres runs the suites on: tests/pg/).
 if [ "${1:-}" = "bench" ]; then
   PKGS+=(wrk nginx-light)
+fi
+if [ "${1:-}" = "bench-pg" ]; then
+  PKGS+=(wrk nginx-light postgresql)
 fi
 if [ "${1:-}" = "fuzz" ]; then
   PKGS+=(clang libclang-rt-14-dev)

@@ -1,6 +1,8 @@
 -- POST /api/pipeline/track: new four-event sessions, one step per request,
--- auto_snapshot on (as the original design's tracker does).
+-- auto_snapshot on (as the original design's tracker does; AUTO_SNAPSHOT=false
+-- in the environment turns it off).
 local n = 0
+local snap = os.getenv("AUTO_SNAPSHOT") == "false" and "false" or "true"
 local prefix = "w" .. tostring(os.time()) .. "_" .. tostring(math.random(1, 1000000))
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -11,7 +13,7 @@ request = function()
   n = n + 1
   local body = '{"event":{"session_id":"' .. prefix .. "_" .. s .. '","pipeline_type":"checkout_digital",' ..
     '"step":"' .. step .. '","status":"success","input":{"amount":4200,"currency":"EUR"}},' ..
-    '"auto_snapshot":true}'
+    '"auto_snapshot":' .. snap .. '}'
   return wrk.format(nil, "/api/pipeline/track", nil, body)
 end
 local bad = 0
