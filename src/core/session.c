@@ -89,6 +89,40 @@ static void recent_push(pt_session *s, int64_t seq, const char *id) {
   s->nrecent++;
 }
 
+void pt_session_recent_encode(pt_buf *b, const pt_session *s) {
+  if (!s->keep_recent || !s->nrecent || s->recent_from + s->nrecent != s->event_count) return;
+  const char *p = s->recent;
+  for (int i = 0; i < s->nrecent; i++) {
+    if (i) pt_buf_putc(b, ' ');
+    pt_buf_puts(b, p);
+    p += strlen(p) + 1;
+  }
+}
+
+void pt_session_recent_decode(pt_session *s, const char *text) {
+  s->keep_recent = 1;
+  recent_drop(s);
+  int64_t k = 0;
+  for (const char *p = text; *p; k++) {
+    size_t n = strcspn(p, " ");
+    if (n == 0 || n > PT_ID_MAX) return; /* not a list of ids: none kept */
+    p += n;
+    if (*p == ' ') p++;
+  }
+  if (k > PT_RECENT_IDS || k > s->event_count) return;
+  s->recent_from = s->event_count - k;
+  char id[PT_ID_MAX + 1];
+  int64_t seq = s->recent_from;
+  for (const char *p = text; *p; seq++) {
+    size_t n = strcspn(p, " ");
+    memcpy(id, p, n);
+    id[n] = 0;
+    recent_push(s, seq, id);
+    p += n;
+    if (*p == ' ') p++;
+  }
+}
+
 /* Copies src's recent list into dst (whose own buffer, if any, is reused);
  * on no memory dst keeps no list. */
 static void recent_copy(pt_session *dst, const pt_session *src, char *buf, size_t cap) {

@@ -73,6 +73,14 @@ const char *pt_session_recent_ids(const pt_session *s, int64_t first);
  * "name,outcome,first_success,started,started_ts,outcome_ts;..." */
 void pt_session_steps_encode(pt_buf *b, const pt_session *s);
 int pt_session_steps_decode(pt_session *s, const char *text);
+/* The recent list as text, for stores that keep it with the session's row
+ * (PT_STORE_F_RECENT): the ids of events recent_from .. event_count - 1
+ * separated by spaces (ids hold none); "" when no complete list is kept. */
+void pt_session_recent_encode(pt_buf *b, const pt_session *s);
+/* Restores the list from that text, for a session whose event_count is set:
+ * the ids are those of its last events. keep_recent is set; a text that
+ * cannot be the list leaves it empty (a read later, not an error). */
+void pt_session_recent_decode(pt_session *s, const char *text);
 
 typedef struct pt_cksum {
   char chain_hash[65];

@@ -142,8 +142,10 @@ pt_status pt__tx_session(pt__tx *x, const char *sid, const char *type, pt__txses
   } else {
     ts->exists = ts->stored = 1;
   }
-  /* stores that keep aggregates cached keep the latest ids with them */
-  if (!cached && x->t->store->m->generation) pt_session_keep_recent(&ts->s);
+  /* stores that keep aggregates cached keep the latest ids with them, and
+   * so do stores that keep them with the row (a restored list goes on) */
+  if (!cached && (x->t->store->m->generation || (x->t->store->m->flags & PT_STORE_F_RECENT)))
+    pt_session_keep_recent(&ts->s);
   if (pt_map_put(&x->map, ts->s.session_id, ts)) {
     pt_session_cleanup(&ts->s);
     free(ts);

@@ -215,8 +215,7 @@ static pt_status mem_outbox_claim(pt_store *st, int64_t id, int64_t now, int64_t
   return PT_OK;
 }
 
-static pt_status mem_outbox_done(pt_store *st, int64_t id, int ok, int64_t next_at,
-                                 pt_error *err) {
+static pt_status mem_outbox_done(pt_store *st, int64_t id, int ok, int64_t next_at, pt_error *err) {
   (void)err;
   mstore *m = (mstore *)st;
   size_t i;

@@ -33,7 +33,10 @@ static const char *const MIGRATIONS[] = {
     " event_count bigint NOT NULL, last_link text NOT NULL, last_event_id text NOT NULL,"
     " first_ts bigint NOT NULL, last_ts bigint NOT NULL, created_at bigint NOT NULL,"
     " updated_at bigint NOT NULL, snap_ms bigint NOT NULL, snap_suffix integer NOT NULL,"
-    " snapshot_count bigint NOT NULL, steps text NOT NULL);"
+    " snapshot_count bigint NOT NULL, steps text NOT NULL,"
+    /* the ids of the last events (up to 16): an entry made right after an
+     * event lists them without reading events back */
+    " recent text NOT NULL);"
     "CREATE INDEX sessions_by_activity ON sessions (updated_at, session_id);"
     "CREATE TABLE events ("
     " session_id text COLLATE \"C\" NOT NULL, seq bigint NOT NULL, id text COLLATE \"C\" NOT NULL,"
@@ -97,8 +100,8 @@ const char *const pg_sql[Q_COUNT] = {
         "INSERT INTO sessions (session_id, " PG_SESSION_COLS
         ") SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
         " $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::int[],"
-        " $12::bigint[], $13::text[]) ON CONFLICT (session_id) DO UPDATE SET " SESSION_UPDATE(
-            "pipeline_type") ", " SESSION_UPDATE("event_count") ", " SESSION_UPDATE("last_link") ", " SESSION_UPDATE("last_event_id") ", " SESSION_UPDATE("first_ts") ", " SESSION_UPDATE("last_ts") ", " SESSION_UPDATE("created_at") ", " SESSION_UPDATE("updated_at") ", " SESSION_UPDATE("snap_ms") ", " SESSION_UPDATE("snap_suffix") ", " SESSION_UPDATE("snapshot_count") ", " SESSION_UPDATE("steps"),
+        " $12::bigint[], $13::text[], $14::text[]) ON CONFLICT (session_id) DO UPDATE SET " SESSION_UPDATE(
+            "pipeline_type") ", " SESSION_UPDATE("event_count") ", " SESSION_UPDATE("last_link") ", " SESSION_UPDATE("last_event_id") ", " SESSION_UPDATE("first_ts") ", " SESSION_UPDATE("last_ts") ", " SESSION_UPDATE("created_at") ", " SESSION_UPDATE("updated_at") ", " SESSION_UPDATE("snap_ms") ", " SESSION_UPDATE("snap_suffix") ", " SESSION_UPDATE("snapshot_count") ", " SESSION_UPDATE("steps") ", " SESSION_UPDATE("recent"),
     [Q_NOTIFY] = "SELECT pg_notify('" CHANNEL "', p) FROM unnest($1::text[]) AS p",
     [Q_EVENTS_RANGE] = "SELECT " PG_EVENT_COLS " FROM events WHERE session_id = $1 AND seq >= $2"
                        " AND seq < $3 ORDER BY seq LIMIT $4",
@@ -493,7 +496,7 @@ static pt_status p_open(const char *where, const pt_store_config *cfg, pt_store 
     memcpy(r, &x, sizeof r);
   }
   for (int i = 0; i < 8; i++) snprintf(s->instance + 2 * i, 3, "%02x", r[i]);
-  pt_status rc = pg_connect(s->conninfo, &s->w, err);
+  pt_status rc = pg_writer_connect(s, err);
   if (rc == PT_OK) rc = migrate(&s->w, err);
   if (rc != PT_OK) {
     p_close(&s->base);
@@ -535,7 +538,7 @@ const pt_store_methods pt_store_pg_methods = {
     .version = 1,
     .scheme = "postgres",
     .alias = "postgresql",
-    .flags = PT_STORE_F_WHOLE_URL,
+    .flags = PT_STORE_F_WHOLE_URL | PT_STORE_F_RECENT,
     .open = p_open,
     .close = p_close,
     .begin = pg_begin,

@@ -83,7 +83,7 @@ extern const char *const pg_sql[Q_COUNT];
 /* The columns of a session row after session_id, in pg_row_session's order. */
 #define PG_SESSION_COLS                                                                  \
   "pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts, created_at," \
-  " updated_at, snap_ms, snap_suffix, snapshot_count, steps"
+  " updated_at, snap_ms, snap_suffix, snapshot_count, steps, recent"
 #define PG_SNAP_COLS                                                                  \
   "id, session_id, pipeline_type, chain_hash, event_count, last_event_id, completed," \
   " total, percent, state, is_valid, created_at, notes, signature, n"
@@ -222,6 +222,8 @@ void pg_arr_i64(pt_buf *b, int64_t v);
 void pg_arr_close(pt_buf *b);
 
 /* ---- pg_write.c (store.h states each method) ---- */
+/* Connects the writer (s->w) with its settings. */
+pt_status pg_writer_connect(pgstore *s, pt_error *err);
 pt_status pg_begin(pt_store *st, pt_error *err);
 pt_status pg_prepare(pt_store *st, const pt_store_keys *keys, pt_error *err);
 pt_status pg_commit(pt_store *st, pt_error *err);

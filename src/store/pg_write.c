@@ -35,6 +35,20 @@ static pt_status oom(pt_error *err) {
   return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
 }
 
+/* The writer's statements are planned for their arguments each time: a
+ * plan cached while the tables were small (a sequential scan of sessions
+ * for `session_id = ANY ($1)`) would stay until they are analyzed, and a
+ * group costs one planning, not one per event. */
+pt_status pg_writer_connect(pgstore *s, pt_error *err) {
+  pt_status rc = pg_connect(s->conninfo, &s->w, err);
+  if (rc) return rc;
+  PGresult *r = PQexec(s->w.c, "SET plan_cache_mode = force_custom_plan");
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = pg_fail(&s->w, r, "plan_cache_mode", err);
+  PQclear(r);
+  if (rc) pg_disconnect(&s->w);
+  return rc;
+}
+
 /* Runs q on the writer inside the transaction; its first statements go
  * with the BEGIN. A connection found lost at that first contact (the
  * database restarted since the last transaction) is made again and the
@@ -61,7 +75,7 @@ static pt_status wpipe(pgstore *s, pgq *q, int n, const char *what, int resend, 
     }
     if (!first || !resend || attempt > 0) return rc;
     pg_disconnect(&s->w);
-    if ((rc = pg_connect(s->conninfo, &s->w, err))) return rc;
+    if ((rc = pg_writer_connect(s, err))) return rc;
   }
 }
 
@@ -83,7 +97,7 @@ pt_status pg_begin(pt_store *st, pt_error *err) {
   pg_tx_clear(s);
   if (!s->w.c || s->w.broken || PQstatus(s->w.c) != CONNECTION_OK) {
     pg_disconnect(&s->w);
-    pt_status rc = pg_connect(s->conninfo, &s->w, err);
+    pt_status rc = pg_writer_connect(s, err);
     if (rc) return rc;
   }
   s->in_tx = 1;
@@ -218,7 +232,7 @@ pt_status pg_lock(pgstore *s, const char *key, pt_error *err) {
 /* The column arrays of the kept writes, and the statements that send them. */
 #define COLS_EVENTS 16
 #define COLS_SNAPS 15
-#define COLS_SESSIONS 13
+#define COLS_SESSIONS 14
 #define COLS (COLS_EVENTS + COLS_SNAPS + COLS_SESSIONS + 1)
 typedef struct batch {
   pt_buf col[COLS];
@@ -323,6 +337,10 @@ static void add_sessions(pgstore *s, batch *b) {
     pt_session_steps_encode(&steps, x);
     if (steps.failed) c[12].failed = 1;
     pg_arr_text(&c[12], pt_buf_cstr(&steps));
+    pt_buf_reset(&steps);
+    pt_session_recent_encode(&steps, x);
+    if (steps.failed) c[13].failed = 1;
+    pg_arr_text(&c[13], pt_buf_cstr(&steps));
   }
   pt_buf_cleanup(&steps);
 }
@@ -585,7 +603,7 @@ pt_status pg_scrub(pt_store *st, pt_error *err) {
   pgstore *s = (pgstore *)st;
   if (!s->w.c || s->w.broken || PQstatus(s->w.c) != CONNECTION_OK) {
     pg_disconnect(&s->w);
-    pt_status rc = pg_connect(s->conninfo, &s->w, err);
+    pt_status rc = pg_writer_connect(s, err);
     if (rc) return rc;
   }
   static const char *const steps[] = {"SET lock_timeout = '5s'", "VACUUM events", "VACUUM issues",

@@ -155,8 +155,8 @@ static pt_status sq_outbox_add(pt_store *st, const char *issue_id, const char *a
   return rc == SQLITE_DONE ? PT_OK : sq_db_fail(err, s->db, "queue webhook");
 }
 
-static pt_status sq_outbox_claim(pt_store *st, int64_t id, int64_t now, int64_t until,
-                                 int *claimed, pt_error *err) {
+static pt_status sq_outbox_claim(pt_store *st, int64_t id, int64_t now, int64_t until, int *claimed,
+                                 pt_error *err) {
   sstore *s = (sstore *)st;
   sqlite3_stmt *q = s->st[W_OUTBOX_CLAIM];
   sqlite3_bind_int64(q, 1, id);
@@ -169,8 +169,7 @@ static pt_status sq_outbox_claim(pt_store *st, int64_t id, int64_t now, int64_t 
   return PT_OK;
 }
 
-static pt_status sq_outbox_done(pt_store *st, int64_t id, int ok, int64_t next_at,
-                                pt_error *err) {
+static pt_status sq_outbox_done(pt_store *st, int64_t id, int ok, int64_t next_at, pt_error *err) {
   sstore *s = (sstore *)st;
   sqlite3_stmt *q = s->st[ok ? W_OUTBOX_DELETE : W_OUTBOX_RESCHEDULE];
   sqlite3_bind_int64(q, 1, id);

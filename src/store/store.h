@@ -50,6 +50,10 @@ enum {
   /* open() gets the whole URL (a libpq conninfo URL), not what follows
    * "scheme:". */
   PT_STORE_F_WHOLE_URL = 2,
+  /* session_get returns a session's recent ids (kept with its row): the
+   * tracker keeps the list going without a cache, and a registry entry
+   * right after an event lists its ids without reading events back. */
+  PT_STORE_F_RECENT = 4,
 };
 
 /* A store's issues and webhook outbox: a table of its own, so a backend

@@ -287,6 +287,57 @@ static void test_recent_ids(void **state) {
   pt_session_cleanup(&s);
 }
 
+/* The recent list as a store keeps it with the row (PostgreSQL), and back. */
+static void test_recent_roundtrip(void **state) {
+  (void)state;
+  pt_session s, r;
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  char got[1024], id[16];
+  pt_session_init(&s, "r", "p");
+  pt_session_keep_recent(&s);
+  pt_session_recent_encode(&b, &s);
+  assert_string_equal(pt_buf_cstr(&b), ""); /* empty list: nothing */
+  for (int i = 0; i < PT_RECENT_IDS + 2; i++) {
+    snprintf(id, sizeof id, "e%d", i);
+    add_id(&s, id);
+  }
+  pt_session_recent_encode(&b, &s);
+  assert_string_equal(pt_buf_cstr(&b), "e2 e3 e4 e5 e6 e7 e8 e9 e10 e11 e12 e13 e14 e15 e16 e17");
+  /* read back into a row's aggregate: the same ids, and the list goes on */
+  pt_session_init(&r, "r", "p");
+  r.event_count = s.event_count;
+  pt_session_recent_decode(&r, pt_buf_cstr(&b));
+  recent_joined(&r, 2, got, sizeof got);
+  assert_string_equal(got, "e2,e3,e4,e5,e6,e7,e8,e9,e10,e11,e12,e13,e14,e15,e16,e17");
+  add_id(&r, "e18");
+  recent_joined(&r, 16, got, sizeof got);
+  assert_string_equal(got, "e16,e17,e18");
+  /* texts that cannot be the list keep none (the ids are read later) */
+  const char *bad[] = {"a  b", " a", "a ", "a b c"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    pt_session x;
+    pt_session_init(&x, "r", "p");
+    x.event_count = 2; /* "a b c": more ids than events */
+    pt_session_recent_decode(&x, bad[i]);
+    assert_int_equal(x.keep_recent, 1);
+    assert_null(pt_session_recent_ids(&x, 0));
+    assert_non_null(pt_session_recent_ids(&x, 2)); /* whole from here on */
+    pt_session_cleanup(&x);
+  }
+  /* a list not reaching the last event is not written */
+  pt_session m;
+  pt_session_init(&m, "r", "p");
+  add_id(&m, "n0");
+  pt_buf_reset(&b);
+  pt_session_recent_encode(&b, &m);
+  assert_string_equal(pt_buf_cstr(&b), "");
+  pt_session_cleanup(&m);
+  pt_session_cleanup(&r);
+  pt_session_cleanup(&s);
+  pt_buf_cleanup(&b);
+}
+
 static void test_snapshot_ids(void **state) {
   fx *f = *state;
   add(f, "a", PT_SUCCESS, 1);
@@ -371,6 +422,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_steps_roundtrip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_ids, setup, teardown),
       cmocka_unit_test_setup_teardown(test_recent_ids, setup, teardown),
+      cmocka_unit_test(test_recent_roundtrip),
       cmocka_unit_test(test_copy_out_of_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
