@@ -118,11 +118,18 @@ void pt__track_keys(pt__job *h, pt__keys *k) {
 
 void pt__track_reset(pt__job *h) {
   pt__track_job *j = PT__JOB_AS(pt__track_job, h);
-  for (size_t i = 0; i < j->n; i++) {
-    if (j->evs[i] && !j->adopted[i]) { /* valid: as validation left it */
+  for (size_t i = 0; i < j->n; i++)
+    if (j->evs[i]) { /* valid: as validation left it; after the rollback the job's again */
       j->st[i] = PT_OK;
       pt_error_clear(&j->errs[i]);
+      j->adopted[i] = 0;
     }
+  pt__track_clear(h);
+}
+
+void pt__track_clear(pt__job *h) {
+  pt__track_job *j = PT__JOB_AS(pt__track_job, h);
+  for (size_t i = 0; i < j->n; i++) {
     pt_event_free(j->replayed[i]);
     j->replayed[i] = NULL;
     if (j->has_snap[i]) pt_snap_cleanup(&j->snaps[i]);
@@ -132,8 +139,8 @@ void pt__track_reset(pt__job *h) {
   }
 }
 
-/* Every valid event fails with the transaction; those the store had adopted
- * are gone with the rollback. */
+/* Every valid event fails with the transaction (those the store had
+ * adopted are the job's again after the rollback: reset). */
 void pt__track_rolled_back(pt__job *h, pt_status rc, const pt_error *err) {
   pt__track_job *j = PT__JOB_AS(pt__track_job, h);
   pt__job_fail(h, rc, err);
@@ -141,10 +148,6 @@ void pt__track_rolled_back(pt__job *h, pt_status rc, const pt_error *err) {
     if (j->evs[i]) {
       j->st[i] = rc;
       j->errs[i] = h->err;
-      if (j->adopted[i]) { /* the rollback freed it */
-        j->evs[i] = NULL;
-        j->adopted[i] = 0;
-      }
     }
 }
 

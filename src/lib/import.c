@@ -507,11 +507,7 @@ pt_status pt__import_apply(pt__tx *x, pt__job *h) {
 /* The import's own transaction rolled back: its refusal, or the failure. */
 void pt__import_rolled_back(pt__job *h, pt_status rc, const pt_error *err) {
   import_job *j = PT__JOB_AS(import_job, h);
-  for (size_t i = 0; i < j->nrecs; i++)
-    if (j->recs[i].adopted) { /* the rollback freed it */
-      j->recs[i].ev = NULL;
-      j->recs[i].adopted = 0;
-    }
+  for (size_t i = 0; i < j->nrecs; i++) j->recs[i].adopted = 0; /* handed back */
   memset(j->ires, 0, sizeof *j->ires);
   if (!j->refused) {
     h->err.code = h->result = rc;
@@ -575,4 +571,6 @@ void pt__import_reset(pt__job *h) {
   import_job *j = PT__JOB_AS(import_job, h);
   memset(j->ires, 0, sizeof *j->ires);
   j->refused = 0;
+  /* after a rollback the events the store had adopted are the job's again */
+  for (size_t i = 0; i < j->nrecs; i++) j->recs[i].adopted = 0;
 }

@@ -32,6 +32,9 @@ const struct pt_signer *pt__signer(pt_tracker *t);
 void pt__stats(pt_tracker *t, pt_tracker_stats *out);
 /* Test hook: the store fails its `after`-th write call from now. */
 void pt__inject_store_fault(pt_tracker *t, int after);
+/* The same as a failure a retry may cure (a deadlock): the committer runs
+ * the group again. */
+void pt__inject_retryable_fault(pt_tracker *t, int after);
 
 /* Tracking parsed JSON values (the server parses the request body once). */
 pt_status pt__track_value(pt_tracker *t, const json_t *event, int auto_snapshot,

@@ -15,7 +15,7 @@
 /* ---- the job ------------------------------------------------------------------- */
 
 static void job_free(pt__track_job *j) {
-  pt__track_reset(&j->h);
+  pt__track_clear(&j->h);
   for (size_t i = 0; i < j->n; i++)
     if (!j->adopted || !j->adopted[i]) pt_event_free(j->evs[i]);
   free(j->evs);

@@ -184,6 +184,12 @@ void pt__stats(pt_tracker *t, pt_tracker_stats *out) {
 
 void pt__inject_store_fault(pt_tracker *t, int after) {
   t->store->fail_after = after;
+  t->store->fail_retryable = 0;
+}
+
+void pt__inject_retryable_fault(pt_tracker *t, int after) {
+  t->store->fail_after = after;
+  t->store->fail_retryable = 1;
 }
 
 pt_status pt_pubkey(pt_tracker *t, char **out, pt_error *err) {

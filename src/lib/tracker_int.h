@@ -207,10 +207,14 @@ void pt__changes_cleanup(pt_tracker *t);
 /* Apply: runs the job in the group's transaction. A refusal is the job's own
  * result and returns PT_OK; only a failure that aborts the transaction (and
  * with it every job in it) is returned, its detail in the job's err.
- * Reset: drops what apply made. Rolled back: what a rollback leaves the job,
+ * Reset: drops what apply made, after a rollback (for a retry, or before
+ * the failure is recorded). Rolled back: what a rollback leaves the job,
  * where pt__job_fail is not all. */
 pt_status pt__track_apply(pt__tx *x, pt__job *j);
 void pt__track_reset(pt__job *j);
+/* Frees what apply made for the answer (replays, entries), whatever the
+ * outcome: the job's end. */
+void pt__track_clear(pt__job *j);
 void pt__track_rolled_back(pt__job *j, pt_status rc, const pt_error *err);
 pt_status pt__snapshot_apply(pt__tx *x, pt__job *j);
 void pt__snapshot_reset(pt__job *j);

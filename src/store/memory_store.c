@@ -67,6 +67,7 @@ static void m_close(pt_store *st) {
   for (size_t i = 0; i < m->maxlog; i++) pt_session_cleanup(&m->log[i].agg);
   free(m->log);
   free(m->red);
+  free(m->adopted);
   pt_map_cleanup(&m->sessions);
   for (size_t i = 0; i < m->niall; i++) {
     missue *mi = m->iall[i];
@@ -91,6 +92,7 @@ static pt_status m_begin(pt_store *st, pt_error *err) {
   m->nlog = 0;
   m->ob_mark = m->nob;
   m->nred = 0;
+  m->nadopted = 0;
   return PT_OK;
 }
 
@@ -117,9 +119,17 @@ static pt_status m_commit(pt_store *st, pt_error *err) {
   for (size_t i = 0; i < m->nred; i++)
     if (m->red[i].seq < (int64_t)m->red[i].s->n) redact_now(m->red[i].s->ev[m->red[i].seq]);
   m->nred = 0;
+  m->nadopted = 0;
   clear_log(m);
   pthread_rwlock_unlock(&m->lock);
   return PT_OK;
+}
+
+/* Adopted in this transaction: handed back on rollback, not freed. */
+static int adopted_now(const mstore *m, const pt_event *e) {
+  for (size_t i = 0; i < m->nadopted; i++)
+    if (m->adopted[i] == e) return 1;
+  return 0;
 }
 
 static void m_rollback(pt_store *st) {
@@ -131,7 +141,7 @@ static void m_rollback(pt_store *st) {
     while (s->n > u->n) {
       pt_event *e = s->ev[--s->n];
       pt_map_del(&s->ids, e->id);
-      pt_event_free(e);
+      if (!adopted_now(m, e)) pt_event_free(e);
     }
     while (s->nsnap > u->nsnap) pt_snap_cleanup(&s->snaps[--s->nsnap]);
     /* swap: the session gets the saved state, the entry keeps a buffer */
@@ -284,7 +294,17 @@ static pt_status m_event_append(pt_store *st, const pt_event *e, pt_error *err) 
 }
 
 static pt_status m_event_adopt(pt_store *st, pt_event *e, pt_error *err) {
-  return append_owned((mstore *)st, e, err);
+  mstore *m = (mstore *)st;
+  if (m->nadopted == m->capadopted) {
+    size_t nc = m->capadopted ? m->capadopted * 2 : 64;
+    pt_event **n = realloc(m->adopted, nc * sizeof *n);
+    if (!n) return mem_oom(err);
+    m->adopted = n;
+    m->capadopted = nc;
+  }
+  pt_status rc = append_owned(m, e, err);
+  if (rc == PT_OK) m->adopted[m->nadopted++] = e;
+  return rc;
 }
 
 static pt_status m_snapshot_put(pt_store *st, const pt_snap *snap, pt_error *err) {

@@ -74,6 +74,10 @@ typedef struct mstore {
     int64_t seq;
   } * red;
   size_t nred, capred;
+  /* events adopted in the open transaction: a rollback hands them back to
+   * the caller instead of freeing them (a retried group needs them) */
+  pt_event **adopted;
+  size_t nadopted, capadopted;
 } mstore;
 
 /* ---- memory_store.c ---- */

@@ -83,6 +83,7 @@ pt_status pt_store_open(const char *url, const pt_store_config *cfg, pt_store **
     if (rc == PT_OK) {
       (*out)->fail_after = cfg->fail_after > 0 ? cfg->fail_after : -1;
       (*out)->retryable = 0;
+      (*out)->fail_retryable = 0;
     }
     return rc;
   }
@@ -99,6 +100,8 @@ static int faulted(pt_store *s, pt_error *err) {
   if (s->fail_after < 0) return 0;
   if (--s->fail_after > 0) return 0;
   s->fail_after = -1;
+  if (s->fail_retryable) s->retryable = 1;
+  s->fail_retryable = 0;
   pt_fail(err, PT_ESTORAGE, NULL, "injected storage fault");
   return 1;
 }

@@ -181,8 +181,9 @@ typedef struct pt_store_methods {
   /* Appends an event whose seq and link are set (the store copies it). */
   pt_status (*event_append)(pt_store *s, const pt_event *e, pt_error *err);
   /* Optional: the same, taking ownership of e on success instead of
-   * copying it. e then stays valid and unchanged until the store is closed,
-   * or until this transaction rolls back (which frees it). */
+   * copying it. e then stays valid and unchanged until the store is closed;
+   * if this transaction rolls back, e is the caller's again (not freed: a
+   * group run again after a retryable failure appends it again). */
   pt_status (*event_adopt)(pt_store *s, pt_event *e, pt_error *err);
   pt_status (*snapshot_put)(pt_store *s, const pt_snap *snap, pt_error *err);
   /* Optional (NULL: the tracker keeps no cache). Inside a write transaction:
@@ -261,6 +262,9 @@ struct pt_store {
    * transaction again may cure (a deadlock between writers, a
    * serialization failure); the committer clears it and retries. */
   int retryable;
+  /* Tests: the injected fault (fail_after) is one a retry may cure: it
+   * sets retryable, as a deadlock between writers would. */
+  int fail_retryable;
 };
 struct pt_reader {
   pt_store *store;
