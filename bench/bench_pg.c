@@ -234,13 +234,13 @@ enum { P_TRIP = 1, P_LOCKS = 2, P_READ = 4, P_NOTIFY = 8 };
 static int proto_parts = P_TRIP | P_LOCKS | P_READ | P_NOTIFY;
 
 #define EV_COLS 16
-#define SE_COLS 14
+#define SE_COLS 15
 static const char *EV_LIST =
     "session_id, seq, id, pipeline_type, step, status, ts, ts_given, received_at, input, output,"
     " error, input_sha256, output_sha256, link, redacted";
 static const char *SE_LIST =
     "session_id, pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts,"
-    " created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps, recent";
+    " created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps, recent, version";
 static const char *SE_UPDATE =
     " ON CONFLICT (session_id) DO UPDATE SET pipeline_type = excluded.pipeline_type,"
     " event_count = excluded.event_count, last_link = excluded.last_link,"
@@ -248,7 +248,7 @@ static const char *SE_UPDATE =
     " last_ts = excluded.last_ts, created_at = excluded.created_at,"
     " updated_at = excluded.updated_at, snap_ms = excluded.snap_ms,"
     " snap_suffix = excluded.snap_suffix, snapshot_count = excluded.snapshot_count,"
-    " steps = excluded.steps, recent = excluded.recent";
+    " steps = excluded.steps, recent = excluded.recent, version = excluded.version";
 
 /* A growable text buffer; out of memory ends the benchmark. */
 typedef struct sbuf {
@@ -370,6 +370,7 @@ static void raw_row(int id, int b, int i, int bytea_hex, int64_t ms, rawrow *r) 
   for (int k = 0; k <= seq; k++)
     off += (size_t)snprintf(r->se[13] + off, 400 - off, "%sevt_%02d%024" PRIx64, k ? " " : "", id,
                             (uint64_t)(b - (seq - k)) * BATCH + (uint64_t)i);
+  snprintf(r->se[14], 400, "%d", seq + 1); /* the row's version: one a write */
 }
 
 typedef struct rawargs {
@@ -449,14 +450,14 @@ static void *raw_worker(void *p) {
               "INSERT INTO sessions (%s) SELECT * FROM unnest($1::text[], $2::text[],"
               " $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[],"
               " $9::bigint[], $10::bigint[], $11::int[], $12::bigint[], $13::text[],"
-              " $14::text[])%s",
+              " $14::text[], $15::bigint[])%s",
               SE_LIST, SE_UPDATE);
     prepare(c, "se", sql.p);
     prepare(c, "locks", "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k");
     prepare(c, "read",
             "SELECT session_id, pipeline_type, event_count, last_link, last_event_id, first_ts,"
             " last_ts, created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps,"
-            " recent FROM sessions WHERE session_id = ANY ($1::text[])");
+            " recent, version FROM sessions WHERE session_id = ANY ($1::text[])");
     prepare(c, "notify", "SELECT pg_notify('ptbench', p) FROM unnest($1::text[]) AS p");
   }
   free(sql.p);

@@ -33,6 +33,9 @@ typedef struct job_kind {
   /* Runs in a transaction of its own, after the group: its refusal rolls
    * back nothing but itself. */
   int alone;
+  /* An event id it looks up and does not find, it inserts (so a store may
+   * assume ids absent and let the insert check: pt_store_keys.ids_insert). */
+  int ids_insert;
 } job_kind;
 
 static const job_kind KINDS[PT__JOB_KINDS] = {
@@ -40,7 +43,8 @@ static const job_kind KINDS[PT__JOB_KINDS] = {
                        .reset = pt__track_reset,
                        .rolled_back = pt__track_rolled_back,
                        .publish = pt__track_publish,
-                       .keys = pt__track_keys},
+                       .keys = pt__track_keys,
+                       .ids_insert = 1},
     [PT__JOB_SNAPSHOT] = {.apply = pt__snapshot_apply,
                           .reset = pt__snapshot_reset,
                           .publish = pt__snapshot_publish,
@@ -143,8 +147,11 @@ static void keys_free(pt__keys *k) {
 static pt__keys *keys_of(pt_tracker *t, pt__job *jobs, pt__keys *k) {
   memset(k, 0, sizeof *k);
   if (!t->store->m->prepare) return NULL;
-  for (pt__job *j = jobs; j; j = j->next)
+  k->ids_insert = 1;
+  for (pt__job *j = jobs; j; j = j->next) {
     if (KINDS[j->kind].keys) KINDS[j->kind].keys(j, k);
+    k->ids_insert &= KINDS[j->kind].ids_insert;
+  }
   k->nissues_all = k->nissues;
   k->nsessions = sort_unique(k->sessions, k->nsessions);
   /* the duplicates stay owned past nissues, freed by keys_free */

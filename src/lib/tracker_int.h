@@ -79,6 +79,9 @@ typedef struct pt__keys {
   const char **esessions, **eids; /* borrowed pairs */
   size_t nevents, cape;
   int oom;
+  /* every job of the group would insert an event whose id it finds absent
+   * (track): an id assumed absent is checked by the insert itself */
+  int ids_insert;
 } pt__keys;
 
 void pt__keys_session(pt__keys *k, const char *sid);

@@ -84,8 +84,8 @@ pt_status pt__tx_begin(pt__tx *x, pt_tracker *t, size_t nsessions, const pt__key
   pt_status rc = pt_store_begin(t->store, err);
   x->began = rc == PT_OK;
   if (rc == PT_OK && keys && t->store->m->prepare) {
-    pt_store_keys k = {keys->sessions,  keys->nsessions, keys->issues, keys->nissues,
-                       keys->esessions, keys->eids,      keys->nevents};
+    pt_store_keys k = {keys->sessions,  keys->nsessions, keys->issues,  keys->nissues,
+                       keys->esessions, keys->eids,      keys->nevents, keys->ids_insert};
     rc = t->store->m->prepare(t->store, &k, err);
   }
   if (rc == PT_OK && t->store->m->generation) {

@@ -89,6 +89,16 @@ void pg_event_key(char *out, const char *sid, const char *eid) {
   snprintf(out, 2 * PT_ID_MAX + 2, "%s\x1f%s", sid, eid);
 }
 
+pgsess *pg_sess_dup(const pt_session *x, int64_t version) {
+  pgsess *c = malloc(sizeof *c);
+  if (!c || pt_session_copy(&c->s, x)) {
+    free(c);
+    return NULL;
+  }
+  c->version = version;
+  return c;
+}
+
 void pg_free_session(void *p) {
   pt_session_cleanup(p);
   free(p);

@@ -36,7 +36,10 @@ static const char *const MIGRATIONS[] = {
     " snapshot_count bigint NOT NULL, steps text NOT NULL,"
     /* the ids of the last events (up to 16): an entry made right after an
      * event lists them without reading events back */
-    " recent text NOT NULL);"
+    " recent text NOT NULL,"
+    /* one more at every write: a writer that remembers the row writes it
+     * only while it is the version it remembers */
+    " version bigint NOT NULL);"
     "CREATE INDEX sessions_by_activity ON sessions (updated_at, session_id);"
     "CREATE TABLE events ("
     " session_id text COLLATE \"C\" NOT NULL, seq bigint NOT NULL, id text COLLATE \"C\" NOT NULL,"
@@ -69,7 +72,12 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE outbox (id bigserial PRIMARY KEY, issue_id text COLLATE \"C\" NOT NULL,"
     " action text NOT NULL, created_at bigint NOT NULL, next_at bigint NOT NULL,"
     " attempts integer NOT NULL);"
-    "CREATE INDEX outbox_by_issue ON outbox (issue_id, id);",
+    "CREATE INDEX outbox_by_issue ON outbox (issue_id, id);"
+    /* what a write that finds a row changed under it raises: 40001, which
+     * the committer answers by running the group again */
+    "CREATE FUNCTION pipetrack_conflict() RETURNS integer LANGUAGE plpgsql AS"
+    " $$BEGIN RAISE EXCEPTION USING ERRCODE = '40001',"
+    " MESSAGE = 'a session changed since this server read it'; END$$;",
 };
 
 #define SESSION_UPDATE(c) c " = excluded." c
@@ -77,10 +85,11 @@ const char *const pg_sql[Q_COUNT] = {
     /* in the array's order (sorted by the caller): two groups lock in the
      * same order, so neither waits for the other in a circle */
     [Q_LOCKS] = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k",
-    [Q_SESSIONS_GET] = "SELECT session_id, " PG_SESSION_COLS
-                       " FROM sessions WHERE session_id = ANY ($1::text[])",
+    [Q_SESSIONS_GET] =
+        "SELECT session_id, " PG_SESSION_COLS " FROM sessions WHERE session_id = ANY ($1::text[])",
     [Q_SESSION_GET] = "SELECT session_id, " PG_SESSION_COLS " FROM sessions WHERE session_id = $1",
-    [Q_EVENTS_FIND] = "SELECT " PG_EVENT_COLS " FROM events WHERE (session_id, id) IN"
+    [Q_EVENTS_FIND] = "SELECT " PG_EVENT_COLS
+                      " FROM events WHERE (session_id, id) IN"
                       " (SELECT * FROM unnest($1::text[], $2::text[]))",
     [Q_EVENT_FIND] = "SELECT " PG_EVENT_COLS " FROM events WHERE session_id = $1 AND id = $2",
     /* a group's rows in one statement a table: arrays, one per column */
@@ -96,19 +105,35 @@ const char *const pg_sql[Q_COUNT] = {
                        ") SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
                        " $5::bigint[], $6::text[], $7::int[], $8::int[], $9::int[], $10::text[],"
                        " $11::int[], $12::bigint[], $13::text[], $14::text[], $15::bigint[])",
+    /* every row written only while its version is the one read (or
+     * remembered; 0: absent); one missing from the count raises */
     [Q_SESSIONS_PUT] =
-        "INSERT INTO sessions (session_id, " PG_SESSION_COLS
-        ") SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
+        "WITH w AS (INSERT INTO sessions AS x (session_id, " PG_SESSION_COLS
+        ") SELECT a, b, c, d, e, f, g, h, i, j, k, l, m, n, o + 1"
+        " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
         " $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::int[],"
-        " $12::bigint[], $13::text[], $14::text[]) ON CONFLICT (session_id) DO UPDATE SET " SESSION_UPDATE(
-            "pipeline_type") ", " SESSION_UPDATE("event_count") ", " SESSION_UPDATE("last_link") ", " SESSION_UPDATE("last_event_id") ", " SESSION_UPDATE("first_ts") ", " SESSION_UPDATE("last_ts") ", " SESSION_UPDATE("created_at") ", " SESSION_UPDATE("updated_at") ", " SESSION_UPDATE("snap_ms") ", " SESSION_UPDATE("snap_suffix") ", " SESSION_UPDATE("snapshot_count") ", " SESSION_UPDATE("steps") ", " SESSION_UPDATE("recent"),
+        " $12::bigint[], $13::text[], $14::text[], $15::bigint[])"
+        " AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o) ON CONFLICT (session_id) DO UPDATE SET"
+        " pipeline_type = excluded.pipeline_type, event_count = excluded.event_count,"
+        " last_link = excluded.last_link, last_event_id = excluded.last_event_id,"
+        " first_ts = excluded.first_ts, last_ts = excluded.last_ts,"
+        " created_at = excluded.created_at, updated_at = excluded.updated_at,"
+        " snap_ms = excluded.snap_ms, snap_suffix = excluded.snap_suffix,"
+        " snapshot_count = excluded.snapshot_count, steps = excluded.steps,"
+        " recent = excluded.recent, version = excluded.version"
+        " WHERE x.version = excluded.version - 1 RETURNING 1)"
+        " SELECT CASE WHEN count(*) = cardinality($1::text[]) THEN 0 ELSE pipetrack_conflict() END"
+        " FROM w",
     [Q_NOTIFY] = "SELECT pg_notify('" CHANNEL "', p) FROM unnest($1::text[]) AS p",
-    [Q_EVENTS_RANGE] = "SELECT " PG_EVENT_COLS " FROM events WHERE session_id = $1 AND seq >= $2"
+    [Q_EVENTS_RANGE] = "SELECT " PG_EVENT_COLS
+                       " FROM events WHERE session_id = $1 AND seq >= $2"
                        " AND seq < $3 ORDER BY seq LIMIT $4",
-    [Q_EVENT_IDS] = "SELECT id, seq FROM events WHERE session_id = $1 AND seq >= $2 AND seq < $3"
-                    " ORDER BY seq LIMIT $4",
-    [Q_EVENT_REDACT] = "UPDATE events SET input = 'null', output = 'null', redacted = 1"
-                       " WHERE session_id = $1 AND seq = $2",
+    [Q_EVENT_IDS] =
+        "SELECT id, seq FROM events WHERE session_id = $1 AND seq >= $2 AND seq < $3"
+        " ORDER BY seq LIMIT $4",
+    [Q_EVENT_REDACT] =
+        "UPDATE events SET input = 'null', output = 'null', redacted = 1"
+        " WHERE session_id = $1 AND seq = $2",
     [Q_ISSUE_GET] = "SELECT " PG_ISSUE_COLS " FROM issues WHERE id = $1",
     [Q_ISSUE_PUT] = "INSERT INTO issues (" PG_ISSUE_COLS
                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
@@ -123,8 +148,9 @@ const char *const pg_sql[Q_COUNT] = {
         "INSERT INTO issue_sessions AS x (issue_id, session_id, first_seen, last_seen)"
         " VALUES ($1, $2, $3, $3) ON CONFLICT (issue_id, session_id) DO UPDATE"
         " SET last_seen = greatest(x.last_seen, excluded.last_seen) RETURNING (x.xmax = 0)",
-    [Q_OUTBOX_ADD] = "INSERT INTO outbox (issue_id, action, created_at, next_at, attempts)"
-                     " VALUES ($1, $2, $3, $4, 0)",
+    [Q_OUTBOX_ADD] =
+        "INSERT INTO outbox (issue_id, action, created_at, next_at, attempts)"
+        " VALUES ($1, $2, $3, $4, 0)",
     /* a waiting, unattempted delivery of the issue will carry this change */
     [Q_OUTBOX_ADD_COALESCED] =
         "INSERT INTO outbox (issue_id, action, created_at, next_at, attempts)"
@@ -132,40 +158,51 @@ const char *const pg_sql[Q_COUNT] = {
         " (SELECT 1 FROM outbox WHERE issue_id = $1::text AND attempts = 0)",
     /* only while still due, and not while another server holds the row:
      * of concurrent claimers one wins, the others skip it at once */
-    [Q_OUTBOX_CLAIM] = "UPDATE outbox SET next_at = $2, attempts = attempts + 1 WHERE id ="
-                       " (SELECT id FROM outbox WHERE id = $1 AND next_at <= $3"
-                       " FOR UPDATE SKIP LOCKED)",
+    [Q_OUTBOX_CLAIM] =
+        "UPDATE outbox SET next_at = $2, attempts = attempts + 1 WHERE id ="
+        " (SELECT id FROM outbox WHERE id = $1 AND next_at <= $3"
+        " FOR UPDATE SKIP LOCKED)",
     [Q_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = $1",
     [Q_OUTBOX_RESCHEDULE] = "UPDATE outbox SET next_at = $2 WHERE id = $1",
-    [Q_SNAPS_FIRST] = "SELECT " PG_SNAP_COLS " FROM snapshots WHERE session_id = $1"
+    [Q_SNAPS_FIRST] = "SELECT " PG_SNAP_COLS
+                      " FROM snapshots WHERE session_id = $1"
                       " ORDER BY n DESC LIMIT $2",
-    [Q_SNAPS_BEFORE] = "SELECT " PG_SNAP_COLS " FROM snapshots WHERE session_id = $1"
+    [Q_SNAPS_BEFORE] = "SELECT " PG_SNAP_COLS
+                       " FROM snapshots WHERE session_id = $1"
                        " AND n < $3 ORDER BY n DESC LIMIT $2",
-    [Q_SNAPS_FROM] = "SELECT " PG_SNAP_COLS " FROM snapshots WHERE session_id = $1"
+    [Q_SNAPS_FROM] = "SELECT " PG_SNAP_COLS
+                     " FROM snapshots WHERE session_id = $1"
                      " AND n >= $2 ORDER BY n LIMIT $3",
-    [Q_LIST_FIRST] = "SELECT session_id, " PG_SESSION_COLS " FROM sessions"
+    [Q_LIST_FIRST] = "SELECT session_id, " PG_SESSION_COLS
+                     " FROM sessions"
                      " WHERE ($1::text IS NULL OR pipeline_type = $1::text)"
                      " ORDER BY updated_at DESC, session_id DESC LIMIT $2",
-    [Q_LIST_AFTER] = "SELECT session_id, " PG_SESSION_COLS " FROM sessions"
+    [Q_LIST_AFTER] = "SELECT session_id, " PG_SESSION_COLS
+                     " FROM sessions"
                      " WHERE ($1::text IS NULL OR pipeline_type = $1::text)"
                      " AND (updated_at, session_id) < ($3, $4)"
                      " ORDER BY updated_at DESC, session_id DESC LIMIT $2",
     [Q_IDS] = "SELECT session_id FROM sessions WHERE session_id > $1 ORDER BY session_id LIMIT $2",
-    [Q_ISSUES_FIRST] = "SELECT " PG_ISSUE_COLS " FROM issues WHERE ($1::int < 0 OR open = $1::int)"
+    [Q_ISSUES_FIRST] = "SELECT " PG_ISSUE_COLS
+                       " FROM issues WHERE ($1::int < 0 OR open = $1::int)"
                        " AND ($2::text IS NULL OR pipeline_type = $2::text)"
                        " ORDER BY last_seen DESC, id DESC LIMIT $3",
-    [Q_ISSUES_AFTER] = "SELECT " PG_ISSUE_COLS " FROM issues WHERE ($1::int < 0 OR open = $1::int)"
+    [Q_ISSUES_AFTER] = "SELECT " PG_ISSUE_COLS
+                       " FROM issues WHERE ($1::int < 0 OR open = $1::int)"
                        " AND ($2::text IS NULL OR pipeline_type = $2::text)"
                        " AND (last_seen, id) < ($4, $5) ORDER BY last_seen DESC, id DESC LIMIT $3",
-    [Q_ISSUE_SESSIONS] = "SELECT session_id, first_seen, last_seen FROM issue_sessions"
-                         " WHERE issue_id = $1 ORDER BY last_seen DESC LIMIT $2",
-    [Q_ISSUE_SESSIONS_FROM] = "SELECT session_id, first_seen, last_seen FROM issue_sessions"
-                              " WHERE issue_id = $1 AND session_id > $2 ORDER BY session_id"
-                              " LIMIT $3",
+    [Q_ISSUE_SESSIONS] =
+        "SELECT session_id, first_seen, last_seen FROM issue_sessions"
+        " WHERE issue_id = $1 ORDER BY last_seen DESC LIMIT $2",
+    [Q_ISSUE_SESSIONS_FROM] =
+        "SELECT session_id, first_seen, last_seen FROM issue_sessions"
+        " WHERE issue_id = $1 AND session_id > $2 ORDER BY session_id"
+        " LIMIT $3",
     /* the head delivery of each issue, when due */
-    [Q_OUTBOX_DUE] = "SELECT id, issue_id, action, created_at, next_at, attempts FROM outbox o"
-                     " WHERE next_at <= $1 AND id = (SELECT min(id) FROM outbox"
-                     " WHERE issue_id = o.issue_id) ORDER BY id LIMIT $2",
+    [Q_OUTBOX_DUE] =
+        "SELECT id, issue_id, action, created_at, next_at, attempts FROM outbox o"
+        " WHERE next_at <= $1 AND id = (SELECT min(id) FROM outbox"
+        " WHERE issue_id = o.issue_id) ORDER BY id LIMIT $2",
     [Q_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
 };
 
@@ -191,6 +228,8 @@ pt_status pg_fail(pgconn *k, const PGresult *r, const char *what, pt_error *err)
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   const char *m = r ? PQresultErrorMessage(r) : NULL;
   if ((!m || !*m) && k->c) m = PQerrorMessage(k->c);
+  /* 23505: an optimistic group's event seq or id was taken meanwhile */
+  if (state && strcmp(state, "23505") == 0) k->retryable = 1;
   /* class 08: connection exceptions; 57P0x: the server shut down or is
    * starting; a connection in a bad state was lost on the way */
   if (!k->c || PQstatus(k->c) != CONNECTION_OK ||
@@ -488,6 +527,7 @@ static pt_status p_open(const char *where, const pt_store_config *cfg, pt_store 
   pgset_init(&s->notify, NULL);
   pgset_init(&s->locked, NULL);
   pgset_init(&s->presess, pg_free_session);
+  pgset_init(&s->cache, pg_free_session);
   pgset_init(&s->preev, pg_free_event);
   pt_buf_init(&s->scratch, 0);
   unsigned char r[8] = {0};
@@ -527,6 +567,7 @@ static void p_close(pt_store *st) {
   pgset_free(&s->notify);
   pgset_free(&s->locked);
   pgset_free(&s->presess);
+  pgset_free(&s->cache);
   pgset_free(&s->preev);
   pt_buf_cleanup(&s->scratch);
   pthread_mutex_destroy(&s->pool_lock);

@@ -83,7 +83,7 @@ extern const char *const pg_sql[Q_COUNT];
 /* The columns of a session row after session_id, in pg_row_session's order. */
 #define PG_SESSION_COLS                                                                  \
   "pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts, created_at," \
-  " updated_at, snap_ms, snap_suffix, snapshot_count, steps, recent"
+  " updated_at, snap_ms, snap_suffix, snapshot_count, steps, recent, version"
 #define PG_SNAP_COLS                                                                  \
   "id, session_id, pipeline_type, chain_hash, event_count, last_event_id, completed," \
   " total, percent, state, is_valid, created_at, notes, signature, n"
@@ -136,6 +136,17 @@ typedef struct pgset {
 /* The value of a prefetched key that is not stored. */
 extern char pg_absent[1];
 
+/* A session's aggregate and the version of its row (1 when inserted, one
+ * more at every write; 0: no row yet). The aggregate comes first: a pgsess
+ * is used where a pt_session is. */
+typedef struct pgsess {
+  pt_session s;
+  int64_t version;
+} pgsess;
+
+/* Sessions whose committed rows a store remembers, at most. */
+#define PG_CACHE_MAX 20000
+
 typedef struct pgstore {
   pt_store base;
   char *conninfo;
@@ -152,6 +163,14 @@ typedef struct pgstore {
   pt_snap *snaps; /* owned copies; those before snapsent reached the server */
   size_t nsnaps, capsnaps, snapsent;
   pgset notify; /* "s|sid" or "i|iid" -> NULL: who hears of the commit */
+  /* ---- the rows this store committed last (sid -> pgsess) ----
+   * A group whose sessions are all here and that names no issue is sent
+   * optimistically: no locks, no reads, one round trip; each row is written
+   * only if its version is still the remembered one, and an event's seq or
+   * id already taken fails its insert. Either failure rolls the group back
+   * as retryable, forgets its sessions, and the retry goes the locked way. */
+  pgset cache;
+  int optimistic; /* this transaction went without locks */
   /* ---- read at prepare ---- */
   pgset locked;  /* "s:sid" / "i:iid" -> NULL: advisory locks held */
   pgset presess; /* sid -> pt_session, or pg_absent */
@@ -188,6 +207,9 @@ pt_status pg_exec(pgconn *k, int stmt, int n, const char *const *v, PGresult **r
 int64_t pg_lock_key(const char *key);
 
 /* ---- pg_codec.c ---- */
+
+/* A copy of x (its aggregate and version), NULL out of memory. */
+pgsess *pg_sess_dup(const pt_session *x, int64_t version);
 
 void pgset_init(pgset *s, void (*free_v)(void *));
 void *pgset_get(const pgset *s, const char *key);

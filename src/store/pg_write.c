@@ -28,7 +28,7 @@ void pg_tx_clear(pgstore *s) {
   pgset_clear(&s->locked);
   pgset_clear(&s->presess);
   pgset_clear(&s->preev);
-  s->in_tx = s->tx_sent = 0;
+  s->in_tx = s->tx_sent = s->optimistic = 0;
 }
 
 static pt_status oom(pt_error *err) {
@@ -137,8 +137,47 @@ static size_t lock_keys(pgstore *s, const char *const *sids, size_t ns, const ch
   return n;
 }
 
+/* A sessions row (session_id, PG_SESSION_COLS) read under its lock: what
+ * the transaction builds on, with the version its write will expect. */
+static pt_status presess_row(pgstore *s, const PGresult *r, int i, pt_error *err) {
+  pgsess *x = malloc(sizeof *x);
+  if (!x) return oom(err);
+  const char *sid = pg_text(r, i, 0);
+  pt_status rc = pg_row_session(r, i, 1, sid, &x->s, err);
+  x->version = pg_i64(r, i, 14);
+  if (rc) {
+    pg_free_session(x);
+    return rc;
+  }
+  return pgset_put(&s->presess, sid, x) ? oom(err) : PT_OK;
+}
+
+/* The group's sessions are all remembered and it names no issue: take them
+ * from the cache, assume its event ids new, and lock nothing (see
+ * pgstore.cache). 1 when it went that way. */
+static int prepare_optimistic(pgstore *s, const pt_store_keys *keys, pt_status *rc, pt_error *err) {
+  if (keys->nissues || !keys->nsessions || (keys->nevents && !keys->ids_insert)) return 0;
+  for (size_t i = 0; i < keys->nsessions; i++)
+    if (!pgset_get(&s->cache, keys->sessions[i])) return 0;
+  s->optimistic = 1;
+  *rc = PT_OK;
+  for (size_t i = 0; *rc == PT_OK && i < keys->nsessions; i++) {
+    const pgsess *c = pgset_get(&s->cache, keys->sessions[i]);
+    pgsess *x = pg_sess_dup(&c->s, c->version);
+    if (!x || pgset_put(&s->presess, keys->sessions[i], x)) *rc = oom(err);
+  }
+  char key[EVENT_KEY_SIZE];
+  for (size_t i = 0; *rc == PT_OK && i < keys->nevents; i++) {
+    pg_event_key(key, keys->event_sessions[i], keys->event_ids[i]);
+    if (pgset_put(&s->preev, key, pg_absent)) *rc = oom(err);
+  }
+  return 1;
+}
+
 pt_status pg_prepare(pt_store *st, const pt_store_keys *keys, pt_error *err) {
   pgstore *s = (pgstore *)st;
+  pt_status orc;
+  if (prepare_optimistic(s, keys, &orc, err)) return orc;
   pt_buf locks, sids, esids, eids;
   pt_buf_init(&locks, 0);
   pt_buf_init(&sids, 0);
@@ -171,20 +210,7 @@ pt_status pg_prepare(pt_store *st, const pt_store_keys *keys, pt_error *err) {
   if (rc == PT_OK && n) rc = wpipe(s, q, n, "prepare", 1, err);
   if (rc == PT_OK && qs >= 0) {
     PGresult *r = q[qs].res;
-    for (int i = 0; rc == PT_OK && i < PQntuples(r); i++) {
-      pt_session *x = malloc(sizeof *x);
-      if (!x) {
-        rc = oom(err);
-        break;
-      }
-      const char *sid = pg_text(r, i, 0);
-      rc = pg_row_session(r, i, 1, sid, x, err);
-      if (rc) {
-        pg_free_session(x);
-      } else if (pgset_put(&s->presess, sid, x)) {
-        rc = oom(err);
-      }
-    }
+    for (int i = 0; rc == PT_OK && i < PQntuples(r); i++) rc = presess_row(s, r, i, err);
     for (size_t i = 0; rc == PT_OK && i < keys->nsessions; i++)
       if (!pgset_has(&s->presess, keys->sessions[i]) &&
           pgset_put(&s->presess, keys->sessions[i], pg_absent))
@@ -232,7 +258,7 @@ pt_status pg_lock(pgstore *s, const char *key, pt_error *err) {
 /* The column arrays of the kept writes, and the statements that send them. */
 #define COLS_EVENTS 16
 #define COLS_SNAPS 15
-#define COLS_SESSIONS 14
+#define COLS_SESSIONS 15
 #define COLS (COLS_EVENTS + COLS_SNAPS + COLS_SESSIONS + 1)
 typedef struct batch {
   pt_buf col[COLS];
@@ -341,6 +367,7 @@ static void add_sessions(pgstore *s, batch *b) {
     pt_session_recent_encode(&steps, x);
     if (steps.failed) c[13].failed = 1;
     pg_arr_text(&c[13], pt_buf_cstr(&steps));
+    pg_arr_i64(&c[14], ((const pgsess *)x)->version);
   }
   pt_buf_cleanup(&steps);
 }
@@ -353,6 +380,7 @@ static pt_status batch_sent(pgstore *s, pt_error *err) {
   pt_status rc = PT_OK;
   for (size_t i = 0; i < s->sesspend.n; i++) {
     pgent *e = s->sesspend.e[i];
+    ((pgsess *)e->v)->version++; /* as the write left the row */
     if (pgset_put(&s->presess, e->key, e->v)) rc = oom(err);
     e->v = NULL; /* handed over (or freed by the failed put) */
   }
@@ -371,6 +399,38 @@ static pt_status send_kept(pgstore *s, pt_error *err) {
   pt_status rc = batch_close(&b) ? oom(err) : wpipe(s, b.q, b.nq, "write", 1, err);
   batch_free(&b);
   return rc == PT_OK ? batch_sent(s, err) : rc;
+}
+
+/* After a commit: the rows it wrote (or read under their locks) are what
+ * the next groups of these sessions may start from. Best effort: a copy
+ * that cannot be made is forgotten. */
+static void remember(pgstore *s) {
+  pt_error ignored;
+  if (batch_sent(s, &ignored)) pgset_clear(&s->cache);
+  if (s->cache.n + s->presess.n > PG_CACHE_MAX) pgset_clear(&s->cache);
+  for (size_t i = 0; i < s->presess.n; i++) {
+    const pgsess *x = s->presess.e[i]->v;
+    if (x == (const pgsess *)pg_absent) continue;
+    pgsess *c = pg_sess_dup(&x->s, x->version);
+    if (!c || pgset_put(&s->cache, s->presess.e[i]->key, c)) {
+      pgset_clear(&s->cache);
+      return;
+    }
+  }
+}
+
+/* After a failure: the transaction's sessions may have changed elsewhere. */
+static void forget(pgstore *s) {
+  const pgset *sets[2] = {&s->presess, &s->sesspend};
+  for (int k = 0; k < 2; k++)
+    for (size_t i = 0; i < sets[k]->n; i++) {
+      const char *sid = sets[k]->e[i]->key;
+      pgent *e = pt_map_get(&s->cache.map, sid);
+      if (!e) continue;
+      /* a cached entry cannot be removed from a pgset alone: drop all */
+      pgset_clear(&s->cache);
+      return;
+    }
 }
 
 pt_status pg_commit(pt_store *st, pt_error *err) {
@@ -400,6 +460,7 @@ pt_status pg_commit(pt_store *st, pt_error *err) {
     rc = pt_fail(err, PT_ESTORAGE, NULL, "postgres: commit: the transaction was rolled back");
   batch_free(&b);
   if (rc == PT_OK) {
+    remember(s);
     pg_tx_clear(s);
     return PT_OK;
   }
@@ -409,6 +470,7 @@ pt_status pg_commit(pt_store *st, pt_error *err) {
 
 void pg_rollback(pt_store *st) {
   pgstore *s = (pgstore *)st;
+  forget(s);
   if (s->tx_sent && s->w.c && !s->w.broken && PQstatus(s->w.c) == CONNECTION_OK) {
     PGresult *r = PQexec(s->w.c, "ROLLBACK");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) s->w.broken = 1;
@@ -441,21 +503,29 @@ pt_status pg_session_get(pt_store *st, const char *sid, pt_session *out, pt_erro
   char key[PT_ID_MAX + 3];
   snprintf(key, sizeof key, "s:%s", sid);
   pt_status rc = pg_lock(s, key, err);
+  const char *v[1] = {sid};
+  PGresult *r = NULL;
+  if (rc == PT_OK) rc = wexec(s, Q_SESSION_GET, 1, v, &r, "read session", err);
+  if (rc == PT_OK)
+    rc = PQntuples(r) ? presess_row(s, r, 0, err)
+                      : (pgset_put(&s->presess, sid, pg_absent) ? oom(err) : PT_OK);
+  PQclear(r);
   if (rc) {
     pt_session_init(out, sid, "");
     return rc;
   }
-  return pg_get_session(run_writer, s, sid, out, err);
+  return pg_session_get(st, sid, out, err); /* from presess now */
 }
 
 pt_status pg_session_put(pt_store *st, const pt_session *x, int is_new, pt_error *err) {
   (void)is_new; /* the upsert serves both, under the session's lock */
   pgstore *s = (pgstore *)st;
-  pt_session *c = malloc(sizeof *c);
-  if (!c || pt_session_copy(c, x)) {
-    free(c);
-    return oom(err);
-  }
+  /* the version the row has now: the one read (or remembered), 0 for none */
+  const pgsess *was = pgset_get(&s->sesspend, x->session_id);
+  if (!was) was = pgset_get(&s->presess, x->session_id);
+  int64_t version = was && was != (const pgsess *)pg_absent ? was->version : 0;
+  pgsess *c = pg_sess_dup(x, version);
+  if (!c) return oom(err);
   char key[PT_ID_MAX + 3];
   snprintf(key, sizeof key, "s|%s", x->session_id);
   if (pgset_put(&s->sesspend, x->session_id, c) || pgset_put(&s->notify, key, NULL))

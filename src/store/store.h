@@ -131,6 +131,9 @@ typedef struct pt_store_keys {
   size_t nissues;
   const char *const *event_sessions, *const *event_ids; /* pairs */
   size_t nevents;
+  /* An event id the group looks up and does not find, it inserts: a store
+   * may assume the ids absent and let the insert's unique key check it. */
+  int ids_insert;
 } pt_store_keys;
 
 /* A change another process committed to a shared store (listen). kind 's'

@@ -590,6 +590,54 @@ static void test_retry_after_conflict(void **state) {
   }
 }
 
+/* Two trackers on one database (two servers, or a server and the tool):
+ * each builds on what the other committed, whatever it remembers of the
+ * session. On PostgreSQL the one whose memory of the row is stale finds
+ * out at its write (a version check, a taken seq) and runs the group again. */
+static void test_two_trackers(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    if (strncmp(url, "memory:", 7) == 0) continue; /* one process's memory */
+    pt_tracker *a = tu_open(url, 1), *b = tu_open(url, 1);
+    pt_error err;
+    pt_tracker_stats before, after;
+    assert_int_equal(tu_track(a, "two", "checkout_digital", "checkout_started", PT_SUCCESS, "t0"),
+                     0);
+    pt__stats(a, &before);
+    assert_int_equal(tu_track(b, "two", "checkout_digital", "payment_initiated", PT_SUCCESS, "t1"),
+                     1);
+    /* a remembers the session at one event: its next one is still seq 2 */
+    assert_int_equal(tu_track(a, "two", "checkout_digital", "payment_confirmed", PT_SUCCESS, "t2"),
+                     2);
+    /* an entry made by b alone (no event) moves the row too */
+    char *doc;
+    TU_ASSERT_OK(pt_snapshot(b, "two", NULL, "by b", &doc, &err), &err);
+    pt_free(doc);
+    assert_int_equal(tu_track(a, "two", "checkout_digital", "checkout_completed", PT_SUCCESS, "t3"),
+                     3);
+    /* a replay of b's event through a, which never saw it */
+    assert_int_equal(tu_track(a, "two", "checkout_digital", "payment_initiated", PT_SUCCESS, "t1"),
+                     1);
+    pt__stats(a, &after);
+    if (strncmp(url, "postgres", 8) == 0) /* found out three times, once each */
+      assert_int_equal(after.commit_retries - before.commit_retries, 3);
+    assert_int_equal(after.commit_failures, before.commit_failures);
+    TU_ASSERT_OK(pt_status_summary(b, "two", NULL, 0, 0, &doc, &err), &err);
+    json_t *s = doc_json(doc);
+    assert_int_equal(jint(s, "event_count"), 4);
+    assert_string_equal(jstr(json_object_get(s, "checksum"), "state"), "completed");
+    /* entries: one an event (auto-snapshot) and b's, each at its place */
+    assert_int_equal(json_array_size(json_object_get(s, "history")), 5);
+    json_decref(s);
+    int ok;
+    TU_ASSERT_OK(pt_verify(b, "two", &ok, &doc, &err), &err);
+    assert_int_equal(ok, 1);
+    pt_free(doc);
+    pt_close(a);
+    pt_close(b);
+  }
+}
+
 static void test_long_session_entries_are_capped(void **state) {
   (void)state;
   pt_tracker *t = tu_open("memory:", 0);
@@ -1171,6 +1219,7 @@ int main(void) {
       cmocka_unit_test_setup(test_traced_step, setup),
       cmocka_unit_test_setup(test_storage_fault_stores_nothing, setup),
       cmocka_unit_test_setup(test_retry_after_conflict, setup),
+      cmocka_unit_test_setup(test_two_trackers, setup),
       cmocka_unit_test(test_long_session_entries_are_capped),
       cmocka_unit_test(test_invalid_json),
       cmocka_unit_test_setup(test_sessions_listing, setup),
