@@ -417,6 +417,10 @@ static void prepare(PGconn *c, const char *name, const char *sql) {
 static void *raw_worker(void *p) {
   rawargs *a = p;
   PGconn *c = connect_to(a->url);
+  /* with a read of the sessions, as pipetrack's writer: planned for the
+   * arguments (a plan cached on the empty table would scan all of sessions
+   * at every read); the plain inserts keep PostgreSQL's default */
+  if (a->how == RAW_PROTOCOL) exec_ok(c, "SET plan_cache_mode = force_custom_plan");
   sbuf sql = {0};
   if (a->how == RAW_VALUES) {
     sb_printf(&sql, "INSERT INTO events (%s) VALUES ", EV_LIST);

@@ -302,7 +302,12 @@ pt_status pg_pipeline(pgconn *k, pgq *q, int n, const char *what, pt_error *err)
   int sent = 1;
   for (int i = 0; sent && i < n; i++) {
     char name[16];
-    if (q[i].stmt >= 0) {
+    /* the reads of a group's rows by key lists: planned for their
+     * arguments each time (unnamed), so no plan made while the tables were
+     * small (a sequential scan of sessions) outlives that */
+    if (q[i].stmt == Q_SESSIONS_GET || q[i].stmt == Q_EVENTS_FIND) {
+      sent = PQsendQueryParams(c, pg_sql[q[i].stmt], q[i].n, NULL, q[i].v, NULL, NULL, 0);
+    } else if (q[i].stmt >= 0) {
       stmt_name(q[i].stmt, name);
       if (!(k->prepared[q[i].stmt])) {
         prep[i] = 1;

@@ -35,18 +35,10 @@ static pt_status oom(pt_error *err) {
   return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
 }
 
-/* The writer's statements are planned for their arguments each time: a
- * plan cached while the tables were small (a sequential scan of sessions
- * for `session_id = ANY ($1)`) would stay until they are analyzed, and a
- * group costs one planning, not one per event. */
+/* The writer's connection (its key-list reads are planned afresh each
+ * time: pg_pipeline). */
 pt_status pg_writer_connect(pgstore *s, pt_error *err) {
-  pt_status rc = pg_connect(s->conninfo, &s->w, err);
-  if (rc) return rc;
-  PGresult *r = PQexec(s->w.c, "SET plan_cache_mode = force_custom_plan");
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = pg_fail(&s->w, r, "plan_cache_mode", err);
-  PQclear(r);
-  if (rc) pg_disconnect(&s->w);
-  return rc;
+  return pg_connect(s->conninfo, &s->w, err);
 }
 
 /* Runs q on the writer inside the transaction; its first statements go
