@@ -92,38 +92,10 @@ const char *const pg_sql[Q_COUNT] = {
                       " FROM events WHERE (session_id, id) IN"
                       " (SELECT * FROM unnest($1::text[], $2::text[]))",
     [Q_EVENT_FIND] = "SELECT " PG_EVENT_COLS " FROM events WHERE session_id = $1 AND id = $2",
-    /* a group's rows in one statement a table: arrays, one per column */
-    [Q_EVENTS_INSERT] =
-        "INSERT INTO events (session_id, seq, id, pipeline_type, step, status, ts, ts_given,"
-        " received_at, input, output, error, input_sha256, output_sha256, link, redacted)"
-        " SELECT a, b, c, d, e, f, g, h, i, j, k, l, decode(m, 'hex'), decode(n, 'hex'),"
-        " decode(o, 'hex'), p FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[],"
-        " $5::text[], $6::smallint[], $7::bigint[], $8::smallint[], $9::bigint[], $10::text[],"
-        " $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::smallint[])"
-        " AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p)",
     [Q_SNAPS_INSERT] = "INSERT INTO snapshots (" PG_SNAP_COLS
                        ") SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
                        " $5::bigint[], $6::text[], $7::int[], $8::int[], $9::int[], $10::text[],"
                        " $11::int[], $12::bigint[], $13::text[], $14::text[], $15::bigint[])",
-    /* every row written only while its version is the one read (or
-     * remembered; 0: absent); one missing from the count raises */
-    [Q_SESSIONS_PUT] =
-        "WITH w AS (INSERT INTO sessions AS x (session_id, " PG_SESSION_COLS
-        ") SELECT a, b, c, d, e, f, g, h, i, j, k, l, m, n, o + 1"
-        " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
-        " $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::int[],"
-        " $12::bigint[], $13::text[], $14::text[], $15::bigint[])"
-        " AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o) ON CONFLICT (session_id) DO UPDATE SET"
-        " pipeline_type = excluded.pipeline_type, event_count = excluded.event_count,"
-        " last_link = excluded.last_link, last_event_id = excluded.last_event_id,"
-        " first_ts = excluded.first_ts, last_ts = excluded.last_ts,"
-        " created_at = excluded.created_at, updated_at = excluded.updated_at,"
-        " snap_ms = excluded.snap_ms, snap_suffix = excluded.snap_suffix,"
-        " snapshot_count = excluded.snapshot_count, steps = excluded.steps,"
-        " recent = excluded.recent, version = excluded.version"
-        " WHERE x.version = excluded.version - 1 RETURNING 1)"
-        " SELECT CASE WHEN count(*) = cardinality($1::text[]) THEN 0 ELSE pipetrack_conflict() END"
-        " FROM w",
     [Q_NOTIFY] = "SELECT pg_notify('" CHANNEL "', p) FROM unnest($1::text[]) AS p",
     [Q_EVENTS_RANGE] = "SELECT " PG_EVENT_COLS
                        " FROM events WHERE session_id = $1 AND seq >= $2"
@@ -205,6 +177,76 @@ const char *const pg_sql[Q_COUNT] = {
         " WHERE issue_id = o.issue_id) ORDER BY id LIMIT $2",
     [Q_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
 };
+
+/* ---- the VALUES inserts ------------------------------------------------------ */
+
+/* A row's placeholders, with the casts the columns need ("hex": a digest's
+ * 64 hex digits decoded; "+1": the version the row will have). */
+static const char *const EVENT_ROW[] = {
+    "",         "::bigint", "", "", "",    "::smallint", "::bigint", "::smallint",
+    "::bigint", "",         "", "", "hex", "hex",        "hex",      "::smallint"};
+static const char *const SESSION_ROW[] = {
+    "",         "",         "::bigint", "",         "", "::bigint", "::bigint", "::bigint",
+    "::bigint", "::bigint", "::int",    "::bigint", "", "",         "+1"};
+
+static char *values_sql[PG_V_COUNT * PG_CHUNKS];
+static pthread_once_t values_once = PTHREAD_ONCE_INIT;
+
+/* check: the statement is a CTE w whose rows must number `rows`. */
+static char *values_text(const char *head, const char *const *row, int ncols, int rows,
+                         const char *tail, int check) {
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_buf_puts(&b, head);
+  int p = 1;
+  for (int r = 0; r < rows; r++) {
+    pt_buf_puts(&b, r ? ",(" : " VALUES (");
+    for (int c = 0; c < ncols; c++, p++) {
+      if (c) pt_buf_putc(&b, ',');
+      if (strcmp(row[c], "hex") == 0)
+        pt_buf_printf(&b, "decode($%d, 'hex')", p);
+      else if (strcmp(row[c], "+1") == 0)
+        pt_buf_printf(&b, "$%d::bigint + 1", p);
+      else
+        pt_buf_printf(&b, "$%d%s", p, row[c]);
+    }
+    pt_buf_putc(&b, ')');
+  }
+  pt_buf_puts(&b, tail);
+  if (check)
+    pt_buf_printf(&b, " SELECT CASE WHEN count(*) = %d THEN 0 ELSE pipetrack_conflict() END FROM w",
+                  rows);
+  return pt_buf_take(&b);
+}
+
+/* Each session row is written only while its version is the one read (or
+ * remembered; 0: no row): one missing from the count raises 40001. */
+#define SESSION_UPSERT                                                           \
+  " ON CONFLICT (session_id) DO UPDATE SET"                                      \
+  " pipeline_type = excluded.pipeline_type, event_count = excluded.event_count," \
+  " last_link = excluded.last_link, last_event_id = excluded.last_event_id,"     \
+  " first_ts = excluded.first_ts, last_ts = excluded.last_ts,"                   \
+  " created_at = excluded.created_at, updated_at = excluded.updated_at,"         \
+  " snap_ms = excluded.snap_ms, snap_suffix = excluded.snap_suffix,"             \
+  " snapshot_count = excluded.snapshot_count, steps = excluded.steps,"           \
+  " recent = excluded.recent, version = excluded.version"                        \
+  " WHERE x.version = excluded.version - 1 RETURNING 1)"
+
+static void make_values(void) {
+  for (int k = 0; k < PG_CHUNKS; k++) {
+    values_sql[PG_V_EVENTS * PG_CHUNKS + k] =
+        values_text("INSERT INTO events (" PG_EVENT_INSERT_COLS ")", EVENT_ROW, 16, 1 << k, "", 0);
+    values_sql[PG_V_SESSIONS * PG_CHUNKS + k] =
+        values_text("WITH w AS (INSERT INTO sessions AS x (session_id, " PG_SESSION_COLS ")",
+                    SESSION_ROW, 15, 1 << k, SESSION_UPSERT, 1);
+  }
+}
+
+const char *pg_stmt_sql(int stmt) {
+  if (stmt < Q_COUNT) return pg_sql[stmt];
+  pthread_once(&values_once, make_values);
+  return values_sql[stmt - Q_COUNT];
+}
 
 /* ---- connections ------------------------------------------------------------ */
 
@@ -296,9 +338,12 @@ pt_status pg_pipeline(pgconn *k, pgq *q, int n, const char *what, pt_error *err)
     return pt_fail(err, PT_ESTORAGE, NULL, "postgres: %s: not connected", what);
   }
   PGconn *c = k->c;
-  if (!PQenterPipelineMode(c)) return pg_fail(k, NULL, what, err);
-  int prep[16] = {0};
-  if (n > 16) n = 16;
+  char *prep = calloc((size_t)n + 1, 1); /* a statement prepared first */
+  if (!prep) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  if (!PQenterPipelineMode(c)) {
+    free(prep);
+    return pg_fail(k, NULL, what, err);
+  }
   int sent = 1;
   for (int i = 0; sent && i < n; i++) {
     char name[16];
@@ -311,7 +356,9 @@ pt_status pg_pipeline(pgconn *k, pgq *q, int n, const char *what, pt_error *err)
       stmt_name(q[i].stmt, name);
       if (!(k->prepared[q[i].stmt])) {
         prep[i] = 1;
-        sent = PQsendPrepare(c, name, pg_sql[q[i].stmt], 0, NULL);
+        k->prepared[q[i].stmt] = 1; /* once a pipeline (a failure below undoes it) */
+        const char *sql = pg_stmt_sql(q[i].stmt);
+        sent = sql && PQsendPrepare(c, name, sql, 0, NULL);
       }
       sent = sent && PQsendQueryPrepared(c, name, q[i].n, q[i].v, NULL, NULL, 0);
     } else {
@@ -320,6 +367,7 @@ pt_status pg_pipeline(pgconn *k, pgq *q, int n, const char *what, pt_error *err)
   }
   if (!sent || !PQpipelineSync(c)) {
     k->broken = 1; /* the connection's state is unknown: start over */
+    free(prep);
     return pg_fail(k, NULL, what, err);
   }
   pt_status rc = PT_OK;
@@ -336,7 +384,7 @@ pt_status pg_pipeline(pgconn *k, pgq *q, int n, const char *what, pt_error *err)
       /* the first failure names the cause; those after it were skipped */
       if (!good && rc == PT_OK) rc = pg_fail(k, r, what, err);
       if (pass == 0) {
-        if (good) k->prepared[q[i].stmt] = 1;
+        if (!good) k->prepared[q[i].stmt] = 0;
         PQclear(r);
       } else if (good) {
         q[i].res = r;
@@ -358,6 +406,7 @@ pt_status pg_pipeline(pgconn *k, pgq *q, int n, const char *what, pt_error *err)
   }
   if (!k->broken && !PQexitPipelineMode(c)) k->broken = 1;
   if (k->broken && rc == PT_OK) rc = pg_fail(k, NULL, what, err);
+  free(prep);
   if (rc != PT_OK)
     for (int i = 0; i < n; i++) {
       PQclear(q[i].res);

@@ -44,9 +44,7 @@ enum {
   Q_SESSION_GET,
   Q_EVENTS_FIND,
   Q_EVENT_FIND,
-  Q_EVENTS_INSERT,
   Q_SNAPS_INSERT,
-  Q_SESSIONS_PUT,
   Q_NOTIFY,
   Q_EVENTS_RANGE,
   Q_EVENT_IDS,
@@ -75,11 +73,26 @@ enum {
 };
 extern const char *const pg_sql[Q_COUNT];
 
+/* A group's events and session rows go as multi-row VALUES lists,
+ * prepared a size at a time (1, 2, 4 ... PG_CHUNK_MAX rows): n rows are
+ * sent as the chunks of n's binary digits, in one pipeline. */
+#define PG_CHUNKS 9
+enum { PG_V_EVENTS, PG_V_SESSIONS, PG_V_COUNT };
+#define Q_VALUES(table, k) (Q_COUNT + (table)*PG_CHUNKS + (k))
+#define Q_ALL (Q_COUNT + PG_V_COUNT * PG_CHUNKS)
+/* The text of statement stmt: pg_sql[stmt], or a VALUES insert; NULL out
+ * of memory. */
+const char *pg_stmt_sql(int stmt);
+
 /* The columns every event query selects, in pg_row_event's order. */
 #define PG_EVENT_COLS                                                                   \
   "session_id, seq, id, pipeline_type, step, status, ts, ts_given, received_at, input," \
   " output, error, encode(input_sha256, 'hex'), encode(output_sha256, 'hex'),"          \
   " encode(link, 'hex'), redacted"
+/* The columns an events insert names, in the order of its values. */
+#define PG_EVENT_INSERT_COLS                                                            \
+  "session_id, seq, id, pipeline_type, step, status, ts, ts_given, received_at, input," \
+  " output, error, input_sha256, output_sha256, link, redacted"
 /* The columns of a session row after session_id, in pg_row_session's order. */
 #define PG_SESSION_COLS                                                                  \
   "pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts, created_at," \
@@ -109,7 +122,7 @@ typedef struct pgconn {
   /* the last failure's SQLSTATE says running the transaction again may
    * succeed (40001 serialization, 40P01 deadlock) */
   int retryable;
-  unsigned char prepared[Q_COUNT]; /* statements prepared on it */
+  unsigned char prepared[Q_ALL]; /* statements prepared on it */
 } pgconn;
 
 typedef struct pgreader {

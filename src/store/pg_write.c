@@ -47,8 +47,19 @@ pt_status pg_writer_connect(pgstore *s, pt_error *err) {
  * statements sent once more: nothing of the transaction had reached the
  * server. Never for statements that end with COMMIT (resend 0): the commit
  * may have happened before the connection was lost. */
+static pt_status wpipe_on(pgstore *s, pgq *all, pgq *q, int n, const char *what, int resend,
+                          pt_error *err);
+
 static pt_status wpipe(pgstore *s, pgq *q, int n, const char *what, int resend, pt_error *err) {
-  pgq all[17];
+  pgq *all = malloc(((size_t)n + 1) * sizeof *all);
+  if (!all) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  pt_status rc = wpipe_on(s, all, q, n, what, resend, err);
+  free(all);
+  return rc;
+}
+
+static pt_status wpipe_on(pgstore *s, pgq *all, pgq *q, int n, const char *what, int resend,
+                          pt_error *err) {
   for (int attempt = 0;; attempt++) {
     int first = !s->tx_sent, m = 0;
     if (first) all[m++] = (pgq){.stmt = -1, .sql = "BEGIN"};
@@ -247,17 +258,42 @@ pt_status pg_lock(pgstore *s, const char *key, pt_error *err) {
 
 /* ---- what the transaction writes ------------------------------------------- */
 
-/* The column arrays of the kept writes, and the statements that send them. */
+/* The kept writes as statements: events and session rows as VALUES chunks
+ * (their parameters in one text, NUL-separated), registry entries and
+ * notifications as arrays (few a group). */
 #define COLS_EVENTS 16
 #define COLS_SNAPS 15
 #define COLS_SESSIONS 15
-#define COLS (COLS_EVENTS + COLS_SNAPS + COLS_SESSIONS + 1)
+#define COLS (COLS_SNAPS + 1)
 typedef struct batch {
   pt_buf col[COLS];
   const char *v[COLS];
-  pgq q[6]; /* events, snapshots, sessions, notifications, COMMIT */
-  int nq, used;
+  int used;
+  pt_buf text; /* the VALUES parameters */
+  size_t *off; /* where each starts in text */
+  size_t noff, capoff;
+  const char **vals;
+  pgq *q;        /* events, entries, sessions, notifications, COMMIT */
+  size_t *first; /* a VALUES statement's first parameter (an off index) */
+  int nq, capq, oom;
 } batch;
+
+static void add_q(batch *b, pgq q, size_t first) {
+  if (b->nq == b->capq) {
+    int nc = b->capq ? b->capq * 2 : 16;
+    pgq *nq = realloc(b->q, (size_t)nc * sizeof *nq);
+    if (nq) b->q = nq;
+    size_t *nf = nq ? realloc(b->first, (size_t)nc * sizeof *nf) : NULL;
+    if (!nf) {
+      b->oom = 1;
+      return;
+    }
+    b->first = nf;
+    b->capq = nc;
+  }
+  b->first[b->nq] = first;
+  b->q[b->nq++] = q;
+}
 
 static pt_buf *columns(batch *b, int n, int stmt) {
   pt_buf *c = b->col + b->used;
@@ -265,48 +301,92 @@ static pt_buf *columns(batch *b, int n, int stmt) {
     pt_buf_init(&c[i], 0);
     pg_arr_open(&c[i]);
   }
-  b->q[b->nq++] = (pgq){.stmt = stmt, .n = n, .v = b->v + b->used};
+  add_q(b, (pgq){.stmt = stmt, .n = n, .v = b->v + b->used}, (size_t)-1);
   b->used += n;
   return c;
 }
 
+static void val_str(batch *b, const char *s) {
+  if (b->noff == b->capoff) {
+    size_t nc = b->capoff ? b->capoff * 2 : 1024;
+    size_t *n = realloc(b->off, nc * sizeof *n);
+    if (!n) {
+      b->oom = 1;
+      return;
+    }
+    b->off = n;
+    b->capoff = nc;
+  }
+  b->off[b->noff++] = b->text.len;
+  pt_buf_put(&b->text, s, strlen(s) + 1);
+}
+
+static void val_i64(batch *b, int64_t v) {
+  char d[24];
+  snprintf(d, sizeof d, "%lld", (long long)v);
+  val_str(b, d);
+}
+
+/* rows rows of ncols values each, added from parameter first on: a
+ * statement a binary digit of rows, the largest chunks first. */
+static void values_chunks(batch *b, int table, size_t first, size_t rows, int ncols) {
+  for (int k = PG_CHUNKS - 1; k >= 0; k--) {
+    size_t size = (size_t)1 << k;
+    for (; rows >= size; rows -= size, first += size * (size_t)ncols)
+      add_q(b, (pgq){.stmt = Q_VALUES(table, k), .n = (int)size * ncols}, first);
+  }
+}
+
 static int batch_close(batch *b) {
-  int failed = 0;
+  int failed = b->oom || b->text.failed;
   for (int i = 0; i < b->used; i++) {
     pg_arr_close(&b->col[i]);
     failed |= b->col[i].failed;
     b->v[i] = pt_buf_cstr(&b->col[i]);
   }
-  return failed;
+  if (failed) return 1;
+  if (b->noff) {
+    if (!(b->vals = malloc(b->noff * sizeof *b->vals))) return 1;
+    for (size_t i = 0; i < b->noff; i++) b->vals[i] = b->text.data + b->off[i];
+  }
+  for (int i = 0; i < b->nq; i++)
+    if (b->first[i] != (size_t)-1) b->q[i].v = b->vals + b->first[i];
+  return 0;
 }
 
 static void batch_free(batch *b) {
   for (int i = 0; i < b->nq; i++) PQclear(b->q[i].res);
   for (int i = 0; i < b->used; i++) pt_buf_cleanup(&b->col[i]);
+  pt_buf_cleanup(&b->text);
+  free(b->off);
+  free(b->vals);
+  free(b->q);
+  free(b->first);
 }
 
 static void add_events(pgstore *s, batch *b) {
   if (s->evsent == s->nev) return;
-  pt_buf *c = columns(b, COLS_EVENTS, Q_EVENTS_INSERT);
+  size_t first = b->noff;
   for (size_t i = s->evsent; i < s->nev; i++) {
     const pt_event *e = s->ev[i];
-    pg_arr_text(&c[0], e->session_id);
-    pg_arr_i64(&c[1], e->seq);
-    pg_arr_text(&c[2], e->id);
-    pg_arr_text(&c[3], e->pipeline_type);
-    pg_arr_text(&c[4], e->step);
-    pg_arr_i64(&c[5], e->status);
-    pg_arr_i64(&c[6], e->ts);
-    pg_arr_i64(&c[7], e->ts_given);
-    pg_arr_i64(&c[8], e->received_at);
-    pg_arr_text(&c[9], e->input);
-    pg_arr_text(&c[10], e->output);
-    pg_arr_text(&c[11], e->error);
-    pg_arr_text(&c[12], e->input_sha256);
-    pg_arr_text(&c[13], e->output_sha256);
-    pg_arr_text(&c[14], e->link);
-    pg_arr_i64(&c[15], e->redacted);
+    val_str(b, e->session_id);
+    val_i64(b, e->seq);
+    val_str(b, e->id);
+    val_str(b, e->pipeline_type);
+    val_str(b, e->step);
+    val_i64(b, e->status);
+    val_i64(b, e->ts);
+    val_i64(b, e->ts_given);
+    val_i64(b, e->received_at);
+    val_str(b, e->input);
+    val_str(b, e->output);
+    val_str(b, e->error);
+    val_str(b, e->input_sha256);
+    val_str(b, e->output_sha256);
+    val_str(b, e->link);
+    val_i64(b, e->redacted);
   }
+  values_chunks(b, PG_V_EVENTS, first, s->nev - s->evsent, COLS_EVENTS);
 }
 
 static void add_snaps(pgstore *s, batch *b) {
@@ -334,34 +414,34 @@ static void add_snaps(pgstore *s, batch *b) {
 
 static void add_sessions(pgstore *s, batch *b) {
   if (!s->sesspend.n) return;
-  pt_buf *c = columns(b, COLS_SESSIONS, Q_SESSIONS_PUT);
-  pt_buf steps;
-  pt_buf_init(&steps, 0);
+  size_t first = b->noff;
+  pt_buf text;
+  pt_buf_init(&text, 0);
   for (size_t i = 0; i < s->sesspend.n; i++) {
     const pt_session *x = s->sesspend.e[i]->v;
-    pg_arr_text(&c[0], x->session_id);
-    pg_arr_text(&c[1], x->pipeline_type);
-    pg_arr_i64(&c[2], x->event_count);
-    pg_arr_text(&c[3], x->last_link);
-    pg_arr_text(&c[4], x->last_event_id);
-    pg_arr_i64(&c[5], x->first_ts);
-    pg_arr_i64(&c[6], x->last_ts);
-    pg_arr_i64(&c[7], x->created_at);
-    pg_arr_i64(&c[8], x->updated_at);
-    pg_arr_i64(&c[9], x->snap_ms);
-    pg_arr_i64(&c[10], x->snap_suffix);
-    pg_arr_i64(&c[11], x->snapshot_count);
-    pt_buf_reset(&steps);
-    pt_session_steps_encode(&steps, x);
-    if (steps.failed) c[12].failed = 1;
-    pg_arr_text(&c[12], pt_buf_cstr(&steps));
-    pt_buf_reset(&steps);
-    pt_session_recent_encode(&steps, x);
-    if (steps.failed) c[13].failed = 1;
-    pg_arr_text(&c[13], pt_buf_cstr(&steps));
-    pg_arr_i64(&c[14], ((const pgsess *)x)->version);
+    val_str(b, x->session_id);
+    val_str(b, x->pipeline_type);
+    val_i64(b, x->event_count);
+    val_str(b, x->last_link);
+    val_str(b, x->last_event_id);
+    val_i64(b, x->first_ts);
+    val_i64(b, x->last_ts);
+    val_i64(b, x->created_at);
+    val_i64(b, x->updated_at);
+    val_i64(b, x->snap_ms);
+    val_i64(b, x->snap_suffix);
+    val_i64(b, x->snapshot_count);
+    pt_buf_reset(&text);
+    pt_session_steps_encode(&text, x);
+    val_str(b, pt_buf_cstr(&text));
+    pt_buf_reset(&text);
+    pt_session_recent_encode(&text, x);
+    val_str(b, pt_buf_cstr(&text));
+    if (text.failed) b->oom = 1;
+    val_i64(b, ((const pgsess *)x)->version); /* the version the write expects */
   }
-  pt_buf_cleanup(&steps);
+  pt_buf_cleanup(&text);
+  values_chunks(b, PG_V_SESSIONS, first, s->sesspend.n, COLS_SESSIONS);
 }
 
 /* Marks what the batch sent as sent: the sessions' rows are now what the
@@ -445,7 +525,7 @@ pt_status pg_commit(pt_store *st, pt_error *err) {
       pg_arr_text(c, payload);
     }
   }
-  b.q[b.nq++] = (pgq){.stmt = -1, .sql = "COMMIT"};
+  add_q(&b, (pgq){.stmt = -1, .sql = "COMMIT"}, (size_t)-1);
   pt_status rc = batch_close(&b) ? oom(err) : wpipe(s, b.q, b.nq, "commit", 0, err);
   /* COMMIT of a transaction that failed earlier answers ROLLBACK */
   if (rc == PT_OK && strcmp(PQcmdStatus(b.q[b.nq - 1].res), "COMMIT") != 0)
