@@ -221,12 +221,14 @@ static double run_pt(int threads, int batches, int snap, double *epc, double *up
 enum {
   RAW_VALUES,  /* multi-row INSERT ... VALUES, 16 (13) parameters a row */
   RAW_UNNEST,  /* one array parameter a column, unnest() */
-  RAW_PROTOCOL /* unnest, plus pipetrack's protocol: a first round trip of
-                  advisory locks and a read of the sessions' rows, then the
-                  writes with a pg_notify a session and COMMIT */
+  RAW_PROTOCOL /* unnest, plus pipetrack's locked protocol (its way for
+                  sessions it does not remember, and for retries): a first
+                  round trip of advisory locks and a read of the sessions'
+                  rows, then the writes with a pg_notify a session and
+                  COMMIT */
 };
 
-/* The parts of pipetrack's protocol RAW_PROTOCOL sends: all by default;
+/* The parts of pipetrack's locked protocol RAW_PROTOCOL sends: all by default;
  * PT_BENCH_PROTOCOL=trip,locks,read,notify (any of them) to see what each
  * costs ("trip" alone: the second round trip with nothing in the first but
  * BEGIN). */
@@ -627,7 +629,7 @@ int main(int argc, char **argv) {
   if (parts) {
     proto_parts = (strstr(parts, "trip") ? P_TRIP : 0) | (strstr(parts, "locks") ? P_LOCKS : 0) |
                   (strstr(parts, "read") ? P_READ : 0) | (strstr(parts, "notify") ? P_NOTIFY : 0);
-    printf("(raw libpq with pipetrack's protocol: only %s)\n", parts);
+    printf("(raw libpq with pipetrack's locked protocol: only %s)\n", parts);
   }
 #define N(x) ((int)((x)*scale) > 0 ? (int)((x)*scale) : 1)
   int b1 = N(500), b4 = N(200); /* batches a thread: 50,000 and 4 x 20,000 events */
@@ -689,7 +691,7 @@ int main(int argc, char **argv) {
         " (%s), ratio %.2f (target >= 0.6)\n",
         BATCH, m[pt].threads, k ? "s" : "", med[pt], raw, how, med[pt] / raw);
     printf(
-        "  against raw libpq with pipetrack's protocol (locks, read, notify; 2 round trips):"
+        "  against raw libpq with pipetrack's locked protocol (locks, read, notify; 2 round trips):"
         " ratio %.2f; that protocol costs %.2fx the plain insert\n",
         med[pt] / med[proto], med[proto] / raw);
     printf("  with auto_snapshot 1: %.0f events/s, %.2fx raw libpq without snapshot rows\n",
