@@ -289,13 +289,23 @@ pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const cha
 pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *state, int limit,
                       const char *cursor, char **out, pt_error *err);
 
-/* The funnel of one pipeline type (docs/api.md stats): {"pipeline_type",
- * "sessions", "completed", "failed", "completion_rate", "duration_ms":
- * {"p50", "p95"}, "steps": [{"step", "reached", "succeeded", "failed"}]},
- * over sessions created at or after since_ms (0: all), at most the 100,000
- * most recently active (then "truncated": true). */
-pt_status pt_stats(pt_tracker *t, const char *pipeline_type, int64_t since_ms, char **out,
-                   pt_error *err);
+/* The funnel of one pipeline type (docs/api.md stats) over the sessions
+ * created in [since_ms, until_ms) (until_ms < 0: no upper bound):
+ * {"pipeline_type", "since", "until", "sessions", "completed", "failed",
+ * "stalled", "completion_rate", "duration_ms": {"p50", "p95", "p99"},
+ * "steps": [{"step", "optional", "reached", "succeeded", "failed",
+ * "duration_ms"}], "truncated": false}. Exact for any range (read from
+ * rollups); durations within 2.2 %. */
+pt_status pt_stats(pt_tracker *t, const char *pipeline_type, int64_t since_ms, int64_t until_ms,
+                   char **out, pt_error *err);
+
+/* The same per bucket of `interval` ("minute", "hour" or "day"; NULL:
+ * hour), whole buckets from since_ms rounded down to until_ms rounded up,
+ * at most 1,440: {"pipeline_type", "interval", "since", "until", "buckets":
+ * [{"start", ...the counts of pt_stats}]}. since_ms < 0: 60 minutes, 48
+ * hours or 30 days before until_ms; until_ms < 0: now. */
+pt_status pt_timeseries(pt_tracker *t, const char *pipeline_type, int64_t since_ms,
+                        int64_t until_ms, const char *interval, char **out, pt_error *err);
 
 /* {"algorithm": "ed25519", "public_key": base64 of its 32 raw bytes}, the
  * key registry entries and receipts are signed with; PT_ENOTFOUND when the

@@ -39,6 +39,7 @@ pt_answer *pt__api_issues(ARGS);
 pt_answer *pt__api_issue(ARGS);
 pt_answer *pt__api_issue_resolve(ARGS);
 pt_answer *pt__api_stats(ARGS);
+pt_answer *pt__api_timeseries(ARGS);
 pt_answer *pt__api_pubkey(ARGS);
 pt_answer *pt__api_redact(ARGS);
 /* a started track's answer (track.c); frees p */

@@ -145,18 +145,44 @@ pt_answer *pt__api_pubkey(ARGS) {
   return whole(t, pt_pubkey);
 }
 
-pt_answer *pt__api_stats(ARGS) {
-  UNUSED_ASYNC;
-  const char *since = pt__arg(rq, "since");
+/* A time parameter: absent leaves *ms as it is; 0 when it is not a time. */
+static int time_arg(const pt_request *rq, const char *name, int64_t *ms) {
+  const char *v = pt__arg(rq, name);
+  if (!v) return 1;
   char *end = NULL;
   errno = 0;
-  long long ms = since ? strtoll(since, &end, 10) : 0;
-  if (since && (*end || end == since || ms < 0 || errno == ERANGE))
-    return pt_answer_error(400, "invalid_request", "since",
-                           "since: must be a time in ms since the epoch");
+  long long x = strtoll(v, &end, 10);
+  if (*end || end == v || x < 0 || errno == ERANGE) return 0;
+  *ms = x;
+  return 1;
+}
+
+#define TIME_ARGS(since, until)                                            \
+  if (!time_arg(rq, "since", &since))                                      \
+    return pt_answer_error(400, "invalid_request", "since",                \
+                           "since: must be a time in ms since the epoch"); \
+  if (!time_arg(rq, "until", &until))                                      \
+    return pt_answer_error(400, "invalid_request", "until",                \
+                           "until: must be a time in ms since the epoch");
+
+pt_answer *pt__api_stats(ARGS) {
+  UNUSED_ASYNC;
+  int64_t since = 0, until = -1;
+  TIME_ARGS(since, until)
   char *out = NULL;
   pt_error err;
-  pt_status st = pt_stats(t, pt__arg(rq, "pipeline_type"), ms, &out, &err);
+  pt_status st = pt_stats(t, pt__arg(rq, "pipeline_type"), since, until, &out, &err);
+  return pt__ans_doc(st, 200, out, &err);
+}
+
+pt_answer *pt__api_timeseries(ARGS) {
+  UNUSED_ASYNC;
+  int64_t since = -1, until = -1;
+  TIME_ARGS(since, until)
+  char *out = NULL;
+  pt_error err;
+  pt_status st = pt_timeseries(t, pt__arg(rq, "pipeline_type"), since, until,
+                               pt__arg(rq, "interval"), &out, &err);
   return pt__ans_doc(st, 200, out, &err);
 }
 

@@ -120,6 +120,7 @@ pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err) {
                         .fail_after = opts->store_fault_after};
   if (rc == PT_OK)
     rc = pt_store_open(opts->db_url ? opts->db_url : "sqlite:./pipetrack.db", &sc, &t->store, err);
+  if (rc == PT_OK) rc = pt__rollups_catch_up(t, err);
   if (rc == PT_OK) rc = pt__committer_start(t, err);
   if (rc != PT_OK) {
     pt_close(t);

@@ -142,6 +142,9 @@ typedef struct pt__txsess {
   int stored; /* in the store before this transaction */
   int exists; /* stored before, or appended to in this transaction */
   int dirty;
+  /* the aggregate as loaded (has_before): the rollups get s minus it */
+  pt_session before;
+  int has_before;
 } pt__txsess;
 
 typedef struct pt__tx {
@@ -169,6 +172,12 @@ pt_status pt__tx_stored(pt__tx *x, pt__job *j, const char *sid, pt__txsess **out
  * what began; keeps the session cache in step and frees x. Returns the
  * outcome: rc, or the commit's failure. */
 pt_status pt__tx_end(pt__tx *x, pt_status rc, pt_error *err);
+
+/* Rollups (rollup.c): the deltas of the sessions x changed, added to the
+ * store before they are written. */
+pt_status pt__rollup_tx(pt__tx *x, pt_error *err);
+/* At open: counts the sessions stored before rollups existed. */
+pt_status pt__rollups_catch_up(pt_tracker *t, pt_error *err);
 
 /* The session cache of t: an empty one, and its release. */
 void pt__cache_init(pt_tracker *t);

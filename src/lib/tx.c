@@ -102,6 +102,7 @@ pt_status pt__tx_begin(pt__tx *x, pt_tracker *t, size_t nsessions, const pt__key
 static void tx_cleanup(pt__tx *x) {
   for (size_t i = 0; i < x->n; i++) {
     pt_session_cleanup(&x->list[i]->s);
+    if (x->list[i]->has_before) pt_session_cleanup(&x->list[i]->before);
     free(x->list[i]);
   }
   free(x->list);
@@ -141,6 +142,12 @@ pt_status pt__tx_session(pt__tx *x, const char *sid, const char *type, pt__txses
     return rc;
   } else {
     ts->exists = ts->stored = 1;
+    if (pt_session_copy(&ts->before, &ts->s)) {
+      pt_session_cleanup(&ts->s);
+      free(ts);
+      return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+    }
+    ts->has_before = 1;
   }
   /* stores that keep aggregates cached keep the latest ids with them, and
    * so do stores that keep them with the row (a restored list goes on) */
@@ -148,6 +155,7 @@ pt_status pt__tx_session(pt__tx *x, const char *sid, const char *type, pt__txses
     pt_session_keep_recent(&ts->s);
   if (pt_map_put(&x->map, ts->s.session_id, ts)) {
     pt_session_cleanup(&ts->s);
+    if (ts->has_before) pt_session_cleanup(&ts->before);
     free(ts);
     return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   }
@@ -167,6 +175,7 @@ pt_status pt__tx_stored(pt__tx *x, pt__job *j, const char *sid, pt__txsess **out
 
 pt_status pt__tx_end(pt__tx *x, pt_status rc, pt_error *err) {
   pt_tracker *t = x->t;
+  if (rc == PT_OK) rc = pt__rollup_tx(x, err);
   for (size_t i = 0; rc == PT_OK && i < x->n; i++)
     if (x->list[i]->dirty)
       rc = pt_store_session_put(t->store, &x->list[i]->s, !x->list[i]->stored, err);

@@ -80,6 +80,7 @@ static void m_close(pt_store *st) {
   free(m->iall);
   free(m->ilog);
   free(m->ob);
+  mem_rollups_free(m);
   pt_map_cleanup(&m->issues);
   pthread_rwlock_destroy(&m->lock);
   free(m);
@@ -113,9 +114,14 @@ static void redact_now(pt_event *e) {
   e->redacted = 1;
 }
 
+static void m_rollback(pt_store *st);
+
 static pt_status m_commit(pt_store *st, pt_error *err) {
-  (void)err;
   mstore *m = (mstore *)st;
+  if (mem_rollups_commit(m)) {
+    m_rollback(st);
+    return mem_oom(err);
+  }
   for (size_t i = 0; i < m->nred; i++)
     if (m->red[i].seq < (int64_t)m->red[i].s->n) redact_now(m->red[i].s->ev[m->red[i].seq]);
   m->nred = 0;
@@ -135,6 +141,7 @@ static int adopted_now(const mstore *m, const pt_event *e) {
 static void m_rollback(pt_store *st) {
   mstore *m = (mstore *)st;
   m->nred = 0;
+  mem_rollups_rollback(m);
   for (size_t i = m->nlog; i-- > 0;) {
     undo *u = &m->log[i];
     msess *s = u->s;
@@ -452,6 +459,22 @@ static pt_status m_list_sessions(pt_reader *r, const char *ptype, int64_t before
   return PT_OK;
 }
 
+pt_status mem_list_sessions_created(pt_reader *r, const char *ptype, int64_t from, int64_t to,
+                                    pt_session_cb cb, void *ctx, pt_error *err) {
+  (void)err;
+  mstore *m = (mstore *)r->store;
+  /* a walk over every session: imported sessions keep their creation
+   * times, so creation order is not time order */
+  for (size_t i = 0; i < m->nall; i++) {
+    const pt_session *s = &m->all[i]->agg;
+    if (!m->all[i]->exists || s->created_at < from || s->created_at >= to ||
+        strcmp(s->pipeline_type, ptype) != 0)
+      continue;
+    if (cb(ctx, s, s->updated_at)) break;
+  }
+  return PT_OK;
+}
+
 static pt_status m_list_session_ids(pt_reader *r, const char *after_id, int64_t limit, pt_sid_cb cb,
                                     void *ctx, pt_error *err) {
   mstore *m = (mstore *)r->store;
@@ -510,4 +533,5 @@ const pt_store_methods pt_store_memory_methods = {
     .list_session_ids = m_list_session_ids,
     .read_snapshots_from = m_read_snapshots_from,
     .issues = &pt__memory_issue_methods,
+    .rollups = &pt__memory_rollup_methods,
 };

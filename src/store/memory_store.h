@@ -9,7 +9,8 @@
  *
  *   memory_store.c   open and close, the transaction, sessions, events and
  *                    snapshots, the readers, the table of methods
- *   memory_issues.c  issues, the sessions they affected, the webhook outbox */
+ *   memory_issues.c  issues, the sessions they affected, the webhook outbox
+ *   memory_rollups.c rollups, a sorted array */
 #ifndef PT_MEMORY_STORE_H
 #define PT_MEMORY_STORE_H
 
@@ -60,6 +61,7 @@ typedef struct mstore {
   size_t nob, capob, ob_mark;
   int64_t ob_next;
   pthread_rwlock_t lock;
+  struct mroll *roll; /* memory_rollups.c's, NULL until the first rollup */
   pt_map sessions;
   msess **all;
   size_t nall, capall;
@@ -88,5 +90,17 @@ pt_status mem_oom(pt_error *err);
 /* ---- memory_issues.c: issues and the webhook outbox (store.h states each method) ---- */
 
 extern const pt_store_issue_methods pt__memory_issue_methods;
+
+/* ---- memory_rollups.c ---- */
+
+extern const pt_store_rollup_methods pt__memory_rollup_methods;
+/* At commit, under the write lock: applies the transaction's deltas; -1
+ * (out of memory) changes nothing. */
+int mem_rollups_commit(mstore *m);
+void mem_rollups_rollback(mstore *m);
+void mem_rollups_free(mstore *m);
+/* memory_store.c: the sessions of ptype created in from .. to - 1. */
+pt_status mem_list_sessions_created(pt_reader *r, const char *ptype, int64_t from, int64_t to,
+                                    pt_session_cb cb, void *ctx, pt_error *err);
 
 #endif

@@ -15,7 +15,7 @@
 #include "../core/error.h"
 #include "pg_store.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 /* The session-level advisory lock the migrations run under. */
 #define MIGRATE_LOCK 0x70697065747261LL /* "pipetra" */
 /* The channel commits are announced on. */
@@ -78,6 +78,15 @@ static const char *const MIGRATIONS[] = {
     "CREATE FUNCTION pipetrack_conflict() RETURNS integer LANGUAGE plpgsql AS"
     " $$BEGIN RAISE EXCEPTION USING ERRCODE = '40001',"
     " MESSAGE = 'a session changed since this server read it'; END$$;",
+    /* 1 -> 2: rollups (docs/architecture.md#rollups), global like issues;
+     * each server adds to rows of its own shard, summed when read */
+    "CREATE TABLE rollups (pipeline_type text COLLATE \"C\" NOT NULL, res bigint NOT NULL,"
+    " bucket bigint NOT NULL, step text COLLATE \"C\" NOT NULL, metric integer NOT NULL,"
+    " shard smallint NOT NULL, value bigint NOT NULL,"
+    " PRIMARY KEY (pipeline_type, res, bucket, step, metric, shard));"
+    "CREATE TABLE rollup_todo (after_id text COLLATE \"C\" NOT NULL);"
+    "INSERT INTO rollup_todo SELECT '' WHERE EXISTS (SELECT 1 FROM sessions);"
+    "CREATE INDEX sessions_by_created ON sessions (pipeline_type, created_at);",
 };
 
 #define SESSION_UPDATE(c) c " = excluded." c
@@ -176,6 +185,24 @@ const char *const pg_sql[Q_COUNT] = {
         " WHERE next_at <= $1 AND id = (SELECT min(id) FROM outbox"
         " WHERE issue_id = o.issue_id) ORDER BY id LIMIT $2",
     [Q_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
+    /* rows sorted and unique by key (one shard; add_rolls merges them) */
+    [Q_ROLLUPS_ADD] =
+        "INSERT INTO rollups (pipeline_type, res, bucket, step, metric, shard, value)"
+        " SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::int[],"
+        " $6::smallint[], $7::bigint[])"
+        " ON CONFLICT (pipeline_type, res, bucket, step, metric, shard)"
+        " DO UPDATE SET value = rollups.value + excluded.value",
+    [Q_ROLLUPS_READ] =
+        "SELECT bucket, step, metric, sum(value)::bigint FROM rollups"
+        " WHERE pipeline_type = $1 AND res = $2 AND bucket >= $3 AND bucket < $4"
+        " GROUP BY bucket, step, metric ORDER BY bucket, step, metric",
+    [Q_CREATED] = "SELECT session_id, " PG_SESSION_COLS
+                  " FROM sessions WHERE pipeline_type = $1 AND created_at >= $2"
+                  " AND created_at < $3",
+    /* one process at a time counts a page (the row lock) */
+    [Q_ROLLUP_TODO] = "SELECT after_id FROM rollup_todo FOR UPDATE",
+    [Q_ROLLUP_TODO_SET] = "UPDATE rollup_todo SET after_id = $1",
+    [Q_ROLLUP_TODO_DONE] = "DELETE FROM rollup_todo",
 };
 
 /* ---- the VALUES inserts ------------------------------------------------------ */
@@ -590,6 +617,7 @@ static pt_status p_open(const char *where, const pt_store_config *cfg, pt_store 
     memcpy(r, &x, sizeof r);
   }
   for (int i = 0; i < 8; i++) snprintf(s->instance + 2 * i, 3, "%02x", r[i]);
+  s->shard = r[0] % 16;
   pt_status rc = pg_writer_connect(s, err);
   if (rc == PT_OK) rc = migrate(&s->w, err);
   if (rc != PT_OK) {
@@ -616,6 +644,7 @@ static void p_close(pt_store *st) {
   pg_disconnect(&s->w);
   free(s->ev);
   free(s->snaps);
+  free(s->rolls);
   pgset_free(&s->evpend);
   pgset_free(&s->sesspend);
   pgset_free(&s->notify);
@@ -658,5 +687,6 @@ const pt_store_methods pt_store_pg_methods = {
     .list_session_ids = pg_list_session_ids,
     .read_snapshots_from = pg_read_snapshots_from,
     .issues = &pt__pg_issue_methods,
+    .rollups = &pt__pg_rollup_methods,
     .listen = p_listen,
 };

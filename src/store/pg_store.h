@@ -69,6 +69,12 @@ enum {
   Q_ISSUE_SESSIONS_FROM,
   Q_OUTBOX_DUE,
   Q_OUTBOX_COUNT,
+  Q_ROLLUPS_ADD,
+  Q_ROLLUPS_READ,
+  Q_CREATED,
+  Q_ROLLUP_TODO,
+  Q_ROLLUP_TODO_SET,
+  Q_ROLLUP_TODO_DONE,
   Q_COUNT
 };
 extern const char *const pg_sql[Q_COUNT];
@@ -175,7 +181,11 @@ typedef struct pgstore {
   pgset sesspend; /* sid -> pt_session (owned copy) */
   pt_snap *snaps; /* owned copies; those before snapsent reached the server */
   size_t nsnaps, capsnaps, snapsent;
-  pgset notify; /* "s|sid" or "i|iid" -> NULL: who hears of the commit */
+  pgset notify;         /* "s|sid" or "i|iid" -> NULL: who hears of the commit */
+  struct pgroll *rolls; /* rollup deltas (owned copies) */
+  size_t nrolls, caprolls;
+  int shard; /* the rollup rows this store adds to (random: servers do not
+                wait for each other's row locks) */
   /* ---- the rows this store committed last (sid -> pgsess) ----
    * A group whose sessions are all here and that names no issue is sent
    * optimistically: no locks, no reads, one round trip; each row is written
@@ -319,5 +329,14 @@ void pg_reader_free(pgreader *r);
 
 /* ---- pg_issues.c ---- */
 extern const pt_store_issue_methods pt__pg_issue_methods;
+
+/* ---- pg_rollups.c ---- */
+
+typedef struct pgroll {
+  char ptype[PT_NAME_MAX + 1], step[PT_NAME_MAX + 1];
+  int64_t res, bucket, delta;
+  int metric;
+} pgroll;
+extern const pt_store_rollup_methods pt__pg_rollup_methods;
 
 #endif

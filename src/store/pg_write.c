@@ -22,6 +22,7 @@ void pg_tx_clear(pgstore *s) {
   s->nev = s->evsent = 0;
   for (size_t i = 0; i < s->nsnaps; i++) pt_snap_cleanup(&s->snaps[i]);
   s->nsnaps = s->snapsent = 0;
+  s->nrolls = 0;
   pgset_clear(&s->evpend);
   pgset_clear(&s->sesspend);
   pgset_clear(&s->notify);
@@ -264,7 +265,8 @@ pt_status pg_lock(pgstore *s, const char *key, pt_error *err) {
 #define COLS_EVENTS 16
 #define COLS_SNAPS 15
 #define COLS_SESSIONS 15
-#define COLS (COLS_SNAPS + 1)
+#define COLS_ROLLUPS 7
+#define COLS (COLS_SNAPS + 1 + COLS_ROLLUPS)
 typedef struct batch {
   pt_buf col[COLS];
   const char *v[COLS];
@@ -444,6 +446,44 @@ static void add_sessions(pgstore *s, batch *b) {
   values_chunks(b, PG_V_SESSIONS, first, s->sesspend.n, COLS_SESSIONS);
 }
 
+static int cmp_roll(const void *pa, const void *pb) {
+  const pgroll *a = pa, *b = pb;
+  int c = strcmp(a->ptype, b->ptype);
+  if (c) return c;
+  if (a->res != b->res) return a->res < b->res ? -1 : 1;
+  if (a->bucket != b->bucket) return a->bucket < b->bucket ? -1 : 1;
+  if ((c = strcmp(a->step, b->step))) return c;
+  return a->metric < b->metric ? -1 : a->metric > b->metric;
+}
+
+/* Rollup deltas go with the commit (they are added last in a transaction,
+ * after every read). One upsert may not touch a row twice, and rows locked
+ * in one order cannot deadlock: the deltas of every rollup_add call of the
+ * transaction are sorted and merged first. */
+static void add_rolls(pgstore *s, batch *b) {
+  if (!s->nrolls) return;
+  qsort(s->rolls, s->nrolls, sizeof *s->rolls, cmp_roll);
+  size_t w = 0;
+  for (size_t i = 0; i < s->nrolls;) {
+    pgroll r = s->rolls[i++];
+    while (i < s->nrolls && cmp_roll(&r, &s->rolls[i]) == 0) r.delta += s->rolls[i++].delta;
+    if (r.delta) s->rolls[w++] = r;
+  }
+  s->nrolls = w;
+  if (!s->nrolls) return;
+  pt_buf *c = columns(b, COLS_ROLLUPS, Q_ROLLUPS_ADD);
+  for (size_t i = 0; i < s->nrolls; i++) {
+    const pgroll *r = &s->rolls[i];
+    pg_arr_text(&c[0], r->ptype);
+    pg_arr_i64(&c[1], r->res);
+    pg_arr_i64(&c[2], r->bucket);
+    pg_arr_text(&c[3], r->step);
+    pg_arr_i64(&c[4], r->metric);
+    pg_arr_i64(&c[5], s->shard);
+    pg_arr_i64(&c[6], r->delta);
+  }
+}
+
 /* Marks what the batch sent as sent: the sessions' rows are now what the
  * transaction reads back (they move to presess). */
 static pt_status batch_sent(pgstore *s, pt_error *err) {
@@ -507,7 +547,7 @@ static void forget(pgstore *s) {
 
 pt_status pg_commit(pt_store *st, pt_error *err) {
   pgstore *s = (pgstore *)st;
-  if (!s->tx_sent && s->nev == 0 && s->nsnaps == 0 && !s->sesspend.n) {
+  if (!s->tx_sent && s->nev == 0 && s->nsnaps == 0 && !s->sesspend.n && !s->nrolls) {
     pg_tx_clear(s); /* nothing reached the server: nothing to commit */
     return PT_OK;
   }
@@ -516,6 +556,7 @@ pt_status pg_commit(pt_store *st, pt_error *err) {
   add_events(s, &b);
   add_snaps(s, &b);
   add_sessions(s, &b);
+  add_rolls(s, &b);
   if (s->notify.n) {
     /* other servers' streams hear of each session and issue once */
     pt_buf *c = columns(&b, 1, Q_NOTIFY);

@@ -118,6 +118,7 @@ const pt_store_methods pt_store_sqlite_methods = {
     .snapshot_put = sq_snapshot_put,
     .generation = sq_generation,
     .issues = &pt__sqlite_issue_methods,
+    .rollups = &pt__sqlite_rollup_methods,
     .flush = sq_flush,
     .tx_event_ids = sq_tx_event_ids,
     .tx_read_events = sq_tx_read_events,

@@ -6,7 +6,7 @@
 #include "../core/error.h"
 #include "sqlite_store.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 /* Each migration takes the schema from version i to i+1. Never edit one that
  * has shipped: add the next. */
@@ -66,6 +66,17 @@ static const char *const MIGRATIONS[] = {
     " action TEXT NOT NULL, created_at INTEGER NOT NULL, next_at INTEGER NOT NULL,"
     " attempts INTEGER NOT NULL);"
     "CREATE INDEX outbox_by_issue ON outbox(issue_id, id);",
+    /* 4 -> 5: rollups (docs/architecture.md#rollups); sessions stored
+     * before them are counted by the tracker at open, a page a
+     * transaction, from where rollup_todo says */
+    "CREATE TABLE rollups (pipeline_type TEXT NOT NULL, res INTEGER NOT NULL,"
+    " bucket INTEGER NOT NULL, step TEXT NOT NULL, metric INTEGER NOT NULL,"
+    " value INTEGER NOT NULL, PRIMARY KEY (pipeline_type, res, bucket, step, metric))"
+    " WITHOUT ROWID;"
+    "CREATE TABLE rollup_todo (after_id TEXT NOT NULL);"
+    "INSERT INTO rollup_todo SELECT '' WHERE EXISTS (SELECT 1 FROM sessions);"
+    /* the edges of a range the buckets do not cover */
+    "CREATE INDEX sessions_by_created ON sessions(pipeline_type, created_at);",
 };
 
 const char *const sq_wsql[W_COUNT] = {
@@ -139,6 +150,13 @@ const char *const sq_wsql[W_COUNT] = {
     [W_EVENT_REDACT] =
         "UPDATE events SET input = 'null', output = 'null', redacted = 1"
         " WHERE session_id = ?1 AND seq = ?2",
+    [W_ROLLUP_ADD] =
+        "INSERT INTO rollups VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        " ON CONFLICT (pipeline_type, res, bucket, step, metric)"
+        " DO UPDATE SET value = value + excluded.value",
+    [W_ROLLUP_TODO] = "SELECT after_id FROM rollup_todo",
+    [W_ROLLUP_TODO_SET] = "UPDATE rollup_todo SET after_id = ?1",
+    [W_ROLLUP_TODO_DONE] = "DELETE FROM rollup_todo",
 };
 
 const char *const sq_rsql[R_COUNT] = {
@@ -208,6 +226,13 @@ const char *const sq_rsql[R_COUNT] = {
         " WHERE next_at <= ?1 AND id = (SELECT min(id) FROM outbox WHERE issue_id = o.issue_id)"
         " ORDER BY id LIMIT ?2",
     [R_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
+    /* in the key's order: an index range, no sort */
+    [R_ROLLUPS] =
+        "SELECT bucket, step, metric, value FROM rollups WHERE pipeline_type = ?1 AND res = ?2"
+        " AND bucket >= ?3 AND bucket < ?4 ORDER BY bucket, step, metric",
+    [R_CREATED] =
+        "SELECT session_id FROM sessions WHERE pipeline_type = ?1"
+        " AND created_at >= ?2 AND created_at < ?3",
 };
 
 pt_status sq_migrate(sqlite3 *db, pt_error *err) {

@@ -12,7 +12,8 @@
  *   sqlite_codec.c   rows to structs (and digests to blobs)
  *   sqlite_write.c   the write transaction, and session rows written behind
  *   sqlite_read.c    the readers, and the reads the writer shares with them
- *   sqlite_issues.c  issues, the sessions they affected, the webhook outbox */
+ *   sqlite_issues.c  issues, the sessions they affected, the webhook outbox
+ *   sqlite_rollups.c rollups */
 #ifndef PT_SQLITE_STORE_H
 #define PT_SQLITE_STORE_H
 
@@ -46,6 +47,10 @@ enum {
   W_OUTBOX_CLAIM,
   W_EVENT_IDS,
   W_EVENT_REDACT,
+  W_ROLLUP_ADD,
+  W_ROLLUP_TODO,
+  W_ROLLUP_TODO_SET,
+  W_ROLLUP_TODO_DONE,
   W_COUNT
 };
 
@@ -69,6 +74,8 @@ enum {
   R_ISSUE_SESSIONS_FROM,
   R_OUTBOX_DUE,
   R_OUTBOX_COUNT,
+  R_ROLLUPS,
+  R_CREATED,
   R_COUNT
 };
 
@@ -198,6 +205,10 @@ pt_status sq_tx_event_ids(pt_store *st, const char *sid, int64_t from, int64_t t
 pt_status sq_tx_read_events(pt_store *st, const char *sid, int64_t from, int64_t to, pt_event_cb cb,
                             void *ctx, pt_error *err);
 pt_status sq_reader_open(pt_store *st, pt_reader **out, pt_error *err);
+
+/* ---- sqlite_rollups.c ---- */
+
+extern const pt_store_rollup_methods pt__sqlite_rollup_methods;
 void sq_reader_close(pt_reader *rb);
 pt_status sq_read_session(pt_reader *rb, const char *sid, pt_session *out, pt_error *err);
 pt_status sq_read_events(pt_reader *rb, const char *sid, int64_t from, int64_t to, pt_event_cb cb,

@@ -53,6 +53,12 @@ static const char *missing(const pt_store_methods *m) {
   REQ(issues->outbox_done);
   REQ(issues->read_outbox_due);
   REQ(issues->read_outbox_count);
+  REQ(rollups);
+  REQ(rollups->rollup_add);
+  REQ(rollups->read_rollups);
+  REQ(rollups->list_sessions_created);
+  REQ(rollups->rollup_todo);
+  REQ(rollups->rollup_todo_set);
 #undef REQ
   return NULL;
 }
@@ -194,4 +200,9 @@ pt_status pt_store_outbox_claim(pt_store *s, int64_t id, int64_t now, int64_t un
 pt_status pt_store_outbox_done(pt_store *s, int64_t id, int ok, int64_t next_at, pt_error *err) {
   if (faulted(s, err)) return PT_ESTORAGE;
   return s->m->issues->outbox_done(s, id, ok, next_at, err);
+}
+
+pt_status pt_store_rollup_add(pt_store *s, const pt_rollup_row *rows, size_t n, pt_error *err) {
+  if (faulted(s, err)) return PT_ESTORAGE;
+  return s->m->rollups->rollup_add(s, rows, n, err);
 }

@@ -119,6 +119,47 @@ typedef struct pt_store_issue_methods {
     .read_outbox_count = prefix##_read_outbox_count                                           \
   }
 
+/* Rollups (docs/architecture.md#rollups): counters per pipeline type,
+ * resolution, time bucket, step and metric, which the tracker changes by
+ * deltas in the transaction of the events that change them. A row's value
+ * is the sum of every delta added to its key. */
+typedef struct pt_rollup_row {
+  const char *pipeline_type;
+  const char *step; /* "" for the session-level metrics */
+  int64_t res;      /* the bucket's width in ms: 60000, 3600000 or 86400000 */
+  int64_t bucket;   /* its start, ms since the epoch, a multiple of res */
+  int metric;       /* PT_M_* (src/lib/rollup.h) */
+  int64_t delta;
+} pt_rollup_row;
+/* One summed row: called in bucket order (then step, metric). */
+typedef int (*pt_rollup_cb)(void *ctx, int64_t bucket, const char *step, int metric, int64_t value);
+
+typedef struct pt_store_rollup_methods {
+  /* Inside a write transaction: adds each row's delta to its key (rows are
+   * sorted and unique by key). */
+  pt_status (*rollup_add)(pt_store *s, const pt_rollup_row *rows, size_t n, pt_error *err);
+  /* The sums of ptype's rows at resolution res with from <= bucket < to. */
+  pt_status (*read_rollups)(pt_reader *r, const char *ptype, int64_t res, int64_t from, int64_t to,
+                            pt_rollup_cb cb, void *ctx, pt_error *err);
+  /* The sessions of ptype created (created_at) in from .. to - 1, in no
+   * particular order: the edges of a range that buckets do not cover. */
+  pt_status (*list_sessions_created)(pt_reader *r, const char *ptype, int64_t from, int64_t to,
+                                     pt_session_cb cb, void *ctx, pt_error *err);
+  /* Inside a write transaction: whether sessions stored before rollups
+   * existed are still to be counted (*todo), and after which session id
+   * (after[PT_ID_MAX + 1], "" for the first). */
+  pt_status (*rollup_todo)(pt_store *s, int *todo, char *after, pt_error *err);
+  /* Inside a write transaction: counted up to `after`; NULL: all done. */
+  pt_status (*rollup_todo_set)(pt_store *s, const char *after, pt_error *err);
+} pt_store_rollup_methods;
+
+#define PT_STORE_ROLLUP_METHODS(prefix)                                                           \
+  {                                                                                               \
+    .rollup_add = prefix##_rollup_add, .read_rollups = prefix##_read_rollups,                     \
+    .list_sessions_created = prefix##_list_sessions_created, .rollup_todo = prefix##_rollup_todo, \
+    .rollup_todo_set = prefix##_rollup_todo_set                                                   \
+  }
+
 /* What one group commit will touch, known before it runs: the sessions
  * (sorted, unique), the issues, and the (session, event id) pairs whose
  * idempotency it will look up. A store that serialises writers by lock
@@ -247,6 +288,8 @@ typedef struct pt_store_methods {
 
   /* Issues and the webhook outbox (every method set). */
   const struct pt_store_issue_methods *issues;
+  /* Rollups (every method set). */
+  const struct pt_store_rollup_methods *rollups;
 
   /* Optional, for stores several processes share: calls fn from a thread
    * of the store's for every change another process commits, until close
@@ -300,6 +343,7 @@ pt_status pt_store_outbox_add(pt_store *s, const char *issue_id, const char *act
 pt_status pt_store_outbox_claim(pt_store *s, int64_t id, int64_t now, int64_t until, int *claimed,
                                 pt_error *err);
 pt_status pt_store_outbox_done(pt_store *s, int64_t id, int ok, int64_t next_at, pt_error *err);
+pt_status pt_store_rollup_add(pt_store *s, const pt_rollup_row *rows, size_t n, pt_error *err);
 
 extern const pt_store_methods pt_store_memory_methods;
 extern const pt_store_methods pt_store_sqlite_methods;

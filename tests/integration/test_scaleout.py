@@ -422,6 +422,40 @@ def phase_cli(fleet, ledger):
        "pipetrack verify --all: " + r.stderr.strip())
 
 
+def phase_rollups(fleet, ledger):
+    """The funnel every server reads from the rollups (written by three
+    servers, through a kill and a database restart, into their own shards)
+    matches a recount from every session's events."""
+    sids, cursor = [], None
+    while True:
+        st, doc = get(fleet, "/api/pipeline/sessions?pipeline_type=checkout_digital&limit=1000"
+                      + ("&cursor=" + cursor if cursor else ""))
+        eq(st, 200, "sessions listing")
+        sids += [i["session_id"] for i in doc["items"]]
+        cursor = doc["next_cursor"]
+        if not cursor:
+            break
+    reached = {s: 0 for s in STEPS}
+    succeeded = dict(reached)
+    for sid in sids:
+        st, doc = get(fleet, "/api/pipeline/status?session_id=%s&events_limit=1000" % sid)
+        outcome = {}
+        for e in doc["events"]:
+            if e["status"] != "started":
+                outcome[e["step"]] = e["status"]
+            reached.setdefault(e["step"], 0)
+            outcome.setdefault(e["step"], None)
+        for step, o in outcome.items():
+            reached[step] += 1
+            succeeded[step] += o == "success"
+    for i in fleet.live():
+        st, doc = get(fleet, "/api/pipeline/stats?pipeline_type=checkout_digital", i)
+        eq((st, doc["sessions"]), (200, len(sids)), "server %d: stats sessions" % i)
+        eq({x["step"]: (x["reached"], x["succeeded"]) for x in doc["steps"]},
+           {s: (reached[s], succeeded[s]) for s in STEPS}, "server %d: stats per step" % i)
+    print("  %d sessions; every server's funnel matches the recount" % len(sids), flush=True)
+
+
 def main():
     t_all = time.time()
     print("scaleout: %d servers, logs in %s, seed %d" % (SERVERS, TMP, SEED), flush=True)
@@ -432,7 +466,8 @@ def main():
         for _ in range(SERVERS):
             fleet.start()
         ledger = Ledger()
-        for fn in (phase_load, phase_replays, phase_stream, phase_kill, phase_restart, phase_cli):
+        for fn in (phase_load, phase_replays, phase_stream, phase_kill, phase_restart, phase_cli,
+                   phase_rollups):
             phase = fn.__name__
             t0 = time.time()
             fn(fleet, ledger)

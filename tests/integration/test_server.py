@@ -263,6 +263,27 @@ def test_reads():
         eq((st, h.get("Allow")), (405, "POST"), "resolve is a POST")
         st, _, doc = s.get("/api/pipeline/issues?status=closed")
         eq((st, error_of(doc)), (400, ("invalid_request", "status")), "bad issue status")
+        # the funnel and the series (rollups): r1 and r3 are the checkout sessions
+        st, _, doc = s.get("/api/pipeline/stats?pipeline_type=checkout_digital")
+        eq((st, doc["sessions"], doc["failed"], doc["until"], doc["truncated"]),
+           (200, 2, 1, None, False), "stats")
+        eq([(x["step"], x["reached"], x["failed"]) for x in doc["steps"]][:2],
+           [("checkout_started", 2, 1), ("payment_initiated", 1, 0)], "stats steps")
+        st, _, doc = s.get("/api/pipeline/stats?pipeline_type=checkout_digital&until=1")
+        eq((st, doc["sessions"], doc["duration_ms"]["p99"]), (200, 0, None), "stats before everything")
+        st, _, doc = s.get("/api/pipeline/stats?pipeline_type=checkout_digital&since=5&until=5")
+        eq((st, error_of(doc)), (400, ("invalid_request", "until")), "empty range")
+        st, _, doc = s.get("/api/pipeline/stats?pipeline_type=checkout_digital&until=soon")
+        eq((st, error_of(doc)), (400, ("invalid_request", "until")), "until not a time")
+        st, _, doc = s.get("/api/pipeline/timeseries?pipeline_type=checkout_digital&interval=minute")
+        eq((st, doc["interval"], len(doc["buckets"])), (200, "minute", 61), "series: the last hour")
+        eq(sum(b["sessions"] for b in doc["buckets"]), 2, "series: every session once")
+        check(all(b["start"] % 60000 == 0 for b in doc["buckets"]), "whole minutes")
+        st, _, doc = s.get("/api/pipeline/timeseries?pipeline_type=checkout_digital&interval=week")
+        eq((st, error_of(doc)), (400, ("invalid_request", "interval")), "bad interval")
+        st, _, doc = s.get("/api/pipeline/timeseries?pipeline_type=checkout_digital&interval=minute"
+                           "&since=0&until=86460000")
+        eq((st, error_of(doc)), (400, ("invalid_request", "interval")), "too many buckets")
         st, _, doc = s.get("/api/pipeline/definitions")
         eq(sorted(p["type"] for p in doc["pipelines"]), ["checkout_digital", "data_job", "signup"],
            "definitions")

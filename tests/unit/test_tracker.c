@@ -799,24 +799,7 @@ static json_t *issue_doc(pt_tracker *t, const char *id) {
 }
 
 static char *export_all(pt_tracker *t, const char *sid, pt_export_counts *counts) {
-  pt_export *x;
-  pt_error err;
-  TU_ASSERT_OK(pt_export_open(t, sid, &x, &err), &err);
-  size_t cap = 1 << 16, len = 0;
-  char *all = malloc(cap);
-  const char *chunk;
-  size_t n;
-  for (;;) {
-    TU_ASSERT_OK(pt_export_next(x, &chunk, &n, &err), &err);
-    if (!n) break;
-    while (len + n + 1 > cap) all = realloc(all, cap *= 2);
-    memcpy(all + len, chunk, n);
-    len += n;
-  }
-  all[len] = '\0';
-  if (counts) pt_export_get_counts(x, counts);
-  pt_export_close(x);
-  return all;
+  return tu_export(t, sid, counts);
 }
 
 static void chain_of(pt_tracker *t, const char *sid, char out[65]) {
@@ -1153,12 +1136,13 @@ static void test_stats(void **state) {
     tu_track(t, "f_bad", "checkout_digital", steps[1], PT_FAILURE, NULL);
     tu_track(t, "f_run", "checkout_digital", steps[0], PT_STARTED, NULL);
     char *doc;
-    TU_ASSERT_OK(pt_stats(t, "checkout_digital", 0, &doc, &err), &err);
+    TU_ASSERT_OK(pt_stats(t, "checkout_digital", 0, -1, &doc, &err), &err);
     json_t *v = doc_json(doc);
     assert_int_equal(jint(v, "sessions"), 3);
     assert_int_equal(jint(v, "completed"), 1);
     assert_int_equal(jint(v, "failed"), 1);
-    assert_int_equal(jint(v, "duration_ms.p50"), 3000);
+    /* from the histogram: 3000 ms reads back within 2.2 % */
+    assert_int_equal(jint(v, "duration_ms.p50"), 2960);
     json_t *st = json_object_get(v, "steps");
     assert_int_equal(jint(json_array_get(st, 0), "reached"), 3);
     assert_int_equal(jint(json_array_get(st, 0), "succeeded"), 2);
@@ -1166,11 +1150,11 @@ static void test_stats(void **state) {
     assert_int_equal(jint(json_array_get(st, 1), "failed"), 1);
     assert_int_equal(jint(json_array_get(st, 3), "succeeded"), 1);
     json_decref(v);
-    TU_ASSERT_OK(pt_stats(t, "checkout_digital", tu_clock_ms + 1, &doc, &err), &err);
+    TU_ASSERT_OK(pt_stats(t, "checkout_digital", tu_clock_ms + 1, -1, &doc, &err), &err);
     v = doc_json(doc);
     assert_int_equal(jint(v, "sessions"), 0);
     json_decref(v);
-    assert_int_equal(pt_stats(t, "nope", 0, &doc, &err), PT_EUNKNOWN_PIPELINE);
+    assert_int_equal(pt_stats(t, "nope", 0, -1, &doc, &err), PT_EUNKNOWN_PIPELINE);
     pt_close(t);
   }
 }

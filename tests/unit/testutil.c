@@ -169,3 +169,24 @@ int64_t tu_track(pt_tracker *t, const char *sid, const char *type, const char *s
   pt_track_result_free(r);
   return seq;
 }
+
+char *tu_export(pt_tracker *t, const char *sid, pt_export_counts *counts) {
+  pt_export *x;
+  pt_error err;
+  TU_ASSERT_OK(pt_export_open(t, sid, &x, &err), &err);
+  size_t cap = 1 << 16, len = 0;
+  char *all = malloc(cap);
+  const char *chunk;
+  size_t n;
+  for (;;) {
+    TU_ASSERT_OK(pt_export_next(x, &chunk, &n, &err), &err);
+    if (!n) break;
+    while (len + n + 1 > cap) all = realloc(all, cap *= 2);
+    memcpy(all + len, chunk, n);
+    len += n;
+  }
+  all[len] = '\0';
+  if (counts) pt_export_get_counts(x, counts);
+  pt_export_close(x);
+  return all;
+}

@@ -52,6 +52,10 @@ extern int64_t tu_clock_ms;
 int64_t tu_track(pt_tracker *t, const char *sid, const char *type, const char *step,
                  pt_event_status st, const char *id);
 
+/* The export of one session (sid) or all (NULL) as one text (free it);
+ * its counts into *counts when not NULL. */
+char *tu_export(pt_tracker *t, const char *sid, pt_export_counts *counts);
+
 #define TU_ASSERT_OK(expr, errp)                                                                 \
   do {                                                                                           \
     pt_status tu_rc_ = (expr);                                                                   \
