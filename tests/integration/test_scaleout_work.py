@@ -349,7 +349,8 @@ def outbox_drained(fleet, what):
 # ---- 1. migrations once ---------------------------------------------------------------------
 
 MIGRATE_ROUNDS = 3
-TABLES = {"sessions", "events", "snapshots", "issues", "issue_sessions", "outbox", "schema_version"}
+TABLES = {"sessions", "events", "snapshots", "issues", "issue_sessions", "outbox", "marks",
+          "schema_version"}
 
 
 def schema_version():
@@ -402,7 +403,7 @@ def test_migrations_once():
                 eq(bad, [], "round %d: error lines in server %d's log" % (r, i))
         finally:
             fleet.kill_all()
-        print("  round %d: 3 servers up together in %.2f s; schema_version [%s]; 7 tables; "
+        print("  round %d: 3 servers up together in %.2f s; schema_version [%s]; 8 tables; "
               "tracking through each works" % (r, up, want), flush=True)
     if cluster_log:
         with open(cluster_log, "rb") as f:
