@@ -2,14 +2,16 @@
  * src/store only: the store's struct, the issues' structures, and the
  * functions one file calls in the other.
  *
- * The backend: everything in hash maps and arrays under one read-write lock.
+ * The backend: everything in hash maps, arrays and sorted sets under one
+ * read-write lock.
  * Not durable; for tests, demos and benchmarks. A transaction writes in place
  * and keeps an undo log, so rollback after a failed write restores exactly
  * what was there.
  *
  *   memory_store.c   open and close, the transaction, sessions, events and
  *                    snapshots, the readers, the table of methods
- *   memory_issues.c  issues, the sessions they affected, the webhook outbox */
+ *   memory_issues.c  issues, the sessions they affected, the webhook outbox
+ *   memory_index.c   the listings' sorted sets (oset.h) and the marks */
 #ifndef PT_MEMORY_STORE_H
 #define PT_MEMORY_STORE_H
 

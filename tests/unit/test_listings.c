@@ -1,7 +1,8 @@
 /* test_listings.c - the listings on indexes, on every backend: sessions by
  * type, by state and by both with their pages, the stall sweep's progress
  * kept in the store across restarts, the state codes recomputed when the
- * definitions change, and a store made by the schema before the codes. */
+ * definitions change, a store made by the schema before the codes, and the
+ * memory store's sorted sets against a sort. */
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "lib/internal.h"
+#include "store/oset.h"
 #include "testutil.h"
 
 static char urls[TU_STORES_MAX][TU_URL_SIZE];
@@ -294,6 +296,73 @@ static void test_old_store_migrated(void **state) {
   }
 }
 
+/* ---- the memory store's sorted sets, against a sorted array ---- */
+
+typedef struct walked {
+  pt_onode *got[64];
+  int n, stop_at;
+} walked;
+
+static int collect(void *ctx, pt_onode *n) {
+  walked *w = ctx;
+  w->got[w->n++] = n;
+  return w->n == w->stop_at;
+}
+
+static int key_cmp(const pt_onode *a, int64_t ms, const char *id) {
+  return a->ms != ms ? (a->ms < ms ? -1 : 1) : strcmp(a->id, id);
+}
+
+static void test_oset_against_a_sort(void **state) {
+  (void)state;
+  enum { N = 64 };
+  pt_onode nodes[N];
+  char ids[N][8];
+  int in[N] = {0};
+  pt_oset set = {0};
+  unsigned seed = 12345;
+  for (int round = 0; round < 20000; round++) {
+    seed = seed * 1103515245u + 12345u;
+    int k = (int)((seed >> 8) % N);
+    if (in[k]) {
+      pt_oset_remove(&set, &nodes[k]);
+      in[k] = 0;
+    } else {
+      snprintf(ids[k], sizeof ids[k], "s%02d", k);
+      nodes[k].ms = (int64_t)((seed >> 16) % 8); /* many equal times */
+      nodes[k].id = ids[k];
+      nodes[k].owner = &nodes[k];
+      pt_oset_insert(&set, &nodes[k]);
+      in[k] = 1;
+    }
+    /* a walk from a random position with a random lower bound and stop */
+    int64_t before_ms = (int64_t)((seed >> 4) % 9), after_ms = (int64_t)((seed >> 12) % 5) - 1;
+    char before_id[8];
+    snprintf(before_id, sizeof before_id, "s%02d", (int)((seed >> 20) % N));
+    int from_top = (seed >> 28) & 1;
+    walked w = {.stop_at = (int)((seed >> 24) % 10) + 1};
+    pt_oset_walk(&set, after_ms, before_ms, from_top ? NULL : before_id, collect, &w);
+    /* the expected: every member in the bounds, descending */
+    int want = 0;
+    const pt_onode *prev = NULL;
+    for (int taken = 0; taken < w.stop_at; taken++) {
+      const pt_onode *best = NULL;
+      for (int i = 0; i < N; i++) {
+        if (!in[i] || nodes[i].ms <= after_ms) continue;
+        if (!from_top && key_cmp(&nodes[i], before_ms, before_id) >= 0) continue;
+        if (prev && key_cmp(&nodes[i], prev->ms, prev->id) >= 0) continue;
+        if (!best || key_cmp(&nodes[i], best->ms, best->id) > 0) best = &nodes[i];
+      }
+      if (!best) break;
+      assert_true(want < w.n);
+      assert_ptr_equal(w.got[want], best);
+      want++;
+      prev = best;
+    }
+    assert_int_equal(w.n, want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_by_type_state_and_both, setup),
@@ -301,6 +370,7 @@ int main(void) {
       cmocka_unit_test_setup(test_sweep_progress_persists, setup),
       cmocka_unit_test_setup(test_codes_follow_definitions, setup),
       cmocka_unit_test_setup(test_old_store_migrated, setup),
+      cmocka_unit_test(test_oset_against_a_sort),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
