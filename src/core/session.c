@@ -310,6 +310,23 @@ void pt_cksum_compute(const pt_session *s, const pt_pipeline *p, int64_t now_ms,
     c->state = "in_progress";
 }
 
+int pt_session_scode(const pt_session *s, const pt_pipeline *p) {
+  if (!p) return PT_SCODE_UNKNOWN;
+  if (s->event_count == 0) return PT_SCODE_PENDING;
+  /* pt_cksum_compute's rules without its chain hash: this runs at every
+   * write of a row */
+  int completed = 0, failed = 0;
+  for (int i = 0; i < p->nsteps; i++) {
+    const pt_step_state *st = pt_session_step(s, p->steps[i]);
+    int outcome = st ? st->outcome : PT_OUTCOME_NONE;
+    if (outcome == PT_OUTCOME_SUCCESS && !p->optional[i]) completed++;
+    if (outcome == PT_OUTCOME_FAILURE) failed++;
+  }
+  if (completed == p->nrequired) return PT_SCODE_COMPLETED;
+  if (failed) return PT_SCODE_FAILED;
+  return s->last_ts > s->updated_at + PT_SCODE_AHEAD_MS ? PT_SCODE_AHEAD : PT_SCODE_ACTIVE;
+}
+
 int pt_cksum_terminal(const pt_cksum *c) {
   return strcmp(c->state, "completed") == 0 || strcmp(c->state, "failed") == 0;
 }

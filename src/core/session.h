@@ -35,6 +35,9 @@ typedef struct pt_session {
   int64_t snapshot_count;
   int nsteps, capsteps;
   pt_step_state *steps; /* owned; capsteps allocated */
+  /* The state as stored for listings (PT_SCODE_*): set by the tracker when
+   * it writes the row, read back by stores; 0 when never computed. */
+  int scode;
   /* The ids of the latest events, so that a registry entry made right after
    * them lists its event_ids without reading the events back. Kept only
    * where keep_recent is set (a tracker's in-memory aggregates); stores never
@@ -97,6 +100,26 @@ typedef struct pt_cksum {
 } pt_cksum;
 
 void pt_cksum_compute(const pt_session *s, const pt_pipeline *p, int64_t now_ms, pt_cksum *out);
+
+/* A session's state as far as it does not depend on the clock, stored in
+ * its row so that listings by state are index ranges. ACTIVE is in_progress
+ * or stalled, by now - last_ts against the pipeline's stall time; AHEAD is
+ * the same for a session whose latest ts is more than PT_SCODE_AHEAD_MS past
+ * its latest receive time (a client clock ahead): the others, being
+ * in_progress, were received after now - stall time - PT_SCODE_AHEAD_MS. */
+enum {
+  PT_SCODE_NONE = 0, /* not computed (a row from before the column) */
+  PT_SCODE_PENDING = 1,
+  PT_SCODE_ACTIVE = 2,
+  PT_SCODE_AHEAD = 3,
+  PT_SCODE_COMPLETED = 4,
+  PT_SCODE_FAILED = 5,
+  PT_SCODE_UNKNOWN = 6, /* no definition of its pipeline type */
+  PT_SCODE_COUNT = 7
+};
+#define PT_SCODE_AHEAD_MS 300000
+/* The code of s under p (NULL: its type is not defined). */
+int pt_session_scode(const pt_session *s, const pt_pipeline *p);
 void pt_cksum_write_json(pt_buf *b, const pt_cksum *c, const pt_pipeline *p);
 /* completed or failed: a poller may stop. */
 int pt_cksum_terminal(const pt_cksum *c);

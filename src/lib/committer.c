@@ -65,6 +65,7 @@ static const job_kind KINDS[PT__JOB_KINDS] = {
                        .reset = pt__stall_reset,
                        .publish = pt__stall_publish,
                        .keys = pt__stall_keys},
+    [PT__JOB_RECODE] = {.apply = pt__recode_apply, .keys = pt__recode_keys},
     [PT__JOB_REDACT] = {.apply = pt__redact_apply,
                         .reset = pt__redact_reset,
                         .publish = pt__redact_publish,

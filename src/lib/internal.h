@@ -19,6 +19,7 @@ typedef struct pt_tracker_stats {
   uint64_t events_committed;
   uint64_t commit_ns;      /* time spent in transactions, begin to commit */
   uint64_t commit_retries; /* transactions run again (a shared store's deadlock) */
+  uint64_t sweep_rows;     /* session rows the stall sweeps read */
 } pt_tracker_stats;
 
 int64_t pt__now(pt_tracker *t);

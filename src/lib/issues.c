@@ -180,6 +180,11 @@ typedef struct stall_job {
   char (*sid)[PT_ID_MAX + 1];
   char (*type)[PT_NAME_MAX + 1];
   size_t n;
+  /* the sweep's progress, written with what it found: "sweep/<type>" = the
+   * newest activity time looked at */
+  char (*key)[PT_NAME_MAX + 8];
+  int64_t *mark;
+  size_t nmarks;
   int64_t recorded;
 } stall_job;
 
@@ -207,40 +212,40 @@ pt_status pt__stall_apply(pt__tx *x, pt__job *h) {
     if (rc) return rc;
     j->recorded++;
   }
+  for (size_t i = 0; i < j->nmarks; i++) {
+    char v[24];
+    snprintf(v, sizeof v, "%lld", (long long)j->mark[i]);
+    pt_status rc = pt_store_mark_put(st, j->key[i], v, &h->err);
+    if (rc) return rc;
+  }
   return PT_OK;
 }
 
 void pt__sweep_init(pt_tracker *t) {
   pthread_mutex_init(&t->sweep_lock, NULL);
-  pt_map_init(&t->sweep_marks);
 }
 
 void pt__sweep_cleanup(pt_tracker *t) {
-  for (size_t i = 0; i < t->sweep_marks.cap; i++)
-    if (t->sweep_marks.slots[i].key) {
-      free((char *)t->sweep_marks.slots[i].key);
-      free(t->sweep_marks.slots[i].value);
-    }
-  pt_map_cleanup(&t->sweep_marks);
   pthread_mutex_destroy(&t->sweep_lock);
 }
 
 typedef struct sweep {
   pt_tracker *t;
   const pt_pipeline *p;
-  int64_t now, mark, newest;
+  int64_t now, newest;
+  uint64_t rows;
   char (*sid)[PT_ID_MAX + 1];
   char (*type)[PT_NAME_MAX + 1];
   size_t n, cap;
   int oom;
 } sweep;
 
-/* Sessions whose last activity is older than the pipeline's stall time and
- * newer than the last sweep's mark, newest first: only those that crossed
- * the line since the last sweep are looked at. */
+/* Sessions still in progress by their stored state whose last activity is
+ * past the pipeline's stall time and after the last sweep's mark: only
+ * those that crossed the line since the last sweep are read. */
 static int sweep_one(void *ctx, const pt_session *s, int64_t sort_ms) {
   sweep *w = ctx;
-  if (sort_ms <= w->mark) return 1; /* looked at by an earlier sweep */
+  w->rows++;
   if (sort_ms > w->newest) w->newest = sort_ms;
   pt_cksum c;
   pt_cksum_compute(s, w->p, w->now, &c);
@@ -271,39 +276,56 @@ pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
   if (rc) return rc;
   pt_defs *defs = pt__defs(t);
   int64_t now = pt__now(t);
+  size_t nd = (size_t)(defs->n ? defs->n : 1);
+  stall_job j = {.h = {.kind = PT__JOB_STALL, .now = now},
+                 .key = malloc(nd * sizeof *j.key),
+                 .mark = malloc(nd * sizeof *j.mark)};
+  sweep w = {.t = t, .now = now};
   pthread_mutex_lock(&t->sweep_lock); /* one sweep at a time */
+  pt_reader *r = NULL;
+  if (!j.key || !j.mark)
+    rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  else
+    rc = st->m->reader_open(st, &r, err);
   for (int i = 0; rc == PT_OK && i < defs->n; i++) {
     const pt_pipeline *p = &defs->p[i];
-    int64_t *mark = pt_map_get(&t->sweep_marks, p->type);
-    if (!mark) {
-      char *key = strdup(p->type);
-      mark = calloc(1, sizeof *mark);
-      if (!key || !mark || pt_map_put(&t->sweep_marks, key, mark)) {
-        free(key);
-        free(mark);
-        rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
-        break;
-      }
-    }
+    char key[PT_NAME_MAX + 8], have[32];
+    snprintf(key, sizeof key, "sweep/%s", p->type);
+    int64_t mark = INT64_MIN;
+    rc = st->m->read_mark(r, key, have, sizeof have, err);
+    if (rc == PT_OK) mark = strtoll(have, NULL, 10);
+    if (rc == PT_ENOTFOUND) rc = PT_OK;
+    if (rc) break;
     int64_t cutoff = now - p->stall_after_s * 1000;
-    sweep w = {t, p, now, *mark, *mark, NULL, NULL, 0, 0, 0};
-    pt_reader *r;
-    if ((rc = st->m->reader_open(st, &r, err))) break;
-    /* (updated_at, id) < (cutoff + 1, "") : activity at or before cutoff */
-    rc = st->m->list_sessions(r, p->type, cutoff + 1, "", -1, sweep_one, &w, err);
-    st->m->reader_close(r);
+    w.p = p;
+    w.newest = mark;
+    /* (updated_at, id) < (cutoff + 1, "") : activity after the mark, at or
+     * before the cutoff; only the codes a stalled session can have */
+    static const int CODES[] = {PT_SCODE_ACTIVE, PT_SCODE_AHEAD};
+    for (size_t k = 0; rc == PT_OK && k < 2; k++)
+      rc = st->m->list_sessions_by(r, p->type, CODES[k], mark, cutoff + 1, "", -1, sweep_one, &w,
+                                   err);
     if (rc == PT_OK && w.oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
-    if (rc == PT_OK && w.n) {
-      stall_job j = {
-          .h = {.kind = PT__JOB_STALL, .now = now}, .sid = w.sid, .type = w.type, .n = w.n};
-      rc = pt__job_run(t, &j.h, err);
-      if (rc == PT_OK) *recorded += j.recorded; /* a rolled-back job recorded nothing */
+    if (rc == PT_OK && w.newest > mark) {
+      snprintf(j.key[j.nmarks], sizeof j.key[0], "%s", key);
+      j.mark[j.nmarks++] = w.newest;
     }
-    if (rc == PT_OK) *mark = w.newest;
-    free(w.sid);
-    free(w.type);
+  }
+  if (r) st->m->reader_close(r);
+  __atomic_add_fetch(&t->stats.sweep_rows, w.rows, __ATOMIC_RELAXED);
+  if (rc == PT_OK && (w.n || j.nmarks)) {
+    j.sid = w.sid;
+    j.type = w.type;
+    j.n = w.n;
+    j.h.nsessions = w.n;
+    rc = pt__job_run(t, &j.h, err);
+    if (rc == PT_OK) *recorded = j.recorded; /* a rolled-back job recorded nothing */
   }
   pthread_mutex_unlock(&t->sweep_lock);
+  free(w.sid);
+  free(w.type);
+  free(j.key);
+  free(j.mark);
   pt_defs_unref(defs);
   return rc;
 }

@@ -11,35 +11,39 @@
 /* ---- sessions listing ------------------------------------------------------ */
 
 /* Sessions looked at per call at most when filtering by state: a page may
- * come back short (with a next_cursor) rather than scan a whole store. */
+ * come back short (with a next_cursor) rather than scan a whole store. The
+ * stored state codes make each state an index range, so only rows whose
+ * state the clock decides (in_progress against stalled) are ever passed
+ * over. */
 #define SESSIONS_SCAN_MAX 10000
 
-typedef struct listing {
+/* One index range of a listing: the sessions of one stored state code
+ * (0: any), newest first, of which those in the wanted state are rendered
+ * until the page is full (one more tells there are more). */
+typedef struct item {
+  int64_t ms;
+  size_t off, len; /* the rendered object in the range's buffer */
+  char id[PT_ID_MAX + 1];
+} item;
+
+typedef struct range {
+  int scode;
+  int64_t after_ms;
   pt_defs *defs;
   const char *state; /* filter or NULL */
   int64_t now;
-  int limit, n, more;
+  int want; /* items to gather: the page and one */
+  int n;
+  item *items;
   int64_t scanned;
-  int64_t last_ms; /* position of the last session taken or scanned */
+  int capped;      /* stopped at SESSIONS_SCAN_MAX, before the range's end */
+  int64_t last_ms; /* position of the last session scanned */
   char last_id[PT_ID_MAX + 1];
-  pt_buf *b;
-} listing;
+  pt_buf b;
+} range;
 
-static int list_one(void *ctx, const pt_session *s, int64_t sort_ms) {
-  listing *l = ctx;
-  if (l->n == l->limit || ++l->scanned > SESSIONS_SCAN_MAX) {
-    l->more = 1; /* one more exists (or the scan stops here): next page */
-    return 1;
-  }
-  const pt_pipeline *p = pt_defs_find(l->defs, s->pipeline_type);
-  pt_cksum c;
-  if (p) pt_cksum_compute(s, p, l->now, &c);
-  const char *state = p ? c.state : "unknown_pipeline";
-  l->last_ms = sort_ms;
-  snprintf(l->last_id, sizeof l->last_id, "%s", s->session_id);
-  if (l->state && strcmp(l->state, state) != 0) return 0;
-  pt_buf *b = l->b;
-  if (l->n++) pt_buf_putc(b, ',');
+static void render(pt_buf *b, const pt_session *s, const pt_pipeline *p, const pt_cksum *c,
+                   const char *state) {
   pt_buf_json_member(b, "{\"session_id\":", s->session_id);
   pt_buf_json_member(b, ",\"pipeline_type\":", s->pipeline_type);
   pt_buf_printf(b, ",\"state\":\"%s\",\"event_count\":%" PRId64, state, s->event_count);
@@ -47,14 +51,67 @@ static int list_one(void *ctx, const pt_session *s, int64_t sort_ms) {
     pt_buf_printf(b,
                   ",\"is_complete\":%s,\"progress\":{\"completed\":%d,\"total\":%d,"
                   "\"percent\":%d},\"chain_hash\":\"%s\"",
-                  c.is_complete ? "true" : "false", c.completed, c.total, c.percent, c.chain_hash);
+                  c->is_complete ? "true" : "false", c->completed, c->total, c->percent,
+                  c->chain_hash);
   }
   pt_buf_json_member(b, ",\"last_event_id\":", s->event_count ? s->last_event_id : NULL);
   pt_buf_printf(b,
                 ",\"started_at\":%" PRId64 ",\"last_event_at\":%" PRId64 ",\"created_at\":%" PRId64
                 ",\"updated_at\":%" PRId64 "}",
                 s->first_ts, s->last_ts, s->created_at, s->updated_at);
-  return 0;
+}
+
+static int list_one(void *ctx, const pt_session *s, int64_t sort_ms) {
+  range *g = ctx;
+  if (++g->scanned > SESSIONS_SCAN_MAX) {
+    g->capped = 1;
+    return 1;
+  }
+  g->last_ms = sort_ms;
+  snprintf(g->last_id, sizeof g->last_id, "%s", s->session_id);
+  const pt_pipeline *p = pt_defs_find(g->defs, s->pipeline_type);
+  pt_cksum c;
+  /* the stored code chose the range; the state shown is computed now */
+  if (p) pt_cksum_compute(s, p, g->now, &c);
+  const char *state = p ? c.state : "unknown_pipeline";
+  if (g->state && strcmp(g->state, state) != 0) return 0;
+  item *it = &g->items[g->n++];
+  it->ms = sort_ms;
+  snprintf(it->id, sizeof it->id, "%s", s->session_id);
+  it->off = g->b.len;
+  render(&g->b, s, p, &c, state);
+  it->len = g->b.len - it->off;
+  return g->n == g->want;
+}
+
+static int item_after(const item *a, int64_t ms, const char *id) {
+  return a->ms != ms ? a->ms > ms : strcmp(a->id, id) > 0;
+}
+
+/* The ranges a state filter reads: each an index range on (type, state
+ * code, activity). in_progress and stalled are decided by the clock: an
+ * in-progress ACTIVE session was received after the oldest stall cutoff
+ * less PT_SCODE_AHEAD_MS (pt_session_scode), which bounds its range. */
+static int ranges_for(const char *state, const pt_defs *defs, const char *ptype, int64_t now,
+                      range *g) {
+  if (!state || strcmp(state, "unknown_pipeline") == 0) {
+    g[0].scode = 0; /* every row (unknown: the type's definition is gone) */
+    return 1;
+  }
+  if (strcmp(state, "pending") == 0) return g[0].scode = PT_SCODE_PENDING, 1;
+  if (strcmp(state, "completed") == 0) return g[0].scode = PT_SCODE_COMPLETED, 1;
+  if (strcmp(state, "failed") == 0) return g[0].scode = PT_SCODE_FAILED, 1;
+  g[0].scode = PT_SCODE_ACTIVE;
+  g[1].scode = PT_SCODE_AHEAD;
+  if (strcmp(state, "in_progress") == 0) {
+    int64_t stall_s = 0;
+    const pt_pipeline *p = ptype ? pt_defs_find(defs, ptype) : NULL;
+    for (int i = 0; i < defs->n; i++)
+      if ((!p || &defs->p[i] == p) && defs->p[i].stall_after_s > stall_s)
+        stall_s = defs->p[i].stall_after_s;
+    g[0].after_ms = now - stall_s * 1000 - PT_SCODE_AHEAD_MS;
+  }
+  return 2;
 }
 
 pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *state, int limit,
@@ -75,26 +132,81 @@ pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *stat
       return pt_fail(err, PT_EINVALID, "state",
                      "state: must be one of pending, in_progress, completed, failed, stalled");
   }
+  const char *ptype = pipeline_type && *pipeline_type ? pipeline_type : NULL;
+  const char *want = state && *state ? state : NULL;
   pt_store *st = pt__store(t);
   /* the listing follows the rows' activity times: bring lagging rows up */
-  pt_status frc = pt__flush(t, err);
-  if (frc) return frc;
-  if (!st->m->list_sessions)
-    return pt_fail(err, PT_ESTORAGE, NULL, "this store cannot list sessions");
+  pt_status rc = pt__flush(t, err);
+  if (rc) return rc;
+  pt_defs *defs = pt__defs(t);
+  int64_t now = pt__now(t);
+  range g[2];
+  memset(g, 0, sizeof g);
+  g[0].after_ms = g[1].after_ms = INT64_MIN;
+  int ng = ranges_for(want, defs, ptype, now, g);
+  for (int k = 0; k < ng; k++) {
+    g[k].defs = defs;
+    g[k].state = want;
+    g[k].now = now;
+    g[k].want = limit + 1;
+    pt_buf_init(&g[k].b, 0);
+    g[k].items = malloc((size_t)g[k].want * sizeof *g[k].items);
+    if (!g[k].items) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  pt_reader *r = NULL;
+  if (rc == PT_OK) rc = st->m->reader_open(st, &r, err);
+  for (int k = 0; rc == PT_OK && k < ng; k++)
+    rc = st->m->list_sessions_by(r, ptype, g[k].scode, g[k].after_ms, before_ms, before_id, -1,
+                                 list_one, &g[k], err);
+  if (r) st->m->reader_close(r);
   pt_buf b;
   pt_buf_init(&b, 0);
-  listing l = {pt__defs(t), state && *state ? state : NULL, pt__now(t), limit, 0, 0, 0, 0, "", &b};
-  pt_reader *r;
-  pt_status rc = st->m->reader_open(st, &r, err);
   if (rc == PT_OK) {
+    /* a range stopped by the scan cap may hold unseen sessions below where
+     * it stopped: the page ends there */
+    const range *cap = NULL;
+    for (int k = 0; k < ng; k++)
+      if (g[k].capped && (!cap || g[k].last_ms > cap->last_ms ||
+                          (g[k].last_ms == cap->last_ms && strcmp(g[k].last_id, cap->last_id) > 0)))
+        cap = &g[k];
     pt_buf_puts(&b, "{\"items\":[");
-    rc = st->m->list_sessions(r, pipeline_type && *pipeline_type ? pipeline_type : NULL, before_ms,
-                              before_id, -1, list_one, &l, err);
-    st->m->reader_close(r);
+    int taken = 0, at[2] = {0, 0}, more = cap != NULL;
+    int64_t last_ms = cap ? cap->last_ms : 0;
+    const char *last_id = cap ? cap->last_id : "";
+    for (;;) {
+      int best = -1;
+      for (int k = 0; k < ng; k++)
+        if (at[k] < g[k].n &&
+            (best < 0 || item_after(&g[k].items[at[k]], g[best].items[at[best]].ms,
+                                    g[best].items[at[best]].id)))
+          best = k;
+      if (best < 0) break;
+      const item *it = &g[best].items[at[best]];
+      if (cap && !item_after(it, cap->last_ms, cap->last_id)) break;
+      if (taken == limit) {
+        more = 1; /* one more exists */
+        break;
+      }
+      if (taken++) pt_buf_putc(&b, ',');
+      pt_buf_put(&b, g[best].b.data + it->off, it->len);
+      last_ms = it->ms;
+      last_id = it->id;
+      at[best]++;
+    }
+    if (cap && taken < limit) { /* every item above the cap's stop was taken */
+      last_ms = cap->last_ms;
+      last_id = cap->last_id;
+    }
+    char id[PT_ID_MAX + 1];
+    snprintf(id, sizeof id, "%s", last_id);
+    rc = pt__end_page(&b, more, last_ms, id, out, err);
   }
-  if (rc == PT_OK) rc = pt__end_page(&b, l.more, l.last_ms, l.last_id, out, err);
   pt_buf_cleanup(&b);
-  pt_defs_unref(l.defs);
+  for (int k = 0; k < ng; k++) {
+    pt_buf_cleanup(&g[k].b);
+    free(g[k].items);
+  }
+  pt_defs_unref(defs);
   return rc;
 }
 

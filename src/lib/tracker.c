@@ -122,6 +122,14 @@ pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err) {
     rc = pt_store_open(opts->db_url ? opts->db_url : "sqlite:./pipetrack.db", &sc, &t->store, err);
   if (rc == PT_OK) rc = pt__rollups_catch_up(t, err);
   if (rc == PT_OK) rc = pt__committer_start(t, err);
+  /* rows stored before the state codes, or under other definitions; an
+   * injected fault (store_fault_after) counts the writes after the open */
+  if (rc == PT_OK) {
+    int fault = t->store->fail_after;
+    t->store->fail_after = -1;
+    rc = pt__recode(t, err);
+    t->store->fail_after = fault;
+  }
   if (rc != PT_OK) {
     pt_close(t);
     return rc;
@@ -152,7 +160,8 @@ pt_status pt_definitions_load(pt_tracker *t, const char *json, size_t len, pt_er
   t->defs = d;
   pthread_mutex_unlock(&t->defs_lock);
   pt_defs_unref(old);
-  return PT_OK;
+  /* the stored state codes follow the definitions now in force */
+  return pt__recode(t, err);
 }
 
 pt_status pt_definitions_json(pt_tracker *t, char **out, pt_error *err) {
@@ -181,6 +190,7 @@ void pt__stats(pt_tracker *t, pt_tracker_stats *out) {
   out->events_committed = __atomic_load_n(&t->stats.events_committed, __ATOMIC_RELAXED);
   out->commit_ns = __atomic_load_n(&t->stats.commit_ns, __ATOMIC_RELAXED);
   out->commit_retries = __atomic_load_n(&t->stats.commit_retries, __ATOMIC_RELAXED);
+  out->sweep_rows = __atomic_load_n(&t->stats.sweep_rows, __ATOMIC_RELAXED);
 }
 
 void pt__inject_store_fault(pt_tracker *t, int after) {

@@ -23,6 +23,7 @@ typedef enum pt__job_kind {
   PT__JOB_OUTBOX,   /* a webhook delivery marked (issues.c) */
   PT__JOB_STALL,    /* stalled sessions counted (issues.c) */
   PT__JOB_REDACT,   /* events redacted (redact.c) */
+  PT__JOB_RECODE,   /* rows' state codes brought to the definitions (recode.c) */
   PT__JOB_KINDS
 } pt__job_kind;
 
@@ -101,9 +102,8 @@ struct pt_tracker {
   int auto_snapshot;
   int outbox; /* issue changes are queued for webhooks */
   int64_t outbox_window_ms;
-  /* the stall sweep: per pipeline, sessions active up to here are done */
+  /* one stall sweep at a time (its progress is in the store's marks) */
   pthread_mutex_t sweep_lock;
-  pt_map sweep_marks; /* pipeline type -> int64_t * (heap) */
   pt_clock_fn clock;
   void *clock_ctx;
   int inline_commit;
@@ -285,8 +285,17 @@ pt_status pt__record_failure(pt__tx *x, const pt_event *e, int announce, pt_erro
  * fail. */
 void pt__scrub_after_redactions(pt_tracker *t, pt__job *jobs);
 
-/* The sweep's marks (issues.c). */
+/* The sweep's lock (issues.c). */
 void pt__sweep_init(pt_tracker *t);
 void pt__sweep_cleanup(pt_tracker *t);
+
+/* The state codes stored in session rows (pt_session.scode) follow the
+ * definitions in force: the rows of each pipeline type whose definition
+ * changed since its codes were written (a mark in the store keeps the
+ * definition's digest), or that were stored before the codes existed, are
+ * written again with theirs (recode.c). Runs through the committer. */
+pt_status pt__recode(pt_tracker *t, pt_error *err);
+pt_status pt__recode_apply(pt__tx *x, pt__job *j);
+void pt__recode_keys(pt__job *j, pt__keys *k);
 
 #endif

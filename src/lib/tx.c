@@ -176,9 +176,17 @@ pt_status pt__tx_stored(pt__tx *x, pt__job *j, const char *sid, pt__txsess **out
 pt_status pt__tx_end(pt__tx *x, pt_status rc, pt_error *err) {
   pt_tracker *t = x->t;
   if (rc == PT_OK) rc = pt__rollup_tx(x, err);
-  for (size_t i = 0; rc == PT_OK && i < x->n; i++)
-    if (x->list[i]->dirty)
-      rc = pt_store_session_put(t->store, &x->list[i]->s, !x->list[i]->stored, err);
+  pt_defs *defs = NULL;
+  for (size_t i = 0; rc == PT_OK && i < x->n; i++) {
+    if (!x->list[i]->dirty) continue;
+    pt_session *s = &x->list[i]->s;
+    /* the row carries its state under the definitions in force, for the
+     * listings by state (recode.c follows a change of definitions) */
+    if (!defs) defs = pt__defs(t);
+    s->scode = pt_session_scode(s, pt_defs_find(defs, s->pipeline_type));
+    rc = pt_store_session_put(t->store, s, !x->list[i]->stored, err);
+  }
+  pt_defs_unref(defs);
   if (rc == PT_OK) {
     rc = pt_store_commit(t->store, err);
   } else if (x->began) {

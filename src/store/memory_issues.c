@@ -75,7 +75,11 @@ static pt_status mem_issue_session_add(pt_store *st, const char *issue_id, const
   *is_new = e == NULL;
   if (e) {
     /* (a rollback does not move last_seen back: it only orders the list) */
-    if (at > e->last) e->last = at;
+    if (at > e->last) {
+      pt_oset_remove(&mi->recent, &e->node);
+      e->last = e->node.ms = at;
+      pt_oset_insert(&mi->recent, &e->node);
+    }
     return PT_OK;
   }
   if (mi->ns == mi->caps) {
@@ -95,6 +99,10 @@ static pt_status mem_issue_session_add(pt_store *st, const char *issue_id, const
     return mem_oom(err);
   }
   mi->s[mi->ns++] = e;
+  e->node.ms = at;
+  e->node.id = e->sid;
+  e->node.owner = e;
+  pt_oset_insert(&mi->recent, &e->node);
   return PT_OK;
 }
 
@@ -132,23 +140,28 @@ static pt_status mem_read_issues(pt_reader *r, int open, const char *ptype, int6
   return PT_OK;
 }
 
-static int session_by_recency(const void *pa, const void *pb) {
-  const msi *a = *(msi *const *)pa, *b = *(msi *const *)pb;
-  if (a->last != b->last) return a->last < b->last ? 1 : -1;
-  return -strcmp(a->sid, b->sid);
+typedef struct iwalk {
+  int64_t left;
+  pt_issue_session_cb cb;
+  void *ctx;
+} iwalk;
+
+static int issue_session_one(void *ctx, pt_onode *n) {
+  iwalk *w = ctx;
+  const msi *e = n->owner;
+  if (w->left == 0) return 1;
+  if (w->left > 0) w->left--;
+  return w->cb(w->ctx, e->sid, e->first, e->last) ? 1 : 0;
 }
 
+/* Newest first from the issue's sorted set (last_seen, then id, descending). */
 static pt_status mem_read_issue_sessions(pt_reader *r, const char *issue_id, int64_t limit,
                                          pt_issue_session_cb cb, void *ctx, pt_error *err) {
+  (void)err;
   missue *mi = pt_map_get(&((mstore *)r->store)->issues, issue_id);
   if (!mi || !mi->exists) return PT_OK;
-  msi **v = malloc((mi->ns ? mi->ns : 1) * sizeof *v);
-  if (!v) return mem_oom(err);
-  memcpy(v, mi->s, mi->ns * sizeof *v);
-  qsort(v, mi->ns, sizeof *v, session_by_recency);
-  for (size_t i = 0; i < mi->ns && (limit <= 0 || (int64_t)i < limit); i++)
-    if (cb(ctx, v[i]->sid, v[i]->first, v[i]->last)) break;
-  free(v);
+  iwalk w = {limit > 0 ? limit : -1, cb, ctx};
+  pt_oset_walk(&mi->recent, INT64_MIN, 0, NULL, issue_session_one, &w);
   return PT_OK;
 }
 

@@ -19,6 +19,7 @@ typedef struct msess {
   pt_map ids;     /* event id -> (seq + 1) */
   pt_snap *snaps; /* ascending (created_at, id) */
   size_t nsnap, capsnap;
+  mplaces at; /* in the listings' indexes */
 } msess;
 
 typedef struct undo {
@@ -46,6 +47,8 @@ static pt_status m_open(const char *where, const pt_store_config *cfg, pt_store 
   pthread_rwlock_init(&m->lock, NULL);
   pt_map_init(&m->sessions);
   pt_map_init(&m->issues);
+  pt_map_init(&m->types);
+  pt_map_init(&m->marks);
   *out = &m->base;
   return PT_OK;
 }
@@ -69,6 +72,7 @@ static void m_close(pt_store *st) {
   free(m->red);
   free(m->adopted);
   pt_map_cleanup(&m->sessions);
+  mem_index_cleanup(m);
   for (size_t i = 0; i < m->niall; i++) {
     missue *mi = m->iall[i];
     for (size_t k = 0; k < mi->ns; k++) free(mi->s[k]);
@@ -127,6 +131,7 @@ static pt_status m_commit(pt_store *st, pt_error *err) {
   m->nred = 0;
   m->nadopted = 0;
   clear_log(m);
+  mem_marks_end(m, 1);
   pthread_rwlock_unlock(&m->lock);
   return PT_OK;
 }
@@ -156,12 +161,16 @@ static void m_rollback(pt_store *st) {
     s->agg = u->agg;
     u->agg = cur;
     s->exists = u->existed;
+    /* its old key was in the indexes before; taking the new one out never
+     * allocates, and putting the old back only may */
+    if (mem_index(m, &s->at, &s->agg, s->exists, &s->agg)) mem_index(m, &s->at, &s->agg, 0, NULL);
   }
   for (size_t i = m->nilog; i-- > 0;) {
     iundo *u = &m->ilog[i];
     missue *mi = u->m;
     while (mi->ns > u->ns) {
       msi *e = mi->s[--mi->ns];
+      pt_oset_remove(&mi->recent, &e->node);
       pt_map_del(&mi->sess, e->sid);
       free(e);
     }
@@ -171,6 +180,7 @@ static void m_rollback(pt_store *st) {
     mi->exists = u->existed;
   }
   if (m->nob > m->ob_mark) m->nob = m->ob_mark;
+  mem_marks_end(m, 0);
   clear_log(m);
   pthread_rwlock_unlock(&m->lock);
 }
@@ -239,7 +249,7 @@ static pt_status m_session_put(pt_store *st, const pt_session *sess, int is_new,
   if (log_touch(m, s)) return mem_oom(err);
   if (pt_session_assign(&s->agg, sess)) return mem_oom(err);
   s->exists = 1;
-  return PT_OK;
+  return mem_index(m, &s->at, &s->agg, 1, &s->agg) ? mem_oom(err) : PT_OK;
 }
 
 /* Appends and snapshots may arrive before session_put for a new session, so
@@ -253,6 +263,7 @@ static msess *ensure(mstore *m, const char *sid, const char *type) {
   s = pt_map_get(&m->sessions, sid);
   /* The undo entry was logged while the session did not exist yet. */
   s->exists = 0;
+  mem_index(m, &s->at, &s->agg, 0, NULL);
   return s;
 }
 
@@ -428,35 +439,10 @@ static pt_status m_read_snapshots(pt_reader *r, const char *sid, int64_t before_
   return PT_OK;
 }
 
-/* Activity order, newest first; ties by session id, descending. */
-static int by_activity(const void *pa, const void *pb) {
-  const pt_session *a = &(*(msess *const *)pa)->agg, *b = &(*(msess *const *)pb)->agg;
-  if (a->updated_at != b->updated_at) return a->updated_at < b->updated_at ? 1 : -1;
-  return -strcmp(a->session_id, b->session_id);
-}
-
-/* Sorts every session per call: the memory store is for tests and demos,
- * where that is cheap; the durable stores keep an index. */
 static pt_status m_list_sessions(pt_reader *r, const char *ptype, int64_t before_ms,
                                  const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
                                  pt_error *err) {
-  mstore *m = (mstore *)r->store;
-  msess **v = malloc((m->nall ? m->nall : 1) * sizeof *v);
-  if (!v) return mem_oom(err);
-  size_t n = 0;
-  for (size_t i = 0; i < m->nall; i++) {
-    msess *s = m->all[i];
-    if (!s->exists || (ptype && strcmp(s->agg.pipeline_type, ptype) != 0)) continue;
-    if (before_id && (s->agg.updated_at > before_ms || (s->agg.updated_at == before_ms &&
-                                                        strcmp(s->agg.session_id, before_id) >= 0)))
-      continue;
-    v[n++] = s;
-  }
-  qsort(v, n, sizeof *v, by_activity);
-  for (size_t i = 0; i < n && (limit <= 0 || (int64_t)i < limit); i++)
-    if (cb(ctx, &v[i]->agg, v[i]->agg.updated_at)) break;
-  free(v);
-  return PT_OK;
+  return mem_list_sessions_by(r, ptype, 0, INT64_MIN, before_ms, before_id, limit, cb, ctx, err);
 }
 
 pt_status mem_list_sessions_created(pt_reader *r, const char *ptype, int64_t from, int64_t to,
@@ -530,6 +516,9 @@ const pt_store_methods pt_store_memory_methods = {
     .event_redact = m_event_redact,
     .read_snapshots = m_read_snapshots,
     .list_sessions = m_list_sessions,
+    .list_sessions_by = mem_list_sessions_by,
+    .read_mark = mem_read_mark,
+    .mark_put = mem_mark_put,
     .list_session_ids = m_list_session_ids,
     .read_snapshots_from = m_read_snapshots_from,
     .issues = &pt__memory_issue_methods,

@@ -2,7 +2,8 @@
  * src/store only: the store's struct, the issues' structures, and the
  * functions one file calls in the other.
  *
- * The backend: everything in hash maps and arrays under one read-write lock.
+ * The backend: everything in hash maps, arrays and sorted sets under one
+ * read-write lock.
  * Not durable; for tests, demos and benchmarks. A transaction writes in place
  * and keeps an undo log, so rollback after a failed write restores exactly
  * what was there.
@@ -10,7 +11,8 @@
  *   memory_store.c   open and close, the transaction, sessions, events and
  *                    snapshots, the readers, the table of methods
  *   memory_issues.c  issues, the sessions they affected, the webhook outbox
- *   memory_rollups.c rollups, a sorted array */
+ *   memory_rollups.c rollups, a sorted array
+ *   memory_index.c   the listings' sorted sets (oset.h) and the marks */
 #ifndef PT_MEMORY_STORE_H
 #define PT_MEMORY_STORE_H
 
@@ -19,6 +21,7 @@
 #include <stdint.h>
 
 #include "../core/map.h"
+#include "oset.h"
 #include "store.h"
 
 /* Defined in memory_store.c, the only file that looks inside them. */
@@ -29,7 +32,8 @@ typedef struct undo undo;
 typedef struct msi {
   char sid[PT_ID_MAX + 1];
   int64_t first, last;
-  size_t pos; /* index in missue.s: the export's order */
+  size_t pos;    /* index in missue.s: the export's order */
+  pt_onode node; /* in missue.recent, keyed (last, sid) */
 } msi;
 
 typedef struct missue {
@@ -38,6 +42,7 @@ typedef struct missue {
   pt_map sess; /* sid -> msi */
   msi **s;
   size_t ns, caps;
+  pt_oset recent; /* the sessions by last_seen: read newest first */
 } missue;
 
 typedef struct iundo {
@@ -65,6 +70,20 @@ typedef struct mstore {
   pt_map sessions;
   msess **all;
   size_t nall, capall;
+  /* the listings' indexes, kept as the sessions change (memory_index.c) */
+  pt_oset by_activity;
+  pt_oset by_state[PT_SCODE_COUNT];
+  pt_map types; /* pipeline type -> mtype */
+  struct mtype **tall;
+  size_t ntall, captall;
+  /* the tracker's marks (key -> struct mmark) and the old values of those
+   * the open transaction set */
+  pt_map marks;
+  struct mundo {
+    struct mmark *mk;
+    char *old; /* NULL: the transaction made the mark */
+  } * mlog;
+  size_t nmlog, capmlog;
   /* Undo entries keep their step buffers between transactions (entries
    * below maxlog own one), so a steady stream of appends allocates none. */
   undo *log;
@@ -82,10 +101,40 @@ typedef struct mstore {
   size_t nadopted, capadopted;
 } mstore;
 
+/* The indexes of one pipeline type. */
+typedef struct mtype {
+  pt_oset all;
+  pt_oset by_state[PT_SCODE_COUNT];
+  char name[PT_NAME_MAX + 1];
+} mtype;
+
+/* A session's places in the indexes (in msess). */
+typedef struct mplaces {
+  pt_onode all, type, state, both;
+  mtype *t;   /* the type's indexes it is in */
+  int in;     /* in the indexes */
+  int64_t ms; /* the key it is in them with */
+  int scode;
+} mplaces;
+
 /* ---- memory_store.c ---- */
 
 /* Fills err for an allocation that failed; returns PT_ENOMEM. */
 pt_status mem_oom(pt_error *err);
+
+/* ---- memory_index.c: the listings' indexes and the marks ---- */
+
+/* Puts the session in the indexes under (updated_at, session_id) of agg,
+ * or takes it out (exists 0). -1: no memory (it is then in none). */
+int mem_index(mstore *m, mplaces *p, const pt_session *agg, int exists, void *owner);
+void mem_index_cleanup(mstore *m);
+pt_status mem_list_sessions_by(pt_reader *r, const char *ptype, int scode, int64_t after_ms,
+                               int64_t before_ms, const char *before_id, int64_t limit,
+                               pt_session_cb cb, void *ctx, pt_error *err);
+pt_status mem_read_mark(pt_reader *r, const char *key, char *out, size_t cap, pt_error *err);
+pt_status mem_mark_put(pt_store *s, const char *key, const char *value, pt_error *err);
+/* The open transaction's marks: kept (commit) or set back (rollback). */
+void mem_marks_end(mstore *m, int commit);
 
 /* ---- memory_issues.c: issues and the webhook outbox (store.h states each method) ---- */
 

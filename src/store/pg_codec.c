@@ -134,6 +134,7 @@ pt_status pg_row_session(const PGresult *r, int row, int col, const char *sid, p
   if (pt_session_steps_decode(out, pg_text(r, row, col + 11)))
     return pt_fail(err, PT_ESTORAGE, NULL, "postgres: session %s has a damaged steps column", sid);
   pt_session_recent_decode(out, pg_text(r, row, col + 12));
+  out->scode = (int)pg_i64(r, row, col + 14);
   return PT_OK;
 }
 

@@ -15,7 +15,7 @@
 #include "../core/error.h"
 #include "pg_store.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 /* The session-level advisory lock the migrations run under. */
 #define MIGRATE_LOCK 0x70697065747261LL /* "pipetra" */
 /* The channel commits are announced on. */
@@ -78,7 +78,19 @@ static const char *const MIGRATIONS[] = {
     "CREATE FUNCTION pipetrack_conflict() RETURNS integer LANGUAGE plpgsql AS"
     " $$BEGIN RAISE EXCEPTION USING ERRCODE = '40001',"
     " MESSAGE = 'a session changed since this server read it'; END$$;",
-    /* 1 -> 2: rollups (docs/architecture.md#rollups), global like issues;
+    /* 1 -> 2: listings on indexes. Each row carries its state code
+     * (pt_session.scode; 0 until the tracker computes it: rows stored before
+     * this migration get theirs at the tracker's first open, recode.c), and
+     * sessions are listed by type, by state and by both as index ranges.
+     * marks: the tracker's small values (the stall sweep's progress, the
+     * definitions the state codes follow). */
+    "ALTER TABLE sessions ADD COLUMN state smallint NOT NULL DEFAULT 0;"
+    "CREATE INDEX sessions_by_type ON sessions (pipeline_type, updated_at, session_id);"
+    "CREATE INDEX sessions_by_state ON sessions (state, updated_at, session_id);"
+    "CREATE INDEX sessions_by_type_state ON sessions"
+    " (pipeline_type, state, updated_at, session_id);"
+    "CREATE TABLE marks (key text COLLATE \"C\" PRIMARY KEY, value text NOT NULL);",
+    /* 2 -> 3: rollups (docs/architecture.md#rollups), global like issues;
      * each server adds to rows of its own shard, summed when read */
     "CREATE TABLE rollups (pipeline_type text COLLATE \"C\" NOT NULL, res bigint NOT NULL,"
     " bucket bigint NOT NULL, step text COLLATE \"C\" NOT NULL, metric integer NOT NULL,"
@@ -154,15 +166,31 @@ const char *const pg_sql[Q_COUNT] = {
     [Q_SNAPS_FROM] = "SELECT " PG_SNAP_COLS
                      " FROM snapshots WHERE session_id = $1"
                      " AND n >= $2 ORDER BY n LIMIT $3",
-    [Q_LIST_FIRST] = "SELECT session_id, " PG_SESSION_COLS
-                     " FROM sessions"
-                     " WHERE ($1::text IS NULL OR pipeline_type = $1::text)"
-                     " ORDER BY updated_at DESC, session_id DESC LIMIT $2",
-    [Q_LIST_AFTER] = "SELECT session_id, " PG_SESSION_COLS
-                     " FROM sessions"
-                     " WHERE ($1::text IS NULL OR pipeline_type = $1::text)"
-                     " AND (updated_at, session_id) < ($3, $4)"
-                     " ORDER BY updated_at DESC, session_id DESC LIMIT $2",
+    /* Sessions newest first, each listing one index range (a filter
+     * "$1 IS NULL OR pipeline_type = $1" walks sessions_by_activity through
+     * every other type's rows): $1 limit, $2 $3 the cursor (before it), $4
+     * activity after it, $5 the type or the state code, $6 the state code. */
+    [Q_LIST_ALL] = "SELECT session_id, " PG_SESSION_COLS
+                   " FROM sessions WHERE updated_at > $4::bigint"
+                   " AND (updated_at, session_id) < ($2::bigint, $3::text)"
+                   " ORDER BY updated_at DESC, session_id DESC LIMIT $1",
+    [Q_LIST_TYPE] = "SELECT session_id, " PG_SESSION_COLS
+                    " FROM sessions WHERE pipeline_type = $5::text AND updated_at > $4::bigint"
+                    " AND (updated_at, session_id) < ($2::bigint, $3::text)"
+                    " ORDER BY updated_at DESC, session_id DESC LIMIT $1",
+    [Q_LIST_STATE] = "SELECT session_id, " PG_SESSION_COLS
+                     " FROM sessions WHERE state = $5::smallint AND updated_at > $4::bigint"
+                     " AND (updated_at, session_id) < ($2::bigint, $3::text)"
+                     " ORDER BY updated_at DESC, session_id DESC LIMIT $1",
+    [Q_LIST_BOTH] = "SELECT session_id, " PG_SESSION_COLS
+                    " FROM sessions WHERE pipeline_type = $5::text AND state = $6::smallint"
+                    " AND updated_at > $4::bigint"
+                    " AND (updated_at, session_id) < ($2::bigint, $3::text)"
+                    " ORDER BY updated_at DESC, session_id DESC LIMIT $1",
+    [Q_MARK] = "SELECT value FROM marks WHERE key = $1",
+    [Q_MARK_PUT] =
+        "INSERT INTO marks (key, value) VALUES ($1, $2)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [Q_IDS] = "SELECT session_id FROM sessions WHERE session_id > $1 ORDER BY session_id LIMIT $2",
     [Q_ISSUES_FIRST] = "SELECT " PG_ISSUE_COLS
                        " FROM issues WHERE ($1::int < 0 OR open = $1::int)"
@@ -214,7 +242,7 @@ static const char *const EVENT_ROW[] = {
     "::bigint", "",         "", "", "hex", "hex",        "hex",      "::smallint"};
 static const char *const SESSION_ROW[] = {
     "",         "",         "::bigint", "",         "", "::bigint", "::bigint", "::bigint",
-    "::bigint", "::bigint", "::int",    "::bigint", "", "",         "+1"};
+    "::bigint", "::bigint", "::int",    "::bigint", "", "",         "+1",       "::smallint"};
 
 static char *values_sql[PG_V_COUNT * PG_CHUNKS];
 static pthread_once_t values_once = PTHREAD_ONCE_INIT;
@@ -248,15 +276,15 @@ static char *values_text(const char *head, const char *const *row, int ncols, in
 
 /* Each session row is written only while its version is the one read (or
  * remembered; 0: no row): one missing from the count raises 40001. */
-#define SESSION_UPSERT                                                           \
-  " ON CONFLICT (session_id) DO UPDATE SET"                                      \
-  " pipeline_type = excluded.pipeline_type, event_count = excluded.event_count," \
-  " last_link = excluded.last_link, last_event_id = excluded.last_event_id,"     \
-  " first_ts = excluded.first_ts, last_ts = excluded.last_ts,"                   \
-  " created_at = excluded.created_at, updated_at = excluded.updated_at,"         \
-  " snap_ms = excluded.snap_ms, snap_suffix = excluded.snap_suffix,"             \
-  " snapshot_count = excluded.snapshot_count, steps = excluded.steps,"           \
-  " recent = excluded.recent, version = excluded.version"                        \
+#define SESSION_UPSERT                                                            \
+  " ON CONFLICT (session_id) DO UPDATE SET"                                       \
+  " pipeline_type = excluded.pipeline_type, event_count = excluded.event_count,"  \
+  " last_link = excluded.last_link, last_event_id = excluded.last_event_id,"      \
+  " first_ts = excluded.first_ts, last_ts = excluded.last_ts,"                    \
+  " created_at = excluded.created_at, updated_at = excluded.updated_at,"          \
+  " snap_ms = excluded.snap_ms, snap_suffix = excluded.snap_suffix,"              \
+  " snapshot_count = excluded.snapshot_count, steps = excluded.steps,"            \
+  " recent = excluded.recent, version = excluded.version, state = excluded.state" \
   " WHERE x.version = excluded.version - 1 RETURNING 1)"
 
 static void make_values(void) {
@@ -265,7 +293,7 @@ static void make_values(void) {
         values_text("INSERT INTO events (" PG_EVENT_INSERT_COLS ")", EVENT_ROW, 16, 1 << k, "", 0);
     values_sql[PG_V_SESSIONS * PG_CHUNKS + k] =
         values_text("WITH w AS (INSERT INTO sessions AS x (session_id, " PG_SESSION_COLS ")",
-                    SESSION_ROW, 15, 1 << k, SESSION_UPSERT, 1);
+                    SESSION_ROW, 16, 1 << k, SESSION_UPSERT, 1);
   }
 }
 
@@ -684,6 +712,9 @@ const pt_store_methods pt_store_pg_methods = {
     .read_events = pg_read_events,
     .read_snapshots = pg_read_snapshots,
     .list_sessions = pg_list_sessions,
+    .list_sessions_by = pg_list_sessions_by,
+    .read_mark = pg_read_mark,
+    .mark_put = pg_mark_put,
     .list_session_ids = pg_list_session_ids,
     .read_snapshots_from = pg_read_snapshots_from,
     .issues = &pt__pg_issue_methods,

@@ -189,22 +189,28 @@ pt_status pg_read_snapshots_from(pt_reader *rb, const char *sid, int64_t from_n,
 
 /* Full rows in activity order, a page at a time (the stall sweep reads
  * without a limit and stops when it has seen enough). */
-pt_status pg_list_sessions(pt_reader *rb, const char *ptype, int64_t before_ms,
-                           const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
-                           pt_error *err) {
+pt_status pg_list_sessions_by(pt_reader *rb, const char *ptype, int scode, int64_t after_ms,
+                              int64_t before_ms, const char *before_id, int64_t limit,
+                              pt_session_cb cb, void *ctx, pt_error *err) {
   pt_status rc = PT_OK;
-  char cursor_id[PT_ID_MAX + 1];
-  int have_cursor = before_id != NULL;
+  /* no cursor: before every row ("~" sorts after every id character) */
+  char cursor_id[PT_ID_MAX + 1] = "~";
   if (before_id) snprintf(cursor_id, sizeof cursor_id, "%s", before_id);
+  if (!before_id) before_ms = INT64_MAX;
+  int stmt = ptype ? (scode ? Q_LIST_BOTH : Q_LIST_TYPE) : (scode ? Q_LIST_STATE : Q_LIST_ALL);
   int64_t left = limit > 0 ? limit : INT64_MAX;
   int stop = 0;
   while (rc == PT_OK && !stop && left > 0) {
     int64_t page = left < PAGE ? left : PAGE;
-    char l[24], b[24];
-    const char *v[4] = {ptype, i64s(l, page), i64s(b, before_ms), cursor_id};
+    char l[24], b[24], a[24], c[24];
+    const char *v[6] = {i64s(l, page),
+                        i64s(b, before_ms),
+                        cursor_id,
+                        i64s(a, after_ms),
+                        ptype ? ptype : i64s(c, scode),
+                        i64s(c, scode)};
     PGresult *r;
-    rc = pg_read((pgreader *)rb, have_cursor ? Q_LIST_AFTER : Q_LIST_FIRST, have_cursor ? 4 : 2, v,
-                 &r, "list sessions", err);
+    rc = pg_read((pgreader *)rb, stmt, 4 + !!ptype + !!scode, v, &r, "list sessions", err);
     if (rc) break;
     int n = PQntuples(r);
     for (int i = 0; i < n && !stop && rc == PT_OK; i++) {
@@ -214,13 +220,31 @@ pt_status pg_list_sessions(pt_reader *rb, const char *ptype, int64_t before_ms,
       if (rc == PT_OK) stop = cb(ctx, &x, x.updated_at);
       before_ms = x.updated_at;
       snprintf(cursor_id, sizeof cursor_id, "%s", sid);
-      have_cursor = 1;
       pt_session_cleanup(&x);
       left--;
     }
     PQclear(r);
     if (n < page) break;
   }
+  return rc;
+}
+
+pt_status pg_list_sessions(pt_reader *rb, const char *ptype, int64_t before_ms,
+                           const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
+                           pt_error *err) {
+  return pg_list_sessions_by(rb, ptype, 0, INT64_MIN, before_ms, before_id, limit, cb, ctx, err);
+}
+
+pt_status pg_read_mark(pt_reader *rb, const char *key, char *out, size_t cap, pt_error *err) {
+  const char *v[1] = {key};
+  PGresult *r;
+  pt_status rc = pg_read((pgreader *)rb, Q_MARK, 1, v, &r, "read mark", err);
+  if (rc) return rc;
+  if (PQntuples(r) > 0)
+    snprintf(out, cap, "%s", pg_text(r, 0, 0));
+  else
+    rc = PT_ENOTFOUND;
+  PQclear(r);
   return rc;
 }
 

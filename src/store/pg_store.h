@@ -60,8 +60,12 @@ enum {
   Q_SNAPS_FIRST,
   Q_SNAPS_BEFORE,
   Q_SNAPS_FROM,
-  Q_LIST_FIRST,
-  Q_LIST_AFTER,
+  Q_LIST_ALL,
+  Q_LIST_TYPE,
+  Q_LIST_STATE,
+  Q_LIST_BOTH,
+  Q_MARK,
+  Q_MARK_PUT,
   Q_IDS,
   Q_ISSUES_FIRST,
   Q_ISSUES_AFTER,
@@ -102,7 +106,7 @@ const char *pg_stmt_sql(int stmt);
 /* The columns of a session row after session_id, in pg_row_session's order. */
 #define PG_SESSION_COLS                                                                  \
   "pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts, created_at," \
-  " updated_at, snap_ms, snap_suffix, snapshot_count, steps, recent, version"
+  " updated_at, snap_ms, snap_suffix, snapshot_count, steps, recent, version, state"
 #define PG_SNAP_COLS                                                                  \
   "id, session_id, pipeline_type, chain_hash, event_count, last_event_id, completed," \
   " total, percent, state, is_valid, created_at, notes, signature, n"
@@ -323,6 +327,11 @@ pt_status pg_read_snapshots_from(pt_reader *rb, const char *sid, int64_t from_n,
 pt_status pg_list_sessions(pt_reader *rb, const char *ptype, int64_t before_ms,
                            const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
                            pt_error *err);
+pt_status pg_list_sessions_by(pt_reader *rb, const char *ptype, int scode, int64_t after_ms,
+                              int64_t before_ms, const char *before_id, int64_t limit,
+                              pt_session_cb cb, void *ctx, pt_error *err);
+pt_status pg_read_mark(pt_reader *rb, const char *key, char *out, size_t cap, pt_error *err);
+pt_status pg_mark_put(pt_store *st, const char *key, const char *value, pt_error *err);
 pt_status pg_list_session_ids(pt_reader *rb, const char *after_id, int64_t limit, pt_sid_cb cb,
                               void *ctx, pt_error *err);
 void pg_reader_free(pgreader *r);

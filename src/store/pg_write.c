@@ -264,7 +264,7 @@ pt_status pg_lock(pgstore *s, const char *key, pt_error *err) {
  * notifications as arrays (few a group). */
 #define COLS_EVENTS 16
 #define COLS_SNAPS 15
-#define COLS_SESSIONS 15
+#define COLS_SESSIONS 16
 #define COLS_ROLLUPS 7
 #define COLS (COLS_SNAPS + 1 + COLS_ROLLUPS)
 typedef struct batch {
@@ -441,6 +441,7 @@ static void add_sessions(pgstore *s, batch *b) {
     val_str(b, pt_buf_cstr(&text));
     if (text.failed) b->oom = 1;
     val_i64(b, ((const pgsess *)x)->version); /* the version the write expects */
+    val_i64(b, x->scode);
   }
   pt_buf_cleanup(&text);
   values_chunks(b, PG_V_SESSIONS, first, s->sesspend.n, COLS_SESSIONS);
@@ -754,6 +755,17 @@ static pt_status redact_kept(pgstore *s, const char *sid, int64_t seq, pt_error 
     s->preev.e[i]->v = r;
     pt_event_free(e);
   }
+  return PT_OK;
+}
+
+pt_status pg_mark_put(pt_store *st, const char *key, const char *value, pt_error *err) {
+  pgstore *s = (pgstore *)st;
+  pt_status rc = send_kept(s, err);
+  if (rc) return rc;
+  const char *v[2] = {key, value};
+  PGresult *r;
+  if ((rc = wexec(s, Q_MARK_PUT, 2, v, &r, "write mark", err))) return rc;
+  PQclear(r);
   return PT_OK;
 }
 

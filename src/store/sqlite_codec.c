@@ -27,6 +27,7 @@ pt_status sq_row_session(sqlite3_stmt *q, const char *sid, pt_session *out, pt_e
   out->snapshot_count = sqlite3_column_int64(q, 10);
   if (pt_session_steps_decode(out, sq_col_text(q, 11)))
     return pt_fail(err, PT_ESTORAGE, NULL, "sqlite: session %s has a damaged steps column", sid);
+  out->scode = sqlite3_column_int(q, 12);
   return PT_OK;
 }
 

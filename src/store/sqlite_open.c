@@ -130,6 +130,9 @@ const pt_store_methods pt_store_sqlite_methods = {
     .read_events = sq_read_events,
     .read_snapshots = sq_read_snapshots,
     .list_sessions = sq_list_sessions,
+    .list_sessions_by = sq_list_sessions_by,
+    .read_mark = sq_read_mark,
+    .mark_put = sq_mark_put,
     .list_session_ids = sq_list_session_ids,
     .read_snapshots_from = sq_read_snapshots_from,
 };

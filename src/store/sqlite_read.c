@@ -259,20 +259,19 @@ pt_status sq_list_session_ids(pt_reader *rb, const char *after_id, int64_t limit
 /* Rows in activity order; each session is read with read_session, which
  * folds in events past a lagging row. The order is the rows' own, so it may
  * trail the newest activity by the write-behind delay (FLUSH_MS). */
-pt_status sq_list_sessions(pt_reader *rb, const char *ptype, int64_t before_ms,
-                           const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
-                           pt_error *err) {
+pt_status sq_list_sessions_by(pt_reader *rb, const char *ptype, int scode, int64_t after_ms,
+                              int64_t before_ms, const char *before_id, int64_t limit,
+                              pt_session_cb cb, void *ctx, pt_error *err) {
   sreader *r = (sreader *)rb;
-  sqlite3_stmt *q = r->st[before_id ? R_LIST_AFTER : R_LIST_FIRST];
-  if (ptype)
-    sqlite3_bind_text(q, 1, ptype, -1, SQLITE_STATIC);
-  else
-    sqlite3_bind_null(q, 1);
+  sqlite3_stmt *q =
+      r->st[ptype ? (scode ? R_LIST_BOTH : R_LIST_TYPE) : (scode ? R_LIST_STATE : R_LIST_ALL)];
+  if (ptype) sqlite3_bind_text(q, 1, ptype, -1, SQLITE_STATIC);
   sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
-  if (before_id) {
-    sqlite3_bind_int64(q, 3, before_ms);
-    sqlite3_bind_text(q, 4, before_id, -1, SQLITE_STATIC);
-  }
+  /* no cursor: before every row ("~" sorts after every id character) */
+  sqlite3_bind_int64(q, 3, before_id ? before_ms : INT64_MAX);
+  sqlite3_bind_text(q, 4, before_id ? before_id : "~", -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 5, after_ms);
+  if (scode) sqlite3_bind_int(q, 6, scode);
   pt_status st = PT_OK;
   int rc;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -288,6 +287,29 @@ pt_status sq_list_sessions(pt_reader *rb, const char *ptype, int64_t before_ms,
   }
   if (st == PT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
     st = sq_db_fail(err, r->db, "list sessions");
+  sqlite3_reset(q);
+  sqlite3_clear_bindings(q);
+  return st;
+}
+
+pt_status sq_list_sessions(pt_reader *rb, const char *ptype, int64_t before_ms,
+                           const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
+                           pt_error *err) {
+  return sq_list_sessions_by(rb, ptype, 0, INT64_MIN, before_ms, before_id, limit, cb, ctx, err);
+}
+
+pt_status sq_read_mark(pt_reader *rb, const char *key, char *out, size_t cap, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[R_MARK];
+  sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(q);
+  pt_status st = PT_OK;
+  if (rc == SQLITE_ROW)
+    snprintf(out, cap, "%s", sq_col_text(q, 0));
+  else if (rc == SQLITE_DONE)
+    st = PT_ENOTFOUND;
+  else
+    st = sq_db_fail(err, r->db, "read mark");
   sqlite3_reset(q);
   return st;
 }

@@ -6,7 +6,7 @@
 #include "../core/error.h"
 #include "sqlite_store.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 /* Each migration takes the schema from version i to i+1. Never edit one that
  * has shipped: add the next. */
@@ -66,7 +66,18 @@ static const char *const MIGRATIONS[] = {
     " action TEXT NOT NULL, created_at INTEGER NOT NULL, next_at INTEGER NOT NULL,"
     " attempts INTEGER NOT NULL);"
     "CREATE INDEX outbox_by_issue ON outbox(issue_id, id);",
-    /* 4 -> 5: rollups (docs/architecture.md#rollups); sessions stored
+    /* 4 -> 5: listings on indexes. Each row carries its state code
+     * (pt_session.scode; 0 until the tracker computes it: rows stored before
+     * this migration get theirs at the tracker's first open, recode.c), and
+     * sessions are listed by type, by state and by both as index ranges.
+     * marks: the tracker's small values (the stall sweep's progress, the
+     * definitions the state codes follow). */
+    "ALTER TABLE sessions ADD COLUMN state INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX sessions_by_type ON sessions(pipeline_type, updated_at, session_id);"
+    "CREATE INDEX sessions_by_state ON sessions(state, updated_at, session_id);"
+    "CREATE INDEX sessions_by_type_state ON sessions(pipeline_type, state, updated_at, session_id);"
+    "CREATE TABLE marks (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    /* 5 -> 6: rollups (docs/architecture.md#rollups); sessions stored
      * before them are counted by the tracker at open, a page a
      * transaction, from where rollup_todo says */
     "CREATE TABLE rollups (pipeline_type TEXT NOT NULL, res INTEGER NOT NULL,"
@@ -82,18 +93,18 @@ static const char *const MIGRATIONS[] = {
 const char *const sq_wsql[W_COUNT] = {
     [W_SESSION_GET] =
         "SELECT pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts,"
-        " created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps"
+        " created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps, state"
         " FROM sessions WHERE session_id = ?1",
     [W_SESSION_PUT] =
         "INSERT INTO sessions VALUES"
-        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     /* an update in place rewrites one row; REPLACE would delete and
      * re-insert it, touching the b-tree twice */
     [W_SESSION_UPDATE] =
         "UPDATE sessions SET pipeline_type = ?2, event_count = ?3,"
         " last_link = ?4, last_event_id = ?5, first_ts = ?6, last_ts = ?7,"
         " created_at = ?8, updated_at = ?9, snap_ms = ?10, snap_suffix = ?11,"
-        " snapshot_count = ?12, steps = ?13 WHERE session_id = ?1"
+        " snapshot_count = ?12, steps = ?13, state = ?14 WHERE session_id = ?1"
         /* a row written behind never moves back over a newer one */
         " AND event_count <= ?3",
     [W_EVENT_FIND] =
@@ -157,12 +168,13 @@ const char *const sq_wsql[W_COUNT] = {
     [W_ROLLUP_TODO] = "SELECT after_id FROM rollup_todo",
     [W_ROLLUP_TODO_SET] = "UPDATE rollup_todo SET after_id = ?1",
     [W_ROLLUP_TODO_DONE] = "DELETE FROM rollup_todo",
+    [W_MARK_PUT] = "INSERT OR REPLACE INTO marks VALUES (?1, ?2)",
 };
 
 const char *const sq_rsql[R_COUNT] = {
     [R_SESSION] =
         "SELECT pipeline_type, event_count, last_link, last_event_id, first_ts, last_ts,"
-        " created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps"
+        " created_at, updated_at, snap_ms, snap_suffix, snapshot_count, steps, state"
         " FROM sessions WHERE session_id = ?1",
     [R_EVENTS] =
         "SELECT session_id, seq, id, pipeline_type, step, status, ts, ts_given,"
@@ -182,14 +194,28 @@ const char *const sq_rsql[R_COUNT] = {
     /* the newest entry, by its position (as W_LATEST_SNAP) */
     [R_LATEST_SNAP] =
         "SELECT created_at, id, n FROM snapshots WHERE session_id = ?1 ORDER BY n DESC LIMIT 1",
-    /* ?1 pipeline type or NULL for all; ?2 limit; ?3, ?4 the cursor */
-    [R_LIST_FIRST] =
-        "SELECT session_id, updated_at FROM sessions WHERE (?1 IS NULL OR pipeline_type = ?1)"
+    /* Sessions newest first, each listing one index range (a filter
+     * "?1 IS NULL OR pipeline_type = ?1" would walk sessions_by_activity and
+     * read every row of the other types): ?1 pipeline type, ?2 limit, ?3 ?4
+     * the cursor (before it), ?5 activity after it, ?6 state code. */
+    [R_LIST_ALL] =
+        "SELECT session_id, updated_at FROM sessions INDEXED BY sessions_by_activity"
+        " WHERE updated_at > ?5 AND (updated_at, session_id) < (?3, ?4)"
         " ORDER BY updated_at DESC, session_id DESC LIMIT ?2",
-    [R_LIST_AFTER] =
-        "SELECT session_id, updated_at FROM sessions WHERE (?1 IS NULL OR pipeline_type = ?1)"
+    [R_LIST_TYPE] =
+        "SELECT session_id, updated_at FROM sessions INDEXED BY sessions_by_type"
+        " WHERE pipeline_type = ?1 AND updated_at > ?5 AND (updated_at, session_id) < (?3, ?4)"
+        " ORDER BY updated_at DESC, session_id DESC LIMIT ?2",
+    [R_LIST_STATE] =
+        "SELECT session_id, updated_at FROM sessions INDEXED BY sessions_by_state"
+        " WHERE state = ?6 AND updated_at > ?5 AND (updated_at, session_id) < (?3, ?4)"
+        " ORDER BY updated_at DESC, session_id DESC LIMIT ?2",
+    [R_LIST_BOTH] =
+        "SELECT session_id, updated_at FROM sessions INDEXED BY sessions_by_type_state"
+        " WHERE pipeline_type = ?1 AND state = ?6 AND updated_at > ?5"
         " AND (updated_at, session_id) < (?3, ?4)"
         " ORDER BY updated_at DESC, session_id DESC LIMIT ?2",
+    [R_MARK] = "SELECT value FROM marks WHERE key = ?1",
     /* prepared once: a reader opens and closes a transaction per request */
     [R_BEGIN] = "BEGIN",
     [R_COMMIT] = "COMMIT",

@@ -51,6 +51,7 @@ enum {
   W_ROLLUP_TODO,
   W_ROLLUP_TODO_SET,
   W_ROLLUP_TODO_DONE,
+  W_MARK_PUT,
   W_COUNT
 };
 
@@ -61,8 +62,11 @@ enum {
   R_SNAPS_FIRST,
   R_SNAPS_AFTER,
   R_LATEST_SNAP,
-  R_LIST_FIRST,
-  R_LIST_AFTER,
+  R_LIST_ALL,
+  R_LIST_TYPE,
+  R_LIST_STATE,
+  R_LIST_BOTH,
+  R_MARK,
   R_BEGIN,
   R_COMMIT,
   R_IDS,
@@ -222,6 +226,11 @@ pt_status sq_list_session_ids(pt_reader *rb, const char *after_id, int64_t limit
 pt_status sq_list_sessions(pt_reader *rb, const char *ptype, int64_t before_ms,
                            const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
                            pt_error *err);
+pt_status sq_list_sessions_by(pt_reader *rb, const char *ptype, int scode, int64_t after_ms,
+                              int64_t before_ms, const char *before_id, int64_t limit,
+                              pt_session_cb cb, void *ctx, pt_error *err);
+pt_status sq_read_mark(pt_reader *rb, const char *key, char *out, size_t cap, pt_error *err);
+pt_status sq_mark_put(pt_store *st, const char *key, const char *value, pt_error *err);
 
 /* ---- sqlite_issues.c: issues and the webhook outbox ---- */
 

@@ -195,6 +195,7 @@ static pt_status write_row(sstore *s, const pt_session *x, int is_new, pt_error 
   sqlite3_bind_int(q, 11, x->snap_suffix);
   sqlite3_bind_int64(q, 12, x->snapshot_count);
   sqlite3_bind_text(q, 13, steps.data, (int)steps.len, SQLITE_STATIC);
+  sqlite3_bind_int(q, 14, x->scode);
   int rc = sqlite3_step(q);
   sqlite3_reset(q);
   sqlite3_clear_bindings(q);
@@ -300,6 +301,16 @@ pt_status sq_event_redact(pt_store *st, const char *sid, int64_t seq, pt_error *
   if (sqlite3_changes(s->db) != 1)
     return pt_fail(err, PT_ENOTFOUND, NULL, "no event %lld in session \"%s\"", (long long)seq, sid);
   return PT_OK;
+}
+
+pt_status sq_mark_put(pt_store *st, const char *key, const char *value, pt_error *err) {
+  sstore *s = (sstore *)st;
+  sqlite3_stmt *q = s->st[W_MARK_PUT];
+  sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  return rc == SQLITE_DONE ? PT_OK : sq_db_fail(err, s->db, "write mark");
 }
 
 /* After a redaction's commit: a TRUNCATE checkpoint copies the current pages

@@ -38,6 +38,9 @@ static const char *missing(const pt_store_methods *m) {
   REQ(read_events);
   REQ(read_snapshots);
   REQ(list_sessions);
+  REQ(list_sessions_by);
+  REQ(read_mark);
+  REQ(mark_put);
   REQ(list_session_ids);
   REQ(read_snapshots_from);
   REQ(issues);
@@ -205,4 +208,9 @@ pt_status pt_store_outbox_done(pt_store *s, int64_t id, int ok, int64_t next_at,
 pt_status pt_store_rollup_add(pt_store *s, const pt_rollup_row *rows, size_t n, pt_error *err) {
   if (faulted(s, err)) return PT_ESTORAGE;
   return s->m->rollups->rollup_add(s, rows, n, err);
+}
+
+pt_status pt_store_mark_put(pt_store *s, const char *key, const char *value, pt_error *err) {
+  if (faulted(s, err)) return PT_ESTORAGE;
+  return s->m->mark_put(s, key, value, err);
 }

@@ -277,6 +277,19 @@ typedef struct pt_store_methods {
   pt_status (*list_sessions)(pt_reader *r, const char *ptype, int64_t before_ms,
                              const char *before_id, int64_t limit, pt_session_cb cb, void *ctx,
                              pt_error *err);
+  /* The same within one stored state code (pt_session.scode; 0: any) and
+   * only activity after after_ms (updated_at > after_ms; INT64_MIN: no
+   * bound): each an index range (memory: a sorted set), never a filter
+   * while scanning. Sessions come back with their scode. */
+  pt_status (*list_sessions_by)(pt_reader *r, const char *ptype, int scode, int64_t after_ms,
+                                int64_t before_ms, const char *before_id, int64_t limit,
+                                pt_session_cb cb, void *ctx, pt_error *err);
+  /* The tracker's own small values by key (the sweep's progress, the
+   * definitions the stored state codes follow): the value of key into out
+   * (cap bytes, NUL-terminated; longer values are cut), or PT_ENOTFOUND. */
+  pt_status (*read_mark)(pt_reader *r, const char *key, char *out, size_t cap, pt_error *err);
+  /* Inside a write transaction: sets key to value (at most 255 bytes). */
+  pt_status (*mark_put)(pt_store *s, const char *key, const char *value, pt_error *err);
   /* Every session id once, in an order that new sessions do not disturb
    * (SQLite: by id; memory: creation order), after `after_id` when not NULL;
    * at most limit. For export and `verify --all`. */
@@ -344,6 +357,7 @@ pt_status pt_store_outbox_claim(pt_store *s, int64_t id, int64_t now, int64_t un
                                 pt_error *err);
 pt_status pt_store_outbox_done(pt_store *s, int64_t id, int ok, int64_t next_at, pt_error *err);
 pt_status pt_store_rollup_add(pt_store *s, const pt_rollup_row *rows, size_t n, pt_error *err);
+pt_status pt_store_mark_put(pt_store *s, const char *key, const char *value, pt_error *err);
 
 extern const pt_store_methods pt_store_memory_methods;
 extern const pt_store_methods pt_store_sqlite_methods;

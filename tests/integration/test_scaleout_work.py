@@ -350,7 +350,7 @@ def outbox_drained(fleet, what):
 
 MIGRATE_ROUNDS = 3
 TABLES = {"sessions", "events", "snapshots", "issues", "issue_sessions", "outbox", "rollups",
-          "rollup_todo", "schema_version"}
+          "rollup_todo", "marks", "schema_version"}
 
 
 def schema_version():
@@ -403,7 +403,7 @@ def test_migrations_once():
                 eq(bad, [], "round %d: error lines in server %d's log" % (r, i))
         finally:
             fleet.kill_all()
-        print("  round %d: 3 servers up together in %.2f s; schema_version [%s]; 9 tables; "
+        print("  round %d: 3 servers up together in %.2f s; schema_version [%s]; 10 tables; "
               "tracking through each works" % (r, up, want), flush=True)
     if cluster_log:
         with open(cluster_log, "rb") as f:

@@ -65,7 +65,7 @@ static void test_persists_across_reopen(void **state) {
   pt_error err;
   TU_ASSERT_OK(pt_checksum(t, "p1", &before, &err), &err);
   pt_close(t);
-  assert_int_equal(query_int(path, "SELECT version FROM schema_version"), 5);
+  assert_int_equal(query_int(path, "SELECT version FROM schema_version"), 6);
   t = open_at(path); /* migrations are idempotent */
   char *after;
   TU_ASSERT_OK(pt_checksum(t, "p1", &after, &err), &err);
