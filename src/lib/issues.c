@@ -8,6 +8,7 @@
 
 #include "../core/buf.h"
 #include "../core/error.h"
+#include "rollup.h"
 #include "tracker_int.h"
 
 /* When a queued change is sent: an "updated" waits the coalescing window,
@@ -179,6 +180,7 @@ typedef struct stall_job {
   /* sessions found stalled (session_id, pipeline_type pairs) */
   char (*sid)[PT_ID_MAX + 1];
   char (*type)[PT_NAME_MAX + 1];
+  int64_t *created; /* their creation times: the rollups' buckets */
   size_t n;
   /* the sweep's progress, written with what it found: "sweep/<type>" = the
    * newest activity time looked at */
@@ -209,6 +211,8 @@ pt_status pt__stall_apply(pt__tx *x, pt__job *h) {
     rc = pt_store_issue_put(st, &cur, is_new, &h->err);
     if (rc == PT_OK) rc = queue_change(x, cur.id, action, h->now, &h->err);
     pt_issue_cleanup(&cur);
+    /* counted once, in the funnel of its creation time too */
+    if (rc == PT_OK) rc = pt__rollup_note(x, j->type[i], j->created[i], PT_M_STALLED, &h->err);
     if (rc) return rc;
     j->recorded++;
   }
@@ -236,6 +240,7 @@ typedef struct sweep {
   uint64_t rows;
   char (*sid)[PT_ID_MAX + 1];
   char (*type)[PT_NAME_MAX + 1];
+  int64_t *created;
   size_t n, cap;
   int oom;
 } sweep;
@@ -252,16 +257,19 @@ static int sweep_one(void *ctx, const pt_session *s, int64_t sort_ms) {
   if (strcmp(c.state, "stalled") != 0) return 0;
   if (w->n == w->cap) {
     size_t nc = w->cap ? w->cap * 2 : 64;
-    void *a = realloc(w->sid, nc * sizeof *w->sid),
-         *b = a ? realloc(w->type, nc * sizeof *w->type) : NULL;
+    void *a = realloc(w->sid, nc * sizeof *w->sid);
     if (a) w->sid = a;
-    if (!a || !b) {
+    void *b = a ? realloc(w->type, nc * sizeof *w->type) : NULL;
+    if (b) w->type = b;
+    void *cr = b ? realloc(w->created, nc * sizeof *w->created) : NULL;
+    if (!cr) {
       w->oom = 1;
       return 1;
     }
-    w->type = b;
+    w->created = cr;
     w->cap = nc;
   }
+  w->created[w->n] = s->created_at;
   snprintf(w->sid[w->n], sizeof w->sid[0], "%s", s->session_id);
   snprintf(w->type[w->n], sizeof w->type[0], "%s", s->pipeline_type);
   w->n++;
@@ -316,6 +324,7 @@ pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
   if (rc == PT_OK && (w.n || j.nmarks)) {
     j.sid = w.sid;
     j.type = w.type;
+    j.created = w.created;
     j.n = w.n;
     j.h.nsessions = w.n;
     rc = pt__job_run(t, &j.h, err);
@@ -324,6 +333,7 @@ pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
   pthread_mutex_unlock(&t->sweep_lock);
   free(w.sid);
   free(w.type);
+  free(w.created);
   free(j.key);
   free(j.mark);
   pt_defs_unref(defs);

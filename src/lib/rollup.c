@@ -25,8 +25,8 @@ int64_t pt_hist_value(int bin) {
   return (int64_t)llround(exp2(((double)bin - 0.5) / PT_HIST_SUB));
 }
 
-static int push(pt_rollup_row **rows, size_t *n, size_t *cap, const pt_session *s, const char *step,
-                int metric, int sign) {
+static int push_at(pt_rollup_row **rows, size_t *n, size_t *cap, const char *ptype, int64_t at,
+                   const char *step, int metric, int sign) {
   if (*n + PT_ROLLUP_NRES > *cap) {
     size_t nc = *cap ? *cap * 2 : 64;
     pt_rollup_row *r = realloc(*rows, nc * sizeof *r);
@@ -35,12 +35,24 @@ static int push(pt_rollup_row **rows, size_t *n, size_t *cap, const pt_session *
     *cap = nc;
   }
   for (int k = 0; k < PT_ROLLUP_NRES; k++) {
-    int64_t res = pt_rollup_res[k], at = s->created_at;
+    int64_t res = pt_rollup_res[k];
     /* floor, also for times before the epoch */
     int64_t bucket = (at >= 0 ? at / res : -((-at + res - 1) / res)) * res;
-    (*rows)[(*n)++] = (pt_rollup_row){s->pipeline_type, step, res, bucket, metric, sign};
+    (*rows)[(*n)++] = (pt_rollup_row){ptype, step, res, bucket, metric, sign};
   }
   return 0;
+}
+
+static int push(pt_rollup_row **rows, size_t *n, size_t *cap, const pt_session *s, const char *step,
+                int metric, int sign) {
+  return push_at(rows, n, cap, s->pipeline_type, s->created_at, step, metric, sign);
+}
+
+pt_status pt__rollup_note(pt__tx *x, const char *ptype, int64_t created_at, int metric,
+                          pt_error *err) {
+  if (push_at(&x->noted, &x->nnoted, &x->capnoted, ptype, created_at, "", metric, +1))
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  return PT_OK;
 }
 
 int pt_rollup_rows(const pt_session *s, const pt_pipeline *p, int sign, pt_rollup_row **rows,
@@ -116,6 +128,19 @@ pt_status pt__rollup_tx(pt__tx *x, pt_error *err) {
     const pt_pipeline *p = pt_defs_find(defs, ts->s.pipeline_type);
     if (ts->has_before) oom |= pt_rollup_rows(&ts->before, p, -1, &rows, &n, &cap);
     oom |= pt_rollup_rows(&ts->s, p, +1, &rows, &n, &cap);
+  }
+  for (size_t i = 0; i < x->nnoted && !oom; i++) {
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 64;
+      pt_rollup_row *r = realloc(rows, nc * sizeof *r);
+      if (!r) {
+        oom = 1;
+        break;
+      }
+      rows = r;
+      cap = nc;
+    }
+    rows[n++] = x->noted[i];
   }
   pt_status rc = PT_OK;
   if (oom) {

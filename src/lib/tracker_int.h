@@ -154,6 +154,10 @@ typedef struct pt__tx {
   size_t n, cap;
   int began;     /* the store's transaction is open */
   size_t events; /* events applied, for the stats */
+  /* rollup rows noted by jobs (a stall counted), added with the sessions'
+   * deltas; their strings live as long as the jobs */
+  struct pt_rollup_row *noted;
+  size_t nnoted, capnoted;
 } pt__tx;
 
 /* Begins the store's write transaction, its session table sized for
@@ -176,6 +180,10 @@ pt_status pt__tx_end(pt__tx *x, pt_status rc, pt_error *err);
 /* Rollups (rollup.c): the deltas of the sessions x changed, added to the
  * store before they are written. */
 pt_status pt__rollup_tx(pt__tx *x, pt_error *err);
+/* Notes one count of metric (rollup.h) for a session of ptype created at
+ * created_at (ptype must live until the transaction ends). */
+pt_status pt__rollup_note(pt__tx *x, const char *ptype, int64_t created_at, int metric,
+                          pt_error *err);
 /* At open: counts the sessions stored before rollups existed. */
 pt_status pt__rollups_catch_up(pt_tracker *t, pt_error *err);
 

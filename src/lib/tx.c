@@ -106,6 +106,7 @@ static void tx_cleanup(pt__tx *x) {
     free(x->list[i]);
   }
   free(x->list);
+  free(x->noted);
   pt_map_cleanup(&x->map);
 }
 

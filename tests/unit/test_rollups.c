@@ -318,6 +318,51 @@ static void test_stats_match_recount(void **state) {
   }
 }
 
+/* A session the stall sweep finds stalled counts once in the funnel of its
+ * creation time, however many sweeps see it. */
+static void test_stalled_counted(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    tu_clock_ms = 1700000000000;
+    tu_track(t, "st1", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    tu_track(t, "st2", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    tu_clock_ms += 3600000; /* st3 an hour later */
+    tu_track(t, "st3", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    /* st2 completes: never stalled */
+    static const char *const rest[] = {"payment_initiated", "payment_confirmed",
+                                       "checkout_completed"};
+    for (int k = 0; k < 3; k++) tu_track(t, "st2", "checkout_digital", rest[k], PT_SUCCESS, NULL);
+    tu_clock_ms += 901 * 1000; /* past checkout_digital's 900 s */
+    pt_error err;
+    int64_t n;
+    TU_ASSERT_OK(pt_sweep_stalls(t, &n, &err), &err);
+    assert_int_equal(n, 2);
+    TU_ASSERT_OK(pt_sweep_stalls(t, &n, &err), &err);
+    assert_int_equal(n, 0);
+    char *doc = stats_doc(t, "checkout_digital", 0, -1);
+    json_t *v = tu_json(doc);
+    pt_free(doc);
+    assert_int_equal(jget(v, "sessions"), 3);
+    assert_int_equal(jget(v, "stalled"), 2);
+    assert_int_equal(jget(v, "completed"), 1);
+    json_decref(v);
+    /* by creation time: st1 in the first hour, st3 in the second */
+    TU_ASSERT_OK(pt_timeseries(t, "checkout_digital", 1700000000000 / 3600000 * 3600000,
+                               1700000000000 / 3600000 * 3600000 + 3 * 3600000, "hour", &doc, &err),
+                 &err);
+    v = tu_json(doc);
+    pt_free(doc);
+    json_t *b = json_object_get(v, "buckets");
+    assert_int_equal(json_array_size(b), 3);
+    assert_int_equal(jget(json_array_get(b, 0), "stalled"), 1);
+    assert_int_equal(jget(json_array_get(b, 1), "stalled"), 1);
+    assert_int_equal(jget(json_array_get(b, 2), "stalled"), 0);
+    json_decref(v);
+    pt_close(t);
+  }
+}
+
 /* Bad arguments name their field; nothing is read. */
 static void test_stats_arguments(void **state) {
   (void)state;
@@ -410,6 +455,7 @@ int main(void) {
       cmocka_unit_test(test_hist_bins),
       cmocka_unit_test_setup(test_stats_match_recount, setup),
       cmocka_unit_test(test_stats_arguments),
+      cmocka_unit_test_setup(test_stalled_counted, setup),
       cmocka_unit_test(test_catch_up),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
