@@ -51,6 +51,8 @@ pt_event *pt_event_clone(const pt_event *e);
 pt_event *pt_event_redacted(const pt_event *e);
 void pt_event_free(pt_event *e);
 void pt_event_digest(pt_event *e);
+/* hex(SHA256("null")): the digest of an absent (null) payload. */
+extern const char pt_null_sha256[65];
 
 /* The stored event as the API returns it. */
 void pt_event_write_json(pt_buf *b, const pt_event *e);

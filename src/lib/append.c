@@ -74,7 +74,7 @@ static pt_status apply_event(pt__tx *x, pt__track_job *j, size_t i) {
   pt_chain_link(ts->s.event_count ? ts->s.last_link : PT_GENESIS, e, e->link);
   rc = pt_store_event_put(x->t->store, e, &j->adopted[i], err);
   if (rc) return rc;
-  if (pt_session_apply(&ts->s, e)) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  if ((rc = pt__tx_apply(x, ts, e, err))) return rc;
   ts->exists = 1;
   ts->dirty = 1;
   j->st[i] = PT_OK;

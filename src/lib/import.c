@@ -468,7 +468,7 @@ pt_status pt__import_apply(pt__tx *x, pt__job *h) {
                              "export was altered",
                              e->id, (long long)e->seq);
       if ((rc = pt_store_event_put(st, e, &r->adopted, &h->err))) return rc;
-      if (pt_session_apply(&ts->s, e)) return pt_fail(&h->err, PT_ENOMEM, NULL, "out of memory");
+      if ((rc = pt__tx_apply(x, ts, e, &h->err))) return rc;
       ts->exists = ts->dirty = 1;
       /* issues are derived from the failures: counted here as when tracked */
       /* (not announced: an import replays history, it is not news) */

@@ -1,7 +1,8 @@
 /* rollup.c - the rows a session contributes to the rollups, and the
- * rollups kept in step with the sessions: every transaction adds, for each
- * session it changed, what the session counts for now minus what it
- * counted for before (docs/architecture.md#rollups). */
+ * rollups kept in step with the sessions: every event applied notes what it
+ * changed in what its session counts for (the counts after minus the
+ * counts before), and the transaction adds the sum
+ * (docs/architecture.md#rollups). */
 #include "rollup.h"
 
 #include <math.h>
@@ -25,27 +26,21 @@ int64_t pt_hist_value(int bin) {
   return (int64_t)llround(exp2(((double)bin - 0.5) / PT_HIST_SUB));
 }
 
+/* One count at the minute of `at`; pt_rollup_finish adds its hour and day. */
 static int push_at(pt_rollup_row **rows, size_t *n, size_t *cap, const char *ptype, int64_t at,
                    const char *step, int metric, int sign) {
-  if (*n + PT_ROLLUP_NRES > *cap) {
+  if (*n == *cap) {
     size_t nc = *cap ? *cap * 2 : 64;
     pt_rollup_row *r = realloc(*rows, nc * sizeof *r);
     if (!r) return -1;
     *rows = r;
     *cap = nc;
   }
-  for (int k = 0; k < PT_ROLLUP_NRES; k++) {
-    int64_t res = pt_rollup_res[k];
-    /* floor, also for times before the epoch */
-    int64_t bucket = (at >= 0 ? at / res : -((-at + res - 1) / res)) * res;
-    (*rows)[(*n)++] = (pt_rollup_row){ptype, step, res, bucket, metric, sign};
-  }
+  int64_t res = pt_rollup_res[0];
+  /* floor, also for times before the epoch */
+  int64_t bucket = (at >= 0 ? at / res : -((-at + res - 1) / res)) * res;
+  (*rows)[(*n)++] = (pt_rollup_row){ptype, step, res, bucket, metric, sign};
   return 0;
-}
-
-static int push(pt_rollup_row **rows, size_t *n, size_t *cap, const pt_session *s, const char *step,
-                int metric, int sign) {
-  return push_at(rows, n, cap, s->pipeline_type, s->created_at, step, metric, sign);
 }
 
 pt_status pt__rollup_note(pt__tx *x, const char *ptype, int64_t created_at, int metric,
@@ -55,55 +50,96 @@ pt_status pt__rollup_note(pt__tx *x, const char *ptype, int64_t created_at, int 
   return PT_OK;
 }
 
+/* What a session counts for, as pt_cksum_compute decides completed and
+ * failed (without the chain hash it also computes): 1 completed, 2 failed,
+ * 0 neither; *bin the completed session's duration bin. */
+static int session_state(const pt_session *s, const pt_pipeline *p, int *bin) {
+  *bin = -1;
+  if (!p || s->event_count == 0) return 0;
+  int complete = 1, failed = 0;
+  for (int i = 0; i < p->nsteps; i++) {
+    const pt_step_state *st = pt_session_step(s, p->steps[i]);
+    int outcome = st ? st->outcome : PT_OUTCOME_NONE;
+    if (outcome != PT_OUTCOME_SUCCESS && !p->optional[i]) complete = 0;
+    if (outcome == PT_OUTCOME_FAILURE) failed = 1;
+  }
+  if (complete) {
+    *bin = pt_hist_bin(s->last_ts - s->first_ts);
+    return 1;
+  }
+  return failed ? 2 : 0;
+}
+
+/* A step's counts: bit 0 reached, 1 succeeded, 2 failed; *bin its duration
+ * bin when it succeeded after a started event, else -1. */
+static int step_counts(const pt_step_state *st, int *bin) {
+  *bin = -1;
+  if (!st) return 0;
+  int f = 0;
+  if (st->started || st->outcome != PT_OUTCOME_NONE) f |= 1;
+  if (st->outcome == PT_OUTCOME_SUCCESS) {
+    f |= 2;
+    if (st->started_ts >= 0 && st->outcome_ts >= 0)
+      *bin = pt_hist_bin(st->outcome_ts - st->started_ts);
+  } else if (st->outcome == PT_OUTCOME_FAILURE) {
+    f |= 4;
+  }
+  return f;
+}
+
+typedef struct rowlist {
+  pt_rollup_row **rows;
+  size_t *n, *cap;
+  const pt_session *s;
+  int oom;
+} rowlist;
+
+static void emit(rowlist *l, const char *step, int metric, int sign) {
+  if (!l->oom &&
+      push_at(l->rows, l->n, l->cap, l->s->pipeline_type, l->s->created_at, step, metric, sign))
+    l->oom = 1;
+}
+
+/* The session-level counts of state/bin with sign. */
+static void emit_state(rowlist *l, int state, int bin, int sign) {
+  if (state == 1) {
+    emit(l, "", PT_M_COMPLETED, sign);
+    emit(l, "", PT_M_HIST + bin, sign);
+  } else if (state == 2) {
+    emit(l, "", PT_M_FAILED, sign);
+  }
+}
+
+static void emit_step(rowlist *l, const char *name, int f, int bin, int sign) {
+  if (f & 1) emit(l, name, PT_M_REACHED, sign);
+  if (f & 2) emit(l, name, PT_M_SUCCEEDED, sign);
+  if (f & 4) emit(l, name, PT_M_STEP_FAILED, sign);
+  if (bin >= 0) emit(l, name, PT_M_HIST + bin, sign);
+}
+
 int pt_rollup_rows(const pt_session *s, const pt_pipeline *p, int sign, pt_rollup_row **rows,
                    size_t *n, size_t *cap) {
+  rowlist l = {rows, n, cap, s, 0};
   if (s->event_count == 0) return 0;
-  if (push(rows, n, cap, s, "", PT_M_STARTED, sign)) return -1;
-  if (p) {
-    /* the state's completed / failed, as pt_cksum_compute decides them,
-     * without the chain hash it also computes */
-    int complete = 1, failed = 0;
-    for (int i = 0; i < p->nsteps; i++) {
-      const pt_step_state *st = pt_session_step(s, p->steps[i]);
-      int outcome = st ? st->outcome : PT_OUTCOME_NONE;
-      if (outcome != PT_OUTCOME_SUCCESS && !p->optional[i]) complete = 0;
-      if (outcome == PT_OUTCOME_FAILURE) failed = 1;
-    }
-    if (complete) {
-      if (push(rows, n, cap, s, "", PT_M_COMPLETED, sign) ||
-          push(rows, n, cap, s, "", PT_M_HIST + pt_hist_bin(s->last_ts - s->first_ts), sign))
-        return -1;
-    } else if (failed) {
-      if (push(rows, n, cap, s, "", PT_M_FAILED, sign)) return -1;
-    }
-  }
+  emit(&l, "", PT_M_STARTED, sign);
+  int bin, state = session_state(s, p, &bin);
+  emit_state(&l, state, bin, sign);
   for (int i = 0; i < s->nsteps; i++) {
-    const pt_step_state *st = &s->steps[i];
-    if ((st->started || st->outcome != PT_OUTCOME_NONE) &&
-        push(rows, n, cap, s, st->name, PT_M_REACHED, sign))
-      return -1;
-    if (st->outcome == PT_OUTCOME_SUCCESS) {
-      if (push(rows, n, cap, s, st->name, PT_M_SUCCEEDED, sign)) return -1;
-      if (st->started_ts >= 0 && st->outcome_ts >= 0 &&
-          push(rows, n, cap, s, st->name, PT_M_HIST + pt_hist_bin(st->outcome_ts - st->started_ts),
-               sign))
-        return -1;
-    } else if (st->outcome == PT_OUTCOME_FAILURE &&
-               push(rows, n, cap, s, st->name, PT_M_STEP_FAILED, sign)) {
-      return -1;
-    }
+    int sbin, f = step_counts(&s->steps[i], &sbin);
+    emit_step(&l, s->steps[i].name, f, sbin, sign);
   }
-  return 0;
+  return l.oom ? -1 : 0;
 }
 
 static int cmp_row(const void *pa, const void *pb) {
   const pt_rollup_row *a = pa, *b = pb;
-  int c = strcmp(a->pipeline_type, b->pipeline_type);
-  if (c) return c;
-  if (a->res != b->res) return a->res < b->res ? -1 : 1;
+  /* the integers first: most rows of a group differ there */
+  if (a->metric != b->metric) return a->metric < b->metric ? -1 : 1;
   if (a->bucket != b->bucket) return a->bucket < b->bucket ? -1 : 1;
-  if ((c = strcmp(a->step, b->step))) return c;
-  return a->metric < b->metric ? -1 : a->metric > b->metric;
+  if (a->res != b->res) return a->res < b->res ? -1 : 1;
+  int c = a->step == b->step ? 0 : strcmp(a->step, b->step);
+  if (c) return c;
+  return a->pipeline_type == b->pipeline_type ? 0 : strcmp(a->pipeline_type, b->pipeline_type);
 }
 
 void pt_rollup_merge(pt_rollup_row *rows, size_t *n) {
@@ -117,41 +153,59 @@ void pt_rollup_merge(pt_rollup_row *rows, size_t *n) {
   *n = w;
 }
 
-pt_status pt__rollup_tx(pt__tx *x, pt_error *err) {
-  pt_rollup_row *rows = NULL;
-  size_t n = 0, cap = 0;
-  pt_defs *defs = pt__defs(x->t);
-  int oom = 0;
-  for (size_t i = 0; i < x->n && !oom; i++) {
-    const pt__txsess *ts = x->list[i];
-    if (!ts->dirty) continue;
-    const pt_pipeline *p = pt_defs_find(defs, ts->s.pipeline_type);
-    if (ts->has_before) oom |= pt_rollup_rows(&ts->before, p, -1, &rows, &n, &cap);
-    oom |= pt_rollup_rows(&ts->s, p, +1, &rows, &n, &cap);
+int pt_rollup_finish(pt_rollup_row **rows, size_t *n, size_t *cap) {
+  /* minutes merged first: most of a group's counts fall in one minute */
+  pt_rollup_merge(*rows, n);
+  size_t minutes = *n;
+  if (*n * PT_ROLLUP_NRES > *cap) {
+    pt_rollup_row *r = realloc(*rows, *n * PT_ROLLUP_NRES * sizeof *r);
+    if (!r) return -1;
+    *rows = r;
+    *cap = *n * PT_ROLLUP_NRES;
   }
-  for (size_t i = 0; i < x->nnoted && !oom; i++) {
-    if (n == cap) {
-      size_t nc = cap ? cap * 2 : 64;
-      pt_rollup_row *r = realloc(rows, nc * sizeof *r);
-      if (!r) {
-        oom = 1;
-        break;
-      }
-      rows = r;
-      cap = nc;
+  for (size_t i = 0; i < minutes; i++)
+    for (int k = 1; k < PT_ROLLUP_NRES; k++) {
+      pt_rollup_row r = (*rows)[i];
+      int64_t res = pt_rollup_res[k];
+      r.res = res;
+      r.bucket = (r.bucket >= 0 ? r.bucket / res : -((-r.bucket + res - 1) / res)) * res;
+      (*rows)[(*n)++] = r;
     }
-    rows[n++] = x->noted[i];
+  pt_rollup_merge(*rows, n);
+  return 0;
+}
+
+pt_status pt__tx_apply(pt__tx *x, pt__txsess *ts, const pt_event *e, pt_error *err) {
+  pt_session *s = &ts->s;
+  if (!x->defs) x->defs = pt__defs(x->t);
+  const pt_pipeline *p = pt_defs_find(x->defs, s->pipeline_type);
+  /* what the session and the event's step counted for before */
+  int had = s->event_count > 0, bin_b = -1, sbin_b;
+  int state_b = had ? session_state(s, p, &bin_b) : 0;
+  int step_b = step_counts(pt_session_step(s, e->step), &sbin_b);
+  if (pt_session_apply(s, e)) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  int bin_a, sbin_a;
+  int state_a = session_state(s, p, &bin_a);
+  const pt_step_state *st = pt_session_step(s, e->step);
+  int step_a = step_counts(st, &sbin_a);
+  rowlist l = {&x->noted, &x->nnoted, &x->capnoted, s, 0};
+  if (!had) emit(&l, "", PT_M_STARTED, +1);
+  if (state_b != state_a || bin_b != bin_a) {
+    emit_state(&l, state_b, bin_b, -1);
+    emit_state(&l, state_a, bin_a, +1);
   }
-  pt_status rc = PT_OK;
-  if (oom) {
-    rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
-  } else {
-    pt_rollup_merge(rows, &n);
-    if (n) rc = pt_store_rollup_add(x->t->store, rows, n, err);
+  if (st && (step_b != step_a || sbin_b != sbin_a)) {
+    emit_step(&l, st->name, step_b, sbin_b, -1);
+    emit_step(&l, st->name, step_a, sbin_a, +1);
   }
-  free(rows);
-  pt_defs_unref(defs);
-  return rc;
+  return l.oom ? pt_fail(err, PT_ENOMEM, NULL, "out of memory") : PT_OK;
+}
+
+pt_status pt__rollup_tx(pt__tx *x, pt_error *err) {
+  if (!x->nnoted) return PT_OK;
+  if (pt_rollup_finish(&x->noted, &x->nnoted, &x->capnoted))
+    return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  return x->nnoted ? pt_store_rollup_add(x->t->store, x->noted, x->nnoted, err) : PT_OK;
 }
 
 /* Counts the sessions stored before rollups existed, a page a transaction,
@@ -202,7 +256,8 @@ static pt_status catch_up_page(pt_tracker *t, pt_store *st, int *done, pt_error 
           pt_rollup_rows(s, pt_defs_find(defs, s->pipeline_type), +1, &rows, &n, &cap))
         rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
     }
-    pt_rollup_merge(rows, &n);
+    if (rc == PT_OK && pt_rollup_finish(&rows, &n, &cap))
+      rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
     if (rc == PT_OK && n) rc = pt_store_rollup_add(st, rows, n, err);
     if (rc == PT_OK)
       rc = st->m->rollups->rollup_todo_set(

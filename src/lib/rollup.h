@@ -40,12 +40,16 @@ int pt_hist_bin(int64_t ms);
 /* The value a bin stands for: the geometric middle of its range. */
 int64_t pt_hist_value(int bin);
 
-/* The rows a session contributes (sign +1) or withdraws (-1) at every
- * resolution, appended to *rows (growing *cap); p NULL: a pipeline no
- * longer defined (counted as started, per step). -1 when out of memory. */
+/* The rows a session contributes (sign +1) or withdraws (-1), at the
+ * minute of its creation, appended to *rows (growing *cap); p NULL: a
+ * pipeline no longer defined (counted as started, per step). -1 when out
+ * of memory. */
 int pt_rollup_rows(const pt_session *s, const pt_pipeline *p, int sign, pt_rollup_row **rows,
                    size_t *n, size_t *cap);
 /* Sorts rows by key and merges equal keys, dropping those that sum to 0. */
 void pt_rollup_merge(pt_rollup_row *rows, size_t *n);
+/* Minute rows as the store takes them: merged, with their hours and days
+ * added (and merged). -1 when out of memory. */
+int pt_rollup_finish(pt_rollup_row **rows, size_t *n, size_t *cap);
 
 #endif

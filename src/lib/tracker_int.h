@@ -142,9 +142,6 @@ typedef struct pt__txsess {
   int stored; /* in the store before this transaction */
   int exists; /* stored before, or appended to in this transaction */
   int dirty;
-  /* the aggregate as loaded (has_before): the rollups get s minus it */
-  pt_session before;
-  int has_before;
 } pt__txsess;
 
 typedef struct pt__tx {
@@ -154,10 +151,12 @@ typedef struct pt__tx {
   size_t n, cap;
   int began;     /* the store's transaction is open */
   size_t events; /* events applied, for the stats */
-  /* rollup rows noted by jobs (a stall counted), added with the sessions'
-   * deltas; their strings live as long as the jobs */
+  /* the rollups' changes (rollup.c): what each event applied changed, and
+   * what jobs noted (a stall counted); their strings live as long as the
+   * transaction's sessions and its jobs */
   struct pt_rollup_row *noted;
   size_t nnoted, capnoted;
+  pt_defs *defs; /* referenced when first needed */
 } pt__tx;
 
 /* Begins the store's write transaction, its session table sized for
@@ -177,8 +176,11 @@ pt_status pt__tx_stored(pt__tx *x, pt__job *j, const char *sid, pt__txsess **out
  * outcome: rc, or the commit's failure. */
 pt_status pt__tx_end(pt__tx *x, pt_status rc, pt_error *err);
 
-/* Rollups (rollup.c): the deltas of the sessions x changed, added to the
- * store before they are written. */
+/* Folds event e (appended) into ts's aggregate, noting what that changes
+ * in the rollups (rollup.c): every append goes through here. */
+pt_status pt__tx_apply(pt__tx *x, pt__txsess *ts, const pt_event *e, pt_error *err);
+/* Rollups: the changes x noted, added to the store before the sessions are
+ * written. */
 pt_status pt__rollup_tx(pt__tx *x, pt_error *err);
 /* Notes one count of metric (rollup.h) for a session of ptype created at
  * created_at (ptype must live until the transaction ends). */

@@ -102,11 +102,12 @@ pt_status pt__tx_begin(pt__tx *x, pt_tracker *t, size_t nsessions, const pt__key
 static void tx_cleanup(pt__tx *x) {
   for (size_t i = 0; i < x->n; i++) {
     pt_session_cleanup(&x->list[i]->s);
-    if (x->list[i]->has_before) pt_session_cleanup(&x->list[i]->before);
+
     free(x->list[i]);
   }
   free(x->list);
   free(x->noted);
+  pt_defs_unref(x->defs);
   pt_map_cleanup(&x->map);
 }
 
@@ -143,12 +144,6 @@ pt_status pt__tx_session(pt__tx *x, const char *sid, const char *type, pt__txses
     return rc;
   } else {
     ts->exists = ts->stored = 1;
-    if (pt_session_copy(&ts->before, &ts->s)) {
-      pt_session_cleanup(&ts->s);
-      free(ts);
-      return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
-    }
-    ts->has_before = 1;
   }
   /* stores that keep aggregates cached keep the latest ids with them, and
    * so do stores that keep them with the row (a restored list goes on) */
@@ -156,7 +151,6 @@ pt_status pt__tx_session(pt__tx *x, const char *sid, const char *type, pt__txses
     pt_session_keep_recent(&ts->s);
   if (pt_map_put(&x->map, ts->s.session_id, ts)) {
     pt_session_cleanup(&ts->s);
-    if (ts->has_before) pt_session_cleanup(&ts->before);
     free(ts);
     return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   }

@@ -33,6 +33,18 @@ pt_status sq_row_session(sqlite3_stmt *q, const char *sid, pt_session *out, pt_e
 
 /* Digests are stored as their 32 raw bytes: half the size of the hex text,
  * and every event row carries three. */
+void sq_bind_digest(sqlite3_stmt *q, int i, const char *hex) {
+  /* most events carry no output, many no input: their digests are all
+   * SHA-256("null"), stored as an empty blob (32 bytes less each) */
+  if (memcmp(hex, pt_null_sha256, 64) == 0) {
+    sqlite3_bind_blob(q, i, "", 0, SQLITE_STATIC);
+    return;
+  }
+  unsigned char d[32];
+  sq_unhex(hex, d);
+  sqlite3_bind_blob(q, i, d, 32, SQLITE_TRANSIENT);
+}
+
 void sq_unhex(const char *h, unsigned char out[32]) {
   for (int i = 0; i < 32; i++) {
     unsigned v = 0;
@@ -47,6 +59,11 @@ void sq_unhex(const char *h, unsigned char out[32]) {
 static void col_digest(sqlite3_stmt *q, int i, char out[65]) {
   const unsigned char *b = sqlite3_column_blob(q, i);
   int n = sqlite3_column_bytes(q, i);
+  /* an empty blob stands for the digest of a null payload (sq_put_digest) */
+  if (n == 0 && sqlite3_column_type(q, i) == SQLITE_BLOB) {
+    memcpy(out, pt_null_sha256, 65);
+    return;
+  }
   /* anything but 32 bytes is damage: render it so verification flags it */
   if (b && n == 32)
     pt_hex(b, 32, out);

@@ -163,6 +163,9 @@ pt_status sq_open_conn(const char *path, sqlite3 **out, pt_error *err);
 const char *sq_col_text(sqlite3_stmt *q, int i);
 /* A digest's 64 hex digits as the 32 bytes a row stores. */
 void sq_unhex(const char *h, unsigned char out[32]);
+/* Binds a payload digest to parameter i: its 32 bytes, or an empty blob for
+ * the digest of null (read back as such). */
+void sq_bind_digest(sqlite3_stmt *q, int i, const char *hex);
 /* The sessions row (W_SESSION_GET's columns) of sid into *out, which it
  * initialises (the caller cleans it up, failure included). */
 pt_status sq_row_session(sqlite3_stmt *q, const char *sid, pt_session *out, pt_error *err);

@@ -274,13 +274,11 @@ pt_status sq_event_append(pt_store *st, const pt_event *e, pt_error *err) {
   sqlite3_bind_text(q, 10, e->input, (int)e->input_len, SQLITE_STATIC);
   sqlite3_bind_text(q, 11, e->output, (int)e->output_len, SQLITE_STATIC);
   sqlite3_bind_text(q, 12, e->error, (int)e->error_len, SQLITE_STATIC);
-  unsigned char d[3][32];
-  sq_unhex(e->input_sha256, d[0]);
-  sq_unhex(e->output_sha256, d[1]);
-  sq_unhex(e->link, d[2]);
-  sqlite3_bind_blob(q, 13, d[0], 32, SQLITE_TRANSIENT);
-  sqlite3_bind_blob(q, 14, d[1], 32, SQLITE_TRANSIENT);
-  sqlite3_bind_blob(q, 15, d[2], 32, SQLITE_TRANSIENT);
+  sq_bind_digest(q, 13, e->input_sha256);
+  sq_bind_digest(q, 14, e->output_sha256);
+  unsigned char link[32];
+  sq_unhex(e->link, link);
+  sqlite3_bind_blob(q, 15, link, 32, SQLITE_TRANSIENT);
   sqlite3_bind_int(q, 16, e->redacted);
   int rc = sqlite3_step(q);
   sqlite3_reset(q);

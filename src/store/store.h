@@ -136,7 +136,7 @@ typedef int (*pt_rollup_cb)(void *ctx, int64_t bucket, const char *step, int met
 
 typedef struct pt_store_rollup_methods {
   /* Inside a write transaction: adds each row's delta to its key (rows are
-   * sorted and unique by key). */
+   * unique by key, in no particular order). */
   pt_status (*rollup_add)(pt_store *s, const pt_rollup_row *rows, size_t n, pt_error *err);
   /* The sums of ptype's rows at resolution res with from <= bucket < to. */
   pt_status (*read_rollups)(pt_reader *r, const char *ptype, int64_t res, int64_t from, int64_t to,
