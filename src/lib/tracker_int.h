@@ -142,6 +142,7 @@ typedef struct pt__txsess {
   int stored; /* in the store before this transaction */
   int exists; /* stored before, or appended to in this transaction */
   int dirty;
+  int from_cache; /* s was lent by the session cache (tx.c) */
 } pt__txsess;
 
 typedef struct pt__tx {

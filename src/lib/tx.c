@@ -33,44 +33,42 @@ void pt__cache_cleanup(pt_tracker *t) {
   free(t->cached);
 }
 
-/* Stores a copy of s as the committed aggregate. Failing to cache is
- * harmless (the next transaction reads the store), so errors clear it. */
-static void cache_put(pt_tracker *t, const pt_session *s) {
+/* Moves s's contents into the cache (s is left empty): the transaction is
+ * done with its aggregate, so the cache takes it without a copy. */
+static void cache_put_move(pt_tracker *t, pt_session *s) {
   pt_session *c = pt_map_get(&t->cache, s->session_id);
-  if (c) {
-    pt_session tmp;
-    if (pt_session_copy(&tmp, s)) {
+  if (!c) {
+    if (t->ncached >= SESSION_CACHE_MAX) cache_clear(t);
+    if (t->ncached == t->capcached) {
+      size_t nc = t->capcached ? t->capcached * 2 : 256;
+      pt_session **n = realloc(t->cached, nc * sizeof *n);
+      if (!n) {
+        cache_clear(t);
+        return;
+      }
+      t->cached = n;
+      t->capcached = nc;
+    }
+    if (!(c = malloc(sizeof *c))) {
       cache_clear(t);
       return;
     }
-    pt_session_cleanup(c);
-    *c = tmp;
-    return;
-  }
-  if (t->ncached >= SESSION_CACHE_MAX) cache_clear(t);
-  if (t->ncached == t->capcached) {
-    size_t nc = t->capcached ? t->capcached * 2 : 256;
-    pt_session **n = realloc(t->cached, nc * sizeof *n);
-    if (!n) {
+    pt_session_init(c, s->session_id, "");
+    if (pt_map_put(&t->cache, c->session_id, c)) {
+      free(c);
       cache_clear(t);
       return;
     }
-    t->cached = n;
-    t->capcached = nc;
+    t->cached[t->ncached++] = c;
   }
-  c = malloc(sizeof *c);
-  if (!c || pt_session_copy(c, s)) {
-    free(c);
-    cache_clear(t);
-    return;
-  }
-  if (pt_map_put(&t->cache, c->session_id, c)) {
-    pt_session_cleanup(c);
-    free(c);
-    cache_clear(t);
-    return;
-  }
-  t->cached[t->ncached++] = c;
+  pt_session_cleanup(c);
+  *c = *s;
+  /* s keeps its scalars but no buffers: cleaning it up frees nothing */
+  s->steps = NULL;
+  s->nsteps = s->capsteps = 0;
+  s->recent = NULL;
+  s->nrecent = 0;
+  s->recent_len = s->recent_cap = 0;
 }
 
 /* ---- the write transaction ---------------------------------------------- */
@@ -127,9 +125,21 @@ pt_status pt__tx_session(pt__tx *x, const char *sid, const char *type, pt__txses
   }
   ts = calloc(1, sizeof *ts);
   if (!ts) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
-  const pt_session *cached = x->t->store->m->generation ? pt_map_get(&x->t->cache, sid) : NULL;
-  pt_status rc = cached ? (pt_session_copy(&ts->s, cached) ? PT_ENOMEM : PT_OK)
-                        : pt_store_session_get(x->t->store, sid, &ts->s, err);
+  pt_session *cached = x->t->store->m->generation ? pt_map_get(&x->t->cache, sid) : NULL;
+  pt_status rc = PT_OK;
+  if (cached) {
+    /* lent to the transaction, buffers and all (no copy): the entry stays
+     * an empty shell until pt__tx_end gives it back, or drops the cache */
+    ts->s = *cached;
+    cached->steps = NULL;
+    cached->nsteps = cached->capsteps = 0;
+    cached->recent = NULL;
+    cached->nrecent = 0;
+    cached->recent_len = cached->recent_cap = 0;
+    ts->from_cache = 1;
+  } else {
+    rc = pt_store_session_get(x->t->store, sid, &ts->s, err);
+  }
   if (rc == PT_ENOMEM) {
     free(ts);
     return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
@@ -189,10 +199,11 @@ pt_status pt__tx_end(pt__tx *x, pt_status rc, pt_error *err) {
   }
   if (t->store->m->generation) {
     if (rc == PT_OK) {
+      /* what was lent comes back, and what changed is remembered */
       for (size_t i = 0; i < x->n; i++)
-        if (x->list[i]->dirty) cache_put(t, &x->list[i]->s);
+        if (x->list[i]->dirty || x->list[i]->from_cache) cache_put_move(t, &x->list[i]->s);
     } else {
-      cache_clear(t);
+      cache_clear(t); /* the lent shells go with it */
     }
   }
   tx_cleanup(x);

@@ -10,6 +10,7 @@
 
 static void plist_clear(plist *l) {
   for (size_t i = 0; i < l->n; i++) {
+    if (!l->items[i]) continue; /* moved away (plist_move) */
     pt_session_cleanup(&l->items[i]->s);
     free(l->items[i]);
   }
@@ -53,6 +54,43 @@ static int plist_put(plist *l, const pt_session *x, int is_new) {
   }
   l->items[l->n++] = p;
   return 0;
+}
+
+/* Moves every aggregate of src into dst (replacing what dst held for the
+ * session) without copying, and empties src. -1 on OOM: dst may then hold
+ * some of them, the caller forgets it. */
+static int plist_move(plist *dst, plist *src) {
+  int rc = 0;
+  for (size_t i = 0; i < src->n && rc == 0; i++) {
+    pending *p = src->items[i];
+    pending *q = pt_map_get(&dst->map, p->s.session_id);
+    if (q) {
+      /* the newer aggregate goes in; the older one leaves with src */
+      pt_session tmp = q->s;
+      q->s = p->s;
+      p->s = tmp;
+      q->is_new |= p->is_new;
+      continue;
+    }
+    if (dst->n == dst->cap) {
+      size_t nc = dst->cap ? dst->cap * 2 : 64;
+      pending **ni = realloc(dst->items, nc * sizeof *ni);
+      if (!ni) {
+        rc = -1;
+        break;
+      }
+      dst->items = ni;
+      dst->cap = nc;
+    }
+    if (pt_map_put(&dst->map, p->s.session_id, p)) {
+      rc = -1;
+      break;
+    }
+    dst->items[dst->n++] = p;
+    src->items[i] = NULL;
+  }
+  plist_clear(src);
+  return rc;
 }
 
 void sq_rowcounts_clear(sstore *s) {
@@ -133,14 +171,9 @@ pt_status sq_commit(pt_store *st, pt_error *err) {
   if (flush) {
     plist_clear(&s->pending);
     s->last_flush_ns = now;
-  } else {
-    for (size_t i = 0; i < s->staged.n; i++) {
-      if (plist_put(&s->pending, &s->staged.items[i]->s, 0)) {
-        /* cannot remember it: forget all, so nothing stale is served */
-        plist_clear(&s->pending);
-        break;
-      }
-    }
+  } else if (plist_move(&s->pending, &s->staged)) {
+    /* cannot remember it: forget all, so nothing stale is served */
+    plist_clear(&s->pending);
   }
   plist_clear(&s->staged);
   return PT_OK;
