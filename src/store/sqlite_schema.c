@@ -100,10 +100,12 @@ const char *const sq_wsql[W_COUNT] = {
         " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     /* an update in place rewrites one row; REPLACE would delete and
      * re-insert it, touching the b-tree twice */
+    /* pipeline_type (?2) and created_at (?8) never change: left out of
+     * the SET, the index on them (sessions_by_created) is not rewritten */
     [W_SESSION_UPDATE] =
-        "UPDATE sessions SET pipeline_type = ?2, event_count = ?3,"
+        "UPDATE sessions SET event_count = ?3,"
         " last_link = ?4, last_event_id = ?5, first_ts = ?6, last_ts = ?7,"
-        " created_at = ?8, updated_at = ?9, snap_ms = ?10, snap_suffix = ?11,"
+        " updated_at = ?9, snap_ms = ?10, snap_suffix = ?11,"
         " snapshot_count = ?12, steps = ?13, state = ?14 WHERE session_id = ?1"
         /* a row written behind never moves back over a newer one */
         " AND event_count <= ?3",
