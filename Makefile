@@ -3,7 +3,7 @@ BUILD   ?= build
 ASAN    ?= build-asan
 JOBS    ?= $(shell nproc)
 
-.PHONY: all deps build asan test test-fast run bench bench-http bench-pg bench-numbers bench-scale fuzz clean
+.PHONY: all deps build asan test test-fast run bench bench-http bench-pg bench-ingest bench-numbers bench-scale fuzz clean
 
 all: build
 
@@ -42,6 +42,11 @@ bench-http: build
 # (nginx) against SQLite, cross-server stream latency (a throwaway cluster)
 bench-pg: build
 	@./bench/pg.sh $(BUILD)
+
+# Issue 13's ingest: in-process batched against raw SQLite, POST /track/batch
+# (wrk, loopback, -c1/4/16) against in-process, rounds alternated
+bench-ingest: build
+	@./bench/ingest.sh $(BUILD)
 
 # Reads at 10,000 sessions against N (PT_SCALE_SESSIONS, default 1,000,000):
 # the stores are built once in $(BUILD)/bench-scale and reused

@@ -451,6 +451,18 @@ int main(int argc, char **argv) {
     report("sqlite (durable): batched (100/call)", run_batched("sqlite", 2000));
     return 0;
   }
+  /* the in-process side of bench/ingest.sh, one measurement a call so that
+   * a script can alternate them with the HTTP runs */
+  if (only && strcmp(only, "sqlite_batched_4") == 0) {
+    report("sqlite (durable): batched (100/call), 4 threads",
+           run_batched_threads("sqlite", 4, 500));
+    return 0;
+  }
+  if (only && strcmp(only, "raw_sqlite") == 0) {
+    report("baseline: raw SQLite, 100 rows/commit, 2 indexes", raw_sqlite(300000, 100, 1));
+    report("baseline: raw SQLite, 100 rows/commit, no index", raw_sqlite(300000, 100, 0));
+    return 0;
+  }
   double scale = getenv("PT_BENCH_SCALE") ? strtod(getenv("PT_BENCH_SCALE"), NULL) : 1.0;
 #define N(x) ((int)((x)*scale) > 0 ? (int)((x)*scale) : 1)
   run_hash(N(2000));
