@@ -3,7 +3,7 @@ BUILD   ?= build
 ASAN    ?= build-asan
 JOBS    ?= $(shell nproc)
 
-.PHONY: all deps build asan test test-fast run bench bench-http bench-pg bench-ingest bench-numbers bench-scale fuzz clean
+.PHONY: all deps build asan test test-fast run bench bench-http bench-pg bench-ingest bench-numbers bench-scale bench-crash fuzz clean
 
 all: build
 
@@ -52,6 +52,10 @@ bench-ingest: build
 # the stores are built once in $(BUILD)/bench-scale and reused
 bench-scale: build
 	@./bench/scale.sh $(BUILD)
+
+# kill -9 under mixed load, 20 times (KILLS=N): nothing acknowledged lost
+bench-crash: build
+	@./bench/crash.sh $(BUILD)
 
 # Number spelling: speed, and 10 million random doubles against the oracles
 bench-numbers: build
