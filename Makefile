@@ -3,7 +3,7 @@ BUILD   ?= build
 ASAN    ?= build-asan
 JOBS    ?= $(shell nproc)
 
-.PHONY: all deps build asan test test-fast run bench bench-http bench-pg bench-ingest bench-numbers bench-scale bench-crash fuzz clean
+.PHONY: all deps build asan test test-fast run bench bench-http bench-pg bench-ingest bench-numbers bench-scale bench-crash coverage fuzz clean
 
 all: build
 
@@ -60,6 +60,19 @@ bench-crash: build
 # Number spelling: speed, and 10 million random doubles against the oracles
 bench-numbers: build
 	@./bench/numbers.sh $(BUILD)
+
+# Line and branch coverage of src/ by every test (gcov, gcovr): an HTML
+# report in build-cov/coverage/index.html and a summary printed
+coverage: deps
+	@./scripts/install-deps.sh coverage
+	@cmake -S . -B build-cov -DCMAKE_BUILD_TYPE=Debug -DPT_COVERAGE=ON -DPT_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-cov -j $(JOBS)
+	@find build-cov -name '*.gcda' -delete
+	@cd build-cov && ctest -j $(JOBS) >ctest.log 2>&1 || { tail -20 ctest.log; exit 1; }
+	@mkdir -p build-cov/coverage
+	@gcovr -r . --object-directory build-cov --filter 'src/' --exclude 'src/core/pow5_table.h' \
+	  --html-details build-cov/coverage/index.html --print-summary -j $(JOBS) \
+	  | tee build-cov/coverage/summary.txt
 
 # Bounded libFuzzer run of each target (clang), e.g. FUZZ_SECONDS=600 make fuzz
 FUZZ_SECONDS ?= 60

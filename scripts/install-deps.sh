@@ -12,6 +12,7 @@ PKGS=(
 )
 
 # `install-deps.sh fuzz` adds clang and its libFuzzer runtime;
+# `install-deps.sh coverage` gcovr and what the tests need;
 # `install-deps.sh bench` adds what bench/http.sh drives the servers with;
 # `install-deps.sh bench-pg` that and the PostgreSQL server bench/pg.sh runs;
 # `install-deps.sh test` what the dashboard's browser test needs (Debian's
@@ -27,6 +28,10 @@ if [ "${1:-}" = "bench-pg" ]; then
 fi
 if [ "${1:-}" = "fuzz" ]; then
   PKGS+=(clang libclang-rt-14-dev)
+fi
+if [ "${1:-}" = "coverage" ]; then
+  PKGS+=(gcovr chromium openssl postgresql)
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 fi
 if [ "${1:-}" = "test" ]; then
   PKGS+=(chromium openssl postgresql)

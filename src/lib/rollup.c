@@ -194,9 +194,15 @@ pt_status pt__tx_apply(pt__tx *x, pt__txsess *ts, const pt_event *e, pt_error *e
     emit_state(&l, state_b, bin_b, -1);
     emit_state(&l, state_a, bin_a, +1);
   }
-  if (st && (step_b != step_a || sbin_b != sbin_a)) {
-    emit_step(&l, st->name, step_b, sbin_b, -1);
-    emit_step(&l, st->name, step_a, sbin_a, +1);
+  /* the rows keep the name until the transaction ends: the definition's
+   * copy, not the aggregate's, whose step array a later event may move (a
+   * step no longer defined is not in any funnel: nothing to count) */
+  const char *name = NULL;
+  for (int i = 0; p && i < p->nsteps && !name; i++)
+    if (strcmp(p->steps[i], e->step) == 0) name = p->steps[i];
+  if (st && name && (step_b != step_a || sbin_b != sbin_a)) {
+    emit_step(&l, name, step_b, sbin_b, -1);
+    emit_step(&l, name, step_a, sbin_a, +1);
   }
   return l.oom ? pt_fail(err, PT_ENOMEM, NULL, "out of memory") : PT_OK;
 }
