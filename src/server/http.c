@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "guard.h"
 #include "metrics.h"
 #include "ratelimit.h"
 #include "reply.h"
@@ -134,6 +135,127 @@ static int content_type_is(const char *ct, const char *want) {
   return *ct == '\0' || *ct == ';';
 }
 
+/* ---- the request head, per RFC 9110/9112 ------------------------------------------- */
+
+/* A field name is a token (RFC 9110 §5.1): no space (so no "Name : v"), no
+ * control, not empty. */
+static int is_tchar(unsigned char ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+         (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+typedef struct head {
+  const char *bad; /* the first thing wrong, for the message */
+  unsigned hosts, lengths, encodings;
+  const char *length, *encoding;
+  int lengths_differ;
+} head;
+
+static enum MHD_Result look_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size) {
+  head *h = cls;
+  (void)kind;
+  if (!key_size || strlen(key) != key_size) {
+    h->bad = "an empty header name";
+    return MHD_NO;
+  }
+  for (size_t i = 0; i < key_size; i++)
+    if (!is_tchar((unsigned char)key[i])) {
+      h->bad = key[i] == ' ' || key[i] == '\t' ? "whitespace in a header name or before its colon"
+                                               : "a character not allowed in a header name";
+      return MHD_NO;
+    }
+  /* libmicrohttpd cuts a value at a NUL (so "Bearer T\0junk" would read as
+   * "T"): a value shorter than its line had a NUL in it */
+  if (value && strlen(value) != value_size) {
+    h->bad = "a NUL in a header value";
+    return MHD_NO;
+  }
+  for (size_t i = 0; value && i < value_size; i++) {
+    unsigned char ch = (unsigned char)value[i];
+    if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+      h->bad = "a control character (CR, LF, NUL...) in a header value";
+      return MHD_NO;
+    }
+  }
+  if (strcasecmp(key, "Host") == 0) h->hosts++;
+  if (strcasecmp(key, "Content-Length") == 0) {
+    if (h->length && strcmp(h->length, value ? value : "") != 0) h->lengths_differ = 1;
+    h->length = value ? value : "";
+    h->lengths++;
+  }
+  if (strcasecmp(key, "Transfer-Encoding") == 0) {
+    h->encoding = value ? value : "";
+    h->encodings++;
+  }
+  return MHD_YES;
+}
+
+/* 0: the head is well formed; else the refusal was queued and the
+ * connection will close (what follows a bad frame is not a request). */
+static int refuse_bad_head(ptd_req *r, const char *version, enum MHD_Result *out) {
+  head h = {0};
+  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, look_header, &h);
+  int http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+  unsigned status = 400;
+  const char *code = "bad_request", *field = NULL;
+  char msg[160];
+  const char *p = r->path;
+  while (*p && (unsigned char)*p > 0x20 && *p != 0x7f) p++;
+  if (*p) {
+    snprintf(msg, sizeof msg, "the request target has a space or a control character");
+  } else if (h.bad) {
+    snprintf(msg, sizeof msg, "the request head has %s", h.bad);
+  } else if (http11 ? h.hosts != 1 : h.hosts > 1) {
+    field = "Host";
+    snprintf(msg, sizeof msg, "Host: an HTTP/1.1 request must have exactly one (it has %u)",
+             h.hosts);
+  } else if (h.lengths_differ) {
+    field = "Content-Length";
+    snprintf(msg, sizeof msg, "Content-Length: given twice with different values");
+  } else if (h.encodings && !http11) {
+    field = "Transfer-Encoding";
+    snprintf(msg, sizeof msg, "Transfer-Encoding: not allowed in HTTP/1.0");
+  } else if (h.encodings && h.lengths) {
+    field = "Transfer-Encoding";
+    snprintf(msg, sizeof msg, "Transfer-Encoding and Content-Length: only one may frame the body");
+  } else if (h.encodings > 1 || (h.encodings && strcasecmp(h.encoding, "chunked") != 0)) {
+    status = 501;
+    code = "not_implemented";
+    field = "Transfer-Encoding";
+    snprintf(msg, sizeof msg, "Transfer-Encoding: only \"chunked\" is supported");
+  } else {
+    return 0;
+  }
+  r->close = 1;
+  *out = ptd_reply_error(r, status, code, field, "%s", msg);
+  return 1;
+}
+
+static enum MHD_Result look_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                size_t key_size, const char *value, size_t value_size) {
+  const char **bad = cls;
+  (void)kind;
+  if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+    *bad = key;
+    return MHD_NO;
+  }
+  return MHD_YES;
+}
+
+/* A "%00" in the query would cut its value short after it was read (past
+ * validation): refused, naming the parameter. */
+static int refuse_nul_in_query(ptd_req *r, enum MHD_Result *out) {
+  const char *bad = NULL;
+  MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, look_arg, &bad);
+  if (!bad) return 0;
+  char name[64];
+  snprintf(name, sizeof name, "%s", *bad ? bad : "query");
+  *out = ptd_reply_error(r, 400, "invalid_request", name,
+                         "%s: must not contain a NUL character (%%00)", name);
+  return 1;
+}
+
 /* ---- the request life cycle ------------------------------------------------------ */
 
 /* An atomic count, no lock and no wake-up per request: the drain polls it.
@@ -152,6 +274,12 @@ void *ptd_http_on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   r->t0_ns = ptd_mono_ns();
   r->route = s->nroutes;
   pthread_mutex_init(&r->lock, NULL);
+  /* absolute form (RFC 9112 §3.2.2): routed by its path */
+  if (strncasecmp(uri, "http://", 7) == 0 || strncasecmp(uri, "https://", 8) == 0) {
+    const char *p = strchr(uri, ':') + 3;
+    p += strcspn(p, "/?");
+    uri = *p == '/' ? p : "/";
+  }
   const char *q = strchr(uri, '?');
   size_t n = q ? (size_t)(q - uri) : strlen(uri);
   if (n > 2048) n = 2048; /* the log line and error messages need no more */
@@ -167,6 +295,7 @@ void *ptd_http_on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, s->cfg.header_timeout_s);
   r->counted = 1;
   inflight_add(s, 1);
+  ptd_guard_head_started(s->guard, c);
   return r;
 }
 
@@ -191,10 +320,14 @@ void ptd_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     status = 499; /* the client went away (or a timeout) before the answer */
   if (!status) status = 499;
   ptd_metrics_request(s->metrics, r->route, status, ns);
-  if (!s->cfg.quiet) {
-    json_t *extra = json_pack("{s:s,s:s,s:i,s:f}", "method", r->method[0] ? r->method : "-",
-                              "path", r->path, "status", (int)status, "duration_ms",
-                              (double)ns / 1e6);
+  ptd_guard_request_done(s->guard, c);
+  /* cut before its head was complete (a slow or broken client): counted
+   * into the guard's one line a second, not a line each */
+  int cut = r->phase == PH_NEW && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
+  if (cut) ptd_guard_count_cut(s->guard);
+  if (!s->cfg.quiet && !cut) {
+    json_t *extra = json_pack("{s:s,s:s,s:i,s:f}", "method", r->method[0] ? r->method : "-", "path",
+                              r->path, "status", (int)status, "duration_ms", (double)ns / 1e6);
     if (extra && r->session_id[0])
       json_object_set_new(extra, "session_id", json_string(r->session_id));
     ptd_log("info", "request", extra);
@@ -209,9 +342,12 @@ void ptd_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* The first call for a request: everything that can be answered before the
  * body is read. */
-static enum MHD_Result begin(ptd_req *r, const char *method) {
+static enum MHD_Result begin(ptd_req *r, const char *method, const char *version) {
   ptd_server *s = r->srv;
   snprintf(r->method, sizeof r->method, "%s", method);
+  ptd_guard_head_done(s->guard, r->conn);
+  enum MHD_Result out;
+  if (refuse_bad_head(r, version, &out)) return out;
   int wrong_method = 0;
   r->route = ptd_route_find(s->routes, s->nroutes, method, r->path, r->param, &wrong_method);
   r->origin = allowed_origin(r);
@@ -227,17 +363,17 @@ static enum MHD_Result begin(ptd_req *r, const char *method) {
     return ptd_reply_error(r, 408, "request_timeout", NULL,
                            "the request headers took longer than %u s", s->cfg.header_timeout_s);
   }
+  if (r->route == s->nroutes)
+    return ptd_reply_error(r, 404, "not_found", NULL, "no such endpoint: %s", r->path);
   if (strcmp(method, "OPTIONS") == 0) {
     r->route = s->nroutes; /* counted as "other" */
     return preflight(r);
   }
-  if (r->route == s->nroutes)
-    return ptd_reply_error(r, 404, "not_found", NULL, "no such endpoint: %s", r->path);
+  if (refuse_nul_in_query(r, &out)) return out;
   const ptd_route *row = &s->routes[r->route];
   if (wrong_method)
     return ptd_reply_error(r, 405, "method_not_allowed", NULL, "%s takes %s, not %s", row->path,
                            row->method, method);
-  enum MHD_Result out;
   if (check_access(r, row->access, &out)) return out;
   if (row->access == PT_ACCESS_INGEST && s->limiter && over_rate(r, &out)) return out;
   if (row->body_type) {
@@ -290,12 +426,11 @@ enum MHD_Result ptd_http_on_request(void *cls, struct MHD_Connection *c, const c
   (void)cls;
   (void)c;
   (void)url;
-  (void)version;
   ptd_req *r = *con_cls;
   if (!r) return MHD_NO; /* out of memory in on_uri */
   if (r->phase == PH_NEW) {
     r->phase = PH_BODY;
-    return begin(r, method);
+    return begin(r, method, version);
   }
   if (r->phase == PH_BODY) {
     if (*upload_size) {

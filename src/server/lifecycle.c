@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "guard.h"
 #include "http.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -66,6 +67,8 @@ static void *ticker(void *arg) {
 static void unmake(ptd_server *s) {
   ptd_webhook_free(s->webhook);
   s->webhook = NULL;
+  ptd_guard_free(s->guard);
+  s->guard = NULL;
   ptd_limiter_free(s->limiter);
   s->limiter = NULL;
   ptd_hub_free(s->hub);
@@ -103,7 +106,9 @@ int ptd_start(ptd_server *s, char *errbuf, size_t errlen) {
   ptd_route *routes = ptd_routes_build(&s->nroutes);
   s->routes = routes;
   if (!routes || !(s->metrics = ptd_metrics_new(s->nroutes)) || !(s->hub = ptd_hub_new(s)) ||
-      (s->cfg.rate_limit && !(s->limiter = ptd_limiter_new(s->cfg.rate_limit, s->cfg.rate_burst)))) {
+      (s->cfg.rate_limit &&
+       !(s->limiter = ptd_limiter_new(s->cfg.rate_limit, s->cfg.rate_burst))) ||
+      !(s->guard = ptd_guard_new(s))) {
     snprintf(errbuf, errlen, "out of memory");
     unmake(s);
     return -1;
@@ -122,7 +127,9 @@ int ptd_start(ptd_server *s, char *errbuf, size_t errlen) {
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                    MHD_USE_ERROR_LOG;
   s->d = MHD_start_daemon(
-      flags, (uint16_t)s->cfg.port, NULL, NULL, ptd_http_on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
+      flags, (uint16_t)s->cfg.port, NULL, NULL, ptd_http_on_request, s,
+      /* first: its logger takes the messages of the options after it */
+      MHD_OPTION_ARRAY, ptd_guard_options(s->guard), MHD_OPTION_SOCK_ADDR, &sa,
       MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
       s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s,
       /* request line and headers must fit here (a header flood gets 431);

@@ -41,6 +41,8 @@ static const opt OPTS[] = {
     {"header-timeout", 1, "SECONDS", "10", "time allowed to send a request's headers"},
     {"idle-timeout", 1, "SECONDS", "60", "a silent keep-alive connection is closed after this"},
     {"max-connections", 1, "N", "16384", "open connections at most (streams included)"},
+    {"max-connections-per-ip", 1, "N", "256",
+     "open connections from one client address (0: no cap; behind a proxy, cap there)"},
     {"threads", 1, "N", "0", "event loop threads (0: one per CPU)"},
     {"heartbeat", 1, "SECONDS", "15", "status streams send a comment line this often"},
     {"drain-timeout", 1, "SECONDS", "10", "on SIGTERM, wait this long for requests in flight"},
@@ -205,6 +207,7 @@ int main(int argc, char **argv) {
     O_HDR,
     O_IDLE,
     O_CONNS,
+    O_CONNS_IP,
     O_THREADS,
     O_HB,
     O_DRAIN,
@@ -266,7 +269,8 @@ int main(int argc, char **argv) {
               {O_WH_TIMEOUT, 600000},  {O_WH_RETRY, 3600000},
               {O_SWEEP, 86400},        {O_WH_COALESCE, 3600000},
               {O_RATE, 1000000},       {O_BURST, 1000000},
-              {O_ROW_LAG, 86400000},   {O_FAULT, 1000000000}};
+              {O_ROW_LAG, 86400000},   {O_FAULT, 1000000000},
+              {O_CONNS_IP, 1000000}};
   unsigned long long out[sizeof nums / sizeof *nums];
   for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
     if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
@@ -289,6 +293,7 @@ int main(int argc, char **argv) {
   /* 0 on the command line is "every commit"; the library's 0 is its default */
   int64_t row_lag = out[16] ? (int64_t)out[16] : -1;
   int fault_after = (int)out[17];
+  cfg->max_conns_per_ip = (unsigned)out[18];
   cfg->webhook_url = get[O_WH_URL];
   cfg->webhook_secret = get[O_WH_SECRET];
   if (cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&

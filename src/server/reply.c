@@ -45,6 +45,8 @@ enum MHD_Result ptd_queue(ptd_req *r, unsigned status, struct MHD_Response *resp
     MHD_add_response_header(resp, "Access-Control-Expose-Headers", "ETag");
     MHD_add_response_header(resp, "Vary", "Origin");
   }
+  if (r->close) /* after a framing error the rest of the stream is not a request */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (status == 405 && r->route < r->srv->nroutes)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->srv->routes[r->route].method);
   r->status = status;

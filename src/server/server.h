@@ -17,14 +17,15 @@ typedef struct ptd_config {
   int port; /* 0: any free port (printed at start) */
   const char *db_url;
   const char *pipelines_file;
-  const char *ingest_key;   /* NULL: tracking needs no key (unless api_token) */
-  const char *api_token;    /* NULL: the API is open */
-  const char *cors_origins; /* comma-separated, "*" for any; NULL: no CORS */
-  size_t max_body;          /* bytes of a request body */
-  size_t conn_buffer;       /* bytes of MHD buffer per connection (headers fit) */
+  const char *ingest_key;    /* NULL: tracking needs no key (unless api_token) */
+  const char *api_token;     /* NULL: the API is open */
+  const char *cors_origins;  /* comma-separated, "*" for any; NULL: no CORS */
+  size_t max_body;           /* bytes of a request body */
+  size_t conn_buffer;        /* bytes of MHD buffer per connection (headers fit) */
   unsigned header_timeout_s; /* a request must arrive within this */
   unsigned idle_timeout_s;   /* a silent connection is closed after this */
   unsigned max_connections;
+  unsigned max_conns_per_ip; /* 0: no cap (behind a proxy every client is its address) */
   unsigned threads;
   unsigned heartbeat_s; /* status streams: a comment line this often */
   unsigned drain_timeout_s;
@@ -59,6 +60,7 @@ typedef struct ptd_metrics ptd_metrics;
 typedef struct ptd_hub ptd_hub;
 typedef struct ptd_webhook ptd_webhook;
 struct ptd_limiter;
+struct ptd_guard;
 
 struct ptd_server {
   ptd_config cfg;
@@ -71,6 +73,7 @@ struct ptd_server {
   ptd_hub *hub;
   ptd_webhook *webhook;        /* NULL without --webhook-url */
   struct ptd_limiter *limiter; /* NULL without --rate-limit */
+  struct ptd_guard *guard;     /* connection states, head deadline, dropped-connection log */
   /* requests between their first byte and their answer (streams excluded),
    * atomic: SIGTERM waits for them */
   int inflight;
@@ -91,12 +94,13 @@ struct ptd_req {
   int phase;
   uint64_t t0_ns;
   char method[12];
-  char *path;       /* without the query (an idle stream keeps its request) */
-  char param[64];   /* the {id} of the route's path */
+  char *path;           /* without the query (an idle stream keeps its request) */
+  char param[64];       /* the {id} of the route's path */
   char session_id[129]; /* for the log line, when one is named */
   unsigned status;      /* the answer's, for log and metrics */
   int counted;          /* in srv->inflight */
   int stream;           /* answered with an event stream */
+  int close;            /* a framing error: "Connection: close", nothing more is read */
   char *origin;         /* allowed CORS origin to echo, or NULL */
   unsigned retry_after; /* seconds, for a Retry-After header (429) */
   /* the body */
