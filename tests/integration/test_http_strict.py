@@ -116,7 +116,7 @@ def test_framing_and_syntax():
 
 def test_malformed_content_length():
     """Refused and closed. libmicrohttpd 0.9.75 answers this itself and writes its status line
-    and headers twice (docs/security-http.md); a known limitation, so this
+    and headers twice (docs/security.md, HTTP in front of the internet); a known limitation, so this
     test records the count rather than failing on it."""
     s = Server("clen")
     try:
