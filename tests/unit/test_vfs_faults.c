@@ -265,6 +265,54 @@ static void test_import(void **state) {
   campaign(OP_IMPORT);
 }
 
+/* pt_ready (pipetrackd's /readyz): not ready while writes fail for lack of
+ * space, naming why; ready again once a write commits, or once the probe
+ * write it tries (at most once a second) does. */
+static void test_ready(void **state) {
+  (void)state;
+  copy_file(base_path, work_path);
+  pt_tracker *t = tu_open(fault_url, 0);
+  pt_error err;
+  TU_ASSERT_OK(pt_ready(t, &err), &err);
+  pt_event_in ev = event("f1", "base", "payment_confirmed", PT_SUCCESS);
+  pt_track_result *r = NULL;
+  /* the disk is full from the first write on */
+  fv_start(FV_WRITE, 1, 1, 1);
+  assert_int_equal(pt_track(t, &ev, 0, &r, &err), PT_ESTORAGE);
+  print_message("a write on a full disk: %s\n", err.message);
+  assert_non_null(strstr(err.message, "disk is full"));
+  assert_int_equal(pt_ready(t, &err), PT_ESTORAGE);
+  print_message("pt_ready: %s\n", err.message);
+  assert_non_null(strstr(err.message, "lack of space"));
+  assert_non_null(strstr(err.message, "disk is full"));
+  /* the probe ran once (and failed); not again within the second */
+  long writes = fv_count(FV_WRITE);
+  assert_true(writes > 0);
+  assert_int_equal(pt_ready(t, &err), PT_ESTORAGE);
+  assert_int_equal(fv_count(FV_WRITE), writes);
+  /* an I/O error says nothing of the space: still not ready */
+  fv_start(FV_SYNC, 1, 0, 0);
+  assert_int_equal(pt_track(t, &ev, 0, &r, &err), PT_ESTORAGE);
+  assert_int_equal(pt_ready(t, &err), PT_ESTORAGE);
+  /* room again: a write commits, ready at once */
+  fv_stop();
+  TU_ASSERT_OK(pt_track(t, &ev, 0, &r, &err), &err);
+  pt_track_result_free(r);
+  TU_ASSERT_OK(pt_ready(t, &err), &err);
+  /* full again; room again, and no write comes: the probe finds it */
+  fv_start(FV_WRITE, 1, 1, 1);
+  pt_event_in ev2 = event("f2", "base", "payment_confirmed", PT_SUCCESS);
+  assert_int_equal(pt_track(t, &ev2, 0, &r, &err), PT_ESTORAGE);
+  assert_int_equal(pt_ready(t, &err), PT_ESTORAGE);
+  fv_stop();
+  assert_int_equal(pt_ready(t, &err), PT_ESTORAGE); /* no probe yet */
+  usleep(1100 * 1000);
+  TU_ASSERT_OK(pt_ready(t, &err), &err);
+  TU_ASSERT_OK(pt_ready(t, &err), &err);
+  pt_close(t);
+  reopen_check();
+}
+
 /* The base store: a session of three events and an entry; the import's
  * text: another session, from a memory store. */
 static int setup(void **state) {
@@ -310,7 +358,7 @@ int main(void) {
     fprintf(stderr, "faultvfs: SQLite's allocator cannot be wrapped: no alloc faults\n");
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_track),  cmocka_unit_test(test_batch),  cmocka_unit_test(test_snapshot),
-      cmocka_unit_test(test_redact), cmocka_unit_test(test_import),
+      cmocka_unit_test(test_redact), cmocka_unit_test(test_import), cmocka_unit_test(test_ready),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
