@@ -403,6 +403,14 @@ typedef struct pt_counters {
 /* The tracker's counters since it was opened. */
 void pt_counters_get(pt_tracker *t, pt_counters *out);
 
+/* Whether the tracker takes writes (pipetrackd's /readyz): PT_OK, or
+ * PT_ESTORAGE while writes fail for lack of space — the last transaction
+ * failed with a full disk (SQLite's SQLITE_FULL, PostgreSQL's disk_full)
+ * and none has committed since; err names the store's message. While so, a
+ * small probe write (the store's mark "ready/probe") is tried at most once
+ * a second, so readiness comes back without other writes. Thread-safe. */
+pt_status pt_ready(pt_tracker *t, pt_error *err);
+
 /* ---- the webhook outbox (pt_options.issue_outbox) -------------------------------------- */
 
 /* A delivery of an issue change waiting in the outbox. */

@@ -66,6 +66,7 @@ static const job_kind KINDS[PT__JOB_KINDS] = {
                        .publish = pt__stall_publish,
                        .keys = pt__stall_keys},
     [PT__JOB_RECODE] = {.apply = pt__recode_apply, .keys = pt__recode_keys},
+    [PT__JOB_PROBE] = {.apply = pt__probe_apply},
     [PT__JOB_REDACT] = {.apply = pt__redact_apply,
                         .reset = pt__redact_reset,
                         .publish = pt__redact_publish,
@@ -222,7 +223,9 @@ static void run_jobs(pt_tracker *t, pt__job *jobs) {
         pt__job_fail(j, rc, &err);
     }
     __atomic_add_fetch(&t->stats.commit_failures, 1, __ATOMIC_RELAXED);
+    pt__note_commit(t, rc, &err);
   } else {
+    pt__note_commit(t, PT_OK, NULL);
     __atomic_add_fetch(&t->stats.commits, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&t->stats.events_committed, events, __ATOMIC_RELAXED);
     pt__scrub_after_redactions(t, jobs);

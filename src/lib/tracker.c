@@ -3,6 +3,7 @@
  * the other files and the programs use. What a tracker does is elsewhere:
  * track.c, committer.c, reads.c, export.c, import.c, redact.c, issues.c. */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "../core/buf.h"
+#include "../core/clock.h"
 #include "../core/error.h"
 #include "tracker_int.h"
 
@@ -77,6 +79,7 @@ pt_status pt_open(const pt_options *opts, pt_tracker **out, pt_error *err) {
   pt_tracker *t = calloc(1, sizeof *t);
   if (!t) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   pthread_mutex_init(&t->defs_lock, NULL);
+  pthread_mutex_init(&t->ready_lock, NULL);
   pt__sweep_init(t);
   pt__changes_init(t);
   pt__committer_init(t);
@@ -146,6 +149,7 @@ void pt_close(pt_tracker *t) {
   pt__cache_cleanup(t);
   pt_defs_unref(t->defs);
   pthread_mutex_destroy(&t->defs_lock);
+  pthread_mutex_destroy(&t->ready_lock);
   pt__sweep_cleanup(t);
   pt__changes_cleanup(t);
   free(t);
@@ -201,6 +205,61 @@ void pt__inject_store_fault(pt_tracker *t, int after) {
 void pt__inject_retryable_fault(pt_tracker *t, int after) {
   t->store->fail_after = after;
   t->store->fail_retryable = 1;
+}
+
+/* ---- readiness -------------------------------------------------------------- */
+
+/* A failure for lack of space, as the backends word it: SQLite's text for
+ * SQLITE_FULL, and the ENOSPC PostgreSQL names (SQLSTATE 53100, disk_full). */
+static int lack_of_space(const pt_error *err) {
+  return err && (strstr(err->message, "database or disk is full") ||
+                 strstr(err->message, "No space left on device"));
+}
+
+void pt__note_commit(pt_tracker *t, pt_status rc, const pt_error *err) {
+  if (rc == PT_OK) {
+    if (__atomic_load_n(&t->write_full, __ATOMIC_ACQUIRE))
+      __atomic_store_n(&t->write_full, 0, __ATOMIC_RELEASE);
+    return;
+  }
+  /* another failure (an I/O error) says nothing of the space: the state stays */
+  if (!lack_of_space(err)) return;
+  pthread_mutex_lock(&t->ready_lock);
+  snprintf(t->full_msg, sizeof t->full_msg, "%s", err->message);
+  pthread_mutex_unlock(&t->ready_lock);
+  __atomic_store_n(&t->write_full, 1, __ATOMIC_RELEASE);
+}
+
+pt_status pt__probe_apply(pt__tx *x, pt__job *j) {
+  char v[32];
+  snprintf(v, sizeof v, "%" PRId64, j->now);
+  pt_status rc = pt_store_mark_put(x->t->store, "ready/probe", v, &j->err);
+  if (rc == PT_OK) j->result = PT_OK;
+  return rc;
+}
+
+/* A probe write at most this often while writes fail for lack of space. */
+#define PROBE_EVERY_NS 1000000000ull
+
+pt_status pt_ready(pt_tracker *t, pt_error *err) {
+  if (!__atomic_load_n(&t->write_full, __ATOMIC_ACQUIRE)) return PT_OK;
+  uint64_t now = pt_mono_ns();
+  pthread_mutex_lock(&t->ready_lock);
+  int due = t->probe_ns == 0 || now - t->probe_ns >= PROBE_EVERY_NS;
+  if (due) t->probe_ns = now;
+  pthread_mutex_unlock(&t->ready_lock);
+  if (due) {
+    /* nothing else may be writing (a load balancer sends no more): a small
+     * write of our own says when there is room again */
+    pt__job j = {.kind = PT__JOB_PROBE, .now = pt__now(t)};
+    if (pt__job_run(t, &j, NULL) == PT_OK) return PT_OK;
+  }
+  char msg[sizeof t->full_msg];
+  pthread_mutex_lock(&t->ready_lock);
+  snprintf(msg, sizeof msg, "%s", t->full_msg);
+  pthread_mutex_unlock(&t->ready_lock);
+  if (!__atomic_load_n(&t->write_full, __ATOMIC_ACQUIRE)) return PT_OK;
+  return pt_fail(err, PT_ESTORAGE, NULL, "not ready: writes fail for lack of space (%s)", msg);
 }
 
 pt_status pt_pubkey(pt_tracker *t, char **out, pt_error *err) {

@@ -24,6 +24,7 @@ typedef enum pt__job_kind {
   PT__JOB_STALL,    /* stalled sessions counted (issues.c) */
   PT__JOB_REDACT,   /* events redacted (redact.c) */
   PT__JOB_RECODE,   /* rows' state codes brought to the definitions (recode.c) */
+  PT__JOB_PROBE,    /* a write that proves the store takes writes again (tracker.c) */
   PT__JOB_KINDS
 } pt__job_kind;
 
@@ -133,6 +134,12 @@ struct pt_tracker {
   pt_session **cached;
   size_t ncached, capcached;
   int64_t cache_gen;
+  /* pt_ready: the last transaction failed for lack of space (cleared by
+   * the next one that commits), its message, and when a probe last ran */
+  int write_full;
+  pthread_mutex_t ready_lock;
+  char full_msg[256];
+  uint64_t probe_ns;
 };
 
 /* ---- the write transaction (tx.c) ------------------------------------------- */
@@ -216,6 +223,12 @@ pt_status pt__job_run(pt_tracker *t, pt__job *j, pt_error *err);
  * after it failed): what it made is dropped, and rc, with err's message,
  * is its result. */
 void pt__job_fail(pt__job *j, pt_status rc, const pt_error *err);
+/* The committer tells the tracker how each transaction ended (rc, and
+ * err's message on failure): a failure for lack of space makes pt_ready
+ * answer not ready until a transaction commits again (tracker.c). */
+void pt__note_commit(pt_tracker *t, pt_status rc, const pt_error *err);
+/* The probe's apply: writes the mark "ready/probe". */
+pt_status pt__probe_apply(pt__tx *x, pt__job *j);
 
 /* ---- changes (changes.c) ------------------------------------------------------- */
 

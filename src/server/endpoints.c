@@ -59,6 +59,9 @@ enum MHD_Result ptd_healthz_get(ptd_req *r) {
 enum MHD_Result ptd_readyz_get(ptd_req *r) {
   char etag[PT_ETAG_SIZE];
   pt_error err;
+  /* writes fail for lack of space (a full disk): 503, the reason in the
+   * body, until a write (or the tracker's probe) succeeds */
+  if (pt_ready(r->srv->t, &err) != PT_OK) return fail(r, &err);
   /* "the store answers": a read of a session that need not exist */
   pt_status st = pt_status_summary_etag(r->srv->t, "readyz.probe", NULL, 0, 0, etag, NULL, &err);
   if (st != PT_OK && st != PT_ENOTFOUND) return fail(r, &err);

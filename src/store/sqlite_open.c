@@ -12,8 +12,12 @@ pt_status sq_db_fail(pt_error *err, sqlite3 *db, const char *what) {
 
 pt_status sq_open_conn(const char *path, sqlite3 **out, pt_error *err) {
   sqlite3 *db = NULL;
-  int rc = sqlite3_open_v2(path, &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  /* SQLITE_OPEN_URI: a path that begins "file:" is a SQLite URI, so a test
+   * can name a VFS of its own ("sqlite:file:/x.db?vfs=faultvfs",
+   * tests/unit/faultvfs.c); any other path is a file name as before. */
+  int rc = sqlite3_open_v2(
+      path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+      NULL);
   if (rc != SQLITE_OK) {
     pt_status s = pt_fail(err, PT_ESTORAGE, NULL, "sqlite: cannot open %s: %s", path,
                           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
