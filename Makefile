@@ -70,7 +70,7 @@ coverage: deps
 	@find build-cov -name '*.gcda' -delete
 	@cd build-cov && ctest -j $(JOBS) >ctest.log 2>&1 || { tail -20 ctest.log; exit 1; }
 	@mkdir -p build-cov/coverage
-	@gcovr -r . --object-directory build-cov --filter 'src/' --exclude 'src/core/pow5_table.h' \
+	@gcovr -r . --object-directory build-cov --filter 'src/' --exclude 'src/core/pow5_table.h' --gcov-ignore-parse-errors \
 	  --html-details build-cov/coverage/index.html --print-summary -j $(JOBS) \
 	  | tee build-cov/coverage/summary.txt
 
