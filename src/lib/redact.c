@@ -89,6 +89,7 @@ typedef struct redact_job {
   size_t nrids;
   pt_buf *redacted; /* the answer's list of redacted ids (a JSON array) */
   pt_snap *entry;   /* the entry made, or NULL */
+  char *ids;        /* its event ids, read in the transaction */
 } redact_job;
 
 /* Every event asked for is checked first (an unknown id refuses the request
@@ -153,7 +154,8 @@ pt_status pt__redact_apply(pt__tx *x, pt__job *h) {
     if (!j->entry || note.failed)
       rc = pt_fail(&h->err, PT_ENOMEM, NULL, "out of memory");
     else
-      rc = pt__take_snapshot(x, ts, h->defs, h->now, pt_buf_cstr(&note), j->entry, NULL, &h->err);
+      rc =
+          pt__take_snapshot(x, ts, h->defs, h->now, pt_buf_cstr(&note), j->entry, &j->ids, &h->err);
     pt_buf_cleanup(&note);
     if (rc == PT_EUNKNOWN_PIPELINE) { /* definitions reloaded away: no entry */
       pt__entry_free(&j->entry);
@@ -173,6 +175,8 @@ pt_status pt__redact_apply(pt__tx *x, pt__job *h) {
 void pt__redact_reset(pt__job *h) {
   redact_job *j = PT__JOB_AS(redact_job, h);
   pt__entry_free(&j->entry);
+  free(j->ids);
+  j->ids = NULL;
   pt_buf_reset(j->redacted); /* the list is written again */
 }
 
@@ -215,7 +219,9 @@ pt_status pt_redact(pt_tracker *t, const char *session_id, const char *const *ev
   pt__job_init(&j.h, PT__JOB_REDACT, t);
   pt_status rc = pt__job_run(t, &j.h, err);
   if (rc == PT_OK) {
-    char *entry = j.entry ? pt__snapshot_json(t, j.entry, err) : NULL;
+    char *entry = !j.entry ? NULL
+                  : j.ids  ? pt__snapshot_json_ids(j.entry, j.ids)
+                           : pt__snapshot_json(t, j.entry, err);
     pt_buf b;
     pt_buf_init(&b, 0);
     pt_buf_json_member(&b, "{\"session_id\":", session_id);

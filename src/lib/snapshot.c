@@ -69,6 +69,24 @@ pt_status pt__take_snapshot(pt__tx *x, pt__txsess *ts, const pt_defs *defs, int6
   if (have && ids) {
     size_t len = (size_t)(ts->s.recent + ts->s.recent_len - have);
     if ((*ids = malloc(len ? len : 1))) memcpy(*ids, have, len);
+  } else if (ids) {
+    /* read here, in the transaction: read after the commit, a failing read
+     * would answer an error for an entry that is stored (and a retry would
+     * make a second one) */
+    pt_buf idtext;
+    pt_buf_init(&idtext, 0);
+    pt_store *st = x->t->store;
+    pt_status rc = st->m->tx_event_ids(st, out->session_id, snap_ids_first(out), out->event_count,
+                                       collect_id_text, &idtext, err);
+    if (rc == PT_OK && idtext.failed) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+    if (rc) {
+      pt_buf_cleanup(&idtext);
+      return rc;
+    }
+    pt_buf_putc(&idtext, '\0'); /* an empty list is still a string */
+    *ids = pt_buf_take(&idtext);
+    if (!*ids) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+    have = *ids;
   }
   ts->dirty = 1;
   if (x->t->signer) {
@@ -91,6 +109,7 @@ typedef struct snapshot_job {
   pt__job h;
   const char *sid, *ptype, *notes;
   pt_snap *entry; /* the entry made */
+  char *ids;      /* its event ids, read in the transaction */
 } snapshot_job;
 
 pt_status pt__snapshot_apply(pt__tx *x, pt__job *h) {
@@ -106,7 +125,7 @@ pt_status pt__snapshot_apply(pt__tx *x, pt__job *h) {
   }
   j->entry = calloc(1, sizeof *j->entry);
   if (!j->entry) return pt_fail(&h->err, PT_ENOMEM, NULL, "out of memory");
-  rc = pt__take_snapshot(x, ts, h->defs, h->now, j->notes, j->entry, NULL, &h->err);
+  rc = pt__take_snapshot(x, ts, h->defs, h->now, j->notes, j->entry, &j->ids, &h->err);
   if (rc == PT_EUNKNOWN_PIPELINE) {
     h->result = rc;
     return PT_OK;
@@ -117,7 +136,10 @@ pt_status pt__snapshot_apply(pt__tx *x, pt__job *h) {
 }
 
 void pt__snapshot_reset(pt__job *h) {
-  pt__entry_free(&PT__JOB_AS(snapshot_job, h)->entry);
+  snapshot_job *j = PT__JOB_AS(snapshot_job, h);
+  pt__entry_free(&j->entry);
+  free(j->ids);
+  j->ids = NULL;
 }
 
 pt_status pt_snapshot(pt_tracker *t, const char *session_id, const char *pipeline_type,
@@ -131,7 +153,7 @@ pt_status pt_snapshot(pt_tracker *t, const char *session_id, const char *pipelin
   pt__job_init(&j.h, PT__JOB_SNAPSHOT, t);
   rc = pt__job_run(t, &j.h, err);
   if (rc == PT_OK) {
-    *out = pt__snapshot_json(t, j.entry, err);
+    *out = j.ids ? pt__snapshot_json_ids(j.entry, j.ids) : pt__snapshot_json(t, j.entry, err);
     if (!*out) rc = err && err->code ? err->code : PT_ENOMEM;
   }
   pt__snapshot_reset(&j.h);
@@ -170,12 +192,16 @@ static void idlist_free(idlist *l) {
 
 char *pt__snapshot_json_ids(const pt_snap *s, const char *ids) {
   int64_t first = snap_ids_first(s), n = s->event_count - first;
-  const char *list[PT_RECENT_IDS];
-  if (n > PT_RECENT_IDS) return NULL; /* cannot happen: the list is shorter */
+  /* the recent list (16) on the stack; a list read in the transaction (up
+   * to PT_SNAP_IDS_MAX) on the heap */
+  const char *stack[PT_RECENT_IDS];
+  const char **list = n > PT_RECENT_IDS ? malloc((size_t)n * sizeof *list) : stack;
+  if (!list) return NULL;
   for (int64_t k = 0; k < n; k++, ids += strlen(ids) + 1) list[k] = ids;
   pt_buf b;
   pt_buf_init(&b, 0);
   pt_snap_write_json(&b, s, list, first, n, PT_SNAP_IDS_MAX);
+  if (list != stack) free((void *)list);
   return pt_buf_take(&b);
 }
 
