@@ -1236,6 +1236,29 @@ def test_nul_names_and_numbers():
         st, _, doc = s.post("/api/pipeline/track", '{"event":{},"x\\u0000":1}',
                             {"Content-Type": "application/json"})
         eq((st, doc["error"]["field"]), (400, "x\\u0000"), "an unknown member holding U+0000")
+        # numbers a double cannot hold: refused naming the field, on the
+        # single and the batch route; zeros and subnormals are kept
+        ev = ('{"session_id":"nul2","pipeline_type":"checkout_digital",'
+              '"step":"checkout_started","status":"success","input":{"a":%s}}')
+        big = " is beyond the range of a double (magnitude at most 1.7976931348623157e308)"
+        small = (" is not zero but too small for a double, which would read it as 0"
+                 " (smallest magnitude 5e-324)")
+        for num, why in (("1e400", big), ("1e-400", small), ("-1e-400", small), ("2e-324", small)):
+            st, _, doc = s.post("/api/pipeline/track", '{"event":%s}' % (ev % num),
+                                {"Content-Type": "application/json"})
+            eq((st, doc["error"]), (400, {"code": "invalid_json", "field": "event.input.a",
+                                          "message": "event.input.a: " + num + why}), num)
+        st, _, doc = s.post("/api/pipeline/track/batch", '{"events":[%s,%s]}' % (ev % 1, ev % "-1e999"),
+                            {"Content-Type": "application/json"})
+        eq((st, doc["error"]["field"]), (400, "events[1].input.a"), "a batch")
+        st, _, doc = s.get("/api/pipeline/status?session_id=nul2")
+        eq(st, 404, "nothing of the refused requests was stored")
+        for num, back in (("0e-400", 0), ("0.0e999", 0), ("5e-324", 5e-324),
+                          ("1.7976931348623157e308", 1.7976931348623157e308),
+                          ("0.1000000000000000055511151231257827", 0.1)):
+            st, _, doc = s.post("/api/pipeline/track", '{"event":%s}' % (ev % num),
+                                {"Content-Type": "application/json"})
+            eq((st, doc["event"]["input"]["a"]), (201, back), num)
     finally:
         s.stop()
 
