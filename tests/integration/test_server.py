@@ -721,6 +721,45 @@ def test_stalls():
         rcv.close()
 
 
+def test_stall_deadline():
+    """With the default --sweep-interval (30 s), a session of a pipeline with
+    stall_after_s 2 is counted in its stall issue within 2 + 1 s of its last
+    event and not before 2 s: the sweep runs when the next session turns
+    stalled, also when a session of a slower pipeline was due later."""
+    path = os.path.join(TMP, "deadline-pipelines-%d.json" % os.getpid())
+    with open(path, "w") as f:
+        json.dump({"pipelines": [{"type": "job", "steps": ["a", "b"], "stall_after_s": 2},
+                                 {"type": "slow", "steps": ["a", "b"], "stall_after_s": 3600}]}, f)
+    s = Server("deadline", "--pipelines", path)
+
+    def stalled():
+        st, _, doc = s.get("/api/pipeline/issues")
+        eq(st, 200, "issues")
+        return sum(i["sessions_affected"] for i in doc["items"] if i["code"] == "stalled")
+
+    try:
+        track(s, event("slow1", "a", ptype="slow"))
+        time.sleep(1.2)  # the ticker has planned around slow1 (due in an hour)
+        for k, sid in enumerate(("d1", "d2")):
+            t0 = time.time()
+            st, _, _ = track(s, event(sid, "a", ptype="job"))
+            eq(st, 201, "track %s" % sid)
+            t1 = time.time()
+            while True:
+                n = stalled()
+                at = time.time()
+                if n > k:
+                    break
+                check(at - t1 < 3.0, "%s not counted 3 s after its event" % sid)
+                time.sleep(0.02)
+            check(at - t0 >= 2.0, "%s counted %.3f s after its event, before 2 s" % (sid, at - t0))
+            print("    %s: counted %.3f s after its event (stall_after_s 2)" % (sid, at - t1))
+            time.sleep(0.7)
+        eq(stalled(), 2, "each counted once")
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
 def test_webhook_survives_a_crash():
     """A server killed with a delivery not yet made sends it after restart."""
     probe = socket.socket()
@@ -1266,7 +1305,7 @@ def test_nul_names_and_numbers():
 TESTS = [test_nul_names_and_numbers, test_openapi_covers_routes, test_every_route_in_metrics, test_signing, test_redact, test_rate_limit, test_track_and_errors, test_batch, test_reads, test_tamper,
          test_stream, test_auth_and_cors, test_sighup_reload, test_memory_store_and_options,
          test_concurrent_tracking, test_storage_failure_and_limits, test_webhooks,
-         test_webhook_survives_a_crash, test_stalls, test_sigterm_in_flight,
+         test_webhook_survives_a_crash, test_stalls, test_stall_deadline, test_sigterm_in_flight,
          test_sigkill_under_load,
          test_malformed]
 
