@@ -1298,6 +1298,19 @@ def test_nul_names_and_numbers():
             st, _, doc = s.post("/api/pipeline/track", '{"event":%s}' % (ev % num),
                                 {"Content-Type": "application/json"})
             eq((st, doc["event"]["input"]["a"]), (201, back), num)
+        st, _, doc = s.post("/api/pipeline/import",
+                            '{"type":"pipetrack_export","version":1}\n'
+                            '{"type":"event","event":{"input":{"q":[-1e-400]}}}\n',
+                            {"Content-Type": "application/x-ndjson"})
+        eq((st, doc["error"]["field"], doc["error"]["message"]),
+           (400, "event.input.q[0]", "line 2: event.input.q[0]: -1e-400" + small), "an import line")
+        path = os.path.join(TMP, "numbers-pipelines-%d.json" % os.getpid())
+        with open(path, "w") as f:
+            f.write('{"pipelines":[{"type":"job","steps":["a"],"stall_after_s":1e400}]}')
+        p = subprocess.run([PIPETRACKD, "--db", "memory:", "--listen", "127.0.0.1:0", "--pipelines", path],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode != 0 and "line 1, column 59: pipelines[0].stall_after_s: 1e400" + big in p.stderr,
+              "definitions: %d %r" % (p.returncode, p.stderr))
     finally:
         s.stop()
 

@@ -1118,6 +1118,50 @@ static void test_stall_sweep(void **state) {
   }
 }
 
+/* Numbers a double cannot hold, through every entry point of the library:
+ * refused naming the field, nothing stored. */
+static void test_numbers_beyond_a_double(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    pt_error err;
+    pt_track_result *r = NULL;
+    const char *ev =
+        "{\"session_id\":\"nb\",\"pipeline_type\":\"checkout_digital\","
+        "\"step\":\"checkout_started\",\"status\":\"success\",\"input\":{\"a\":1e400}}";
+    assert_int_equal(pt_track_json(t, ev, strlen(ev), 0, &r, &err), PT_EINVALID_JSON);
+    assert_null(r);
+    assert_string_equal(err.field, "event.input.a");
+    const char *batch = "[{\"ts\":-1e-400}]";
+    pt_batch_result *br = NULL;
+    assert_int_equal(pt_track_batch_json(t, batch, strlen(batch), 0, &br, &err), PT_EINVALID_JSON);
+    assert_null(br);
+    assert_string_equal(err.field, "events[0].ts");
+    pt_event_in in = {.session_id = "nb",
+                      .pipeline_type = "checkout_digital",
+                      .step = "checkout_started",
+                      .status = PT_SUCCESS,
+                      .ts = -1,
+                      .output_json = "{\"x\":[0e-400,1e-400]}"};
+    assert_int_equal(pt_track(t, &in, 0, &r, &err), PT_EINVALID_JSON);
+    assert_string_equal(err.field, "event.output.x[1]");
+    const char *lines = "{\"type\":\"pipetrack_export\",\"version\":1}\n{\"x\":2e-324}\n";
+    pt_import_result res;
+    assert_int_equal(pt_import(t, lines, strlen(lines), 7, &res, &err), PT_EINVALID_JSON);
+    assert_string_equal(err.field, "x");
+    assert_true(strncmp(err.message, "line 8: x: 2e-324 is not zero", 29) == 0);
+    char *doc;
+    assert_int_equal(pt_checksum(t, "nb", &doc, &err), PT_ENOTFOUND);
+    /* zeros however written are 0 */
+    in.output_json = "{\"x\":[0e-400,-0.0e999,5e-324]}";
+    TU_ASSERT_OK(pt_track(t, &in, 0, &r, &err), &err);
+    pt_track_result_free(r);
+    TU_ASSERT_OK(pt_checksum(t, "nb", &doc, &err), &err);
+    pt_free(doc);
+    pt_close(t);
+  }
+}
+
 /* When the next session turns stalled: the oldest activity not yet swept,
  * plus its pipeline's stall time, at most 100 ms late; -1 past the horizon. */
 static int64_t next_stall(pt_tracker *t, int64_t within) {
@@ -1266,6 +1310,7 @@ int main(void) {
       cmocka_unit_test_setup(test_issues, setup),
       cmocka_unit_test_setup(test_stall_sweep, setup),
       cmocka_unit_test_setup(test_next_stall, setup),
+      cmocka_unit_test_setup(test_numbers_beyond_a_double, setup),
       cmocka_unit_test_setup(test_stats, setup),
       cmocka_unit_test(test_outbox_not_on_import),
       cmocka_unit_test_setup(test_nul_names_and_canonical_numbers, setup),
