@@ -54,10 +54,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (ra == 0 && (rb != 0 || a.len != b.len || memcmp(a.data, b.data, a.len) != 0))
       die("canonical text differs between the canonical and the tree reader");
-    /* deeper than jansson's own bound is refused by jansson alone */
+    /* deeper than jansson's own bound is refused by jansson alone; a
+     * non-zero number too small for a double (1e-400) is refused by us
+     * alone (jansson reads it as 0) */
     if ((ra == 0) != (jt != NULL) &&
         !(ra == 0 && !jt && strstr(jerr.text, "NUL byte in object key")) &&
-        !(ra && je.too_deep)) {
+        !(ra && je.too_deep) && !(ra && je.number == 2)) {
       fprintf(stderr, "acceptance differs: ours %s (%s), jansson %s (%s)\n",
               ra ? "refused" : "accepted", ra ? je.reason : "", jt ? "accepted" : "refused",
               jt ? "" : jerr.text);

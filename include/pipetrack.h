@@ -348,9 +348,20 @@ pt_status pt_issue_resolve(pt_tracker *t, const char *issue_id, char **out, pt_e
  * issue (step "*", code "stalled"). Looks only at sessions whose last activity
  * crossed the stall time since the previous sweep (an index range, not a
  * scan of every session); a session is counted once, also across restarts.
- * *recorded: sessions counted by this call. pipetrackd runs it every
- * --sweep-interval seconds. */
+ * *recorded: sessions counted by this call. pipetrackd runs it when
+ * pt_next_stall_ms says a session turns stalled (and at least every
+ * --sweep-interval seconds). */
 pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err);
+
+/* When the next session turns stalled, from what is stored now: *in_ms is
+ * the time until then in milliseconds, rounded up to at most 100 ms late
+ * (0: a session the sweep has not counted is due already), or -1 when
+ * none turns stalled within within_ms. Index ranges only, a few one-row
+ * reads per pipeline. Events tracked later only move their sessions'
+ * times later, but a new session (or one in another pipeline) may turn
+ * stalled sooner: ask again after new activity. Thread-safe. */
+pt_status pt_next_stall_ms(pt_tracker *t, int64_t within_ms, int64_t *in_ms /* out */,
+                           pt_error *err);
 
 /* ---- changes, as they are committed ------------------------------------------------ */
 

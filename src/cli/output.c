@@ -24,10 +24,14 @@ json_t *ptc_json(const char *text, size_t len, char *why, size_t whylen) {
   json_t *doc = NULL;
   pt_error err;
   if (pt_json_read(text, len, &doc, &err) == PT_OK) return doc;
-  /* the reader's message starts with the name it was given ("json: ") */
+  /* the reader's message starts with the name it was given ("json: "), or
+   * with a path under it ("json.a: ", kept as "a: ") */
   const char *m = err.message;
   size_t n = strlen(err.field);
-  if (n && strncmp(m, err.field, n) == 0 && strncmp(m + n, ": ", 2) == 0) m += n + 2;
+  if (strncmp(m, "json.", 5) == 0)
+    m += 5;
+  else if (n && strncmp(m, err.field, n) == 0 && strncmp(m + n, ": ", 2) == 0)
+    m += n + 2;
   snprintf(why, whylen, "%s", m);
   return NULL;
 }

@@ -141,9 +141,16 @@ pt_status pt_defs_parse(const char *json, size_t len, pt_defs **out, pt_error *e
   *out = NULL;
   json_t *root = NULL;
   pt_jparse_error je;
-  if (pt_jparse_tree(json, len, 0, &root, &je) != 0)
+  if (pt_jparse_tree(json, len, 0, &root, &je) != 0) {
+    if (je.number) {
+      char why[160];
+      pt_jparse_number_why(&je, why, sizeof why);
+      return pt_fail(err, PT_EDEFINITIONS, NULL, "line %d, column %d: %s: %s", je.line, je.column,
+                     je.path[0] ? je.path : "top level", why);
+    }
     return pt_fail(err, PT_EDEFINITIONS, NULL, "line %d, column %d: %s", je.line, je.column,
                    je.reason);
+  }
   pt_status rc = PT_OK;
   pt_defs *d = calloc(1, sizeof *d);
   json_t *arr = json_is_object(root) ? json_object_get(root, "pipelines") : NULL;

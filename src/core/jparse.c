@@ -6,7 +6,6 @@
  * to a per-depth scratch buffer, sorting, and copying out. */
 #include "jparse.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,7 +184,9 @@ static int string(jp *x) {
   }
 }
 
-/* Reads a number into *v: JSON grammar, and within a double's range. */
+/* Reads a number into *v: JSON grammar, and within a double's range. A
+ * number within it is rounded to the nearest double (RFC 8785 section 3.2.2.3);
+ * one beyond it, or a non-zero one that would round to 0, is refused. */
 static int lex_number(jp *x, double *v) {
   const char *s = x->p;
   const char *q = s;
@@ -230,13 +231,20 @@ static int lex_number(jp *x, double *v) {
     if (!t) return fail(x, "out of memory");
     memcpy(t, s, n);
     t[n] = '\0';
-    errno = 0;
     *v = strtod(t, NULL);
-    int range = errno == ERANGE && isinf(*v);
     if (t != small) free(t);
-    if (range || !isfinite(*v)) {
+    if (!isfinite(*v)) {
       x->p = s;
-      return fail(x, "number out of the range of a double");
+      return fail(x, PT_JPARSE_TOO_LARGE);
+    }
+    if (*v == 0) {
+      /* a zero read from non-zero digits underflowed: refused rather than
+       * stored as a 0 nobody sent (subnormals down to 5e-324 are kept) */
+      for (const char *d = s; d < q && *d != 'e' && *d != 'E'; d++)
+        if (*d >= '1' && *d <= '9') {
+          x->p = s;
+          return fail(x, PT_JPARSE_TOO_SMALL);
+        }
     }
   }
   return 0;
@@ -424,8 +432,111 @@ static void jp_cleanup(jp *x) {
   pt_buf_cleanup(&x->str);
 }
 
+/* Appends the member name (the string at s, already read once) printably. */
+static void put_name(const char *s, const char *end, pt_buf *b) {
+  jp y;
+  jp_init(&y, s, (size_t)(end - s), 0, HARD_MAX_DEPTH);
+  if (string(&y) == 0)
+    for (size_t i = 0; i < y.str.len; i++) {
+      unsigned char c = (unsigned char)y.str.data[i];
+      if (c < 0x20) {
+        char t[8];
+        pt_buf_put(b, t, (size_t)snprintf(t, sizeof t, "\\u%04x", c));
+      } else {
+        pt_buf_putc(b, (char)c);
+      }
+    }
+  jp_cleanup(&y);
+}
+
+typedef struct frame {
+  const char *key; /* the member name being read (objects), or NULL */
+  size_t idx;      /* the element being read (arrays) */
+  int obj, want_key;
+} frame;
+
+/* The path ("a.b[2].c") of the value starting at text + at, in a text whose
+ * bytes before it the parser accepted. Only errors need a path, so it is
+ * found by reading again rather than kept on the hot path. */
+static void path_at(const char *text, size_t at, char *out, size_t outsz) {
+  frame *f = NULL;
+  size_t n = 0, cap = 0;
+  jp y;
+  jp_init(&y, text, at, 0, HARD_MAX_DEPTH);
+  out[0] = '\0';
+  while (y.p < y.end) {
+    char c = *y.p;
+    if (c == '{' || c == '[') {
+      if (n == cap) {
+        size_t nc = cap ? 2 * cap : 16;
+        frame *nf = realloc(f, nc * sizeof *nf);
+        if (!nf) goto done;
+        f = nf;
+        cap = nc;
+      }
+      f[n++] = (frame){NULL, 0, c == '{', c == '{'};
+      y.p++;
+    } else if (c == '}' || c == ']') {
+      if (n) n--;
+      y.p++;
+    } else if (c == ',') {
+      if (n && f[n - 1].obj)
+        f[n - 1].want_key = 1;
+      else if (n)
+        f[n - 1].idx++;
+      y.p++;
+    } else if (c == '"') {
+      const char *s = y.p;
+      if (string(&y)) goto done;
+      if (n && f[n - 1].obj && f[n - 1].want_key) {
+        f[n - 1].key = s;
+        f[n - 1].want_key = 0;
+      }
+    } else {
+      y.p++; /* white space, ':', a number's or a literal's characters */
+    }
+  }
+  pt_buf b;
+  pt_buf_init(&b, outsz - 1);
+  for (size_t i = 0; i < n; i++) {
+    if (f[i].obj && f[i].key) {
+      if (i) pt_buf_putc(&b, '.');
+      put_name(f[i].key, text + at, &b);
+    } else if (!f[i].obj) {
+      char t[24];
+      pt_buf_put(&b, t, (size_t)snprintf(t, sizeof t, "[%zu]", f[i].idx));
+    }
+  }
+  if (b.data) {
+    size_t k = b.len < outsz - 1 ? b.len : outsz - 1;
+    memcpy(out, b.data, k);
+    out[k] = '\0';
+  }
+  pt_buf_cleanup(&b);
+done:
+  jp_cleanup(&y);
+  free(f);
+}
+
 static void jp_error(const jp *x, int too_large, pt_jparse_error *err) {
   if (!err) return;
+  err->number = 0;
+  err->path[0] = err->text[0] = '\0';
+  int big = x->why && strcmp(x->why, PT_JPARSE_TOO_LARGE) == 0;
+  if (big || (x->why && strcmp(x->why, PT_JPARSE_TOO_SMALL) == 0)) {
+    err->number = big ? 1 : 2;
+    const char *s = x->start + x->where;
+    size_t k = 0, cut = sizeof err->text - 4;
+    while (s + k < x->end && s[k] && strchr("0123456789+-.eE", s[k])) k++;
+    if (k <= cut) {
+      memcpy(err->text, s, k);
+      err->text[k] = '\0';
+    } else {
+      memcpy(err->text, s, cut);
+      memcpy(err->text + cut, "...", 4);
+    }
+    path_at(x->start, x->where, err->path, sizeof err->path);
+  }
   err->reason = x->why;
   err->offset = x->where;
   err->too_large = too_large;
@@ -608,6 +719,18 @@ int pt_jparse_tree(const char *text, size_t len, int max_depth, json_t **out,
   }
   *out = v;
   return 0;
+}
+
+void pt_jparse_number_why(const pt_jparse_error *je, char *buf, size_t n) {
+  if (je->number == 1)
+    snprintf(buf, n,
+             "%s is beyond the range of a double (magnitude at most 1.7976931348623157e308)",
+             je->text);
+  else
+    snprintf(buf, n,
+             "%s is not zero but too small for a double, which would read it as 0 (smallest "
+             "magnitude 5e-324)",
+             je->text);
 }
 
 int pt_json_only_members(const json_t *o, const char *const *allowed, char *bad, size_t badsz) {

@@ -13,12 +13,23 @@
 
 #include "buf.h"
 
+/* The reasons of numbers a double cannot hold (err.reason holds one) */
+#define PT_JPARSE_TOO_LARGE "number beyond the range of a double"
+#define PT_JPARSE_TOO_SMALL "non-zero number too small for a double"
+
 typedef struct pt_jparse_error {
   const char *reason; /* static text: "duplicate member name", ... */
   size_t offset;      /* byte offset in the text */
   int too_large;      /* out hit its limit */
   int too_deep;       /* nesting beyond max_depth */
   int line, column;   /* 1-based position of offset (column in characters) */
+  /* A number a double cannot hold: 1 beyond its range (1e400), 2 not zero but
+   * rounding to 0 (1e-400); 0 for every other error. Then path names the
+   * number's place ("event.input.a", "[3].ts", "" at the top) and text holds
+   * the number as written (cut with "..."). */
+  int number;
+  char path[112];
+  char text[40];
 } pt_jparse_error;
 
 /* jansson's own nesting bound, kept for the texts read whole */
@@ -41,6 +52,10 @@ int pt_jparse_canonical(const char *text, size_t len, int max_depth, pt_buf *out
  * err filled. */
 int pt_jparse_tree(const char *text, size_t len, int max_depth, json_t **out /* out */,
                    pt_jparse_error *err);
+
+/* Writes what is wrong with the number of je (je->number != 0), for a
+ * person: "1e400 is beyond the range of a double (...)". */
+void pt_jparse_number_why(const pt_jparse_error *je, char *buf, size_t n);
 
 /* Whether the member name k (kl bytes, NUL bytes possible) is exactly the C
  * string name: the test for known names, which strcmp would pass for

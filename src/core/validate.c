@@ -14,6 +14,20 @@
 static const char *const MEMBERS[] = {"id", "session_id", "pipeline_type", "step",  "status",
                                       "ts", "input",      "output",        "error", NULL};
 
+/* Refuses the number of je, naming its field: the field given (or none) and
+ * the path within it; place, when given, comes first ("line 3: ..."). */
+static pt_status number_fail(pt_error *err, const char *place, const char *field,
+                             const pt_jparse_error *je) {
+  char f[sizeof err->field], why[160];
+  const char *dot = field && je->path[0] && je->path[0] != '[' ? "." : "";
+  snprintf(f, sizeof f, "%s%s%s", field ? field : "", dot, je->path);
+  if (!f[0]) snprintf(f, sizeof f, "%s", place ? place : "json");
+  pt_jparse_number_why(je, why, sizeof why);
+  if (place && strcmp(f, place) != 0)
+    return pt_fail(err, PT_EINVALID_JSON, f, "%s: %s: %s", place, f, why);
+  return pt_fail(err, PT_EINVALID_JSON, f, "%s: %s", f, why);
+}
+
 pt_status pt_parse_ijson(const char *text, size_t len, const char *what, json_t **out,
                          pt_error *err) {
   /* JSON never holds a raw NUL byte (it is a control character, and in
@@ -28,6 +42,15 @@ pt_status pt_parse_ijson(const char *text, size_t len, const char *what, json_t 
   if (pt_jparse_tree(text, len, 0, out, &je) != 0) {
     if (strcmp(je.reason, "out of memory") == 0)
       return pt_fail(err, PT_ENOMEM, what, "out of memory");
+    if (je.number) {
+      /* A request body and an import line are places, not fields: what they
+       * hold is named bare ("event.input.a"), as in every other answer, after
+       * the line ("line 3: event.ts: ..."). */
+      if (strcmp(what, "body") == 0 && je.path[0] && je.path[0] != '[')
+        return number_fail(err, NULL, NULL, &je);
+      if (strncmp(what, "line ", 5) == 0) return number_fail(err, what, NULL, &je);
+      return number_fail(err, NULL, what, &je);
+    }
     return pt_fail(err, PT_EINVALID_JSON, what,
                    "%s: not valid I-JSON at line %d, column %d (byte %zu): %s", what, je.line,
                    je.column, je.offset, je.reason);
@@ -78,6 +101,7 @@ pt_status pt_canonical_payload(const char *text, size_t len, const pt_limits *li
                      lim->max_depth);
     if (strcmp(je.reason, "out of memory") == 0)
       return pt_fail(err, PT_ENOMEM, field, "out of memory");
+    if (je.number) return number_fail(err, NULL, field, &je);
     return pt_fail(err, PT_EINVALID_JSON, field, "%s: not valid I-JSON at byte %zu: %s", field,
                    je.offset, je.reason);
   }

@@ -340,6 +340,76 @@ pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
   return rc;
 }
 
+static int seen_one(void *ctx, const pt_session *s, int64_t sort_ms) {
+  (void)s;
+  (void)sort_ms;
+  *(int *)ctx = 1;
+  return 1;
+}
+
+/* Whether a session of type p with a stall code was active in (lo, hi]:
+ * one row of an index range. */
+static pt_status any_active(pt_store *st, pt_reader *r, const char *type, int64_t lo, int64_t hi,
+                            int *any, pt_error *err) {
+  static const int CODES[] = {PT_SCODE_ACTIVE, PT_SCODE_AHEAD};
+  *any = 0;
+  pt_status rc = PT_OK;
+  for (size_t k = 0; rc == PT_OK && k < 2 && !*any; k++)
+    rc = st->m->list_sessions_by(r, type, CODES[k], lo, hi + 1, "", 1, seen_one, any, err);
+  return rc;
+}
+
+/* The sessions the sweep has not read yet turn due at updated_at + the
+ * stall time. The index lists newest first, so the oldest of them is found
+ * by halving the range with one-row reads (about 8 for 30 s), not by
+ * reading every session active since. */
+pt_status pt_next_stall_ms(pt_tracker *t, int64_t within_ms, int64_t *in_ms, pt_error *err) {
+  *in_ms = -1;
+  pt_store *st = t->store;
+  pt_status rc = pt__flush(t, err); /* the activity index follows the rows */
+  if (rc) return rc;
+  if (within_ms < 0) within_ms = 0;
+  pt_defs *defs = pt__defs(t);
+  int64_t now = pt__now(t), best = -1;
+  pt_reader *r = NULL;
+  rc = st->m->reader_open(st, &r, err);
+  for (int i = 0; rc == PT_OK && i < defs->n && best != 0; i++) {
+    const pt_pipeline *p = &defs->p[i];
+    char key[PT_NAME_MAX + 8], have[32];
+    snprintf(key, sizeof key, "sweep/%s", p->type);
+    int64_t mark = INT64_MIN;
+    rc = st->m->read_mark(r, key, have, sizeof have, err);
+    if (rc == PT_OK) mark = strtoll(have, NULL, 10);
+    if (rc == PT_ENOTFOUND) rc = PT_OK;
+    int64_t cutoff = now - p->stall_after_s * 1000;
+    int64_t lo = mark > cutoff ? mark : cutoff, hi = cutoff + within_ms;
+    int any = 0;
+    /* not yet swept and already due */
+    if (rc == PT_OK && mark < cutoff) rc = any_active(st, r, p->type, mark, cutoff, &any, err);
+    if (rc == PT_OK && any) {
+      best = 0;
+      break;
+    }
+    if (rc == PT_OK && best >= 0 && hi > cutoff + best) hi = cutoff + best;
+    if (rc == PT_OK && hi > lo) rc = any_active(st, r, p->type, lo, hi, &any, err);
+    if (rc || !any) continue;
+    /* the oldest activity is in (lo, hi]; 100 ms is finer than the sweeps */
+    while (rc == PT_OK && hi - lo > 100) {
+      int64_t mid = lo + (hi - lo) / 2;
+      rc = any_active(st, r, p->type, lo, mid, &any, err);
+      if (any)
+        hi = mid;
+      else
+        lo = mid;
+    }
+    if (rc == PT_OK) best = hi - cutoff;
+  }
+  if (r) st->m->reader_close(r);
+  pt_defs_unref(defs);
+  if (rc == PT_OK) *in_ms = best;
+  return rc;
+}
+
 void pt__resolve_publish(pt_tracker *t, pt__job *h) {
   resolve_job *j = PT__JOB_AS(resolve_job, h);
   pt_change c = {.kind = PT_CHANGE_ISSUE, .issue_id = j->id};

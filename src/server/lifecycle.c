@@ -2,7 +2,8 @@
  * (route table, metrics, streams, rate limits, webhooks, the subscriptions
  * that carry the tracker's changes to them, the daemon, the ticker) and
  * unmade in reverse, also when a later part fails to start. The ticker
- * sends stream heartbeats and runs the stall sweep. */
+ * sends stream heartbeats and runs the stall sweep when a session turns
+ * stalled. */
 #include "lifecycle.h"
 
 #include <arpa/inet.h>
@@ -22,40 +23,85 @@
 #include "stream.h"
 #include "webhook.h"
 
-/* Heartbeats for the streams and the stall sweep, each on its interval. */
+#define SEC_NS 1000000000ull
+
+static void sweep(ptd_server *s) {
+  int64_t n = 0;
+  pt_error err;
+  /* the stalls counted reach streams and webhooks as a change */
+  if (pt_sweep_stalls(s->t, &n, &err) != PT_OK) {
+    json_t *e = json_pack("{s:s}", "error", err.message);
+    ptd_log("error", "stall sweep failed", e);
+    json_decref(e);
+  } else if (n > 0) {
+    json_t *e = json_pack("{s:I}", "sessions", (json_int_t)n);
+    ptd_log("info", "stalled sessions counted", e);
+    json_decref(e);
+  }
+}
+
+/* When to sweep next: when the library says the next session turns
+ * stalled, at least 1 s after the last sweep (a burst of sessions turning
+ * stalled one after another costs one sweep a second) and at most
+ * --sweep-interval after it. */
+static uint64_t plan(ptd_server *s, uint64_t now, uint64_t last_sweep) {
+  uint64_t cap = (uint64_t)s->cfg.sweep_interval_s * SEC_NS;
+  int64_t in_ms = -1;
+  pt_error err;
+  if (pt_next_stall_ms(s->t, (int64_t)s->cfg.sweep_interval_s * 1000, &in_ms, &err) != PT_OK) {
+    json_t *e = json_pack("{s:s}", "error", err.message);
+    ptd_log("error", "stall deadline not found", e);
+    json_decref(e);
+  }
+  uint64_t at = in_ms < 0 ? last_sweep + cap : now + (uint64_t)in_ms * 1000000u;
+  if (at < last_sweep + SEC_NS) at = last_sweep + SEC_NS;
+  if (at > last_sweep + cap) at = last_sweep + cap;
+  return at;
+}
+
+/* Heartbeats for the streams, and the stall sweep by deadline: the ticker
+ * sleeps until the next heartbeat or the moment the next session turns
+ * stalled, whichever is first. New activity (on_change sets stall_dirty)
+ * may bring a deadline sooner, so it plans again, at most once a second. */
 static void *ticker(void *arg) {
   ptd_server *s = arg;
-  uint64_t next_hb = ptd_mono_ns() + (uint64_t)s->cfg.heartbeat_s * 1000000000u;
-  uint64_t next_sweep = ptd_mono_ns() + (uint64_t)s->cfg.sweep_interval_s * 1000000000u;
+  uint64_t t0 = ptd_mono_ns();
+  uint64_t next_hb = t0 + (uint64_t)s->cfg.heartbeat_s * SEC_NS;
+  int sweeps = s->cfg.sweep_interval_s != 0;
+  uint64_t last_sweep = t0, last_plan = t0;
+  /* the first plan 1 s after start, like any other: sessions already due
+   * are swept then, and nothing touches the store while the server starts */
+  uint64_t next_sweep = sweeps ? t0 + (uint64_t)s->cfg.sweep_interval_s * SEC_NS : UINT64_MAX;
+  __atomic_store_n(&s->stall_dirty, 1, __ATOMIC_RELEASE);
   pthread_mutex_lock(&s->lock);
   while (!s->draining) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 1;
-    pthread_cond_timedwait(&s->cond, &s->lock, &until);
-    if (s->draining) break;
     uint64_t now = ptd_mono_ns();
-    int hb = now >= next_hb, sweep = s->cfg.sweep_interval_s && now >= next_sweep;
-    if (!hb && !sweep) continue;
-    pthread_mutex_unlock(&s->lock);
-    if (hb) {
-      ptd_hub_heartbeat(s->hub);
-      next_hb = now + (uint64_t)s->cfg.heartbeat_s * 1000000000u;
+    uint64_t wake = next_hb < next_sweep ? next_hb : next_sweep;
+    int dirty = sweeps && __atomic_load_n(&s->stall_dirty, __ATOMIC_ACQUIRE);
+    if (dirty && last_plan + SEC_NS < wake) wake = last_plan + SEC_NS;
+    if (wake > now) {
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      uint64_t ns = (uint64_t)until.tv_nsec + (wake - now);
+      until.tv_sec += (time_t)(ns / SEC_NS);
+      until.tv_nsec = (long)(ns % SEC_NS);
+      pthread_cond_timedwait(&s->cond, &s->lock, &until);
+      continue; /* woken early (activity, the drain) or on time: look again */
     }
-    if (sweep) {
-      int64_t n = 0;
-      pt_error err;
-      /* the stalls counted reach streams and webhooks as a change */
-      if (pt_sweep_stalls(s->t, &n, &err) != PT_OK) {
-        json_t *e = json_pack("{s:s}", "error", err.message);
-        ptd_log("error", "stall sweep failed", e);
-        json_decref(e);
-      } else if (n > 0) {
-        json_t *e = json_pack("{s:I}", "sessions", (json_int_t)n);
-        ptd_log("info", "stalled sessions counted", e);
-        json_decref(e);
-      }
-      next_sweep = ptd_mono_ns() + (uint64_t)s->cfg.sweep_interval_s * 1000000000u;
+    pthread_mutex_unlock(&s->lock);
+    if (now >= next_hb) {
+      ptd_hub_heartbeat(s->hub);
+      next_hb = now + (uint64_t)s->cfg.heartbeat_s * SEC_NS;
+    }
+    int swept = sweeps && now >= next_sweep;
+    if (swept) {
+      sweep(s);
+      last_sweep = ptd_mono_ns();
+    }
+    if (swept || (dirty && ptd_mono_ns() >= last_plan + SEC_NS)) {
+      __atomic_store_n(&s->stall_dirty, 0, __ATOMIC_RELEASE);
+      last_plan = ptd_mono_ns();
+      next_sweep = plan(s, last_plan, last_sweep);
     }
     pthread_mutex_lock(&s->lock);
   }
@@ -90,6 +136,15 @@ static void on_change(void *ctx, const pt_change *c) {
   ptd_hub_on_change(s->hub, c);
   ptd_metrics_on_change(s->metrics, c);
   if (s->webhook) ptd_webhook_on_change(s->webhook, c);
+  /* activity may bring the next stall sooner: wake the ticker to plan again
+   * (once until it has; not for every event) */
+  if (c->kind != PT_CHANGE_ISSUE && c->kind != PT_CHANGE_ISSUES &&
+      !__atomic_load_n(&s->stall_dirty, __ATOMIC_ACQUIRE) &&
+      __atomic_exchange_n(&s->stall_dirty, 1, __ATOMIC_ACQ_REL) == 0) {
+    pthread_mutex_lock(&s->lock);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+  }
 }
 
 int ptd_start(ptd_server *s, char *errbuf, size_t errlen) {

@@ -48,7 +48,7 @@ static const opt OPTS[] = {
     {"drain-timeout", 1, "SECONDS", "10", "on SIGTERM, wait this long for requests in flight"},
     {"quiet", 0, NULL, NULL, "no log line per request"},
     {"sweep-interval", 1, "SECONDS", "30",
-     "how often quiet sessions are checked for stalls (0: never)"},
+     "longest wait between stall sweeps, which run when a session turns stalled (0: never)"},
     {"webhook-url", 1, "URL", NULL,
      "POST every issue change here (opened, updated, reopened, resolved)"},
     {"webhook-secret", 1, "SECRET", NULL, "sign deliveries: HMAC-SHA256 of \"timestamp.body\""},

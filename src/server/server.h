@@ -80,6 +80,7 @@ struct ptd_server {
   int draining;
   pthread_t ticker;
   int ticker_started;
+  int stall_dirty;      /* atomic: activity since the ticker last planned the stall sweep */
   pthread_mutex_t lock; /* draining, ticker wake-up */
   pthread_cond_t cond;
 };

@@ -68,6 +68,24 @@ def every_command(mode, label):
     check("event.step" in err and "422" in err, "refusal names the field: %r" % err)
     rc, out, err = run(mode, "track", "--session", "c1")
     eq(rc, 2, label + " usage error")
+    # numbers a double cannot hold: refused naming the field, nothing stored
+    small = "is not zero but too small for a double, which would read it as 0 (smallest magnitude 5e-324)"
+    rc, out, err = run(mode, "track", "--session", "c9", "--pipeline", "checkout_digital", "--step",
+                       "checkout_started", "--status", "success", "--input", '{"a": {"b": 1e-400}}')
+    eq((rc, err), (2, "pipetrack: track: --input: a.b: 1e-400 " + small + "\n"), label + " 1e-400")
+    line = ('{"session_id": "c9", "pipeline_type": "checkout_digital", "step": "checkout_started",'
+            ' "status": "success", "output": {"x": 1e400}}')
+    rc, out, err = run(mode, "track", "--file", "-", stdin=line + "\n")
+    eq((rc, err), (2, "pipetrack: events[0].output.x: 1e400 is beyond the range of a double "
+                      "(magnitude at most 1.7976931348623157e308) (400 invalid_json)\n"), label + " 1e400")
+    path = os.path.join(TMP, "cli-numbers-%s.jsonl" % label)
+    with open(path, "w") as f:
+        f.write('{"type":"pipetrack_export","version":1}\n{"type":"event","event":{"input":{"q":[-1e-400]}}}\n')
+    rc, out, err = run(mode, "import", path)
+    eq((rc, err), (2, "pipetrack: line 2: event.input.q[0]: -1e-400 " + small + " (400 invalid_json)\n"),
+       label + " import -1e-400")
+    rc, out, err = run(mode, "status", "c9")
+    eq(rc != 0, True, label + " nothing of c9 stored")
     lines = "\n".join(json.dumps({"session_id": "c1", "pipeline_type": "checkout_digital",
                                   "step": s, "status": "success"}) for s in STEPS[1:]) + "\n"
     rc, out, err = run(mode, "track", "--file", "-", stdin=lines)

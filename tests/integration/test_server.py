@@ -725,6 +725,45 @@ def test_stalls():
         rcv.close()
 
 
+def test_stall_deadline():
+    """With the default --sweep-interval (30 s), a session of a pipeline with
+    stall_after_s 2 is counted in its stall issue within 2 + 1 s of its last
+    event and not before 2 s: the sweep runs when the next session turns
+    stalled, also when a session of a slower pipeline was due later."""
+    path = os.path.join(TMP, "deadline-pipelines-%d.json" % os.getpid())
+    with open(path, "w") as f:
+        json.dump({"pipelines": [{"type": "job", "steps": ["a", "b"], "stall_after_s": 2},
+                                 {"type": "slow", "steps": ["a", "b"], "stall_after_s": 3600}]}, f)
+    s = Server("deadline", "--pipelines", path)
+
+    def stalled():
+        st, _, doc = s.get("/api/pipeline/issues")
+        eq(st, 200, "issues")
+        return sum(i["sessions_affected"] for i in doc["items"] if i["code"] == "stalled")
+
+    try:
+        track(s, event("slow1", "a", ptype="slow"))
+        time.sleep(1.2)  # the ticker has planned around slow1 (due in an hour)
+        for k, sid in enumerate(("d1", "d2")):
+            t0 = time.time()
+            st, _, _ = track(s, event(sid, "a", ptype="job"))
+            eq(st, 201, "track %s" % sid)
+            t1 = time.time()
+            while True:
+                n = stalled()
+                at = time.time()
+                if n > k:
+                    break
+                check(at - t1 < 3.0, "%s not counted 3 s after its event" % sid)
+                time.sleep(0.02)
+            check(at - t0 >= 2.0, "%s counted %.3f s after its event, before 2 s" % (sid, at - t0))
+            print("    %s: counted %.3f s after its event (stall_after_s 2)" % (sid, at - t1))
+            time.sleep(0.7)
+        eq(stalled(), 2, "each counted once")
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
 def test_webhook_survives_a_crash():
     """A server killed with a delivery not yet made sends it after restart."""
     probe = socket.socket()
@@ -1240,6 +1279,42 @@ def test_nul_names_and_numbers():
         st, _, doc = s.post("/api/pipeline/track", '{"event":{},"x\\u0000":1}',
                             {"Content-Type": "application/json"})
         eq((st, doc["error"]["field"]), (400, "x\\u0000"), "an unknown member holding U+0000")
+        # numbers a double cannot hold: refused naming the field, on the
+        # single and the batch route; zeros and subnormals are kept
+        ev = ('{"session_id":"nul2","pipeline_type":"checkout_digital",'
+              '"step":"checkout_started","status":"success","input":{"a":%s}}')
+        big = " is beyond the range of a double (magnitude at most 1.7976931348623157e308)"
+        small = (" is not zero but too small for a double, which would read it as 0"
+                 " (smallest magnitude 5e-324)")
+        for num, why in (("1e400", big), ("1e-400", small), ("-1e-400", small), ("2e-324", small)):
+            st, _, doc = s.post("/api/pipeline/track", '{"event":%s}' % (ev % num),
+                                {"Content-Type": "application/json"})
+            eq((st, doc["error"]), (400, {"code": "invalid_json", "field": "event.input.a",
+                                          "message": "event.input.a: " + num + why}), num)
+        st, _, doc = s.post("/api/pipeline/track/batch", '{"events":[%s,%s]}' % (ev % 1, ev % "-1e999"),
+                            {"Content-Type": "application/json"})
+        eq((st, doc["error"]["field"]), (400, "events[1].input.a"), "a batch")
+        st, _, doc = s.get("/api/pipeline/status?session_id=nul2")
+        eq(st, 404, "nothing of the refused requests was stored")
+        for num, back in (("0e-400", 0), ("0.0e999", 0), ("5e-324", 5e-324),
+                          ("1.7976931348623157e308", 1.7976931348623157e308),
+                          ("0.1000000000000000055511151231257827", 0.1)):
+            st, _, doc = s.post("/api/pipeline/track", '{"event":%s}' % (ev % num),
+                                {"Content-Type": "application/json"})
+            eq((st, doc["event"]["input"]["a"]), (201, back), num)
+        st, _, doc = s.post("/api/pipeline/import",
+                            '{"type":"pipetrack_export","version":1}\n'
+                            '{"type":"event","event":{"input":{"q":[-1e-400]}}}\n',
+                            {"Content-Type": "application/x-ndjson"})
+        eq((st, doc["error"]["field"], doc["error"]["message"]),
+           (400, "event.input.q[0]", "line 2: event.input.q[0]: -1e-400" + small), "an import line")
+        path = os.path.join(TMP, "numbers-pipelines-%d.json" % os.getpid())
+        with open(path, "w") as f:
+            f.write('{"pipelines":[{"type":"job","steps":["a"],"stall_after_s":1e400}]}')
+        p = subprocess.run([PIPETRACKD, "--db", "memory:", "--listen", "127.0.0.1:0", "--pipelines", path],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode != 0 and "line 1, column 59: pipelines[0].stall_after_s: 1e400" + big in p.stderr,
+              "definitions: %d %r" % (p.returncode, p.stderr))
     finally:
         s.stop()
 
@@ -1247,7 +1322,7 @@ def test_nul_names_and_numbers():
 TESTS = [test_nul_names_and_numbers, test_openapi_covers_routes, test_every_route_in_metrics, test_signing, test_redact, test_rate_limit, test_track_and_errors, test_batch, test_reads, test_tamper,
          test_stream, test_auth_and_cors, test_sighup_reload, test_memory_store_and_options,
          test_concurrent_tracking, test_storage_failure_and_limits, test_webhooks,
-         test_webhook_survives_a_crash, test_stalls, test_sigterm_in_flight,
+         test_webhook_survives_a_crash, test_stalls, test_stall_deadline, test_sigterm_in_flight,
          test_sigkill_under_load,
          test_malformed]
 

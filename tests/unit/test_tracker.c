@@ -1118,6 +1118,104 @@ static void test_stall_sweep(void **state) {
   }
 }
 
+/* Numbers a double cannot hold, through every entry point of the library:
+ * refused naming the field, nothing stored. */
+static void test_numbers_beyond_a_double(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    pt_error err;
+    pt_track_result *r = NULL;
+    const char *ev =
+        "{\"session_id\":\"nb\",\"pipeline_type\":\"checkout_digital\","
+        "\"step\":\"checkout_started\",\"status\":\"success\",\"input\":{\"a\":1e400}}";
+    assert_int_equal(pt_track_json(t, ev, strlen(ev), 0, &r, &err), PT_EINVALID_JSON);
+    assert_null(r);
+    assert_string_equal(err.field, "event.input.a");
+    const char *batch = "[{\"ts\":-1e-400}]";
+    pt_batch_result *br = NULL;
+    assert_int_equal(pt_track_batch_json(t, batch, strlen(batch), 0, &br, &err), PT_EINVALID_JSON);
+    assert_null(br);
+    assert_string_equal(err.field, "events[0].ts");
+    pt_event_in in = {.session_id = "nb",
+                      .pipeline_type = "checkout_digital",
+                      .step = "checkout_started",
+                      .status = PT_SUCCESS,
+                      .ts = -1,
+                      .output_json = "{\"x\":[0e-400,1e-400]}"};
+    assert_int_equal(pt_track(t, &in, 0, &r, &err), PT_EINVALID_JSON);
+    assert_string_equal(err.field, "event.output.x[1]");
+    const char *lines = "{\"type\":\"pipetrack_export\",\"version\":1}\n{\"x\":2e-324}\n";
+    pt_import_result res;
+    assert_int_equal(pt_import(t, lines, strlen(lines), 7, &res, &err), PT_EINVALID_JSON);
+    assert_string_equal(err.field, "x");
+    assert_true(strncmp(err.message, "line 8: x: 2e-324 is not zero", 29) == 0);
+    char *doc;
+    assert_int_equal(pt_checksum(t, "nb", &doc, &err), PT_ENOTFOUND);
+    /* zeros however written are 0 */
+    in.output_json = "{\"x\":[0e-400,-0.0e999,5e-324]}";
+    TU_ASSERT_OK(pt_track(t, &in, 0, &r, &err), &err);
+    pt_track_result_free(r);
+    TU_ASSERT_OK(pt_checksum(t, "nb", &doc, &err), &err);
+    pt_free(doc);
+    pt_close(t);
+  }
+}
+
+/* When the next session turns stalled: the oldest activity not yet swept,
+ * plus its pipeline's stall time, at most 100 ms late; -1 past the horizon. */
+static int64_t next_stall(pt_tracker *t, int64_t within) {
+  int64_t in;
+  pt_error err;
+  TU_ASSERT_OK(pt_next_stall_ms(t, within, &in, &err), &err);
+  return in;
+}
+
+static void test_next_stall(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    pt_error err;
+    int64_t n;
+    tu_clock_ms = 20000000;
+    assert_int_equal(next_stall(t, 1000000000), -1); /* no session */
+    tu_track(t, "n1", "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    for (int k = 0; k < 4; k++) {
+      static const char *steps[] = {"checkout_started", "payment_initiated", "payment_confirmed",
+                                    "checkout_completed"};
+      tu_track(t, "done", "checkout_digital", steps[k], PT_SUCCESS, NULL); /* never stalls */
+    }
+    assert_int_equal(next_stall(t, 30000), -1); /* 900 s away */
+    n = next_stall(t, 1000000);
+    if (n < 900000 || n > 900100) fail_msg("n1 stalls in %lld ms, want 900000", (long long)n);
+    tu_clock_ms += 899950;
+    n = next_stall(t, 30000);
+    if (n < 50 || n > 150) fail_msg("n1 stalls in %lld ms, want 50", (long long)n);
+    tu_clock_ms += 50;
+    assert_int_equal(next_stall(t, 30000), 0); /* due: not swept yet */
+    TU_ASSERT_OK(pt_sweep_stalls(t, &n, &err), &err);
+    assert_int_equal(n, 1);
+    assert_int_equal(next_stall(t, 1000000000), -1); /* counted: nothing left */
+    /* two pipelines: the sooner deadline wins, whichever was active first */
+    tu_track(t, "n2", "data_job", "job_queued", PT_SUCCESS, NULL); /* 3600 s */
+    tu_clock_ms += 10000;
+    tu_track(t, "n3", "checkout_digital", "checkout_started", PT_SUCCESS, NULL); /* 900 s */
+    n = next_stall(t, 10000000);
+    if (n < 900000 || n > 900100) fail_msg("n3 stalls in %lld ms, want 900000", (long long)n);
+    /* new activity moves a session's time later */
+    tu_clock_ms += 1000;
+    tu_track(t, "n3", "checkout_digital", "payment_initiated", PT_SUCCESS, NULL);
+    n = next_stall(t, 10000000);
+    if (n < 900000 || n > 900100) fail_msg("n3 stalls in %lld ms, want 900000", (long long)n);
+    tu_clock_ms += 900000;
+    TU_ASSERT_OK(pt_sweep_stalls(t, &n, &err), &err);
+    assert_int_equal(n, 1);
+    n = next_stall(t, 10000000);
+    if (n < 2689000 || n > 2689100) fail_msg("n2 stalls in %lld ms, want 2689000", (long long)n);
+    pt_close(t);
+  }
+}
+
 /* The funnel: per step reached / succeeded / failed, completion rate and
  * durations of completed sessions. */
 static void test_stats(void **state) {
@@ -1211,6 +1309,8 @@ int main(void) {
       cmocka_unit_test_setup(test_export_import, setup),
       cmocka_unit_test_setup(test_issues, setup),
       cmocka_unit_test_setup(test_stall_sweep, setup),
+      cmocka_unit_test_setup(test_next_stall, setup),
+      cmocka_unit_test_setup(test_numbers_beyond_a_double, setup),
       cmocka_unit_test_setup(test_stats, setup),
       cmocka_unit_test(test_outbox_not_on_import),
       cmocka_unit_test_setup(test_nul_names_and_canonical_numbers, setup),

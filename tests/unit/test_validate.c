@@ -255,6 +255,95 @@ static void test_ids_differ_across_fork(void **state) {
   assert_string_not_equal(before, mine);
 }
 
+/* Refused with code, field and message as a client reads them. */
+static void refused(pt_status rc, const pt_error *err, pt_status code, const char *field,
+                    const char *message) {
+  if (rc != code) fail_msg("%s: got %s (%s)", field, pt_err_name(rc), err->message);
+  assert_string_equal(err->field, field);
+  assert_string_equal(err->message, message);
+}
+
+#define BIG " is beyond the range of a double (magnitude at most 1.7976931348623157e308)"
+#define SMALL                                                                    \
+  " is not zero but too small for a double, which would read it as 0 (smallest " \
+  "magnitude 5e-324)"
+
+/* Numbers a double cannot hold are refused naming their field, on every
+ * reader; those it can are rounded to the nearest double (RFC 8785). */
+static void test_numbers_beyond_a_double(void **state) {
+  (void)state;
+  pt_error err;
+  json_t *v = NULL;
+  const char *t;
+#define PARSE(what) (t = (what), pt_parse_ijson(t, strlen(t), WHAT, &v, &err))
+#define WHAT "event"
+  refused(PARSE("{" BASE ",\"status\":\"success\",\"input\":{\"a\":1e400}}"), &err,
+          PT_EINVALID_JSON, "event.input.a", "event.input.a: 1e400" BIG);
+  refused(PARSE("{\"input\":{\"a\":[0,{\"b\":1e-400}]}}"), &err, PT_EINVALID_JSON,
+          "event.input.a[1].b", "event.input.a[1].b: 1e-400" SMALL);
+  refused(PARSE("{\"ts\":-1e-400}"), &err, PT_EINVALID_JSON, "event.ts", "event.ts: -1e-400" SMALL);
+  refused(PARSE("{\"a\\u0000\\\"b\":2e-324}"), &err, PT_EINVALID_JSON, "event.a\\u0000\"b",
+          "event.a\\u0000\"b: 2e-324" SMALL);
+  refused(PARSE("-1e400"), &err, PT_EINVALID_JSON, "event", "event: -1e400" BIG);
+#undef WHAT
+#define WHAT "events"
+  refused(PARSE("[{},{\"output\":{\"x\":1e999}}]"), &err, PT_EINVALID_JSON, "events[1].output.x",
+          "events[1].output.x: 1e999" BIG);
+#undef WHAT
+#define WHAT "body"
+  refused(PARSE("{\"event\":{\"input\":{\"a\":1e400}}}"), &err, PT_EINVALID_JSON, "event.input.a",
+          "event.input.a: 1e400" BIG);
+  refused(PARSE("[1e-400]"), &err, PT_EINVALID_JSON, "body[0]", "body[0]: 1e-400" SMALL);
+#undef WHAT
+#define WHAT "line 3"
+  refused(PARSE("{\"type\":\"event\",\"event\":{\"input\":1e-400}}"), &err, PT_EINVALID_JSON,
+          "event.input", "line 3: event.input: 1e-400" SMALL);
+#undef WHAT
+  /* a long number is cut in the message */
+#define WHAT "event"
+  refused(PARSE("{\"a\":1000000000000000000000000000000000000000e-500}"), &err, PT_EINVALID_JSON,
+          "event.a", "event.a: 100000000000000000000000000000000000..." SMALL);
+#undef WHAT
+  /* the canonical reader of payloads given as text (pt_event_in) */
+  pt_limits lim = {PT_DEFAULT_MAX_PAYLOAD, PT_DEFAULT_MAX_DEPTH};
+  char *out = NULL;
+  size_t n;
+  t = "{\"k\":[1,2,1e400]}";
+  refused(pt_canonical_payload(t, strlen(t), &lim, "event.input", &out, &n, &err), &err,
+          PT_EINVALID_JSON, "event.input.k[2]", "event.input.k[2]: 1e400" BIG);
+  t = "-1e-400";
+  refused(pt_canonical_payload(t, strlen(t), &lim, "event.output", &out, &n, &err), &err,
+          PT_EINVALID_JSON, "event.output", "event.output: -1e-400" SMALL);
+  assert_null(out);
+  /* definitions */
+  pt_defs *defs;
+  t = "{\"pipelines\":[{\"type\":\"job\",\"steps\":[\"a\"],\n\"stall_after_s\":1e400}]}";
+  refused(pt_defs_parse(t, strlen(t), &defs, &err), &err, PT_EDEFINITIONS, "",
+          "line 2, column 17: pipelines[0].stall_after_s: 1e400" BIG);
+  assert_null(defs);
+  /* what a double holds: zeros however written, subnormals, the largest,
+   * and rounding to the nearest double */
+  static const struct {
+    const char *in, *canon;
+  } ok[] = {
+      {"[0e-400,0.0e999,-0.000e-99999,0E+400]", "[0,0,0,0]"},
+      {"[5e-324,-5e-324,3e-324,2.4703282292062328e-324]", "[5e-324,-5e-324,5e-324,5e-324]"},
+      {"[2.2250738585072014e-308,4.9406564584124654e-324]", "[2.2250738585072014e-308,5e-324]"},
+      {"[1.7976931348623157e308,-1.7976931348623158e308]",
+       "[1.7976931348623157e+308,-1.7976931348623157e+308]"},
+      {"[0.1000000000000000055511151231257827,9007199254740993,1e23]",
+       "[0.1,9007199254740992,1e+23]"},
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+    TU_ASSERT_OK(pt_canonical_payload(ok[i].in, strlen(ok[i].in), &lim, "x", &out, &n, &err), &err);
+    assert_string_equal(out, ok[i].canon);
+    free(out);
+    TU_ASSERT_OK(pt_parse_ijson(ok[i].in, strlen(ok[i].in), "x", &v, &err), &err);
+    json_decref(v);
+  }
+#undef PARSE
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_table),
@@ -262,6 +351,7 @@ int main(void) {
       cmocka_unit_test(test_payload_limit),
       cmocka_unit_test(test_struct_rules),
       cmocka_unit_test(test_ids_differ_across_fork),
+      cmocka_unit_test(test_numbers_beyond_a_double),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
