@@ -23,6 +23,10 @@
 
 #define SESSIONS_PAGE 256
 #define ROWS_CHUNK 512
+/* A chunk stops growing past this many bytes (after the row that crossed
+ * it): what a client that does not read holds is one chunk, not 512 rows of
+ * up to 64 KiB each. */
+#define CHUNK_BYTES (256 * 1024)
 
 enum { X_HEADER, X_SESSION, X_EVENTS, X_SNAPSHOTS, X_ISSUES, X_ISSUE_SESSIONS, X_DONE };
 
@@ -38,6 +42,7 @@ struct pt_export {
   char (*page)[PT_ID_MAX + 1]; /* session ids of the current page */
   size_t npage, ipage, listed_last;
   int64_t next_seq, next_n, rows;
+  int full; /* the chunk reached CHUNK_BYTES: the read stopped early */
   pt_buf out;
   pt_export_counts counts;
   /* issues: a page of ids, the listing position, the sessions position */
@@ -64,7 +69,7 @@ static int put_event(void *ctx, const pt_event *e) {
   x->next_seq = e->seq + 1;
   x->rows++;
   x->counts.events++;
-  return 0;
+  return x->full = x->out.len >= CHUNK_BYTES;
 }
 
 static int put_snap(void *ctx, const pt_snap *s) {
@@ -87,7 +92,7 @@ static int put_snap(void *ctx, const pt_snap *s) {
   x->next_n = s->n + 1;
   x->rows++;
   x->counts.snapshots++;
-  return 0;
+  return x->full = b->len >= CHUNK_BYTES;
 }
 
 static int put_issue(void *ctx, const pt_issue *i) {
@@ -195,6 +200,7 @@ static pt_status step(pt_export *x, pt_error *err) {
     case X_SNAPSHOTS:
       if ((rc = st->m->reader_open(st, &r, err))) return rc;
       x->rows = 0;
+      x->full = 0;
       if (x->phase == X_EVENTS)
         rc =
             st->m->read_events(r, x->sid, x->next_seq, x->next_seq + ROWS_CHUNK, put_event, x, err);
@@ -202,7 +208,8 @@ static pt_status step(pt_export *x, pt_error *err) {
         rc = st->m->read_snapshots_from(r, x->sid, x->next_n, ROWS_CHUNK, put_snap, x, err);
       st->m->reader_close(r);
       if (rc) return rc;
-      if (x->rows < ROWS_CHUNK) x->phase = x->phase == X_EVENTS ? X_SNAPSHOTS : X_SESSION;
+      if (!x->full && x->rows < ROWS_CHUNK)
+        x->phase = x->phase == X_EVENTS ? X_SNAPSHOTS : X_SESSION;
       return PT_OK;
     case X_ISSUES:
       /* the issue lines of the page are written as it is read; each issue's
