@@ -100,10 +100,12 @@ def main():
         for _ in range(20):
             time.sleep(1)
             peak = max(peak, rss_kb(p.pid))
+        settled = rss_kb(p.pid)
         codes = [status_line(c) for c in socks]
         st, _, _ = request(port, "GET", "/healthz", raw=True)
         print(json.dumps({"clients": clients, "rss_before_mb": before // 1024,
                           "rss_peak_mb": peak // 1024, "growth_mb": (peak - before) // 1024,
+                          "rss_settled_mb": settled // 1024,
                           "statuses": {str(k): codes.count(k) for k in sorted(set(codes))},
                           "healthz": st}))
         for c in socks:
