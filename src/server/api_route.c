@@ -48,10 +48,6 @@ enum MHD_Result ptd_api_answer(ptd_req *r) {
     return ptd_reply_answer(r, pt_call_finish(c));
   }
   const ptd_route *row = &r->srv->routes[r->route];
-  /* a read (it may be large) is not even built while the answers already
-   * waiting for their clients hold the cap: building it would cost the
-   * memory the cap is there to keep */
-  if (strcmp(row->method, "GET") == 0 && ptd_answers_full(r->srv)) return ptd_reply_busy(r);
   char who[96];
   actor(r, who, sizeof who);
   pt_request rq = {

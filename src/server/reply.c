@@ -79,19 +79,13 @@ static enum MHD_Result busy(ptd_req *r, size_t len) {
   r->retry_after = 1;
   return ptd_reply_error(r, 503, "server_busy", NULL,
                          "answers not yet read by their clients hold %zu MiB, the limit is %zu MiB "
-                         "(--max-answer-memory): %s must wait; retry later",
+                         "(--max-answer-memory): an answer of %zu KiB must wait; retry later",
                          __atomic_load_n(&s->answer_bytes, __ATOMIC_SEQ_CST) >> 20,
-                         s->cfg.max_answer_memory >> 20,
-                         len ? "an answer this large" : "a read that may be large");
+                         s->cfg.max_answer_memory >> 20, len >> 10);
 }
 
-int ptd_answers_full(ptd_server *s) {
-  return s->cfg.max_answer_memory &&
-         __atomic_load_n(&s->answer_bytes, __ATOMIC_SEQ_CST) >= s->cfg.max_answer_memory;
-}
-
-enum MHD_Result ptd_reply_busy(ptd_req *r) {
-  return busy(r, 0);
+size_t ptd_answer_bytes(ptd_server *s) {
+  return __atomic_load_n(&s->answer_bytes, __ATOMIC_SEQ_CST);
 }
 
 static void release(ptd_server *s, size_t len) {

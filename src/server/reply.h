@@ -23,13 +23,10 @@ enum MHD_Result ptd_reply_answer(ptd_req *r, pt_answer *a);
 /* The error body every refusal has, with its status. */
 enum MHD_Result ptd_reply_error(ptd_req *r, unsigned status, const char *code, const char *field,
                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Answers not yet sent are counted (bytes created and not yet freed by
- * MHD); past --max-answer-memory a new answer larger than 64 KiB gets 503
- * server_busy with Retry-After instead. Whether the count is at the cap
- * already (a large read is then refused before it is built): */
-int ptd_answers_full(ptd_server *s);
-/* That 503 server_busy, for a read refused before it is built. */
-enum MHD_Result ptd_reply_busy(ptd_req *r);
+/* Bytes held by answers created and not yet freed by MHD (sent, or their
+ * connection ended). Past --max-answer-memory, a new answer larger than
+ * 64 KiB gets 503 server_busy with Retry-After instead (ptd_reply). */
+size_t ptd_answer_bytes(ptd_server *s);
 /* Queues resp (not destroyed: the caller does) with the headers every
  * answer carries (CORS, Retry-After), and records the status. */
 enum MHD_Result ptd_queue(ptd_req *r, unsigned status, struct MHD_Response *resp);
