@@ -161,6 +161,25 @@ def test_clients_that_never_read():
         st, _, body = request(port, "GET", BIG[0], raw=True, timeout=120)
         eq(st, 200, "the export read in full")
         eq(len(body.splitlines()), 1 + EVENTS + 1, "export lines: header, events, one more event")
+        # the export is made as its client reads: 30 that never read cost a
+        # chunk each (before: 512 events, ~30 MB each), all within the cap
+        before = rss_mb(p.pid)
+        for _ in range(CLIENTS):
+            c = socket.create_connection(("127.0.0.1", port))
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            c.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % BIG[0]).encode())
+            socks.append(c)
+        peak = before
+        for _ in range(6):
+            time.sleep(0.5)
+            peak = max(peak, rss_mb(p.pid))
+        codes = [answer_head(c)[0] for c in socks]
+        eq(set(codes), {200}, "every export answered")
+        print("RSS %d MB before, %d MB at most with %d exports that are not read"
+              % (before, peak, CLIENTS))
+        if not under_asan():
+            check(peak - before < 60, "RSS grew %d MB for %d exports not read, bound 60 MB"
+                  % (peak - before, CLIENTS))
     finally:
         for c in socks:
             c.close()
