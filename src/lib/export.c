@@ -23,6 +23,13 @@
 
 #define SESSIONS_PAGE 256
 #define ROWS_CHUNK 512
+/* A chunk stops growing past this many bytes (after the row that crossed
+ * it): what a client that does not read holds is one chunk, not 512 rows of
+ * up to 64 KiB each. */
+#define CHUNK_BYTES (256 * 1024)
+/* Events asked of the store for a session's first chunk (64 of the largest
+ * are 8 MiB), doubling up to ROWS_CHUNK while they fit. */
+#define SPAN_FIRST 64
 
 enum { X_HEADER, X_SESSION, X_EVENTS, X_SNAPSHOTS, X_ISSUES, X_ISSUE_SESSIONS, X_DONE };
 
@@ -38,6 +45,8 @@ struct pt_export {
   char (*page)[PT_ID_MAX + 1]; /* session ids of the current page */
   size_t npage, ipage, listed_last;
   int64_t next_seq, next_n, rows;
+  int full;     /* the chunk reached CHUNK_BYTES: the read stopped early */
+  int64_t span; /* events asked of the store at once: fewer while they are large */
   pt_buf out;
   pt_export_counts counts;
   /* issues: a page of ids, the listing position, the sessions position */
@@ -64,7 +73,7 @@ static int put_event(void *ctx, const pt_event *e) {
   x->next_seq = e->seq + 1;
   x->rows++;
   x->counts.events++;
-  return 0;
+  return x->full = x->out.len >= CHUNK_BYTES;
 }
 
 static int put_snap(void *ctx, const pt_snap *s) {
@@ -87,7 +96,7 @@ static int put_snap(void *ctx, const pt_snap *s) {
   x->next_n = s->n + 1;
   x->rows++;
   x->counts.snapshots++;
-  return 0;
+  return x->full = b->len >= CHUNK_BYTES;
 }
 
 static int put_issue(void *ctx, const pt_issue *i) {
@@ -195,14 +204,23 @@ static pt_status step(pt_export *x, pt_error *err) {
     case X_SNAPSHOTS:
       if ((rc = st->m->reader_open(st, &r, err))) return rc;
       x->rows = 0;
+      x->full = 0;
+      if (x->span < 1) x->span = SPAN_FIRST;
       if (x->phase == X_EVENTS)
-        rc =
-            st->m->read_events(r, x->sid, x->next_seq, x->next_seq + ROWS_CHUNK, put_event, x, err);
+        rc = st->m->read_events(r, x->sid, x->next_seq, x->next_seq + x->span, put_event, x, err);
       else
         rc = st->m->read_snapshots_from(r, x->sid, x->next_n, ROWS_CHUNK, put_snap, x, err);
       st->m->reader_close(r);
       if (rc) return rc;
-      if (x->rows < ROWS_CHUNK) x->phase = x->phase == X_EVENTS ? X_SNAPSHOTS : X_SESSION;
+      int64_t asked = x->phase == X_EVENTS ? x->span : ROWS_CHUNK;
+      if (!x->full && x->rows < asked) {
+        x->phase = x->phase == X_EVENTS ? X_SNAPSHOTS : X_SESSION;
+        x->span = SPAN_FIRST;
+      } else if (x->phase == X_EVENTS) {
+        /* a store that reads a range whole (PostgreSQL) reads no more than
+         * fits a chunk: as many as the last chunk took, more once they fit */
+        x->span = x->full ? x->rows : x->span * 2 > ROWS_CHUNK ? ROWS_CHUNK : x->span * 2;
+      }
       return PT_OK;
     case X_ISSUES:
       /* the issue lines of the page are written as it is read; each issue's

@@ -43,6 +43,9 @@ static const opt OPTS[] = {
     {"max-connections", 1, "N", "16384", "open connections at most (streams included)"},
     {"max-connections-per-ip", 1, "N", "256",
      "open connections from one client address (0: no cap; behind a proxy, cap there)"},
+    {"max-answer-memory", 1, "BYTES", "268435456",
+     "memory held by answers their clients have not read yet (0: no cap); past it, large "
+     "answers get 503"},
     {"threads", 1, "N", "0", "event loop threads (0: one per CPU)"},
     {"heartbeat", 1, "SECONDS", "15", "status streams send a comment line this often"},
     {"drain-timeout", 1, "SECONDS", "10", "on SIGTERM, wait this long for requests in flight"},
@@ -208,6 +211,7 @@ int main(int argc, char **argv) {
     O_IDLE,
     O_CONNS,
     O_CONNS_IP,
+    O_ANSWER_MEM,
     O_THREADS,
     O_HB,
     O_DRAIN,
@@ -270,7 +274,7 @@ int main(int argc, char **argv) {
               {O_SWEEP, 86400},        {O_WH_COALESCE, 3600000},
               {O_RATE, 1000000},       {O_BURST, 1000000},
               {O_ROW_LAG, 86400000},   {O_FAULT, 1000000000},
-              {O_CONNS_IP, 1000000}};
+              {O_CONNS_IP, 1000000},   {O_ANSWER_MEM, 1ull << 40}};
   unsigned long long out[sizeof nums / sizeof *nums];
   for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
     if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
@@ -294,6 +298,7 @@ int main(int argc, char **argv) {
   int64_t row_lag = out[16] ? (int64_t)out[16] : -1;
   int fault_after = (int)out[17];
   cfg->max_conns_per_ip = (unsigned)out[18];
+  cfg->max_answer_memory = (size_t)out[19];
   cfg->webhook_url = get[O_WH_URL];
   cfg->webhook_secret = get[O_WH_SECRET];
   if (cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "reply.h"
 #include "stream.h"
 #include "webhook.h"
 
@@ -212,9 +213,13 @@ char *ptd_metrics_render(ptd_server *s) {
           "\n"
           "# HELP pipetrack_status_streams Open status streams.\n"
           "# TYPE pipetrack_status_streams gauge\n"
-          "pipetrack_status_streams %zu\n",
-          st.commits, st.commit_failures, st.commit_retries, (double)st.commit_ns / 1e9, st.events_committed,
-          ptd_hub_count(s->hub));
+          "pipetrack_status_streams %zu\n"
+          "# HELP pipetrack_answer_bytes_held Bytes of answers not yet sent to their clients "
+          "(capped by --max-answer-memory).\n"
+          "# TYPE pipetrack_answer_bytes_held gauge\n"
+          "pipetrack_answer_bytes_held %zu\n",
+          st.commits, st.commit_failures, st.commit_retries, (double)st.commit_ns / 1e9,
+          st.events_committed, ptd_hub_count(s->hub), ptd_answer_bytes(s));
   if (fclose(f) != 0) {
     free(text);
     return NULL;

@@ -54,14 +54,82 @@ enum MHD_Result ptd_queue(ptd_req *r, unsigned status, struct MHD_Response *resp
   return MHD_queue_response(r->conn, status, resp);
 }
 
+/* ---- answers held until their client reads them ------------------------------ */
+
+/* An answer this small is never refused (errors, track answers, health):
+ * the cap is for the large reads that can exhaust memory. */
+#define ANSWER_SMALL (64 * 1024)
+/* What an export stream holds at most: one chunk of the export (256 KiB
+ * after the row that crossed it, rows up to 64 KiB) and MHD's block. */
+#define STREAM_HOLD (512 * 1024)
+
+/* Counts len bytes as held; 0 (nothing counted) when a large answer would
+ * take the total past --max-answer-memory. */
+static int hold(ptd_server *s, size_t len) {
+  size_t now = __atomic_add_fetch(&s->answer_bytes, len, __ATOMIC_SEQ_CST);
+  if (s->cfg.max_answer_memory && len > ANSWER_SMALL && now > s->cfg.max_answer_memory) {
+    __atomic_sub_fetch(&s->answer_bytes, len, __ATOMIC_SEQ_CST);
+    return 0;
+  }
+  return 1;
+}
+
+static enum MHD_Result busy(ptd_req *r, size_t len) {
+  ptd_server *s = r->srv;
+  r->retry_after = 1;
+  return ptd_reply_error(r, 503, "server_busy", NULL,
+                         "answers not yet read by their clients hold %zu MiB, the limit is %zu MiB "
+                         "(--max-answer-memory): an answer of %zu KiB must wait; retry later",
+                         __atomic_load_n(&s->answer_bytes, __ATOMIC_SEQ_CST) >> 20,
+                         s->cfg.max_answer_memory >> 20, len >> 10);
+}
+
+size_t ptd_answer_bytes(ptd_server *s) {
+  return __atomic_load_n(&s->answer_bytes, __ATOMIC_SEQ_CST);
+}
+
+static void release(ptd_server *s, size_t len) {
+  __atomic_sub_fetch(&s->answer_bytes, len, __ATOMIC_SEQ_CST);
+}
+
+/* A whole-body answer: its bytes counted from its creation until MHD
+ * frees it (once sent, or when the connection ends). */
+typedef struct held {
+  ptd_server *s;
+  char *body;
+  size_t len;
+} held;
+
+static void held_free(void *cls) {
+  held *h = cls;
+  release(h->s, h->len);
+  free(h->body);
+  free(h);
+}
+
 enum MHD_Result ptd_reply(ptd_req *r, unsigned status, char *body, size_t len, const char *ctype,
                           const char *etag) {
-  struct MHD_Response *resp =
-      body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
-           : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-  if (!resp) {
-    free(body);
-    return MHD_NO;
+  struct MHD_Response *resp;
+  if (body) {
+    if (!hold(r->srv, len)) {
+      free(body);
+      return busy(r, len);
+    }
+    held *h = malloc(sizeof *h);
+    if (!h) {
+      release(r->srv, len);
+      free(body);
+      return MHD_NO;
+    }
+    *h = (held){r->srv, body, len};
+    resp = MHD_create_response_from_buffer_with_free_callback_cls(len, body, held_free, h);
+    if (!resp) {
+      held_free(h);
+      return MHD_NO;
+    }
+  } else {
+    resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
   }
   if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
   if (etag && *etag) {
@@ -90,6 +158,7 @@ enum MHD_Result ptd_reply_error(ptd_req *r, unsigned status, const char *code, c
  * the store. A failure mid-way can only cut the stream (the status is
  * sent): the last line is then incomplete, which import refuses. */
 typedef struct pull {
+  ptd_server *s;
   pt_answer *a;
   const char *chunk;
   size_t len, off;
@@ -115,6 +184,7 @@ static ssize_t pull_read(void *cls, uint64_t pos, char *buf, size_t max) {
 
 static void pull_free(void *cls) {
   pull *p = cls;
+  release(p->s, STREAM_HOLD);
   pt_answer_free(p->a);
   free(p);
 }
@@ -124,11 +194,17 @@ enum MHD_Result ptd_reply_answer(ptd_req *r, pt_answer *a) {
     return MHD_NO;
   if (a->session_id[0]) snprintf(r->session_id, sizeof r->session_id, "%s", a->session_id);
   if (a->stream) {
+    if (!hold(r->srv, STREAM_HOLD)) {
+      pt_answer_free(a);
+      return busy(r, STREAM_HOLD);
+    }
     pull *p = calloc(1, sizeof *p);
     if (!p) {
+      release(r->srv, STREAM_HOLD);
       pt_answer_free(a);
       return MHD_NO;
     }
+    p->s = r->srv;
     p->a = a;
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, pull_read, p, pull_free);

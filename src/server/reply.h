@@ -23,6 +23,10 @@ enum MHD_Result ptd_reply_answer(ptd_req *r, pt_answer *a);
 /* The error body every refusal has, with its status. */
 enum MHD_Result ptd_reply_error(ptd_req *r, unsigned status, const char *code, const char *field,
                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Bytes held by answers created and not yet freed by MHD (sent, or their
+ * connection ended). Past --max-answer-memory, a new answer larger than
+ * 64 KiB gets 503 server_busy with Retry-After instead (ptd_reply). */
+size_t ptd_answer_bytes(ptd_server *s);
 /* Queues resp (not destroyed: the caller does) with the headers every
  * answer carries (CORS, Retry-After), and records the status. */
 enum MHD_Result ptd_queue(ptd_req *r, unsigned status, struct MHD_Response *resp);

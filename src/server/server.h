@@ -26,6 +26,7 @@ typedef struct ptd_config {
   unsigned idle_timeout_s;   /* a silent connection is closed after this */
   unsigned max_connections;
   unsigned max_conns_per_ip; /* 0: no cap (behind a proxy every client is its address) */
+  size_t max_answer_memory;  /* bytes held by answers not yet sent; 0: no cap */
   unsigned threads;
   unsigned heartbeat_s; /* status streams: a comment line this often */
   unsigned drain_timeout_s;
@@ -78,6 +79,8 @@ struct ptd_server {
    * atomic: SIGTERM waits for them */
   int inflight;
   int draining;
+  /* bytes of answers created and not yet freed by MHD (reply.c), atomic */
+  size_t answer_bytes;
   pthread_t ticker;
   int ticker_started;
   int stall_dirty;      /* atomic: activity since the ticker last planned the stall sweep */
