@@ -58,10 +58,12 @@ bench-numbers: build
 	@./bench/numbers.sh $(BUILD)
 
 # Bounded libFuzzer run of each target (clang), e.g. FUZZ_SECONDS=600 make fuzz;
-# FUZZ_TARGETS="event canon" make fuzz runs some. Each target's corpus grows in
+# FUZZ_TARGETS="event canon" make fuzz runs some; FUZZ_RUNS=N stops each at N
+# executions (the campaign: FUZZ_RUNS=10000000 FUZZ_SECONDS=3600 make fuzz). Each target's corpus grows in
 # build-fuzz/corpus-<target> (seeded from fuzz/corpus/<target>); a crash leaves
 # its input as build-fuzz/crash-<target>-*.
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= -1
 FUZZ_TARGETS ?= jparse number event canon defs import query request check
 fuzz: deps
 	@./scripts/install-deps.sh fuzz
@@ -74,7 +76,7 @@ fuzz: deps
 	  cp -n fuzz/corpus/$$t/* build-fuzz/corpus-$$t/ 2>/dev/null || true; \
 	  case $$t in number) len=8;; request|import) len=16384;; *) len=4096;; esac; \
 	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
-	  ./build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$$len \
+	  ./build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) -max_len=$$len \
 	    -artifact_prefix=build-fuzz/crash-$$t- -print_final_stats=1 build-fuzz/corpus-$$t \
 	    2>build-fuzz/fuzz_$$t.log || { tail -40 build-fuzz/fuzz_$$t.log; exit 1; }; \
 	  grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' build-fuzz/fuzz_$$t.log; \
