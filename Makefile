@@ -74,19 +74,30 @@ coverage: deps
 	  --html-details build-cov/coverage/index.html --print-summary -j $(JOBS) \
 	  | tee build-cov/coverage/summary.txt
 
-# Bounded libFuzzer run of each target (clang), e.g. FUZZ_SECONDS=600 make fuzz
+# Bounded libFuzzer run of each target (clang), e.g. FUZZ_SECONDS=600 make fuzz;
+# FUZZ_TARGETS="event canon" make fuzz runs some; FUZZ_RUNS=N stops each at N
+# executions (the campaign: FUZZ_RUNS=10000000 FUZZ_SECONDS=3600 make fuzz). Each target's corpus grows in
+# build-fuzz/corpus-<target> (seeded from fuzz/corpus/<target>); a crash leaves
+# its input as build-fuzz/crash-<target>-*.
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= -1
+FUZZ_TARGETS ?= jparse number event canon defs import query request check
 fuzz: deps
 	@./scripts/install-deps.sh fuzz
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DPT_SANITIZE=ON -DPT_FUZZ=ON \
 	  -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link \
 	  -DPT_BUILD_BENCH=OFF -DPT_BUILD_TESTS=OFF >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_jparse fuzz_number
-	@mkdir -p build-fuzz/corpus build-fuzz/corpus-number
-	@cp -n fuzz/corpus/jparse/* build-fuzz/corpus/ 2>/dev/null || true
-	@cp -n fuzz/corpus/number/* build-fuzz/corpus-number/ 2>/dev/null || true
-	@./build-fuzz/fuzz/fuzz_jparse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus
-	@./build-fuzz/fuzz/fuzz_number -max_total_time=$(FUZZ_SECONDS) -max_len=8 build-fuzz/corpus-number
+	@cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus-$$t; \
+	  cp -n fuzz/corpus/$$t/* build-fuzz/corpus-$$t/ 2>/dev/null || true; \
+	  case $$t in number) len=8;; request|import) len=16384;; *) len=4096;; esac; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  ./build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) -max_len=$$len \
+	    -artifact_prefix=build-fuzz/crash-$$t- -print_final_stats=1 build-fuzz/corpus-$$t \
+	    2>build-fuzz/fuzz_$$t.log || { tail -40 build-fuzz/fuzz_$$t.log; exit 1; }; \
+	  grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' build-fuzz/fuzz_$$t.log; \
+	done
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jparse.h"
+#include "validate.h"
 
 static const char *const names[] = {
 #define PT_X_NAME(name, code, desc) code,
@@ -68,12 +70,43 @@ unsigned pt_http_status(pt_status code) {
   }
 }
 
+/* Appends head and s as a JSON string. A message may quote what a client
+ * sent (a path, a query value) and be cut at its buffer's end mid-character,
+ * so each byte that starts no whole UTF-8 sequence is written as U+FFFD:
+ * the answer stays I-JSON (found by fuzz_query). */
+static void text_member(pt_buf *b, const char *head, const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  if (!s || pt_utf8_valid(s, n)) {
+    pt_buf_json_member(b, head, s);
+    return;
+  }
+  pt_buf t;
+  pt_buf_init(&t, 0);
+  const unsigned char *p = (const unsigned char *)s, *e = p + n;
+  while (p < e) {
+    int len = pt_utf8_seq_len(p, e);
+    if (len) {
+      pt_buf_put(&t, (const char *)p, (size_t)len);
+      p += len;
+    } else {
+      pt_buf_puts(&t, "\xef\xbf\xbd");
+      p++;
+    }
+  }
+  pt_buf_puts(b, head);
+  if (t.failed)
+    b->failed = 1;
+  else
+    pt_buf_json_str(b, t.data, t.len);
+  pt_buf_cleanup(&t);
+}
+
 char *pt_error_json(const char *code, const char *message, const char *field) {
   pt_buf b;
   pt_buf_init(&b, 0);
   pt_buf_json_member(&b, "{\"error\":{\"code\":", code);
-  pt_buf_json_member(&b, ",\"message\":", message);
-  pt_buf_json_member(&b, ",\"field\":", field && *field ? field : NULL);
+  text_member(&b, ",\"message\":", message);
+  text_member(&b, ",\"field\":", field && *field ? field : NULL);
   pt_buf_puts(&b, "}}");
   return pt_buf_take(&b);
 }
