@@ -38,14 +38,32 @@ void pt_error_clear(pt_error *err) {
   err->field[0] = '\0';
 }
 
+/* Error texts are UTF-8 wherever they are written (an answer, a batch's
+ * results, a log): a text cut to fit a buffer mid-character (here, or a
+ * long member name cut by pt_json_only_members) gets '?' for each byte that
+ * starts no whole UTF-8 sequence, in place (found by fuzz_request). */
+static void whole_utf8(char *s) {
+  const unsigned char *e = (const unsigned char *)s + strlen(s);
+  for (unsigned char *p = (unsigned char *)s; p < e;) {
+    int len = *p < 0x80 ? 1 : pt_utf8_seq_len(p, e);
+    if (len) {
+      p += len;
+    } else {
+      *p++ = '?';
+    }
+  }
+}
+
 pt_status pt_fail(pt_error *err, pt_status code, const char *field, const char *fmt, ...) {
   if (!err) return code;
   err->code = code;
   snprintf(err->field, sizeof err->field, "%s", field ? field : "");
+  whole_utf8(err->field);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err->message, sizeof err->message, fmt, ap);
   va_end(ap);
+  whole_utf8(err->message);
   /* Messages are one line: a newline from a payload must not split a log. */
   for (char *p = err->message; *p; p++)
     if (*p == '\n' || *p == '\r') *p = ' ';
