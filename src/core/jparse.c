@@ -742,12 +742,21 @@ int pt_json_only_members(const json_t *o, const char *const *allowed, char *bad,
     for (const char *const *a = allowed; *a && !ok; a++) ok = pt_json_name_is(k, kl, *a);
     if (ok) continue;
     size_t n = 0;
-    for (size_t i = 0; i < kl && n + 7 < badsz; i++) {
+    for (size_t i = 0; i < kl && n + 7 < badsz;) {
       unsigned char c = (unsigned char)k[i];
-      if (c < 0x20)
+      if (c < 0x20) {
         n += (size_t)snprintf(bad + n, badsz - n, "\\u%04x", c);
-      else
-        bad[n++] = (char)c;
+        i++;
+        continue;
+      }
+      /* a whole character or none: a name cut inside one would make the
+       * error text invalid UTF-8 (names are I-JSON: their sequences are
+       * whole) */
+      size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+      if (i + len > kl || n + len + 7 > badsz) break;
+      memcpy(bad + n, k + i, len);
+      n += len;
+      i += len;
     }
     bad[n] = '\0';
     (void)v;

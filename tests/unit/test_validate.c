@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/defs.h"
+#include "core/jparse.h"
 #include "core/validate.h"
 #include "testutil.h"
 
@@ -344,8 +345,39 @@ static void test_numbers_beyond_a_double(void **state) {
 #undef PARSE
 }
 
+/* An unknown member's name is quoted in its error cut to the buffer, at a
+ * whole character: never inside a UTF-8 sequence (found by fuzz_request,
+ * where a cut name made a batch's answer invalid UTF-8). */
+static void test_unknown_member_cut_whole(void **state) {
+  (void)state;
+  static const char *const allowed[] = {"a", NULL};
+  /* 2-, 3- and 4-byte characters, each at every offset against the cut */
+  static const char *const chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+  for (int c = 0; c < 3; c++)
+    for (int shift = 0; shift < 4; shift++) {
+      char name[600];
+      size_t n = 0;
+      for (int i = 0; i < shift; i++) name[n++] = 'x';
+      while (n + 4 < sizeof name - 1) {
+        size_t l = strlen(chars[c]);
+        memcpy(name + n, chars[c], l);
+        n += l;
+      }
+      json_t *o = json_object();
+      json_object_setn_new(o, name, n, json_true());
+      char bad[64];
+      assert_int_equal(pt_json_only_members(o, allowed, bad, sizeof bad), 0);
+      size_t got = strlen(bad);
+      assert_true(got > 40 && got < sizeof bad);
+      assert_true(pt_utf8_valid(bad, got));
+      assert_memory_equal(bad, name, got); /* a prefix of the name, whole */
+      json_decref(o);
+    }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_unknown_member_cut_whole),
       cmocka_unit_test(test_table),
       cmocka_unit_test(test_generated_id_and_defaults),
       cmocka_unit_test(test_payload_limit),
