@@ -101,7 +101,7 @@ static inline void fuzz_check_answer(pt_answer *a) {
     size_t len = 1;
     pt_error err;
     while (len > 0)
-      if (pt_export_next(a->stream, &text, &len, &err) != PT_OK) break;
+      if (pt_body_next(a->stream, &text, &len, &err) != PT_OK) break;
   }
 }
 

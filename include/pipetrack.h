@@ -471,6 +471,20 @@ pt_status pt_export_next(pt_export *x, const char **text, size_t *len, pt_error 
 void pt_export_get_counts(const pt_export *x, pt_export_counts *out);
 void pt_export_close(pt_export *x);
 
+/* A body produced a chunk at a time as it is read: an export, or a status or
+ * report larger than its request's inline_max. Whatever the size, it holds
+ * one chunk (~256 KiB) and what it rendered ahead (a document's small
+ * parts), never the whole. */
+typedef struct pt_body pt_body;
+/* The next chunk in *text (*len bytes, owned by the body and valid until
+ * the next call); *len is 0 at the end. After a failure the text given so
+ * far is incomplete (a JSON document that does not parse). */
+pt_status pt_body_next(pt_body *b, const char **text, size_t *len, pt_error *err);
+/* Bytes the body holds beside its chunk (what it rendered ahead). */
+size_t pt_body_held(const pt_body *b);
+/* Frees the body. NULL is a no-op. */
+void pt_body_free(pt_body *b);
+
 typedef struct pt_import_result {
   int64_t events_added, events_skipped; /* skipped: stored already, identical */
   int64_t snapshots_added, snapshots_skipped;
@@ -576,6 +590,11 @@ typedef struct pt_request {
   size_t body_len;
   const char *if_none_match; /* the If-None-Match header, or NULL */
   const char *actor;         /* who asks, recorded by redactions; NULL: "unknown" */
+  /* A status or report rendered past this many bytes is answered as a
+   * stream (pt_answer.stream) that reads the rest as it is taken: a server
+   * sets it so that a client that does not read holds a chunk, not the
+   * document. 0: always whole (in-process callers). */
+  size_t inline_max;
 } pt_request;
 
 /* An answer: HTTP status, body, and what a server sends with it. */
@@ -587,9 +606,10 @@ typedef struct pt_answer {
   char etag[PT_ETAG_SIZE];  /* "" for none */
   /* the session the request names, for logs ("" for none) */
   char session_id[129];
-  /* a streamed body (an export): read it with pt_export_next until it gives
-   * 0 bytes; owned by the answer (body is then NULL) */
-  pt_export *stream;
+  /* a streamed body (an export; a status or report past the request's
+   * inline_max): read it with pt_body_next until it gives 0 bytes; owned by
+   * the answer (body is then NULL) */
+  pt_body *stream;
 } pt_answer;
 
 /* Frees an answer (and its stream). NULL is a no-op. */

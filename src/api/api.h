@@ -50,6 +50,8 @@ pt_answer *pt__api_track_finish(pt_tracker *t, pt__api_pending *p);
 pt_answer *pt__ans_json(int status, char *doc);
 /* A library call's result: 200-class doc, or its error. */
 pt_answer *pt__ans_doc(pt_status rc, int status, char *doc, const pt_error *err);
+/* The same with a body read as it is taken when body is not NULL (taken). */
+pt_answer *pt__ans_body(pt_status rc, int status, char *doc, pt_body *body, const pt_error *err);
 /* The answer of fn on the route's {id} (an issue's id). */
 pt_answer *pt__by_param(pt_tracker *t, const pt_request *rq,
                         pt_status (*fn)(pt_tracker *t, const char *id, char **out, pt_error *err));

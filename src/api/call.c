@@ -18,7 +18,7 @@
 void pt_answer_free(pt_answer *a) {
   if (!a) return;
   free(a->body);
-  pt_export_close(a->stream);
+  pt_body_free(a->stream);
   free(a);
 }
 
@@ -58,6 +58,19 @@ pt_answer *pt_answer_fail(const pt_error *err) {
 
 pt_answer *pt__ans_doc(pt_status rc, int status, char *doc, const pt_error *err) {
   return rc == PT_OK ? pt__ans_json(status, doc) : pt_answer_fail(err);
+}
+
+pt_answer *pt__ans_body(pt_status rc, int status, char *doc, pt_body *body, const pt_error *err) {
+  if (rc != PT_OK || !body) return pt__ans_doc(rc, status, doc, err);
+  pt_answer *a = calloc(1, sizeof *a);
+  if (!a) {
+    pt_body_free(body);
+    return NULL;
+  }
+  a->status = status;
+  a->stream = body;
+  a->content_type = "application/json";
+  return a;
 }
 
 pt_answer *pt__by_param(pt_tracker *t, const pt_request *rq,

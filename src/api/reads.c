@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "lib/internal.h"
+#include "lib/longdoc.h"
 
 #define UNUSED_ASYNC \
   (void)done;        \
@@ -48,8 +50,11 @@ pt_answer *pt__api_status(ARGS) {
     }
   }
   char *doc;
-  pt_status st = pt_status_summary_etag(t, sid, ptype, (int)evl, (int)hl, etag, &doc, &err);
-  pt_answer *a = pt__ans_doc(st, 200, st == PT_OK ? doc : NULL, &err);
+  pt_body *body;
+  pt_status st = pt__status_doc(t, sid, ptype, (int)evl, (int)hl, etag, rq->inline_max, &doc,
+                                rq->inline_max ? &body : NULL, &err);
+  pt_answer *a = pt__ans_body(st, 200, st == PT_OK ? doc : NULL,
+                              st == PT_OK && rq->inline_max ? body : NULL, &err);
   if (a && st == PT_OK) memcpy(a->etag, etag, sizeof etag);
   return with_session(a, sid);
 }
@@ -86,9 +91,11 @@ pt_answer *pt__api_report(ARGS) {
     return with_session(
         pt_answer_error(400, "invalid_request", "format", "format: must be json or markdown"), sid);
   char *out = NULL;
+  pt_body *body = NULL;
   pt_error err;
-  pt_status st = pt_report(t, sid, fmt, &out, &err);
-  pt_answer *a = pt__ans_doc(st, 200, out, &err);
+  pt_status st =
+      pt__report_doc(t, sid, fmt, rq->inline_max, &out, rq->inline_max ? &body : NULL, &err);
+  pt_answer *a = pt__ans_body(st, 200, out, body, &err);
   if (a && st == PT_OK && fmt == PT_FORMAT_MARKDOWN)
     a->content_type = "text/markdown; charset=utf-8";
   return with_session(a, sid);
@@ -211,7 +218,11 @@ pt_answer *pt__api_export(ARGS) {
     return NULL;
   }
   a->status = 200;
-  a->stream = x;
+  a->stream = pt__export_body(x);
+  if (!a->stream) {
+    free(a);
+    return NULL;
+  }
   a->content_type = "application/x-ndjson";
   return with_session(a, sid);
 }

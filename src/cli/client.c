@@ -252,7 +252,7 @@ static int db_export(ptc_client *c, const char *target, sink *s, int *status, ch
   pt_error err;
   int rc = 0;
   for (;;) {
-    if (pt_export_next(a->stream, &chunk, &n, &err) != PT_OK) {
+    if (pt_body_next(a->stream, &chunk, &n, &err) != PT_OK) {
       *out = format("%s", err.message);
       rc = -1;
       break;

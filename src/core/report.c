@@ -8,12 +8,6 @@
 
 #include "jparse.h"
 
-static const pt_event *first_failure(const pt_report_in *r) {
-  for (size_t i = 0; i < r->nevents; i++)
-    if (r->events[i]->status == PT_FAILURE) return r->events[i];
-  return NULL;
-}
-
 static void step_list(pt_buf *b, const char *name, const int *idx, int n, const pt_pipeline *p) {
   pt_buf_printf(b, ",\"%s\":[", name);
   for (int i = 0; i < n; i++) {
@@ -23,13 +17,7 @@ static void step_list(pt_buf *b, const char *name, const int *idx, int n, const 
   pt_buf_putc(b, ']');
 }
 
-/* The event ids of the first n events, for a snapshot entry. */
-static const char **ids_upto(const pt_report_in *r, const char **ids) {
-  for (size_t i = 0; i < r->nevents; i++) ids[i] = r->events[i]->id;
-  return ids;
-}
-
-void pt_report_json(pt_buf *b, const pt_report_in *r) {
+void pt_report_json_head(pt_buf *b, const pt_report_in *r) {
   const pt_cksum *c = r->checksum;
   pt_buf_json_member(b, "{\"session_id\":", r->session->session_id);
   pt_buf_json_member(b, ",\"pipeline_type\":", r->session->pipeline_type);
@@ -40,29 +28,24 @@ void pt_report_json(pt_buf *b, const pt_report_in *r) {
   step_list(b, "missing_steps", c->missing_steps, c->nmissing, r->pipeline);
   step_list(b, "out_of_order_steps", c->out_of_order_steps, c->nooo, r->pipeline);
   pt_buf_puts(b, ",\"first_failure\":");
-  const pt_event *ff = first_failure(r);
-  if (ff)
-    pt_event_write_json(b, ff);
+  if (r->first_failure)
+    pt_event_write_json(b, r->first_failure);
   else
     pt_buf_puts(b, "null");
   pt_buf_puts(b, ",\"events\":[");
-  for (size_t i = 0; i < r->nevents; i++) {
-    if (i) pt_buf_putc(b, ',');
-    pt_event_write_json(b, r->events[i]);
-  }
+}
+
+void pt_report_json_event(pt_buf *b, const pt_event *e, int64_t i) {
+  if (i) pt_buf_putc(b, ',');
+  pt_event_write_json(b, e);
+}
+
+void pt_report_json_mid(pt_buf *b) {
   pt_buf_puts(b, "],\"checksum_history\":[");
-  const char *stack_ids[64];
-  const char **ids = r->nevents <= 64 ? stack_ids : malloc(r->nevents * sizeof *ids);
-  if (!ids) {
-    b->failed = 1;
-    return;
-  }
-  ids_upto(r, ids);
-  for (size_t i = 0; i < r->nsnapshots; i++) {
-    if (i) pt_buf_putc(b, ',');
-    pt_snap_write_json(b, &r->snapshots[i], ids, 0, (int64_t)r->nevents, 0);
-  }
-  if (ids != stack_ids) free(ids);
+}
+
+void pt_report_json_tail(pt_buf *b, const pt_report_in *r) {
+  const pt_cksum *c = r->checksum;
   pt_buf_puts(b, "],\"chain_hash\":\"");
   pt_buf_put(b, c->chain_hash, 64);
   pt_buf_puts(b, "\",\"verification\":");
@@ -124,7 +107,7 @@ static void md_steps(pt_buf *b, const char *title, const int *idx, int n, const 
   pt_buf_putc(b, '\n');
 }
 
-void pt_report_markdown(pt_buf *b, const pt_report_in *r) {
+void pt_report_md_head(pt_buf *b, const pt_report_in *r) {
   const pt_cksum *c = r->checksum;
   pt_buf_puts(b, "# Pipeline report: ");
   md_cs(b, r->session->session_id);
@@ -141,7 +124,7 @@ void pt_report_markdown(pt_buf *b, const pt_report_in *r) {
   md_steps(b, "Failed steps", c->failed_steps, c->nfailed, r->pipeline);
   md_steps(b, "Missing steps", c->missing_steps, c->nmissing, r->pipeline);
   md_steps(b, "Out-of-order steps", c->out_of_order_steps, c->nooo, r->pipeline);
-  const pt_event *ff = first_failure(r);
+  const pt_event *ff = r->first_failure;
   pt_buf_puts(b, "\n## First failure\n\n");
   if (ff) {
     pt_buf_printf(b, "Step `%s` (seq %" PRId64 ", ts %" PRId64 "): ", ff->step, ff->seq, ff->ts);
@@ -153,28 +136,38 @@ void pt_report_markdown(pt_buf *b, const pt_report_in *r) {
   } else {
     pt_buf_puts(b, "None.\n");
   }
-  pt_buf_printf(
-      b, "\n## Events (%zu)\n\n| seq | ts | step | status | error |\n|---|---|---|---|---|\n",
-      r->nevents);
-  for (size_t i = 0; i < r->nevents; i++) {
-    const pt_event *e = r->events[i];
-    pt_buf_printf(b, "| %" PRId64 " | %" PRId64 " | ", e->seq, e->ts);
-    md_cs(b, e->step);
-    pt_buf_printf(b, " | %s | ", pt_status_names[e->status]);
-    if (strcmp(e->error, "null") != 0) md_error(b, e);
-    pt_buf_puts(b, " |\n");
-  }
+  pt_buf_printf(b,
+                "\n## Events (%" PRId64
+                ")\n\n| seq | ts | step | status | error |\n|---|---|---|---|---|\n",
+                r->nevents);
+}
+
+void pt_report_md_event(pt_buf *b, const pt_event *e, int64_t i) {
+  (void)i;
+  pt_buf_printf(b, "| %" PRId64 " | %" PRId64 " | ", e->seq, e->ts);
+  md_cs(b, e->step);
+  pt_buf_printf(b, " | %s | ", pt_status_names[e->status]);
+  if (strcmp(e->error, "null") != 0) md_error(b, e);
+  pt_buf_puts(b, " |\n");
+}
+
+void pt_report_md_mid(pt_buf *b, const pt_report_in *r) {
   pt_buf_printf(b, "\n## Checksum history (%zu)\n\n", r->nsnapshots);
-  for (size_t i = 0; i < r->nsnapshots; i++) {
-    const pt_snap *s = &r->snapshots[i];
-    pt_buf_printf(b, "- `%s` at %" PRId64 ": %s, %" PRId64 " events, chain `%.16s…`", s->id,
-                  s->created_at, s->state, s->event_count, s->chain_hash);
-    if (s->notes) {
-      pt_buf_puts(b, " — ");
-      md_cs(b, s->notes);
-    }
-    pt_buf_putc(b, '\n');
+}
+
+void pt_report_md_entry(pt_buf *b, const pt_snap *s, int64_t i) {
+  (void)i;
+  pt_buf_printf(b, "- `%s` at %" PRId64 ": %s, %" PRId64 " events, chain `%.16s…`", s->id,
+                s->created_at, s->state, s->event_count, s->chain_hash);
+  if (s->notes) {
+    pt_buf_puts(b, " — ");
+    md_cs(b, s->notes);
   }
+  pt_buf_putc(b, '\n');
+}
+
+void pt_report_md_tail(pt_buf *b, const pt_report_in *r) {
+  const pt_cksum *c = r->checksum;
   pt_buf_puts(b, "\n## Chain\n\n- **Chain hash:** `");
   pt_buf_put(b, c->chain_hash, 64);
   pt_buf_printf(b, "`\n- **Verification:** %s\n",

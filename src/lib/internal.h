@@ -87,4 +87,14 @@ pt_status pt__import_run(pt_tracker *t, pt__imrec *recs, size_t n, pt_import_res
 /* A registry entry rendered with its event ids read from the store. */
 char *pt__snapshot_json(pt_tracker *t, const pt_snap *s, pt_error *err);
 
+/* pt_status_summary_etag and pt_report as the API answers them: whole in
+ * *out while the rendered document stays under budget bytes, else (body not
+ * NULL, budget > 0) as a body in *body that reads the rest as it is taken
+ * (src/lib/longdoc.h). out NULL: the status's tag only. */
+pt_status pt__status_doc(pt_tracker *t, const char *session_id, const char *pipeline_type,
+                         int events_limit, int history_limit, char etag[PT_ETAG_SIZE],
+                         size_t budget, char **out, pt_body **body, pt_error *err);
+pt_status pt__report_doc(pt_tracker *t, const char *session_id, pt_format format, size_t budget,
+                         char **out, pt_body **body, pt_error *err);
+
 #endif

@@ -12,7 +12,7 @@
 #include "../core/jcs.h"
 #include "../core/sha.h"
 #include "../core/validate.h"
-#include "view.h"
+#include "longdoc.h"
 
 pt_status pt_checksum(pt_tracker *t, const char *session_id, char **out, pt_error *err) {
   *out = NULL;
@@ -59,7 +59,33 @@ pt_status pt_status_summary(pt_tracker *t, const char *session_id, const char *p
 pt_status pt_status_summary_etag(pt_tracker *t, const char *session_id, const char *pipeline_type,
                                  int events_limit, int history_limit, char etag[PT_ETAG_SIZE],
                                  char **out, pt_error *err) {
+  return pt__status_doc(t, session_id, pipeline_type, events_limit, history_limit, etag, 0, out,
+                        NULL, err);
+}
+
+static void status_event_json(pt_buf *b, const pt_event *e, int64_t i) {
+  if (i) pt_buf_putc(b, ',');
+  pt_event_write_json(b, e);
+}
+
+/* The read pass of a status: each event rendered (while under budget) and
+ * its id kept for the entries that list it. */
+typedef struct status_pass {
+  pt__longdoc *d;
+  pt__idlist ids;
+} status_pass;
+
+static int status_event(void *ctx, const pt_event *e) {
+  status_pass *p = ctx;
+  pt__longdoc_event(p->d, e);
+  return pt__idlist_add(&p->ids, e);
+}
+
+pt_status pt__status_doc(pt_tracker *t, const char *session_id, const char *pipeline_type,
+                         int events_limit, int history_limit, char etag[PT_ETAG_SIZE],
+                         size_t budget, char **out, pt_body **body, pt_error *err) {
   if (out) *out = NULL;
+  if (body) *body = NULL;
   etag[0] = '\0';
   if (events_limit <= 0) events_limit = PT__DEFAULT_EVENTS_LIMIT;
   if (history_limit <= 0) history_limit = PT__DEFAULT_HISTORY_LIMIT;
@@ -68,53 +94,61 @@ pt_status pt_status_summary_etag(pt_tracker *t, const char *session_id, const ch
   pt__view v;
   pt_status rc = pt__view_open(t, session_id, pipeline_type, &v, err);
   if (rc == PT_OK && !v.found && !pipeline_type) rc = pt__need_session(&v, err);
-  pt__evlist evs = {0};
-  pt__snaplist snaps = {0};
-  pt_buf b;
-  pt_buf_init(&b, 0);
   pt_cksum c;
   if (rc == PT_OK) {
     pt_cksum_compute(&v.s, v.p, pt__now(t), &c);
     status_etag(&v, &c, events_limit, history_limit, etag);
-    if (!out) {
-      pt__view_close(&v);
-      return PT_OK;
-    }
   }
-  if (rc == PT_OK)
-    rc = pt__read_evs(&v, v.s.event_count - events_limit, v.s.event_count, &evs, err);
+  if (rc || !out) {
+    pt__view_close(&v);
+    return rc;
+  }
+  int64_t from = v.s.event_count > events_limit ? v.s.event_count - events_limit : 0;
+  status_pass p = {0};
+  pt__snaplist snaps = {0};
+  p.d = pt__longdoc_new(t, v.s.session_id, from, v.s.event_count, status_event_json, NULL,
+                        events_limit, body ? budget : 0);
+  if (!p.d) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  if (rc == PT_OK && v.found) {
+    rc = v.r->store->m->read_events(v.r, v.s.session_id, from, v.s.event_count, status_event, &p,
+                                    err);
+    if (rc == PT_OK && p.ids.oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
   if (rc == PT_OK) rc = pt__read_snaps(&v, -1, history_limit, &snaps, err);
   if (rc == PT_OK) {
-    pt_buf_json_member(&b, "{\"session_id\":", v.s.session_id);
-    pt_buf_json_member(&b, ",\"pipeline_type\":", v.s.pipeline_type);
-    pt_buf_puts(&b, ",\"events\":[");
-    for (size_t i = 0; i < evs.n; i++) {
-      if (i) pt_buf_putc(&b, ',');
-      pt_event_write_json(&b, evs.items[i]);
-    }
-    pt_buf_puts(&b, "],\"event_count\":");
-    pt_buf_i64(&b, v.s.event_count);
-    pt_buf_puts(&b, ",\"checksum\":");
-    pt_cksum_write_json(&b, &c, v.p);
-    pt_buf_puts(&b, ",\"latest_snapshot\":");
+    pt_buf *b = pt__longdoc_head(p.d);
+    pt_buf_json_member(b, "{\"session_id\":", v.s.session_id);
+    pt_buf_json_member(b, ",\"pipeline_type\":", v.s.pipeline_type);
+    pt_buf_puts(b, ",\"events\":[");
+    b = pt__longdoc_mid(p.d);
+    pt_buf_puts(b, "],\"event_count\":");
+    pt_buf_i64(b, v.s.event_count);
+    pt_buf_puts(b, ",\"checksum\":");
+    pt_cksum_write_json(b, &c, v.p);
+    pt_buf_puts(b, ",\"latest_snapshot\":");
     if (snaps.n) {
       pt__snaplist first = {snaps.items, 1, 1, 0};
-      rc = pt__write_snaps(&v, &b, &first, events_limit, &evs, err);
+      rc = pt__write_snaps(&v, b, &first, events_limit, &p.ids, err);
     } else {
-      pt_buf_puts(&b, "null");
+      pt_buf_puts(b, "null");
     }
-    pt_buf_puts(&b, ",\"history\":[");
-    if (rc == PT_OK) rc = pt__write_snaps(&v, &b, &snaps, events_limit, &evs, err);
+    pt_buf_puts(b, ",\"history\":[");
     int terminal = pt_cksum_terminal(&c);
     /* How soon another poll can show something new: rarely once terminal (a
      * late event is possible but unusual), a stalled session seldom changes;
      * otherwise the UI's usual 2 s. */
     int poll = terminal ? 60000 : strcmp(c.state, "stalled") == 0 ? 10000 : 2000;
-    pt_buf_printf(&b, "],\"terminal\":%s,\"poll_after_ms\":%d}", terminal ? "true" : "false", poll);
+    pt_buf_printf(pt__longdoc_tail(p.d), "],\"terminal\":%s,\"poll_after_ms\":%d}",
+                  terminal ? "true" : "false", poll);
+    pt__longdoc_entries(p.d, &snaps);
   }
-  if (rc == PT_OK) rc = pt__take(&b, out, err);
-  pt_buf_cleanup(&b);
-  pt__evlist_free(&evs);
+  if (rc == PT_OK) {
+    pt_body *dummy;
+    rc = pt__longdoc_finish(p.d, &v, &p.ids, out, body ? body : &dummy, err);
+  } else {
+    pt__longdoc_free(p.d);
+  }
+  pt__idlist_free(&p.ids);
   pt__snaplist_free(&snaps);
   pt__view_close(&v);
   return rc;

@@ -130,12 +130,31 @@ pt_status pt__read_evs(pt__view *v, int64_t from, int64_t to, pt__evlist *l, pt_
   return rc;
 }
 
+int pt__idlist_add(pt__idlist *l, const pt_event *e) {
+  if (l->oom || room((void **)&l->ids, &l->cap, l->n, sizeof *l->ids) ||
+      !(l->ids[l->n] = strdup(e->id)))
+    return l->oom = 1;
+  if (l->n++ == 0) l->first = e->seq;
+  return 0;
+}
+
+static int collect_id(void *ctx, const pt_event *e) {
+  return pt__idlist_add(ctx, e);
+}
+
+void pt__idlist_free(pt__idlist *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->ids[i]);
+  free(l->ids);
+  memset(l, 0, sizeof *l);
+}
+
 /* Writes the entries, reading only the event ids they list: at most the
- * last `cap` of each, so the cost does not grow with the session. `have`
- * (may be NULL) holds events already read, in seq order up to the session's
- * last: only the ids before them are read again. */
+ * last `cap` of each, so the cost does not grow with the session, and ids
+ * only (an event's payloads are not kept). `have` (may be NULL) holds the
+ * ids of events already read, in seq order up to the session's last: only
+ * the ids before them are read again. */
 pt_status pt__write_snaps(pt__view *v, pt_buf *b, const pt__snaplist *l, int64_t cap,
-                          const pt__evlist *have, pt_error *err) {
+                          const pt__idlist *have, pt_error *err) {
   int64_t hi = 0, lo = INT64_MAX;
   for (size_t i = 0; i < l->n; i++) {
     int64_t ec = l->items[i].event_count;
@@ -144,25 +163,29 @@ pt_status pt__write_snaps(pt__view *v, pt_buf *b, const pt__snaplist *l, int64_t
     if (from < lo) lo = from;
   }
   if (lo > hi) lo = hi;
-  int64_t have_from = have && have->n ? have->items[0]->seq : INT64_MAX;
-  pt__evlist more;
-  pt_status rc = pt__read_evs(v, lo, hi < have_from ? hi : have_from, &more, err);
-  size_t n = more.n + (have && have_from < INT64_MAX ? have->n : 0);
+  int64_t have_from = have && have->n ? have->first : INT64_MAX;
+  pt__idlist more = {0};
+  pt_status rc = PT_OK;
+  if (v->found && lo < (hi < have_from ? hi : have_from)) {
+    rc = v->r->store->m->read_events(v->r, v->s.session_id, lo, hi < have_from ? hi : have_from,
+                                     collect_id, &more, err);
+    if (rc == PT_OK && more.oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  }
+  size_t nh = have && have_from < INT64_MAX ? have->n : 0, n = more.n + nh;
   const char **ids = rc == PT_OK ? malloc((n ? n : 1) * sizeof *ids) : NULL;
   if (rc == PT_OK && !ids) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   size_t k = 0;
-  for (size_t i = 0; ids && i < more.n; i++) ids[k++] = more.items[i]->id;
-  for (size_t i = 0; ids && have && have_from < INT64_MAX && i < have->n; i++)
-    ids[k++] = have->items[i]->id;
+  for (size_t i = 0; ids && i < more.n; i++) ids[k++] = more.ids[i];
+  for (size_t i = 0; ids && i < nh; i++) ids[k++] = have->ids[i];
   /* ids[0] is event `first`; a gap (missing events: damage) only shifts
    * which ids are shown, and verification reports it */
-  int64_t first = more.n ? more.items[0]->seq : have_from < INT64_MAX ? have_from : lo;
+  int64_t first = more.n ? more.first : have_from < INT64_MAX ? have_from : lo;
   for (size_t i = 0; rc == PT_OK && i < l->n; i++) {
     if (i) pt_buf_putc(b, ',');
     pt_snap_write_json(b, &l->items[i], ids, first, (int64_t)k, cap);
   }
   free(ids);
-  pt__evlist_free(&more);
+  pt__idlist_free(&more);
   return rc;
 }
 

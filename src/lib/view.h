@@ -50,10 +50,22 @@ void pt__snaplist_free(pt__snaplist *l);
 /* Events from .. to - 1. */
 pt_status pt__read_evs(pt__view *v, int64_t from, int64_t to, pt__evlist *l, pt_error *err);
 void pt__evlist_free(pt__evlist *l);
+/* Event ids (owned copies) of consecutive stored events from seq first. */
+typedef struct pt__idlist {
+  char **ids;
+  size_t n, cap;
+  int64_t first;
+  int oom;
+} pt__idlist;
+/* Appends e's id (the list's first sets `first`); 0, or 1 once out of
+ * memory (a read callback's "stop"). */
+int pt__idlist_add(pt__idlist *l, const pt_event *e);
+void pt__idlist_free(pt__idlist *l);
 /* Writes the entries, reading only the event ids they list (at most the
- * last cap of each); have (may be NULL) holds events already read. */
+ * last cap of each); have (may be NULL) holds the ids of the session's last
+ * events, already read. */
 pt_status pt__write_snaps(pt__view *v, pt_buf *b, const pt__snaplist *l, int64_t cap,
-                          const pt__evlist *have, pt_error *err);
+                          const pt__idlist *have, pt_error *err);
 /* "<ms>.<id>" cursors: 0, or -1 when cursor is not one. */
 int pt__parse_cursor(const char *cursor, int64_t *ms, const char **id);
 /* A page's arguments: limit <= 0 becomes 50, past PT_PAGE_MAX

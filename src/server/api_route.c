@@ -59,6 +59,9 @@ enum MHD_Result ptd_api_answer(ptd_req *r) {
       .body_len = r->len,
       .if_none_match = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match"),
       .actor = who,
+      /* a status or report past this is read from the store as its client
+       * takes it: one that does not read holds a chunk, not the document */
+      .inline_max = 256 * 1024,
   };
   pt_answer *a = NULL;
   r->phase = PH_WAIT;

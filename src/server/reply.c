@@ -59,8 +59,9 @@ enum MHD_Result ptd_queue(ptd_req *r, unsigned status, struct MHD_Response *resp
 /* An answer this small is never refused (errors, track answers, health):
  * the cap is for the large reads that can exhaust memory. */
 #define ANSWER_SMALL (64 * 1024)
-/* What an export stream holds at most: one chunk of the export (256 KiB
- * after the row that crossed it, rows up to 64 KiB) and MHD's block. */
+/* What a streamed body holds at most beside what it rendered ahead: one
+ * chunk (256 KiB after the row that crossed it, rows up to 64 KiB) and
+ * MHD's block. */
 #define STREAM_HOLD (512 * 1024)
 
 /* Counts len bytes as held; 0 (nothing counted) when a large answer would
@@ -154,12 +155,14 @@ enum MHD_Result ptd_reply_error(ptd_req *r, unsigned status, const char *code, c
   return ptd_reply_answer(r, pt_answer_error((int)status, code, field, "%s", msg));
 }
 
-/* An export pulled a chunk at a time: memory stays bounded however large
- * the store. A failure mid-way can only cut the stream (the status is
- * sent): the last line is then incomplete, which import refuses. */
+/* A body pulled a chunk at a time (an export, a long status or report):
+ * memory stays bounded however large the answer. A failure mid-way can only
+ * cut the stream (the status is sent): an export's last line is then
+ * incomplete, which import refuses, and a document does not parse. */
 typedef struct pull {
   ptd_server *s;
   pt_answer *a;
+  size_t held;
   const char *chunk;
   size_t len, off;
   int failed;
@@ -169,7 +172,7 @@ static ssize_t pull_read(void *cls, uint64_t pos, char *buf, size_t max) {
   pull *p = cls;
   (void)pos;
   if (p->off == p->len) {
-    if (p->failed || pt_export_next(p->a->stream, &p->chunk, &p->len, NULL) != PT_OK) {
+    if (p->failed || pt_body_next(p->a->stream, &p->chunk, &p->len, NULL) != PT_OK) {
       p->failed = 1;
       return MHD_CONTENT_READER_END_WITH_ERROR;
     }
@@ -184,7 +187,7 @@ static ssize_t pull_read(void *cls, uint64_t pos, char *buf, size_t max) {
 
 static void pull_free(void *cls) {
   pull *p = cls;
-  release(p->s, STREAM_HOLD);
+  release(p->s, p->held);
   pt_answer_free(p->a);
   free(p);
 }
@@ -194,18 +197,20 @@ enum MHD_Result ptd_reply_answer(ptd_req *r, pt_answer *a) {
     return MHD_NO;
   if (a->session_id[0]) snprintf(r->session_id, sizeof r->session_id, "%s", a->session_id);
   if (a->stream) {
-    if (!hold(r->srv, STREAM_HOLD)) {
+    size_t bytes = STREAM_HOLD + pt_body_held(a->stream);
+    if (!hold(r->srv, bytes)) {
       pt_answer_free(a);
-      return busy(r, STREAM_HOLD);
+      return busy(r, bytes);
     }
     pull *p = calloc(1, sizeof *p);
     if (!p) {
-      release(r->srv, STREAM_HOLD);
+      release(r->srv, bytes);
       pt_answer_free(a);
       return MHD_NO;
     }
     p->s = r->srv;
     p->a = a;
+    p->held = bytes;
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, pull_read, p, pull_free);
     if (!resp) {
@@ -213,7 +218,12 @@ enum MHD_Result ptd_reply_answer(ptd_req *r, pt_answer *a) {
       return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (a->etag[0]) {
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, a->etag);
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    } else {
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    }
     enum MHD_Result rc = ptd_queue(r, (unsigned)a->status, resp);
     MHD_destroy_response(resp);
     return rc;

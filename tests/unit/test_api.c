@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "testutil.h"
 
 static char urls[TU_STORES_MAX][TU_URL_SIZE];
@@ -57,6 +58,26 @@ static const char *str(json_t *o, const char *k) {
 
 static double num(json_t *o, const char *k) {
   return json_number_value(json_object_get(o, k));
+}
+
+/* A body read to its end as one text (free it); *chunks counts its chunks
+ * when not NULL, each checked to be a chunk, never a whole large text. */
+static char *body_text(pt_body *body, size_t *chunks) {
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  for (size_t k = 0;; k++) {
+    const char *chunk;
+    size_t n;
+    pt_error err;
+    TU_ASSERT_OK(pt_body_next(body, &chunk, &n, &err), &err);
+    if (!n) {
+      if (chunks) *chunks = k;
+      break;
+    }
+    assert_true(n <= 600 * 1024);
+    pt_buf_put(&b, chunk, n);
+  }
+  return pt_buf_take(&b);
 }
 
 #define EV(sid, step, status)                                                           \
@@ -158,19 +179,7 @@ static void test_every_route(void **state) {
     call(t, "GET", "/api/pipeline/export?session_id=s1", NULL, 200, &a);
     assert_null(a->body);
     assert_non_null(a->stream);
-    char *all = NULL;
-    size_t total = 0;
-    for (;;) {
-      const char *chunk;
-      size_t n;
-      pt_error err;
-      TU_ASSERT_OK(pt_export_next(a->stream, &chunk, &n, &err), &err);
-      if (!n) break;
-      all = realloc(all, total + n + 1);
-      memcpy(all + total, chunk, n);
-      total += n;
-      all[total] = '\0';
-    }
+    char *all = body_text(a->stream, NULL);
     pt_answer_free(a);
     assert_non_null(strstr(all, "\"type\":\"pipetrack_export\""));
     d = call(t, "POST", "/api/pipeline/import?first_line=1", all, 200, NULL);
@@ -281,12 +290,155 @@ static void test_async_track(void **state) {
   }
 }
 
+/* ---- long documents: a status or report past inline_max is a stream ---------- */
+
+typedef struct kv_args {
+  const char *const *kv; /* name, value, ..., NULL */
+} kv_args;
+
+static const char *kv_arg(void *ctx, const char *name) {
+  for (const char *const *p = ((kv_args *)ctx)->kv; *p; p += 2)
+    if (strcmp(*p, name) == 0) return p[1];
+  return NULL;
+}
+
+/* GET path with the arguments kv, answered with inline_max; its body as one
+ * text (read a chunk at a time when it is a stream: *streamed says so). */
+static char *get_doc(pt_tracker *t, const char *path, const char *const *kv, size_t inline_max,
+                     int *streamed, pt_body **keep) {
+  kv_args args = {kv};
+  pt_request rq = {.route = pt_api_route_find("GET", path, (char[64]){0}, NULL),
+                   .arg = kv_arg,
+                   .arg_ctx = &args,
+                   .inline_max = inline_max};
+  pt_answer *a = pt_api_call(t, &rq);
+  assert_non_null(a);
+  assert_int_equal(a->status, 200);
+  *streamed = a->stream != NULL;
+  char *text;
+  if (!a->stream) {
+    assert_non_null(a->body);
+    text = strdup(a->body);
+  } else {
+    assert_null(a->body);
+    if (keep) { /* the caller reads it */
+      *keep = a->stream;
+      a->stream = NULL;
+      pt_answer_free(a);
+      return NULL;
+    }
+    size_t chunks;
+    text = body_text(a->stream, &chunks);
+    assert_true(chunks > 2);
+  }
+  pt_answer_free(a);
+  return text;
+}
+
+static void test_long_documents(void **state) {
+  (void)state;
+  TU_EACH_URL(urls, nurls, url) {
+    pt_tracker *t = tu_open(url, 1); /* an entry after every event */
+    /* 400 events with inputs of 1-3 KB, every 7th a failure with an error */
+    for (int i = 0; i < 400; i += 50) {
+      pt_buf b;
+      pt_buf_init(&b, 0);
+      pt_buf_puts(&b, "{\"events\":[");
+      for (int k = i; k < i + 50; k++) {
+        pt_buf_printf(&b,
+                      "%s{\"session_id\":\"long\",\"pipeline_type\":\"checkout_digital\","
+                      "\"step\":\"checkout_started\",\"status\":\"%s\",\"input\":{\"i\":%d,"
+                      "\"pad\":\"",
+                      k > i ? "," : "", k % 7 == 3 ? "failure" : "success", k);
+        for (int j = 0; j < 1000 + (k * 37) % 2000; j++)
+          pt_buf_putc(&b, (char)('a' + (j + k) % 26));
+        pt_buf_puts(&b, "\"}");
+        if (k % 7 == 3)
+          pt_buf_puts(&b, ",\"error\":{\"code\":\"E_PAY\",\"message\":\"declined *x*\"}");
+        pt_buf_puts(&b, "}");
+      }
+      pt_buf_puts(&b, "]}");
+      json_decref(call(t, "POST", "/api/pipeline/track/batch", pt_buf_cstr(&b), 200, NULL));
+      pt_buf_cleanup(&b);
+    }
+    struct {
+      const char *path;
+      const char *kv[9];
+    } docs[] = {
+        {"/api/pipeline/status",
+         {"session_id", "long", "events_limit", "1000", "history_limit", "1000", NULL}},
+        {"/api/pipeline/status",
+         {"session_id", "long", "events_limit", "250", "history_limit", "300", NULL}},
+        {"/api/pipeline/status", {"session_id", "long", NULL}},
+        {"/api/pipeline/report", {"session_id", "long", NULL}},
+        {"/api/pipeline/report", {"session_id", "long", "format", "markdown", NULL}},
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+      int streamed;
+      /* whole, as in-process callers get it; then through a 4 KiB budget:
+       * the same bytes, a chunk at a time */
+      char *whole = get_doc(t, docs[i].path, docs[i].kv, 0, &streamed, NULL);
+      assert_false(streamed);
+      char *parts = get_doc(t, docs[i].path, docs[i].kv, 4096, &streamed, NULL);
+      assert_true(streamed);
+      if (strcmp(whole, parts) != 0)
+        fail_msg("%s #%zu: the streamed text differs", docs[i].path, i);
+      /* and under a budget larger than the document: whole */
+      char *big = get_doc(t, docs[i].path, docs[i].kv, 64u << 20, &streamed, NULL);
+      assert_false(streamed);
+      assert_string_equal(big, whole);
+      if (i == 0) {
+        json_t *d = tu_json(whole);
+        assert_int_equal(json_array_size(json_object_get(d, "events")), 400);
+        assert_int_equal(json_array_size(json_object_get(d, "history")), 400);
+        json_decref(d);
+      }
+      free(whole);
+      free(parts);
+      free(big);
+    }
+    /* a stream started before more events are tracked still shows the
+     * session as it was when asked: the same text */
+    int streamed;
+    const char *const *kv = docs[0].kv;
+    char *before = get_doc(t, docs[0].path, kv, 0, &streamed, NULL);
+    pt_body *body = NULL;
+    get_doc(t, docs[0].path, kv, 4096, &streamed, &body);
+    assert_non_null(body);
+    pt_buf b;
+    pt_buf_init(&b, 0);
+    const char *chunk;
+    size_t n;
+    pt_error err;
+    TU_ASSERT_OK(pt_body_next(body, &chunk, &n, &err), &err);
+    pt_buf_put(&b, chunk, n);
+    tu_track(t, "long", "checkout_digital", "payment_initiated", PT_SUCCESS, NULL);
+    tu_track(t, "long", "checkout_digital", "payment_initiated", PT_SUCCESS, NULL);
+    do {
+      TU_ASSERT_OK(pt_body_next(body, &chunk, &n, &err), &err);
+      pt_buf_put(&b, chunk, n);
+    } while (n);
+    pt_body_free(body);
+    assert_string_equal(pt_buf_cstr(&b), before);
+    pt_buf_cleanup(&b);
+    free(before);
+    /* a body dropped half-read frees what it holds (the sanitizer build
+     * checks) */
+    get_doc(t, "/api/pipeline/report", docs[3].kv, 4096, &streamed, &body);
+    TU_ASSERT_OK(pt_body_next(body, &chunk, &n, &err), &err);
+    assert_true(n > 0);
+    pt_body_free(body);
+    pt_close(t);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_every_route, setup),
       cmocka_unit_test_setup(test_refusals, setup),
       cmocka_unit_test(test_route_table),
       cmocka_unit_test_setup(test_async_track, setup),
+      cmocka_unit_test_setup(test_long_documents, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
