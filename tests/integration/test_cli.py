@@ -415,6 +415,13 @@ def test_check_command():
         rc, out, err = run(mode, "check", answer)
         eq(rc, 0, "check with the server's key: " + out + err)
         check("receipt for ck1 seq 0: ok" in out and "signature ok" in out, out)
+        # the same answer spread over more than the first read's 4 KiB
+        spread = os.path.join(TMP, "cli-answer-spread.json")
+        with open(spread, "w") as f:
+            f.write(json.dumps(json.loads(open(answer).read()), indent=" " * 400))
+        check(os.path.getsize(spread) > 3 * 4096, "spread answer size")
+        rc, out2, err = run(mode, "check", spread)
+        eq((rc, out2), (0, out), "check of the spread answer: " + err)
         import urllib.request
         with urllib.request.urlopen(srv.url + "/api/pipeline/pubkey", timeout=30) as r:
             pub = json.loads(r.read())["public_key"]
@@ -507,6 +514,76 @@ def test_between_stores():
           "the export carries redactions and issues")
 
 
+def test_refusals_and_tables():
+    """What the tool refuses before a request and says in one line: a
+    --server that is not an HTTP URL, a --db that cannot be opened (its
+    password never shown), input that cannot be read, an export that cannot
+    be written (both modes); the issues list as a table, a page at a time."""
+    rc, out, err = run(["--server", "ftp://127.0.0.1/"], "status", "c1")
+    eq((rc, out, err), (2, "", 'pipetrack: --server: must be an http:// or https:// URL, '
+                               'got "ftp://127.0.0.1/"\n'), "--server not HTTP")
+    rc, out, err = run(["--db", "nosuch:x"], "status", "c1")
+    eq((rc, err), (2, 'pipetrack: --db nosuch:x: db: unknown store "nosuch" '
+                      '(this build has sqlite:, memory: and postgres://)\n'), "--db unknown scheme")
+    rc, out, err = run(["--db", "postgres://u:s3cret@127.0.0.1:1/db"], "status", "c1")
+    eq(rc, 2, "--db unreachable")
+    check(err.startswith("pipetrack: --db postgres://u:***@127.0.0.1:1/db: postgres: cannot connect")
+          and "s3cret" not in err, "--db named without its password: %r" % err)
+    db = fresh_db("refusals")
+    mode = ["--db", db]
+    # a directory opens but cannot be read
+    rc, out, err = run(mode, "track", "--file", TMP)
+    eq((rc, err), (2, "pipetrack: cannot read the input: Is a directory\n"), "track --file DIR")
+    rc, out, err = run(mode, "import", TMP)
+    eq((rc, err), (2, "pipetrack: cannot read the input: Is a directory\n"), "import DIR")
+    rc, out, err = run(mode, "check", "--pubkey", "AAAA", TMP)
+    eq((rc, err), (2, "pipetrack: check: %s: cannot read it\n" % TMP), "check DIR")
+    # 30 failures over 3 issues: 10 each, 10 sessions each
+    lines = "".join(json.dumps({"session_id": "f%02d" % i, "pipeline_type": "checkout_digital",
+                                "step": "checkout_started", "status": "failure",
+                                "error": {"code": "code%d" % (i % 3), "message": "refused"}}) + "\n"
+                    for i in range(30))
+    rc, out, err = run(mode, "track", "--file", "-", stdin=lines)
+    eq((rc, out.strip()), (0, "stored 30, replayed 0, refused 0"), "failures tracked")
+    s = Server(db)
+    try:
+        for label, m in (("db", mode), ("server", ["--server", s.url])):
+            rc, out, err = run(m, "--json", "issues")
+            want = [(i["id"], i["last_seen"]) for i in json.loads(out)["items"]]
+            eq(len(want), 3, label + " three issues")
+            rc, out, err = run(m, "issues", "--limit", "2")
+            eq((rc, err), (0, ""), label + " issues table")
+            rows = out.splitlines()
+            eq(rows[0].split(), ["ISSUE", "STATUS", "COUNT", "SESSIONS", "LAST_SEEN", "TITLE"],
+               label + " table head")
+            eq(len(rows), 4, label + " head, two rows, the next page: %r" % out)
+            for row, (iid, last) in zip(rows[1:3], want):
+                f = row.split()
+                eq(f[:5], [iid, "open", "10", "10", str(last)], label + " issue row")
+                check(row.endswith("checkout_started failed in checkout_digital: " + f[-1])
+                      and f[-1] in ("code0", "code1", "code2"), "title: %r" % row)
+            check(rows[3].startswith("more: --cursor "), label + " more line: %r" % rows[3])
+            rc, out, err = run(m, "issues", "--limit", "2", "--cursor", rows[3].split()[-1])
+            rows = out.splitlines()
+            eq((rc, len(rows)), (0, 2), label + " last page: head and one row, no more line")
+            eq(rows[1].split()[0], want[2][0], label + " last page's issue")
+            rc, out, err = run(m, "issues", "--status", "resolved")
+            eq(out.splitlines()[1:], [], label + " no resolved issue: the head alone")
+            # more than a buffer of export into a full disk
+            rc, out, err = run(m, "export", "--output", "/dev/full")
+            eq(rc, 2, label + " export to a full disk")
+            if label == "db":
+                eq(err, "pipetrack: export: cannot write the export\n", "db export refused")
+            else:
+                check(err.startswith("pipetrack: export: %s: " % s.url) and "writ" in err.lower(),
+                      "server export refused: %r" % err)
+            rc, out, err = run(m, "export", "--session", "nope")
+            eq((rc, out, err), (2, "", 'pipetrack: session_id: no session "nope" is stored '
+                                        '(404 not_found)\n'), label + " export of no session")
+    finally:
+        eq(s.stop(), 0, "server exit")
+
+
 TESTS = [test_db_mode, test_server_mode, test_signing_key, test_redact_command, test_check_command,
-         test_roundtrip_100k, test_between_stores]
+         test_roundtrip_100k, test_between_stores, test_refusals_and_tables]
 run_tests(TESTS, ONLY)

@@ -18,7 +18,7 @@ BUILD=$(cd "$1" && pwd) || exit 2
 SRC=$(cd "$2" && pwd) || exit 2
 CLUSTER="$SRC/tests/pg/cluster.sh"
 # The unit tests that run on every backend (tu_store_urls).
-UNIT_TESTS=(test_store test_tracker test_api test_sign test_redact test_rollups test_listings test_concurrency)
+UNIT_TESTS=(test_store test_tracker test_api test_sign test_redact test_rollups test_listings test_changes test_issues test_concurrency)
 # Under ctest's TIMEOUT (1500 s), so that this script, not ctest's SIGKILL,
 # ends the steps and stops the cluster.
 BUDGET_S=1400
