@@ -500,7 +500,8 @@ static void *raw_worker(void *p) {
         snprintf(key, sizeof key, "%" PRId64, lock_key(rows[i].se[0]));
         arr_text(&col[EV_COLS + SE_COLS], key);
         arr_text(&col[EV_COLS + SE_COLS + 1], rows[i].se[0]);
-        snprintf(note, sizeof note, "0123456789abcdef|s|%s", rows[i].se[0]);
+        if (snprintf(note, sizeof note, "0123456789abcdef|s|%s", rows[i].se[0]) >= (int)sizeof note)
+          note[sizeof note - 1] = '\0'; /* ids are at most 128 bytes: never */
         arr_text(&col[EV_COLS + SE_COLS + 2], note);
       }
       for (int k = 0; k < EV_COLS + SE_COLS + 3; k++) {

@@ -52,7 +52,10 @@ static void die(const char *what, const pt_error *err) {
 
 static pt_tracker *open_at(const char *path) {
   char url[600];
-  snprintf(url, sizeof url, "sqlite:%s", path);
+  if (snprintf(url, sizeof url, "sqlite:%s", path) >= (int)sizeof url) {
+    fprintf(stderr, "bench_scale: path too long: %s\n", path);
+    exit(2);
+  }
   pt_options o = {.db_url = url, .clock = bench_clock};
   pt_tracker *t;
   pt_error err;
@@ -250,7 +253,7 @@ static int64_t file_bytes(const char *path) {
   char p[600];
   const char *const SUFFIXES[] = {"", "-wal"};
   for (int k = 0; k < 2; k++) {
-    snprintf(p, sizeof p, "%s%s", path, SUFFIXES[k]);
+    if (snprintf(p, sizeof p, "%s%s", path, SUFFIXES[k]) >= (int)sizeof p) continue;
     if (stat(p, &st) == 0) n += st.st_size;
   }
   return n;

@@ -76,7 +76,8 @@ struct pt__longdoc {
   int ev_spilled; /* the budget was reached: the rest is read when taken */
   int full;       /* the chunk being read reached CHUNK_BYTES */
   pt__snaplist snaps;
-  size_t snap_i; /* the first entry not rendered yet */
+  size_t snap_i;  /* the first entry not rendered yet */
+  pt__idlist win; /* ids the next entries list: a window moving down the session */
   int phase;
   pt_buf head, events, mid, entries, tail, out;
 };
@@ -132,6 +133,7 @@ void pt__longdoc_free(pt__longdoc *d) {
   pt_buf *bufs[] = {&d->head, &d->events, &d->mid, &d->entries, &d->tail, &d->out};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) pt_buf_cleanup(bufs[i]);
   pt__snaplist_free(&d->snaps);
+  pt__idlist_free(&d->win);
   free(d);
 }
 
@@ -140,19 +142,46 @@ static void put_part(pt_buf *b, const pt_buf *part) {
   if (part->len) pt_buf_put(b, part->data, part->len);
 }
 
+/* Makes the window hold the ids of [lo, hi): entries come newest first, so
+ * each page lists ids at or below the last one's; only the ids below the
+ * window are read, and those at hi and past are dropped. Each event's id is
+ * so read once for all the entries, however many list it. */
+static pt_status slide(pt__longdoc *d, pt__view *v, int64_t lo, int64_t hi, pt_error *err) {
+  pt__idlist *w = &d->win;
+  if (w->n && w->first + (int64_t)w->n < hi) pt__idlist_free(w); /* not these: start again */
+  int64_t top = w->n ? w->first : hi;
+  if (lo < top) {
+    pt__idlist more = {0};
+    pt_status rc = pt__read_ids(v, lo, top, &more, err);
+    if (rc == PT_OK && pt__idlist_prepend(w, &more))
+      rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+    pt__idlist_free(&more);
+    if (rc) return rc;
+  }
+  while (w->n && w->first + (int64_t)w->n > hi) free(w->ids[--w->n]);
+  return PT_OK;
+}
+
 /* Renders the next page of entries into b through v. */
-static pt_status entries_page(pt__longdoc *d, pt__view *v, const pt__idlist *have, pt_buf *b,
-                              pt_error *err) {
+static pt_status entries_page(pt__longdoc *d, pt__view *v, pt_buf *b, pt_error *err) {
   size_t n = d->snaps.n - d->snap_i;
   if (n > ENTRIES_PAGE) n = ENTRIES_PAGE;
   pt_status rc = PT_OK;
+  pt_snap *page = d->snaps.items + d->snap_i;
   if (d->entry) {
-    for (size_t k = 0; k < n; k++)
-      d->entry(b, &d->snaps.items[d->snap_i + k], (int64_t)(d->snap_i + k));
+    for (size_t k = 0; k < n; k++) d->entry(b, &page[k], (int64_t)(d->snap_i + k));
   } else {
+    int64_t hi = 0, lo = INT64_MAX;
+    for (size_t k = 0; k < n; k++) {
+      int64_t ec = page[k].event_count, from = ec > d->ids_cap ? ec - d->ids_cap : 0;
+      if (ec > hi) hi = ec;
+      if (from < lo) lo = from;
+    }
+    if (lo > hi) lo = hi;
+    rc = slide(d, v, lo, hi, err);
     if (d->snap_i) pt_buf_putc(b, ',');
-    pt__snaplist page = {d->snaps.items + d->snap_i, n, n, 0};
-    rc = pt__write_snaps(v, b, &page, d->ids_cap, have, err);
+    pt__snaplist l = {page, n, n, 0};
+    if (rc == PT_OK) rc = pt__write_snaps(v, b, &l, d->ids_cap, &d->win, err);
   }
   d->snap_i += n;
   return rc;
@@ -218,7 +247,7 @@ static pt_status step(pt__longdoc *d, pt_error *err) {
       rc = st->m->reader_open(st, &v.r, err);
       int opened = rc == PT_OK;
       while (rc == PT_OK && d->snap_i < d->snaps.n && d->out.len < CHUNK_BYTES)
-        rc = entries_page(d, &v, NULL, &d->out, err);
+        rc = entries_page(d, &v, &d->out, err);
       if (opened) st->m->reader_close(v.r);
       pt_session_cleanup(&v.s);
       if (rc == PT_OK && d->snap_i == d->snaps.n) d->phase = P_TAIL;
@@ -251,15 +280,20 @@ static void ld_free(pt_body *b) {
   pt__longdoc_free((pt__longdoc *)b);
 }
 
-pt_status pt__longdoc_finish(pt__longdoc *d, pt__view *v, const pt__idlist *have, char **out,
+pt_status pt__longdoc_finish(pt__longdoc *d, pt__view *v, pt__idlist *have, char **out,
                              pt_body **body, pt_error *err) {
   *out = NULL;
   *body = NULL;
   pt_status rc = PT_OK;
+  if (have) {
+    pt__idlist_free(&d->win);
+    d->win = *have;
+    memset(have, 0, sizeof *have);
+  }
   /* entries while they fit (none once the events are past the budget) */
   while (rc == PT_OK && !d->ev_spilled && d->snap_i < d->snaps.n &&
          (!d->budget || d->events.len + d->entries.len < d->budget))
-    rc = entries_page(d, v, have, &d->entries, err);
+    rc = entries_page(d, v, &d->entries, err);
   pt_buf *parts[] = {&d->head, &d->events, &d->mid, &d->entries, &d->tail};
   for (size_t i = 0; rc == PT_OK && i < sizeof parts / sizeof *parts; i++)
     if (parts[i]->failed) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
@@ -282,6 +316,8 @@ pt_status pt__longdoc_finish(pt__longdoc *d, pt__view *v, const pt__idlist *have
   d->base = (pt_body){ld_next, ld_free, 0};
   for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) d->base.held += parts[i]->len;
   d->base.held += d->snaps.n * sizeof *d->snaps.items;
+  /* the window: the ids of an entry (ids_cap) and a page's spread */
+  d->base.held += (size_t)(d->ids_cap + ENTRIES_PAGE) * 48;
   *body = &d->base;
   return PT_OK;
 }

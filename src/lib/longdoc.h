@@ -49,11 +49,11 @@ pt_buf *pt__longdoc_tail(pt__longdoc *d);
 void pt__longdoc_event(pt__longdoc *d, const pt_event *e);
 /* The entries to list, newest first (taken: *l is emptied). */
 void pt__longdoc_entries(pt__longdoc *d, pt__snaplist *l);
-/* Renders what fits the budget through the open view v (have: ids of the
- * last events, as pt__write_snaps takes them, or NULL) and ends the
- * document: the whole text in *out when it fits, else a body in *body.
- * Frees d either way. */
-pt_status pt__longdoc_finish(pt__longdoc *d, pt__view *v, const pt__idlist *have, char **out,
+/* Renders what fits the budget through the open view v (have: the ids of
+ * the session's last events when the caller read them, taken; or NULL) and
+ * ends the document: the whole text in *out when it fits, else a body in
+ * *body. Frees d either way. */
+pt_status pt__longdoc_finish(pt__longdoc *d, pt__view *v, pt__idlist *have, char **out,
                              pt_body **body, pt_error *err);
 void pt__longdoc_free(pt__longdoc *d);
 

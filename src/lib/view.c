@@ -148,6 +148,31 @@ void pt__idlist_free(pt__idlist *l) {
   memset(l, 0, sizeof *l);
 }
 
+pt_status pt__read_ids(pt__view *v, int64_t from, int64_t to, pt__idlist *l, pt_error *err) {
+  if (!v->found || from >= to) return PT_OK;
+  pt_status rc = v->r->store->m->read_events(v->r, v->s.session_id, from, to, collect_id, l, err);
+  if (rc == PT_OK && l->oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  return rc;
+}
+
+int pt__idlist_prepend(pt__idlist *l, pt__idlist *lower) {
+  if (!lower->n) return 0;
+  if (l->n) {
+    size_t cap = lower->cap;
+    while (cap < lower->n + l->n) cap = cap ? cap * 2 : 16;
+    char **ids = realloc(lower->ids, cap * sizeof *ids);
+    if (!ids) return -1;
+    memcpy(ids + lower->n, l->ids, l->n * sizeof *ids);
+    lower->ids = ids;
+    lower->cap = cap;
+    lower->n += l->n;
+    free(l->ids); /* the strings are lower's now */
+  }
+  *l = *lower;
+  memset(lower, 0, sizeof *lower);
+  return 0;
+}
+
 /* Writes the entries, reading only the event ids they list: at most the
  * last `cap` of each, so the cost does not grow with the session, and ids
  * only (an event's payloads are not kept). `have` (may be NULL) holds the

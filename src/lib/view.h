@@ -61,6 +61,11 @@ typedef struct pt__idlist {
  * memory (a read callback's "stop"). */
 int pt__idlist_add(pt__idlist *l, const pt_event *e);
 void pt__idlist_free(pt__idlist *l);
+/* The ids of the stored events from .. to - 1 appended to l. */
+pt_status pt__read_ids(pt__view *v, int64_t from, int64_t to, pt__idlist *l, pt_error *err);
+/* Puts the ids of lower (events before l's first) before l's, taking them;
+ * lower is emptied. 0, or -1 when out of memory (nothing changed). */
+int pt__idlist_prepend(pt__idlist *l, pt__idlist *lower);
 /* Writes the entries, reading only the event ids they list (at most the
  * last cap of each); have (may be NULL) holds the ids of the session's last
  * events, already read. */

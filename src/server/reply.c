@@ -212,7 +212,7 @@ enum MHD_Result ptd_reply_answer(ptd_req *r, pt_answer *a) {
     p->a = a;
     p->held = bytes;
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, pull_read, p, pull_free);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256 * 1024, pull_read, p, pull_free);
     if (!resp) {
       pull_free(p);
       return MHD_NO;
