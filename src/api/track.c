@@ -44,6 +44,32 @@ static pt_answer *auto_snapshot_member(json_t *o, int *out) {
   return NULL;
 }
 
+/* A body without its wrapper, said as such: an event posted bare (its
+ * members at the top), or the other route's wrapper. NULL when neither. */
+static pt_answer *wrapper(json_t *doc, int batch) {
+  const char *want = batch ? "events" : "event";
+  if (json_object_get(doc, want)) return NULL;
+  if (json_object_get(doc, batch ? "event" : "events"))
+    return pt_answer_error(400, "invalid_request", want,
+                           batch ? "events: is required: /track/batch takes {\"events\": [ … ]} "
+                                   "({\"event\": …} is for /track)"
+                                 : "event: is required: /track takes {\"event\": { … }} "
+                                   "({\"events\": [ … ]} is for /track/batch)");
+  static const char *const event_members[] = {"session_id", "pipeline_type", "step", "status",
+                                              NULL};
+  for (const char *const *m = event_members; *m; m++)
+    if (json_object_get(doc, *m))
+      return pt_answer_error(
+          400, "invalid_request", want,
+          batch
+              ? "events: is required: events go in a list, {\"events\": [{\"session_id\": …}, …]} "
+                "(this body has %s at its top)"
+              : "event: is required: the event goes inside {\"event\": {\"session_id\": …}} "
+                "(this body has %s at its top)",
+          *m);
+  return NULL;
+}
+
 static pt_answer *track(pt_tracker *t, const pt_request *rq, int batch, void (*done)(void *),
                         void *done_ctx, pt__api_pending **pending) {
   pt_answer *fail = NULL;
@@ -52,7 +78,7 @@ static pt_answer *track(pt_tracker *t, const pt_request *rq, int batch, void (*d
   static const char *const one[] = {"event", "auto_snapshot", NULL};
   static const char *const many[] = {"events", "auto_snapshot", NULL};
   int snap;
-  if ((fail = pt__only_members(doc, batch ? many : one)) ||
+  if ((fail = wrapper(doc, batch)) || (fail = pt__only_members(doc, batch ? many : one)) ||
       (fail = auto_snapshot_member(doc, &snap))) {
     json_decref(doc);
     return fail;

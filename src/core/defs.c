@@ -2,6 +2,8 @@
 #include "defs.h"
 
 #include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,6 +210,70 @@ int pt_pipeline_step(const pt_pipeline *p, const char *step) {
   for (int i = 0; i < p->nsteps; i++)
     if (p->steps[i] && strcmp(p->steps[i], step) == 0) return i;
   return -1;
+}
+
+/* Levenshtein distance of a and b (names of at most 64 bytes; longer ones
+ * count as far apart). */
+static size_t edits(const char *a, const char *b) {
+  size_t na = strlen(a), nb = strlen(b);
+  if (na > 64 || nb > 64) return SIZE_MAX;
+  size_t row[65];
+  for (size_t j = 0; j <= nb; j++) row[j] = j;
+  for (size_t i = 1; i <= na; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= nb; j++) {
+      size_t up = row[j];
+      size_t sub = diag + (a[i - 1] != b[j - 1]);
+      size_t del = row[j] + 1, ins = row[j - 1] + 1;
+      row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+      diag = up;
+    }
+  }
+  return row[nb];
+}
+
+/* names[i] for i < n (NULL entries skipped): the hint of defs.h. */
+static void hint(const char *const *names, int n, const char *given, const char *what, char *out,
+                 size_t cap) {
+  size_t len = strlen(given), best = SIZE_MAX, near = len <= 4 ? 1 : len <= 10 ? 2 : 3;
+  const char *closest = NULL;
+  for (int i = 0; i < n; i++) {
+    if (!names[i]) continue;
+    size_t d = edits(given, names[i]);
+    if (d < best) {
+      best = d;
+      closest = names[i];
+    }
+  }
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  if (closest && best <= near) pt_buf_printf(&b, "; did you mean \"%s\"?", closest);
+  pt_buf_printf(&b, " (%s: ", what);
+  int listed = 0;
+  for (int i = 0; i < n; i++) {
+    if (!names[i]) continue;
+    if (b.len + strlen(names[i]) + 8 > cap) { /* room for ", …)" and the NUL */
+      pt_buf_puts(&b, ", …");
+      break;
+    }
+    if (listed++) pt_buf_puts(&b, ", ");
+    pt_buf_puts(&b, names[i]);
+  }
+  pt_buf_putc(&b, ')');
+  snprintf(out, cap, "%s", b.failed || !listed ? "" : pt_buf_cstr(&b));
+  pt_buf_cleanup(&b);
+}
+
+void pt_defs_hint(const pt_defs *d, const char *type, char *out, size_t cap) {
+  const char *names[256];
+  int n = d->n < 256 ? d->n : 256;
+  for (int i = 0; i < n; i++) names[i] = d->p[i].type;
+  hint(names, n, type, "defined", out, cap);
+}
+
+void pt_pipeline_step_hint(const pt_pipeline *p, const char *step, char *out, size_t cap) {
+  hint((const char *const *)p->steps, p->nsteps, step, "steps", out, cap);
 }
 
 void pt_defs_write_json(pt_buf *b, const pt_defs *d) {

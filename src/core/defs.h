@@ -41,6 +41,11 @@ void pt_defs_unref(pt_defs *d);
 const pt_pipeline *pt_defs_find(const pt_defs *d, const char *type);
 /* Index of the step in the pipeline, or -1. */
 int pt_pipeline_step(const pt_pipeline *p, const char *step);
+/* What to add to "no pipeline X" and "no step X" refusals, into out (cap
+ * bytes, "" when nothing helps): `; did you mean "Y"?` when a defined name
+ * is a few edits away, and the defined names (as many as fit). */
+void pt_defs_hint(const pt_defs *d, const char *type, char *out, size_t cap);
+void pt_pipeline_step_hint(const pt_pipeline *p, const char *step, char *out, size_t cap);
 
 void pt_defs_write_json(pt_buf *b, const pt_defs *d);
 

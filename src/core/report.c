@@ -113,8 +113,12 @@ void pt_report_md_head(pt_buf *b, const pt_report_in *r) {
   md_cs(b, r->session->session_id);
   pt_buf_puts(b, "\n\n- **Pipeline:** ");
   md_cs(b, r->session->pipeline_type);
-  pt_buf_printf(b, "\n- **State:** %s\n- **Valid:** %s\n- **Progress:** %d/%d (%d%%)\n", c->state,
-                c->is_valid ? "yes" : "no", c->completed, c->total, c->percent);
+  /* is_valid is how the pipeline ran, not the data's integrity (that is
+   * the Verification line): named for what it means */
+  pt_buf_printf(b,
+                "\n- **State:** %s\n- **Complete and in order:** %s\n- **Progress:** %d/%d "
+                "(%d%%)\n",
+                c->state, c->is_valid ? "yes" : "no", c->completed, c->total, c->percent);
   pt_buf_puts(b, "- **Duration:** ");
   if (c->started_at < 0)
     pt_buf_puts(b, "n/a\n");

@@ -204,12 +204,16 @@ pt_status pt_validate_event(const json_t *v, const pt_defs *defs, const pt_limit
   const pt_pipeline *p = NULL;
   if (rc == PT_OK) {
     p = pt_defs_find(defs, type);
-    if (!p)
+    char h[160];
+    if (!p) {
+      pt_defs_hint(defs, type, h, sizeof h);
       rc = pt_fail(err, PT_EUNKNOWN_PIPELINE, FIELD("pipeline_type"),
-                   "%s: no pipeline \"%s\" is defined", f, type);
-    else if (pt_pipeline_step(p, step) < 0)
-      rc = pt_fail(err, PT_EUNKNOWN_STEP, FIELD("step"), "%s: pipeline \"%s\" has no step \"%s\"",
-                   f, type, step);
+                   "%s: no pipeline \"%s\" is defined%s", f, type, h);
+    } else if (pt_pipeline_step(p, step) < 0) {
+      pt_pipeline_step_hint(p, step, h, sizeof h);
+      rc = pt_fail(err, PT_EUNKNOWN_STEP, FIELD("step"), "%s: pipeline \"%s\" has no step \"%s\"%s",
+                   f, type, step, h);
+    }
   }
   char genid[31];
   if (rc == PT_OK && !id) {
@@ -304,12 +308,17 @@ pt_status pt_validate_struct(const pt_event_in *in, const pt_defs *defs, const p
     rc = pt_canonical_payload(in->output_json, strlen(in->output_json), lim, FIELD("output"), &cout,
                               &lout, err);
   const pt_pipeline *p = rc == PT_OK ? pt_defs_find(defs, in->pipeline_type) : NULL;
-  if (rc == PT_OK && !p)
+  char h[160];
+  if (rc == PT_OK && !p) {
+    pt_defs_hint(defs, in->pipeline_type, h, sizeof h);
     rc = pt_fail(err, PT_EUNKNOWN_PIPELINE, FIELD("pipeline_type"),
-                 "%s: no pipeline \"%s\" is defined", f, in->pipeline_type);
-  if (rc == PT_OK && pt_pipeline_step(p, in->step) < 0)
-    rc = pt_fail(err, PT_EUNKNOWN_STEP, FIELD("step"), "%s: pipeline \"%s\" has no step \"%s\"", f,
-                 in->pipeline_type, in->step);
+                 "%s: no pipeline \"%s\" is defined%s", f, in->pipeline_type, h);
+  }
+  if (rc == PT_OK && pt_pipeline_step(p, in->step) < 0) {
+    pt_pipeline_step_hint(p, in->step, h, sizeof h);
+    rc = pt_fail(err, PT_EUNKNOWN_STEP, FIELD("step"), "%s: pipeline \"%s\" has no step \"%s\"%s",
+                 f, in->pipeline_type, in->step, h);
+  }
   char genid[31];
   const char *id = in->id;
   if (rc == PT_OK && !id) {

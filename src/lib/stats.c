@@ -211,10 +211,12 @@ static pt_status stats_pipeline(pt_tracker *t, const char *ptype, int64_t since,
   *defs = pt__defs(t);
   *p = pt_defs_find(*defs, ptype);
   if (!*p) {
+    char h[160];
+    pt_defs_hint(*defs, ptype, h, sizeof h);
     pt_defs_unref(*defs);
     *defs = NULL;
     return pt_fail(err, PT_EUNKNOWN_PIPELINE, "pipeline_type",
-                   "pipeline_type: no pipeline \"%s\" is defined", ptype);
+                   "pipeline_type: no pipeline \"%s\" is defined%s", ptype, h);
   }
   return PT_OK;
 }

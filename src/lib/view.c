@@ -40,9 +40,12 @@ pt_status pt__view_open(pt_tracker *t, const char *sid, const char *ptype, pt__v
   const char *type = v->found ? v->s.pipeline_type : ptype;
   if (type) {
     v->p = pt_defs_find(v->defs, type);
-    if (!v->p)
+    if (!v->p) {
+      char h[160];
+      pt_defs_hint(v->defs, type, h, sizeof h);
       return pt_fail(err, PT_EUNKNOWN_PIPELINE, "pipeline_type",
-                     "pipeline_type: no pipeline \"%s\" is defined", type);
+                     "pipeline_type: no pipeline \"%s\" is defined%s", type, h);
+    }
   }
   return PT_OK;
 }

@@ -70,8 +70,8 @@ enum MHD_Result ptd_api_answer(ptd_req *r) {
       /* a status or report past this is read from the store as its client
        * takes it: one that does not read holds this and a chunk, not the
        * document. Not less: libmicrohttpd sends a stream in chunks of what
-       * is free in the connection's pool (--conn-buffer, 5 KiB), ~2.5x the
-       * time of one buffer (docs/performance.md) */
+       * is free in the connection's pool (--conn-buffer): 1.3-3.5x the time
+       * of one buffer (docs/performance.md) */
       .inline_max = 1024 * 1024,
       .read_token = mint,
       .read_token_ctx = r->srv,

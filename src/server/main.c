@@ -45,7 +45,7 @@ static const opt OPTS[] = {
     {"read-token-ttl", 1, "SECONDS", "604800", "how long a read token is valid"},
     {"max-body", 1, "BYTES", "1048576", "largest request body"},
     {"max-depth", 1, "N", "32", "deepest JSON nesting in an event"},
-    {"conn-buffer", 1, "BYTES", "5120",
+    {"conn-buffer", 1, "BYTES", "16384",
      "buffer per connection; the request line and headers must fit (else 431)"},
     {"max-payload", 1, "BYTES", "65536", "largest canonical input/output of an event"},
     {"header-timeout", 1, "SECONDS", "10", "time allowed to send a request's headers"},

@@ -144,6 +144,9 @@ static void test_every_route(void **state) {
     call(t, "GET", "/api/pipeline/report?session_id=s1&format=markdown", NULL, 200, &a);
     assert_string_equal(a->content_type, "text/markdown; charset=utf-8");
     assert_non_null(strstr(a->body, "s1"));
+    /* is_valid named for what it means, beside the integrity check */
+    assert_non_null(strstr(a->body, "- **Complete and in order:** no\n"));
+    assert_non_null(strstr(a->body, "- **Verification:** ok, every link and snapshot matches"));
     pt_answer_free(a);
     d = call(t, "GET", "/api/pipeline/verify?session_id=s1", NULL, 200, NULL);
     assert_true(json_is_true(json_object_get(d, "ok")));
@@ -211,6 +214,22 @@ static void test_refusals(void **state) {
           "format");
   refused(t, "GET", "/api/pipeline/stats?since=x", NULL, 400, "invalid_request", "since");
   refused(t, "POST", "/api/pipeline/track", "{\"event\":", 400, "invalid_json", "body");
+  /* a bare event, or the other route's wrapper: said as such */
+  const char *bare =
+      "{\"session_id\":\"s\",\"pipeline_type\":\"checkout_digital\","
+      "\"step\":\"checkout_started\",\"status\":\"success\"}";
+  refused(t, "POST", "/api/pipeline/track", bare, 400, "invalid_request", "event");
+  pt_answer *w = pt_api_call_url(t, "POST", "/api/pipeline/track", bare, strlen(bare), NULL);
+  assert_non_null(strstr(w->body, "the event goes inside {\\\"event\\\""));
+  assert_non_null(strstr(w->body, "(this body has session_id at its top)"));
+  pt_answer_free(w);
+  refused(t, "POST", "/api/pipeline/track/batch", bare, 400, "invalid_request", "events");
+  w = pt_api_call_url(t, "POST", "/api/pipeline/track/batch", "{\"event\":{}}", 12, NULL);
+  assert_non_null(strstr(w->body, "is for /track)"));
+  pt_answer_free(w);
+  w = pt_api_call_url(t, "POST", "/api/pipeline/track", "{\"events\":[]}", 13, NULL);
+  assert_non_null(strstr(w->body, "is for /track/batch)"));
+  pt_answer_free(w);
   refused(t, "POST", "/api/pipeline/track", "[]", 400, "invalid_request", "body");
   refused(t, "POST", "/api/pipeline/track", "{\"event\":{},\"extra\":1}", 400, "invalid_request",
           "extra");

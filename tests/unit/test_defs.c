@@ -1,5 +1,6 @@
 /* test_defs.c - pipeline definitions: the default, valid files, and every
  * refusal naming its position and reason. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/defs.h"
@@ -78,8 +79,7 @@ static void test_refusals(void **state) {
   refused("{\"pipelines\":[{\"type\":\"a\",\"type\\u0000\":\"b\",\"steps\":[\"x\"]}]}",
           "pipelines[0].type\\u0000: unknown member");
   refused("{\"pipelines\":[{\"type\":\"a\\u0000b\",\"steps\":[\"x\"]}]}", "pipelines[0].type");
-  refused("{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\\u0000\"]}]}",
-          "pipelines[0].steps[0]");
+  refused("{\"pipelines\":[{\"type\":\"a\",\"steps\":[\"x\\u0000\"]}]}", "pipelines[0].steps[0]");
 }
 
 static void test_tracker_reload_keeps_old_on_error(void **state) {
@@ -101,11 +101,49 @@ static void test_tracker_reload_keeps_old_on_error(void **state) {
   pt_close(t);
 }
 
+/* Refusals of unknown names list the defined ones and guess a typo. */
+static void test_hints(void **state) {
+  (void)state;
+  const char *j =
+      "{\"pipelines\":[{\"type\":\"checkout_digital\",\"steps\":[\"checkout_started\","
+      "\"payment_initiated\",\"payment_confirmed\"]},{\"type\":\"signup\",\"steps\":[\"a\"]}]}";
+  pt_defs *d;
+  pt_error err;
+  TU_ASSERT_OK(pt_defs_parse(j, strlen(j), &d, &err), &err);
+  char h[160];
+  pt_defs_hint(d, "chekout_digital", h, sizeof h);
+  assert_string_equal(h,
+                      "; did you mean \"checkout_digital\"? (defined: checkout_digital, signup)");
+  pt_defs_hint(d, "signin", h, sizeof h); /* two edits from signup: close enough */
+  assert_string_equal(h, "; did you mean \"signup\"? (defined: checkout_digital, signup)");
+  pt_defs_hint(d, "orders", h, sizeof h);
+  assert_string_equal(h, " (defined: checkout_digital, signup)");
+  const pt_pipeline *p = pt_defs_find(d, "checkout_digital");
+  pt_pipeline_step_hint(p, "Payment_Confirmed", h, sizeof h);
+  assert_string_equal(h,
+                      "; did you mean \"payment_confirmed\"? (steps: checkout_started, "
+                      "payment_initiated, payment_confirmed)");
+  pt_defs_unref(d);
+  /* many names: as many as fit, then an ellipsis, within the room given */
+  char big[8192] = "{\"pipelines\":[";
+  for (int i = 0; i < 40; i++)
+    snprintf(big + strlen(big), sizeof big - strlen(big),
+             "%s{\"type\":\"pipeline_%02d\",\"steps\":[\"s\"]}", i ? "," : "", i);
+  strcat(big, "]}");
+  TU_ASSERT_OK(pt_defs_parse(big, strlen(big), &d, &err), &err);
+  pt_defs_hint(d, "pipeline_7", h, sizeof h);
+  assert_true(strlen(h) < sizeof h);
+  assert_non_null(strstr(h, "; did you mean \"pipeline_07\"? (defined: pipeline_00, pipeline_01"));
+  assert_string_equal(h + strlen(h) - strlen(", …)"), ", …)");
+  pt_defs_unref(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_default),
       cmocka_unit_test(test_optional),
       cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_hints),
       cmocka_unit_test(test_tracker_reload_keeps_old_on_error),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
