@@ -35,4 +35,4 @@ cp "$here/package.json" "$here/tsconfig.json" "$work/"
 mkdir -p "$build/tmp/js"
 cd "$work"
 export PT_PIPETRACKD="$ptd" PT_REPO="$repo" PT_TMP="$build/tmp/js"
-exec node --test test/*.test.mjs
+exec node --test "${@:3}" test/*.test.mjs
