@@ -5,7 +5,7 @@
 # package's sources and tests beside them (the source tree gets no
 # node_modules), and runs every test file there. Exit 77 (skipped) when npm
 # cannot install and nothing is installed yet.
-# Usage: run.sh PIPETRACKD BUILD_DIR
+# Usage: run.sh PIPETRACKD BUILD_DIR [TEST_FILE...]
 set -euo pipefail
 ptd=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 build=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -35,4 +35,6 @@ cp "$here/package.json" "$here/tsconfig.json" "$work/"
 mkdir -p "$build/tmp/js"
 cd "$work"
 export PT_PIPETRACKD="$ptd" PT_REPO="$repo" PT_TMP="$build/tmp/js"
-exec node --test "${@:3}" test/*.test.mjs
+# the test files named after BUILD_DIR, or all of them
+if [ $# -gt 2 ]; then files=("${@:3}"); else files=(test/*.test.mjs); fi
+exec node --test "${files[@]}"
