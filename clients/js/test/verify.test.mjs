@@ -6,6 +6,7 @@
 // verifyReceipt, a tampered one refused.
 
 import { test } from "node:test";
+import { createHash } from "node:crypto";
 import assert from "node:assert/strict";
 import { canonicalize, chainStep, createClient, verifyChain, verifyEntry, verifyReceipt, GENESIS } from "../src/index.js";
 import { ev, http, makeSigningKey, startServer, tempDir, vectors } from "./helpers.mjs";
@@ -166,4 +167,23 @@ test("receipts from --signing-key verify with the served public key; a tampered 
   } finally {
     await server.stop();
   }
+});
+
+test("without globalThis.crypto (as on Node 18 builds that lack it) WebCrypto comes from node:crypto", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const src = new URL("../src/index.js", import.meta.url).href;
+  const script = `
+    Object.defineProperty(globalThis, "crypto", { value: undefined, configurable: true, writable: true });
+    const m = await import(${JSON.stringify(src)});
+    const h = await m.sha256Hex("abc");
+    const v = await m.verifyChain([], { sessionId: "s" });
+    process.stdout.write(JSON.stringify([h, v.chain_hash, m.newEventId().length]));
+  `;
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 20000 });
+  assert.equal(r.status, 0, r.stderr);
+  const [h, chain, idLength] = JSON.parse(r.stdout);
+  assert.equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // the chain hash of a session without events: hex(SHA-256("s:GENESIS"))
+  assert.equal(chain, createHash("sha256").update("s:GENESIS").digest("hex"));
+  assert.equal(idLength, 40);
 });
