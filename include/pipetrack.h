@@ -556,7 +556,9 @@ typedef enum pt_access {
   PT_ACCESS_OPEN,   /* anyone */
   PT_ACCESS_INGEST, /* the ingest key or the API token (open when neither is set) */
   PT_ACCESS_API,    /* the API token (open when none is set) */
-  PT_ACCESS_TOKEN   /* the API token; refused when none is set (destructive) */
+  PT_ACCESS_TOKEN,  /* the API token; refused when none is set (destructive) */
+  PT_ACCESS_SESSION /* as PT_ACCESS_API, or a read token of the session it names (a
+                       server's: the track answer that created the session hands it out) */
 } pt_access;
 
 typedef struct pt_route {
@@ -595,6 +597,14 @@ typedef struct pt_request {
    * sets it so that a client that does not read holds a chunk, not the
    * document. 0: always whole (in-process callers). */
   size_t inline_max;
+  /* Read tokens (a server's): a track answer carries "read_token" for the
+   * session of each stored event that has seq 0 (it created the session;
+   * also when replayed), or of every event when read_token_all (the caller
+   * holds the API token); null otherwise, and always without read_token.
+   * The function writes a NUL-terminated token of at most cap bytes. */
+  void (*read_token)(void *ctx, const char *session_id, char *out, size_t cap);
+  void *read_token_ctx;
+  int read_token_all;
 } pt_request;
 
 /* An answer: HTTP status, body, and what a server sends with it. */

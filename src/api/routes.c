@@ -12,11 +12,11 @@
 static const pt_route ROUTES[] = {
     {"POST", "/api/pipeline/track", "track", PT_ACCESS_INGEST, JSON},
     {"POST", "/api/pipeline/track/batch", "track_batch", PT_ACCESS_INGEST, JSON},
-    {"GET", "/api/pipeline/status", "status", PT_ACCESS_API, NULL},
+    {"GET", "/api/pipeline/status", "status", PT_ACCESS_SESSION, NULL},
     {"POST", "/api/pipeline/snapshot", "snapshot", PT_ACCESS_API, JSON},
     {"GET", "/api/pipeline/registry", "registry", PT_ACCESS_API, NULL},
     {"GET", "/api/pipeline/checksum", "checksum", PT_ACCESS_API, NULL},
-    {"GET", "/api/pipeline/report", "report", PT_ACCESS_API, NULL},
+    {"GET", "/api/pipeline/report", "report", PT_ACCESS_SESSION, NULL},
     {"GET", "/api/pipeline/verify", "verify", PT_ACCESS_API, NULL},
     {"GET", "/api/pipeline/sessions", "sessions", PT_ACCESS_API, NULL},
     {"GET", "/api/pipeline/definitions", "definitions", PT_ACCESS_API, NULL},

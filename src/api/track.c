@@ -18,6 +18,10 @@ struct pt__api_pending {
   int batch;
   char session_id[129];
   pt__pending *p;
+  /* read tokens (pt_request.read_token) */
+  void (*read_token)(void *ctx, const char *session_id, char *out, size_t cap);
+  void *read_token_ctx;
+  int read_token_all;
 };
 
 static void pending_free(pt__api_pending *x) {
@@ -77,6 +81,9 @@ static pt_answer *track(pt_tracker *t, const pt_request *rq, int batch, void (*d
   x->doc = doc;
   x->n = n;
   x->batch = batch;
+  x->read_token = rq->read_token;
+  x->read_token_ctx = rq->read_token_ctx;
+  x->read_token_all = rq->read_token_all;
   for (size_t i = 0; i < n; i++) x->items[i] = batch ? json_array_get(ev, i) : ev;
   if (!batch) {
     const char *sid = json_string_value(json_object_get(ev, "session_id"));
@@ -105,14 +112,21 @@ pt_answer *pt__api_track_batch(ARGS) {
   return track(t, rq, 1, done, ctx, pending);
 }
 
-/* {"event", "snapshot", "receipt", "replayed"} of one stored event */
-static void put_result(pt_buf *b, const pt_track_result *r) {
+/* {"event", "snapshot", "receipt", "replayed", "read_token"} of one stored
+ * event, item i of the request: a read token for its session when the
+ * event created it (seq 0, replayed or not) or the caller may read all. */
+static void put_result(pt_buf *b, const pt__api_pending *x, size_t i, const pt_track_result *r) {
   pt_buf_puts(b, "\"event\":");
   pt_buf_puts(b, r->event_json);
   pt_buf_puts(b, ",\"snapshot\":");
   pt_buf_puts(b, r->snapshot_json ? r->snapshot_json : "null");
   pt_buf_json_member(b, ",\"receipt\":", r->receipt[0] ? r->receipt : NULL);
   pt_buf_printf(b, ",\"replayed\":%s", r->replayed ? "true" : "false");
+  char tok[128] = "";
+  const char *sid = json_string_value(json_object_get(x->items[i], "session_id"));
+  if (x->read_token && sid && (r->seq == 0 || x->read_token_all))
+    x->read_token(x->read_token_ctx, sid, tok, sizeof tok);
+  pt_buf_json_member(b, ",\"read_token\":", tok[0] ? tok : NULL);
 }
 
 static void put_error(pt_buf *b, const pt_error *e) {
@@ -139,7 +153,7 @@ pt_answer *pt__api_track_finish(pt_tracker *t, pt__api_pending *x) {
       const pt_track_result *r = br->items[0].result;
       status = r->replayed ? 200 : 201;
       pt_buf_putc(&b, '{');
-      put_result(&b, r);
+      put_result(&b, x, 0, r);
       pt_buf_putc(&b, '}');
     } else {
       pt_buf_puts(&b, "{\"results\":[");
@@ -148,7 +162,7 @@ pt_answer *pt__api_track_finish(pt_tracker *t, pt__api_pending *x) {
         if (i) pt_buf_putc(&b, ',');
         if (it->status == PT_OK) {
           pt_buf_printf(&b, "{\"status\":%d,", it->result->replayed ? 200 : 201);
-          put_result(&b, it->result);
+          put_result(&b, x, i, it->result);
         } else {
           pt_buf_printf(&b, "{\"status\":%u,\"error\":", pt_http_status(it->status));
           put_error(&b, &it->error);

@@ -41,6 +41,14 @@ static void actor(ptd_req *r, char *out, size_t cap) {
   snprintf(out, cap, "%s from %s", r->srv->cfg.api_token ? "the API token" : "an open server", ip);
 }
 
+/* Read tokens for track answers (pt_request.read_token). */
+static void mint(void *ctx, const char *session_id, char *out, size_t cap) {
+  ptd_server *s = ctx;
+  char tok[PTD_READ_TOKEN_SIZE];
+  ptd_rt_mint(&s->rt, session_id, ptd_wall_ms(), tok, NULL);
+  snprintf(out, cap, "%s", tok);
+}
+
 enum MHD_Result ptd_api_answer(ptd_req *r) {
   if (r->phase == PH_WAIT) { /* resumed: the commit is done */
     pt_call *c = r->call;
@@ -65,6 +73,9 @@ enum MHD_Result ptd_api_answer(ptd_req *r) {
        * is free in the connection's pool (--conn-buffer, 5 KiB), ~2.5x the
        * time of one buffer (docs/performance.md) */
       .inline_max = 1024 * 1024,
+      .read_token = mint,
+      .read_token_ctx = r->srv,
+      .read_token_all = r->api_cred,
   };
   pt_answer *a = NULL;
   r->phase = PH_WAIT;

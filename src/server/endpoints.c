@@ -36,6 +36,52 @@ enum MHD_Result ptd_status_stream_get(ptd_req *r) {
   return ptd_stream_start(r, sid, ptype);
 }
 
+/* POST /api/pipeline/read_token {"session_id"}: a read token for server
+ * code that hands it to a page (the session need not exist yet: reading it
+ * answers 404 until it does). */
+enum MHD_Result ptd_read_token_post(ptd_req *r) {
+  json_t *doc = NULL;
+  pt_error err;
+  if (pt_json_read(r->body ? r->body : "", r->len, &doc, &err) != PT_OK) return fail(r, &err);
+  const char *sid = NULL;
+  const char *bad = NULL;
+  if (!json_is_object(doc)) {
+    bad = "body: must be a JSON object {\"session_id\": \"...\"}";
+  } else {
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v) {
+      if (strcmp(key, "session_id") != 0) {
+        bad = "body: the only member is session_id";
+        break;
+      }
+    }
+    sid = json_string_value(json_object_get(doc, "session_id"));
+    size_t n = sid ? strlen(sid) : 0;
+    int ok = n >= 1 && n <= 128;
+    for (size_t i = 0; ok && i < n; i++)
+      ok = (sid[i] >= 'A' && sid[i] <= 'Z') || (sid[i] >= 'a' && sid[i] <= 'z') ||
+           (sid[i] >= '0' && sid[i] <= '9') || strchr("_.:-", sid[i]) != NULL;
+    if (!bad && !ok) bad = "session_id: must be 1-128 characters of A-Z a-z 0-9 _ . : -";
+  }
+  if (bad) {
+    json_decref(doc);
+    return ptd_reply_error(r, 400, "invalid_request",
+                           strncmp(bad, "session_id", 10) == 0 ? "session_id" : NULL, "%s", bad);
+  }
+  snprintf(r->session_id, sizeof r->session_id, "%s", sid);
+  char tok[PTD_READ_TOKEN_SIZE];
+  int64_t exp;
+  ptd_rt_mint(&r->srv->rt, sid, ptd_wall_ms(), tok, &exp);
+  json_t *o = json_pack("{s:s,s:s,s:I}", "session_id", sid, "read_token", tok, "expires_at",
+                        (json_int_t)exp);
+  json_decref(doc);
+  char *out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(o);
+  if (!out) return MHD_NO;
+  return ptd_reply(r, 200, out, strlen(out), "application/json", NULL);
+}
+
 enum MHD_Result ptd_issues_stream_get(ptd_req *r) {
   return ptd_issue_stream_start(r);
 }

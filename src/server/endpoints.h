@@ -8,6 +8,7 @@
 
 enum MHD_Result ptd_status_stream_get(ptd_req *r);
 enum MHD_Result ptd_issues_stream_get(ptd_req *r);
+enum MHD_Result ptd_read_token_post(ptd_req *r);
 enum MHD_Result ptd_metrics_get(ptd_req *r);
 enum MHD_Result ptd_healthz_get(ptd_req *r);
 enum MHD_Result ptd_readyz_get(ptd_req *r);

@@ -29,14 +29,40 @@ static int token_equal(const char *given, size_t n, const char *want) {
   return CRYPTO_memcmp(a, b, sizeof a) == 0;
 }
 
-/* 0: allowed; else the answer was queued (401/403). */
+/* A read token given for a route of one session (PT_ACCESS_SESSION): 0
+ * when it reads the session named by session_id; else the 403 was queued.
+ * field says where it came from (Authorization or read_token). */
+static int check_read_token(ptd_req *r, const char *tok, const char *field, enum MHD_Result *out) {
+  const char *sid = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "session_id");
+  const char *why = NULL;
+  if (!sid || !*sid) {
+    why = "a read token reads the session named by session_id, and none is named";
+  } else {
+    switch (ptd_rt_check_token(&r->srv->rt, tok, sid, ptd_wall_ms())) {
+      case PTD_RT_OK: return 0;
+      case PTD_RT_EXPIRED:
+        why =
+            "this read token has expired: a new one comes from POST /api/pipeline/read_token "
+            "(with the API token)";
+        break;
+      case PTD_RT_MALFORMED: why = "this is not a read token (rt1.<expiry>.<mac>)"; break;
+      default: why = "this read token is not for this session (or its secret was rotated)";
+    }
+  }
+  *out = ptd_reply_error(r, 403, "forbidden", field, "%s: %s", field, why);
+  return 1;
+}
+
+/* 0: allowed; else the answer was queued (401/403). r->api_cred says
+ * whether the API token was shown. */
 static int check_access(ptd_req *r, pt_access need, enum MHD_Result *out) {
   const ptd_config *c = &r->srv->cfg;
   if (need == PT_ACCESS_OPEN) return 0;
   /* Tracking is open only when neither credential is configured: an API
    * token alone also guards tracking (docs/decisions.md). */
   if (need == PT_ACCESS_INGEST && !c->ingest_key && !c->api_token) return 0;
-  if (need == PT_ACCESS_API && !c->api_token) return 0;
+  /* reads are open without an API token: a read token changes nothing */
+  if ((need == PT_ACCESS_API || need == PT_ACCESS_SESSION) && !c->api_token) return 0;
   if (need == PT_ACCESS_TOKEN && !c->api_token) {
     *out = ptd_reply_error(r, 403, "forbidden", NULL,
                            "%s needs the API token: start pipetrackd with --api-token",
@@ -49,17 +75,33 @@ static int check_access(ptd_req *r, pt_access need, enum MHD_Result *out) {
     tok = h + 7;
     while (*tok == ' ') tok++;
   }
-  if (!tok || !*tok) {
+  if (tok && !*tok) tok = NULL;
+  if (need == PT_ACCESS_SESSION) {
+    /* EventSource sends no headers: the token may come as ?read_token= */
+    const char *q = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "read_token");
+    if (tok && ptd_rt_is_token(tok)) return check_read_token(r, tok, "Authorization", out);
+    if (!tok && q) return check_read_token(r, q, "read_token", out);
+  }
+  if (!tok) {
     *out = ptd_reply_error(r, 401, "unauthorized", "Authorization",
                            "Authorization: a Bearer token is required");
     return 1;
   }
   size_t n = strlen(tok);
-  if (c->api_token && token_equal(tok, n, c->api_token)) return 0;
+  if (c->api_token && token_equal(tok, n, c->api_token)) {
+    r->api_cred = 1;
+    return 0;
+  }
   if (c->ingest_key && token_equal(tok, n, c->ingest_key)) {
     if (need == PT_ACCESS_INGEST) return 0;
     *out = ptd_reply_error(r, 403, "forbidden", "Authorization",
                            "Authorization: the ingest key may only track events");
+    return 1;
+  }
+  if (ptd_rt_is_token(tok)) {
+    *out = ptd_reply_error(r, 403, "forbidden", "Authorization",
+                           "Authorization: a read token reads its own session's status, status "
+                           "stream and report only");
     return 1;
   }
   *out = ptd_reply_error(r, 401, "unauthorized", "Authorization",
@@ -91,8 +133,11 @@ static enum MHD_Result preflight(ptd_req *r) {
   if (!resp) return MHD_NO;
   if (r->origin) {
     MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                            "Authorization, Content-Type, If-None-Match, Last-Event-ID");
+    const char *extra = r->srv->cfg.cors_headers;
+    char allow[600];
+    snprintf(allow, sizeof allow, "Authorization, Content-Type, If-None-Match, Last-Event-ID%s%s",
+             extra && *extra ? ", " : "", extra ? extra : "");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers", allow);
     MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
   }
   enum MHD_Result rc = ptd_queue(r, 204, resp);
@@ -379,9 +424,13 @@ static enum MHD_Result begin(ptd_req *r, const char *method, const char *version
   if (row->body_type) {
     const char *ct =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!content_type_is(ct, row->body_type))
+    /* navigator.sendBeacon sends a string as text/plain: the track
+     * routes take the same JSON under it (read as strictly) */
+    int beacon = row->access == PT_ACCESS_INGEST && content_type_is(ct, "text/plain");
+    if (!beacon && !content_type_is(ct, row->body_type))
       return ptd_reply_error(r, 415, "unsupported_media_type", "Content-Type",
-                             "Content-Type: must be %s", row->body_type);
+                             "Content-Type: must be %s%s", row->body_type,
+                             row->access == PT_ACCESS_INGEST ? " (or text/plain holding it)" : "");
     const char *cl =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     char *end = NULL;

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,15 @@ static const opt OPTS[] = {
     {"ingest-key", 1, "KEY", NULL, "Bearer key for the track endpoints only"},
     {"api-token", 1, "TOKEN", NULL, "Bearer token for everything under /api/ and /metrics"},
     {"cors-origin", 1, "LIST", NULL, "browser origins allowed, comma-separated, or *"},
+    {"cors-headers", 1, "LIST", "traceparent,x-request-id",
+     "request headers browsers may send besides Authorization, Content-Type, If-None-Match "
+     "and Last-Event-ID"},
+    {"read-token-secret", 1, "FILE", NULL,
+     "secret (32-256 bytes) of the read tokens track answers hand out; without it, a random "
+     "one: tokens end at restart"},
+    {"read-token-secret-previous", 1, "FILE", NULL,
+     "a former secret: its tokens are still accepted until they expire (rotation)"},
+    {"read-token-ttl", 1, "SECONDS", "604800", "how long a read token is valid"},
     {"max-body", 1, "BYTES", "1048576", "largest request body"},
     {"max-depth", 1, "N", "32", "deepest JSON nesting in an event"},
     {"conn-buffer", 1, "BYTES", "5120",
@@ -135,6 +145,32 @@ static char *read_all(const char *path, size_t *len) {
   return text;
 }
 
+/* A secret file's bytes into out (trailing whitespace dropped): 32 to
+ * PTD_READ_SECRET_MAX bytes. path NULL: nothing, 0. -1 after a message. */
+static int read_secret(const char *name, const char *path, unsigned char *out, size_t *len) {
+  *len = 0;
+  if (!path) return 0;
+  size_t n;
+  char *text = read_all(path, &n);
+  if (!text) {
+    fprintf(stderr, "pipetrackd: --%s: cannot read %s: %s\n", name, path, strerror(errno));
+    return -1;
+  }
+  while (n && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ')) n--;
+  int ok = n >= 32 && n <= PTD_READ_SECRET_MAX;
+  if (ok) {
+    memcpy(out, text, n);
+    *len = n;
+  } else {
+    fprintf(stderr,
+            "pipetrackd: --%s: %s holds %zu bytes, must be 32 to %d (e.g. openssl rand -hex 32)\n",
+            name, path, n, PTD_READ_SECRET_MAX);
+  }
+  OPENSSL_cleanse(text, n);
+  free(text);
+  return ok ? 0 : -1;
+}
+
 static void reload(ptd_server *s) {
   if (!s->cfg.pipelines_file) {
     ptd_log("info", "SIGHUP: no --pipelines file; the built-in definitions stay", NULL);
@@ -161,7 +197,7 @@ static void reload(ptd_server *s) {
 
 /* --routes: the table every request is found in, one row a line. */
 static int print_routes(void) {
-  static const char *ACCESS[] = {"open", "ingest", "api", "token"};
+  static const char *ACCESS[] = {"open", "ingest", "api", "token", "session"};
   size_t n;
   ptd_route *t = ptd_routes_build(&n);
   if (!t) return 1;
@@ -203,6 +239,10 @@ int main(int argc, char **argv) {
     O_INGEST,
     O_TOKEN,
     O_CORS,
+    O_CORS_HEADERS,
+    O_RT_SECRET,
+    O_RT_PREVIOUS,
+    O_RT_TTL,
     O_BODY,
     O_DEPTH,
     O_CONNBUF,
@@ -274,7 +314,8 @@ int main(int argc, char **argv) {
               {O_SWEEP, 86400},        {O_WH_COALESCE, 3600000},
               {O_RATE, 1000000},       {O_BURST, 1000000},
               {O_ROW_LAG, 86400000},   {O_FAULT, 1000000000},
-              {O_CONNS_IP, 1000000},   {O_ANSWER_MEM, 1ull << 40}};
+              {O_CONNS_IP, 1000000},   {O_ANSWER_MEM, 1ull << 40},
+              {O_RT_TTL, 31536000}};
   unsigned long long out[sizeof nums / sizeof *nums];
   for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
     if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
@@ -299,6 +340,24 @@ int main(int argc, char **argv) {
   int fault_after = (int)out[17];
   cfg->max_conns_per_ip = (unsigned)out[18];
   cfg->max_answer_memory = (size_t)out[19];
+  srv.rt.ttl_ms = (int64_t)out[20] * 1000;
+  cfg->cors_headers = get[O_CORS_HEADERS];
+  if (srv.rt.ttl_ms < 1000) {
+    fprintf(stderr, "pipetrackd: --read-token-ttl: must be at least 1 second\n");
+    return 2;
+  }
+  if (read_secret("read-token-secret", get[O_RT_SECRET], srv.rt.secret, &srv.rt.secret_len) ||
+      read_secret("read-token-secret-previous", get[O_RT_PREVIOUS], srv.rt.previous,
+                  &srv.rt.previous_len))
+    return 2;
+  int random_secret = !get[O_RT_SECRET];
+  if (random_secret) {
+    if (RAND_bytes(srv.rt.secret, 32) != 1) {
+      fprintf(stderr, "pipetrackd: cannot draw a random read-token secret\n");
+      return 1;
+    }
+    srv.rt.secret_len = 32;
+  }
   cfg->webhook_url = get[O_WH_URL];
   cfg->webhook_secret = get[O_WH_SECRET];
   if (cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&
@@ -390,6 +449,11 @@ int main(int argc, char **argv) {
   json_decref(extra);
   if (strncmp(cfg->db_url, "memory:", 7) == 0)
     ptd_log("warn", "the memory: store keeps nothing after exit (for tests and demos)", NULL);
+  if (random_secret && (cfg->api_token || cfg->ingest_key))
+    ptd_log("warn",
+            "no --read-token-secret: the read tokens handed out end when this process does, and "
+            "other servers on the same database refuse them",
+            NULL);
   printf("pipetrackd listening on %s\n", url);
   fflush(stdout);
 
@@ -406,6 +470,7 @@ int main(int argc, char **argv) {
   ptd_stop(&srv);
   pt_close(srv.t); /* commits what is queued; SQLite rows written */
   ptd_free(&srv);
+  OPENSSL_cleanse(&srv.rt, sizeof srv.rt);
   ptd_log("info", "stopped", NULL);
   return 0;
 }

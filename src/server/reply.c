@@ -14,14 +14,15 @@ uint64_t ptd_mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int64_t wall_ms(void) {
+int64_t ptd_wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void ptd_log(const char *level, const char *msg, json_t *extra) {
-  json_t *o = json_pack("{s:I,s:s,s:s}", "ts", (json_int_t)wall_ms(), "level", level, "msg", msg);
+  json_t *o =
+      json_pack("{s:I,s:s,s:s}", "ts", (json_int_t)ptd_wall_ms(), "level", level, "msg", msg);
   if (!o) return;
   if (extra) json_object_update(o, extra);
   /* JSON_PRESERVE_ORDER: ts, level and msg lead every line */
@@ -42,7 +43,7 @@ enum MHD_Result ptd_queue(ptd_req *r, unsigned status, struct MHD_Response *resp
   }
   if (r->origin) {
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->origin);
-    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "ETag");
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "ETag, Retry-After");
     MHD_add_response_header(resp, "Vary", "Origin");
   }
   if (r->close) /* after a framing error the rest of the stream is not a request */

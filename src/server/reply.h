@@ -9,6 +9,8 @@
 
 /* Monotonic nanoseconds, for durations. */
 uint64_t ptd_mono_ns(void);
+/* Wall-clock milliseconds since the epoch. */
+int64_t ptd_wall_ms(void);
 
 /* One JSON log line on stderr: {"ts", "level", "msg", ...extra's members}.
  * extra may be NULL; it is borrowed. One write a line, so lines of

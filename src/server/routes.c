@@ -11,8 +11,10 @@
 #include "endpoints.h"
 
 static const ptd_route OWN[] = {
-    {"GET", "/api/pipeline/status/stream", "status_stream", PT_ACCESS_API, NULL,
+    {"GET", "/api/pipeline/status/stream", "status_stream", PT_ACCESS_SESSION, NULL,
      ptd_status_stream_get, -1},
+    {"POST", "/api/pipeline/read_token", "read_token", PT_ACCESS_API, "application/json",
+     ptd_read_token_post, -1},
     {"GET", "/api/pipeline/issues/stream", "issues_stream", PT_ACCESS_API, NULL,
      ptd_issues_stream_get, -1},
     {"GET", "/metrics", "metrics", PT_ACCESS_API, NULL, ptd_metrics_get, -1},
@@ -30,7 +32,7 @@ ptd_route *ptd_routes_build(size_t *n) {
   if (!t) return NULL;
   memcpy(t, OWN, sizeof OWN);
   for (size_t i = 0; i < na; i++)
-    t[NOWN + i] = (ptd_route){api[i].method, api[i].path,          api[i].name, api[i].access,
+    t[NOWN + i] = (ptd_route){api[i].method,    api[i].path,    api[i].name, api[i].access,
                               api[i].body_type, ptd_api_answer, (int)i};
   t[NOWN + na] = (ptd_route){"GET", "", "other", PT_ACCESS_OPEN, NULL, NULL, -1};
   *n = NOWN + na;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "pipetrack.h"
+#include "readtoken.h"
 
 typedef struct ptd_config {
   char host[64];
@@ -20,6 +21,7 @@ typedef struct ptd_config {
   const char *ingest_key;    /* NULL: tracking needs no key (unless api_token) */
   const char *api_token;     /* NULL: the API is open */
   const char *cors_origins;  /* comma-separated, "*" for any; NULL: no CORS */
+  const char *cors_headers;  /* extra request headers a preflight allows (comma-separated) */
   size_t max_body;           /* bytes of a request body */
   size_t conn_buffer;        /* bytes of MHD buffer per connection (headers fit) */
   unsigned header_timeout_s; /* a request must arrive within this */
@@ -75,6 +77,7 @@ struct ptd_server {
   ptd_webhook *webhook;        /* NULL without --webhook-url */
   struct ptd_limiter *limiter; /* NULL without --rate-limit */
   struct ptd_guard *guard;     /* connection states, head deadline, dropped-connection log */
+  ptd_readtoken rt;            /* the read tokens' secrets and lifetime */
   /* requests between their first byte and their answer (streams excluded),
    * atomic: SIGTERM waits for them */
   int inflight;
@@ -106,6 +109,7 @@ struct ptd_req {
   int stream;           /* answered with an event stream */
   int close;            /* a framing error: "Connection: close", nothing more is read */
   char *origin;         /* allowed CORS origin to echo, or NULL */
+  int api_cred;         /* the API token was shown (track answers: a read token each) */
   unsigned retry_after; /* seconds, for a Retry-After header (429) */
   /* the body */
   char *body;

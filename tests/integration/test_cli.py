@@ -105,7 +105,8 @@ def every_command(mode, label):
                                          "input": {"cart": 42}}) + "\n")
     eq(rc, 0, label + " track --file --json")
     item = json.loads(out)["results"][0]
-    eq(sorted(item), ["event", "receipt", "replayed", "snapshot", "status"], label + " batch result members")
+    eq(sorted(item), ["event", "read_token", "receipt", "replayed", "snapshot", "status"],
+       label + " batch result members")
     eq((item["replayed"], item["receipt"]), (True, None), label + " batch result")
     check('"status":200,' in out and '"seq":0,' in out, "integers printed as answered: %r" % out[:200])
     # numbers given as options follow their rule, named before anything is sent

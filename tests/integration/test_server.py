@@ -129,8 +129,18 @@ def test_track_and_errors():
                                {"Content-Type": "application/json"})
         eq((st, doc["error"]["code"]), (400, "invalid_json"), "invalid UTF-8")
         st, _, doc = s.request("POST", "/api/pipeline/track", json.dumps({"event": {}}),
-                               {"Content-Type": "text/plain"})
+                               {"Content-Type": "text/xml"})
         eq((st, error_of(doc)), (415, ("unsupported_media_type", "Content-Type")), "415")
+        check("text/plain" in doc["error"]["message"], "the 415 names text/plain too: %s" % doc)
+        # text/plain (navigator.sendBeacon) holds the same JSON, read as strictly
+        st, _, doc = s.request("POST", "/api/pipeline/track", json.dumps({"event": {}}),
+                               {"Content-Type": "text/plain;charset=UTF-8"})
+        eq((st, error_of(doc)), (400, ("invalid_request", "event.session_id")),
+           "text/plain is read as JSON")
+        st, _, doc = s.request("POST", "/api/pipeline/snapshot", json.dumps({"session_id": "x"}),
+                               {"Content-Type": "text/plain"})
+        eq((st, error_of(doc)), (415, ("unsupported_media_type", "Content-Type")),
+           "text/plain only on the track routes")
         out = oversized(s.port, 1024 * 1024 + 1)
         check(out.startswith(b"HTTP/1.1 413"), "413 body: %r" % out[:40])
         doc = json.loads(out.split(b"\r\n\r\n", 1)[1])
