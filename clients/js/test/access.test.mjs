@@ -36,10 +36,11 @@ test("the answer that creates a session carries its read token; later answers to
   assert.equal(browser.readTokenFor("a_own"), first.read_token);
   const second = await browser.track(ev("a_own", "payment_initiated", "started"));
   assert.equal(second.read_token, null);
-  // a replay of the creating event hands it out again (its seq is 0)
+  // a replay of the creating event hands one out again (its seq is 0), freshly made
   const replay = await browser.track({ ...ev("a_own", "checkout_started", "success"), id: first.event.id });
   assert.equal(replay.replayed, true);
-  assert.equal(replay.read_token, first.read_token);
+  assert.match(replay.read_token, READ_TOKEN);
+  assert.equal((await createClient({ url: server.url, readToken: replay.read_token }).status("a_own")).data.session_id, "a_own");
   // in a batch: the result that created its session
   const { results } = await browser.trackBatch([ev("a_own", "payment_initiated", "success"), ev("a_batch", "checkout_started", "started")]);
   assert.equal(results[0].read_token, null);
@@ -55,7 +56,11 @@ test("a client that posts into somebody else's session gains no read access to i
   assert.equal(a.event.seq, 1);
   assert.equal(a.read_token, null);
   assert.equal(intruder.readTokenFor("a_victim"), null);
-  await assert.rejects(intruder.status("a_victim"), refused403); // the ingest key reads nothing
+  // the client sends no credential it has none for: 401; the ingest key itself reads nothing: 403
+  await assert.rejects(intruder.status("a_victim"), (e) => e instanceof PipetrackError && e.status === 401 && e.code === "unauthorized");
+  const withKey = await http(`${server.url}/api/pipeline/status?session_id=a_victim`, { headers: { authorization: `Bearer ${INGEST}` } });
+  assert.equal(withKey.status, 403);
+  assert.equal(withKey.json.error.code, "forbidden");
 });
 
 test("a page with only the read token reads its session and nothing else", async () => {
