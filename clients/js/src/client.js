@@ -203,7 +203,6 @@ export class PipetrackClient {
       if (snap !== undefined) body.auto_snapshot = snap;
       const doc = await this._json("/api/pipeline/track/batch", this._init("POST", { body: JSON.stringify(body), auth: this._auth("track"), keepalive }));
       const again = [];
-      let retryAfterMs = null;
       doc.results.forEach((r, k) => {
         results[todo[k]] = r;
         if (r.status >= 200 && r.status < 300) this._remember(r);
@@ -211,7 +210,7 @@ export class PipetrackClient {
       });
       if (!again.length || attempt >= this.retry.retries) return results;
       todo = again;
-      await sleep(backoffDelay(attempt, this.retry, retryAfterMs));
+      await sleep(backoffDelay(attempt, this.retry));
     }
   }
 

@@ -161,3 +161,25 @@ test("flush rejects while the server cannot be reached and keeps the events; the
     await again.stop();
   }
 });
+
+test("a 503 from the store (--test-store-fault-after) is retried with the same id: stored once", async () => {
+  const server = await startServer({ args: ["--test-store-fault-after", "2"] });
+  try {
+    const f = recordingFetch();
+    const client = createClient({ url: server.url, fetch: f, retry: { retries: 3, minDelayMs: 10, maxDelayMs: 50 } });
+    const answers = [];
+    for (const s of STEPS) answers.push(await client.track(ev("q_fault", s, "success")));
+    const { results } = await client.trackBatch([ev("q_fault", "checkout_completed", "success")]);
+    assert.deepEqual(answers.map((a) => a.event.seq), [0, 1, 2]);
+    assert.equal(results[0].event.seq, 3);
+    const statuses = f.calls.map((c) => c.status);
+    assert.equal(statuses.filter((s) => s === 503).length, 1, `statuses ${statuses}`);
+    const i = statuses.indexOf(503);
+    assert.equal(f.calls[i + 1].body, f.calls[i].body, "sent again as it was, the same id");
+    const s = await storedIds(server.url, "q_fault");
+    assert.equal(s.count, 4);
+    assert.equal(new Set(s.ids).size, 4);
+  } finally {
+    await server.stop();
+  }
+});

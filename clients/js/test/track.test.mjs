@@ -177,7 +177,7 @@ test("429 with --rate-limit: Retry-After is honoured, then the event is stored o
     assert.equal(statuses.at(-1), 201);
     // the backoff alone would be 10-20 ms; Retry-After asked for at least a second
     assert.ok(waited >= 900, `waited ${waited} ms`);
-    assert.ok(waited < 5000, `waited ${waited} ms`);
+    assert.ok(waited < 10000, `waited ${waited} ms`);
     // the same id each time: one event, not two
     const ids = new Set(f.calls.slice(1).map((c) => JSON.parse(c.body).event.id));
     assert.equal(ids.size, 1);
