@@ -1012,27 +1012,37 @@ def server_routes():
 
 
 def test_openapi_covers_routes():
-    """Every route of the server is in docs/openapi.yaml with its method."""
+    """Every route of the server is in docs/openapi.yaml with its method, and
+    its operationId is the route's name in camelCase (status_stream:
+    statusStream)."""
     routes = server_routes()
     check(len(routes) >= 25, "route table read (%d)" % len(routes))
     spec = open(os.path.join(ROOT, "docs/openapi.yaml")).read()
     check(spec.startswith("openapi: 3.1"), "OpenAPI 3.1")
     paths = {}
-    current = None
+    current = method = None
     for line in spec.splitlines():
         m = re.match(r"^  (/\S*):\s*$", line)
         if m:
             current = m.group(1)
-            paths[current] = set()
+            paths[current] = {}
             continue
         m = re.match(r"^    (get|post|put|delete|options):\s*$", line)
         if m and current:
-            paths[current].add(m.group(1).upper())
+            method = m.group(1).upper()
+            paths[current][method] = None
+            continue
+        m = re.match(r"^      operationId:\s*(\S+)\s*$", line)
+        if m and current and method:
+            paths[current][method] = m.group(1)
         elif re.match(r"^\S", line):
             current = None
     for method, path, name, access in routes:
         check(path in paths, "route %s missing from docs/openapi.yaml" % path)
         check(method in paths[path], "%s %s missing from docs/openapi.yaml" % (method, path))
+        parts = name.split("_")
+        eq(paths[path][method], parts[0] + "".join(p.capitalize() for p in parts[1:]),
+           "operationId of %s %s" % (method, path))
 
 
 def test_every_route_in_metrics():
