@@ -335,6 +335,10 @@ export class PipetrackClient {
         this._disarm();
         if (this._unload) this._unload();
         this._unload = null;
+        // what the last flush could not deliver is not kept by a closed
+        // client: each waiting track() is told, rather than left pending
+        for (const it of this._queue.splice(0))
+          it.d.reject(new PipetrackError({ status: 0, code: "not_delivered", message: "the client was closed before this event was acknowledged; send it again (same id) with another client" }));
       }
     }
     this._closed = true;

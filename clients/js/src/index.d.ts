@@ -258,7 +258,7 @@ export declare class PipetrackClient {
   tracedStep<T>(session: SessionRef, step: string, fn: () => T | Promise<T>, options?: TracedStepOptions<T>): Promise<T>;
   /** Resolves once everything queued before it is answered; rejects (keeping them queued) when the server cannot be reached. */
   flush(): Promise<void>;
-  /** Flushes, then stops; later tracks reject. */
+  /** Flushes, then stops; later tracks reject. When the last flush fails it rejects, and the queued events' track() promises reject with code "not_delivered". */
   close(): Promise<void>;
   /** The queue's last send as a page goes away (called for you on pagehide / hidden). */
   sendOnPageHide(options?: { transport?: "auto" | "fetch" | "beacon" }): void;

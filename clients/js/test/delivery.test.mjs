@@ -160,6 +160,12 @@ test("flush rejects while the server cannot be reached and keeps the events; the
   } finally {
     await again.stop();
   }
+  // closed while the server is gone: the waiting track() is rejected, not left pending
+  const closing = createClient({ url, autoFlush: { maxEvents: 100, maxDelayMs: 60000 }, retry: false });
+  const lost = closing.track(ev("q_closed", "checkout_started", "success"));
+  await assert.rejects(closing.close(), (e) => e instanceof PipetrackError && e.code === "network_error");
+  await assert.rejects(lost, (e) => e instanceof PipetrackError && e.code === "not_delivered" && e.status === 0);
+  assert.equal(closing.pending, 0);
 });
 
 test("a 503 from the store (--test-store-fault-after) is retried with the same id: stored once", async () => {
