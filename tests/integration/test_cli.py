@@ -7,6 +7,7 @@ Usage: test_cli.py PIPETRACK PIPETRACKD TMPDIR [TEST...]
 With PT_TEST_DB_URL set (a PostgreSQL server), each store is a new database
 on it instead of a SQLite file; what needs the file is left out, saying so.
 """
+import datetime
 import json
 import os
 import re
@@ -42,14 +43,25 @@ class Server:
 
 
 def run(mode, *args, stdin=None, env=None):
-    """Runs pipetrack; returns (exit status, stdout, stderr)."""
+    """Runs pipetrack (in the zone TZ=UTC unless env says another); returns
+    (exit status, stdout, stderr)."""
     e = dict(os.environ)
     e.pop("PIPETRACK_SERVER", None)
     e.pop("PIPETRACK_DB", None)
+    e["TZ"] = "UTC"
     e.update(env or {})
     p = subprocess.run([PT] + list(mode) + list(args), input=stdin, capture_output=True,
                        text=True, env=e, timeout=600)
     return p.returncode, p.stdout, p.stderr
+
+
+def iso(ms, offset_min=0, utc=False):
+    """ms since the epoch as the tool prints it: ISO 8601 with milliseconds,
+    at a fixed offset from UTC (minutes) or, utc, in UTC with "Z"."""
+    tz = datetime.timezone(datetime.timedelta(minutes=offset_min))
+    t = datetime.datetime.fromtimestamp(ms // 1000, tz).replace(microsecond=ms % 1000 * 1000)
+    s = t.isoformat(timespec="milliseconds")
+    return s.replace("+00:00", "Z") if utc else s
 
 
 def every_command(mode, label):
@@ -82,7 +94,8 @@ def every_command(mode, label):
     with open(path, "w") as f:
         f.write('{"type":"pipetrack_export","version":1}\n{"type":"event","event":{"input":{"q":[-1e-400]}}}\n')
     rc, out, err = run(mode, "import", path)
-    eq((rc, err), (2, "pipetrack: line 2: event.input.q[0]: -1e-400 " + small + " (400 invalid_json)\n"),
+    # a refused import line is a check that failed: exit 1
+    eq((rc, err), (1, "pipetrack: line 2: event.input.q[0]: -1e-400 " + small + " (400 invalid_json)\n"),
        label + " import -1e-400")
     rc, out, err = run(mode, "status", "c9")
     eq(rc != 0, True, label + " nothing of c9 stored")
@@ -128,7 +141,7 @@ def every_command(mode, label):
     eq((doc["event_count"], doc["checksum"]["state"]), (4, "completed"), label + " status --json")
     chain = doc["checksum"]["chain_hash"]
     rc, out, err = run(mode, "status", "nope")
-    eq(rc, 2, label + " status of an unknown session")
+    eq(rc, 3, label + " status of an unknown session")
     check("no session" in err, "message: %r" % err)
     rc, out, err = run(mode, "snapshot", "c1", "--notes", "checked")
     eq(rc, 0, label + " snapshot")
@@ -155,7 +168,8 @@ def every_command(mode, label):
     for cmd in (["status", "c1"], ["history", "c1"]):
         rc, out, err = run(mode, *cmd, "--bogus", "x")
         eq(rc, 2, label + " %s usage" % cmd[0])
-        check('unknown argument "--bogus"' in err, "names the argument: %r" % err)
+        eq(err, 'pipetrack: %s: unknown option "--bogus" (see pipetrack %s --help)\n'
+           % (cmd[0], cmd[0]), "names the option and the command")
     rc, out, err = run(mode, "track", "--session", "c9", "--pipeline", "checkout_digital", "--step",
                        "payment_initiated", "--status", "failure", "--error-code", "card_declined",
                        "--error-message", "Declined")
@@ -170,7 +184,7 @@ def every_command(mode, label):
     rc, out, err = run(mode, "issues", "resolve", items[0]["id"])
     check(rc == 0 and "status     resolved" in out, label + " issues resolve: %r" % out)
     rc, out, err = run(mode, "issues", "show", "iss_000000000000000000000000")
-    eq(rc, 2, label + " unknown issue")
+    eq(rc, 3, label + " unknown issue")
     rc, out, err = run(mode, "issues", "bogus")
     eq(rc, 2, label + " issues usage")
     rc, out, err = run(mode, "bogus")
@@ -248,10 +262,10 @@ def test_db_mode():
     bad = open(export).read().replace('"step":"payment_confirmed"', '"step":"checkout_completed"', 1)
     db3 = fresh_db("db3")
     rc, out, err = run(["--db", db3], "import", "-", stdin=bad)
-    eq(rc, 2, "altered import exit")
+    eq(rc, 1, "altered import exit")
     check(re.search(r"line \d+: .*does not follow the chain", err), "names the line: %r" % err)
     rc, out, err = run(["--db", db3], "status", "c1")
-    eq(rc, 2, "nothing of the altered import stored")
+    eq(rc, 3, "nothing of the altered import stored")
     rc, out, err = run(["--db", db], "import", "/nonexistent/file")
     eq(rc, 2, "unreadable file")
 
@@ -389,7 +403,7 @@ def test_redact_command():
             if mode[0] == "--db":
                 check("by the pipetrack tool (user " in note, "the tool's actor: %r" % note)
             rc, out, err = run(mode, "redact", sid, "nope")
-            eq(rc, 2, "unknown event id")
+            eq(rc, 3, "unknown event id")
             check("event_ids[0]" in err, err)
             rc, out, err = run(mode, "redact", sid)
             eq((rc, out.splitlines()[0]), (0, "2 events of %s redacted" % sid), "the whole session")
@@ -560,7 +574,7 @@ def test_refusals_and_tables():
             eq(len(rows), 4, label + " head, two rows, the next page: %r" % out)
             for row, (iid, last) in zip(rows[1:3], want):
                 f = row.split()
-                eq(f[:5], [iid, "open", "10", "10", str(last)], label + " issue row")
+                eq(f[:5], [iid, "open", "10", "10", iso(last)], label + " issue row")
                 check(row.endswith("checkout_started failed in checkout_digital: " + f[-1])
                       and f[-1] in ("code0", "code1", "code2"), "title: %r" % row)
             check(rows[3].startswith("more: --cursor "), label + " more line: %r" % rows[3])
@@ -579,7 +593,7 @@ def test_refusals_and_tables():
                 check(err.startswith("pipetrack: export: %s: " % s.url) and "writ" in err.lower(),
                       "server export refused: %r" % err)
             rc, out, err = run(m, "export", "--session", "nope")
-            eq((rc, out, err), (2, "", 'pipetrack: session_id: no session "nope" is stored '
+            eq((rc, out, err), (3, "", 'pipetrack: session_id: no session "nope" is stored '
                                         '(404 not_found)\n'), label + " export of no session")
     finally:
         eq(s.stop(), 0, "server exit")
