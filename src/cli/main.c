@@ -337,10 +337,10 @@ int main(int argc, char **argv) {
   if (a.version) {
     printf("pipetrack %s\n", PT_VERSION);
     rc = EXIT_OK;
-  } else if (a.cmd && !a.cmd->run) {
-    rc = help_command(&a);
   } else if (a.help) {
     rc = show_help(a.cmd);
+  } else if (a.cmd && !a.cmd->run) {
+    rc = help_command(&a);
   } else if (!a.cmd) {
     fputs(USAGE, stderr);
     rc = EXIT_USAGE;
