@@ -836,6 +836,13 @@ def test_status_errors():
     track_checkout(mode, "e2", fail_at=2, error=("gateway\x1b[31m", "line one\nline\ttwo\x07"))
     track_checkout(mode, "e3", fail_at=0, error=None)
     track_checkout(mode, "e4")
+    # a failure older than the 100 events a status holds: named, and where to look
+    lines = [json.dumps({"session_id": "e5", "pipeline_type": "checkout_digital",
+                         "step": "checkout_started", "status": "failure"})]
+    lines += [json.dumps({"session_id": "e5", "pipeline_type": "checkout_digital",
+                          "step": "payment_initiated", "status": "started"})] * 100
+    rc, out, err = run(mode, "track", "--file", "-", stdin="\n".join(lines) + "\n")
+    eq(rc, 0, "e5 tracked")
     s = Server(db)
     try:
         for m in (mode, ["--server", s.url]):
@@ -843,7 +850,9 @@ def test_status_errors():
                               ("e2", ["payment_confirmed (seq 2): gateway\\x1B[31m: "
                                       "line one\\nline\\ttwo\\x07"]),
                               ("e3", ["checkout_started (seq 0): no error given"]),
-                              ("e4", [])):
+                              ("e4", []),
+                              ("e5", ["checkout_started: not among the 100 latest events "
+                                      "(pipetrack report e5 shows it)"])):
                 rc, out, err = run(m, "status", sid)
                 eq((rc, err), (0, ""), "status " + sid)
                 eq([l[11:] for l in out.splitlines() if l.startswith("error      ")], want,
