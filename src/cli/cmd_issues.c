@@ -5,33 +5,45 @@
 #include <string.h>
 
 #include "commands.h"
+#include "times.h"
 
-static void issues_table(json_t *doc) {
+static void issues_table(const ptc_tool *tl, json_t *doc) {
   json_t *items = json_object_get(doc, "items");
-  printf("%-28s %-9s %6s %8s %-14s %s\n", "ISSUE", "STATUS", "COUNT", "SESSIONS", "LAST_SEEN",
+  int w = tl->utc ? 24 : 29;
+  printf("%-28s %-9s %6s %8s %-*s %s\n", "ISSUE", "STATUS", "COUNT", "SESSIONS", w, "LAST_SEEN",
          "TITLE");
   for (size_t i = 0; i < json_array_size(items); i++) {
     json_t *x = json_array_get(items, i);
-    printf("%-28s %-9s %6lld %8lld %-14lld %s\n", ptc_js(x, "id"), ptc_js(x, "status"),
-           ptc_ji(x, "count"), ptc_ji(x, "sessions_affected"), ptc_ji(x, "last_seen"),
-           ptc_js(x, "title"));
+    char t[PTC_TIME_LEN], title[512];
+    printf("%-28s %-9s %6lld %8lld %-*s %s\n", ptc_js(x, "id"), ptc_js(x, "status"),
+           ptc_ji(x, "count"), ptc_ji(x, "sessions_affected"), w, ptc_jtime(tl, x, "last_seen", t),
+           ptc_clean(ptc_js(x, "title"), title, sizeof title));
   }
   ptc_more_line(doc);
 }
 
-static void issue_card(json_t *x) {
+static void issue_card(const ptc_tool *tl, json_t *x) {
+  char t1[PTC_TIME_LEN], t2[PTC_TIME_LEN], t3[PTC_TIME_LEN], fp[512], title[512], msg[2048];
   printf(
       "%s  %s\n%s\nstatus     %s (reopened %lld times)\ncount      %lld failures in %lld sessions\n"
-      "first/last %lld / %lld\nlast       %s\n",
-      ptc_js(x, "id"), ptc_js(x, "fingerprint"), ptc_js(x, "title"), ptc_js(x, "status"),
+      "first seen %s\nlast seen  %s\n",
+      ptc_js(x, "id"), ptc_clean(ptc_js(x, "fingerprint"), fp, sizeof fp),
+      ptc_clean(ptc_js(x, "title"), title, sizeof title), ptc_js(x, "status"),
       ptc_ji(x, "reopened"), ptc_ji(x, "count"), ptc_ji(x, "sessions_affected"),
-      ptc_ji(x, "first_seen"), ptc_ji(x, "last_seen"), ptc_js(x, "last_session_id"));
+      ptc_jtime(tl, x, "first_seen", t1), ptc_jtime(tl, x, "last_seen", t2));
+  if (json_is_number(json_object_get(x, "resolved_at")))
+    printf("resolved   %s\n", ptc_jtime(tl, x, "resolved_at", t3));
+  printf("last       %s\n", ptc_js(x, "last_session_id"));
+  json_t *err = json_object_get(json_object_get(x, "sample_event"), "error");
+  if (json_is_object(err))
+    printf("message    %s\n", ptc_clean(ptc_js(err, "message"), msg, sizeof msg));
   json_t *sess = json_object_get(x, "sessions");
-  if (json_array_size(sess)) printf("\n%-32s %-14s %s\n", "SESSION", "FIRST_SEEN", "LAST_SEEN");
+  int w = tl->utc ? 24 : 29;
+  if (json_array_size(sess)) printf("\n%-32s %-*s %s\n", "SESSION", w, "FIRST_SEEN", "LAST_SEEN");
   for (size_t i = 0; i < json_array_size(sess); i++) {
     json_t *s = json_array_get(sess, i);
-    printf("%-32s %-14lld %lld\n", ptc_js(s, "session_id"), ptc_ji(s, "first_seen"),
-           ptc_ji(s, "last_seen"));
+    printf("%-32s %-*s %s\n", ptc_js(s, "session_id"), w, ptc_jtime(tl, s, "first_seen", t1),
+           ptc_jtime(tl, s, "last_seen", t2));
   }
 }
 
@@ -47,19 +59,27 @@ static int one_issue(const ptc_tool *tl, const char *id, int resolve) {
   return rc;
 }
 
-int ptc_cmd_issues(const ptc_tool *tl, int argc, char **argv) {
-  int named = argc > 1 && argv[1][0] != '-';
-  const char *sub = named ? argv[1] : "list";
+int ptc_cmd_issues(const ptc_tool *tl, const ptc_args *a) {
+  const char *sub = a->npos ? a->pos[0] : "list";
+  static const char *const list_only[] = {"--status", "--pipeline", "--limit", "--cursor", NULL};
   if (strcmp(sub, "show") == 0 || strcmp(sub, "resolve") == 0) {
-    if (argc < 3) return ptc_fail(EXIT_USAGE, "issues %s: ISSUE_ID is required", sub);
-    return one_issue(tl, argv[2], strcmp(sub, "resolve") == 0);
+    const char *opt = ptc_opt_any(a, list_only);
+    if (opt)
+      return ptc_fail(EXIT_USAGE,
+                      "issues %s: unknown option \"%s\" (it is an option of issues list)", sub,
+                      opt);
+    if (a->npos < 2) return ptc_fail(EXIT_USAGE, "issues %s: ISSUE_ID is required", sub);
+    if (a->npos > 2)
+      return ptc_fail(EXIT_USAGE, "issues %s: unexpected argument \"%s\"", sub, a->pos[2]);
+    return one_issue(tl, a->pos[1], strcmp(sub, "resolve") == 0);
   }
   if (strcmp(sub, "list") != 0)
     return ptc_fail(EXIT_USAGE, "issues: unknown subcommand \"%s\" (list, show, resolve)", sub);
+  if (a->npos > 1)
+    return ptc_fail(EXIT_USAGE, "issues list: unexpected argument \"%s\"", a->pos[1]);
   static const ptc_flag flags[] = {{"--status", "status", 0, 0},
                                    {"--pipeline", "pipeline_type", 0, 0},
                                    {"--limit", "limit", 1, PT_PAGE_MAX},
                                    {"--cursor", "cursor", 0, 0}};
-  return ptc_show_query(tl, "/api/pipeline/issues", NULL, argc, argv, named ? 2 : 1, flags, 4,
-                        "issues", issues_table);
+  return ptc_show_query(tl, "/api/pipeline/issues", NULL, a, flags, 4, "issues", issues_table);
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "times.h"
 
 /* ---- status ------------------------------------------------------------------------- */
 
@@ -22,85 +23,131 @@ static void print_steps(json_t *ck) {
   }
 }
 
-static void status_table(json_t *doc) {
+/* The latest failure of step among the events shown, or NULL. */
+static json_t *failure_of(json_t *evs, const char *step) {
+  for (size_t i = json_array_size(evs); i-- > 0;) {
+    json_t *e = json_array_get(evs, i);
+    if (strcmp(ptc_js(e, "step"), step) == 0 && strcmp(ptc_js(e, "status"), "failure") == 0)
+      return e;
+  }
+  return NULL;
+}
+
+/* "error      STEP (seq N): CODE: MESSAGE" for each failed step. */
+static void print_errors(json_t *doc, json_t *ck) {
+  json_t *failed = json_object_get(ck, "failed_steps"), *evs = json_object_get(doc, "events");
+  for (size_t i = 0; i < json_array_size(failed); i++) {
+    const char *step = json_string_value(json_array_get(failed, i));
+    json_t *e = step ? failure_of(evs, step) : NULL;
+    char code[256], msg[2048];
+    if (!step) continue;
+    if (!e) {
+      printf("error      %s: not among the %zu latest events (pipetrack report %s shows it)\n",
+             step, json_array_size(evs), ptc_js(doc, "session_id"));
+      continue;
+    }
+    json_t *err = json_object_get(e, "error");
+    if (json_is_object(err))
+      printf("error      %s (seq %lld): %s: %s\n", step, ptc_ji(e, "seq"),
+             ptc_clean(ptc_js(err, "code"), code, sizeof code),
+             ptc_clean(ptc_js(err, "message"), msg, sizeof msg));
+    else
+      printf("error      %s (seq %lld): no error given\n", step, ptc_ji(e, "seq"));
+  }
+}
+
+static void status_table(const ptc_tool *tl, json_t *doc) {
   json_t *ck = json_object_get(doc, "checksum"), *pr = json_object_get(ck, "progress");
+  char t1[PTC_TIME_LEN], t2[PTC_TIME_LEN], d[32];
   printf(
       "session    %s (%s)\nstate      %s%s\nprogress   %lld/%lld steps (%lld%%)\nevents     "
-      "%lld\n"
-      "chain      %s\n",
+      "%lld\n",
       ptc_js(doc, "session_id"), ptc_js(doc, "pipeline_type"), ptc_js(ck, "state"),
       json_is_true(json_object_get(doc, "terminal")) ? " (terminal)" : "", ptc_ji(pr, "completed"),
-      ptc_ji(pr, "total"), ptc_ji(pr, "percent"), ptc_ji(doc, "event_count"),
-      ptc_js(ck, "chain_hash"));
+      ptc_ji(pr, "total"), ptc_ji(pr, "percent"), ptc_ji(doc, "event_count"));
+  if (json_is_number(json_object_get(ck, "started_at")))
+    printf("started    %s\nlast event %s (%s after the start)\n",
+           ptc_jtime(tl, ck, "started_at", t1), ptc_jtime(tl, ck, "last_event_at", t2),
+           ptc_duration_format((double)ptc_ji(ck, "duration_ms"), d, sizeof d));
+  printf("chain      %s\n", ptc_js(ck, "chain_hash"));
   print_steps(ck);
+  print_errors(doc, ck);
   json_t *evs = json_object_get(doc, "events");
   size_t n = json_array_size(evs), from = n > 10 ? n - 10 : 0;
-  if (n) printf("\n%5s  %-24s %-10s %-14s %s\n", "SEQ", "STEP", "STATUS", "TS", "ID");
+  int w = tl->utc ? 24 : 29;
+  if (n) printf("\n%5s  %-24s %-10s %-*s %s\n", "SEQ", "STEP", "STATUS", w, "TS", "ID");
   for (size_t i = from; i < n; i++) {
     json_t *e = json_array_get(evs, i);
-    printf("%5lld  %-24s %-10s %-14lld %s\n", ptc_ji(e, "seq"), ptc_js(e, "step"),
-           ptc_js(e, "status"), ptc_ji(e, "ts"), ptc_js(e, "id"));
+    printf("%5lld  %-24s %-10s %-*s %s\n", ptc_ji(e, "seq"), ptc_js(e, "step"), ptc_js(e, "status"),
+           w, ptc_jtime(tl, e, "ts", t1), ptc_js(e, "id"));
   }
   json_t *ls = json_object_get(doc, "latest_snapshot");
   if (json_is_object(ls))
-    printf("\nlatest snapshot %s (%lld events)\n", ptc_js(ls, "id"), ptc_ji(ls, "event_count"));
+    printf("\nlatest snapshot %s (%lld events, %s)\n", ptc_js(ls, "id"), ptc_ji(ls, "event_count"),
+           ptc_jtime(tl, ls, "created_at", t1));
 }
 
-int ptc_cmd_status(const ptc_tool *tl, int argc, char **argv) {
-  if (argc < 2 || argv[1][0] == '-') return ptc_fail(EXIT_USAGE, "status: SESSION is required");
+int ptc_cmd_status(const ptc_tool *tl, const ptc_args *a) {
+  const char *sid = ptc_need(a, "SESSION");
+  if (!sid) return EXIT_USAGE;
   static const ptc_flag flags[] = {{"--pipeline", "pipeline_type", 0, 0}};
-  return ptc_show_query(tl, "/api/pipeline/status", argv[1], argc, argv, 2, flags, 1, "status",
-                        status_table);
+  return ptc_show_query(tl, "/api/pipeline/status", sid, a, flags, 1, "status", status_table);
 }
 
 /* ---- snapshot and history ------------------------------------------------------------ */
 
-static void snapshot_line(json_t *doc) {
-  printf("%s  %s  %lld events  chain %s\n", ptc_js(doc, "id"), ptc_js(doc, "state"),
-         ptc_ji(doc, "event_count"), ptc_js(doc, "chain_hash"));
+static void snapshot_line(const ptc_tool *tl, json_t *doc) {
+  char t[PTC_TIME_LEN];
+  printf("%s  %s  %lld events  %s  chain %s\n", ptc_js(doc, "id"), ptc_js(doc, "state"),
+         ptc_ji(doc, "event_count"), ptc_jtime(tl, doc, "created_at", t),
+         ptc_js(doc, "chain_hash"));
 }
 
-int ptc_cmd_snapshot(const ptc_tool *tl, int argc, char **argv) {
-  if (argc < 2 || argv[1][0] == '-') return ptc_fail(EXIT_USAGE, "snapshot: SESSION is required");
+int ptc_cmd_snapshot(const ptc_tool *tl, const ptc_args *a) {
+  const char *sid = ptc_need(a, "SESSION"), *notes = ptc_opt(a, "--notes");
+  if (!sid) return EXIT_USAGE;
   json_t *b = json_object();
-  json_object_set_new(b, "session_id", json_string(argv[1]));
-  for (int i = 2; i + 1 < argc; i++)
-    if (strcmp(argv[i], "--notes") == 0) json_object_set_new(b, "notes", json_string(argv[++i]));
+  json_object_set_new(b, "session_id", json_string(sid));
+  if (notes) json_object_set_new(b, "notes", json_string(notes));
   return ptc_show_post(tl, "/api/pipeline/snapshot", b, snapshot_line);
 }
 
-static void history_table(json_t *doc) {
+static void history_table(const ptc_tool *tl, json_t *doc) {
   json_t *items = json_object_get(doc, "items");
-  printf("%-40s %-12s %7s %-15s %s\n", "ID", "STATE", "EVENTS", "CREATED_AT", "NOTES");
+  int w = tl->utc ? 24 : 29;
+  printf("%-40s %-12s %7s %-*s %s\n", "ID", "STATE", "EVENTS", w, "CREATED_AT", "NOTES");
   for (size_t i = 0; i < json_array_size(items); i++) {
     json_t *e = json_array_get(items, i);
     const char *notes = json_string_value(json_object_get(e, "notes"));
-    printf("%-40s %-12s %7lld %-15lld %s\n", ptc_js(e, "id"), ptc_js(e, "state"),
-           ptc_ji(e, "event_count"), ptc_ji(e, "created_at"), notes ? notes : "");
+    char t[PTC_TIME_LEN], clean[512];
+    printf("%-40s %-12s %7lld %-*s %s\n", ptc_js(e, "id"), ptc_js(e, "state"),
+           ptc_ji(e, "event_count"), w, ptc_jtime(tl, e, "created_at", t),
+           notes ? ptc_clean(notes, clean, sizeof clean) : "");
   }
   ptc_more_line(doc);
 }
 
-int ptc_cmd_history(const ptc_tool *tl, int argc, char **argv) {
-  if (argc < 2 || argv[1][0] == '-') return ptc_fail(EXIT_USAGE, "history: SESSION is required");
+int ptc_cmd_history(const ptc_tool *tl, const ptc_args *a) {
+  const char *sid = ptc_need(a, "SESSION");
+  if (!sid) return EXIT_USAGE;
   static const ptc_flag flags[] = {{"--limit", "limit", 1, PT_PAGE_MAX},
                                    {"--cursor", "cursor", 0, 0}};
-  return ptc_show_query(tl, "/api/pipeline/registry", argv[1], argc, argv, 2, flags, 2, "history",
-                        history_table);
+  return ptc_show_query(tl, "/api/pipeline/registry", sid, a, flags, 2, "history", history_table);
 }
 
 /* ---- report ------------------------------------------------------------------------------ */
 
-int ptc_cmd_report(const ptc_tool *tl, int argc, char **argv) {
-  if (argc < 2 || argv[1][0] == '-') return ptc_fail(EXIT_USAGE, "report: SESSION is required");
-  const char *fmt = tl->json ? "json" : "markdown";
-  for (int i = 2; i + 1 < argc; i++)
-    if (strcmp(argv[i], "--format") == 0) fmt = argv[++i];
-  if (strcmp(fmt, "json") != 0 && strcmp(fmt, "markdown") != 0)
-    return ptc_fail(EXIT_USAGE, "report: --format must be markdown or json");
+int ptc_cmd_report(const ptc_tool *tl, const ptc_args *a) {
+  const char *sid = ptc_need(a, "SESSION"), *fmt = ptc_opt(a, "--format");
+  if (!sid) return EXIT_USAGE;
+  if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "markdown") != 0)
+    return ptc_fail(EXIT_USAGE, "report: --format must be markdown or json, got \"%s\"", fmt);
+  if (fmt && tl->json && strcmp(fmt, "markdown") == 0)
+    return ptc_fail(EXIT_USAGE, "report: --json and --format markdown ask for different things");
+  if (!fmt) fmt = tl->json ? "json" : "markdown";
   ptc_target t;
   ptc_target_open(&t, "/api/pipeline/report");
-  ptc_target_arg(&t, "session_id", argv[1]);
+  ptc_target_arg(&t, "session_id", sid);
   ptc_target_arg(&t, "format", fmt);
   char *target = ptc_target_close(&t), *out;
   int rc = ptc_fetch(tl, "GET", target, NULL, 0, NULL, &out);
@@ -174,7 +221,7 @@ static int verify_all(const ptc_tool *tl) {
     json_t *items = json_object_get(doc, "items");
     for (size_t i = 0; i < json_array_size(items); i++) {
       int r = verify_one(tl, ptc_js(json_array_get(items, i), "session_id"), 1);
-      if (r == EXIT_USAGE) {
+      if (r != EXIT_OK && r != EXIT_CHECK) {
         json_decref(doc);
         return r;
       }
@@ -195,35 +242,36 @@ static int verify_all(const ptc_tool *tl) {
   return worst;
 }
 
-int ptc_cmd_verify(const ptc_tool *tl, int argc, char **argv) {
-  if (argc >= 2 && strcmp(argv[1], "--all") == 0) return verify_all(tl);
-  if (argc < 2 || argv[1][0] == '-')
-    return ptc_fail(EXIT_USAGE, "verify: SESSION or --all is required");
-  return verify_one(tl, argv[1], 0);
+int ptc_cmd_verify(const ptc_tool *tl, const ptc_args *a) {
+  int all = ptc_opt(a, "--all") != NULL;
+  if (all && a->npos) return ptc_fail(EXIT_USAGE, "verify: SESSION or --all, not both");
+  if (all) return verify_all(tl);
+  if (!a->npos) return ptc_fail(EXIT_USAGE, "verify: SESSION or --all is required");
+  return verify_one(tl, a->pos[0], 0);
 }
 
 /* ---- sessions ----------------------------------------------------------------------------- */
 
-static void sessions_table(json_t *doc) {
+static void sessions_table(const ptc_tool *tl, json_t *doc) {
   json_t *items = json_object_get(doc, "items");
+  char t[PTC_TIME_LEN];
   printf("%-32s %-18s %-12s %8s %6s %s\n", "SESSION", "PIPELINE", "STATE", "PROGRESS", "EVENTS",
          "LAST_ACTIVITY");
   for (size_t i = 0; i < json_array_size(items); i++) {
     json_t *s = json_array_get(items, i), *p = json_object_get(s, "progress");
     char prog[48];
     snprintf(prog, sizeof prog, "%lld/%lld", ptc_ji(p, "completed"), ptc_ji(p, "total"));
-    printf("%-32s %-18s %-12s %8s %6lld %lld\n", ptc_js(s, "session_id"),
-           ptc_js(s, "pipeline_type"), ptc_js(s, "state"), prog, ptc_ji(s, "event_count"),
-           ptc_ji(s, "updated_at"));
+    printf("%-32s %-18s %-12s %8s %6lld %s\n", ptc_js(s, "session_id"), ptc_js(s, "pipeline_type"),
+           ptc_js(s, "state"), prog, ptc_ji(s, "event_count"), ptc_jtime(tl, s, "updated_at", t));
   }
   ptc_more_line(doc);
 }
 
-int ptc_cmd_sessions(const ptc_tool *tl, int argc, char **argv) {
+int ptc_cmd_sessions(const ptc_tool *tl, const ptc_args *a) {
   static const ptc_flag flags[] = {{"--pipeline", "pipeline_type", 0, 0},
                                    {"--state", "state", 0, 0},
                                    {"--limit", "limit", 1, PT_PAGE_MAX},
                                    {"--cursor", "cursor", 0, 0}};
-  return ptc_show_query(tl, "/api/pipeline/sessions", NULL, argc, argv, 1, flags, 4, "sessions",
+  return ptc_show_query(tl, "/api/pipeline/sessions", NULL, a, flags, 4, "sessions",
                         sessions_table);
 }

@@ -2,7 +2,6 @@
  * of events (one JSON object a line) sent in batches, each refusal named by
  * its line. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,7 +9,6 @@
 #include "commands.h"
 #include "input.h"
 #include "pipetrack.h"
-
 
 /* What the batches of a file came to. */
 typedef struct tally {
@@ -60,26 +58,30 @@ static int track_lines(const ptc_tool *tl, const char *file) {
   return y.refused ? EXIT_USAGE : EXIT_OK;
 }
 
-/* The event of the options v (indexed by their letters) with its input and
- * output already read (taken); NULL when out of memory. A text that is not
- * UTF-8 leaves its member out, for the API to name. */
-static json_t *event_of(const char **v, long long ts, json_t **payload) {
+/* The event of the options with its input and output already read
+ * (taken); NULL when out of memory. A text that is not UTF-8 leaves its
+ * member out, for the API to name. */
+static json_t *event_of(const ptc_args *a, long long ts, json_t **payload) {
   static const struct {
-    char opt;
-    const char *name;
-  } members[] = {
-      {'s', "session_id"}, {'p', "pipeline_type"}, {'x', "step"}, {'t', "status"}, {'i', "id"}};
+    const char *opt, *name;
+  } members[] = {{"--session", "session_id"},
+                 {"--pipeline", "pipeline_type"},
+                 {"--step", "step"},
+                 {"--status", "status"},
+                 {"--id", "id"}};
   json_t *ev = json_object();
-  for (size_t k = 0; ev && k < sizeof members / sizeof *members; k++)
-    if (v[(int)members[k].opt])
-      json_object_set_new(ev, members[k].name, json_string(v[(int)members[k].opt]));
-  if (ev && v['T']) json_object_set_new(ev, "ts", json_integer(ts));
+  for (size_t k = 0; ev && k < sizeof members / sizeof *members; k++) {
+    const char *v = ptc_opt(a, members[k].opt);
+    if (v) json_object_set_new(ev, members[k].name, json_string(v));
+  }
+  if (ev && ts >= 0) json_object_set_new(ev, "ts", json_integer(ts));
   if (ev && payload[0]) json_object_set(ev, "input", payload[0]);
   if (ev && payload[1]) json_object_set(ev, "output", payload[1]);
-  if (ev && (v['c'] || v['m'])) {
+  const char *code = ptc_opt(a, "--error-code"), *msg = ptc_opt(a, "--error-message");
+  if (ev && (code || msg)) {
     json_t *e = json_object();
-    if (v['c']) json_object_set_new(e, "code", json_string(v['c']));
-    if (v['m']) json_object_set_new(e, "message", json_string(v['m']));
+    if (code) json_object_set_new(e, "code", json_string(code));
+    if (msg) json_object_set_new(e, "message", json_string(msg));
     json_object_set_new(ev, "error", e);
   }
   json_decref(payload[0]);
@@ -87,12 +89,14 @@ static json_t *event_of(const char **v, long long ts, json_t **payload) {
   return ev;
 }
 
-static int track_one(const ptc_tool *tl, const char **v, int snap) {
+static int track_one(const ptc_tool *tl, const ptc_args *a) {
   long long ts = -1;
-  if (v['T'] && ptc_int_option("track", "--ts", v['T'], 0, PT_TS_MAX, &ts) != EXIT_OK)
+  const char *tstext = ptc_opt(a, "--ts");
+  if (tstext && ptc_int_option("track", "--ts", tstext, 0, PT_TS_MAX, &ts) != EXIT_OK)
     return EXIT_USAGE;
   json_t *payload[2] = {NULL, NULL};
-  const char *names[2] = {"input", "output"}, *texts[2] = {v['I'], v['O']};
+  const char *names[2] = {"input", "output"};
+  const char *texts[2] = {ptc_opt(a, "--input"), ptc_opt(a, "--output")};
   for (int k = 0; k < 2; k++) {
     char why[300];
     if (texts[k] && !(payload[k] = ptc_json(texts[k], strlen(texts[k]), why, sizeof why))) {
@@ -100,7 +104,8 @@ static int track_one(const ptc_tool *tl, const char **v, int snap) {
       return ptc_fail(EXIT_USAGE, "track: --%s: %s", names[k], why);
     }
   }
-  json_t *ev = event_of(v, ts, payload);
+  json_t *ev = event_of(a, ts, payload);
+  int snap = ptc_opt(a, "--snapshot") != NULL;
   json_t *body = ev ? json_pack("{s:o, s:b}", "event", ev, "auto_snapshot", snap) : NULL;
   char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
@@ -123,32 +128,19 @@ static int track_one(const ptc_tool *tl, const char **v, int snap) {
   return EXIT_OK;
 }
 
-int ptc_cmd_track(const ptc_tool *tl, int argc, char **argv) {
-  static const struct option lo[] = {{"session", 1, 0, 's'},
-                                     {"pipeline", 1, 0, 'p'},
-                                     {"step", 1, 0, 'x'},
-                                     {"status", 1, 0, 't'},
-                                     {"id", 1, 0, 'i'},
-                                     {"ts", 1, 0, 'T'},
-                                     {"input", 1, 0, 'I'},
-                                     {"output", 1, 0, 'O'},
-                                     {"error-code", 1, 0, 'c'},
-                                     {"error-message", 1, 0, 'm'},
-                                     {"snapshot", 0, 0, 'S'},
-                                     {"file", 1, 0, 'f'},
-                                     {0, 0, 0, 0}};
-  const char *v[128] = {0};
-  int c, snap = 0;
-  optind = 1;
-  while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    if (c == '?') return ptc_fail(EXIT_USAGE, "track: unknown option (see pipetrack track --help)");
-    if (c == 'S')
-      snap = 1;
-    else
-      v[c] = optarg;
-  }
-  if (v['f']) return track_lines(tl, v['f']);
-  if (!v['s'] || !v['p'] || !v['x'] || !v['t'])
-    return ptc_fail(EXIT_USAGE, "track: --session, --pipeline, --step and --status are required");
-  return track_one(tl, v, snap);
+int ptc_cmd_track(const ptc_tool *tl, const ptc_args *a) {
+  static const char *const one[] = {
+      "--session", "--pipeline", "--step",       "--status",        "--id",       "--ts",
+      "--input",   "--output",   "--error-code", "--error-message", "--snapshot", NULL};
+  const char *file = ptc_opt(a, "--file"), *other = ptc_opt_any(a, one);
+  if (file && other)
+    return ptc_fail(EXIT_USAGE,
+                    "track: --file and %s: events come from the file or from options, not both",
+                    other);
+  if (file) return track_lines(tl, file);
+  if (!ptc_opt(a, "--session") || !ptc_opt(a, "--pipeline") || !ptc_opt(a, "--step") ||
+      !ptc_opt(a, "--status"))
+    return ptc_fail(EXIT_USAGE,
+                    "track: --session, --pipeline, --step and --status are required (or --file)");
+  return track_one(tl, a);
 }

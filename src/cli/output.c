@@ -3,12 +3,15 @@
  * request targets are built with their values percent-escaped. */
 #include "output.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "input.h"
 #include "pipetrack.h"
+#include "times.h"
 
 int ptc_fail(int code, const char *fmt, ...) {
   va_list ap;
@@ -42,7 +45,9 @@ int ptc_answer_failed(int status, const char *text) {
   json_t *e = json_object_get(doc, "error");
   const char *msg = json_string_value(json_object_get(e, "message"));
   const char *code = json_string_value(json_object_get(e, "code"));
-  int rc = ptc_fail(EXIT_USAGE, "%s (%d %s)", msg ? msg : text, status, code ? code : "error");
+  int named = json_is_string(json_object_get(e, "field"));
+  int rc = ptc_fail(status == 404 && named ? EXIT_NOT_FOUND : EXIT_USAGE, "%s (%d %s)",
+                    msg ? msg : text, status, code ? code : "error");
   json_decref(doc);
   return rc;
 }
@@ -50,6 +55,7 @@ int ptc_answer_failed(int status, const char *text) {
 int ptc_fetch(const ptc_tool *tl, const char *method, const char *target, const char *body,
               size_t len, int *status, char **text) {
   *text = NULL;
+  if (status) *status = 0;
   if (!target) return ptc_fail(EXIT_USAGE, "out of memory");
   int st;
   char *out;
@@ -88,7 +94,7 @@ json_t *ptc_call(const ptc_tool *tl, const char *method, const char *target, con
 }
 
 int ptc_show(const ptc_tool *tl, const char *method, const char *target, const char *body,
-             void (*table)(json_t *doc)) {
+             ptc_table table) {
   int rc;
   char *raw;
   json_t *doc = ptc_call(tl, method, target, body, body ? strlen(body) : 0, NULL, &raw, &rc);
@@ -96,13 +102,13 @@ int ptc_show(const ptc_tool *tl, const char *method, const char *target, const c
   if (tl->json)
     puts(raw);
   else
-    table(doc);
+    table(tl, doc);
   free(raw);
   json_decref(doc);
   return EXIT_OK;
 }
 
-int ptc_show_post(const ptc_tool *tl, const char *path, json_t *body, void (*table)(json_t *doc)) {
+int ptc_show_post(const ptc_tool *tl, const char *path, json_t *body, ptc_table table) {
   char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
   if (!text) return ptc_fail(EXIT_USAGE, "out of memory");
@@ -126,6 +132,33 @@ long long ptc_ji(json_t *o, const char *k) {
 void ptc_more_line(json_t *doc) {
   const char *next = json_string_value(json_object_get(doc, "next_cursor"));
   if (next) printf("more: --cursor %s\n", next);
+}
+
+const char *ptc_jtime(const ptc_tool *tl, json_t *o, const char *k, char *buf) {
+  json_t *v = json_object_get(o, k);
+  return ptc_time_format(json_is_number(v) ? ptc_ji(o, k) : -1, tl->utc, buf);
+}
+
+const char *ptc_clean(const char *s, char *buf, size_t len) {
+  size_t o = 0;
+  assert(len >= 8);
+  for (; *s && o + 4 < len; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c >= 0x20 && c != 0x7f) {
+      buf[o++] = (char)c;
+    } else if (o + 8 < len) {
+      o += (size_t)snprintf(buf + o, len - o, c == '\n' ? "\\n" : c == '\t' ? "\\t" : "\\x%02X", c);
+    } else {
+      break;
+    }
+  }
+  if (*s) {
+    o = o > len - 4 ? len - 4 : o;
+    memcpy(buf + o, "...", 3);
+    o += 3;
+  }
+  buf[o] = '\0';
+  return buf;
 }
 
 /* ---- request targets ------------------------------------------------------------ */
@@ -171,28 +204,26 @@ char *ptc_target_close(ptc_target *t) {
   return t->text;
 }
 
-int ptc_target_flags(ptc_target *t, int argc, char **argv, int first, const ptc_flag *flags,
-                     size_t n, const char *cmd) {
-  for (int i = first; i < argc; i++) {
-    const ptc_flag *f = NULL;
-    for (size_t k = 0; k < n && !f; k++)
-      if (strcmp(argv[i], flags[k].flag) == 0 && i + 1 < argc) f = &flags[k];
-    if (!f) return ptc_fail(EXIT_USAGE, "%s: unknown argument \"%s\"", cmd, argv[i]);
-    long long v;
-    if (f->lo < f->hi && ptc_int_option(cmd, f->flag, argv[i + 1], f->lo, f->hi, &v) != EXIT_OK)
+int ptc_target_flags(ptc_target *t, const ptc_args *a, const ptc_flag *flags, size_t n,
+                     const char *cmd) {
+  for (size_t k = 0; k < n; k++) {
+    const char *v = ptc_opt(a, flags[k].flag);
+    long long x;
+    if (!v) continue;
+    if (flags[k].lo < flags[k].hi &&
+        ptc_int_option(cmd, flags[k].flag, v, flags[k].lo, flags[k].hi, &x) != EXIT_OK)
       return EXIT_USAGE;
-    ptc_target_arg(t, f->name, argv[++i]);
+    ptc_target_arg(t, flags[k].name, v);
   }
   return EXIT_OK;
 }
 
-int ptc_show_query(const ptc_tool *tl, const char *path, const char *session_id, int argc,
-                   char **argv, int first, const ptc_flag *flags, size_t n, const char *cmd,
-                   void (*table)(json_t *doc)) {
+int ptc_show_query(const ptc_tool *tl, const char *path, const char *session_id, const ptc_args *a,
+                   const ptc_flag *flags, size_t n, const char *cmd, ptc_table table) {
   ptc_target t;
   ptc_target_open(&t, path);
   ptc_target_arg(&t, "session_id", session_id);
-  int rc = ptc_target_flags(&t, argc, argv, first, flags, n, cmd);
+  int rc = ptc_target_flags(&t, a, flags, n, cmd);
   char *target = ptc_target_close(&t);
   if (rc == EXIT_OK) rc = ptc_show(tl, "GET", target, NULL, table);
   free(target);

@@ -124,7 +124,18 @@ void pt_report_md_head(pt_buf *b, const pt_report_in *r) {
     pt_buf_puts(b, "n/a\n");
   else
     pt_buf_printf(b, "%" PRId64 " ms\n", c->last_event_at - c->started_at);
-  pt_buf_printf(b, "- **Generated at:** %" PRId64 "\n", r->generated_at);
+  { /* ISO 8601 in UTC; the civil date of a day number as in H. Hinnant's civil_from_days */
+    int64_t ms = r->generated_at < 0 ? 0 : r->generated_at, z = ms / 86400000 + 719468;
+    int64_t era = z / 146097, doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2), t = ms % 86400000;
+    pt_buf_printf(b,
+                  "- **Generated at:** %04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64
+                  ":%02" PRId64 ":%02" PRId64 ".%03" PRId64 "Z\n",
+                  y, m, d, t / 3600000, t / 60000 % 60, t / 1000 % 60, t % 1000);
+  }
   md_steps(b, "Failed steps", c->failed_steps, c->nfailed, r->pipeline);
   md_steps(b, "Missing steps", c->missing_steps, c->nmissing, r->pipeline);
   md_steps(b, "Out-of-order steps", c->out_of_order_steps, c->nooo, r->pipeline);

@@ -7,6 +7,7 @@ Usage: test_cli.py PIPETRACK PIPETRACKD TMPDIR [TEST...]
 With PT_TEST_DB_URL set (a PostgreSQL server), each store is a new database
 on it instead of a SQLite file; what needs the file is left out, saying so.
 """
+import datetime
 import json
 import os
 import re
@@ -42,14 +43,25 @@ class Server:
 
 
 def run(mode, *args, stdin=None, env=None):
-    """Runs pipetrack; returns (exit status, stdout, stderr)."""
+    """Runs pipetrack (in the zone TZ=UTC unless env says another); returns
+    (exit status, stdout, stderr)."""
     e = dict(os.environ)
     e.pop("PIPETRACK_SERVER", None)
     e.pop("PIPETRACK_DB", None)
+    e["TZ"] = "UTC"
     e.update(env or {})
     p = subprocess.run([PT] + list(mode) + list(args), input=stdin, capture_output=True,
                        text=True, env=e, timeout=600)
     return p.returncode, p.stdout, p.stderr
+
+
+def iso(ms, offset_min=0, utc=False):
+    """ms since the epoch as the tool prints it: ISO 8601 with milliseconds,
+    at a fixed offset from UTC (minutes) or, utc, in UTC with "Z"."""
+    tz = datetime.timezone(datetime.timedelta(minutes=offset_min))
+    t = datetime.datetime.fromtimestamp(ms // 1000, tz).replace(microsecond=ms % 1000 * 1000)
+    s = t.isoformat(timespec="milliseconds")
+    return s.replace("+00:00", "Z") if utc else s
 
 
 def every_command(mode, label):
@@ -82,7 +94,8 @@ def every_command(mode, label):
     with open(path, "w") as f:
         f.write('{"type":"pipetrack_export","version":1}\n{"type":"event","event":{"input":{"q":[-1e-400]}}}\n')
     rc, out, err = run(mode, "import", path)
-    eq((rc, err), (2, "pipetrack: line 2: event.input.q[0]: -1e-400 " + small + " (400 invalid_json)\n"),
+    # a refused import line is a check that failed: exit 1
+    eq((rc, err), (1, "pipetrack: line 2: event.input.q[0]: -1e-400 " + small + " (400 invalid_json)\n"),
        label + " import -1e-400")
     rc, out, err = run(mode, "status", "c9")
     eq(rc != 0, True, label + " nothing of c9 stored")
@@ -128,7 +141,7 @@ def every_command(mode, label):
     eq((doc["event_count"], doc["checksum"]["state"]), (4, "completed"), label + " status --json")
     chain = doc["checksum"]["chain_hash"]
     rc, out, err = run(mode, "status", "nope")
-    eq(rc, 2, label + " status of an unknown session")
+    eq(rc, 3, label + " status of an unknown session")
     check("no session" in err, "message: %r" % err)
     rc, out, err = run(mode, "snapshot", "c1", "--notes", "checked")
     eq(rc, 0, label + " snapshot")
@@ -155,7 +168,8 @@ def every_command(mode, label):
     for cmd in (["status", "c1"], ["history", "c1"]):
         rc, out, err = run(mode, *cmd, "--bogus", "x")
         eq(rc, 2, label + " %s usage" % cmd[0])
-        check('unknown argument "--bogus"' in err, "names the argument: %r" % err)
+        eq(err, 'pipetrack: %s: unknown option "--bogus" (see pipetrack %s --help)\n'
+           % (cmd[0], cmd[0]), "names the option and the command")
     rc, out, err = run(mode, "track", "--session", "c9", "--pipeline", "checkout_digital", "--step",
                        "payment_initiated", "--status", "failure", "--error-code", "card_declined",
                        "--error-message", "Declined")
@@ -170,7 +184,7 @@ def every_command(mode, label):
     rc, out, err = run(mode, "issues", "resolve", items[0]["id"])
     check(rc == 0 and "status     resolved" in out, label + " issues resolve: %r" % out)
     rc, out, err = run(mode, "issues", "show", "iss_000000000000000000000000")
-    eq(rc, 2, label + " unknown issue")
+    eq(rc, 3, label + " unknown issue")
     rc, out, err = run(mode, "issues", "bogus")
     eq(rc, 2, label + " issues usage")
     rc, out, err = run(mode, "bogus")
@@ -248,10 +262,10 @@ def test_db_mode():
     bad = open(export).read().replace('"step":"payment_confirmed"', '"step":"checkout_completed"', 1)
     db3 = fresh_db("db3")
     rc, out, err = run(["--db", db3], "import", "-", stdin=bad)
-    eq(rc, 2, "altered import exit")
+    eq(rc, 1, "altered import exit")
     check(re.search(r"line \d+: .*does not follow the chain", err), "names the line: %r" % err)
     rc, out, err = run(["--db", db3], "status", "c1")
-    eq(rc, 2, "nothing of the altered import stored")
+    eq(rc, 3, "nothing of the altered import stored")
     rc, out, err = run(["--db", db], "import", "/nonexistent/file")
     eq(rc, 2, "unreadable file")
 
@@ -389,7 +403,7 @@ def test_redact_command():
             if mode[0] == "--db":
                 check("by the pipetrack tool (user " in note, "the tool's actor: %r" % note)
             rc, out, err = run(mode, "redact", sid, "nope")
-            eq(rc, 2, "unknown event id")
+            eq(rc, 3, "unknown event id")
             check("event_ids[0]" in err, err)
             rc, out, err = run(mode, "redact", sid)
             eq((rc, out.splitlines()[0]), (0, "2 events of %s redacted" % sid), "the whole session")
@@ -560,7 +574,7 @@ def test_refusals_and_tables():
             eq(len(rows), 4, label + " head, two rows, the next page: %r" % out)
             for row, (iid, last) in zip(rows[1:3], want):
                 f = row.split()
-                eq(f[:5], [iid, "open", "10", "10", str(last)], label + " issue row")
+                eq(f[:5], [iid, "open", "10", "10", iso(last)], label + " issue row")
                 check(row.endswith("checkout_started failed in checkout_digital: " + f[-1])
                       and f[-1] in ("code0", "code1", "code2"), "title: %r" % row)
             check(rows[3].startswith("more: --cursor "), label + " more line: %r" % rows[3])
@@ -579,12 +593,463 @@ def test_refusals_and_tables():
                 check(err.startswith("pipetrack: export: %s: " % s.url) and "writ" in err.lower(),
                       "server export refused: %r" % err)
             rc, out, err = run(m, "export", "--session", "nope")
-            eq((rc, out, err), (2, "", 'pipetrack: session_id: no session "nope" is stored '
+            eq((rc, out, err), (3, "", 'pipetrack: session_id: no session "nope" is stored '
                                         '(404 not_found)\n'), label + " export of no session")
     finally:
         eq(s.stop(), 0, "server exit")
 
 
+# ---- issue 16: options anywhere, human times, errors, stats, exit codes, help ----
+
+TS0 = 1796014766300  # 2026-11-30T04:59:26.300Z: a ts the events below are tracked at
+COMMANDS = ["track", "status", "snapshot", "check", "redact", "history", "report", "verify",
+            "sessions", "stats", "export", "issues", "import", "help"]
+
+
+def track_checkout(mode, sid, fail_at=None, ts=TS0, error=("card_declined", "Card declined")):
+    """Tracks sid through the checkout steps at ts, ts+1000, ...; failing
+    at step index fail_at (with error) when given. Event ids sid-0, sid-1..."""
+    lines = []
+    for k, step in enumerate(STEPS):
+        ev = {"id": "%s-%d" % (sid, k), "session_id": sid, "pipeline_type": "checkout_digital",
+              "step": step, "status": "success", "ts": ts + 1000 * k}
+        if k == fail_at:
+            ev["status"] = "failure"
+            if error:
+                ev["error"] = {"code": error[0], "message": error[1]}
+        lines.append(json.dumps(ev) + "\n")
+        if k == fail_at:
+            break
+    rc, out, err = run(mode, "track", "--file", "-", stdin="".join(lines))
+    eq((rc, err), (0, ""), "tracked " + sid)
+
+
+def test_options_anywhere():
+    """A global option means the same before the command, after it, after
+    its arguments and between its options; an option a command does not
+    take is refused naming both (exit 2); the line's other rules."""
+    db = fresh_db("anywhere")
+    key = os.path.join(TMP, "cli-anywhere-key-%d.pem" % os.getpid())
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key], check=True)
+    mode = ["--db", db, "--signing-key", key]
+    track_checkout(mode, "o1")
+    track_checkout(mode, "o2", fail_at=1)
+    rc, out, err = run(mode, "--json", "track", "--session", "o1", "--pipeline", "checkout_digital",
+                       "--step", "checkout_started", "--status", "success", "--id", "o1-0",
+                       "--ts", str(TS0), "--snapshot")
+    eq(rc, 0, "a snapshot to check: " + err)
+    saved = os.path.join(TMP, "cli-anywhere-answer.json")
+    with open(saved, "w") as f:
+        f.write(out)
+    export = os.path.join(TMP, "cli-anywhere.jsonl")
+    rc, out, err = run(mode, "export", "--output", export)
+    eq(rc, 0, "export: " + err)
+    since = "--since=2000-01-01T00:00:00Z"
+    # (command, its arguments and options, split where a global option may go)
+    cases = [
+        ("track", ["--session", "o1", "--pipeline", "checkout_digital"],
+         ["--step", "checkout_started", "--status", "success", "--id", "o1-0", "--ts", str(TS0)]),
+        ("status", ["o2"], ["--pipeline", "checkout_digital"]),
+        ("history", ["o1"], ["--limit", "1"]),
+        ("report", ["o2"], []),
+        ("verify", ["o1"], []),
+        ("sessions", ["--state", "failed"], ["--limit", "5"]),
+        ("stats", ["checkout_digital"], [since, "--until", "2100-01-01"]),
+        ("issues", ["list"], ["--status", "open"]),
+        ("export", ["--session", "o1"], []),
+        ("import", [export], []),
+        ("redact", ["o1", "o1-3"], ["--actor", "me"]),
+        ("check", [saved], []),
+    ]
+    for cmd, first, rest in cases:
+        outs = []
+        for where in range(4):
+            args = [cmd] + first + rest
+            if where == 0:
+                line = mode + ["--json"] + args
+            elif where == 1:
+                line = [cmd, "--json"] + mode + first + rest
+            elif where == 2:
+                line = args + ["--json"] + mode
+            else:
+                line = [cmd] + first + ["--json"] + mode + rest
+            rc, out, err = run([], *line)
+            eq((rc, err), (0, ""), "%s with --json at %d: %r" % (cmd, where, line))
+            doc = json.loads(out.splitlines()[0])  # JSON, not a table
+            if cmd == "report":
+                doc.pop("generated_at")
+                out = json.dumps(doc)
+            outs.append(out)
+        if cmd != "redact":  # the first redaction differs from the next ones
+            eq(len(set(outs)), 1, "%s: the same output wherever --json is" % cmd)
+    # every command refuses an option it does not take, naming both
+    for cmd in COMMANDS:
+        if cmd == "help":
+            continue
+        bad = "--all" if cmd != "verify" else "--limit"
+        for line in ([cmd, bad] + (["5"] if bad == "--limit" else []), [bad, "5", cmd]
+                     if bad == "--limit" else [bad, cmd]):
+            rc, out, err = run(mode, *line)
+            eq((rc, out, err), (2, "", 'pipetrack: %s: unknown option "%s" (see pipetrack %s --help)\n'
+                                % (cmd, bad, cmd)), "%s refuses %s: %r" % (cmd, bad, line))
+    for line, msg in (
+            (["status", "o1", "--bogus"], 'status: unknown option "--bogus" (see pipetrack status --help)'),
+            (["--bogus", "status", "o1"], 'unknown option "--bogus" (see pipetrack --help)'),
+            (["--limit", "2"], "--limit: an option of a command, and no command is given "
+                               "(see pipetrack --help)"),
+            (["status", "o1", "o2"], 'status: unexpected argument "o2" (see pipetrack status --help)'),
+            (["status", "o1", "--pipeline"], "status: --pipeline needs a value "
+                                             "(see pipetrack status --help)"),
+            (["status", "o1", "--json=yes"], "status: --json takes no value "
+                                             "(see pipetrack status --help)"),
+            (["status"], "status: SESSION is required (see pipetrack status --help)"),
+            (["verify", "o1", "--all"], "verify: SESSION or --all, not both"),
+            (["issues", "show", "x", "--limit", "2"],
+             'issues show: unknown option "--limit" (it is an option of issues list)'),
+            (["track", "--file", "-", "--step", "x"],
+             "track: --file and --step: events come from the file or from options, not both"),
+            (["report", "o1", "--json", "--format", "markdown"],
+             "report: --json and --format markdown ask for different things"),
+            (["status", "o1", "--server=http://127.0.0.1:1"],
+             "--server and --db: give one (a server, or a store opened here)"),
+            (["status", "o1", "--token", "t"],
+             "--token: only with --server (a store opened with --db takes none)"),
+            (["bogus"], 'unknown command "bogus" (see pipetrack --help)')):
+        rc, out, err = run(mode, *line)
+        eq((rc, out, err), (2, "", "pipetrack: " + msg + "\n"), "refused: %r" % line)
+    rc, out, err = run(["--server", "http://127.0.0.1:1"], "status", "o1", "--signing-key", "k.pem")
+    eq((rc, err), (2, "pipetrack: --signing-key: only with --db (a server signs with its own "
+                      "--signing-key)\n"), "--signing-key with a server")
+    # a command's option before its name; --opt=value; a value that looks like an option
+    rc, out, err = run(mode, "--limit", "1", "--json", "sessions")
+    eq((rc, len(json.loads(out)["items"])), (0, 1), "--limit before the command")
+    rc, out, err = run(mode, "--json", "sessions", "--limit=1", "--state=failed")
+    eq([i["session_id"] for i in json.loads(out)["items"]], ["o2"], "--opt=value")
+    rc, out, err = run(mode, "snapshot", "o1", "--notes", "--json")
+    eq(rc, 0, "a note that looks like an option")
+    rc, out, err = run(mode, "--json", "history", "o1", "--limit", "1")
+    eq(json.loads(out)["items"][0]["notes"], "--json", "the note kept as given")
+    # after --, an argument starting with '-' is positional
+    rc, out, err = run(mode, "status", "--", "-x")
+    eq((rc, err), (3, 'pipetrack: session_id: no session "-x" is stored (404 not_found)\n'), "-- -x")
+    # through a server: the global options after the command too
+    s = Server(db)
+    try:
+        rc, a, err = run([], "status", "o2", "--server", s.url, "--json")
+        rc2, b, err2 = run(["--server", s.url, "--json"], "status", "o2")
+        eq((rc, rc2, json.loads(a)["checksum"], err + err2), (0, 0, json.loads(b)["checksum"], ""),
+           "--server after the command")
+    finally:
+        eq(s.stop(), 0, "server exit")
+
+
+def status_lines(out):
+    return {l[:10].strip(): l[11:] for l in out.splitlines() if l[:1].isalpha() and len(l) > 11}
+
+
+def test_human_times():
+    """ISO 8601 in the local zone (TZ) by default, UTC with --utc, raw ms with
+    --json, in every table that shows a time; the report's "Generated at"."""
+    db = fresh_db("times")
+    mode = ["--db", db]
+    track_checkout(mode, "t1", fail_at=1)
+    rc, out, err = run(mode, "snapshot", "t1", "--notes", "n")
+    eq(rc, 0, "snapshot")
+    summer = 1783000000000  # 2026-07-02: New York in summer time
+    rc, out, err = run(mode, "track", "--session", "t2", "--pipeline", "checkout_digital", "--step",
+                       "checkout_started", "--status", "success", "--ts", str(summer))
+    eq(rc, 0, "track t2")
+    raw = {}
+    for what, args in (("status", ["status", "t1"]), ("sessions", ["sessions"]),
+                       ("history", ["history", "t1"]), ("issues", ["issues"])):
+        rc, out, err = run(mode, "--json", *args)
+        raw[what] = json.loads(out)
+    eq([e["ts"] for e in raw["status"]["events"]], [TS0, TS0 + 1000], "--json: raw ms as tracked")
+    iid = raw["issues"]["items"][0]["id"]
+    rc, out, err = run(mode, "--json", "issues", "show", iid)
+    raw["issue"] = json.loads(out)
+    for tz, off in (("UTC", 0), ("Asia/Kolkata", 330), ("America/New_York", -300)):
+        for utc in (False, True):
+            o = 0 if utc else off
+            flags = ["--utc"] if utc else []
+            env = {"TZ": tz}
+            rc, out, err = run(mode, "status", "t1", *flags, env=env)
+            eq((rc, err), (0, ""), "status")
+            f = status_lines(out)
+            eq((f["started"], f["last event"]),
+               (iso(TS0, o, utc), iso(TS0 + 1000, o, utc) + " (1.0 s after the start)"),
+               "status times in %s utc=%s" % (tz, utc))
+            rows = [l.split() for l in out.splitlines() if l.strip().startswith(("0 ", "1 "))]
+            eq([r[3] for r in rows], [iso(TS0, o, utc), iso(TS0 + 1000, o, utc)], "event TS column")
+            snap = raw["status"]["latest_snapshot"]
+            check(out.rstrip().endswith("latest snapshot %s (2 events, %s)"
+                                        % (snap["id"], iso(snap["created_at"], o, utc))), out)
+            rc, out, err = run(mode, "sessions", *flags, env=env)
+            got = {l.split()[0]: l.split()[-1] for l in out.splitlines()[1:]}
+            eq(got, {i["session_id"]: iso(i["updated_at"], o, utc) for i in raw["sessions"]["items"]},
+               "sessions LAST_ACTIVITY")
+            rc, out, err = run(mode, "history", "t1", *flags, env=env)
+            eq(out.splitlines()[1].split()[3], iso(raw["history"]["items"][0]["created_at"], o, utc),
+               "history CREATED_AT")
+            rc, out, err = run(mode, "issues", *flags, env=env)
+            eq(out.splitlines()[1].split()[4], iso(raw["issues"]["items"][0]["last_seen"], o, utc),
+               "issues LAST_SEEN")
+            rc, out, err = run(mode, "issues", "show", iid, *flags, env=env)
+            f = status_lines(out)
+            eq((f["first seen"], f["last seen"]),
+               (iso(raw["issue"]["first_seen"], o, utc), iso(raw["issue"]["last_seen"], o, utc)),
+               "issue card")
+        # summer time: the offset of that day, not of today
+        rc, out, err = run(mode, "status", "t2", env={"TZ": tz})
+        o = -240 if tz == "America/New_York" else off
+        eq(status_lines(out)["started"], iso(summer, o), "the offset in July in " + tz)
+    # the exact strings, written out once
+    rc, out, err = run(mode, "status", "t1", env={"TZ": "Asia/Kolkata"})
+    eq(status_lines(out)["started"], "2026-11-30T10:29:26.300+05:30", "Kolkata")
+    rc, out, err = run(mode, "status", "t1", "--utc", env={"TZ": "Asia/Kolkata"})
+    eq(status_lines(out)["started"], "2026-11-30T04:59:26.300Z", "--utc")
+    rc, out, err = run(mode, "--json", "status", "t1", "--utc")
+    eq(json.loads(out)["checksum"]["started_at"], TS0, "--utc leaves the JSON raw")
+    # the Markdown report, in both modes
+    s = Server(db)
+    try:
+        for m in (mode, ["--server", s.url]):
+            before = int(time.time() * 1000) // 1000 * 1000
+            rc, out, err = run(m, "report", "t1", env={"TZ": "Asia/Kolkata"})
+            after = int(time.time() * 1000) + 1
+            line = [l for l in out.splitlines() if l.startswith("- **Generated at:** ")]
+            eq(len(line), 1, "one Generated at line")
+            g = line[0][len("- **Generated at:** "):]
+            check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", g), "ISO 8601 UTC: %r" % g)
+            ms = int(datetime.datetime.fromisoformat(g.replace("Z", "+00:00")).timestamp() * 1000)
+            check(before <= ms <= after, "Generated at is now: %r" % g)
+    finally:
+        eq(s.stop(), 0, "server exit")
+
+
+def test_status_errors():
+    """status names the error code and message of each failed step; text a
+    client sent is printed with its control characters escaped."""
+    db = fresh_db("errors")
+    mode = ["--db", db]
+    track_checkout(mode, "e1", fail_at=1, error=("card_declined", "Card declined by issuer"))
+    track_checkout(mode, "e2", fail_at=2, error=("gateway\x1b[31m", "line one\nline\ttwo\x07"))
+    track_checkout(mode, "e3", fail_at=0, error=None)
+    track_checkout(mode, "e4")
+    # a failure older than the 100 events a status holds: named, and where to look
+    lines = [json.dumps({"session_id": "e5", "pipeline_type": "checkout_digital",
+                         "step": "checkout_started", "status": "failure"})]
+    lines += [json.dumps({"session_id": "e5", "pipeline_type": "checkout_digital",
+                          "step": "payment_initiated", "status": "started"})] * 100
+    rc, out, err = run(mode, "track", "--file", "-", stdin="\n".join(lines) + "\n")
+    eq(rc, 0, "e5 tracked")
+    s = Server(db)
+    try:
+        for m in (mode, ["--server", s.url]):
+            for sid, want in (("e1", ["payment_initiated (seq 1): card_declined: Card declined by issuer"]),
+                              ("e2", ["payment_confirmed (seq 2): gateway\\x1B[31m: "
+                                      "line one\\nline\\ttwo\\x07"]),
+                              ("e3", ["checkout_started (seq 0): no error given"]),
+                              ("e4", []),
+                              ("e5", ["checkout_started: not among the 100 latest events "
+                                      "(pipetrack report e5 shows it)"])):
+                rc, out, err = run(m, "status", sid)
+                eq((rc, err), (0, ""), "status " + sid)
+                eq([l[11:] for l in out.splitlines() if l.startswith("error      ")], want,
+                   "error lines of " + sid)
+                check("\x1b" not in out and "\x07" not in out, "no control characters: %r" % out)
+            rc, out, err = run(m, "status", "e1")
+            eq(out.splitlines()[1], "state      failed (terminal)", "state line")
+            rc, out, err = run(m, "--json", "status", "e2")
+            eq(json.loads(out)["events"][-1]["error"]["message"], "line one\nline\ttwo\x07",
+               "--json: the message as sent")
+    finally:
+        eq(s.stop(), 0, "server exit")
+
+
+def test_stats_command():
+    """stats TYPE: the funnel as a table, the same through a server; TIME in
+    each of its forms; the answer with --json."""
+    db = fresh_db("stats")
+    mode = ["--db", db]
+    for i in range(5):
+        track_checkout(mode, "s%d" % i, fail_at=1 if i == 3 else 3 if i == 4 else None)
+    rc, table, err = run(mode, "stats", "checkout_digital")
+    eq((rc, err), (0, ""), "stats")
+    rc, out, err = run(mode, "--json", "stats", "checkout_digital")
+    doc = json.loads(out)
+    eq((doc["sessions"], doc["completed"], doc["failed"]), (5, 3, 2), "the answer")
+    lines = table.splitlines()
+    eq(lines[:4], ["checkout_digital: 5 sessions created from the start to now",
+                   "completed  3 (60.0%)", "failed     2 (40.0%)", "stalled    0 (0.0%)"], "head")
+    p50 = doc["duration_ms"]["p50"]
+    check(lines[4].startswith("duration   p50 %.1f s, " % (p50 / 1000)), "duration: %r" % lines[4])
+    eq(lines[6].split(), ["STEP", "REACHED", "REACHED%", "SUCCEEDED", "SUCCESS%", "FAILED", "FAILED%",
+                          "P50", "P95"], "table head")
+    eq([l.split()[:7] for l in lines[7:]],
+       [["checkout_started", "5", "100.0%", "5", "100.0%", "0", "0.0%"],
+        ["payment_initiated", "5", "100.0%", "4", "80.0%", "1", "20.0%"],
+        ["payment_confirmed", "4", "80.0%", "4", "100.0%", "0", "0.0%"],
+        ["checkout_completed", "4", "80.0%", "3", "75.0%", "1", "25.0%"]], "funnel rows")
+    eq([l.split()[7:] for l in lines[7:]], [["-", "-"]] * 4, "no step durations without started")
+    s = Server(db)
+    try:
+        rc, out, err = run(["--server", s.url], "stats", "checkout_digital")
+        eq((rc, out), (0, table), "the same table through a server")
+        rc, out, err = run(["--server", s.url], "stats", "nope")
+        eq((rc, err), (2, 'pipetrack: pipeline_type: no pipeline "nope" is defined '
+                          '(422 unknown_pipeline)\n'), "unknown pipeline type")
+    finally:
+        eq(s.stop(), 0, "server exit")
+    # TIME: each form, as the answer echoes it
+    day = int(datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc).timestamp() * 1000)
+    for text, tz, want in (("2026-11-01", "UTC", day), ("2026-11-01", "Asia/Kolkata", day - 330 * 60000),
+                           ("2026-11-01T10:15", "UTC", day + 36900000),
+                           ("2026-11-01T10:15:30.25Z", "Asia/Kolkata", day + 36930250),
+                           ("2026-11-01T10:15:30+05:30", "UTC", day + 36930000 - 19800000),
+                           ("2026-11-01 10:15-0100", "UTC", day + 36900000 + 3600000),
+                           (str(day), "Asia/Kolkata", day)):
+        rc, out, err = run(mode, "--json", "stats", "checkout_digital", "--since", text, env={"TZ": tz})
+        eq((rc, json.loads(out)["since"] if rc == 0 else err), (0, want), "--since %s in %s" % (text, tz))
+    rc, out, err = run(mode, "--json", "stats", "checkout_digital", "--since", "2026-11-01", "--utc",
+                       env={"TZ": "Asia/Kolkata"})
+    eq(json.loads(out)["since"], day, "--utc: a time without a zone in UTC")
+    for text, back in (("90s", 90000), ("30m", 1800000), ("1h", 3600000), ("7d", 604800000),
+                       ("2w", 1209600000)):
+        t0 = int(time.time() * 1000)
+        rc, out, err = run(mode, "--json", "stats", "checkout_digital", "--since", text)
+        t1 = int(time.time() * 1000)
+        since = json.loads(out)["since"]
+        check(t0 - back <= since <= t1 - back, "--since %s: %d not in [%d, %d]" % (text, since, t0 - back, t1 - back))
+    rc, out, err = run(mode, "stats", "checkout_digital", "--since", "1h", "--until", "now")
+    eq(out.splitlines()[0].split(": ")[1][:9], "5 session", "the last hour holds them all")
+    rc, out, err = run(mode, "stats", "checkout_digital", "--until", "1h", "--utc")
+    eq(out.splitlines()[:2], ["checkout_digital: 0 sessions created from the start to %s"
+                              % out.splitlines()[0].split(" to ")[1], "completed  0 (-)"], "none: no rates")
+    check(out.splitlines()[0].endswith("Z"), "--utc until: %r" % out.splitlines()[0])
+    eq([l.split()[1:8] for l in out.splitlines()[7:8]], [["0", "-", "0", "-", "0", "-", "-"]],
+       "a step with no sessions")
+    for bad in ("yesterday", "2026-02-30", "2026-11-01T25:00", "2026-11-01T10:00+5", "1y", ""):
+        rc, out, err = run(mode, "stats", "checkout_digital", "--since", bad)
+        eq(rc, 2, "--since %r" % bad)
+        check(err.startswith("pipetrack: stats: --since: must be a time: ") and err.endswith(
+            'got "%s"\n' % bad), "the rule: %r" % err)
+    rc, out, err = run(mode, "stats", "checkout_digital", "--since", "2026-11-02T00:00Z", "--until",
+                       "2026-11-01T00:00Z", "--utc")
+    eq((rc, err), (2, "pipetrack: stats: --until (2026-11-01T00:00:00.000Z) must be later than "
+                      "--since (2026-11-02T00:00:00.000Z)\n"), "until before since")
+
+
+def test_exit_codes():
+    """0 success, 1 a check failed, 2 usage or I/O or a refused request, 3 not
+    found — in both modes."""
+    import http.server
+    import threading
+    db = fresh_db("exits")
+    track_checkout(["--db", db], "x1")
+    s = Server(db, "--api-token", "tk")
+    try:
+        for m in (["--db", db], ["--server", s.url, "--token", "tk"]):
+            label = m[0]
+            for line in (["status", "x1"], ["verify", "x1"], ["history", "x1"], ["sessions"],
+                         ["stats", "checkout_digital"], ["issues"], ["report", "x1"]):
+                rc, out, err = run(m, *line)
+                eq((rc, err), (0, ""), "%s %s: 0" % (label, line))
+            for line, msg in ((["status", "nope"], 'session_id: no session "nope" is stored'),
+                              (["verify", "nope"], 'session_id: no session "nope" is stored'),
+                              (["history", "nope"], 'session_id: no session "nope" is stored'),
+                              (["report", "nope"], 'session_id: no session "nope" is stored'),
+                              (["snapshot", "nope"], 'session_id: no session "nope" is stored'),
+                              (["redact", "nope"], 'session_id: no session "nope" is stored'),
+                              (["redact", "x1", "x1-9"], 'event_ids[0]: no event "x1-9" in session "x1"'),
+                              (["export", "--session", "nope"], 'session_id: no session "nope" is stored'),
+                              (["issues", "show", "iss_000000000000000000000000"],
+                               'id: no issue "iss_000000000000000000000000"'),
+                              (["issues", "resolve", "iss_000000000000000000000000"],
+                               'id: no issue "iss_000000000000000000000000"')):
+                rc, out, err = run(m, *line)
+                eq((rc, out, err), (3, "", "pipetrack: %s (404 not_found)\n" % msg),
+                   "%s %s: 3" % (label, line))
+            rc, out, err = run(m, "track", "--session", "x1", "--pipeline", "checkout_digital",
+                               "--step", "nope", "--status", "success")
+            eq(rc, 2, label + " a refused event: 2")
+            rc, out, err = run(m, "status")
+            eq(rc, 2, label + " usage: 2")
+        rc, out, err = run(["--server", s.url], "status", "x1")
+        eq(rc, 2, "no token: 2")
+    finally:
+        eq(s.stop(), 0, "server exit")
+    # a tampered export: every refused line is a failed check
+    export = os.path.join(TMP, "cli-exits.jsonl")
+    rc, out, err = run(["--db", db], "export", "--output", export)
+    text = open(export).read()
+    for bad in (text.replace('"ts":%d' % (TS0 + 2000), '"ts":%d' % (TS0 + 2001), 1),
+                text.replace('"type":"event"', '"type":"evnt"', 1), text + "not json\n"):
+        rc, out, err = run(["--db", fresh_db("exits-dst")], "import", "-", stdin=bad)
+        eq(rc, 1, "a refused import line: 1 (%r)" % err)
+        check(re.match(r"pipetrack: line \d+: ", err), "names the line: %r" % err)
+    rc, out, err = run(["--db", fresh_db("exits-dst")], "import", "-", stdin=text)
+    eq((rc, err), (0, ""), "the export as it was: 0")
+
+    # a 404 that names nothing is a route the server lacks: not "not found"
+    class Old(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"error": {"code": "not_found", "message": "no such endpoint: "
+                                         + self.path.split("?")[0], "field": None}}).encode()
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Old)
+    th = threading.Thread(target=httpd.serve_forever, daemon=True)
+    th.start()
+    try:
+        rc, out, err = run(["--server", "http://127.0.0.1:%d" % httpd.server_port], "stats", "signup")
+        eq((rc, err), (2, "pipetrack: no such endpoint: /api/pipeline/stats (404 not_found)\n"),
+           "an older server: 2")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_help():
+    """--help for every command (usage, options, an example; exit 0, stdout),
+    the same as `help COMMAND`; the exit statuses in --help and the manual."""
+    for cmd in COMMANDS:
+        rc, out, err = run([], cmd, "--help")
+        eq((rc, err), (0, ""), cmd + " --help")
+        check(out.startswith("usage: pipetrack " + cmd), "%s usage: %r" % (cmd, out[:60]))
+        check("\nExample:\n  pipetrack " in out, cmd + " has an example")
+        if cmd not in ("import", "help"):
+            check("\nOptions" in out, cmd + " lists its options")
+        check("Exit status: 0 ok,\n1 a check failed, 2 usage or I/O error, 3 not found." in out,
+              cmd + " names the exit statuses")
+        for line in ([cmd, "-h"], ["--help", cmd], ["help", cmd], ["--db", "memory:", cmd, "x", "--help"]):
+            rc, out2, err = run([], *line)
+            eq((rc, out2), (0, out), "%r: the same help" % line)
+    rc, out, err = run([], "--help")
+    eq((rc, err), (0, ""), "--help")
+    names = re.findall(r"^  ([a-z]+) ", out.split("Commands:\n")[1].split("\n\n")[0], re.M)
+    eq(sorted(set(names)), sorted(COMMANDS), "--help lists every command")
+    check("\nExit status:\n  0  success\n  1  a check failed" in out and "\n  3  not found" in out,
+          "exit statuses: %r" % out)
+    rc, out2, err = run([], "help")
+    eq((rc, out2), (0, out), "help")
+    rc, out, err = run([])
+    eq((rc, out, err.splitlines()[0]), (2, "", out2.splitlines()[0]), "no command: usage on stderr")
+    man = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                            "pipetrack.1")).read()
+    for cmd in COMMANDS:
+        check("\\fB%s\\fR" % cmd in man or "\\fB%s " % cmd in man, "the manual has " + cmd)
+    for code in ("0", "1", "2", "3"):
+        check(".B %s\n" % code in man.split(".SH EXIT STATUS")[1], "the manual's exit status " + code)
+
+
 TESTS = [test_db_mode, test_server_mode, test_signing_key, test_redact_command, test_check_command,
-         test_roundtrip_100k, test_between_stores, test_refusals_and_tables]
+         test_roundtrip_100k, test_between_stores, test_refusals_and_tables, test_options_anywhere,
+         test_human_times, test_status_errors, test_stats_command, test_exit_codes, test_help]
 run_tests(TESTS, ONLY)
