@@ -898,7 +898,8 @@ def test_stats_command():
         eq((rc, out), (0, table), "the same table through a server")
         rc, out, err = run(["--server", s.url], "stats", "nope")
         eq((rc, err), (2, 'pipetrack: pipeline_type: no pipeline "nope" is defined '
-                          '(422 unknown_pipeline)\n'), "unknown pipeline type")
+                          '(defined: checkout_digital, signup, data_job) (422 unknown_pipeline)\n'),
+           "unknown pipeline type")
     finally:
         eq(s.stop(), 0, "server exit")
     # TIME: each form, as the answer echoes it
