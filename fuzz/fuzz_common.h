@@ -97,11 +97,32 @@ static inline void fuzz_check_answer(pt_answer *a) {
     json_decref(doc);
   }
   if (a->stream) {
+    /* read to its end; a streamed JSON document (a long status or report)
+     * must be as whole and as valid as one built at once */
     const char *text;
-    size_t len = 1;
+    size_t len = 1, total = 0;
+    char *all = NULL;
     pt_error err;
-    while (len > 0)
-      if (pt_body_next(a->stream, &text, &len, &err) != PT_OK) break;
+    int failed = 0;
+    while (len > 0) {
+      if (pt_body_next(a->stream, &text, &len, &err) != PT_OK) {
+        failed = 1;
+        break;
+      }
+      char *grown = realloc(all, total + len + 1);
+      if (!grown) fuzz_die("out of memory", "a streamed answer");
+      all = grown;
+      memcpy(all + total, text, len);
+      total += len;
+      all[total] = '\0';
+    }
+    if (!failed && all && a->content_type && strcmp(a->content_type, "application/json") == 0) {
+      json_t *doc = NULL;
+      if (pt_json_read(all, total, &doc, &err) != PT_OK)
+        fuzz_die("a streamed answer is not I-JSON", all);
+      json_decref(doc);
+    }
+    free(all);
   }
 }
 
