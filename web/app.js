@@ -24,13 +24,23 @@ function h(tag, attrs, ...kids) {
   return el;
 }
 
+// A name (snake_case) that may wrap only after its underscores: a <wbr>
+// after each, and CSS that never breaks inside a word.
+const name = (s) => h("span", { class: "name-text" }, String(s).split(/(?<=_)/).flatMap((part, i) => (i ? [h("wbr"), part] : [part])));
 const badge = (state, text) => h("span", { class: `badge s-${state}` }, text || state.replace("_", " "));
 const when = (ms) => (ms === null || ms === undefined || ms < 0 ? "–" : new Date(ms).toLocaleString());
+// a time as one unbreakable piece (the full time in its title)
+const date = (ms) => h("time", { class: "date", datetime: ms > 0 ? new Date(ms).toISOString() : null, title: ms > 0 ? new Date(ms).toString() : null }, when(ms));
 const dur = (ms) => (ms === null || ms === undefined ? "–" : ms < 1000 ? `${ms} ms` : ms < 60000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60000).toFixed(1)} min`);
 const json = (v) => h("pre", {}, v === null || v === undefined ? "null" : JSON.stringify(v, null, 2));
 
+// replaceChildren() writes null as the text "null": absent parts are dropped
+function fill(el, ...nodes) {
+  el.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
+  return el;
+}
 function show(...nodes) {
-  view.replaceChildren(...nodes);
+  fill(view, ...nodes);
 }
 
 // ---- API ---------------------------------------------------------------------
@@ -76,7 +86,9 @@ async function api(path, opts = {}) {
 // Live data: Server-Sent Events read through fetch (so the token can go in a
 // header), else polling with If-None-Match every 2 s; polling stops when
 // `done(data)` says so (a terminal session).
-function live(streamPath, pollPath, onData, done = () => false) {
+// A 404 (the session does not exist) ends it: `gone(error)` is called and
+// nothing is asked again.
+function live(streamPath, pollPath, onData, done = () => false, gone = null) {
   let stopped = false;
   const ctl = new AbortController();
   const stop = () => { stopped = true; ctl.abort(); };
@@ -94,6 +106,7 @@ function live(streamPath, pollPath, onData, done = () => false) {
           if (done(r.body)) { liveLabel.textContent = "finished: not polling"; return; }
         }
       } catch (e) {
+        if (e.status === 404 && gone) { stopped = true; gone(e); return; }
         liveLabel.textContent = `polling: ${e.message}`;
       }
       await new Promise((res) => setTimeout(res, 2000));
@@ -103,6 +116,10 @@ function live(streamPath, pollPath, onData, done = () => false) {
   async function stream() {
     const headers = token() ? { Authorization: `Bearer ${token()}` } : {};
     const r = await fetch(streamPath, { headers, signal: ctl.signal });
+    if (r.status === 404 && gone) {
+      const body = await r.json().catch(() => null);
+      throw Object.assign(new Error(body && body.error ? body.error.message : "not found"), { status: 404 });
+    }
     if (!r.ok || !r.body) throw new Error(`stream ${r.status}`);
     liveLabel.textContent = "live";
     const reader = r.body.getReader();
@@ -129,7 +146,10 @@ function live(streamPath, pollPath, onData, done = () => false) {
 
   (async () => {
     if (streamPath && !sessionStorage.getItem("pipetrack.nostream")) {
-      try { await stream(); } catch (e) { if (stopped) return; }
+      try { await stream(); } catch (e) {
+        if (stopped) return;
+        if (e.status === 404 && gone) { stopped = true; gone(e); return; }
+      }
     }
     if (!stopped && pollPath) poll();
   })();
@@ -170,7 +190,7 @@ async function sessionsView(params) {
     if (text === last) return; // unchanged: no re-render, no flicker
     last = text;
     const items = r.body.items;
-    table.replaceChildren(items.length === 0 ? h("p", { class: "empty" }, "No sessions yet.") :
+    fill(table, items.length === 0 ? h("p", { class: "empty" }, "No sessions yet.") :
       h("table", {},
         h("thead", {}, h("tr", {}, h("th", {}, "Session"), h("th", { class: "hide-narrow" }, "Pipeline"), h("th", {}, "State"), h("th", {}, "Progress"), h("th", { class: "num hide-narrow" }, "Events"), h("th", { class: "hide-narrow" }, "Last activity"))),
         h("tbody", {}, items.map((s) => h("tr", {},
@@ -199,11 +219,13 @@ function timeline(events, steps) {
   if (!all.length) return h("p", { class: "empty" }, "No steps yet.");
   const t0 = Math.min(...all.map((s) => s.start)), t1 = Math.max(...all.map((s) => s.end ?? s.start), t0 + 1);
   const order = steps.filter((n) => spans[n]).concat(Object.keys(spans).filter((n) => !steps.includes(n)));
-  return h("div", { class: "timeline" }, order.map((name) => {
-    const s = spans[name];
+  return h("div", { class: "timeline" }, order.map((step) => {
+    const s = spans[step];
     const left = ((s.start - t0) / (t1 - t0)) * 100, right = (((s.end ?? s.start) - t0) / (t1 - t0)) * 100;
-    return h("div", { class: "tl-row" }, h("span", {}, name),
-      h("div", { class: "tl-track" }, h("div", { class: `tl-bar s-${s.status}`, style: `left:${left}%;width:${Math.max(right - left, 0.5)}%`, title: s.status })),
+    // at least 1 % wide, and kept inside its track (a step at the very end)
+    const width = Math.max(right - left, 1), at = Math.min(left, 100 - width);
+    return h("div", { class: "tl-row" }, h("span", { class: "tl-name" }, name(step)),
+      h("div", { class: "tl-track" }, h("div", { class: `tl-bar t-${s.status}`, style: `left:${at}%;width:${width}%`, title: `${step}: ${s.status}` })),
       h("span", { class: "muted" }, s.end !== null ? dur(s.end - s.start) : "running"));
   }));
 }
@@ -234,7 +256,7 @@ async function sessionView(id) {
     const stepState = (n) => ck.failed_steps.includes(n) ? "failure" : ck.completed_steps.includes(n) ? "success" : st.events.some((e) => e.step === n) ? "running" : "missing";
     body.replaceChildren(
       h("h2", {}, "Steps"),
-      h("div", { class: "steps" }, def.steps.map((n, i) => h("div", { class: "step" }, h("span", { class: "name" }, n),
+      h("div", { class: "steps" }, def.steps.map((n, i) => h("div", { class: "step" }, h("span", { class: "name" }, name(n)),
         badge(stepState(n), { failure: "failed", success: "done", running: "running", missing: def.optional.includes(n) ? "optional" : "waiting" }[stepState(n)]),
         ck.out_of_order_steps.includes(n) ? h("span", { class: "muted" }, " out of order") : null))),
       h("h2", {}, "Timeline"), h("div", { class: "card" }, timeline(st.events, def.steps)),
@@ -242,7 +264,7 @@ async function sessionView(id) {
       h("div", { class: "card" }, st.events.length === 0 ? h("p", { class: "empty" }, "No events.") : h("table", { class: "events" },
         h("thead", {}, h("tr", {}, h("th", { class: "num" }, "#"), h("th", {}, "Step"), h("th", {}, "Status"), h("th", { class: "hide-narrow" }, "Time"), h("th", {}, "Input / output / error"))),
         h("tbody", {}, st.events.slice().reverse().map((e) => h("tr", {},
-          h("td", { class: "num" }, e.seq), h("td", {}, e.step), h("td", {}, badge(e.status)),
+          h("td", { class: "num" }, e.seq), h("td", {}, name(e.step)), h("td", {}, badge(e.status)),
           h("td", { class: "hide-narrow muted" }, when(e.ts)),
           h("td", { class: "payload" }, e.redacted ? [badge("redacted", "payload redacted"), " "] : null,
             json(e.redacted ? { error: e.error } : { input: e.input, output: e.output, error: e.error }))))))),
@@ -263,11 +285,69 @@ async function sessionView(id) {
     await api("/api/pipeline/snapshot", { method: "POST", body: { session_id: id, notes: "from the dashboard" } });
   }
   async function report() {
-    const r = await api(`/api/pipeline/report?session_id=${encodeURIComponent(id)}&format=markdown`);
-    reportOut.replaceChildren(h("h2", {}, "Report"), h("div", { class: "card" }, h("pre", {}, r.body)));
+    fill(reportOut, h("p", { class: "muted" }, "reading the report…"));
+    const r = await api(`/api/pipeline/report?session_id=${encodeURIComponent(id)}`);
+    fill(reportOut, reportView(r.body, id));
+    reportOut.scrollIntoView({ block: "start" });
   }
   const q = `session_id=${encodeURIComponent(id)}`;
-  stopLive = live(`/api/pipeline/status/stream?${q}`, `/api/pipeline/status?${q}`, render, (st) => st.terminal);
+  stopLive = live(`/api/pipeline/status/stream?${q}`, `/api/pipeline/status?${q}`, render, (st) => st.terminal, (e) => {
+    liveLabel.textContent = "not polling: no such session";
+    show(h("h1", {}, "No such session"),
+      h("div", { class: "card" }, h("p", {}, `No session "${id}" is stored on this server.`),
+        h("p", { class: "muted" }, e.message),
+        h("p", {}, h("a", { href: "#/sessions" }, "← All sessions"))));
+  });
+}
+
+// The issue report (GET /api/pipeline/report, JSON) as HTML: the sections of
+// its Markdown form, every value a text node. "Copy as Markdown" copies the
+// server's own Markdown text (format=markdown).
+function reportView(rp, id) {
+  const list = (xs) => (xs.length ? xs.map((x, i) => [i ? ", " : "", name(x)]) : "none");
+  const item = (label, ...v) => [h("dt", {}, label), h("dd", {}, ...v)];
+  const err = (e) => (e && e.error ? `${e.error.code || "unknown"}: ${e.error.message || ""}` : "");
+  const copyOut = h("span", { class: "muted", role: "status" });
+  async function copy() {
+    copyOut.textContent = "copying…";
+    try {
+      const md = (await api(`/api/pipeline/report?session_id=${encodeURIComponent(id)}&format=markdown`)).body;
+      await navigator.clipboard.writeText(md);
+      copyOut.textContent = "copied as Markdown";
+    } catch (e) {
+      copyOut.textContent = `could not copy: ${e.message}`;
+    }
+  }
+  const ff = rp.first_failure, v = rp.verification, hist = rp.checksum_history || [];
+  return h("section", { id: "report", class: "card report" },
+    h("div", { class: "row spread" }, h("h2", {}, `Pipeline report: ${rp.session_id}`),
+      h("span", { class: "row" }, copyOut, h("button", { class: "plain", onclick: copy }, "Copy as Markdown"))),
+    h("dl", { class: "facts" },
+      item("Pipeline", rp.pipeline_type),
+      item("State", badge(rp.state)),
+      item("Complete and in order", rp.is_valid ? "yes" : "no"),
+      item("Duration", dur(rp.duration_ms)),
+      item("Generated at", date(rp.generated_at)),
+      item("Failed steps", list(rp.failed_steps)),
+      item("Missing steps", list(rp.missing_steps)),
+      item("Out-of-order steps", list(rp.out_of_order_steps))),
+    h("h3", {}, "First failure"),
+    ff ? h("p", { class: "first-failure" }, "Step ", h("strong", {}, name(ff.step)), ` (seq ${ff.seq}, `, date(ff.ts), "): ", h("span", { class: "error" }, err(ff)))
+      : h("p", { class: "first-failure muted" }, "none"),
+    h("h3", {}, `Events (${rp.events.length})`),
+    h("table", { class: "report-events" },
+      h("thead", {}, h("tr", {}, h("th", { class: "num" }, "Seq"), h("th", { class: "hide-narrow" }, "Time"), h("th", {}, "Step"), h("th", {}, "Status"), h("th", {}, "Error"))),
+      h("tbody", {}, rp.events.map((e) => h("tr", {}, h("td", { class: "num" }, e.seq), h("td", { class: "hide-narrow muted" }, date(e.ts)),
+        h("td", {}, name(e.step)), h("td", {}, badge(e.status)), h("td", {}, err(e)))))),
+    h("h3", {}, `Checksum history (${hist.length})`),
+    hist.length ? h("ul", { class: "history" }, hist.map((c) => h("li", {}, h("span", { class: "mono" }, c.id), " at ", date(c.created_at), ": ",
+      badge(c.state), ` ${c.event_count} events, chain `, h("span", { class: "mono" }, `${c.chain_hash.slice(0, 16)}…`), c.notes ? ` — ${c.notes}` : null)))
+      : h("p", { class: "muted" }, "No snapshots."),
+    h("h3", {}, "Chain"),
+    h("dl", { class: "facts" },
+      item("Chain hash", h("span", { class: "mono" }, rp.chain_hash)),
+      item("Verification", h("span", { class: "verification" }, v.ok ? badge("ok", "ok, every link and snapshot matches")
+        : [badge("mismatch", `${v.mismatches.length} mismatch(es)`), h("ul", {}, v.mismatches.map((m) => h("li", {}, `${m.kind} ${m.seq ?? m.id ?? ""}: ${m.reason}`)))]))));
 }
 
 async function issuesView(params) {
@@ -290,7 +370,7 @@ async function issuesView(params) {
         h("td", {}, h("strong", {}, x.title), h("br"), h("span", { class: "mono muted" }, x.fingerprint), h("br"),
           x.last_session_id ? h("a", { href: `#/session/${encodeURIComponent(x.last_session_id)}` }, `last: ${x.last_session_id}`) : null),
         h("td", {}, badge(x.status)), h("td", { class: "num" }, x.count), h("td", { class: "num hide-narrow" }, x.sessions_affected),
-        h("td", { class: "hide-narrow muted" }, when(x.first_seen), h("br"), when(x.last_seen)),
+        h("td", { class: "hide-narrow muted" }, date(x.first_seen), h("br"), date(x.last_seen)),
         h("td", {}, x.status === "open" ? h("button", { class: "plain", onclick: async () => { await api(`/api/pipeline/issues/${x.id}/resolve`, { method: "POST", body: {} }); load(); } }, "Resolve") : null))))));
   }
   await load();

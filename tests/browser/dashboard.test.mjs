@@ -25,6 +25,52 @@ function check(cond, what) {
   }
 }
 
+// a part of the test: a failure (a wait that times out) is counted and the
+// next part still runs
+async function part(name, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    failures++;
+    console.log(`FAIL ${name}: ${(e.stack || String(e)).split("\n").slice(0, 3).join(" | ")}`);
+  }
+}
+
+// In the page: where the text of `sel`'s elements wraps. For each element,
+// its text and the indexes where a new line starts (measured per character
+// with a Range, so it holds for text in any element structure); `perNode`
+// measures each text node on its own (a <br> between two dates is not a wrap).
+async function wraps(page, sel, perNode = false) {
+  return page.evaluate(([sel, perNode]) => {
+    const out = [];
+    for (const el of document.querySelectorAll(sel)) {
+      const groups = [];
+      const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      let cur = null;
+      for (let n; (n = walker.nextNode());) {
+        if (!cur || perNode) groups.push((cur = { text: "", tops: [] }));
+        for (let i = 0; i < n.length; i++) {
+          const r = document.createRange();
+          r.setStart(n, i);
+          r.setEnd(n, i + 1);
+          const b = r.getBoundingClientRect();
+          cur.text += n.data[i];
+          cur.tops.push(b.width || b.height ? b.top : null);
+        }
+      }
+      for (const g of groups) {
+        const at = [];
+        let last = null;
+        g.tops.forEach((t, i) => { if (t === null) return; if (last !== null && t > last + 2) at.push(i); last = t; });
+        out.push({ text: g.text, at });
+      }
+    }
+    return out;
+  }, [sel, perNode]);
+}
+// a break inside a word: not after "_", "-", "/" or a space
+const midWord = (w) => w.at.filter((i) => !/[_\-/\s]/.test(w.text[i - 1]) && !/\s/.test(w.text[i]));
+
 // the servers this test starts: killed by PID whatever ends the test (a
 // signal from ctest's timeout included), so none outlives it
 const children = [];
@@ -55,97 +101,170 @@ const ev = (sid, step, status, extra = {}) => Object.assign({ session_id: sid, p
 // which would otherwise keep this process alive until ctest's timeout)
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] })
   .catch((e) => { console.log(`FAIL chromium did not start: ${e.message}`); server.kill("SIGKILL"); process.exit(1); });
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+const errors = [];
+// (Chromium logs every 404 answer; the unknown session's are expected)
+page.on("console", (m) => { if (m.type() === "error" && !m.location().url.includes("does_not_exist")) errors.push(m.text()); });
+page.on("pageerror", (e) => errors.push(String(e)));
+let dialogs = 0;
+page.on("dialog", (d) => { dialogs++; d.dismiss(); });
+// requests for a session's status (polls), counted by the parts that need it
+let statusReads = 0;
+page.on("request", (r) => { if (r.url().includes("/api/pipeline/status")) statusReads++; });
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const errors = [];
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-  page.on("pageerror", (e) => errors.push(String(e)));
-  let dialogs = 0;
-  page.on("dialog", (d) => { dialogs++; d.dismiss(); });
+  await part("1. loads", async () => {
+    await page.goto(`${base}/`);
+    await page.getByText("No sessions yet.").waitFor({ timeout: 10000 });
+    check(errors.length === 0, `the page loads with no console errors (${errors.join("; ")})`);
+  });
 
-  // 1. loads, no console errors
-  await page.goto(`${base}/`);
-  await page.getByText("No sessions yet.").waitFor({ timeout: 10000 });
-  check(errors.length === 0, `the page loads with no console errors (${errors.join("; ")})`);
+  await part("2. a live session", async () => {
+    await track(ev("web1", "checkout_started", "started", { input: { cart_total: 42.5 } }));
+    await page.goto(`${base}/#/session/web1`);
+    await page.getByText("0/4 steps").waitFor({ timeout: 10000 });
+    await page.evaluate(() => { window.__noReload = true; });
+    await track(ev("web1", "checkout_started", "success"));
+    await page.getByText("1/4 steps").waitFor({ timeout: 10000 });
+    await track(ev("web1", "payment_initiated", "started"));
+    await new Promise((r) => setTimeout(r, 300));
+    await track(ev("web1", "payment_initiated", "success"));
+    await page.getByText("2/4 steps").waitFor({ timeout: 10000 });
+    check(await page.evaluate(() => window.__noReload === true), "the session view updated live (progress 0/4 → 2/4) without a reload");
+    check((await page.locator(".tl-row").count()) === 2, "the timeline shows the two steps");
+    check((await page.locator('[role="progressbar"]').getAttribute("aria-valuenow")) === "50", "the progress bar is at 50 %");
+    await page.screenshot({ path: join(SHOTS, "session.png"), fullPage: true });
+  });
 
-  // 2. a session updates live, without a reload
-  await track(ev("web1", "checkout_started", "started", { input: { cart_total: 42.5 } }));
-  await page.goto(`${base}/#/session/web1`);
-  await page.getByText("0/4 steps").waitFor({ timeout: 10000 });
-  await page.evaluate(() => { window.__noReload = true; });
-  await track(ev("web1", "checkout_started", "success"));
-  await page.getByText("1/4 steps").waitFor({ timeout: 10000 });
-  await track(ev("web1", "payment_initiated", "started"));
-  await new Promise((r) => setTimeout(r, 300));
-  await track(ev("web1", "payment_initiated", "success"));
-  await page.getByText("2/4 steps").waitFor({ timeout: 10000 });
-  check(await page.evaluate(() => window.__noReload === true), "the session view updated live (progress 0/4 → 2/4) without a reload");
-  check((await page.locator(".tl-row").count()) === 2, "the timeline shows the two steps");
-  check((await page.locator('[role="progressbar"]').getAttribute("aria-valuenow")) === "50", "the progress bar is at 50 %");
-  await page.screenshot({ path: join(SHOTS, "session.png"), fullPage: true });
+  await part("3. HTML as text", async () => {
+    const evil = "<img src=x onerror=alert(1)>";
+    await track(ev("web1", "payment_confirmed", "success", { input: { note: evil } }));
+    await page.getByText("3/4 steps").waitFor({ timeout: 10000 });
+    const shown = await page.locator("pre", { hasText: "onerror=alert(1)" }).count();
+    check(shown >= 1, "the event's HTML is shown as text");
+    check((await page.locator('img[src="x"]').count()) === 0 && dialogs === 0, "and no element was made from it, no script ran");
+  });
 
-  // 3. HTML in an event is text, and runs nothing
-  const evil = "<img src=x onerror=alert(1)>";
-  await track(ev("web1", "payment_confirmed", "success", { input: { note: evil } }));
-  await page.getByText("3/4 steps").waitFor({ timeout: 10000 });
-  const shown = await page.locator("pre", { hasText: "onerror=alert(1)" }).count();
-  check(shown >= 1, "the event's HTML is shown as text");
-  check((await page.locator('img[src="x"]').count()) === 0 && dialogs === 0, "and no element was made from it, no script ran");
+  await part("4. issues", async () => {
+    await track(ev("web2", "checkout_started", "success"));
+    await track(ev("web2", "payment_initiated", "failure", { error: { code: "card_declined", message: "Declined" } }));
+    await page.goto(`${base}/#/issues`);
+    await page.getByText("payment_initiated failed in checkout_digital: card_declined").waitFor({ timeout: 10000 });
+    check(true, "the failure is in the issues view");
+    await page.screenshot({ path: join(SHOTS, "issues.png"), fullPage: true });
+  });
 
+  await part("5. verify", async () => {
+    await page.goto(`${base}/#/session/web2`);
+    await page.getByText("Verify chain").click();
+    await page.locator("#verify-result").getByText("chain verified").waitFor({ timeout: 10000 });
+    check(true, "an untouched session verifies");
+    execFileSync("sqlite3", [db, "UPDATE events SET step = 'checkout_completed' WHERE session_id = 'web2' AND seq = 0;"]);
+    await page.getByText("Verify chain").click();
+    await page.locator("#verify-result").getByText("mismatch").waitFor({ timeout: 10000 });
+    check((await page.locator("#verify-result li").first().textContent()).includes("event seq 0"), "the verify button names the tampered event");
+  });
 
-  // 4. a failure shows up in the issues view
-  await track(ev("web2", "checkout_started", "success"));
-  await track(ev("web2", "payment_initiated", "failure", { error: { code: "card_declined", message: "Declined" } }));
-  await page.goto(`${base}/#/issues`);
-  await page.getByText("payment_initiated failed in checkout_digital: card_declined").waitFor({ timeout: 10000 });
-  check(true, "the failure is in the issues view");
-  await page.screenshot({ path: join(SHOTS, "issues.png"), fullPage: true });
+  await part("6. the other views, at laptop and phone widths", async () => {
+    await page.goto(`${base}/#/sessions`);
+    await page.getByText("web2").first().waitFor({ timeout: 10000 });
+    // defect: replaceChildren(…, null) wrote "null" when there is no next page
+    const nulls = await page.evaluate(() => {
+      const w = document.createTreeWalker(document.querySelector("main"), NodeFilter.SHOW_TEXT);
+      let n = 0;
+      for (let t; (t = w.nextNode());) if (t.data.trim() === "null") n++;
+      return n;
+    });
+    check(nulls === 0, `no literal "null" under the sessions table (${nulls} text nodes "null")`);
+    await page.screenshot({ path: join(SHOTS, "sessions.png"), fullPage: true });
+    await page.goto(`${base}/#/funnel?pipeline_type=checkout_digital`);
+    await page.getByText("median duration").waitFor({ timeout: 10000 });
+    await page.screenshot({ path: join(SHOTS, "funnel.png"), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${base}/#/session/web1`);
+    await page.getByText("3/4 steps").waitFor({ timeout: 10000 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 1, `usable at phone width (horizontal overflow ${overflow} px)`);
+    await page.screenshot({ path: join(SHOTS, "session-phone.png"), fullPage: true });
+  });
 
-  // 5. the verify button reports a tampered session
-  await page.goto(`${base}/#/session/web2`);
-  await page.getByText("Verify chain").click();
-  await page.locator("#verify-result").getByText("chain verified").waitFor({ timeout: 10000 });
-  check(true, "an untouched session verifies");
-  execFileSync("sqlite3", [db, "UPDATE events SET step = 'checkout_completed' WHERE session_id = 'web2' AND seq = 0;"]);
-  await page.getByText("Verify chain").click();
-  await page.locator("#verify-result").getByText("mismatch").waitFor({ timeout: 10000 });
-  check((await page.locator("#verify-result li").first().textContent()).includes("event seq 0"), "the verify button names the tampered event");
+  await part("defect: names at phone width", async () => {
+    // at 390 px step names broke mid-word ("payment_initiate|d") and the
+    // timeline's labels ran into their bars
+    const names = await wraps(page, ".step .name, .tl-row > :first-child");
+    const bad = names.filter((w) => midWord(w).length);
+    check(names.length >= 7 && bad.length === 0, `no step name breaks inside a word at 390 px (${bad.map((w) => `${w.text}@${w.at}`).join(", ") || `${names.length} names`})`);
+    const rows = await page.evaluate(() => [...document.querySelectorAll(".tl-row")].map((row) => {
+      const label = row.firstElementChild, track = row.querySelector(".tl-track"), bar = row.querySelector(".tl-bar"), d = row.lastElementChild;
+      const r = document.createRange();
+      r.selectNodeContents(label);
+      const t = r.getBoundingClientRect(), k = track.getBoundingClientRect(), b = bar.getBoundingClientRect(), e = d.getBoundingClientRect();
+      const sameLine = t.bottom > k.top && t.top < k.bottom;
+      return { name: label.textContent, overlap: (sameLine && t.right > k.left + 0.5) || b.left < k.left - 0.5 || b.right > k.right + 0.5 || e.left < k.right - 0.5 && e.top < k.bottom && e.bottom > k.top,
+        glyph: getComputedStyle(bar, "::before").content };
+    }));
+    const hit = rows.filter((r) => r.overlap || (r.glyph !== "none" && r.glyph !== "normal"));
+    check(rows.length === 3 && hit.length === 0, `no timeline label overlaps its bar at 390 px, bars stay in their tracks (${JSON.stringify(hit)})`);
+  });
 
-  // 6. the other views, at laptop and phone widths
-  await page.goto(`${base}/#/sessions`);
-  await page.getByText("web2").first().waitFor({ timeout: 10000 });
-  await page.screenshot({ path: join(SHOTS, "sessions.png"), fullPage: true });
-  await page.goto(`${base}/#/funnel?pipeline_type=checkout_digital`);
-  await page.getByText("median duration").waitFor({ timeout: 10000 });
-  await page.screenshot({ path: join(SHOTS, "funnel.png"), fullPage: true });
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(`${base}/#/session/web1`);
-  await page.getByText("3/4 steps").waitFor({ timeout: 10000 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  check(overflow <= 1, `usable at phone width (horizontal overflow ${overflow} px)`);
-  await page.screenshot({ path: join(SHOTS, "session-phone.png"), fullPage: true });
+  await part("defect: unknown session", async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${base}/#/session/does_not_exist`);
+    await page.locator("main h1", { hasText: "No such session" }).waitFor({ timeout: 5000 });
+    check((await page.locator("main").textContent()).includes("does_not_exist"), "an unknown session says so, naming it");
+    const n = statusReads;
+    await new Promise((r) => setTimeout(r, 2500));
+    check(statusReads === n, `and stops asking (${statusReads - n} more status requests in 2.5 s)`);
+  });
+
+  await part("defect: the report", async () => {
+    await track(ev("chk_rep_1", "checkout_started", "success"));
+    await track(ev("chk_rep_1", "payment_initiated", "failure", { error: { code: "card_declined", message: "Declined <b>twice</b> *now*" } }));
+    await page.goto(`${base}/#/session/chk_rep_1`);
+    await page.getByText("Show report").click();
+    const rep = page.locator("#report");
+    await rep.getByText("Pipeline report: chk_rep_1").waitFor({ timeout: 10000 });
+    const text = await rep.textContent();
+    check(!text.includes("\\_") && (await rep.locator("pre").count()) === 0, "the report is HTML, not escaped Markdown in a <pre> (no \\_)");
+    check((await rep.locator("table.report-events tbody tr").count()) === 2, "its events table has the session's 2 events");
+    check((await rep.locator(".first-failure").textContent()).includes("card_declined: Declined <b>twice</b> *now*") && (await rep.locator("b").count()) === 0,
+      "the first failure shows the error as text (no element made from it)");
+    check((await rep.locator(".verification").textContent()).includes("ok"), "the verification is shown");
+  });
+
+  await part("defect: issue dates", async () => {
+    await track(ev("web5", "payment_initiated", "failure", { error: { code: "upstream_payment_gateway_timeout_while_capturing", message: "The gateway did not answer within 30 s" } }));
+    for (const width of [1280, 760]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.goto(`${base}/#/issues`);
+      await page.getByText("upstream_payment_gateway_timeout_while_capturing").first().waitFor({ timeout: 10000 });
+      const col = await page.evaluate(() => [...document.querySelectorAll("thead th")].findIndex((th) => /first/i.test(th.textContent)) + 1);
+      const dates = await wraps(page, `tbody td:nth-child(${col})`, true);
+      const bad = dates.filter((w) => w.text.trim() && w.at.length);
+      check(col > 0 && dates.length >= 4 && bad.length === 0, `each issue date is on one line at ${width} px (${bad.map((w) => w.text).join(", ") || `${dates.length} dates`})`);
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await part("7. polling", async () => {
+    await page.evaluate(() => sessionStorage.setItem("pipetrack.nostream", "1"));
+    const polls = [];
+    page.on("request", (r) => { if (r.url().includes("/api/pipeline/status?")) polls.push(r.headers()["if-none-match"] || ""); });
+    let notModified = 0;
+    page.on("response", (r) => { if (r.url().includes("/api/pipeline/status?") && r.status() === 304) notModified++; });
+    await page.goto(`${base}/?polling#/session/web1`); /* a fresh load: the setting is read at start */
+    await page.getByText("polling every 2 s").waitFor({ timeout: 10000 });
+    await new Promise((r) => setTimeout(r, 2500)); /* an unchanged poll: 304 */
+    await track(ev("web1", "checkout_completed", "success"));
+    await page.getByText("4/4 steps").waitFor({ timeout: 10000 });
+    await page.getByText("finished: not polling").waitFor({ timeout: 10000 });
+    check(polls.length >= 3 && polls.slice(1).every((h) => h.startsWith('"')) && notModified >= 1,
+      `polls after the first carry If-None-Match, unchanged ones get 304 (${polls.length} polls, ${notModified} × 304)`);
+    const n = polls.length;
+    await new Promise((r) => setTimeout(r, 2500));
+    check(polls.length === n, "no more polls once the session is terminal");
+    await page.evaluate(() => sessionStorage.removeItem("pipetrack.nostream"));
+  });
   check(errors.length === 0, `no console errors in the whole run (${errors.join("; ")})`);
-
-  // 7. without streams the page polls with If-None-Match, and stops when the
-  //    session is terminal
-  await page.setViewportSize({ width: 1280, height: 900 });
-  await page.evaluate(() => sessionStorage.setItem("pipetrack.nostream", "1"));
-  const polls = [];
-  page.on("request", (r) => { if (r.url().includes("/api/pipeline/status?")) polls.push(r.headers()["if-none-match"] || ""); });
-  let notModified = 0;
-  page.on("response", (r) => { if (r.url().includes("/api/pipeline/status?") && r.status() === 304) notModified++; });
-  await page.goto(`${base}/?polling#/session/web1`); /* a fresh load: the setting is read at start */
-  await page.getByText("polling every 2 s").waitFor({ timeout: 10000 });
-  await new Promise((r) => setTimeout(r, 2500)); /* an unchanged poll: 304 */
-  await track(ev("web1", "checkout_completed", "success"));
-  await page.getByText("4/4 steps").waitFor({ timeout: 10000 });
-  await page.getByText("finished: not polling").waitFor({ timeout: 10000 });
-  check(polls.length >= 3 && polls.slice(1).every((h) => h.startsWith('"')) && notModified >= 1,
-    `polls after the first carry If-None-Match, unchanged ones get 304 (${polls.length} polls, ${notModified} × 304)`);
-  const n = polls.length;
-  await new Promise((r) => setTimeout(r, 2500));
-  check(polls.length === n, "no more polls once the session is terminal");
-  await page.evaluate(() => sessionStorage.removeItem("pipetrack.nostream"));
 } catch (e) {
   failures++;
   console.log(`FAIL ${e.stack || e}`);
