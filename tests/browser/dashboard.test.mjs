@@ -229,6 +229,16 @@ try {
     check((await rep.locator(".first-failure").textContent()).includes("card_declined: Declined <b>twice</b> *now*") && (await rep.locator("b").count()) === 0,
       "the first failure shows the error as text (no element made from it)");
     check((await rep.locator(".verification").textContent()).includes("ok"), "the verification is shown");
+    check((await rep.locator("h3").allTextContents()).join("|") === "First failure|Events (2)|Checksum history (0)|Chain", "with the Markdown report's sections");
+    await rep.screenshot({ path: join(SHOTS, "report.png") });
+    // the copy button writes the server's Markdown text to the clipboard
+    await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+    await rep.getByText("Copy as Markdown").click();
+    await rep.getByText("copied as Markdown").waitFor({ timeout: 5000 });
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    const md = await (await fetch(`${base}/api/pipeline/report?session_id=chk_rep_1&format=markdown`)).text();
+    const noTime = (t) => t.replace(/\*\*Generated at:\*\* .*/, "");
+    check(copied.startsWith("# Pipeline report: chk\\_rep\\_1") && noTime(copied) === noTime(md), `"Copy as Markdown" copies the Markdown report (${copied.length} characters)`);
   });
 
   await part("defect: issue dates", async () => {
