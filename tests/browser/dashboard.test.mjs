@@ -255,6 +255,64 @@ try {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  await part("time range and charts", async () => {
+    // three data_job sessions: one completed (extract took 3 s, transform
+    // 1 s by their events' ts), one failed, one still open
+    const T0 = Date.now() - 10000, dj = (sid, step, status, extra = {}) => ev(sid, step, status, Object.assign({ pipeline_type: "data_job" }, extra));
+    for (const [step, a, b] of [["job_queued", 0, 0], ["extract", 0, 3000], ["transform", 3000, 4000], ["load", 4000, 4000], ["job_completed", 4000, 4000]]) {
+      await track(dj("j1", step, "started", { ts: T0 + a }));
+      await track(dj("j1", step, "success", { ts: T0 + b }));
+    }
+    await track(dj("j2", "job_queued", "success"));
+    await track(dj("j2", "extract", "failure", { error: { code: "source_unreachable", message: "The S3 bucket did not answer" } }));
+    await track(dj("j3", "job_queued", "success"));
+    const seen = [];
+    page.on("request", (r) => { if (/\/api\/pipeline\/(stats|timeseries)\?/.test(r.url())) seen.push(r.url()); });
+    await page.goto(`${base}/#/pipelines?pipeline_type=data_job&range=1h`);
+    await page.locator("svg.volume").waitFor({ timeout: 10000 });
+    const bars = await page.$$eval("svg.volume g.bar", (gs) => gs.map((g) => ({ start: +g.dataset.start, s: +g.dataset.sessions, c: +g.dataset.completed, f: +g.dataset.failed, title: g.querySelector("title").textContent })));
+    const sum = (k) => bars.reduce((n, b) => n + b[k], 0);
+    check(bars.length >= 60 && bars.length <= 62 && sum("s") === 3 && sum("c") === 1 && sum("f") === 1,
+      `last hour: a bar a minute (${bars.length}), 3 started, 1 completed, 1 failed (${sum("s")}, ${sum("c")}, ${sum("f")})`);
+    const full = bars.filter((b) => b.s > 0);
+    check(full.every((b) => b.title.includes(`${b.s} started, ${b.c} completed, ${b.f} failed`)), `each bar's tooltip says its counts (${full.map((b) => b.title).join("; ")})`);
+    const pts = await page.$$eval("svg.rate circle", (cs) => cs.map((c) => ({ start: +c.dataset.start, rate: +c.dataset.rate })));
+    check(pts.length === full.length && pts.every((p) => { const b = full.find((x) => x.start === p.start); return b && Math.abs(p.rate - b.f / b.s) < 1e-3; }),
+      `the failure rate has a point per bucket with sessions, failed/started (${JSON.stringify(pts)})`);
+    const durs = await page.$$eval("svg.durations g.dur", (gs) => Object.fromEntries(gs.map((g) => [g.dataset.step, [+g.dataset.p50, +g.dataset.p95]])));
+    const near = (v, want) => Math.abs(v - want) <= want * 0.03;
+    check(near(durs.extract?.[0], 3000) && near(durs.extract?.[1], 3000) && near(durs.transform?.[0], 1000),
+      `p50/p95 step durations from the stats: extract ≈ 3 s, transform ≈ 1 s (${JSON.stringify(durs)})`);
+    check(seen.some((u) => u.includes("/timeseries?") && u.includes("interval=minute") && /since=\d+/.test(u)), "the last hour reads minute buckets since an hour ago");
+    await page.screenshot({ path: join(SHOTS, "pipelines.png"), fullPage: true });
+    // the picker: another range is kept in the hash, and read with it
+    seen.length = 0;
+    await page.getByLabel("time range").selectOption("7d");
+    await page.waitForFunction(() => location.hash.includes("range=7d"));
+    await page.locator("svg.volume").waitFor({ timeout: 10000 });
+    await page.waitForTimeout(300);
+    check(seen.some((u) => u.includes("interval=hour")) && (await page.$$eval("svg.volume g.bar", (gs) => gs.length)) >= 168,
+      "\"last week\" in the picker: the hash says range=7d, the chart has hourly bars");
+    check((await page.locator('[data-nav="sessions"]').getAttribute("href")).includes("range=7d"), "the navigation keeps the range");
+    // a custom range in the past: nothing in it, in every view
+    const past = "range=custom&from=2020-01-01T00:00&to=2020-01-02T00:00";
+    seen.length = 0;
+    await page.goto(`${base}/#/pipelines?pipeline_type=data_job&${past}`);
+    await page.locator("svg.volume").waitFor({ timeout: 10000 });
+    const since = new Date("2020-01-01T00:00").getTime(), until = new Date("2020-01-02T00:00").getTime();
+    check(seen.some((u) => u.includes("/stats?") && u.includes(`since=${since}`) && u.includes(`until=${until}`)) &&
+      (await page.$$eval("svg.volume g.bar", (gs) => gs.reduce((n, g) => n + +g.dataset.sessions, 0))) === 0 && (await page.$$eval("svg.volume g.bar", (gs) => gs.length)) === 24,
+      "a custom range reads the stats and 24 hourly buckets of that day, with no sessions");
+    await page.goto(`${base}/#/sessions?${past}`);
+    await page.getByText("No sessions active in the range").waitFor({ timeout: 10000 });
+    await page.goto(`${base}/#/issues?${past}`);
+    await page.getByText("issues seen in the range").waitFor({ timeout: 10000 });
+    check(true, "the sessions and issues of a past range are empty, and say so");
+    await page.goto(`${base}/#/sessions?range=1h`);
+    await page.getByText("j3").waitFor({ timeout: 10000 });
+    check((await page.locator("tbody tr").count()) === 7, `the last hour lists the 7 sessions tracked (${await page.locator("tbody tr").count()})`);
+  });
+
   await part("7. polling", async () => {
     await page.evaluate(() => sessionStorage.setItem("pipetrack.nostream", "1"));
     const polls = [];
