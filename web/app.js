@@ -185,6 +185,33 @@ function durationChart(steps, W) {
     }));
 }
 
+// how many of `times` fall in each bucket of the range (UTC buckets, as the
+// API's timeseries counts them)
+function bucketize(times, interval) {
+  const size = { minute: 60e3, hour: 3600e3, day: 86400e3 }[interval];
+  const first = Math.floor(range.from / size) * size, end = range.to || Date.now();
+  const buckets = [];
+  for (let t = first; t < end; t += size) buckets.push({ start: t, n: 0 });
+  for (const t of times) {
+    const i = Math.floor((t - first) / size);
+    if (i >= 0 && i < buckets.length) buckets[i].n++;
+  }
+  return buckets;
+}
+
+// one count per bucket
+function countChart(buckets, interval, W, what) {
+  const H = 150, pad = { l: 36, r: 6, t: 8, b: 24 };
+  const top = niceMax(Math.max(1, ...buckets.map((b) => b.n)));
+  const bw = (W - pad.l - pad.r) / Math.max(buckets.length, 1), gap = bw > 4 ? 1 : 0, scale = (H - pad.t - pad.b) / top;
+  return sv("svg", { class: "chart trend", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": `${what} per bucket` },
+    frame(W, H, pad, top, (v) => (Number.isInteger(v) ? v : ""), buckets, interval),
+    buckets.map((b, i) => sv("g", { class: "bar", "data-start": b.start, "data-n": b.n },
+      sv("title", {}, `${bucketLabel(b.start, interval, true)}: ${b.n} ${what}`),
+      sv("rect", { x: pad.l + i * bw, y: pad.t, width: bw, height: H - pad.t - pad.b, class: "hit" }),
+      b.n ? sv("rect", { x: pad.l + i * bw + gap, y: H - pad.b - b.n * scale, width: Math.max(bw - 2 * gap, 1), height: b.n * scale, class: "c-bad" }) : null)));
+}
+
 const legend = (...items) => h("div", { class: "legend" }, items.map(([cls, text]) => h("span", {}, h("i", { class: cls }), text)));
 
 // ---- API ---------------------------------------------------------------------
@@ -550,7 +577,7 @@ function issuesTable(items, onResolve) {
     h("tbody", {}, items.map((x) => {
       const msg = x.sample_event && x.sample_event.error ? x.sample_event.error.message : null;
       return h("tr", {},
-        h("td", {}, h("a", { href: `#/issue/${encodeURIComponent(x.id)}`, class: "issue-link" }, h("strong", {}, x.title)),
+        h("td", {}, h("a", { href: `#/issue/${encodeURIComponent(x.id)}?${range.query}`, class: "issue-link" }, h("strong", {}, x.title)),
           msg ? h("div", { class: "issue-msg" }, msg) : null,
           h("div", { class: "mono muted" }, x.fingerprint),
           x.last_session_id ? h("a", { href: `#/session/${encodeURIComponent(x.last_session_id)}` }, `last: ${x.last_session_id}`) : null),
@@ -587,6 +614,63 @@ async function issuesView(params) {
   const timer = setInterval(() => load().catch(() => {}), 5000);
   const stopStream = stopLive;
   stopLive = () => { stopStream(); clearInterval(timer); };
+}
+
+// An issue (GET /api/pipeline/issues/{id}): its error, counts, when, the
+// trend of the sessions it affected over the range, and those sessions.
+async function issueView(id, params) {
+  let x;
+  try {
+    x = (await api(`/api/pipeline/issues/${encodeURIComponent(id)}`)).body;
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    show(h("h1", {}, "No such issue"), h("div", { class: "card" }, h("p", {}, `No issue "${id}" is stored on this server.`), h("p", {}, h("a", { href: hashWith("/issues", {}) }, "← All issues"))));
+    return;
+  }
+  const se = x.sample_event || {}, err = se.error || {};
+  const interval = intervalOf(range);
+  const inRange = x.sessions.filter((s) => s.first_seen >= range.from && (!range.to || s.first_seen < range.to));
+  const trend = chartCard(`Sessions affected per ${interval}`, (w) => countChart(bucketize(x.sessions.map((s) => s.first_seen), interval), interval, w, "sessions affected"),
+    h("p", { class: "muted small" }, `Each affected session in the bucket of its first failure of this kind: ${inRange.length} in the ${range.key === "custom" ? `range ${range.label}` : range.label}`,
+      x.sessions.length >= 100 ? " (the answer lists the latest 100 sessions)" : "", "."));
+  const item = (label, ...v) => [h("dt", {}, label), h("dd", {}, ...v)];
+  async function resolve() {
+    await api(`/api/pipeline/issues/${encodeURIComponent(x.id)}/resolve`, { method: "POST", body: {} });
+    route();
+  }
+  show(
+    h("p", {}, h("a", { href: hashWith("/issues", {}) }, "← Issues")),
+    h("h1", { class: "issue-title" }, x.title, " ", badge(x.status)),
+    h("div", { class: "filters" }, rangePicker(`/issue/${encodeURIComponent(x.id)}`, params)),
+    h("div", { class: "card" },
+      h("p", { class: "issue-msg big" }, err.message || "(no message)"),
+      h("dl", { class: "facts" },
+        item("Error code", h("span", { class: "mono" }, x.code)),
+        item("Pipeline · step", x.pipeline_type, " · ", name(x.step)),
+        item("Failures", h("span", { class: "count" }, x.count)),
+        item("Sessions affected", x.sessions_affected),
+        item("First seen", date(x.first_seen)),
+        item("Last seen", date(x.last_seen)),
+        x.reopened ? item("Reopened", `${x.reopened} time(s)`) : null,
+        x.resolved_at ? item("Resolved", date(x.resolved_at)) : null),
+      x.status === "open" ? h("p", {}, h("button", { class: "plain", onclick: resolve }, "Resolve")) : null),
+    trend.card,
+    h("h2", {}, "Latest failure"),
+    h("div", { class: "card" },
+      se.session_id ? h("p", {}, "In session ", h("a", { href: `#/session/${encodeURIComponent(se.session_id)}` }, se.session_id), ` (event seq ${se.seq}, `, date(se.ts), ")") : null,
+      se.redacted ? h("p", {}, badge("redacted", "payload redacted")) : null,
+      json(se.redacted ? { error: se.error } : { input: se.input, output: se.output, error: se.error })),
+    h("h2", {}, `Sessions (${x.sessions.length}${x.sessions.length < x.sessions_affected ? ` of ${x.sessions_affected}` : ""})`),
+    h("div", { class: "card" }, x.sessions.length === 0 ? h("p", { class: "empty" }, "No sessions listed.") : h("table", { class: "issue-sessions" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Session"), h("th", {}, "First seen"), h("th", { class: "hide-narrow" }, "Last seen"))),
+      h("tbody", {}, x.sessions.map((s) => h("tr", {},
+        h("td", {}, h("a", { href: `#/session/${encodeURIComponent(s.session_id)}` }, s.session_id)),
+        h("td", { class: "muted" }, date(s.first_seen)), h("td", { class: "muted hide-narrow" }, date(s.last_seen))))))));
+  trend.draw();
+  const onResize = () => trend.draw();
+  window.addEventListener("resize", onResize);
+  stopLive = () => window.removeEventListener("resize", onResize);
+  liveLabel.textContent = "as of now";
 }
 
 // fits `make(width)` (an SVG of that many px) into a card, drawn again when
@@ -661,6 +745,7 @@ async function route() {
   try {
     if (parts[0] === "session" && parts[1]) await sessionView(decodeURIComponent(parts[1]));
     else if (parts[0] === "issues") await issuesView(params);
+    else if (parts[0] === "issue" && parts[1]) await issueView(decodeURIComponent(parts[1]), params);
     else if (parts[0] === "pipelines" || parts[0] === "funnel") await funnelView(params);
     else await sessionsView(params);
   } catch (e) {

@@ -104,7 +104,7 @@ const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || 
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 const errors = [];
 // (Chromium logs every 404 answer; the unknown session's are expected)
-page.on("console", (m) => { if (m.type() === "error" && !m.location().url.includes("does_not_exist")) errors.push(m.text()); });
+page.on("console", (m) => { if (m.type() === "error" && !/does_not_exist|iss_0000/.test(m.location().url)) errors.push(m.text()); });
 page.on("pageerror", (e) => errors.push(String(e)));
 let dialogs = 0;
 page.on("dialog", (d) => { dialogs++; d.dismiss(); });
@@ -311,6 +311,32 @@ try {
     await page.goto(`${base}/#/sessions?range=1h`);
     await page.getByText("j3").waitFor({ timeout: 10000 });
     check((await page.locator("tbody tr").count()) === 7, `the last hour lists the 7 sessions tracked (${await page.locator("tbody tr").count()})`);
+  });
+
+  await part("the issue page", async () => {
+    // card_declined failed in web2 and chk_rep_1
+    const list = await (await fetch(`${base}/api/pipeline/issues?status=open`)).json();
+    const want = list.items.find((x) => x.code === "card_declined");
+    const api = await (await fetch(`${base}/api/pipeline/issues/${want.id}`)).json();
+    await page.goto(`${base}/#/issues?range=1h`);
+    await page.locator("a.issue-link", { hasText: "card_declined" }).click();
+    await page.waitForFunction((id) => location.hash.startsWith(`#/issue/${id}?range=1h`), want.id);
+    await page.locator("svg.trend").waitFor({ timeout: 10000 });
+    const main = page.locator("main");
+    check((await main.locator(".issue-msg").textContent()) === api.sample_event.error.message, `the issue page shows the error message (${api.sample_event.error.message})`);
+    check((await main.locator(".count").textContent()) === String(api.count) && api.count === 2, `and its count (${api.count})`);
+    check((await main.locator("time").first().getAttribute("datetime")) === new Date(api.first_seen).toISOString(), "and when it was first seen");
+    const links = await main.locator("table.issue-sessions a").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+    check(links.length === 2 && api.sessions.every((s) => links.includes(`#/session/${s.session_id}`)), `its sample sessions link to their session views (${links.join(", ")})`);
+    const n = await page.$$eval("svg.trend g.bar", (gs) => gs.reduce((k, g) => k + +g.dataset.n, 0));
+    check(n === 2, `its trend counts the 2 sessions affected in the last hour (${n})`);
+    await page.screenshot({ path: join(SHOTS, "issue.png"), fullPage: true });
+    await main.locator("table.issue-sessions a", { hasText: "chk_rep_1" }).click();
+    await page.getByText("Session chk_rep_1").waitFor({ timeout: 10000 });
+    check(true, "a sample session opens its session view");
+    await page.goto(`${base}/#/issue/iss_000000000000000000000000`);
+    await page.locator("main h1", { hasText: "No such issue" }).waitFor({ timeout: 5000 });
+    check(true, "an unknown issue says so");
   });
 
   await part("7. polling", async () => {
