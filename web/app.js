@@ -52,7 +52,11 @@ const RANGES = { "1h": ["last hour", 3600e3], "24h": ["last day", 86400e3], "7d"
 const DEFAULT_RANGE = "24h";
 let range = null; // {key, from, to (null: now), label, query}
 
+// A hash without a range (a session's link) keeps the one chosen last.
+let lastRange = new URLSearchParams();
 function parseRange(params) {
+  if (!params.get("range")) params = lastRange;
+  else lastRange = new URLSearchParams([...params].filter(([k]) => ["range", "from", "to"].includes(k)));
   const key = params.get("range") || DEFAULT_RANGE;
   if (key === "custom") {
     const from = new Date(params.get("from") || "").getTime(), to = new Date(params.get("to") || "").getTime();
@@ -727,6 +731,41 @@ async function funnelView(params) {
   liveLabel.textContent = range.to ? "a past range" : "as of now";
 }
 
+// Search: an exact session id opens the session; otherwise the sessions
+// whose id starts with the text (among those the listing gives for the
+// range: the API has no search by id) and the issues whose error code,
+// title or message holds it.
+async function searchView(params) {
+  const q = (params.get("q") || "").trim();
+  document.getElementById("search-input").value = q;
+  if (!q) { show(h("h1", {}, "Search"), h("p", { class: "empty" }, "Type a session id, an error code or words of an error message above.")); return; }
+  const out = h("div", {}, h("p", { class: "empty" }, "searching…"));
+  show(h("h1", {}, `Search “${q}”`), h("div", { class: "filters" }, rangePicker("/search", params)), out);
+  let exact = null;
+  try {
+    exact = await api(`/api/pipeline/status?session_id=${encodeURIComponent(q)}&events_limit=1&history_limit=1`);
+  } catch (e) {
+    if (e.status !== 404 && e.status !== 400) throw e; // 400: not a valid session id
+  }
+  if (exact) { location.replace(`#/session/${encodeURIComponent(q)}`); return; }
+  const [ss, issues] = await Promise.all([sessionsInRange({ match: (s) => s.session_id.startsWith(q), want: 50, maxPages: 10 }), issuesInRange("all", q)]);
+  const where = range.key === "custom" ? `range ${range.label}` : range.label;
+  fill(out,
+    h("p", { class: "no-session" }, `No session has the id “${q}”.`),
+    h("h2", {}, `Sessions whose id starts with “${q}” (${ss.items.length}${ss.next ? "+" : ""})`),
+    h("p", { class: "muted small" }, `Among the ${ss.scanned} most recently active sessions of the ${where}`, ss.next ? "; there are older ones: narrow the range to search them" : "", "."),
+    h("div", { class: "card" }, ss.items.length ? sessionsTable(ss.items) : h("p", { class: "empty" }, "None.")),
+    h("h2", {}, `Issues whose error code, title or message holds “${q}” (${issues.length})`),
+    h("div", { class: "card" }, issues.length ? issuesTable(issues, null) : h("p", { class: "empty" }, `None seen in the ${where}.`)));
+  liveLabel.textContent = "as of now";
+}
+
+document.getElementById("search").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const q = document.getElementById("search-input").value.trim();
+  location.hash = hashWith("/search", q ? { q } : {});
+});
+
 // ---- routing -----------------------------------------------------------------------
 
 async function route() {
@@ -745,6 +784,7 @@ async function route() {
   try {
     if (parts[0] === "session" && parts[1]) await sessionView(decodeURIComponent(parts[1]));
     else if (parts[0] === "issues") await issuesView(params);
+    else if (parts[0] === "search") await searchView(params);
     else if (parts[0] === "issue" && parts[1]) await issueView(decodeURIComponent(parts[1]), params);
     else if (parts[0] === "pipelines" || parts[0] === "funnel") await funnelView(params);
     else await sessionsView(params);

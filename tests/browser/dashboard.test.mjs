@@ -103,8 +103,9 @@ const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || 
   .catch((e) => { console.log(`FAIL chromium did not start: ${e.message}`); server.kill("SIGKILL"); process.exit(1); });
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 const errors = [];
-// (Chromium logs every 404 answer; the unknown session's are expected)
-page.on("console", (m) => { if (m.type() === "error" && !/does_not_exist|iss_0000/.test(m.location().url)) errors.push(m.text()); });
+// (Chromium logs every 404 answer; those of an unknown session or issue, and
+// of the search's look-up of a session id, are expected)
+page.on("console", (m) => { if (m.type() === "error" && !/does_not_exist|iss_0000|events_limit=1&history_limit=1/.test(m.location().url)) errors.push(m.text()); });
 page.on("pageerror", (e) => errors.push(String(e)));
 let dialogs = 0;
 page.on("dialog", (d) => { dialogs++; d.dismiss(); });
@@ -337,6 +338,37 @@ try {
     await page.goto(`${base}/#/issue/iss_000000000000000000000000`);
     await page.locator("main h1", { hasText: "No such issue" }).waitFor({ timeout: 5000 });
     check(true, "an unknown issue says so");
+  });
+
+  await part("search", async () => {
+    const search = async (text) => {
+      await page.locator("#search-input").fill(text);
+      await page.locator("#search-input").press("Enter");
+    };
+    await page.goto(`${base}/#/sessions?range=1h`);
+    await search("j1");
+    await page.getByText("Session j1").waitFor({ timeout: 10000 });
+    check(page.url().endsWith("#/session/j1"), "an exact session id opens the session");
+    await search("web");
+    await page.locator("main h1", { hasText: "Search “web”" }).waitFor({ timeout: 10000 });
+    await page.locator("main table").first().waitFor({ timeout: 10000 });
+    const ids = (await page.locator("main table").first().locator("tbody td:first-child").allTextContents()).sort();
+    check(await page.locator(".no-session").textContent() === "No session has the id “web”." && ids.join(",") === "web1,web2,web5",
+      `a prefix lists the sessions whose id starts with it, and says no session has that id (${ids})`);
+    check(page.url().includes("range=1h"), "the search keeps the time range");
+    await search("does_not");
+    await page.getByText("No session has the id “does_not”.").waitFor({ timeout: 10000 });
+    check((await page.locator("main table").count()) === 0, "an unknown id: no such session, nothing else matches");
+    await search("card_declined");
+    await page.locator("main h2", { hasText: "holds “card_declined”" }).waitFor({ timeout: 10000 });
+    check((await page.locator("main a.issue-link").allTextContents()).join("|") === "payment_initiated failed in checkout_digital: card_declined", "an error code finds its issue");
+    await search("s3 BUCKET");
+    await page.locator("main h2", { hasText: "Issues whose error code, title or message holds “s3 BUCKET”" }).waitFor({ timeout: 10000 });
+    check((await page.locator("main a.issue-link").allTextContents()).join("|") === "extract failed in data_job: source_unreachable", "words of an error message find its issue (any case)");
+    await page.screenshot({ path: join(SHOTS, "search.png"), fullPage: true });
+    await page.goto(`${base}/#/issues?range=1h&status=open&q=gateway`);
+    await page.locator("main a.issue-link").first().waitFor({ timeout: 10000 });
+    check((await page.locator("main a.issue-link").count()) === 1 && (await page.getByLabel("error code or message").inputValue()) === "gateway", "the issues view filters by code or message too");
   });
 
   await part("7. polling", async () => {
