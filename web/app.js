@@ -120,7 +120,7 @@ function bucketLabel(ms, interval, long) {
   const d = new Date(ms);
   if (interval === "day") return d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
   const t = d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
-  return long || interval === "hour" ? `${d.toLocaleDateString(undefined, { month: "short", day: "numeric" })} ${t}` : t;
+  return long ? `${d.toLocaleDateString(undefined, { month: "short", day: "numeric" })} ${t}` : t;
 }
 
 // axes of a time chart: y grid lines with labels, x labels at both ends and the middle
@@ -131,9 +131,11 @@ function frame(W, H, pad, top, fmt, buckets, interval) {
     g.append(sv("line", { x1: pad.l, x2: W - pad.r, y1: y, y2: y }), sv("text", { x: pad.l - 4, y: y + 4, "text-anchor": "end" }, fmt(v)));
   }
   const n = buckets.length, bw = (W - pad.l - pad.r) / Math.max(n, 1);
-  const marks = n > 2 ? [0, Math.floor(n / 2), n - 1] : [...Array(n).keys()];
+  // the date too when the buckets span more than a day; a middle label only where there is room
+  const long = interval === "hour" && n > 24;
+  const marks = n > 2 ? (W >= (long ? 560 : 360) ? [0, Math.floor(n / 2), n - 1] : [0, n - 1]) : [...Array(n).keys()];
   for (const i of marks)
-    g.append(sv("text", { x: pad.l + (i + 0.5) * bw, y: H - 6, "text-anchor": i === 0 ? "start" : i === n - 1 ? "end" : "middle" }, bucketLabel(buckets[i].start, interval)));
+    g.append(sv("text", { x: i === 0 ? pad.l : i === n - 1 ? W - pad.r : pad.l + (i + 0.5) * bw, y: H - 6, "text-anchor": i === 0 ? "start" : i === n - 1 ? "end" : "middle" }, bucketLabel(buckets[i].start, interval, long)));
   return g;
 }
 
@@ -176,7 +178,8 @@ function durationChart(steps, W) {
   const rows = steps.filter((st) => st.duration_ms && st.duration_ms.p95 !== null);
   if (!rows.length) return h("p", { class: "empty" }, "No step durations in this range (a step's duration runs from its started event to its success).");
   const row = 40, H = rows.length * row + 4, label = 150, x0 = W >= 560 ? label : 0;
-  const top = Math.max(...rows.map((st) => st.duration_ms.p95)), bw = W - x0 - 110;
+  // wide: name, bars, values on one line; narrow: name and values above the bars
+  const top = Math.max(...rows.map((st) => st.duration_ms.p95)), bw = x0 ? W - x0 - 150 : W - 2;
   return sv("svg", { class: "chart durations", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": "step durations, p50 and p95" },
     rows.map((st, i) => {
       const y = i * row + 4, d = st.duration_ms, by = x0 ? y + 8 : y + 18;
@@ -185,7 +188,8 @@ function durationChart(steps, W) {
         sv("text", { x: 0, y: x0 ? y + 19 : y + 12, class: "label" }, st.step),
         sv("rect", { x: x0, y: by, width: Math.max((d.p95 / top) * bw, 2), height: 14, class: "c-p95" }),
         sv("rect", { x: x0, y: by, width: Math.max((d.p50 / top) * bw, 2), height: 14, class: "c-p50" }),
-        sv("text", { x: x0 + Math.max((d.p95 / top) * bw, 2) + 6, y: by + 11, class: "value" }, `p50 ${dur(d.p50)} · p95 ${dur(d.p95)}`));
+        x0 ? sv("text", { x: x0 + Math.max((d.p95 / top) * bw, 2) + 6, y: by + 11, class: "value" }, `p50 ${dur(d.p50)} · p95 ${dur(d.p95)}`)
+          : sv("text", { x: W, y: y + 12, class: "value", "text-anchor": "end" }, `p50 ${dur(d.p50)} · p95 ${dur(d.p95)}`));
     }));
 }
 
@@ -581,7 +585,7 @@ function issuesTable(items, onResolve) {
     h("tbody", {}, items.map((x) => {
       const msg = x.sample_event && x.sample_event.error ? x.sample_event.error.message : null;
       return h("tr", {},
-        h("td", {}, h("a", { href: `#/issue/${encodeURIComponent(x.id)}?${range.query}`, class: "issue-link" }, h("strong", {}, x.title)),
+        h("td", {}, h("a", { href: `#/issue/${encodeURIComponent(x.id)}?${range.query}`, class: "issue-link" }, h("strong", {}, name(x.title))),
           msg ? h("div", { class: "issue-msg" }, msg) : null,
           h("div", { class: "mono muted" }, x.fingerprint),
           x.last_session_id ? h("a", { href: `#/session/${encodeURIComponent(x.last_session_id)}` }, `last: ${x.last_session_id}`) : null),
@@ -644,7 +648,7 @@ async function issueView(id, params) {
   }
   show(
     h("p", {}, h("a", { href: hashWith("/issues", {}) }, "← Issues")),
-    h("h1", { class: "issue-title" }, x.title, " ", badge(x.status)),
+    h("h1", { class: "issue-title" }, name(x.title), " ", badge(x.status)),
     h("div", { class: "filters" }, rangePicker(`/issue/${encodeURIComponent(x.id)}`, params)),
     h("div", { class: "card" },
       h("p", { class: "issue-msg big" }, err.message || "(no message)"),
@@ -776,6 +780,7 @@ async function route() {
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean);
   range = parseRange(params);
+  if (parts[0] !== "search") document.getElementById("search-input").value = "";
   const section = { session: "sessions", issue: "issues", funnel: "pipelines" }[parts[0]] || parts[0] || "sessions";
   for (const a of document.querySelectorAll("[data-nav]")) {
     a.classList.toggle("on", a.dataset.nav === section);

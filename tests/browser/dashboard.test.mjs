@@ -390,6 +390,33 @@ try {
     check(polls.length === n, "no more polls once the session is terminal");
     await page.evaluate(() => sessionStorage.removeItem("pipetrack.nostream"));
   });
+  await part("every view at desktop and phone width", async () => {
+    // the screenshots of docs/dashboard-<view>-<desktop|phone>.png
+    const card = (await (await fetch(`${base}/api/pipeline/issues?status=open`)).json()).items.find((x) => x.code === "card_declined");
+    const views = [
+      ["sessions", "#/sessions?range=24h", "main table"],
+      ["session", "#/session/web1", "text=4/4 steps"],
+      ["report", "#/session/chk_rep_1", "text=Show report", async () => { await page.getByText("Show report").click(); await page.locator("#report table").waitFor(); }],
+      ["issues", "#/issues?range=24h", "main a.issue-link"],
+      ["issue", `#/issue/${card.id}?range=24h`, "svg.trend"],
+      ["pipelines", "#/pipelines?pipeline_type=data_job&range=1h", "svg.durations"],
+      ["search", "#/search?q=web&range=24h", "main table"],
+    ];
+    for (const [width, height, tag] of [[1280, 900, "desktop"], [390, 844, "phone"]]) {
+      await page.setViewportSize({ width, height });
+      for (const [view, hash, ready, then] of views) {
+        await page.goto(`${base}/${hash}`);
+        await page.locator(ready).first().waitFor({ timeout: 10000 });
+        if (then) await then();
+        await page.waitForTimeout(200); // charts drawn at this width
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        const bad = (await wraps(page, ".name-text")).filter((w) => midWord(w).length).map((w) => w.text);
+        check(overflow <= 1 && bad.length === 0, `${view} at ${width} px: no horizontal overflow (${overflow} px), no name broken inside a word (${bad})`);
+        await page.screenshot({ path: join(SHOTS, `dashboard-${view}-${tag}.png`), fullPage: true });
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
   check(errors.length === 0, `no console errors in the whole run (${errors.join("; ")})`);
 } catch (e) {
   failures++;
