@@ -2,8 +2,12 @@
 // driven by playwright-core): it loads without console errors, a session
 // view updates live as events are posted (no reload), a failure shows up in
 // the issues view, an event holding HTML renders as text and runs nothing,
-// and the verify button reports a tampered session. Screenshots of each
-// view go to SHOTS. Usage: node dashboard.test.mjs PIPETRACKD TMPDIR SHOTS
+// the verify button reports a tampered session; issue 16's defects (each
+// measured in the page), the report and its copy button, the time range and
+// the charts (their data-* counts against what was tracked), the issue page,
+// search; every view at desktop and phone width. Screenshots go to SHOTS
+// (dashboard-<view>-<desktop|phone>.png are the ones under docs/).
+// Usage: node dashboard.test.mjs PIPETRACKD TMPDIR SHOTS
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
