@@ -534,6 +534,7 @@ function reportView(rp, id) {
       item("Pipeline", rp.pipeline_type),
       item("State", badge(rp.state)),
       item("Complete and in order", rp.is_valid ? "yes" : "no"),
+      item("Progress", rp.progress ? `${rp.progress.completed}/${rp.progress.total} (${rp.progress.percent}%)` : "n/a"),
       item("Duration", dur(rp.duration_ms)),
       item("Generated at", date(rp.generated_at)),
       item("Failed steps", list(rp.failed_steps)),

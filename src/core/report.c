@@ -23,7 +23,10 @@ void pt_report_json_head(pt_buf *b, const pt_report_in *r) {
   pt_buf_json_member(b, ",\"pipeline_type\":", r->session->pipeline_type);
   pt_buf_puts(b, ",\"generated_at\":");
   pt_buf_i64(b, r->generated_at);
-  pt_buf_printf(b, ",\"state\":\"%s\",\"is_valid\":%s", c->state, c->is_valid ? "true" : "false");
+  pt_buf_printf(b,
+                ",\"state\":\"%s\",\"is_valid\":%s,\"progress\":{\"completed\":%d,\"total\":%d,"
+                "\"percent\":%d}",
+                c->state, c->is_valid ? "true" : "false", c->completed, c->total, c->percent);
   step_list(b, "failed_steps", c->failed_steps, c->nfailed, r->pipeline);
   step_list(b, "missing_steps", c->missing_steps, c->nmissing, r->pipeline);
   step_list(b, "out_of_order_steps", c->out_of_order_steps, c->nooo, r->pipeline);

@@ -231,6 +231,7 @@ try {
     const text = await rep.textContent();
     check(!text.includes("\\_") && (await rep.locator("pre").count()) === 0, "the report is HTML, not escaped Markdown in a <pre> (no \\_)");
     check((await rep.locator("table.report-events tbody tr").count()) === 2, "its events table has the session's 2 events");
+    check((await rep.locator("dl.facts").first().innerText()).includes("Progress\n1/4 (25%)"), "its progress, as the Markdown report has it (1/4 (25%))");
     check((await rep.locator(".first-failure").textContent()).includes("card_declined: Declined <b>twice</b> *now*") && (await rep.locator("b").count()) === 0,
       "the first failure shows the error as text (no element made from it)");
     check((await rep.locator(".verification").textContent()).includes("ok"), "the verification is shown");

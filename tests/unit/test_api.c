@@ -144,6 +144,12 @@ static void test_every_route(void **state) {
     call(t, "GET", "/api/pipeline/report?session_id=s1&format=markdown", NULL, 200, &a);
     assert_string_equal(a->content_type, "text/markdown; charset=utf-8");
     assert_non_null(strstr(a->body, "s1"));
+    /* the JSON report has the Markdown one's progress */
+    d = call(t, "GET", "/api/pipeline/report?session_id=s1", NULL, 200, NULL);
+    json_t *pg = json_object_get(d, "progress");
+    assert_int_equal(num(pg, "total"), 4);
+    assert_int_equal(num(pg, "completed") * 100 / 4, num(pg, "percent"));
+    json_decref(d);
     /* is_valid named for what it means, beside the integrity check */
     assert_non_null(strstr(a->body, "- **Complete and in order:** no\n"));
     assert_non_null(strstr(a->body, "- **Verification:** ok, every link and snapshot matches"));
