@@ -289,6 +289,13 @@ pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const cha
 pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *state, int limit,
                       const char *cursor, char **out, pt_error *err);
 
+/* Sessions whose id starts with id_prefix (1-128 characters of A-Z a-z 0-9
+ * _ . : -), in id order, as pt_sessions renders them: {"items": [...],
+ * "next_cursor": "<last id>" | null}. limit <= 0 means 50 (at most 1000);
+ * cursor is NULL or a next_cursor. */
+pt_status pt_sessions_prefix(pt_tracker *t, const char *id_prefix, int limit, const char *cursor,
+                             char **out, pt_error *err);
+
 /* The funnel of one pipeline type (docs/api.md stats) over the sessions
  * created in [since_ms, until_ms) (until_ms < 0: no upper bound):
  * {"pipeline_type", "since", "until", "sessions", "completed", "failed",

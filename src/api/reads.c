@@ -129,7 +129,22 @@ static pt_answer *listing(pt_tracker *t, const pt_request *rq, const char *a, co
 
 pt_answer *pt__api_sessions(ARGS) {
   UNUSED_ASYNC;
-  return listing(t, rq, "pipeline_type", "state", pt_sessions);
+  const char *prefix = pt__arg(rq, "id_prefix");
+  if (!prefix) return listing(t, rq, "pipeline_type", "state", pt_sessions);
+  /* a search by id: its own order (by id), not combined with the filters */
+  const char *other = pt__arg(rq, "pipeline_type") ? "pipeline_type"
+                      : pt__arg(rq, "state")       ? "state"
+                                                   : NULL;
+  if (other)
+    return pt_answer_error(400, "invalid_request", other,
+                           "%s: cannot be combined with id_prefix (a search by id)", other);
+  long limit;
+  pt_answer *bad = pt__arg_int(rq, "limit", 1, PT_PAGE_MAX, &limit);
+  if (bad) return bad;
+  char *out = NULL;
+  pt_error err;
+  pt_status st = pt_sessions_prefix(t, prefix, (int)limit, pt__arg(rq, "cursor"), &out, &err);
+  return pt__ans_doc(st, 200, out, &err);
 }
 
 /* A document of the whole tracker (no argument). */

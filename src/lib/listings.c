@@ -210,6 +210,76 @@ pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *stat
   return rc;
 }
 
+/* ---- sessions by id prefix ----------------------------------------------------- */
+
+typedef struct id_page {
+  char (*ids)[PT_ID_MAX + 1];
+  int n, want;
+} id_page;
+
+static int take_id(void *ctx, const char *id) {
+  id_page *p = ctx;
+  snprintf(p->ids[p->n++], PT_ID_MAX + 1, "%s", id);
+  return p->n == p->want;
+}
+
+pt_status pt_sessions_prefix(pt_tracker *t, const char *id_prefix, int limit, const char *cursor,
+                             char **out, pt_error *err) {
+  *out = NULL;
+  if (limit <= 0) limit = 50;
+  if (limit > PT_PAGE_MAX) limit = PT_PAGE_MAX;
+  if (!id_prefix || !pt_is_id(id_prefix))
+    return pt_fail(err, PT_EINVALID, "id_prefix",
+                   "id_prefix: must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+  if (cursor && !pt_is_id(cursor))
+    return pt_fail(err, PT_EINVALID, "cursor",
+                   "cursor: must be a next_cursor value from an earlier page");
+  pt_store *st = pt__store(t);
+  if (!st->m->list_session_ids_prefix)
+    return pt_fail(err, PT_ESTORAGE, NULL, "this store cannot search session ids");
+  /* rows written behind their events are brought up first, as pt_sessions does */
+  pt_status rc = pt__flush(t, err);
+  if (rc) return rc;
+  id_page p = {malloc((size_t)(limit + 1) * sizeof *p.ids), 0, limit + 1};
+  if (!p.ids) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  pt_defs *defs = pt__defs(t);
+  int64_t now = pt__now(t);
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  pt_reader *r = NULL;
+  rc = st->m->reader_open(st, &r, err);
+  if (rc == PT_OK)
+    rc = st->m->list_session_ids_prefix(r, id_prefix, cursor, limit + 1, take_id, &p, err);
+  int shown = p.n > limit ? limit : p.n;
+  pt_buf_puts(&b, "{\"items\":[");
+  for (int i = 0; rc == PT_OK && i < shown; i++) {
+    pt_session s;
+    rc = st->m->read_session(r, p.ids[i], &s, err);
+    if (rc == PT_OK) {
+      const pt_pipeline *pl = pt_defs_find(defs, s.pipeline_type);
+      pt_cksum c;
+      if (pl) pt_cksum_compute(&s, pl, now, &c);
+      if (i) pt_buf_putc(&b, ',');
+      render(&b, &s, pl, &c, pl ? c.state : "unknown_pipeline");
+    }
+    pt_session_cleanup(&s);
+  }
+  if (r) st->m->reader_close(r);
+  if (rc == PT_OK) {
+    pt_buf_puts(&b, "],\"next_cursor\":");
+    if (p.n > limit)
+      pt_buf_json_cstr(&b, p.ids[shown - 1]);
+    else
+      pt_buf_puts(&b, "null");
+    pt_buf_putc(&b, '}');
+    rc = pt__take(&b, out, err);
+  }
+  pt_buf_cleanup(&b);
+  free(p.ids);
+  pt_defs_unref(defs);
+  return rc;
+}
+
 /* ---- issues --------------------------------------------------------------------- */
 
 typedef struct issue_page {

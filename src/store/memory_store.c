@@ -478,6 +478,30 @@ static pt_status m_list_session_ids(pt_reader *r, const char *after_id, int64_t 
   return PT_OK;
 }
 
+static int by_id(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A scan of every session (the memory: store is for tests and demos). */
+static pt_status m_list_session_ids_prefix(pt_reader *r, const char *prefix, const char *after_id,
+                                           int64_t limit, pt_sid_cb cb, void *ctx, pt_error *err) {
+  mstore *m = (mstore *)r->store;
+  size_t np = strlen(prefix), n = 0;
+  const char **ids = malloc((m->nall ? m->nall : 1) * sizeof *ids);
+  if (!ids) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  for (size_t i = 0; i < m->nall; i++) {
+    const char *id = m->all[i]->agg.session_id;
+    if (m->all[i]->exists && strncmp(id, prefix, np) == 0 &&
+        (!after_id || strcmp(id, after_id) > 0))
+      ids[n++] = id;
+  }
+  qsort(ids, n, sizeof *ids, by_id);
+  for (size_t i = 0; i < n && (limit <= 0 || (int64_t)i < limit); i++)
+    if (cb(ctx, ids[i])) break;
+  free(ids);
+  return PT_OK;
+}
+
 static pt_status m_read_snapshots_from(pt_reader *r, const char *sid, int64_t from_n, int64_t limit,
                                        pt_snap_cb cb, void *ctx, pt_error *err) {
   (void)err;
@@ -520,6 +544,7 @@ const pt_store_methods pt_store_memory_methods = {
     .read_mark = mem_read_mark,
     .mark_put = mem_mark_put,
     .list_session_ids = m_list_session_ids,
+    .list_session_ids_prefix = m_list_session_ids_prefix,
     .read_snapshots_from = m_read_snapshots_from,
     .issues = &pt__memory_issue_methods,
     .rollups = &pt__memory_rollup_methods,

@@ -192,6 +192,10 @@ const char *const pg_sql[Q_COUNT] = {
         "INSERT INTO marks (key, value) VALUES ($1, $2)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [Q_IDS] = "SELECT session_id FROM sessions WHERE session_id > $1 ORDER BY session_id LIMIT $2",
+    /* starts_with: whatever the database's collation (a scan) */
+    [Q_IDS_PREFIX] =
+        "SELECT session_id FROM sessions WHERE starts_with(session_id, $1)"
+        " AND session_id > $2 ORDER BY session_id LIMIT $3",
     [Q_ISSUES_FIRST] = "SELECT " PG_ISSUE_COLS
                        " FROM issues WHERE ($1::int < 0 OR open = $1::int)"
                        " AND ($2::text IS NULL OR pipeline_type = $2::text)"
@@ -716,6 +720,7 @@ const pt_store_methods pt_store_pg_methods = {
     .read_mark = pg_read_mark,
     .mark_put = pg_mark_put,
     .list_session_ids = pg_list_session_ids,
+    .list_session_ids_prefix = pg_list_session_ids_prefix,
     .read_snapshots_from = pg_read_snapshots_from,
     .issues = &pt__pg_issue_methods,
     .rollups = &pt__pg_rollup_methods,

@@ -248,15 +248,28 @@ pt_status pg_read_mark(pt_reader *rb, const char *key, char *out, size_t cap, pt
   return rc;
 }
 
+/* The ids of a result, each to cb until it says stop; frees the result. */
+static pt_status id_rows(PGresult *r, pt_sid_cb cb, void *ctx) {
+  for (int i = 0; i < PQntuples(r); i++)
+    if (cb(ctx, pg_text(r, i, 0))) break;
+  PQclear(r);
+  return PT_OK;
+}
+
+pt_status pg_list_session_ids_prefix(pt_reader *rb, const char *prefix, const char *after_id,
+                                     int64_t limit, pt_sid_cb cb, void *ctx, pt_error *err) {
+  char l[24];
+  const char *v[3] = {prefix, after_id ? after_id : "", limit > 0 ? i64s(l, limit) : NULL};
+  PGresult *r;
+  pt_status rc = pg_read((pgreader *)rb, Q_IDS_PREFIX, 3, v, &r, "search sessions", err);
+  return rc ? rc : id_rows(r, cb, ctx);
+}
+
 pt_status pg_list_session_ids(pt_reader *rb, const char *after_id, int64_t limit, pt_sid_cb cb,
                               void *ctx, pt_error *err) {
   char l[24];
   const char *v[2] = {after_id ? after_id : "", limit > 0 ? i64s(l, limit) : NULL};
   PGresult *r;
   pt_status rc = pg_read((pgreader *)rb, Q_IDS, 2, v, &r, "list sessions", err);
-  if (rc) return rc;
-  for (int i = 0; i < PQntuples(r); i++)
-    if (cb(ctx, pg_text(r, i, 0))) break;
-  PQclear(r);
-  return PT_OK;
+  return rc ? rc : id_rows(r, cb, ctx);
 }

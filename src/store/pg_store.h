@@ -67,6 +67,7 @@ enum {
   Q_MARK,
   Q_MARK_PUT,
   Q_IDS,
+  Q_IDS_PREFIX,
   Q_ISSUES_FIRST,
   Q_ISSUES_AFTER,
   Q_ISSUE_SESSIONS,
@@ -332,6 +333,8 @@ pt_status pg_list_sessions_by(pt_reader *rb, const char *ptype, int scode, int64
                               pt_session_cb cb, void *ctx, pt_error *err);
 pt_status pg_read_mark(pt_reader *rb, const char *key, char *out, size_t cap, pt_error *err);
 pt_status pg_mark_put(pt_store *st, const char *key, const char *value, pt_error *err);
+pt_status pg_list_session_ids_prefix(pt_reader *rb, const char *prefix, const char *after_id,
+                                     int64_t limit, pt_sid_cb cb, void *ctx, pt_error *err);
 pt_status pg_list_session_ids(pt_reader *rb, const char *after_id, int64_t limit, pt_sid_cb cb,
                               void *ctx, pt_error *err);
 void pg_reader_free(pgreader *r);

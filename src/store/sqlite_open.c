@@ -138,5 +138,6 @@ const pt_store_methods pt_store_sqlite_methods = {
     .read_mark = sq_read_mark,
     .mark_put = sq_mark_put,
     .list_session_ids = sq_list_session_ids,
+    .list_session_ids_prefix = sq_list_session_ids_prefix,
     .read_snapshots_from = sq_read_snapshots_from,
 };

@@ -241,19 +241,34 @@ pt_status sq_read_snapshots_from(pt_reader *rb, const char *sid, int64_t from_n,
   return snapshot_rows(r, q, cb, ctx, err);
 }
 
+/* The ids a bound statement gives, each to cb until it says stop. */
+static pt_status id_rows(sreader *r, sqlite3_stmt *q, pt_sid_cb cb, void *ctx, const char *what,
+                         pt_error *err) {
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+    if (cb(ctx, sq_col_text(q, 0))) break;
+  pt_status st = rc == SQLITE_ROW || rc == SQLITE_DONE ? PT_OK : sq_db_fail(err, r->db, what);
+  sqlite3_reset(q);
+  return st;
+}
+
 pt_status sq_list_session_ids(pt_reader *rb, const char *after_id, int64_t limit, pt_sid_cb cb,
                               void *ctx, pt_error *err) {
   sreader *r = (sreader *)rb;
   sqlite3_stmt *q = r->st[R_IDS];
   sqlite3_bind_text(q, 1, after_id ? after_id : "", -1, SQLITE_STATIC);
   sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
-  int rc;
-  while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-    if (cb(ctx, sq_col_text(q, 0))) break;
-  pt_status st =
-      rc == SQLITE_ROW || rc == SQLITE_DONE ? PT_OK : sq_db_fail(err, r->db, "list sessions");
-  sqlite3_reset(q);
-  return st;
+  return id_rows(r, q, cb, ctx, "list sessions", err);
+}
+
+pt_status sq_list_session_ids_prefix(pt_reader *rb, const char *prefix, const char *after_id,
+                                     int64_t limit, pt_sid_cb cb, void *ctx, pt_error *err) {
+  sreader *r = (sreader *)rb;
+  sqlite3_stmt *q = r->st[R_IDS_PREFIX];
+  sqlite3_bind_text(q, 1, prefix, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, after_id ? after_id : "", -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 3, limit > 0 ? limit : -1);
+  return id_rows(r, q, cb, ctx, "search sessions", err);
 }
 
 /* Rows in activity order; each session is read with read_session, which

@@ -222,6 +222,11 @@ const char *const sq_rsql[R_COUNT] = {
     [R_BEGIN] = "BEGIN",
     [R_COMMIT] = "COMMIT",
     [R_IDS] = "SELECT session_id FROM sessions WHERE session_id > ?1 ORDER BY session_id LIMIT ?2",
+    /* an index range: ids are [A-Za-z0-9_.:-], all below char(127) */
+    [R_IDS_PREFIX] =
+        "SELECT session_id FROM sessions WHERE session_id >= ?1"
+        " AND session_id < ?1 || char(127) AND session_id > ?2"
+        " ORDER BY session_id LIMIT ?3",
     [R_SNAPS_FROM] =
         "SELECT id, session_id, pipeline_type, chain_hash, event_count,"
         " last_event_id, completed, total, percent, state, is_valid, created_at,"

@@ -70,6 +70,7 @@ enum {
   R_BEGIN,
   R_COMMIT,
   R_IDS,
+  R_IDS_PREFIX,
   R_SNAPS_FROM,
   R_ISSUE,
   R_ISSUES_FIRST,
@@ -224,6 +225,8 @@ pt_status sq_read_snapshots(pt_reader *rb, const char *sid, int64_t before_n, in
                             pt_snap_cb cb, void *ctx, pt_error *err);
 pt_status sq_read_snapshots_from(pt_reader *rb, const char *sid, int64_t from_n, int64_t limit,
                                  pt_snap_cb cb, void *ctx, pt_error *err);
+pt_status sq_list_session_ids_prefix(pt_reader *rb, const char *prefix, const char *after_id,
+                                     int64_t limit, pt_sid_cb cb, void *ctx, pt_error *err);
 pt_status sq_list_session_ids(pt_reader *rb, const char *after_id, int64_t limit, pt_sid_cb cb,
                               void *ctx, pt_error *err);
 pt_status sq_list_sessions(pt_reader *rb, const char *ptype, int64_t before_ms,

@@ -295,6 +295,12 @@ typedef struct pt_store_methods {
    * at most limit. For export and `verify --all`. */
   pt_status (*list_session_ids)(pt_reader *r, const char *after_id, int64_t limit, pt_sid_cb cb,
                                 void *ctx, pt_error *err);
+  /* The ids that start with prefix, in the order of list_session_ids (the
+   * store's own: SQLite and memory by bytes, PostgreSQL by the database's
+   * collation), after `after_id` when not NULL; at most limit. SQLite reads
+   * an index range; PostgreSQL and memory scan (docs/api.md). */
+  pt_status (*list_session_ids_prefix)(pt_reader *r, const char *prefix, const char *after_id,
+                                       int64_t limit, pt_sid_cb cb, void *ctx, pt_error *err);
   /* Snapshots oldest first, n >= from_n, at most limit (<= 0: all). */
   pt_status (*read_snapshots_from)(pt_reader *r, const char *session_id, int64_t from_n,
                                    int64_t limit, pt_snap_cb cb, void *ctx, pt_error *err);

@@ -368,6 +368,57 @@ static void test_oset_against_a_sort(void **state) {
   }
 }
 
+/* The ids of a search page, comma-separated, and its next cursor. */
+static void expect_prefix(pt_tracker *t, const char *prefix, int limit, const char *cursor,
+                          const char *want_ids, const char *want_next) {
+  char *out;
+  pt_error err;
+  TU_ASSERT_OK(pt_sessions_prefix(t, prefix, limit, cursor, &out, &err), &err);
+  json_t *d = tu_json(out);
+  char got[512] = "";
+  json_t *it;
+  size_t i;
+  json_array_foreach(json_object_get(d, "items"), i, it) {
+    if (i) strcat(got, ",");
+    strcat(got, json_string_value(json_object_get(it, "session_id")));
+    assert_non_null(json_object_get(it, "state")); /* rendered as the listing does */
+  }
+  if (strcmp(got, want_ids) != 0) fail_msg("prefix %s: got [%s], want [%s]", prefix, got, want_ids);
+  json_t *next = json_object_get(d, "next_cursor");
+  if (want_next)
+    assert_string_equal(json_string_value(next), want_next);
+  else
+    assert_true(json_is_null(next));
+  json_decref(d);
+  free(out);
+}
+
+/* Sessions by id prefix: in id order, paged, exact on every backend; new
+ * sessions (rows written behind) are found at once. */
+static void test_by_id_prefix(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    const char *ids[] = {"chk_b2", "chk_a10", "chk_a2", "chk_a1", "chka", "job_1", "chk_"};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+      tu_track(t, ids[i], "checkout_digital", "checkout_started", PT_SUCCESS, NULL);
+    expect_prefix(t, "chk_a", 0, NULL, "chk_a1,chk_a10,chk_a2", NULL);
+    expect_prefix(t, "chk_", 0, NULL, "chk_,chk_a1,chk_a10,chk_a2,chk_b2", NULL);
+    expect_prefix(t, "chk_", 2, NULL, "chk_,chk_a1", "chk_a1");
+    expect_prefix(t, "chk_", 2, "chk_a1", "chk_a10,chk_a2", "chk_a2");
+    expect_prefix(t, "chk_", 2, "chk_a2", "chk_b2", NULL);
+    expect_prefix(t, "job_1", 0, NULL, "job_1", NULL);
+    expect_prefix(t, "zzz", 0, NULL, "", NULL);
+    char *out;
+    pt_error err;
+    assert_int_equal(pt_sessions_prefix(t, "a b", 0, NULL, &out, &err), PT_EINVALID);
+    assert_string_equal(err.field, "id_prefix");
+    assert_int_equal(pt_sessions_prefix(t, "a", 0, "x y", &out, &err), PT_EINVALID);
+    assert_string_equal(err.field, "cursor");
+    pt_close(t);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_by_type_state_and_both, setup),
@@ -375,6 +426,7 @@ int main(void) {
       cmocka_unit_test_setup(test_sweep_progress_persists, setup),
       cmocka_unit_test_setup(test_codes_follow_definitions, setup),
       cmocka_unit_test_setup(test_old_store_migrated, setup),
+      cmocka_unit_test_setup(test_by_id_prefix, setup),
       cmocka_unit_test(test_oset_against_a_sort),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
