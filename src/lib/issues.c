@@ -275,6 +275,17 @@ static int sweep_one(void *ctx, const pt_session *s, int64_t sort_ms) {
   w->n++;
   return 0;
 }
+/* The sweep's mark of pipeline p (the activity time it has swept up to),
+ * INT64_MIN when it has none yet. */
+static pt_status sweep_mark(pt_store *st, pt_reader *r, const pt_pipeline *p, int64_t *mark,
+                            pt_error *err) {
+  char key[PT_NAME_MAX + 8], have[32];
+  snprintf(key, sizeof key, "sweep/%s", p->type);
+  *mark = INT64_MIN;
+  pt_status rc = st->m->read_mark(r, key, have, sizeof have, err);
+  if (rc == PT_OK) *mark = strtoll(have, NULL, 10);
+  return rc == PT_ENOTFOUND ? PT_OK : rc;
+}
 
 pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
   *recorded = 0;
@@ -297,12 +308,8 @@ pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
     rc = st->m->reader_open(st, &r, err);
   for (int i = 0; rc == PT_OK && i < defs->n; i++) {
     const pt_pipeline *p = &defs->p[i];
-    char key[PT_NAME_MAX + 8], have[32];
-    snprintf(key, sizeof key, "sweep/%s", p->type);
-    int64_t mark = INT64_MIN;
-    rc = st->m->read_mark(r, key, have, sizeof have, err);
-    if (rc == PT_OK) mark = strtoll(have, NULL, 10);
-    if (rc == PT_ENOTFOUND) rc = PT_OK;
+    int64_t mark;
+    rc = sweep_mark(st, r, p, &mark, err);
     if (rc) break;
     int64_t cutoff = now - p->stall_after_s * 1000;
     w.p = p;
@@ -315,7 +322,7 @@ pt_status pt_sweep_stalls(pt_tracker *t, int64_t *recorded, pt_error *err) {
                                    err);
     if (rc == PT_OK && w.oom) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
     if (rc == PT_OK && w.newest > mark) {
-      snprintf(j.key[j.nmarks], sizeof j.key[0], "%s", key);
+      snprintf(j.key[j.nmarks], sizeof j.key[0], "sweep/%s", p->type);
       j.mark[j.nmarks++] = w.newest;
     }
   }
@@ -375,12 +382,8 @@ pt_status pt_next_stall_ms(pt_tracker *t, int64_t within_ms, int64_t *in_ms, pt_
   rc = st->m->reader_open(st, &r, err);
   for (int i = 0; rc == PT_OK && i < defs->n && best != 0; i++) {
     const pt_pipeline *p = &defs->p[i];
-    char key[PT_NAME_MAX + 8], have[32];
-    snprintf(key, sizeof key, "sweep/%s", p->type);
-    int64_t mark = INT64_MIN;
-    rc = st->m->read_mark(r, key, have, sizeof have, err);
-    if (rc == PT_OK) mark = strtoll(have, NULL, 10);
-    if (rc == PT_ENOTFOUND) rc = PT_OK;
+    int64_t mark;
+    rc = sweep_mark(st, r, p, &mark, err);
     int64_t cutoff = now - p->stall_after_s * 1000;
     int64_t lo = mark > cutoff ? mark : cutoff, hi = cutoff + within_ms;
     int any = 0;
