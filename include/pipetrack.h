@@ -289,6 +289,15 @@ pt_status pt_history(pt_tracker *t, const char *session_id, int limit, const cha
 pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *state, int limit,
                       const char *cursor, char **out, pt_error *err);
 
+/* pt_sessions within a window of its own order: the sessions whose latest
+ * activity (updated_at) is in [since_ms, until_ms), each bound an index
+ * range, so a page costs the same however large the store (since_ms < 0 or
+ * until_ms < 0: no bound on that side). PT_EINVALID when until_ms <=
+ * since_ms. */
+pt_status pt_sessions_range(pt_tracker *t, const char *pipeline_type, const char *state,
+                            int64_t since_ms, int64_t until_ms, int limit, const char *cursor,
+                            char **out, pt_error *err);
+
 /* Sessions whose id starts with id_prefix (1-128 characters of A-Z a-z 0-9
  * _ . : -), in id order, as pt_sessions renders them: {"items": [...],
  * "next_cursor": "<last id>" | null}. limit <= 0 means 50 (at most 1000);
@@ -344,6 +353,22 @@ pt_status pt_verify(pt_tracker *t, const char *session_id, int *ok, char **out, 
  * status "open", "resolved" or NULL (both); pipeline_type NULL for all. */
 pt_status pt_issues(pt_tracker *t, const char *status, const char *pipeline_type, int limit,
                     const char *cursor, char **out, pt_error *err);
+/* pt_issues of those seen in [since_ms, until_ms): first seen before
+ * until_ms and last seen at or after since_ms (< 0: no bound on that side).
+ * A page looks at most at 10,000 issues and may come back short with a
+ * next_cursor. PT_EINVALID when until_ms <= since_ms. */
+pt_status pt_issues_range(pt_tracker *t, const char *status, const char *pipeline_type,
+                          int64_t since_ms, int64_t until_ms, int limit, const char *cursor,
+                          char **out, pt_error *err);
+/* How many of an issue's sessions had their latest failure of it in each
+ * bucket of `interval` ("minute", "hour" or "day"; NULL: hour), whole
+ * buckets from since_ms rounded down to until_ms rounded up, at most 1,440:
+ * {"issue_id", "interval", "since", "until", "total", "buckets": [{"start",
+ * "sessions"}]}; the defaults as pt_timeseries. Exact: it reads the issue's
+ * sessions in the range (an index range), not a sample. PT_ENOTFOUND for an
+ * unknown id. */
+pt_status pt_issue_timeseries(pt_tracker *t, const char *issue_id, int64_t since_ms,
+                              int64_t until_ms, const char *interval, char **out, pt_error *err);
 /* One issue with "sessions": the sessions affected, most recent first (at
  * most 100). PT_ENOTFOUND for an unknown id. */
 pt_status pt_issue_get(pt_tracker *t, const char *issue_id, char **out, pt_error *err);

@@ -193,20 +193,6 @@ function durationChart(steps, W) {
     }));
 }
 
-// how many of `times` fall in each bucket of the range (UTC buckets, as the
-// API's timeseries counts them)
-function bucketize(times, interval) {
-  const size = { minute: 60e3, hour: 3600e3, day: 86400e3 }[interval];
-  const first = Math.floor(range.from / size) * size, end = range.to || Date.now();
-  const buckets = [];
-  for (let t = first; t < end; t += size) buckets.push({ start: t, n: 0 });
-  for (const t of times) {
-    const i = Math.floor((t - first) / size);
-    if (i >= 0 && i < buckets.length) buckets[i].n++;
-  }
-  return buckets;
-}
-
 // one count per bucket
 function countChart(buckets, interval, W, what) {
   const H = 150, pad = { l: 36, r: 6, t: 8, b: 24 };
@@ -343,29 +329,17 @@ async function definitions() {
   return pipelines;
 }
 
-// Sessions of the listing (most recent activity first) active in the range:
-// started before its end, active after its start. The API has no time
-// arguments for the listing, so pages of 100 are read from `cursor` until
-// `want` matched, the activity falls before the range, or `maxPages` were read.
-async function sessionsInRange({ type, state, cursor, want = 50, maxPages = 5, match = () => true }) {
-  const items = [];
-  let next = cursor || null, scanned = 0, pages = 0, past = false;
-  do {
-    const q = new URLSearchParams({ limit: "100" });
-    if (type) q.set("pipeline_type", type);
-    if (state) q.set("state", state);
-    if (next) q.set("cursor", next);
-    const r = await api(`/api/pipeline/sessions?${q}`);
-    pages++;
-    for (const x of r.body.items) {
-      scanned++;
-      if (x.updated_at < range.from) { past = true; break; }
-      if (range.to && x.created_at >= range.to) continue;
-      if (match(x)) items.push(x);
-    }
-    next = past ? null : r.body.next_cursor;
-  } while (next && items.length < want && pages < maxPages);
-  return { items, next, scanned, past };
+// Sessions last active in the range, most recent first: the server's
+// listing bounded by since/until (an index range at any store size), a page
+// of 50 from `cursor`. A page filtered by state may be short with a cursor.
+async function sessionsInRange({ type, state, cursor }) {
+  const q = new URLSearchParams({ limit: "50", since: String(Math.floor(range.from)) });
+  if (range.to) q.set("until", String(range.to));
+  if (type) q.set("pipeline_type", type);
+  if (state) q.set("state", state);
+  if (cursor) q.set("cursor", cursor);
+  const r = await api(`/api/pipeline/sessions?${q}`);
+  return { items: r.body.items, next: r.body.next_cursor };
 }
 
 function sessionsTable(items) {
@@ -401,12 +375,14 @@ async function sessionsView(params) {
   async function load() {
     if (!range.to) range.from = parseRange(params).from; // "last hour" moves on
     const r = await sessionsInRange({ type, state, cursor: params.get("cursor") });
-    const text = JSON.stringify(r.items) + r.next;
+    const filtered = type || state || params.get("cursor");
+    // an empty range: is the store empty ("No sessions yet.")?
+    const none = r.items.length === 0 && !filtered && (await api("/api/pipeline/sessions?limit=1")).body.items.length === 0;
+    const text = JSON.stringify(r.items) + r.next + none;
     if (text === last) return; // unchanged: no re-render, no flicker
     last = text;
-    const filtered = type || state || params.get("cursor");
     fill(table, r.items.length === 0
-      ? h("p", { class: "empty" }, r.scanned === 0 && !filtered ? "No sessions yet." : `No sessions active in the ${range.key === "custom" ? `range ${range.label}` : range.label}${filtered ? " with these filters" : ""}.`)
+      ? h("p", { class: "empty" }, none ? "No sessions yet." : `No sessions active in the ${range.key === "custom" ? `range ${range.label}` : range.label}${filtered ? " with these filters" : ""}${r.next ? " on this page" : ""}.`)
       : sessionsTable(r.items),
       r.next ? h("p", {}, h("button", { class: "plain", onclick: () => go(r.next) }, "Older sessions →")) : null);
   }
@@ -560,22 +536,24 @@ function reportView(rp, id) {
 }
 
 // Issues seen in the range (first seen before its end, last seen after its
-// start), all pages up to `maxPages` of 100; `q` keeps those whose code,
-// title or error message holds it (case-insensitive).
-async function issuesInRange(status, q = "", maxPages = 5) {
+// start: the server's since/until), up to `maxPages` pages of 100; `q`
+// keeps those whose code, title or error message holds it (case-insensitive).
+async function issuesInRange(status, q = "", maxPages = 10) {
   const items = [];
-  let cursor = null, pages = 0, past = false;
+  let cursor = null, pages = 0;
   const needle = q.toLowerCase();
   do {
-    const r = await api(`/api/pipeline/issues?limit=100${status === "all" ? "" : `&status=${status}`}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    const u = new URLSearchParams({ limit: "100", since: String(Math.floor(range.from)) });
+    if (range.to) u.set("until", String(range.to));
+    if (status !== "all") u.set("status", status);
+    if (cursor) u.set("cursor", cursor);
+    const r = await api(`/api/pipeline/issues?${u}`);
     pages++;
     for (const x of r.body.items) {
-      if (x.last_seen < range.from) { past = true; break; }
-      if (range.to && x.first_seen >= range.to) continue;
       const msg = x.sample_event && x.sample_event.error ? x.sample_event.error.message || "" : "";
       if (!needle || [x.code, x.title, msg].some((t) => (t || "").toLowerCase().includes(needle))) items.push(x);
     }
-    cursor = past ? null : r.body.next_cursor;
+    cursor = r.body.next_cursor;
   } while (cursor && pages < maxPages);
   return items;
 }
@@ -638,10 +616,12 @@ async function issueView(id, params) {
   }
   const se = x.sample_event || {}, err = se.error || {};
   const interval = intervalOf(range);
-  const inRange = x.sessions.filter((s) => s.first_seen >= range.from && (!range.to || s.first_seen < range.to));
-  const trend = chartCard(`Sessions affected per ${interval}`, (w) => countChart(bucketize(x.sessions.map((s) => s.first_seen), interval), interval, w, "sessions affected"),
-    h("p", { class: "muted small" }, `Each affected session in the bucket of its first failure of this kind: ${inRange.length} in the ${range.key === "custom" ? `range ${range.label}` : range.label}`,
-      x.sessions.length >= 100 ? " (the answer lists the latest 100 sessions)" : "", "."));
+  // the issue's own series: every affected session once, in the bucket of
+  // its latest failure of this kind, exact however many there are
+  const ts = (await api(`/api/pipeline/issues/${encodeURIComponent(id)}/timeseries?interval=${interval}&${rangeArgs()}`)).body;
+  const buckets = ts.buckets.map((b) => ({ start: b.start, n: b.sessions }));
+  const trend = chartCard(`Sessions affected per ${interval}`, (w) => countChart(buckets, interval, w, "sessions affected"),
+    h("p", { class: "muted small" }, `Each affected session in the bucket of its latest failure of this kind: ${ts.total} in the ${range.key === "custom" ? `range ${range.label}` : range.label}.`));
   const item = (label, ...v) => [h("dt", {}, label), h("dd", {}, ...v)];
   async function resolve() {
     await api(`/api/pipeline/issues/${encodeURIComponent(x.id)}/resolve`, { method: "POST", body: {} });

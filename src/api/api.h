@@ -37,6 +37,7 @@ pt_answer *pt__api_export(ARGS);
 pt_answer *pt__api_import(ARGS);
 pt_answer *pt__api_issues(ARGS);
 pt_answer *pt__api_issue(ARGS);
+pt_answer *pt__api_issue_timeseries(ARGS);
 pt_answer *pt__api_issue_resolve(ARGS);
 pt_answer *pt__api_stats(ARGS);
 pt_answer *pt__api_timeseries(ARGS);

@@ -111,29 +111,54 @@ pt_answer *pt__api_verify(ARGS) {
   return with_session(pt__ans_doc(st, 200, out, &err), sid);
 }
 
-/* A listing with two filters, a limit and a cursor (sessions, issues). */
-typedef pt_status (*list_fn)(pt_tracker *t, const char *a, const char *b, int limit,
-                             const char *cursor, char **out, pt_error *err);
+/* A time parameter: absent leaves *ms as it is; 0 when it is not a time. */
+static int time_arg(const pt_request *rq, const char *name, int64_t *ms) {
+  const char *v = pt__arg(rq, name);
+  if (!v) return 1;
+  char *end = NULL;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  if (*end || end == v || x < 0 || errno == ERANGE) return 0;
+  *ms = x;
+  return 1;
+}
+
+#define TIME_ARGS(since, until)                                            \
+  if (!time_arg(rq, "since", &since))                                      \
+    return pt_answer_error(400, "invalid_request", "since",                \
+                           "since: must be a time in ms since the epoch"); \
+  if (!time_arg(rq, "until", &until))                                      \
+    return pt_answer_error(400, "invalid_request", "until",                \
+                           "until: must be a time in ms since the epoch");
+
+/* A listing with two filters, a time window, a limit and a cursor (sessions, issues). */
+typedef pt_status (*list_fn)(pt_tracker *t, const char *a, const char *b, int64_t since,
+                             int64_t until, int limit, const char *cursor, char **out,
+                             pt_error *err);
 
 static pt_answer *listing(pt_tracker *t, const pt_request *rq, const char *a, const char *b,
                           list_fn fn) {
   long limit;
   pt_answer *bad = pt__arg_int(rq, "limit", 1, PT_PAGE_MAX, &limit);
   if (bad) return bad;
+  int64_t since = -1, until = -1;
+  TIME_ARGS(since, until)
   char *out = NULL;
   pt_error err;
-  pt_status st =
-      fn(t, pt__arg(rq, a), pt__arg(rq, b), (int)limit, pt__arg(rq, "cursor"), &out, &err);
+  pt_status st = fn(t, pt__arg(rq, a), pt__arg(rq, b), since, until, (int)limit,
+                    pt__arg(rq, "cursor"), &out, &err);
   return pt__ans_doc(st, 200, out, &err);
 }
 
 pt_answer *pt__api_sessions(ARGS) {
   UNUSED_ASYNC;
   const char *prefix = pt__arg(rq, "id_prefix");
-  if (!prefix) return listing(t, rq, "pipeline_type", "state", pt_sessions);
+  if (!prefix) return listing(t, rq, "pipeline_type", "state", pt_sessions_range);
   /* a search by id: its own order (by id), not combined with the filters */
   const char *other = pt__arg(rq, "pipeline_type") ? "pipeline_type"
                       : pt__arg(rq, "state")       ? "state"
+                      : pt__arg(rq, "since")       ? "since"
+                      : pt__arg(rq, "until")       ? "until"
                                                    : NULL;
   if (other)
     return pt_answer_error(400, "invalid_request", other,
@@ -167,26 +192,6 @@ pt_answer *pt__api_pubkey(ARGS) {
   return whole(t, pt_pubkey);
 }
 
-/* A time parameter: absent leaves *ms as it is; 0 when it is not a time. */
-static int time_arg(const pt_request *rq, const char *name, int64_t *ms) {
-  const char *v = pt__arg(rq, name);
-  if (!v) return 1;
-  char *end = NULL;
-  errno = 0;
-  long long x = strtoll(v, &end, 10);
-  if (*end || end == v || x < 0 || errno == ERANGE) return 0;
-  *ms = x;
-  return 1;
-}
-
-#define TIME_ARGS(since, until)                                            \
-  if (!time_arg(rq, "since", &since))                                      \
-    return pt_answer_error(400, "invalid_request", "since",                \
-                           "since: must be a time in ms since the epoch"); \
-  if (!time_arg(rq, "until", &until))                                      \
-    return pt_answer_error(400, "invalid_request", "until",                \
-                           "until: must be a time in ms since the epoch");
-
 pt_answer *pt__api_stats(ARGS) {
   UNUSED_ASYNC;
   int64_t since = 0, until = -1;
@@ -197,25 +202,38 @@ pt_answer *pt__api_stats(ARGS) {
   return pt__ans_doc(st, 200, out, &err);
 }
 
-pt_answer *pt__api_timeseries(ARGS) {
-  UNUSED_ASYNC;
+/* A series of what key names (a pipeline type, an issue): interval,
+ * since and until. */
+typedef pt_status (*series_fn)(pt_tracker *t, const char *key, int64_t since, int64_t until,
+                               const char *interval, char **out, pt_error *err);
+
+static pt_answer *series(pt_tracker *t, const pt_request *rq, const char *key, series_fn fn) {
   int64_t since = -1, until = -1;
   TIME_ARGS(since, until)
   char *out = NULL;
   pt_error err;
-  pt_status st = pt_timeseries(t, pt__arg(rq, "pipeline_type"), since, until,
-                               pt__arg(rq, "interval"), &out, &err);
+  pt_status st = fn(t, key, since, until, pt__arg(rq, "interval"), &out, &err);
   return pt__ans_doc(st, 200, out, &err);
+}
+
+pt_answer *pt__api_timeseries(ARGS) {
+  UNUSED_ASYNC;
+  return series(t, rq, pt__arg(rq, "pipeline_type"), pt_timeseries);
 }
 
 pt_answer *pt__api_issues(ARGS) {
   UNUSED_ASYNC;
-  return listing(t, rq, "status", "pipeline_type", pt_issues);
+  return listing(t, rq, "status", "pipeline_type", pt_issues_range);
 }
 
 pt_answer *pt__api_issue(ARGS) {
   UNUSED_ASYNC;
   return pt__by_param(t, rq, pt_issue_get);
+}
+
+pt_answer *pt__api_issue_timeseries(ARGS) {
+  UNUSED_ASYNC;
+  return series(t, rq, rq->param ? rq->param : "", pt_issue_timeseries);
 }
 
 /* The export streams: the answer holds the open export and the program

@@ -25,6 +25,7 @@ static const pt_route ROUTES[] = {
     {"GET", "/api/pipeline/issues", "issues", PT_ACCESS_API, NULL},
     {"GET", "/api/pipeline/issues/{id}", "issue", PT_ACCESS_API, NULL},
     {"POST", "/api/pipeline/issues/{id}/resolve", "issue_resolve", PT_ACCESS_API, NULL},
+    {"GET", "/api/pipeline/issues/{id}/timeseries", "issue_timeseries", PT_ACCESS_API, NULL},
     {"GET", "/api/pipeline/stats", "stats", PT_ACCESS_API, NULL},
     {"GET", "/api/pipeline/timeseries", "timeseries", PT_ACCESS_API, NULL},
     {"GET", "/api/pipeline/pubkey", "pubkey", PT_ACCESS_API, NULL},
@@ -32,10 +33,11 @@ static const pt_route ROUTES[] = {
 };
 
 const pt__api_handler pt__api_handlers[] = {
-    pt__api_track,    pt__api_track_batch, pt__api_status, pt__api_snapshot, pt__api_registry,
-    pt__api_checksum, pt__api_report,      pt__api_verify, pt__api_sessions, pt__api_definitions,
-    pt__api_export,   pt__api_import,      pt__api_issues, pt__api_issue,    pt__api_issue_resolve,
-    pt__api_stats,    pt__api_timeseries,  pt__api_pubkey, pt__api_redact,
+    pt__api_track,    pt__api_track_batch, pt__api_status,        pt__api_snapshot,
+    pt__api_registry, pt__api_checksum,    pt__api_report,        pt__api_verify,
+    pt__api_sessions, pt__api_definitions, pt__api_export,        pt__api_import,
+    pt__api_issues,   pt__api_issue,       pt__api_issue_resolve, pt__api_issue_timeseries,
+    pt__api_stats,    pt__api_timeseries,  pt__api_pubkey,        pt__api_redact,
 };
 
 _Static_assert(sizeof ROUTES / sizeof *ROUTES == sizeof pt__api_handlers / sizeof *pt__api_handlers,

@@ -61,7 +61,8 @@ static int one_issue(const ptc_tool *tl, const char *id, int resolve) {
 
 int ptc_cmd_issues(const ptc_tool *tl, const ptc_args *a) {
   const char *sub = a->npos ? a->pos[0] : "list";
-  static const char *const list_only[] = {"--status", "--pipeline", "--limit", "--cursor", NULL};
+  static const char *const list_only[] = {"--status", "--pipeline", "--since", "--until",
+                                          "--limit",  "--cursor",   NULL};
   if (strcmp(sub, "show") == 0 || strcmp(sub, "resolve") == 0) {
     const char *opt = ptc_opt_any(a, list_only);
     if (opt)
@@ -77,9 +78,9 @@ int ptc_cmd_issues(const ptc_tool *tl, const ptc_args *a) {
     return ptc_fail(EXIT_USAGE, "issues: unknown subcommand \"%s\" (list, show, resolve)", sub);
   if (a->npos > 1)
     return ptc_fail(EXIT_USAGE, "issues list: unexpected argument \"%s\"", a->pos[1]);
-  static const ptc_flag flags[] = {{"--status", "status", 0, 0},
-                                   {"--pipeline", "pipeline_type", 0, 0},
-                                   {"--limit", "limit", 1, PT_PAGE_MAX},
-                                   {"--cursor", "cursor", 0, 0}};
-  return ptc_show_query(tl, "/api/pipeline/issues", NULL, a, flags, 4, "issues", issues_table);
+  static const ptc_flag flags[] = {
+      {"--status", "status", 0, 0},         {"--pipeline", "pipeline_type", 0, 0},
+      {"--since", "since", PTC_TIME, 0},    {"--until", "until", PTC_TIME, 0},
+      {"--limit", "limit", 1, PT_PAGE_MAX}, {"--cursor", "cursor", 0, 0}};
+  return ptc_show_query(tl, "/api/pipeline/issues", NULL, a, flags, 6, "issues", issues_table);
 }

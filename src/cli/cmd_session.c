@@ -268,10 +268,10 @@ static void sessions_table(const ptc_tool *tl, json_t *doc) {
 }
 
 int ptc_cmd_sessions(const ptc_tool *tl, const ptc_args *a) {
-  static const ptc_flag flags[] = {{"--pipeline", "pipeline_type", 0, 0},
-                                   {"--state", "state", 0, 0},
-                                   {"--limit", "limit", 1, PT_PAGE_MAX},
-                                   {"--cursor", "cursor", 0, 0}};
-  return ptc_show_query(tl, "/api/pipeline/sessions", NULL, a, flags, 4, "sessions",
+  static const ptc_flag flags[] = {
+      {"--pipeline", "pipeline_type", 0, 0}, {"--state", "state", 0, 0},
+      {"--since", "since", PTC_TIME, 0},     {"--until", "until", PTC_TIME, 0},
+      {"--limit", "limit", 1, PT_PAGE_MAX},  {"--cursor", "cursor", 0, 0}};
+  return ptc_show_query(tl, "/api/pipeline/sessions", NULL, a, flags, 6, "sessions",
                         sessions_table);
 }

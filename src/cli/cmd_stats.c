@@ -63,28 +63,12 @@ static void stats_table(const ptc_tool *tl, json_t *doc) {
   }
 }
 
-/* The value of option opt as ms since the epoch in *out (-1 when not
- * given): EXIT_OK, or EXIT_USAGE having said what a time is. */
-static int time_option(const ptc_tool *tl, const ptc_args *a, const char *opt, long long now,
-                       long long *out) {
-  const char *v = ptc_opt(a, opt);
-  *out = -1;
-  if (!v || ptc_time_parse(v, now, tl->utc, out) == 0) return EXIT_OK;
-  return ptc_fail(EXIT_USAGE,
-                  "stats: %s: must be a time: 2026-11-30, 2026-11-30T14:05[:09][Z|+05:30] (local "
-                  "time without a zone), a duration before now (90s, 30m, 1h, 7d, 2w), now, or ms "
-                  "since the epoch; got \"%s\"",
-                  opt, v);
-}
-
 int ptc_cmd_stats(const ptc_tool *tl, const ptc_args *a) {
   const char *type = ptc_need(a, "TYPE (a pipeline type)");
   if (!type) return EXIT_USAGE;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, since, until;
-  if (time_option(tl, a, "--since", now, &since) != EXIT_OK ||
-      time_option(tl, a, "--until", now, &until) != EXIT_OK)
+  long long since, until;
+  if (ptc_time_option(tl, "stats", a, "--since", &since) != EXIT_OK ||
+      ptc_time_option(tl, "stats", a, "--until", &until) != EXIT_OK)
     return EXIT_USAGE;
   if (until >= 0 && until <= (since < 0 ? 0 : since)) {
     char t1[PTC_TIME_LEN], t2[PTC_TIME_LEN];

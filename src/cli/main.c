@@ -34,9 +34,10 @@ static const char *USAGE =
     "                                                one event (track --help: every option)\n"
     "  track --file FILE|-                           JSON Lines of events, 1000 a batch\n"
     "  status SESSION [--pipeline P]                 state, progress, errors, latest events\n"
-    "  sessions [--pipeline P] [--state S] [--limit N] [--cursor C]\n"
+    "  sessions [--pipeline P] [--state S] [--since T] [--until T] [--limit N] [--cursor C]\n"
     "  stats TYPE [--since TIME] [--until TIME]      the funnel of a pipeline type\n"
-    "  issues [list|show ID|resolve ID] [--status S] [--pipeline P] [--limit N] [--cursor C]\n"
+    "  issues [list|show ID|resolve ID] [--status S] [--pipeline P] [--since T] [--until T]\n"
+    "                                    [--limit N] [--cursor C]\n"
     "  snapshot SESSION [--notes TEXT]               store a registry entry\n"
     "  history SESSION [--limit N] [--cursor C]      registry entries, newest first\n"
     "  report SESSION [--format markdown|json]       the issue report (Markdown)\n"
@@ -73,10 +74,10 @@ static const char *const PAGE_OPTS[] = {"--limit=", "--cursor=", NULL};
 static const char *const REPORT_OPTS[] = {"--format=", NULL};
 static const char *const VERIFY_OPTS[] = {"--all", NULL};
 static const char *const SESSIONS_OPTS[] = {
-    "--pipeline=", "--state=", "--limit=", "--cursor=", NULL};
+    "--pipeline=", "--state=", "--since=", "--until=", "--limit=", "--cursor=", NULL};
 static const char *const EXPORT_OPTS[] = {"--session=", "--output=", NULL};
 static const char *const ISSUES_OPTS[] = {
-    "--status=", "--pipeline=", "--limit=", "--cursor=", NULL};
+    "--status=", "--pipeline=", "--since=", "--until=", "--limit=", "--cursor=", NULL};
 static const char *const REDACT_OPTS[] = {"--actor=", NULL};
 static const char *const CHECK_OPTS[] = {"--pubkey=", NULL};
 static const char *const STATS_OPTS[] = {"--since=", "--until=", NULL};
@@ -192,18 +193,24 @@ static const ptc_command COMMANDS[] = {
      "Example:\n"
      "  pipetrack --db sqlite:./pipetrack.db verify --all\n"},
     {"sessions", ptc_cmd_sessions, SESSIONS_OPTS, 0,
-     "usage: pipetrack sessions [--pipeline P] [--state S] [--limit N] [--cursor C]\n"
+     "usage: pipetrack sessions [--pipeline P] [--state S] [--since TIME] [--until TIME]\n"
+     "                          [--limit N] [--cursor C]\n"
      "\n"
      "Sessions, most recent activity first, a page at a time.\n"
      "\n"
      "Options:\n"
      "  --pipeline P   of this pipeline type only\n"
      "  --state S      pending, in_progress, completed, failed or stalled\n"
+     "  --since TIME   whose latest activity is at TIME or later\n"
+     "  --until TIME   whose latest activity is before TIME\n"
      "  --limit N      sessions a page, 1 to 1000\n"
      "  --cursor C     the next page, as the line \"more: --cursor C\" says\n"
+     "TIME is an ISO 8601 date or time (2026-11-30, 2026-11-30T14:05, 2026-11-30T14:05:09Z,\n"
+     "2026-11-30T14:05+05:30; without a zone in local time, or UTC with --utc), a duration\n"
+     "before now (90s, 30m, 1h, 7d, 2w), now, or ms since the epoch.\n"
      "\n"
      "Example:\n"
-     "  pipetrack sessions --state failed --limit 20\n"},
+     "  pipetrack sessions --state failed --since 1h\n"},
     {"stats", ptc_cmd_stats, STATS_OPTS, 1,
      "usage: pipetrack stats TYPE [--since TIME] [--until TIME]\n"
      "\n"
@@ -235,8 +242,8 @@ static const ptc_command COMMANDS[] = {
      "Example:\n"
      "  pipetrack --server http://old:8080 export --output all.jsonl\n"},
     {"issues", ptc_cmd_issues, ISSUES_OPTS, 2,
-     "usage: pipetrack issues [list] [--status open|resolved] [--pipeline P] [--limit N]\n"
-     "                        [--cursor C]\n"
+     "usage: pipetrack issues [list] [--status open|resolved] [--pipeline P]\n"
+     "                        [--since TIME] [--until TIME] [--limit N] [--cursor C]\n"
      "       pipetrack issues show ISSUE_ID\n"
      "       pipetrack issues resolve ISSUE_ID\n"
      "\n"
@@ -247,11 +254,16 @@ static const ptc_command COMMANDS[] = {
      "Options (of list):\n"
      "  --status S     open or resolved\n"
      "  --pipeline P   of this pipeline type only\n"
+     "  --since TIME   seen at TIME or later (last seen at or after it)\n"
+     "  --until TIME   seen before TIME (first seen before it)\n"
      "  --limit N      issues a page, 1 to 1000\n"
      "  --cursor C     the next page, as the line \"more: --cursor C\" says\n"
+     "TIME is an ISO 8601 date or time (2026-11-30, 2026-11-30T14:05, 2026-11-30T14:05:09Z,\n"
+     "2026-11-30T14:05+05:30; without a zone in local time, or UTC with --utc), a duration\n"
+     "before now (90s, 30m, 1h, 7d, 2w), now, or ms since the epoch.\n"
      "\n"
      "Example:\n"
-     "  pipetrack issues --status open\n"},
+     "  pipetrack issues --status open --since 24h\n"},
     {"import", ptc_cmd_import, NULL, 1,
      "usage: pipetrack import FILE|-\n"
      "\n"

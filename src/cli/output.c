@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "args.h"
 #include "input.h"
@@ -204,12 +205,34 @@ char *ptc_target_close(ptc_target *t) {
   return t->text;
 }
 
-int ptc_target_flags(ptc_target *t, const ptc_args *a, const ptc_flag *flags, size_t n,
-                     const char *cmd) {
+int ptc_time_option(const ptc_tool *tl, const char *cmd, const ptc_args *a, const char *opt,
+                    long long *out) {
+  const char *v = ptc_opt(a, opt);
+  *out = -1;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  if (!v || ptc_time_parse(v, now, tl->utc, out) == 0) return EXIT_OK;
+  return ptc_fail(EXIT_USAGE,
+                  "%s: %s: must be a time: 2026-11-30, 2026-11-30T14:05[:09][Z|+05:30] (local "
+                  "time without a zone), a duration before now (90s, 30m, 1h, 7d, 2w), now, or ms "
+                  "since the epoch; got \"%s\"",
+                  cmd, opt, v);
+}
+
+int ptc_target_flags(const ptc_tool *tl, ptc_target *t, const ptc_args *a, const ptc_flag *flags,
+                     size_t n, const char *cmd) {
   for (size_t k = 0; k < n; k++) {
     const char *v = ptc_opt(a, flags[k].flag);
     long long x;
     if (!v) continue;
+    if (flags[k].lo == PTC_TIME) {
+      char ms[24];
+      if (ptc_time_option(tl, cmd, a, flags[k].flag, &x) != EXIT_OK) return EXIT_USAGE;
+      snprintf(ms, sizeof ms, "%lld", x);
+      ptc_target_arg(t, flags[k].name, ms);
+      continue;
+    }
     if (flags[k].lo < flags[k].hi &&
         ptc_int_option(cmd, flags[k].flag, v, flags[k].lo, flags[k].hi, &x) != EXIT_OK)
       return EXIT_USAGE;
@@ -223,7 +246,7 @@ int ptc_show_query(const ptc_tool *tl, const char *path, const char *session_id,
   ptc_target t;
   ptc_target_open(&t, path);
   ptc_target_arg(&t, "session_id", session_id);
-  int rc = ptc_target_flags(&t, a, flags, n, cmd);
+  int rc = ptc_target_flags(tl, &t, a, flags, n, cmd);
   char *target = ptc_target_close(&t);
   if (rc == EXIT_OK) rc = ptc_show(tl, "GET", target, NULL, table);
   free(target);

@@ -103,18 +103,25 @@ void ptc_target_arg(ptc_target *t, const char *name, const char *value);
 char *ptc_target_close(ptc_target *t);
 
 /* An option --flag VALUE of a command that becomes the query argument name;
- * with lo < hi its value must be an integer from lo to hi. */
+ * with lo < hi its value must be an integer from lo to hi; with lo ==
+ * PTC_TIME a time (ptc_time_parse), sent as ms since the epoch. */
 typedef struct ptc_flag {
   const char *flag, *name;
   long long lo, hi;
 } ptc_flag;
+#define PTC_TIME (-2LL)
 
 struct ptc_args;
 
+/* The value of option opt of command cmd as ms since the epoch in *out (-1
+ * when not given): EXIT_OK, or EXIT_USAGE having said what a time is. */
+int ptc_time_option(const ptc_tool *tl, const char *cmd, const struct ptc_args *a, const char *opt,
+                    long long *out);
+
 /* Adds the options of a given among flags (each with its value) to the
  * target. EXIT_OK, or EXIT_USAGE having said the rule a value breaks. */
-int ptc_target_flags(ptc_target *t, const struct ptc_args *a, const ptc_flag *flags, size_t n,
-                     const char *cmd);
+int ptc_target_flags(const ptc_tool *tl, ptc_target *t, const struct ptc_args *a,
+                     const ptc_flag *flags, size_t n, const char *cmd);
 
 /* GET path with the query argument session_id (when not NULL) and a's
  * options among flags, shown with table (ptc_show). */

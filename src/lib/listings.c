@@ -114,14 +114,37 @@ static int ranges_for(const char *state, const pt_defs *defs, const char *ptype,
   return 2;
 }
 
+/* A [since_ms, until_ms) window's arguments (< 0: unbounded). */
+static pt_status check_window(int64_t since_ms, int64_t until_ms, pt_error *err) {
+  if (since_ms >= 0 && until_ms >= 0 && until_ms <= since_ms)
+    return pt_fail(err, PT_EINVALID, "until", "until: must be later than since");
+  return PT_OK;
+}
+
 pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *state, int limit,
                       const char *cursor, char **out, pt_error *err) {
+  return pt_sessions_range(t, pipeline_type, state, -1, -1, limit, cursor, out, err);
+}
+
+pt_status pt_sessions_range(pt_tracker *t, const char *pipeline_type, const char *state,
+                            int64_t since_ms, int64_t until_ms, int limit, const char *cursor,
+                            char **out, pt_error *err) {
   *out = NULL;
   static const char *const STATES[] = {"pending", "in_progress", "completed",
                                        "failed",  "stalled",     "unknown_pipeline"};
   int64_t before_ms = 0;
   const char *before_id = NULL;
   if (pt__page(&limit, cursor, &before_ms, &before_id, err)) return PT_EINVALID;
+  if (check_window(since_ms, until_ms, err)) return PT_EINVALID;
+  /* until is where the first page starts: (until, "") is above every
+   * session active before it and below every one active at it or after */
+  if (!before_id && until_ms >= 0) {
+    before_ms = until_ms;
+    before_id = "";
+  } else if (before_id && until_ms >= 0 && before_ms > until_ms) {
+    before_ms = until_ms; /* a cursor from another window: this one's end */
+    before_id = "";
+  }
   if (pipeline_type && *pipeline_type && !pt_is_name(pipeline_type))
     return pt_fail(err, PT_EINVALID, "pipeline_type",
                    "pipeline_type: must be a string matching ^[a-z][a-z0-9_]{0,63}$");
@@ -145,6 +168,7 @@ pt_status pt_sessions(pt_tracker *t, const char *pipeline_type, const char *stat
   g[0].after_ms = g[1].after_ms = INT64_MIN;
   int ng = ranges_for(want, defs, ptype, now, g);
   for (int k = 0; k < ng; k++) {
+    if (since_ms >= 0 && g[k].after_ms < since_ms - 1) g[k].after_ms = since_ms - 1;
     g[k].defs = defs;
     g[k].state = want;
     g[k].now = now;
@@ -282,18 +306,33 @@ pt_status pt_sessions_prefix(pt_tracker *t, const char *id_prefix, int limit, co
 
 /* ---- issues --------------------------------------------------------------------- */
 
+/* Issues looked at per page at most when a window's end filters them (an
+ * issue first seen after it is passed over): a page may come back short,
+ * with a next_cursor, rather than read every issue. */
+#define ISSUES_SCAN_MAX 10000
+
 typedef struct issue_page {
   pt_buf *b;
   int limit, n, more;
-  int64_t last_ms;
+  int64_t since, until; /* the window, < 0: unbounded */
+  int64_t scanned;
+  int64_t last_ms; /* the last issue looked at: where the next page starts */
   char last_id[32];
 } issue_page;
 
 static int page_issue(void *ctx, const pt_issue *x) {
   issue_page *p = ctx;
-  if (p->n == p->limit) {
+  /* newest first: the first one last seen before the window ends it */
+  if (p->since >= 0 && x->last_seen < p->since) return 1;
+  if (p->n == p->limit || p->scanned == ISSUES_SCAN_MAX) {
     p->more = 1;
     return 1;
+  }
+  p->scanned++;
+  if (p->until >= 0 && x->first_seen >= p->until) { /* not yet seen in the window */
+    p->last_ms = x->last_seen;
+    snprintf(p->last_id, sizeof p->last_id, "%s", x->id);
+    return 0;
   }
   if (p->n++) pt_buf_putc(p->b, ',');
   pt_issue_write_json(p->b, x);
@@ -304,6 +343,12 @@ static int page_issue(void *ctx, const pt_issue *x) {
 
 pt_status pt_issues(pt_tracker *t, const char *status, const char *pipeline_type, int limit,
                     const char *cursor, char **out, pt_error *err) {
+  return pt_issues_range(t, status, pipeline_type, -1, -1, limit, cursor, out, err);
+}
+
+pt_status pt_issues_range(pt_tracker *t, const char *status, const char *pipeline_type,
+                          int64_t since_ms, int64_t until_ms, int limit, const char *cursor,
+                          char **out, pt_error *err) {
   *out = NULL;
   int open = -1;
   if (status && *status) {
@@ -320,16 +365,18 @@ pt_status pt_issues(pt_tracker *t, const char *status, const char *pipeline_type
   int64_t before_ms = 0;
   const char *before_id = NULL;
   if (pt__page(&limit, cursor, &before_ms, &before_id, err)) return PT_EINVALID;
+  if (check_window(since_ms, until_ms, err)) return PT_EINVALID;
   pt_store *st = pt__store(t);
   pt_buf b;
   pt_buf_init(&b, 0);
-  issue_page p = {&b, limit, 0, 0, 0, ""};
+  issue_page p = {&b, limit, 0, 0, since_ms, until_ms, 0, 0, ""};
   pt_reader *r;
   pt_status rc = st->m->reader_open(st, &r, err);
   if (rc == PT_OK) {
     pt_buf_puts(&b, "{\"items\":[");
-    rc = st->m->issues->read_issues(r, open, pipeline_type && *pipeline_type ? pipeline_type : NULL,
-                                    before_ms, before_id, limit + 1, page_issue, &p, err);
+    rc = st->m->issues->read_issues(
+        r, open, pipeline_type && *pipeline_type ? pipeline_type : NULL, before_ms, before_id,
+        until_ms >= 0 ? ISSUES_SCAN_MAX + 1 : limit + 1, page_issue, &p, err);
     st->m->reader_close(r);
   }
   if (rc == PT_OK) rc = pt__end_page(&b, p.more, p.last_ms, p.last_id, out, err);
@@ -363,12 +410,78 @@ pt_status pt_issue_get(pt_tracker *t, const char *issue_id, char **out, pt_error
     pt_issue_write_json(&b, &x);
     b.len--; /* reopen the object for "sessions" */
     pt_buf_puts(&b, ",\"sessions\":[");
-    rc = st->m->issues->read_issue_sessions(r, issue_id, 100, put_issue_session, &b, err);
+    rc =
+        st->m->issues->read_issue_sessions(r, issue_id, INT64_MAX, 100, put_issue_session, &b, err);
     pt_buf_puts(&b, "]}");
     if (rc == PT_OK) rc = pt__take(&b, out, err);
   }
   pt_issue_cleanup(&x);
   pt_buf_cleanup(&b);
   st->m->reader_close(r);
+  return rc;
+}
+
+/* ---- an issue's series ----------------------------------------------------------- */
+
+typedef struct issue_series {
+  pt__window w;
+  int64_t *counts; /* one a bucket */
+  int64_t total;
+} issue_series;
+
+static int count_issue_session(void *ctx, const char *sid, int64_t first, int64_t last) {
+  (void)sid;
+  (void)first;
+  issue_series *s = ctx;
+  if (last < s->w.from) return 1; /* newest first: the rest are older */
+  s->counts[(last - s->w.from) / s->w.res]++;
+  s->total++;
+  return 0;
+}
+
+pt_status pt_issue_timeseries(pt_tracker *t, const char *issue_id, int64_t since_ms,
+                              int64_t until_ms, const char *interval, char **out, pt_error *err) {
+  *out = NULL;
+  if (!issue_id || strncmp(issue_id, "iss_", 4) != 0 || strlen(issue_id) > 31)
+    return pt_fail(err, PT_EINVALID, "id", "id: must be an issue id (iss_...)");
+  issue_series s = {.total = 0};
+  pt_status rc = pt__series_window(t, interval, &since_ms, &until_ms, &s.w, err);
+  if (rc) return rc;
+  size_t n = (size_t)((s.w.to - s.w.from) / s.w.res);
+  s.counts = calloc(n ? n : 1, sizeof *s.counts);
+  if (!s.counts) return pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+  pt_store *st = pt__store(t);
+  pt_reader *r;
+  rc = st->m->reader_open(st, &r, err);
+  if (rc) {
+    free(s.counts);
+    return rc;
+  }
+  pt_issue x;
+  rc = st->m->issues->read_issue(r, issue_id, &x, err);
+  if (rc == PT_ENOTFOUND) {
+    rc = pt_fail(err, PT_ENOTFOUND, "id", "id: no issue \"%s\"", issue_id);
+  } else if (rc == PT_OK) {
+    pt_issue_cleanup(&x);
+    /* the buckets are whole: from the rounded-down start to the rounded-up end */
+    rc = st->m->issues->read_issue_sessions(r, issue_id, s.w.to, -1, count_issue_session, &s, err);
+  }
+  st->m->reader_close(r);
+  pt_buf b;
+  pt_buf_init(&b, 0);
+  if (rc == PT_OK) {
+    pt_buf_json_member(&b, "{\"issue_id\":", issue_id);
+    pt_buf_printf(&b,
+                  ",\"interval\":\"%s\",\"since\":%" PRId64 ",\"until\":%" PRId64
+                  ",\"total\":%" PRId64 ",\"buckets\":[",
+                  s.w.name, s.w.from, s.w.to, s.total);
+    for (size_t i = 0; i < n; i++)
+      pt_buf_printf(&b, "%s{\"start\":%" PRId64 ",\"sessions\":%" PRId64 "}", i ? "," : "",
+                    s.w.from + (int64_t)i * s.w.res, s.counts[i]);
+    pt_buf_puts(&b, "]}");
+    rc = pt__take(&b, out, err);
+  }
+  pt_buf_cleanup(&b);
+  free(s.counts);
   return rc;
 }

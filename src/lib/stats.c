@@ -309,9 +309,8 @@ static int series_row(void *ctx, int64_t bucket, const char *step, int metric, i
   return 0;
 }
 
-pt_status pt_timeseries(pt_tracker *t, const char *pipeline_type, int64_t since_ms,
-                        int64_t until_ms, const char *interval, char **out, pt_error *err) {
-  *out = NULL;
+pt_status pt__series_window(pt_tracker *t, const char *interval, int64_t *since_ms,
+                            int64_t *until_ms, pt__window *w, pt_error *err) {
   static const char *const NAMES[PT_ROLLUP_NRES] = {"minute", "hour", "day"};
   /* what a chart of each interval shows when no range is given */
   static const int64_t SPAN[PT_ROLLUP_NRES] = {60, 48, 30};
@@ -323,22 +322,35 @@ pt_status pt_timeseries(pt_tracker *t, const char *pipeline_type, int64_t since_
       return pt_fail(err, PT_EINVALID, "interval", "interval: must be minute, hour or day");
   }
   int64_t res = pt_rollup_res[k];
-  if (until_ms < 0) until_ms = pt__now(t) + 1;
-  if (since_ms < 0) since_ms = until_ms - SPAN[k] * res;
-  if (since_ms < 0) since_ms = 0;
-  pt_defs *defs;
-  const pt_pipeline *p;
-  pt_status rc = stats_pipeline(t, pipeline_type, since_ms, until_ms, &defs, &p, err);
-  if (rc) return rc;
-  int64_t from = floor_to(since_ms, res), to = ceil_to(until_ms, res);
-  if ((to - from) / res > SERIES_MAX_BUCKETS) {
-    pt_defs_unref(defs);
+  if (*until_ms < 0) *until_ms = pt__now(t) + 1;
+  if (*since_ms < 0) *since_ms = *until_ms - SPAN[k] * res;
+  if (*since_ms < 0) *since_ms = 0;
+  if (*until_ms <= *since_ms)
+    return pt_fail(err, PT_EINVALID, "until", "until: must be later than since");
+  w->res = res;
+  w->name = NAMES[k];
+  w->from = floor_to(*since_ms, res);
+  w->to = ceil_to(*until_ms, res);
+  if ((w->to - w->from) / res > SERIES_MAX_BUCKETS)
     return pt_fail(err, PT_EINVALID, "interval",
                    "interval: %" PRId64
                    " %ss from since to until, at most %d: choose a wider "
                    "interval or a shorter range",
-                   (to - from) / res, NAMES[k], SERIES_MAX_BUCKETS);
-  }
+                   (w->to - w->from) / res, NAMES[k], SERIES_MAX_BUCKETS);
+  return PT_OK;
+}
+
+pt_status pt_timeseries(pt_tracker *t, const char *pipeline_type, int64_t since_ms,
+                        int64_t until_ms, const char *interval, char **out, pt_error *err) {
+  *out = NULL;
+  pt__window w;
+  pt_status rc = pt__series_window(t, interval, &since_ms, &until_ms, &w, err);
+  if (rc) return rc;
+  pt_defs *defs;
+  const pt_pipeline *p;
+  rc = stats_pipeline(t, pipeline_type, since_ms, until_ms, &defs, &p, err);
+  if (rc) return rc;
+  int64_t res = w.res, from = w.from, to = w.to;
   pt_buf b;
   pt_buf_init(&b, 0);
   series s = {.b = &b, .res = res, .next = from, .cur = INT64_MIN};
@@ -352,7 +364,7 @@ pt_status pt_timeseries(pt_tracker *t, const char *pipeline_type, int64_t since_
   pt_buf_json_member(&b, "{\"pipeline_type\":", pipeline_type);
   pt_buf_printf(&b,
                 ",\"interval\":\"%s\",\"since\":%" PRId64 ",\"until\":%" PRId64 ",\"buckets\":[",
-                NAMES[k], from, to);
+                w.name, from, to);
   pt_store *st = pt__store(t);
   pt_reader *r = NULL;
   rc = st->m->reader_open(st, &r, err);

@@ -80,4 +80,16 @@ int pt__page(int *limit, const char *cursor, int64_t *ms, const char **id, pt_er
 /* Closes a page: `],"next_cursor":"<ms>.<id>"|null}` and takes the text. */
 pt_status pt__end_page(pt_buf *b, int more, int64_t ms, const char *id, char **out, pt_error *err);
 
+/* A time series' buckets: `res` ms each ("minute", "hour" or "day"), whole
+ * ones from `from` to `to`. */
+typedef struct pt__window {
+  int64_t res, from, to;
+  const char *name;
+} pt__window;
+/* Reads interval (NULL: hour) and fills in a missing since (the interval's
+ * default span before until) or until (now); PT_EINVALID when until is not
+ * later than since or the range holds more than 1,440 buckets. */
+pt_status pt__series_window(pt_tracker *t, const char *interval, int64_t *since_ms,
+                            int64_t *until_ms, pt__window *w, pt_error *err);
+
 #endif

@@ -155,13 +155,16 @@ static int issue_session_one(void *ctx, pt_onode *n) {
 }
 
 /* Newest first from the issue's sorted set (last_seen, then id, descending). */
-static pt_status mem_read_issue_sessions(pt_reader *r, const char *issue_id, int64_t limit,
-                                         pt_issue_session_cb cb, void *ctx, pt_error *err) {
+static pt_status mem_read_issue_sessions(pt_reader *r, const char *issue_id, int64_t before_ms,
+                                         int64_t limit, pt_issue_session_cb cb, void *ctx,
+                                         pt_error *err) {
   (void)err;
   missue *mi = pt_map_get(&((mstore *)r->store)->issues, issue_id);
   if (!mi || !mi->exists) return PT_OK;
   iwalk w = {limit > 0 ? limit : -1, cb, ctx};
-  pt_oset_walk(&mi->recent, INT64_MIN, 0, NULL, issue_session_one, &w);
+  /* (ms, id) < (before_ms, ""): every id of a smaller ms, none of it */
+  pt_oset_walk(&mi->recent, INT64_MIN, before_ms, before_ms == INT64_MAX ? NULL : "",
+               issue_session_one, &w);
   return PT_OK;
 }
 

@@ -206,7 +206,8 @@ const char *const pg_sql[Q_COUNT] = {
                        " AND (last_seen, id) < ($4, $5) ORDER BY last_seen DESC, id DESC LIMIT $3",
     [Q_ISSUE_SESSIONS] =
         "SELECT session_id, first_seen, last_seen FROM issue_sessions"
-        " WHERE issue_id = $1 ORDER BY last_seen DESC LIMIT $2",
+        " WHERE issue_id = $1 AND last_seen < $3 ORDER BY last_seen DESC, session_id DESC"
+        " LIMIT $2",
     [Q_ISSUE_SESSIONS_FROM] =
         "SELECT session_id, first_seen, last_seen FROM issue_sessions"
         " WHERE issue_id = $1 AND session_id > $2 ORDER BY session_id"

@@ -137,11 +137,12 @@ static pt_status issue_session_rows(pt_reader *rb, int stmt, int n, const char *
   return PT_OK;
 }
 
-static pt_status pg_read_issue_sessions(pt_reader *rb, const char *issue_id, int64_t limit,
-                                        pt_issue_session_cb cb, void *ctx, pt_error *err) {
-  char l[24];
-  const char *v[2] = {issue_id, limit > 0 ? i64s(l, limit) : NULL};
-  return issue_session_rows(rb, Q_ISSUE_SESSIONS, 2, v, cb, ctx, err);
+static pt_status pg_read_issue_sessions(pt_reader *rb, const char *issue_id, int64_t before_ms,
+                                        int64_t limit, pt_issue_session_cb cb, void *ctx,
+                                        pt_error *err) {
+  char l[24], b[24];
+  const char *v[3] = {issue_id, limit > 0 ? i64s(l, limit) : NULL, i64s(b, before_ms)};
+  return issue_session_rows(rb, Q_ISSUE_SESSIONS, 3, v, cb, ctx, err);
 }
 
 static pt_status pg_read_issue_sessions_from(pt_reader *rb, const char *issue_id, const char *after,

@@ -120,12 +120,14 @@ static pt_status issue_session_rows(sreader *r, sqlite3_stmt *q, pt_issue_sessio
   return st;
 }
 
-static pt_status sq_read_issue_sessions(pt_reader *rb, const char *issue_id, int64_t limit,
-                                        pt_issue_session_cb cb, void *ctx, pt_error *err) {
+static pt_status sq_read_issue_sessions(pt_reader *rb, const char *issue_id, int64_t before_ms,
+                                        int64_t limit, pt_issue_session_cb cb, void *ctx,
+                                        pt_error *err) {
   sreader *r = (sreader *)rb;
   sqlite3_stmt *q = r->st[R_ISSUE_SESSIONS];
   sqlite3_bind_text(q, 1, issue_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
+  sqlite3_bind_int64(q, 3, before_ms);
   return issue_session_rows(r, q, cb, ctx, err);
 }
 

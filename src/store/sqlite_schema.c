@@ -249,7 +249,7 @@ const char *const sq_rsql[R_COUNT] = {
         " AND (last_seen, id) < (?4, ?5) ORDER BY last_seen DESC, id DESC LIMIT ?3",
     [R_ISSUE_SESSIONS] =
         "SELECT session_id, first_seen, last_seen FROM issue_sessions WHERE issue_id = ?1"
-        " ORDER BY last_seen DESC LIMIT ?2",
+        " AND last_seen < ?3 ORDER BY last_seen DESC, session_id DESC LIMIT ?2",
     [R_ISSUE_SESSIONS_FROM] =
         "SELECT session_id, first_seen, last_seen FROM issue_sessions WHERE issue_id = ?1"
         " AND session_id > ?2 ORDER BY session_id LIMIT ?3",

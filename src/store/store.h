@@ -73,9 +73,11 @@ typedef struct pt_store_issue_methods {
   pt_status (*read_issues)(pt_reader *r, int open, const char *ptype, int64_t before_ms,
                            const char *before_id, int64_t limit, pt_issue_cb cb, void *ctx,
                            pt_error *err);
-  /* The sessions an issue affected, most recent first. */
-  pt_status (*read_issue_sessions)(pt_reader *r, const char *issue_id, int64_t limit,
-                                   pt_issue_session_cb cb, void *ctx, pt_error *err);
+  /* The sessions an issue affected, most recent first (last_seen, then
+   * session id, descending), those with last_seen < before_ms (INT64_MAX:
+   * all): an index range, so the caller stops where its window ends. */
+  pt_status (*read_issue_sessions)(pt_reader *r, const char *issue_id, int64_t before_ms,
+                                   int64_t limit, pt_issue_session_cb cb, void *ctx, pt_error *err);
   /* The same in a stable order (SQLite: by session id; memory: first
    * affected), after `after` when not NULL: for export, a page at a time. */
   pt_status (*read_issue_sessions_from)(pt_reader *r, const char *issue_id, const char *after,

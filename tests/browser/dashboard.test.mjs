@@ -273,7 +273,7 @@ try {
     await track(dj("j2", "extract", "failure", { error: { code: "source_unreachable", message: "The S3 bucket did not answer" } }));
     await track(dj("j3", "job_queued", "success"));
     const seen = [];
-    page.on("request", (r) => { if (/\/api\/pipeline\/(stats|timeseries)\?/.test(r.url())) seen.push(r.url()); });
+    page.on("request", (r) => { if (/\/api\/pipeline\/(stats|timeseries|sessions|issues)\?/.test(r.url())) seen.push(r.url()); });
     await page.goto(`${base}/#/pipelines?pipeline_type=data_job&range=1h`);
     await page.locator("svg.volume").waitFor({ timeout: 10000 });
     const bars = await page.$$eval("svg.volume g.bar", (gs) => gs.map((g) => ({ start: +g.dataset.start, s: +g.dataset.sessions, c: +g.dataset.completed, f: +g.dataset.failed, title: g.querySelector("title").textContent })));
@@ -309,10 +309,14 @@ try {
     check(seen.some((u) => u.includes("/stats?") && u.includes(`since=${since}`) && u.includes(`until=${until}`)) &&
       (await page.$$eval("svg.volume g.bar", (gs) => gs.reduce((n, g) => n + +g.dataset.sessions, 0))) === 0 && (await page.$$eval("svg.volume g.bar", (gs) => gs.length)) === 24,
       "a custom range reads the stats and 24 hourly buckets of that day, with no sessions");
+    seen.length = 0;
     await page.goto(`${base}/#/sessions?${past}`);
     await page.getByText("No sessions active in the range").waitFor({ timeout: 10000 });
     await page.goto(`${base}/#/issues?${past}`);
     await page.getByText("issues seen in the range").waitFor({ timeout: 10000 });
+    check(seen.some((u) => u.includes("/sessions?") && u.includes(`since=${since}`) && u.includes(`until=${until}`)) &&
+      seen.some((u) => u.includes("/issues?") && u.includes(`since=${since}`) && u.includes(`until=${until}`)),
+      `the sessions and issues of a range are asked of the server by since and until (${seen.filter((u) => /sessions|issues/.test(u)).join(" ")})`);
     check(true, "the sessions and issues of a past range are empty, and say so");
     await page.goto(`${base}/#/sessions?range=1h`);
     await page.getByText("j3").waitFor({ timeout: 10000 });
@@ -336,6 +340,8 @@ try {
     check(links.length === 2 && api.sessions.every((s) => links.includes(`#/session/${s.session_id}`)), `its sample sessions link to their session views (${links.join(", ")})`);
     const n = await page.$$eval("svg.trend g.bar", (gs) => gs.reduce((k, g) => k + +g.dataset.n, 0));
     check(n === 2, `its trend counts the 2 sessions affected in the last hour (${n})`);
+    const series = await (await fetch(`${base}/api/pipeline/issues/${want.id}/timeseries?interval=minute&since=${Date.now() - 3600e3}`)).json();
+    check(series.total === 2, `the issue's own series counts them too (${series.total})`);
     await page.screenshot({ path: join(SHOTS, "issue.png"), fullPage: true });
     await main.locator("table.issue-sessions a", { hasText: "chk_rep_1" }).click();
     await page.getByText("Session chk_rep_1").waitFor({ timeout: 10000 });

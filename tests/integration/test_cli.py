@@ -939,6 +939,24 @@ def test_stats_command():
                        "2026-11-01T00:00Z", "--utc")
     eq((rc, err), (2, "pipetrack: stats: --until (2026-11-01T00:00:00.000Z) must be later than "
                       "--since (2026-11-02T00:00:00.000Z)\n"), "until before since")
+    # sessions and issues within a window, TIME as for stats (the activity is now)
+    rc, out, err = run(mode, "--json", "sessions", "--since", "1h")
+    eq((rc, sorted(i["session_id"] for i in json.loads(out)["items"])),
+       (0, ["s0", "s1", "s2", "s3", "s4"]), "sessions active in the last hour")
+    rc, out, err = run(mode, "--json", "sessions", "--until", "1h")
+    eq((rc, json.loads(out)["items"]), (0, []), "no session last active before an hour ago")
+    rc, out, err = run(mode, "--json", "sessions", "--state", "failed", "--since", "2026-11-01", "--until", "now")
+    eq(sorted(i["session_id"] for i in json.loads(out)["items"]), ["s3", "s4"], "failed ones in a window")
+    rc, out, err = run(mode, "--json", "issues", "--since", "1h")
+    eq((rc, sorted(i["code"] for i in json.loads(out)["items"])), (0, ["card_declined", "card_declined"]),
+       "issues seen in the last hour")
+    rc, out, err = run(mode, "--json", "issues", "--until", "1h")
+    eq((rc, json.loads(out)["items"]), (0, []), "no issue seen before an hour ago")
+    rc, out, err = run(mode, "sessions", "--since", "soon")
+    eq((rc, err[:42]), (2, "pipetrack: sessions: --since: must be a ti"), "sessions: a bad time")
+    rc, out, err = run(mode, "issues", "--until", "2026-11-01", "--since", "2026-11-02")
+    eq((rc, err), (2, "pipetrack: until: must be later than since (400 invalid_request)\n"),
+       "issues: an empty window")
 
 
 def test_exit_codes():

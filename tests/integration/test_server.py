@@ -253,6 +253,25 @@ def test_reads():
         eq([i["session_id"] for i in d2["items"]], ["r1"], "sessions page 2")
         st, _, doc = s.get("/api/pipeline/sessions?state=done")
         eq((st, error_of(doc)), (400, ("invalid_request", "state")), "bad state")
+        # a window of latest activity: r2 was last active at its updated_at
+        st, _, doc = s.get("/api/pipeline/sessions")
+        at = {i["session_id"]: i["updated_at"] for i in doc["items"]}
+        def within(lo, hi):  # what the window must hold, in the listing's order
+            return sorted([k for k, v in at.items() if lo <= v < hi], key=lambda k: (at[k], k), reverse=True)
+        st, _, doc = s.get("/api/pipeline/sessions?since=%d&until=%d" % (at["r2"], at["r2"] + 1))
+        eq((st, [i["session_id"] for i in doc["items"]]), (200, within(at["r2"], at["r2"] + 1)),
+           "sessions in a window")
+        check("r2" in [i["session_id"] for i in doc["items"]], "r2 in its own window")
+        st, _, doc = s.get("/api/pipeline/sessions?until=%d" % at["r2"])
+        eq([i["session_id"] for i in doc["items"]], within(0, at["r2"]), "sessions before until")
+        st, _, doc = s.get("/api/pipeline/sessions?since=%d" % (at["r3"] + 1))
+        eq((st, doc["items"], doc["next_cursor"]), (200, [], None), "no session after the last")
+        st, _, doc = s.get("/api/pipeline/sessions?since=10&until=10")
+        eq((st, error_of(doc)), (400, ("invalid_request", "until")), "empty window")
+        st, _, doc = s.get("/api/pipeline/sessions?since=yesterday")
+        eq((st, error_of(doc)), (400, ("invalid_request", "since")), "since not a time")
+        st, _, doc = s.get("/api/pipeline/sessions?id_prefix=r&since=1")
+        eq((st, error_of(doc)), (400, ("invalid_request", "since")), "id_prefix with since")
         # issues: r3's failure is grouped; get, resolve, 404, 405
         st, _, doc = s.get("/api/pipeline/issues?status=open")
         eq([(i["fingerprint"], i["count"], i["sessions_affected"]) for i in doc["items"]],
@@ -273,6 +292,27 @@ def test_reads():
         eq((st, h.get("Allow")), (405, "POST"), "resolve is a POST")
         st, _, doc = s.get("/api/pipeline/issues?status=closed")
         eq((st, error_of(doc)), (400, ("invalid_request", "status")), "bad issue status")
+        # seen in a window; the trend of its sessions
+        st, _, doc = s.get("/api/pipeline/issues?since=%d" % (one["last_seen"] + 1))
+        eq((st, doc["items"]), (200, []), "no issue seen after its last failure")
+        st, _, doc = s.get("/api/pipeline/issues?since=%d&until=%d" % (one["first_seen"], one["first_seen"] + 1))
+        eq([i["id"] for i in doc["items"]], [iid], "the issue seen in its first ms")
+        st, _, doc = s.get("/api/pipeline/issues?until=%d" % one["first_seen"])
+        eq(doc["items"], [], "no issue before its first failure")
+        st, _, ts = s.get("/api/pipeline/issues/%s/timeseries?interval=minute" % iid)
+        eq((st, ts["issue_id"], ts["interval"], ts["total"], len(ts["buckets"])),
+           (200, iid, "minute", 1, 61), "issue series: the last hour")
+        eq(sum(b["sessions"] for b in ts["buckets"]), 1, "issue series: r3 once")
+        # whole hours: an until 2 h before the failure ends its last bucket before it
+        u = one["last_seen"] - 7200000
+        st, _, ts = s.get("/api/pipeline/issues/%s/timeseries?until=%d" % (iid, u))
+        eq((st, ts["total"], ts["interval"], len(ts["buckets"])),
+           (200, 0, "hour", 48 + (u % 3600000 != 0)),
+           "issue series before r3's latest failure")
+        st, _, doc = s.get("/api/pipeline/issues/iss_000000000000000000000000/timeseries")
+        eq((st, error_of(doc)), (404, ("not_found", "id")), "series of an unknown issue")
+        st, _, doc = s.get("/api/pipeline/issues/%s/timeseries?interval=week" % iid)
+        eq((st, error_of(doc)), (400, ("invalid_request", "interval")), "issue series interval")
         # the funnel and the series (rollups): r1 and r3 are the checkout sessions
         st, _, doc = s.get("/api/pipeline/stats?pipeline_type=checkout_digital")
         eq((st, doc["sessions"], doc["failed"], doc["until"], doc["truncated"]),

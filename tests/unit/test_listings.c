@@ -368,12 +368,10 @@ static void test_oset_against_a_sort(void **state) {
   }
 }
 
-/* The ids of a search page, comma-separated, and its next cursor. */
-static void expect_prefix(pt_tracker *t, const char *prefix, int limit, const char *cursor,
-                          const char *want_ids, const char *want_next) {
-  char *out;
-  pt_error err;
-  TU_ASSERT_OK(pt_sessions_prefix(t, prefix, limit, cursor, &out, &err), &err);
+/* Checks a sessions page (out, freed here): its ids in order, comma-
+ * separated, each rendered as the listing does, and its next_cursor (NULL:
+ * null); what names the call in a failure. */
+static void check_page(char *out, const char *what, const char *want_ids, const char *want_next) {
   json_t *d = tu_json(out);
   char got[512] = "";
   json_t *it;
@@ -381,9 +379,9 @@ static void expect_prefix(pt_tracker *t, const char *prefix, int limit, const ch
   json_array_foreach(json_object_get(d, "items"), i, it) {
     if (i) strcat(got, ",");
     strcat(got, json_string_value(json_object_get(it, "session_id")));
-    assert_non_null(json_object_get(it, "state")); /* rendered as the listing does */
+    assert_non_null(json_object_get(it, "state"));
   }
-  if (strcmp(got, want_ids) != 0) fail_msg("prefix %s: got [%s], want [%s]", prefix, got, want_ids);
+  if (strcmp(got, want_ids) != 0) fail_msg("%s: got [%s], want [%s]", what, got, want_ids);
   json_t *next = json_object_get(d, "next_cursor");
   if (want_next)
     assert_string_equal(json_string_value(next), want_next);
@@ -391,6 +389,17 @@ static void expect_prefix(pt_tracker *t, const char *prefix, int limit, const ch
     assert_true(json_is_null(next));
   json_decref(d);
   free(out);
+}
+
+/* The ids of a search page, comma-separated, and its next cursor. */
+static void expect_prefix(pt_tracker *t, const char *prefix, int limit, const char *cursor,
+                          const char *want_ids, const char *want_next) {
+  char *out;
+  pt_error err;
+  TU_ASSERT_OK(pt_sessions_prefix(t, prefix, limit, cursor, &out, &err), &err);
+  char what[160];
+  snprintf(what, sizeof what, "prefix %s", prefix);
+  check_page(out, what, want_ids, want_next);
 }
 
 /* Sessions by id prefix: in id order, paged, exact on every backend; new
@@ -419,6 +428,158 @@ static void test_by_id_prefix(void **state) {
   }
 }
 
+/* The ids of a sessions page within [since, until), and its cursor. */
+static void expect_window(pt_tracker *t, const char *state, int64_t since, int64_t until, int limit,
+                          const char *cursor, const char *want_ids, const char *want_next) {
+  char *out;
+  pt_error err;
+  TU_ASSERT_OK(pt_sessions_range(t, NULL, state, since, until, limit, cursor, &out, &err), &err);
+  char what[160];
+  snprintf(what, sizeof what, "window [%lld, %lld) %s", (long long)since, (long long)until,
+           state ? state : "-");
+  check_page(out, what, want_ids, want_next);
+}
+
+/* Sessions whose latest activity falls in [since, until): both bounds on
+ * the listing's own index, with a state's ranges, across pages. */
+static void test_sessions_in_a_window(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    fill(t); /* activity: s1 T0, c1 +1 s, f1 +2 s, g1 +3 s, g2 +4 s, a1 and h1 +900.5 s */
+    expect_window(t, NULL, T0 + 1000, T0 + 4000, 0, NULL, "g1,f1,c1", NULL);
+    expect_window(t, NULL, T0 + 4000, -1, 0, NULL, "h1,a1,g2", NULL);
+    expect_window(t, NULL, -1, T0 + 2000, 0, NULL, "c1,s1", NULL);
+    expect_window(t, NULL, T0 + 4001, T0 + 900500, 0, NULL, "", NULL);
+    expect_window(t, "completed", T0 + 1000, T0 + 4001, 0, NULL, "g2,c1", NULL);
+    expect_window(t, "completed", T0 + 1001, T0 + 4001, 0, NULL, "g2", NULL);
+    expect_window(t, "in_progress", T0 + 3000, -1, 0, NULL, "h1,a1,g1", NULL);
+    expect_window(t, "in_progress", T0 + 3001, T0 + 900501, 0, NULL, "h1,a1", NULL);
+    /* pages of one: the cursor carries the position, the window stays */
+    char c1[64], c2[64];
+    snprintf(c1, sizeof c1, "%lld.g1", (long long)(T0 + 3000));
+    snprintf(c2, sizeof c2, "%lld.f1", (long long)(T0 + 2000));
+    expect_window(t, NULL, T0 + 1000, T0 + 4000, 1, NULL, "g1", c1);
+    expect_window(t, NULL, T0 + 1000, T0 + 4000, 1, c1, "f1", c2);
+    expect_window(t, NULL, T0 + 1000, T0 + 4000, 2, c2, "c1", NULL);
+    /* a cursor from above the window starts at the window's end */
+    expect_window(t, NULL, T0 + 1000, T0 + 2001, 0, c1, "f1,c1", NULL);
+    char *out;
+    pt_error err;
+    assert_int_equal(pt_sessions_range(t, NULL, NULL, T0, T0, 0, NULL, &out, &err), PT_EINVALID);
+    assert_string_equal(err.field, "until");
+    pt_close(t);
+  }
+}
+
+static void fail_code(pt_tracker *t, const char *sid, const char *code, char issue_id[32]) {
+  pt_event_in ev = {.session_id = sid,
+                    .pipeline_type = "checkout_digital",
+                    .step = "checkout_started",
+                    .status = PT_FAILURE,
+                    .ts = -1,
+                    .error_code = code,
+                    .error_message = "refused"};
+  pt_track_result *r = NULL;
+  pt_error err;
+  TU_ASSERT_OK(pt_track(t, &ev, PT_SNAPSHOT_DEFAULT, &r, &err), &err);
+  if (issue_id) snprintf(issue_id, 32, "%s", r->issue_id);
+  pt_track_result_free(r);
+}
+
+/* The codes of an issues page within the window, comma-separated. */
+static void expect_issues(pt_tracker *t, int64_t since, int64_t until, int limit,
+                          const char *want_codes, int want_more) {
+  char *out;
+  pt_error err;
+  TU_ASSERT_OK(pt_issues_range(t, NULL, NULL, since, until, limit, NULL, &out, &err), &err);
+  json_t *d = tu_json(out);
+  char got[256] = "";
+  json_t *it;
+  size_t i;
+  json_array_foreach(json_object_get(d, "items"), i, it) {
+    if (i) strcat(got, ",");
+    strcat(got, json_string_value(json_object_get(it, "code")));
+  }
+  if (strcmp(got, want_codes) != 0)
+    fail_msg("issues [%lld, %lld): got [%s], want [%s]", (long long)since, (long long)until, got,
+             want_codes);
+  assert_int_equal(!json_is_null(json_object_get(d, "next_cursor")), want_more);
+  json_decref(d);
+  free(out);
+}
+
+/* The buckets of an issue's series as "n,n,...", and its total. */
+static void expect_series(pt_tracker *t, const char *id, int64_t since, int64_t until,
+                          const char *want, int64_t want_total, int64_t want_since) {
+  char *out;
+  pt_error err;
+  TU_ASSERT_OK(pt_issue_timeseries(t, id, since, until, "minute", &out, &err), &err);
+  json_t *d = tu_json(out);
+  char got[256] = "";
+  json_t *it;
+  size_t i;
+  json_array_foreach(json_object_get(d, "buckets"), i, it) {
+    size_t n = strlen(got);
+    snprintf(got + n, sizeof got - n, "%s%lld", i ? "," : "",
+             (long long)json_integer_value(json_object_get(it, "sessions")));
+    assert_int_equal(json_integer_value(json_object_get(it, "start")),
+                     want_since + 60000 * (int64_t)i);
+  }
+  if (strcmp(got, want) != 0) fail_msg("series of %s: got [%s], want [%s]", id, got, want);
+  assert_int_equal(json_integer_value(json_object_get(d, "total")), want_total);
+  assert_int_equal(json_integer_value(json_object_get(d, "since")), want_since);
+  assert_string_equal(json_string_value(json_object_get(d, "interval")), "minute");
+  json_decref(d);
+  free(out);
+}
+
+/* Issues seen in a window (first seen before its end, last seen at or
+ * after its start), and an issue's sessions per bucket of their latest
+ * failure of it, on every backend. */
+static void test_issues_in_a_window_and_series(void **state) {
+  (void)state;
+  EACH_BACKEND {
+    pt_tracker *t = tu_open(url, 0);
+    char a[32], b[32], c[32];
+    tu_clock_ms = T0;
+    fail_code(t, "x1", "declined", a); /* declined: first T0, last T0 + 200 s */
+    tu_clock_ms = T0 + 5000;
+    fail_code(t, "y1", "timeout", b); /* timeout: only T0 + 5 s */
+    tu_clock_ms = T0 + 120000;
+    fail_code(t, "x2", "declined", NULL);
+    tu_clock_ms = T0 + 130000;
+    fail_code(t, "x3", "declined", NULL);
+    tu_clock_ms = T0 + 150000;
+    fail_code(t, "z1", "fraud", c); /* fraud: only T0 + 150 s */
+    tu_clock_ms = T0 + 200000;
+    fail_code(t, "x1", "declined", NULL); /* x1 again: its latest failure moves */
+    tu_clock_ms = T0 + 250000;
+    expect_issues(t, -1, -1, 0, "declined,fraud,timeout", 0);
+    expect_issues(t, T0 + 6000, T0 + 8000, 0, "declined", 0);
+    expect_issues(t, T0 + 150000, -1, 0, "declined,fraud", 0);
+    expect_issues(t, -1, T0 + 5000, 0, "declined", 0);
+    expect_issues(t, -1, T0 + 5001, 0, "declined,timeout", 0);
+    expect_issues(t, T0 + 150001, -1, 0, "declined", 0);
+    expect_issues(t, -1, -1, 1, "declined", 1);
+    /* minutes: T0 is 40 s into the minute starting at 999,960,000 */
+    expect_series(t, a, T0, T0 + 240000, "0,0,2,0,1", 3, 999960000LL);
+    expect_series(t, a, T0 + 150000, T0 + 240000, "0,1", 1, 1000140000LL);
+    expect_series(t, b, T0, T0 + 60000, "1,0", 1, 999960000LL);
+    expect_series(t, c, T0, T0 + 60000, "0,0", 0, 999960000LL);
+    char *out;
+    pt_error err;
+    assert_int_equal(pt_issue_timeseries(t, "iss_nope", -1, -1, NULL, &out, &err), PT_ENOTFOUND);
+    assert_int_equal(pt_issue_timeseries(t, a, -1, -1, "week", &out, &err), PT_EINVALID);
+    assert_string_equal(err.field, "interval");
+    assert_int_equal(pt_issue_timeseries(t, a, T0, T0 - 1, NULL, &out, &err), PT_EINVALID);
+    assert_string_equal(err.field, "until");
+    assert_int_equal(pt_issues_range(t, NULL, NULL, T0, T0, 0, NULL, &out, &err), PT_EINVALID);
+    assert_string_equal(err.field, "until");
+    pt_close(t);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_by_type_state_and_both, setup),
@@ -427,6 +588,8 @@ int main(void) {
       cmocka_unit_test_setup(test_codes_follow_definitions, setup),
       cmocka_unit_test_setup(test_old_store_migrated, setup),
       cmocka_unit_test_setup(test_by_id_prefix, setup),
+      cmocka_unit_test_setup(test_sessions_in_a_window, setup),
+      cmocka_unit_test_setup(test_issues_in_a_window_and_series, setup),
       cmocka_unit_test(test_oset_against_a_sort),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
