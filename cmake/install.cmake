@@ -50,6 +50,12 @@ add_custom_target(pipetrack_man ALL DEPENDS ${PT_MANS})
 install(TARGETS pipetrack_shared
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev)
 install(TARGETS pipetrack ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
+# install/strip and CPack strip programs and shared libraries; the archive
+# loses its debug sections too, as Debian's dh_strip does
+install(CODE "if(CMAKE_INSTALL_DO_STRIP)
+  execute_process(COMMAND \"${CMAKE_STRIP}\" --strip-debug
+    \"\$ENV{DESTDIR}${CMAKE_INSTALL_FULL_LIBDIR}/$<TARGET_FILE_NAME:pipetrack>\")
+endif()" COMPONENT dev)
 install(FILES include/pipetrack.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev)
 install(FILES ${PT_PKG}/pipetrack.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
 
