@@ -21,9 +21,13 @@ src=$1 work=$2 version=$3
 
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "not root: installing a package needs root (run make test as root)"
-for tool in dpkg dpkg-deb dpkg-query dpkg-shlibdeps cpack curl pkg-config; do
+for tool in dpkg dpkg-deb dpkg-query dpkg-shlibdeps cpack curl pkg-config flock setpriv; do
   command -v "$tool" >/dev/null || skip "$tool is missing"
 done
+# one at a time on this machine, whichever tree runs it (the checks below
+# and the purge at the end must not meet another run's install)
+exec 9>/run/lock/pipetrack-test-deb.lock 2>/dev/null || exec 9>/tmp/pipetrack-test-deb.lock
+flock -w 240 9 || skip "another test_deb has held /run/lock/pipetrack-test-deb.lock for 4 minutes"
 for p in pipetrack libpipetrack-dev; do
   if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv 'not-installed'; then
     skip "the package $p is on this machine already (dpkg -s $p): not touching it"
@@ -195,6 +199,10 @@ db=""
 # ---- purge ----------------------------------------------------------------------
 dpkg --purge libpipetrack-dev pipetrack >"$work/dpkg-purge.log" 2>&1 || { cat "$work/dpkg-purge.log" >&2; fail "dpkg --purge"; }
 installed=0
+# one at a time on this machine, whichever tree runs it (the checks below
+# and the purge at the end must not meet another run's install)
+exec 9>/run/lock/pipetrack-test-deb.lock 2>/dev/null || exec 9>/tmp/pipetrack-test-deb.lock
+flock -w 240 9 || skip "another test_deb has held /run/lock/pipetrack-test-deb.lock for 4 minutes"
 for p in pipetrack libpipetrack-dev; do
   if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv 'not-installed'; then fail "$p is still known to dpkg"; fi
 done
