@@ -2,8 +2,10 @@
 BUILD   ?= build
 ASAN    ?= build-asan
 JOBS    ?= $(shell nproc)
+PREFIX  ?= /usr/local
+DEB_BUILD ?= build-deb
 
-.PHONY: all deps build asan test test-fast run bench bench-http bench-pg bench-ingest bench-numbers bench-scale bench-crash coverage fuzz clean
+.PHONY: all deps build asan test test-fast run install deb bench bench-http bench-pg bench-ingest bench-numbers bench-scale bench-crash coverage fuzz clean
 
 all: build
 
@@ -30,6 +32,20 @@ test-fast: build
 
 run: build
 	@./scripts/run.sh $(BUILD)
+
+# The library (shared and static), pipetrack.h, pipetrack.pc, both programs,
+# man pages, pipetrackd.service and its options file under PREFIX (the tree
+# is configured for it: paths in the unit and the .pc), staged in DESTDIR
+# when set: make install PREFIX=/usr DESTDIR=/tmp/stage
+install: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
+
+# pipetrack_<version>_<arch>.deb and libpipetrack-dev_<version>_<arch>.deb in
+# $(DEB_BUILD)/, built in a tree of their own configured for /usr
+deb: deps
+	@./scripts/deb.sh $(DEB_BUILD) $(JOBS)
 
 bench: build
 	@./bench/run.sh $(BUILD)
@@ -100,4 +116,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf $(BUILD) $(ASAN) build-fuzz
+	rm -rf $(BUILD) $(ASAN) build-fuzz $(DEB_BUILD)

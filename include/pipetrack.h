@@ -24,7 +24,19 @@
 extern "C" {
 #endif
 
+/* Everything declared from here to the matching pop is exported from
+ * libpipetrack.so, which is built with -fvisibility=hidden: a function is
+ * public API exactly when this header declares it. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+/* The version of this header; pt_version() gives the library's. */
 #define PT_VERSION "0.1.0"
+
+/* The version of the library linked at run time ("0.1.0"): a program built
+ * against one header can tell which libpipetrack.so it got. */
+const char *pt_version(void);
 
 /* The longest id (session, event: 1-128 of A-Z a-z 0-9 _ . : -) and name
  * (pipeline type, step: ^[a-z][a-z0-9_]{0,63}$), in bytes. */
@@ -690,6 +702,10 @@ pt_answer *pt_api_call(pt_tracker *t, const pt_request *rq);
  * other methods 405; access is not checked (the caller holds the store). */
 pt_answer *pt_api_call_url(pt_tracker *t, const char *method, const char *target, const char *body,
                            size_t len, const char *actor);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

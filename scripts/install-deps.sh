@@ -19,7 +19,8 @@ PKGS=(
 # chromium, and Node.js with npm when no node is on the PATH; the openssl
 # tool, which the server test uses to make a signing key and check
 # signatures as a client would; the PostgreSQL server and psql, which
-# test_postgres runs the suites on: tests/pg/).
+# test_postgres runs the suites on: tests/pg/; adduser, which the pipetrack
+# package depends on, so that test_deb's dpkg -i needs nothing from apt).
 if [ "${1:-}" = "bench" ]; then
   PKGS+=(wrk nginx-light)
 fi
@@ -34,7 +35,7 @@ if [ "${1:-}" = "coverage" ]; then
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 fi
 if [ "${1:-}" = "test" ]; then
-  PKGS+=(chromium openssl postgresql)
+  PKGS+=(chromium openssl postgresql adduser)
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 fi
 

@@ -347,7 +347,7 @@ int main(int argc, char **argv) {
   if (ptc_args_parse(argc, argv, COMMANDS, NCOMMANDS, &a) != EXIT_OK) return EXIT_USAGE;
   int rc;
   if (a.version) {
-    printf("pipetrack %s\n", PT_VERSION);
+    printf("pipetrack %s\n", pt_version());
     rc = EXIT_OK;
   } else if (a.help) {
     rc = show_help(a.cmd);

@@ -277,7 +277,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (val[O_VERSION]) {
-    printf("pipetrackd %s\n", PT_VERSION);
+    printf("pipetrackd %s\n", pt_version());
     return 0;
   }
   if (val[O_ROUTES]) return print_routes();
@@ -444,7 +444,7 @@ int main(int argc, char **argv) {
   char db_shown[512]; /* never a password in the log */
   pt_db_url_display(cfg->db_url, db_shown, sizeof db_shown);
   json_t *extra = json_pack("{s:s,s:s,s:i,s:s}", "url", url, "db", db_shown, "threads",
-                            (int)cfg->threads, "version", PT_VERSION);
+                            (int)cfg->threads, "version", pt_version());
   ptd_log("info", "listening", extra);
   json_decref(extra);
   if (strncmp(cfg->db_url, "memory:", 7) == 0)
