@@ -403,6 +403,38 @@ static int snap_suffix(const pt_snap *s) {
   return *end || v <= 0 || v > 1000000000L ? -1 : (int)v;
 }
 
+/* PT_OK when entry s's chain_hash and last_event_id are those of its
+ * session's chain at s->event_count; else the refusal (or a store error). */
+static pt_status entry_matches_chain(pt_store *st, import_job *j, pt__imrec *r, const pt_snap *s,
+                                     pt_error *err) {
+  char want[65];
+  int ok;
+  if (s->event_count == 0) {
+    pt_chain_hash(s->session_id, PT_GENESIS, want);
+    ok = s->last_event_id[0] == '\0';
+  } else {
+    pt_event *e = NULL;
+    pt_status rc = s->last_event_id[0]
+                       ? pt_store_event_find(st, s->session_id, s->last_event_id, &e, err)
+                       : PT_ENOTFOUND;
+    if (rc && rc != PT_ENOTFOUND) return rc;
+    ok = e && e->seq == s->event_count - 1;
+    if (ok) pt_chain_hash(s->session_id, e->link, want);
+    pt_event_free(e);
+    if (!ok)
+      return import_refuse(j, r, PT_EINVALID,
+                           "registry entry \"%s\": last_event_id is not event %lld of its "
+                           "session: the export was altered",
+                           s->id, (long long)(s->event_count - 1));
+  }
+  if (!ok || strcmp(want, s->chain_hash) != 0)
+    return import_refuse(j, r, PT_EINVALID,
+                         "registry entry \"%s\": chain_hash is not the chain's at its %lld "
+                         "events: the export was altered",
+                         s->id, (long long)s->event_count);
+  return PT_OK;
+}
+
 pt_status pt__import_apply(pt__tx *x, pt__job *h) {
   import_job *j = PT__JOB_AS(import_job, h);
   pt_store *st = x->t->store;
@@ -490,6 +522,10 @@ pt_status pt__import_apply(pt__tx *x, pt__job *h) {
                              "registry entry \"%s\" (n %lld) does not follow the session's "
                              "registry (%lld entries)",
                              s->id, (long long)s->n, (long long)ts->s.snapshot_count);
+      /* the entry names the chain at its event count: recomputed from the
+       * events (stored, or imported just before), so an altered entry is
+       * refused here, not found later by verify */
+      if ((rc = entry_matches_chain(st, j, r, s, &h->err))) return rc;
       if ((rc = pt_store_snapshot_put(st, s, &h->err))) return rc;
       if (s->created_at > ts->s.snap_ms ||
           (s->created_at == ts->s.snap_ms && suffix > ts->s.snap_suffix)) {

@@ -324,15 +324,16 @@ def tamper_cases(lines):
     sid = d["snapshot"]["id"]
     cases.append(("entry chain_hash", put(lines, i, d),
                   dict(line=i + 1, session_id="red_1", snapshot_id=sid, field="chain_hash"),
-                  ("verify", sid, "chain_hash differs from the recomputed chain")))
+                  ("line", 'registry entry "%s": chain_hash is not the chain\'s' % sid)))
     return cases
 
 
 def test_tampered_exports():
     """Each tampered copy: verify.py exits 1 naming the line, session, seq
     and event (or entry) and field; pipetrack import refuses the same line
-    (naming the event where it names one) — or, for an entry, which import
-    does not recompute, takes it and pipetrack verify names the same entry."""
+    (naming the event or entry where it names one) — or, for an entry's
+    signature, which import does not check (it may hold no key), takes it
+    and pipetrack verify names the same entry."""
     db = store("tamper-src")
     build_store(db)
     path = export("--db", db)

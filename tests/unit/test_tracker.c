@@ -867,6 +867,24 @@ static void test_export_import(void **state) {
     char *doc;
     assert_int_equal(pt_checksum(dst, "x0", &doc, &err), PT_ENOTFOUND);
     free(bad);
+    /* an altered registry entry: the manual one's chain_hash, then its
+     * last_event_id (the events before it are intact) */
+    for (int k = 0; k < 2; k++) {
+      bad = strdup(text);
+      char *line = strstr(bad, "\"notes\":\"manual\"");
+      assert_non_null(line);
+      while (line > bad && line[-1] != '\n') line--;
+      char *h = strstr(line, k == 0 ? "\"chain_hash\":\"" : "\"last_event_id\":\"");
+      assert_non_null(h);
+      h += k == 0 ? 14 : 17;
+      *h = *h == '0' ? '1' : '0';
+      assert_int_equal(pt_import(dst, bad, strlen(bad), 1, &res, &err), PT_EINVALID);
+      assert_true(strncmp(err.message, "line ", 5) == 0);
+      assert_non_null(strstr(err.message, k == 0 ? "chain_hash is not the chain's at its 2 events"
+                                                 : "last_event_id is not event 1 of its session"));
+      assert_int_equal(pt_checksum(dst, "x0", &doc, &err), PT_ENOTFOUND);
+      free(bad);
+    }
     /* the real one */
     TU_ASSERT_OK(pt_import(dst, text, strlen(text), 1, &res, &err), &err);
     assert_int_equal(res.events_added, 6);
