@@ -20,7 +20,8 @@ rm -rf "$work"
 mkdir -p "$work"
 D=$work/destdir
 
-DESTDIR=$D cmake --install "$build" >"$work/install.log"
+DESTDIR=$D cmake --install "$build" >"$work/install.log" 2>&1 \
+  || { cat "$work/install.log" >&2; fail "cmake --install $build"; }
 
 # exactly these, nothing more
 expected=$(sort <<LIST
