@@ -47,6 +47,38 @@ foreach(m pipetrack.1 pipetrackd.8)
 endforeach()
 add_custom_target(pipetrack_man ALL DEPENDS ${PT_MANS})
 
+# The license: LICENSE in the doc directory of `make install`; the packages
+# (PT_DEBIAN, set by scripts/deb.sh) carry Debian's copyright file and a
+# changelog.gz (native packages) in each package's doc directory instead.
+option(PT_DEBIAN "Install the Debian packages' copyright and changelog.gz (make deb)" OFF)
+set(CPACK_PACKAGE_CONTACT "pipetrack maintainers <maintainers@pipetrack.invalid>")
+if(PT_DEBIAN)
+  # the changelog's date is the release's in CHANGELOG.md (reproducible)
+  file(STRINGS CHANGELOG.md PT_REL REGEX "^## \\[${PROJECT_VERSION}\\] - [0-9-]+$")
+  if(NOT PT_REL)
+    message(FATAL_ERROR "CHANGELOG.md has no '## [${PROJECT_VERSION}] - YYYY-MM-DD' heading")
+  endif()
+  string(REGEX REPLACE ".* - " "" PT_REL_DAY "${PT_REL}")
+  execute_process(COMMAND env LC_ALL=C date -u -d "${PT_REL_DAY}" "+%a, %d %b %Y 00:00:00 +0000"
+    OUTPUT_VARIABLE PT_DEB_DATE OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
+  configure_file(packaging/debian/copyright.in ${PT_PKG}/debian/copyright @ONLY)
+  foreach(pkg pipetrack libpipetrack-dev)
+    set(PT_DEB_PKG ${pkg})
+    configure_file(packaging/debian/changelog.in ${PT_PKG}/debian/${pkg}/changelog @ONLY)
+    add_custom_command(OUTPUT ${PT_PKG}/debian/${pkg}/changelog.gz
+      COMMAND ${GZIP} -9 -n -c ${PT_PKG}/debian/${pkg}/changelog > ${PT_PKG}/debian/${pkg}/changelog.gz
+      DEPENDS ${PT_PKG}/debian/${pkg}/changelog VERBATIM)
+  endforeach()
+  add_custom_target(pipetrack_debian_docs ALL DEPENDS ${PT_PKG}/debian/pipetrack/changelog.gz
+    ${PT_PKG}/debian/libpipetrack-dev/changelog.gz)
+  install(FILES ${PT_PKG}/debian/copyright ${PT_PKG}/debian/pipetrack/changelog.gz
+    DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/pipetrack COMPONENT runtime)
+  install(FILES ${PT_PKG}/debian/copyright ${PT_PKG}/debian/libpipetrack-dev/changelog.gz
+    DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/libpipetrack-dev COMPONENT dev)
+else()
+  install(FILES LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime)
+endif()
+
 install(TARGETS pipetrack_shared
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev)
 install(TARGETS pipetrack ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
@@ -72,7 +104,7 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME pipetrack)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_VENDOR "pipetrack")
-set(CPACK_PACKAGE_CONTACT "pipetrack maintainers <maintainers@pipetrack.invalid>")
+# (CPACK_PACKAGE_CONTACT is set above, for the copyright file)
 # the tree's own paths (/etc/default, /lib/systemd/system are outside /usr)
 set(CPACK_SET_DESTDIR ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})

@@ -20,7 +20,8 @@ PKGS=(
 # tool, which the server test uses to make a signing key and check
 # signatures as a client would; the PostgreSQL server and psql, which
 # test_postgres runs the suites on: tests/pg/; adduser, which the pipetrack
-# package depends on, so that test_deb's dpkg -i needs nothing from apt).
+# package depends on, so that test_deb's dpkg -i needs nothing from apt;
+# lintian, which test_deb runs on the packages).
 if [ "${1:-}" = "bench" ]; then
   PKGS+=(wrk nginx-light)
 fi
@@ -35,7 +36,7 @@ if [ "${1:-}" = "coverage" ]; then
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 fi
 if [ "${1:-}" = "test" ]; then
-  PKGS+=(chromium openssl postgresql adduser)
+  PKGS+=(chromium openssl postgresql adduser lintian)
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 fi
 

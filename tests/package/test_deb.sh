@@ -26,8 +26,12 @@ for tool in dpkg dpkg-deb dpkg-query dpkg-shlibdeps cpack curl pkg-config flock 
 done
 # one at a time on this machine, whichever tree runs it (the checks below
 # and the purge at the end must not meet another run's install)
-exec 9>/run/lock/pipetrack-test-deb.lock 2>/dev/null || exec 9>/tmp/pipetrack-test-deb.lock
-flock -w 240 9 || skip "another test_deb has held /run/lock/pipetrack-test-deb.lock for 4 minutes"
+# (the path is chosen first: `exec 9>X 2>/dev/null` would silence this
+# shell's stderr for good, and with it every FAIL below)
+lock=/run/lock/pipetrack-test-deb.lock
+[ -d /run/lock ] && [ -w /run/lock ] || lock=/tmp/pipetrack-test-deb.lock
+exec 9>"$lock"
+flock -w 240 9 || skip "another test_deb has held $lock for 4 minutes"
 for p in pipetrack libpipetrack-dev; do
   if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv 'not-installed'; then
     skip "the package $p is on this machine already (dpkg -s $p): not touching it"
@@ -85,6 +89,22 @@ done
 dpkg-deb -f "$dev" Depends | grep -qF "pipetrack (= $version)" || fail "libpipetrack-dev does not depend on pipetrack (= $version)"
 dpkg-deb -I "$deb" conffiles | grep -qx /etc/default/pipetrack || fail "/etc/default/pipetrack is no conffile"
 dpkg-deb -I "$deb" shlibs | grep -qx "libpipetrack 0 pipetrack (>= $version)" || fail "shlibs"
+for p in pipetrack libpipetrack-dev; do
+  d=$work/build/${p}_${version}_${arch}.deb
+  dpkg-deb -c "$d" >"$work/contents.list" # (not piped into grep -q: pipefail and SIGPIPE)
+  grep -q " \./usr/share/doc/$p/copyright$" "$work/contents.list" || fail "$p has no copyright file"
+  grep -q " \./usr/share/doc/$p/changelog.gz$" "$work/contents.list" || fail "$p has no changelog.gz"
+done
+# Debian's package checker: no error (its one warning, the library in the
+# server's package rather than a libpipetrack0 of its own, is a decision:
+# docs/decisions.md)
+if command -v lintian >/dev/null; then
+  lintian "$deb" "$dev" >"$work/lintian.log" 2>&1 || true
+  if grep -q '^E: ' "$work/lintian.log"; then cat "$work/lintian.log" >&2; fail "lintian found errors"; fi
+  echo "ok  lintian: no error ($(grep -c '^W: ' "$work/lintian.log") warning(s): $(grep '^W: ' "$work/lintian.log" | sed 's/.*: //' | tr '\n' ' '))"
+else
+  echo "--  no lintian: the packages are not checked by it"
+fi
 # every file the packages ship, and which of them the machine had before
 { dpkg-deb --fsys-tarfile "$deb"; } | tar -t | sed 's|^\./|/|; s|/$||' | grep -v '^/$' >"$work/paths.list"
 dpkg-deb --fsys-tarfile "$dev" | tar -t | sed 's|^\./|/|; s|/$||' | grep -v '^/$' >>"$work/paths.list"
@@ -106,7 +126,8 @@ uid=$(id -u pipetrack) || fail "no user pipetrack"
 [ "$(getent passwd pipetrack | cut -d: -f7)" = /usr/sbin/nologin ] || fail "pipetrack's shell is not nologin"
 [ "$(stat -c '%U:%G %a' /var/lib/pipetrack)" = "pipetrack:pipetrack 750" ] || fail "/var/lib/pipetrack: $(stat -c '%U:%G %a' /var/lib/pipetrack)"
 [ -f /etc/default/pipetrack ] || fail "no /etc/default/pipetrack"
-ldconfig -p | grep -q "libpipetrack.so.0 " || fail "libpipetrack.so.0 is not in the ld.so cache (the ldconfig trigger)"
+ldconfig -p >"$work/ldconfig.list"
+grep -q "libpipetrack.so.0 " "$work/ldconfig.list" || fail "libpipetrack.so.0 is not in the ld.so cache (the ldconfig trigger)"
 echo "ok  the user pipetrack (uid $uid), /var/lib/pipetrack, /etc/default/pipetrack, ld.so cache"
 if command -v systemd-analyze >/dev/null; then
   systemd-analyze verify --man=no /lib/systemd/system/pipetrackd.service || fail "systemd-analyze verify"
@@ -141,7 +162,8 @@ echo "ok  examples/checkout.c, pkg-config --cflags --libs pipetrack ($cflags $li
 # shellcheck disable=SC2086
 cc -std=c11 -Wall -Wextra -Werror -o "$work/checkout_static" "$src/examples/checkout.c" $cflags \
   $archive_libs
-if readelf -d "$work/checkout_static" | grep -q 'NEEDED.*libpipetrack'; then fail "checkout_static needs the .so"; fi
+readelf -d "$work/checkout_static" >"$work/readelf.list"
+if grep -q 'NEEDED.*libpipetrack' "$work/readelf.list"; then fail "checkout_static needs the .so"; fi
 "$work/checkout_static" >"$work/checkout_static.out"
 check_checkout "$work/checkout_static.out"
 echo "ok  examples/checkout.c against libpipetrack.a ($archive_libs): runs, verified"
@@ -199,10 +221,6 @@ db=""
 # ---- purge ----------------------------------------------------------------------
 dpkg --purge libpipetrack-dev pipetrack >"$work/dpkg-purge.log" 2>&1 || { cat "$work/dpkg-purge.log" >&2; fail "dpkg --purge"; }
 installed=0
-# one at a time on this machine, whichever tree runs it (the checks below
-# and the purge at the end must not meet another run's install)
-exec 9>/run/lock/pipetrack-test-deb.lock 2>/dev/null || exec 9>/tmp/pipetrack-test-deb.lock
-flock -w 240 9 || skip "another test_deb has held /run/lock/pipetrack-test-deb.lock for 4 minutes"
 for p in pipetrack libpipetrack-dev; do
   if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv 'not-installed'; then fail "$p is still known to dpkg"; fi
 done
@@ -221,7 +239,8 @@ for p in /etc/default/pipetrack /var/lib/pipetrack /lib/systemd/system/pipetrack
 done
 if getent passwd pipetrack >/dev/null; then fail "the user pipetrack is left"; fi
 if getent group pipetrack >/dev/null; then fail "the group pipetrack is left"; fi
-if ldconfig -p | grep -q libpipetrack; then fail "libpipetrack is still in the ld.so cache"; fi
+ldconfig -p >"$work/ldconfig.list"
+if grep -q libpipetrack "$work/ldconfig.list"; then fail "libpipetrack is still in the ld.so cache"; fi
 snapshot >"$work/after.list"
 if ! diff "$work/before.list" "$work/after.list" >"$work/snapshot.diff"; then
   cat "$work/snapshot.diff" >&2

@@ -39,6 +39,7 @@ f $unitdir/pipetrackd.service
 f $etcdir/default/pipetrack
 f $docdir/README.md
 f $docdir/CHANGELOG.md
+f $docdir/LICENSE
 LIST
 )
 actual=$(cd "$D" && find . ! -type d -printf '%y /%P -> %l\n' | sed 's/ -> $//; s|^\([fl]\) //|\1 /|' | sort)
