@@ -130,8 +130,21 @@ static pt_status copy_str(char *dst, size_t cap, json_t *v, int nullable, size_t
   return PT_OK;
 }
 
+/* The members of a snapshot line: the entry as exported, without its
+ * event_ids (rebuilt from the events), with n. */
+static const char *const SNAPSHOT_MEMBERS[] = {
+    "id",          "session_id",    "pipeline_type", "n",     "chain_hash",
+    "event_count", "last_event_id", "progress",      "state", "is_valid",
+    "created_at",  "notes",         "signature",     NULL};
+
 static pt_status parse_snapshot(json_t *o, size_t line, pt__imrec *r, pt_error *err) {
   if (!json_is_object(o)) return line_fail(err, line, "snapshot", "must be an object");
+  char bad[64];
+  if (!pt_json_only_members(o, SNAPSHOT_MEMBERS, bad, sizeof bad)) {
+    char f[80];
+    snprintf(f, sizeof f, "snapshot.%s", bad);
+    return line_fail(err, line, f, "is not a member of an exported registry entry");
+  }
   pt_snap *s = &r->snap;
   memset(s, 0, sizeof *s);
   pt_status rc;
@@ -517,7 +530,17 @@ pt_status pt__import_apply(pt__tx *x, pt__job *h) {
         continue;
       }
       int suffix = snap_suffix(s);
-      if (s->n > ts->s.snapshot_count || suffix < 0 || s->event_count > ts->s.event_count)
+      if (suffix < 0)
+        return import_refuse(j, r, PT_EINVALID,
+                             "registry entry \"%s\": the id is not reg_<session_id>_<created_at> "
+                             "(created_at %lld), with _N for more in one millisecond",
+                             s->id, (long long)s->created_at);
+      if (s->event_count > ts->s.event_count)
+        return import_refuse(j, r, PT_EINVALID,
+                             "registry entry \"%s\" covers %lld events: its session has %lld "
+                             "before it",
+                             s->id, (long long)s->event_count, (long long)ts->s.event_count);
+      if (s->n > ts->s.snapshot_count)
         return import_refuse(j, r, PT_EINVALID,
                              "registry entry \"%s\" (n %lld) does not follow the session's "
                              "registry (%lld entries)",

@@ -867,21 +867,39 @@ static void test_export_import(void **state) {
     char *doc;
     assert_int_equal(pt_checksum(dst, "x0", &doc, &err), PT_ENOTFOUND);
     free(bad);
-    /* an altered registry entry: the manual one's chain_hash, then its
-     * last_event_id (the events before it are intact) */
-    for (int k = 0; k < 2; k++) {
+    /* an altered registry entry (the manual one): its chain_hash, its
+     * last_event_id, its id, and a member an exported entry has not (the
+     * events before it are intact) */
+    static const char *const WHY[] = {"chain_hash is not the chain's at its 2 events",
+                                      "last_event_id is not event 1 of its session",
+                                      "the id is not reg_<session_id>_<created_at>",
+                                      "snapshot.event_ids: is not a member of an exported"};
+    for (int k = 0; k < 4; k++) {
       bad = strdup(text);
       char *line = strstr(bad, "\"notes\":\"manual\"");
       assert_non_null(line);
       while (line > bad && line[-1] != '\n') line--;
-      char *h = strstr(line, k == 0 ? "\"chain_hash\":\"" : "\"last_event_id\":\"");
+      static const char *const AT[] = {"\"chain_hash\":\"", "\"last_event_id\":\"", "\"id\":\"r",
+                                       "\"snapshot\":{"};
+      char *h = strstr(line, AT[k]);
       assert_non_null(h);
-      h += k == 0 ? 14 : 17;
-      *h = *h == '0' ? '1' : '0';
+      h += strlen(AT[k]);
+      if (k < 3) {
+        *h = *h == '0' ? '1' : '0';
+      } else { /* "event_ids":[] put in first */
+        static const char ins[] = "\"event_ids\":[],";
+        size_t pos = (size_t)(h - bad), len = strlen(bad);
+        char *grown = malloc(len + sizeof ins);
+        assert_non_null(grown);
+        memcpy(grown, bad, pos);
+        memcpy(grown + pos, ins, sizeof ins - 1);
+        memcpy(grown + pos + sizeof ins - 1, bad + pos, len - pos + 1);
+        free(bad);
+        bad = grown;
+      }
       assert_int_equal(pt_import(dst, bad, strlen(bad), 1, &res, &err), PT_EINVALID);
       assert_true(strncmp(err.message, "line ", 5) == 0);
-      assert_non_null(strstr(err.message, k == 0 ? "chain_hash is not the chain's at its 2 events"
-                                                 : "last_event_id is not event 1 of its session"));
+      if (!strstr(err.message, WHY[k])) fail_msg("case %d: %s", k, err.message);
       assert_int_equal(pt_checksum(dst, "x0", &doc, &err), PT_ENOTFOUND);
       free(bad);
     }
