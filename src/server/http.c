@@ -277,6 +277,33 @@ static int refuse_bad_head(ptd_req *r, const char *version, enum MHD_Result *out
   return 1;
 }
 
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       size_t key_size, const char *value, size_t value_size) {
+  size_t *n = cls;
+  (void)kind;
+  (void)key;
+  (void)value;
+  *n += key_size + 2 + value_size + 2; /* "Name: value" CRLF */
+  return MHD_YES;
+}
+
+/* The request line and headers over --max-header-bytes: 431 and closed,
+ * a JSON error like every other. (A head too large for libmicrohttpd's
+ * pool, --conn-buffer, never gets here: the library answers its own 431.) */
+static int refuse_large_head(ptd_req *r, const char *method, const char *version,
+                             enum MHD_Result *out) {
+  size_t n = strlen(method) + 1 + r->target_len + 1 + strlen(version) + 2 + 2;
+  MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, add_header_size, &n);
+  size_t max = r->srv->cfg.max_header_bytes;
+  if (n <= max) return 0;
+  r->close = 1;
+  *out = ptd_reply_error(r, 431, "headers_too_large", NULL,
+                         "the request line and headers are %zu bytes; at most %zu are accepted "
+                         "(--max-header-bytes)",
+                         n, max);
+  return 1;
+}
+
 static enum MHD_Result look_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                 size_t key_size, const char *value, size_t value_size) {
   const char **bad = cls;
@@ -319,6 +346,7 @@ void *ptd_http_on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   r->t0_ns = ptd_mono_ns();
   r->route = s->nroutes;
   pthread_mutex_init(&r->lock, NULL);
+  r->target_len = strlen(uri);
   /* absolute form (RFC 9112 §3.2.2): routed by its path */
   if (strncasecmp(uri, "http://", 7) == 0 || strncasecmp(uri, "https://", 8) == 0) {
     const char *p = strchr(uri, ':') + 3;
@@ -392,6 +420,7 @@ static enum MHD_Result begin(ptd_req *r, const char *method, const char *version
   snprintf(r->method, sizeof r->method, "%s", method);
   ptd_guard_head_done(s->guard, r->conn);
   enum MHD_Result out;
+  if (refuse_large_head(r, method, version, &out)) return out;
   if (refuse_bad_head(r, version, &out)) return out;
   int wrong_method = 0;
   r->route = ptd_route_find(s->routes, s->nroutes, method, r->path, r->param, &wrong_method);

@@ -187,8 +187,11 @@ int ptd_start(ptd_server *s, char *errbuf, size_t errlen) {
       MHD_OPTION_ARRAY, ptd_guard_options(s->guard), MHD_OPTION_SOCK_ADDR, &sa,
       MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
       s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s,
-      /* request line and headers must fit here (a header flood gets 431);
-       * small, so that 10,000 idle streams stay under 100 MiB */
+      /* the request head is read into this pool: --max-header-bytes is
+       * checked in the handler (a JSON 431); heads too large for the pool
+       * get libmicrohttpd's own 431. Over 32 KiB the library mmaps it; an
+       * idle stream keeps about half of it resident, an idle keep-alive
+       * connection all of it (docs/decisions.md) */
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg.conn_buffer, MHD_OPTION_URI_LOG_CALLBACK,
       ptd_http_on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, ptd_http_on_completed, s,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);

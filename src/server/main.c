@@ -45,8 +45,11 @@ static const opt OPTS[] = {
     {"read-token-ttl", 1, "SECONDS", "604800", "how long a read token is valid"},
     {"max-body", 1, "BYTES", "1048576", "largest request body"},
     {"max-depth", 1, "N", "32", "deepest JSON nesting in an event"},
-    {"conn-buffer", 1, "BYTES", "16384",
-     "buffer per connection; the request line and headers must fit (else 431)"},
+    {"max-header-bytes", 1, "BYTES", "16384",
+     "largest request line and headers (\"Name: value\" CRLF each); larger get 431"},
+    {"conn-buffer", 1, "BYTES", NULL,
+     "libmicrohttpd's memory per connection [2 x --max-header-bytes + 8192]; given alone, "
+     "--max-header-bytes is (BYTES - 1024) / 2"},
     {"max-payload", 1, "BYTES", "65536", "largest canonical input/output of an event"},
     {"header-timeout", 1, "SECONDS", "10", "time allowed to send a request's headers"},
     {"idle-timeout", 1, "SECONDS", "60", "a silent keep-alive connection is closed after this"},
@@ -245,6 +248,7 @@ int main(int argc, char **argv) {
     O_RT_TTL,
     O_BODY,
     O_DEPTH,
+    O_MAXHDR,
     O_CONNBUF,
     O_PAYLOAD,
     O_HDR,
@@ -309,7 +313,7 @@ int main(int argc, char **argv) {
               {O_PAYLOAD, 1ull << 26}, {O_HDR, 3600},
               {O_IDLE, 86400},         {O_CONNS, 1000000},
               {O_THREADS, 256},        {O_HB, 3600},
-              {O_DRAIN, 3600},         {O_CONNBUF, 1 << 20},
+              {O_DRAIN, 3600},         {O_MAXHDR, 1 << 18},
               {O_WH_TIMEOUT, 600000},  {O_WH_RETRY, 3600000},
               {O_SWEEP, 86400},        {O_WH_COALESCE, 3600000},
               {O_RATE, 1000000},       {O_BURST, 1000000},
@@ -328,7 +332,7 @@ int main(int argc, char **argv) {
   cfg->threads = (unsigned)out[6];
   cfg->heartbeat_s = (unsigned)out[7];
   cfg->drain_timeout_s = (unsigned)out[8];
-  cfg->conn_buffer = (size_t)out[9];
+  cfg->max_header_bytes = (size_t)out[9];
   cfg->webhook_timeout_ms = (unsigned)out[10];
   cfg->webhook_retry_ms = (unsigned)out[11];
   cfg->sweep_interval_s = (unsigned)out[12];
@@ -375,8 +379,30 @@ int main(int argc, char **argv) {
             "be at least 1\n");
     return 2;
   }
-  if (cfg->conn_buffer < 2048) {
-    fprintf(stderr, "pipetrackd: --conn-buffer: must be at least 2048 bytes\n");
+  /* libmicrohttpd's pool holds a head of about half of it (a Cookie is
+   * copied into it); past --max-header-bytes pipetrackd answers 431 itself,
+   * so the pool leaves room beyond the limit: 4 KiB of head by default (a
+   * whole cookie), at least 512 bytes (docs/decisions.md) */
+  if (get[O_CONNBUF]) {
+    if (parse_uint(OPTS[O_CONNBUF].name, get[O_CONNBUF], 1 << 20, &n)) return 2;
+    cfg->conn_buffer = (size_t)n;
+    if (cfg->conn_buffer < 2048) {
+      fprintf(stderr, "pipetrackd: --conn-buffer: must be at least 2048 bytes\n");
+      return 2;
+    }
+    if (!val[O_MAXHDR]) cfg->max_header_bytes = (cfg->conn_buffer - 1024) / 2;
+  } else {
+    cfg->conn_buffer = 2 * cfg->max_header_bytes + 8192;
+  }
+  if (cfg->max_header_bytes < 512) {
+    fprintf(stderr, "pipetrackd: --max-header-bytes: must be at least 512 bytes\n");
+    return 2;
+  }
+  if (cfg->conn_buffer < 2 * cfg->max_header_bytes + 1024) {
+    fprintf(stderr,
+            "pipetrackd: --conn-buffer %zu is too small for --max-header-bytes %zu: it must be at "
+            "least 2 x --max-header-bytes + 1024 (%zu)\n",
+            cfg->conn_buffer, cfg->max_header_bytes, 2 * cfg->max_header_bytes + 1024);
     return 2;
   }
   if (cfg->threads == 0) {

@@ -23,7 +23,8 @@ typedef struct ptd_config {
   const char *cors_origins;  /* comma-separated, "*" for any; NULL: no CORS */
   const char *cors_headers;  /* extra request headers a preflight allows (comma-separated) */
   size_t max_body;           /* bytes of a request body */
-  size_t conn_buffer;        /* bytes of MHD buffer per connection (headers fit) */
+  size_t max_header_bytes;   /* request line and headers; larger get 431 */
+  size_t conn_buffer;        /* bytes of MHD memory pool per connection */
   unsigned header_timeout_s; /* a request must arrive within this */
   unsigned idle_timeout_s;   /* a silent connection is closed after this */
   unsigned max_connections;
@@ -102,6 +103,7 @@ struct ptd_req {
   uint64_t t0_ns;
   char method[12];
   char *path;           /* without the query (an idle stream keeps its request) */
+  size_t target_len;    /* the request target's length, as sent */
   char param[64];       /* the {id} of the route's path */
   char session_id[129]; /* for the log line, when one is named */
   unsigned status;      /* the answer's, for log and metrics */

@@ -4,6 +4,7 @@ test_http_strict.py PIPETRACKD TMPDIR [TEST...]"""
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 
@@ -127,29 +128,78 @@ def test_malformed_content_length():
         eq(s.stop(), 0, "exit status")
 
 
+def cookie_head(size, path=b"/healthz"):
+    """A GET whose request line and headers are size bytes as pipetrackd
+    counts them (and as sent: "Name: value" CRLF each, the empty line)."""
+    head = b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nCookie: \r\n\r\n"
+    return head[:-4] + b"a" * (size - len(head)) + b"\r\n\r\n"
+
+
+def split(out):
+    head, _, body = out.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    return lines[0], {l.split(b":", 1)[0].lower(): l.split(b":", 1)[1].strip() for l in lines[1:]}, body
+
+
 def test_header_sizes():
-    """The default --conn-buffer (16 KiB) takes the auth cookies of same-site
-    apps (a 6 KB Cookie); headers past about half of it get 431 (its body is
-    libmicrohttpd's HTML: docs/decisions.md) and the connection closed."""
+    """--max-header-bytes (16384) is checked by pipetrackd: a head of 16384
+    bytes is answered, 16385 gets a JSON 431 (issue 16). The libmicrohttpd
+    pool (--conn-buffer, 2 x 16384 + 8192 = 40960 by default) holds a Cookie
+    head of about half of it: far past that the library answers its own HTML
+    431 (docs/decisions.md)."""
     s = Server("sizes")
     try:
-        out, _ = exchange(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: " + b"a" * 6000 +
-                          b"\r\n\r\n")
-        eq(statuses(out), [200], "a 6 KB Cookie")
-        out, closed = exchange(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: " +
-                               b"a" * 12000 + b"\r\n\r\n")
-        # libmicrohttpd 0.9.75 writes this answer's status line and headers
-        # twice, as for a malformed Content-Length: the first is what counts
-        eq((statuses(out)[:1], closed), ([431], True), "a 12 KB Cookie")
+        for size in (6000, 12044, 16384):  # 12044: a 12,000-byte Cookie
+            out, _ = exchange(s.port, cookie_head(size))
+            eq(statuses(out), [200], "a %d-byte head" % size)
+        eq(statuses(exchange(s.port, b"POST /api/pipeline/track HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Type: application/json\r\nContent-Length: %d\r\nCookie: %s"
+                             b"\r\n\r\n%s" % (len(BODY), b"c" * 16000, BODY))[0]), [201],
+           "a track with a 16,000-byte Cookie")
+        for size in (16385, 19000):
+            out, closed = exchange(s.port, cookie_head(size) + NEXT)
+            status, headers, body = split(out)
+            eq(status, b"HTTP/1.1 431 Request Header Fields Too Large", "%d bytes: status" % size)
+            eq(statuses(out), [431], "%d bytes: one status line (the next request never runs)"
+               % size)
+            eq(headers.get(b"content-type"), b"application/json", "%d bytes: JSON" % size)
+            eq(headers.get(b"connection"), b"close", "%d bytes: Connection: close" % size)
+            eq(closed, True, "%d bytes: closed" % size)
+            eq(json.loads(body), {"error": {
+                "code": "headers_too_large", "field": None,
+                "message": "the request line and headers are %d bytes; at most 16384 are accepted "
+                           "(--max-header-bytes)" % size}}, "%d bytes: the error" % size)
+        # a long target counts too (many headers as well: the sum is checked)
+        data = b"GET /healthz?pad=" + b"p" * 16400 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+        out, _ = exchange(s.port, data)
+        eq(statuses(out), [431], "a 16 KB target")
+        check(b"are %d bytes" % len(data) in out, "the target counted: %r" % out[-120:])
+        many = b"".join(b"X-H%03d: %s\r\n" % (i, b"v" * 90) for i in range(170))
+        out, _ = exchange(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+        check(b'"headers_too_large"' in out, "170 headers of 100 bytes: %r" % out[:60])
+        # past what the pool holds (a Cookie over about half of it): the
+        # library's own 431, HTML, written twice by 0.9.75, closed
+        out, closed = exchange(s.port, cookie_head(30000))
+        eq((statuses(out)[:1], closed), ([431], True), "a 30 KB Cookie")
+        check(b"<html>" in out and b"application/json" not in out, "its body is the library's HTML")
+        eq(exchange(s.port, NEXT)[0].count(b"HTTP/1.1 200"), 1, "still answers")
     finally:
         eq(s.stop(), 0, "exit status")
+    # --conn-buffer alone (a deployment that sized it for memory): the
+    # header limit is (5120 - 1024) / 2
     s = Server("sizes_small", "--conn-buffer", "5120")
     try:
-        out, _ = exchange(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: " + b"a" * 6000 +
-                          b"\r\n\r\n")
-        eq(statuses(out)[:1], [431], "a 6 KB Cookie with --conn-buffer 5120")
+        eq(statuses(exchange(s.port, cookie_head(2048))[0]), [200], "2048 bytes with --conn-buffer 5120")
+        out, _ = exchange(s.port, cookie_head(2049))
+        check(b"at most 2048 are accepted" in out, "2049 bytes: JSON 431: %r" % out[-80:])
+        eq(statuses(exchange(s.port, cookie_head(6000))[0])[:1], [431], "6 KB with --conn-buffer 5120")
     finally:
         eq(s.stop(), 0, "exit status")
+    out = subprocess.run([PIPETRACKD, "--db", "memory:", "--max-header-bytes", "8192",
+                          "--conn-buffer", "16384"], capture_output=True, text=True, timeout=30)
+    eq(out.returncode, 2, "a pool too small for the header limit: exit status")
+    eq(out.stderr.strip(), "pipetrackd: --conn-buffer 16384 is too small for --max-header-bytes 8192: "
+       "it must be at least 2 x --max-header-bytes + 1024 (17408)", "the message")
 
 
 def test_head_deadline():

@@ -1010,6 +1010,7 @@ def test_memory_store_and_options():
     for flag in ("--listen", "--db", "--pipelines", "--auto-snapshot", "--ingest-key", "--api-token",
                  "--cors-origin", "--max-body", "--max-depth", "--header-timeout", "--idle-timeout",
                  "--max-connections", "--heartbeat", "--drain-timeout", "--conn-buffer",
+                 "--max-header-bytes",
                  "--sweep-interval", "--webhook-url", "--webhook-secret", "--webhook-timeout",
                  "--webhook-retry", "--webhook-coalesce", "--threads", "--quiet",
                  "--rate-limit", "--rate-burst", "--signing-key"):
