@@ -33,7 +33,7 @@ cd "$work"
 out=$(REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true ./node_modules/.bin/redocly lint \
   --config redocly.yaml --format=stylish "$spec" 2>&1) || { echo "$out"; exit 1; }
 echo "$out" | grep -E "valid|warning|error" || true
-if echo "$out" | grep -qE "[0-9]+ warnings?|  warning  "; then
+if grep -qE "[0-9]+ warnings?|  warning  " <<<"$out"; then
   echo "FAIL: warnings above"
   exit 1
 fi

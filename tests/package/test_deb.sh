@@ -33,7 +33,7 @@ lock=/run/lock/pipetrack-test-deb.lock
 exec 9>"$lock"
 flock -w 240 9 || skip "another test_deb has held $lock for 4 minutes"
 for p in pipetrack libpipetrack-dev; do
-  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv 'not-installed'; then
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -v 'not-installed' >/dev/null; then
     skip "the package $p is on this machine already (dpkg -s $p): not touching it"
   fi
 done
@@ -84,11 +84,11 @@ done
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "    pipetrack Depends: $depends"
 for lib in adduser libc6 libssl3 libsqlite3-0 libjansson4 libpq5 libmicrohttpd12 libcurl4; do
-  echo ", $depends," | grep -q ", $lib[ ,]" || fail "pipetrack does not depend on $lib"
+  echo ", $depends," | grep ", $lib[ ,]" >/dev/null || fail "pipetrack does not depend on $lib"
 done
-dpkg-deb -f "$dev" Depends | grep -qF "pipetrack (= $version)" || fail "libpipetrack-dev does not depend on pipetrack (= $version)"
-dpkg-deb -I "$deb" conffiles | grep -qx /etc/default/pipetrack || fail "/etc/default/pipetrack is no conffile"
-dpkg-deb -I "$deb" shlibs | grep -qx "libpipetrack 0 pipetrack (>= $version)" || fail "shlibs"
+dpkg-deb -f "$dev" Depends | grep -F "pipetrack (= $version)" >/dev/null || fail "libpipetrack-dev does not depend on pipetrack (= $version)"
+dpkg-deb -I "$deb" conffiles | grep -x /etc/default/pipetrack >/dev/null || fail "/etc/default/pipetrack is no conffile"
+dpkg-deb -I "$deb" shlibs | grep -x "libpipetrack 0 pipetrack (>= $version)" >/dev/null || fail "shlibs"
 for p in pipetrack libpipetrack-dev; do
   d=$work/build/${p}_${version}_${arch}.deb
   dpkg-deb -c "$d" >"$work/contents.list" # (not piped into grep -q: pipefail and SIGPIPE)
@@ -114,7 +114,7 @@ while read -r p; do if [ -e "$p" ] || [ -L "$p" ]; then echo "$p"; fi; done <"$w
 installed=1
 dpkg -i "$deb" "$dev" >"$work/dpkg-i.log" 2>&1 || { cat "$work/dpkg-i.log" >&2; fail "dpkg -i"; }
 for p in pipetrack libpipetrack-dev; do
-  dpkg-query -W -f='${Status}' "$p" | grep -qx 'install ok installed' || fail "$p is not installed"
+  dpkg-query -W -f='${Status}' "$p" | grep -x 'install ok installed' >/dev/null || fail "$p is not installed"
 done
 dpkg -L pipetrack libpipetrack-dev | grep -vx '/\.' | sort -u >"$work/dpkg-L.list"
 echo "ok  dpkg -i: $(wc -l <"$work/dpkg-L.list") paths"
@@ -154,7 +154,7 @@ static_libs=$(pkg-config --static --libs pipetrack)
 archive_libs="$(pkg-config --libs pipetrack | sed 's/-lpipetrack/-l:libpipetrack.a/') $(pkg-config --libs $(pkg-config --print-requires-private pipetrack)) -pthread -lm"
 # shellcheck disable=SC2086
 cc -std=c11 -Wall -Wextra -Werror -o "$work/checkout" "$src/examples/checkout.c" $cflags $libs
-ldd "$work/checkout" | grep -Eq "libpipetrack.so.0 => (/usr)?/lib/[^ ]*libpipetrack.so.0 " \
+ldd "$work/checkout" | grep -E "libpipetrack.so.0 => (/usr)?/lib/[^ ]*libpipetrack.so.0 " >/dev/null \
   || { ldd "$work/checkout" >&2; fail "checkout does not load the installed libpipetrack.so.0"; }
 "$work/checkout" >"$work/checkout.out"
 check_checkout "$work/checkout.out"
@@ -189,7 +189,7 @@ PIPETRACK_LISTEN=127.0.0.1:0 PIPETRACK_DB=sqlite:$db/pipetrack.db \
 pid=$!
 url=""
 for _ in $(seq 100); do
-  url=$(sed -n 's/.*"msg":"listening".*"url":"\(http:[^"]*\)".*/\1/p; s/.*"url":"\(http:[^"]*\)".*"listening".*/\1/p' "$log" | head -1)
+  url=$(sed -n 's/.*"msg":"listening".*"url":"\(http:[^"]*\)".*/\1/p; s/.*"url":"\(http:[^"]*\)".*"listening".*/\1/p' "$log" | sed -n 1p)
   [ -n "$url" ] && break
   kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; fail "pipetrackd exited"; }
   sleep 0.1
@@ -222,7 +222,7 @@ db=""
 dpkg --purge libpipetrack-dev pipetrack >"$work/dpkg-purge.log" 2>&1 || { cat "$work/dpkg-purge.log" >&2; fail "dpkg --purge"; }
 installed=0
 for p in pipetrack libpipetrack-dev; do
-  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv 'not-installed'; then fail "$p is still known to dpkg"; fi
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -v 'not-installed' >/dev/null; then fail "$p is still known to dpkg"; fi
 done
 left=0
 while read -r p; do

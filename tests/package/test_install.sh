@@ -49,9 +49,9 @@ if [ "$expected" != "$actual" ]; then
 fi
 echo "ok  $(echo "$actual" | wc -l) files laid out under DESTDIR$prefix"
 [ -x "$D$bindir/pipetrackd" ] && [ -x "$D$bindir/pipetrack" ] || fail "the programs are not executable"
-"$D$bindir/pipetrackd" --version | grep -qx "pipetrackd $version" || fail "installed pipetrackd --version"
-"$D$bindir/pipetrack" --version | grep -qx "pipetrack $version" || fail "installed pipetrack --version"
-readelf -d "$D$libdir/libpipetrack.so.$version" | grep -q "Library soname: \[libpipetrack.so.$major\]" \
+"$D$bindir/pipetrackd" --version | grep -x "pipetrackd $version" >/dev/null || fail "installed pipetrackd --version"
+"$D$bindir/pipetrack" --version | grep -x "pipetrack $version" >/dev/null || fail "installed pipetrack --version"
+readelf -d "$D$libdir/libpipetrack.so.$version" | grep "Library soname: \[libpipetrack.so.$major\]" >/dev/null \
   || fail "soname is not libpipetrack.so.$major"
 
 # the unit runs the installed program with the installed options file
@@ -74,18 +74,18 @@ fi
 # the options file: comments only (the defaults hold), and every variable
 # it shows is one of pipetrackd's options
 env=$D$etcdir/default/pipetrack
-if grep -v '^#' "$env" | grep -q '[^[:space:]]'; then fail "$etcdir/default/pipetrack sets something"; fi
+if grep -v '^#' "$env" | grep '[^[:space:]]' >/dev/null; then fail "$etcdir/default/pipetrack sets something"; fi
 opts=$("$D$bindir/pipetrackd" --help | sed -n 's/^  --\([a-z][a-z-]*\).*/\1/p' | tr 'a-z-' 'A-Z_')
 n=0
 for var in $(sed -n 's/^#\(PIPETRACK_[A-Z_]*\)=.*/\1/p' "$env"); do
-  echo "$opts" | grep -qx "${var#PIPETRACK_}" || fail "$etcdir/default/pipetrack shows $var, which is no option"
+  echo "$opts" | grep -x "${var#PIPETRACK_}" >/dev/null || fail "$etcdir/default/pipetrack shows $var, which is no option"
   n=$((n + 1))
 done
 [ "$n" -ge 10 ] || fail "$etcdir/default/pipetrack shows only $n options"
 echo "ok  the options file shows $n of pipetrackd's options, all commented"
 
 for page in man1/pipetrack.1 man8/pipetrackd.8; do
-  gzip -dc "$D$mandir/$page.gz" | head -1 | grep -q "^\.TH .*\"pipetrack $version\"" \
+  gzip -dc "$D$mandir/$page.gz" | sed -n 1p | grep "^\.TH .*\"pipetrack $version\"" >/dev/null \
     || fail "$page.gz is not the man page of $version"
 done
 
@@ -110,8 +110,8 @@ if [ "$sanitize" = 1 ]; then san="-fsanitize=address,undefined"; fi
 # shared
 # shellcheck disable=SC2086
 "$cc" $san -std=c11 -Wall -Wextra -Werror -o "$work/checkout" "$src/examples/checkout.c" $cflags $libs
-readelf -d "$work/checkout" | grep -q "NEEDED.*\[libpipetrack.so.$major\]" || fail "checkout does not need libpipetrack.so.$major"
-LD_LIBRARY_PATH=$D$libdir ldd "$work/checkout" | grep -q "libpipetrack.so.$major => $D$libdir/" \
+readelf -d "$work/checkout" | grep "NEEDED.*\[libpipetrack.so.$major\]" >/dev/null || fail "checkout does not need libpipetrack.so.$major"
+LD_LIBRARY_PATH=$D$libdir ldd "$work/checkout" | grep "libpipetrack.so.$major => $D$libdir/" >/dev/null \
   || fail "checkout does not load DESTDIR's library"
 LD_LIBRARY_PATH=$D$libdir "$work/checkout" >"$work/checkout.out"
 check_checkout "$work/checkout.out"
@@ -121,7 +121,7 @@ echo "ok  examples/checkout.c against DESTDIR's libpipetrack.so.$major: tracked,
 # shellcheck disable=SC2086
 "$cc" $san -std=c11 -Wall -Wextra -Werror -o "$work/checkout_static" "$src/examples/checkout.c" $cflags \
   $archive_libs
-if readelf -d "$work/checkout_static" | grep -q 'NEEDED.*libpipetrack'; then fail "checkout_static needs libpipetrack.so"; fi
+if readelf -d "$work/checkout_static" | grep 'NEEDED.*libpipetrack' >/dev/null; then fail "checkout_static needs libpipetrack.so"; fi
 "$work/checkout_static" >"$work/checkout_static.out"
 check_checkout "$work/checkout_static.out"
 echo "ok  examples/checkout.c against DESTDIR's libpipetrack.a: tracked, completed, verified"
