@@ -67,12 +67,13 @@ enum MHD_Result ptd_api_answer(ptd_req *r) {
       .body_len = r->len,
       .if_none_match = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match"),
       .actor = who,
-      /* a status or report past this is read from the store as its client
-       * takes it: one that does not read holds this and a chunk, not the
-       * document. Not less: libmicrohttpd sends a stream in chunks of what
-       * is free in the connection's pool (--conn-buffer): 1.3-3.5x the time
-       * of one buffer (docs/performance.md) */
-      .inline_max = 1024 * 1024,
+      /* a status or report past this (1 MiB; --test-inline-max, for
+       * benchmarks) is read from the store as its client takes it: one that
+       * does not read holds this and a chunk, not the document. Not less:
+       * libmicrohttpd sends a stream in chunks of what is free in the
+       * connection's pool (--conn-buffer), slower than one buffer
+       * (docs/performance.md, bench/long_answers.py) */
+      .inline_max = r->srv->cfg.inline_max,
       .read_token = mint,
       .read_token_ctx = r->srv,
       .read_token_all = r->api_cred,

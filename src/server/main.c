@@ -81,6 +81,8 @@ static const opt OPTS[] = {
      "SQLite: how long a session's row may lag its events (0: written in every commit)"},
     {"test-store-fault-after", 1, "N", "0",
      "for tests of failure paths: the store fails its N-th write call, once (0: never)"},
+    {"test-inline-max", 1, "BYTES", "1048576",
+     "for benchmarks: a status or report past this is streamed (0: always whole)"},
     {"routes", 0, NULL, NULL, "print every route (method, path, name, access) and exit"},
     {"help", 0, NULL, NULL, "this help"},
     {"version", 0, NULL, NULL, "print the version"},
@@ -271,6 +273,7 @@ int main(int argc, char **argv) {
     O_SIGNING_KEY,
     O_ROW_LAG,
     O_FAULT,
+    O_INLINE_MAX,
     O_ROUTES,
     O_HELP,
     O_VERSION
@@ -319,7 +322,7 @@ int main(int argc, char **argv) {
               {O_RATE, 1000000},       {O_BURST, 1000000},
               {O_ROW_LAG, 86400000},   {O_FAULT, 1000000000},
               {O_CONNS_IP, 1000000},   {O_ANSWER_MEM, 1ull << 40},
-              {O_RT_TTL, 31536000}};
+              {O_RT_TTL, 31536000},    {O_INLINE_MAX, 1ull << 30}};
   unsigned long long out[sizeof nums / sizeof *nums];
   for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
     if (parse_uint(OPTS[nums[i].o].name, get[nums[i].o], nums[i].max, &out[i])) return 2;
@@ -345,6 +348,7 @@ int main(int argc, char **argv) {
   cfg->max_conns_per_ip = (unsigned)out[18];
   cfg->max_answer_memory = (size_t)out[19];
   srv.rt.ttl_ms = (int64_t)out[20] * 1000;
+  cfg->inline_max = (size_t)out[21];
   cfg->cors_headers = get[O_CORS_HEADERS];
   if (srv.rt.ttl_ms < 1000) {
     fprintf(stderr, "pipetrackd: --read-token-ttl: must be at least 1 second\n");

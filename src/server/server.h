@@ -30,6 +30,7 @@ typedef struct ptd_config {
   unsigned max_connections;
   unsigned max_conns_per_ip; /* 0: no cap (behind a proxy every client is its address) */
   size_t max_answer_memory;  /* bytes held by answers not yet sent; 0: no cap */
+  size_t inline_max;         /* a status or report past this is streamed; 0: never */
   unsigned threads;
   unsigned heartbeat_s; /* status streams: a comment line this often */
   unsigned drain_timeout_s;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_answers.py - large answers to clients that never read them (issue 14,
 item 3): pipetrackd's memory stays bounded, past --max-answer-memory a large
-answer gets 503 server_busy, and normal requests are still answered.
+answer gets 503 server_busy, and normal requests are still answered; and
+--test-inline-max sends them whole or streamed.
 
 A store of one session of 1,000 events with ~60 KB inputs (a 60 MB status
 with events_limit=1000, as large a report); 30 clients each send one request
@@ -204,6 +205,58 @@ def test_clients_that_never_read():
         eq(stop(p, log), 0, "exit status")
 
 
-TESTS = [test_clients_that_never_read]
+def test_inline_max_option():
+    """--test-inline-max (for bench/long_answers.py): a status past it is
+    streamed (chunked), 0 sends it whole (Content-Length), as the 1 MiB
+    default does one of ~820 KB; the same bytes each way (one store, the
+    servers one after the other)."""
+    rnd = random.Random(7)
+    evs = [{"session_id": "mid", "pipeline_type": "checkout_digital",
+            "step": "checkout_started", "status": "success",
+            "input": {"i": i, "blob": "".join(rnd.choices(string.ascii_letters, k=20_000))}}
+           for i in range(20)]
+    path = "/api/pipeline/status?session_id=mid&events_limit=20"
+    url = fresh_store(TMP, "inline")
+    bodies = []
+    for args, chunked in ((["--test-inline-max", "0"], False), ([], False),
+                          (["--test-inline-max", "100000"], True)):
+        log = open(os.path.join(TMP, "inline.log"), "ab")
+        p, port = launch(PIPETRACKD, ["--db", url, "--quiet"] + args, log)
+        try:
+            if not bodies:
+                st, _, doc = request(port, "POST", "/api/pipeline/track/batch", {"events": evs})
+                eq((st, {r["status"] for r in doc["results"]}), (200, {201}), "20 events stored")
+            c = socket.create_connection(("127.0.0.1", port))
+            c.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                       % path).encode())
+            st, h, rest = answer_head(c)
+            while True:
+                b = c.recv(1 << 20)
+                if not b:
+                    break
+                rest += b
+            c.close()
+            eq((st, h.get("transfer-encoding") == "chunked", "content-length" in h),
+               (200, chunked, not chunked), "%s: status, chunked, Content-Length" % args)
+            if chunked:  # the chunks' bodies, in order
+                out, i = b"", 0
+                while True:
+                    j = rest.index(b"\r\n", i)
+                    n = int(rest[i:j], 16)
+                    if n == 0:
+                        break
+                    out += rest[j + 2:j + 2 + n]
+                    i = j + 2 + n + 2
+                rest = out
+            doc = json.loads(rest)
+            eq(len(doc["events"]), 20, "%s: every event" % args)
+            check(len(rest) > 400_000, "%s: %d bytes, past 100000" % (args, len(rest)))
+            bodies.append(rest)
+        finally:
+            eq(stop(p, log), 0, "exit status")
+    check(bodies[0] == bodies[1] == bodies[2], "the same bytes whole and streamed")
+
+
+TESTS = [test_clients_that_never_read, test_inline_max_option]
 
 run_tests(TESTS, ONLY)
