@@ -5,7 +5,7 @@ JOBS    ?= $(shell nproc)
 PREFIX  ?= /usr/local
 DEB_BUILD ?= build-deb
 
-.PHONY: all deps build asan test test-fast run install deb bench bench-http bench-pg bench-ingest bench-numbers bench-scale bench-crash coverage fuzz clean
+.PHONY: all deps build asan test test-fast run install deb bench bench-http bench-pg bench-ingest bench-numbers bench-scale bench-crash bench-long coverage fuzz clean
 
 all: build
 
@@ -68,6 +68,10 @@ bench-ingest: build
 # the stores are built once in $(BUILD)/bench-scale and reused
 bench-scale: build
 	@./bench/scale.sh $(BUILD)
+
+# A 3.8 MB status and report streamed with each --conn-buffer against sent whole
+bench-long: build
+	@python3 bench/long_answers.py $(BUILD)/pipetrackd
 
 # kill -9 under mixed load, 20 times (KILLS=N): nothing acknowledged lost
 bench-crash: build
