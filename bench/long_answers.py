@@ -23,7 +23,7 @@ and GET report?format=markdown, a fresh connection a request (Connection:
 close; connect to last byte, and to first byte), N rounds, the targets in
 a rotated order each round, and prints the median and p90, the median over
 the whole one's, and MB/s. The seed peer (Node, in memory;
-PIPETRACK_PEER_DIR, or ../shared/peer-seed beside the repository) gets
+the directory $PIPETRACK_PEER_DIR, when set, as the other benches) gets
 long1's events and its status (always whole) is timed in the same rounds;
 it has no report route.
 
@@ -134,10 +134,11 @@ def fill(port, sid, events, payload, error, what):
 
 def start_peer(build_dir, tmp):
     """(process, port) of the seed peer, or (None, why not)."""
-    src = os.environ.get("PIPETRACK_PEER_DIR") or os.path.join(HERE, "..", "..", "shared",
-                                                               "peer-seed")
+    src = os.environ.get("PIPETRACK_PEER_DIR")
+    if not src:
+        return None, "PIPETRACK_PEER_DIR is not set (the seed design's directory)"
     if not os.path.isfile(os.path.join(src, "server.js")):
-        return None, "no peer-seed at %s (PIPETRACK_PEER_DIR)" % src
+        return None, "no server.js in %s (PIPETRACK_PEER_DIR)" % src
     if not shutil.which("node"):
         return None, "no node"
     peer = os.path.join(build_dir, "peer-seed")

@@ -298,14 +298,27 @@ pt_status pt__longdoc_finish(pt__longdoc *d, pt__view *v, pt__idlist *have, char
   for (size_t i = 0; rc == PT_OK && i < sizeof parts / sizeof *parts; i++)
     if (parts[i]->failed) rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
   if (rc == PT_OK && !d->ev_spilled && d->snap_i == d->snaps.n) {
-    /* it fits: one text */
-    pt_buf all;
-    pt_buf_init(&all, 0);
-    size_t total = 0;
-    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) total += parts[i]->len;
-    pt_buf_reserve(&all, total + 1);
-    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) put_part(&all, parts[i]);
-    rc = pt__take(&all, out, err);
+    /* it fits: one text, joined in the largest part's own buffer, grown
+     * where it lies (a fresh buffer of the whole size, written once, cost a
+     * page fault a page: a 3.8 MB status took 5.4 ms whole against 3.0 so,
+     * bench/long_answers.py) */
+    size_t n = sizeof parts / sizeof *parts, big = 0, before = 0, total = 0;
+    for (size_t i = 0; i < n; i++) {
+      total += parts[i]->len;
+      if (parts[i]->len > parts[big]->len) big = i;
+    }
+    for (size_t i = 0; i < big; i++) before += parts[i]->len;
+    pt_buf *b = parts[big];
+    if (pt_buf_reserve(b, total - b->len + 1) == 0) {
+      memmove(b->data + before, b->data, b->len);
+      for (size_t i = 0, at = 0; i < big; at += parts[i]->len, i++)
+        if (parts[i]->len) memcpy(b->data + at, parts[i]->data, parts[i]->len);
+      b->len += before;
+      for (size_t i = big + 1; i < n; i++) put_part(b, parts[i]);
+      rc = b->failed ? pt_fail(err, PT_ENOMEM, NULL, "out of memory") : pt__take(b, out, err);
+    } else {
+      rc = pt_fail(err, PT_ENOMEM, NULL, "out of memory");
+    }
     pt__longdoc_free(d);
     return rc;
   }
