@@ -118,7 +118,9 @@ static int time_arg(const pt_request *rq, const char *name, int64_t *ms) {
   char *end = NULL;
   errno = 0;
   long long x = strtoll(v, &end, 10);
-  if (*end || end == v || x < 0 || errno == ERANGE) return 0;
+  /* at most ECMAScript's last date (year 275760): rounding a time to a
+   * bucket stays far from overflow */
+  if (*end || end == v || x < 0 || errno == ERANGE || x > PT_TIME_MAX_MS) return 0;
   *ms = x;
   return 1;
 }
@@ -126,10 +128,12 @@ static int time_arg(const pt_request *rq, const char *name, int64_t *ms) {
 #define TIME_ARGS(since, until)                                            \
   if (!time_arg(rq, "since", &since))                                      \
     return pt_answer_error(400, "invalid_request", "since",                \
-                           "since: must be a time in ms since the epoch"); \
+                           "since: must be a time in ms since the epoch, " \
+                           "at most 8640000000000000");                    \
   if (!time_arg(rq, "until", &until))                                      \
     return pt_answer_error(400, "invalid_request", "until",                \
-                           "until: must be a time in ms since the epoch");
+                           "until: must be a time in ms since the epoch, " \
+                           "at most 8640000000000000");
 
 /* A listing with two filters, a time window, a limit and a cursor (sessions, issues). */
 typedef pt_status (*list_fn)(pt_tracker *t, const char *a, const char *b, int64_t since,

@@ -13,6 +13,10 @@
 #include "../store/store.h"
 #include "pipetrack.h"
 
+/* The latest time a range takes (ECMAScript's last date, year 275760):
+ * rounding it to a day stays far from overflow. */
+#define PT_TIME_MAX_MS 8640000000000000LL
+
 typedef struct pt_tracker_stats {
   uint64_t commits;
   uint64_t commit_failures;

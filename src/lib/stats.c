@@ -204,8 +204,11 @@ static pt_status stats_pipeline(pt_tracker *t, const char *ptype, int64_t since,
   if (!ptype || !pt_is_name(ptype))
     return pt_fail(err, PT_EINVALID, "pipeline_type",
                    "pipeline_type: is required, a string matching ^[a-z][a-z0-9_]{0,63}$");
-  if (since < 0)
-    return pt_fail(err, PT_EINVALID, "since", "since: must be a time in ms since the epoch");
+  if (since < 0 || since > PT_TIME_MAX_MS)
+    return pt_fail(err, PT_EINVALID, "since",
+                   "since: must be a time in ms since the epoch, at most %lld", PT_TIME_MAX_MS);
+  if (until > PT_TIME_MAX_MS)
+    return pt_fail(err, PT_EINVALID, "until", "until: must be at most %lld", PT_TIME_MAX_MS);
   if (until >= 0 && until <= since)
     return pt_fail(err, PT_EINVALID, "until", "until: must be later than since");
   *defs = pt__defs(t);
@@ -322,6 +325,10 @@ pt_status pt__series_window(pt_tracker *t, const char *interval, int64_t *since_
       return pt_fail(err, PT_EINVALID, "interval", "interval: must be minute, hour or day");
   }
   int64_t res = pt_rollup_res[k];
+  if (*since_ms > PT_TIME_MAX_MS)
+    return pt_fail(err, PT_EINVALID, "since", "since: must be at most %lld", PT_TIME_MAX_MS);
+  if (*until_ms > PT_TIME_MAX_MS)
+    return pt_fail(err, PT_EINVALID, "until", "until: must be at most %lld", PT_TIME_MAX_MS);
   if (*until_ms < 0) *until_ms = pt__now(t) + 1;
   if (*since_ms < 0) *since_ms = *until_ms - SPAN[k] * res;
   if (*since_ms < 0) *since_ms = 0;

@@ -325,6 +325,10 @@ def test_reads():
         eq((st, error_of(doc)), (400, ("invalid_request", "until")), "empty range")
         st, _, doc = s.get("/api/pipeline/stats?pipeline_type=checkout_digital&until=soon")
         eq((st, error_of(doc)), (400, ("invalid_request", "until")), "until not a time")
+        for path in ("/api/pipeline/timeseries?pipeline_type=checkout_digital&", "/api/pipeline/sessions?",
+                     "/api/pipeline/issues?", "/api/pipeline/issues/%s/timeseries?" % iid):
+            st, _, doc = s.get(path + "until=9223372036854775807")
+            eq((st, error_of(doc)), (400, ("invalid_request", "until")), "until past year 275760: " + path)
         st, _, doc = s.get("/api/pipeline/timeseries?pipeline_type=checkout_digital&interval=minute")
         eq((st, doc["interval"], len(doc["buckets"])), (200, "minute", 61), "series: the last hour")
         eq(sum(b["sessions"] for b in doc["buckets"]), 2, "series: every session once")

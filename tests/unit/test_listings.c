@@ -574,6 +574,21 @@ static void test_issues_in_a_window_and_series(void **state) {
     assert_string_equal(err.field, "interval");
     assert_int_equal(pt_issue_timeseries(t, a, T0, T0 - 1, NULL, &out, &err), PT_EINVALID);
     assert_string_equal(err.field, "until");
+    /* past the last date a range takes: refused, not rounded into overflow */
+    assert_int_equal(pt_issue_timeseries(t, a, -1, INT64_MAX, "day", &out, &err), PT_EINVALID);
+    assert_string_equal(err.field, "until");
+    assert_int_equal(pt_timeseries(t, "checkout_digital", -1, INT64_MAX, "day", &out, &err),
+                     PT_EINVALID);
+    assert_string_equal(err.field, "until");
+    assert_int_equal(pt_stats(t, "checkout_digital", 0, INT64_MAX, &out, &err), PT_EINVALID);
+    assert_string_equal(err.field, "until");
+    TU_ASSERT_OK(pt_issue_timeseries(t, a, 8640000000000000LL - 86400000, 8640000000000000LL, "day",
+                                     &out, &err),
+                 &err);
+    json_t *last = tu_json(out);
+    assert_int_equal(json_array_size(json_object_get(last, "buckets")), 1);
+    json_decref(last);
+    free(out);
     assert_int_equal(pt_issues_range(t, NULL, NULL, T0, T0, 0, NULL, &out, &err), PT_EINVALID);
     assert_string_equal(err.field, "until");
     pt_close(t);
