@@ -115,6 +115,7 @@ pt_answer *pt__api_verify(ARGS) {
 static int time_arg(const pt_request *rq, const char *name, int64_t *ms) {
   const char *v = pt__arg(rq, name);
   if (!v) return 1;
+  if (*v < '0' || *v > '9') return 0; /* digits only: strtoll takes "+5" and " 5" */
   char *end = NULL;
   errno = 0;
   long long x = strtoll(v, &end, 10);

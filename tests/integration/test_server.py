@@ -329,6 +329,9 @@ def test_reads():
                      "/api/pipeline/issues?", "/api/pipeline/issues/%s/timeseries?" % iid):
             st, _, doc = s.get(path + "until=9223372036854775807")
             eq((st, error_of(doc)), (400, ("invalid_request", "until")), "until past year 275760: " + path)
+        for bad in ("%2B5", "%205", "5%20", "-0"):
+            st, _, doc = s.get("/api/pipeline/sessions?since=" + bad)
+            eq((st, error_of(doc)), (400, ("invalid_request", "since")), "since=%s: digits only" % bad)
         st, _, doc = s.get("/api/pipeline/timeseries?pipeline_type=checkout_digital&interval=minute")
         eq((st, doc["interval"], len(doc["buckets"])), (200, "minute", 61), "series: the last hour")
         eq(sum(b["sessions"] for b in doc["buckets"]), 2, "series: every session once")
