@@ -73,6 +73,12 @@ static const char *const SNAPSHOT_OPTS[] = {"--notes=", NULL};
 static const char *const PAGE_OPTS[] = {"--limit=", "--cursor=", NULL};
 static const char *const REPORT_OPTS[] = {"--format=", NULL};
 static const char *const VERIFY_OPTS[] = {"--all", NULL};
+/* What a TIME option takes (stats, sessions, issues: ptc_time_parse). */
+#define TIME_HELP                                                                           \
+  "TIME is an ISO 8601 date or time (2026-11-30, 2026-11-30T14:05, 2026-11-30T14:05:09Z,\n" \
+  "2026-11-30T14:05+05:30; without a zone in local time, or UTC with --utc), a duration\n"  \
+  "before now (90s, 30m, 1h, 7d, 2w), now, or ms since the epoch.\n"
+
 static const char *const SESSIONS_OPTS[] = {
     "--pipeline=", "--state=", "--since=", "--until=", "--limit=", "--cursor=", NULL};
 static const char *const EXPORT_OPTS[] = {"--session=", "--output=", NULL};
@@ -204,11 +210,7 @@ static const ptc_command COMMANDS[] = {
      "  --since TIME   whose latest activity is at TIME or later\n"
      "  --until TIME   whose latest activity is before TIME\n"
      "  --limit N      sessions a page, 1 to 1000\n"
-     "  --cursor C     the next page, as the line \"more: --cursor C\" says\n"
-     "TIME is an ISO 8601 date or time (2026-11-30, 2026-11-30T14:05, 2026-11-30T14:05:09Z,\n"
-     "2026-11-30T14:05+05:30; without a zone in local time, or UTC with --utc), a duration\n"
-     "before now (90s, 30m, 1h, 7d, 2w), now, or ms since the epoch.\n"
-     "\n"
+     "  --cursor C     the next page, as the line \"more: --cursor C\" says\n" TIME_HELP "\n"
      "Example:\n"
      "  pipetrack sessions --state failed --since 1h\n"},
     {"stats", ptc_cmd_stats, STATS_OPTS, 1,
@@ -221,11 +223,7 @@ static const ptc_command COMMANDS[] = {
      "\n"
      "Options:\n"
      "  --since TIME   from TIME (default: the first session)\n"
-     "  --until TIME   to TIME, not included (default: now)\n"
-     "TIME is an ISO 8601 date or time (2026-11-30, 2026-11-30T14:05, 2026-11-30T14:05:09Z,\n"
-     "2026-11-30T14:05+05:30; without a zone in local time, or UTC with --utc), a duration\n"
-     "before now (90s, 30m, 1h, 7d, 2w), now, or ms since the epoch.\n"
-     "\n"
+     "  --until TIME   to TIME, not included (default: now)\n" TIME_HELP "\n"
      "Example:\n"
      "  pipetrack stats checkout_digital --since 7d\n"},
     {"export", ptc_cmd_export, EXPORT_OPTS, 0,
@@ -257,11 +255,7 @@ static const ptc_command COMMANDS[] = {
      "  --since TIME   seen at TIME or later (last seen at or after it)\n"
      "  --until TIME   seen before TIME (first seen before it)\n"
      "  --limit N      issues a page, 1 to 1000\n"
-     "  --cursor C     the next page, as the line \"more: --cursor C\" says\n"
-     "TIME is an ISO 8601 date or time (2026-11-30, 2026-11-30T14:05, 2026-11-30T14:05:09Z,\n"
-     "2026-11-30T14:05+05:30; without a zone in local time, or UTC with --utc), a duration\n"
-     "before now (90s, 30m, 1h, 7d, 2w), now, or ms since the epoch.\n"
-     "\n"
+     "  --cursor C     the next page, as the line \"more: --cursor C\" says\n" TIME_HELP "\n"
      "Example:\n"
      "  pipetrack issues --status open --since 24h\n"},
     {"import", ptc_cmd_import, NULL, 1,
